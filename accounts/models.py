@@ -1,0 +1,164 @@
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from dmp.vocabularies import FUNDERS, RESEARCH_FIELDS
+
+ror_validator = RegexValidator(
+    r"^https://ror\.org/0[a-hj-km-np-tv-z0-9]{6}[0-9]{2}$",
+    _("Enter a ROR identifier such as https://ror.org/057zh3y96."),
+)
+erad_researcher_validator = RegexValidator(
+    r"^[0-9]{8}$", _("An e-Rad researcher number has 8 digits.")
+)
+
+
+def bilingual(ja: str, en: str) -> str:
+    """The value in the active language, falling back to the other one."""
+    if (get_language() or "en").startswith("ja"):
+        return ja or en
+    return en or ja
+
+
+class User(AbstractUser):
+    """A person who signs in to Kura. Project roles live in :class:`Membership`."""
+
+    name_ja = models.CharField(_("name (Japanese)"), max_length=200, blank=True)
+    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    erad_researcher_number = models.CharField(
+        _("e-Rad researcher number"),
+        max_length=8,
+        blank=True,
+        validators=[erad_researcher_validator],
+    )
+    orcid = models.CharField(_("ORCID iD"), max_length=19, blank=True)
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    @property
+    def display_name(self) -> str:
+        return bilingual(self.name_ja, self.name_en) or self.get_full_name() or self.username
+
+
+class Institution(models.Model):
+    """A research organisation that hosts data."""
+
+    name_ja = models.CharField(_("name (Japanese)"), max_length=255, blank=True)
+    name_en = models.CharField(_("name (English)"), max_length=255, blank=True)
+    ror_id = models.URLField(_("ROR id"), blank=True, validators=[ror_validator])
+
+    class Meta:
+        verbose_name = _("institution")
+        verbose_name_plural = _("institutions")
+        ordering = ["name_en", "name_ja"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(name_ja="") | ~models.Q(name_en=""),
+                name="institution_has_a_name",
+            ),
+            models.UniqueConstraint(
+                fields=["ror_id"], condition=~models.Q(ror_id=""), name="institution_unique_ror"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return bilingual(self.name_ja, self.name_en)
+
+
+class Project(models.Model):
+    """A funded research project (e-Rad 課題)."""
+
+    institution = models.ForeignKey(
+        Institution,
+        on_delete=models.PROTECT,
+        related_name="projects",
+        verbose_name=_("institution"),
+    )
+    name_ja = models.CharField(_("project name (Japanese)"), max_length=500, blank=True)
+    name_en = models.CharField(_("project name (English)"), max_length=500, blank=True)
+    funder = models.CharField(_("funder"), max_length=16, choices=FUNDERS.choices)
+    funding_stream_code = models.CharField(
+        _("funding stream code"),
+        max_length=5,
+        blank=True,
+        validators=[RegexValidator(r"^[a-zA-Z0-9]{0,5}$")],
+    )
+    program_name_ja = models.CharField(_("program name (Japanese)"), max_length=500, blank=True)
+    program_name_en = models.CharField(_("program name (English)"), max_length=500, blank=True)
+    japan_grant_number = models.CharField(_("Japan Grant Number"), max_length=64, blank=True)
+    research_field = models.CharField(
+        _("research field"), max_length=8, choices=RESEARCH_FIELDS.choices
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(User, through="Membership", related_name="projects")
+
+    class Meta:
+        verbose_name = _("project")
+        verbose_name_plural = _("projects")
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(name_ja="") | ~models.Q(name_en=""),
+                name="project_has_a_name",
+            ),
+            models.UniqueConstraint(
+                fields=["japan_grant_number"],
+                condition=~models.Q(japan_grant_number=""),
+                name="project_unique_grant_number",
+            ),
+        ]
+        indexes = [models.Index(fields=["funder", "funding_stream_code"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return bilingual(self.name_ja, self.name_en)
+
+    @property
+    def program_name(self) -> str:
+        return bilingual(self.program_name_ja, self.program_name_en)
+
+    @property
+    def funder_term(self):
+        return FUNDERS[self.funder]
+
+
+class Role(models.TextChoices):
+    PM = "pm", _("Project manager")
+    DATA_MANAGER = "data_manager", _("Data manager")
+    RESEARCHER = "researcher", _("Researcher")
+    COLLABORATOR = "collaborator", _("Collaborator")
+
+
+# Roles that steward the project's data: they see and manage every object in it.
+STEWARD_ROLES = (Role.PM, Role.DATA_MANAGER)
+
+
+class Membership(models.Model):
+    """A user's single role in one project."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "project"], name="membership_unique_user"),
+        ]
+        indexes = [models.Index(fields=["project", "role"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} — {self.project}"

@@ -1,0 +1,20 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from repository import views as repository_views
+
+urlpatterns = [
+    path("", repository_views.home, name="home"),
+    path("healthz", repository_views.healthz, name="healthz"),
+    path("projects/<int:project_id>/", repository_views.project_detail, name="project-detail"),
+    path("objects/<int:object_id>/", repository_views.object_detail, name="object-detail"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

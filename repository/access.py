@@ -1,0 +1,221 @@
+"""The single chokepoint for access to data objects.
+
+Every rule of the access-tier table lives here, written once as a ``Q`` expression per
+action. Everything else is derived from :func:`rule`:
+
+* :func:`visible_to` filters a queryset (lists, search, exports, harvesters, dashboards);
+* :func:`access_data_object` returns one object or raises ``Http404`` — the same answer for
+  "does not exist" and "you may not";
+* :func:`can` answers for one object already in hand (templates, services);
+* :func:`with_permissions` annotates a list with one flag per action, so a page that shows
+  many objects does not ask once per object.
+
+Nothing else in Kura filters ``DataObject`` by tier.
+
+Tier table (``ARCHITECTURE.md``):
+
+===========  ==========================================  ===============================
+tier         bytes downloadable by                       metadata listed to
+===========  ==========================================  ===============================
+public       everyone                                    everyone
+embargoed    members until ``available_date``, then all  everyone
+shared       members, holders of a live AccessGrant      everyone if the record's
+                                                         metadata is open, else members
+                                                         (and grantees)
+non_shared   uploader, PM, data managers                 the same people
+===========  ==========================================  ===============================
+
+Further rules: curators see all metadata and may download (and decide) only while a tier
+change request on the object is pending; a quarantined object cannot be downloaded by
+anyone; only stored objects are downloadable, and objects still uploading or abandoned
+are seen by their stewards only. The uploader counts as a steward only while still a
+member of the project. Superusers see, edit and manage everything, but quarantine binds
+them too.
+"""
+
+from enum import StrEnum
+
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import STEWARD_ROLES, Membership, Project
+from accounts.roles import is_curator, is_program_officer
+from dmp.models import DmpRecord
+from dmp.vocabularies import MetadataAccess, Tier
+
+from .models import AccessGrant, DataObject, RequestStatus, TierChangeRequest
+
+
+class Action(StrEnum):
+    VIEW_METADATA = "view_metadata"
+    DOWNLOAD = "download"
+    EDIT = "edit"
+    MANAGE_ACCESS = "manage_access"
+
+
+ALL = Q(pk__isnull=False)
+NOTHING = Q(pk__isnull=True)
+
+STORED = Q(status=DataObject.Status.STORED)
+NOT_DELETED = ~Q(status=DataObject.Status.DELETED)
+NOT_QUARANTINED = Q(quarantined_at__isnull=True)
+
+
+def _membership(user, project_ref: str = "project", roles=None) -> Q:
+    if not user.is_authenticated:
+        return NOTHING
+    memberships = Membership.objects.filter(project=OuterRef(project_ref), user=user)
+    if roles is not None:
+        memberships = memberships.filter(role__in=roles)
+    return Q(Exists(memberships))
+
+
+def _steward(user) -> Q:
+    """PM and data managers of the object's project, and its uploader while a member."""
+    if not user.is_authenticated:
+        return NOTHING
+    return _membership(user, roles=STEWARD_ROLES) | (Q(uploaded_by=user) & _membership(user))
+
+
+def _live_grant(user, now) -> Q:
+    if not user.is_authenticated:
+        return NOTHING
+    grants = AccessGrant.objects.live(now).filter(record=OuterRef("record"), grantee=user)
+    return Q(tier=Tier.SHARED) & Q(Exists(grants))
+
+
+def _pending_review(user) -> Q:
+    if not is_curator(user):
+        return NOTHING
+    pending = TierChangeRequest.data_objects.through.objects.filter(
+        dataobject=OuterRef("pk"), tierchangerequest__status=RequestStatus.PENDING
+    )
+    return Q(Exists(pending))
+
+
+def rule(user, action: Action | str) -> Q:
+    """The condition, as a ``Q`` on ``DataObject``, under which ``user`` may do ``action``."""
+    action = Action(action)
+    now = timezone.now()
+    if action is Action.VIEW_METADATA:
+        if user.is_superuser or is_curator(user):
+            return ALL
+        listed_to_everyone = Q(tier__in=[Tier.PUBLIC, Tier.EMBARGOED]) | Q(
+            tier=Tier.SHARED, record__metadata_access=MetadataAccess.OPEN
+        )
+        members = _membership(user) & ~Q(tier=Tier.NON_SHARED)
+        return (STORED & (listed_to_everyone | members | _live_grant(user, now))) | (
+            NOT_DELETED & _steward(user)
+        )
+    if action is Action.DOWNLOAD:
+        if user.is_superuser:
+            return STORED & NOT_QUARANTINED
+        open_to_everyone = Q(tier=Tier.PUBLIC) | Q(
+            tier=Tier.EMBARGOED, available_date__lte=timezone.localdate(now)
+        )
+        members = _membership(user) & Q(tier__in=[Tier.EMBARGOED, Tier.SHARED])
+        return (
+            STORED
+            & NOT_QUARANTINED
+            & (
+                open_to_everyone
+                | members
+                | _steward(user)
+                | _live_grant(user, now)
+                | _pending_review(user)
+            )
+        )
+    if action is Action.EDIT:
+        if user.is_superuser:
+            return NOT_DELETED
+        return NOT_DELETED & _steward(user)
+    if action is Action.MANAGE_ACCESS:
+        if user.is_superuser:
+            return NOT_DELETED
+        return NOT_DELETED & (_steward(user) | _pending_review(user))
+    raise ValueError(action)  # pragma: no cover - Action() already refused it
+
+
+def visible_to(user, action: Action | str, queryset: QuerySet | None = None) -> QuerySet:
+    """Data objects ``user`` may do ``action`` on (optionally narrowing ``queryset``)."""
+    queryset = DataObject.objects.all() if queryset is None else queryset
+    return queryset.filter(rule(user, action))
+
+
+def access_data_object(user, pk, action: Action | str) -> DataObject:
+    """The object ``pk`` if ``user`` may do ``action`` on it, else ``Http404``."""
+    try:
+        return visible_to(user, action).select_related("project", "record").get(pk=pk)
+    except (DataObject.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such data object.") from exc
+
+
+def _flag(action: Action) -> str:
+    return f"can_{action.value}"
+
+
+def with_permissions(queryset: QuerySet, user, *actions: Action) -> QuerySet:
+    """Annotate ``can_<action>`` booleans, derived from the same rules, on every row."""
+    actions = actions or tuple(Action)
+    return queryset.annotate(
+        **{_flag(a): ExpressionWrapper(rule(user, a), output_field=BooleanField()) for a in actions}
+    )
+
+
+def can(user, action: Action | str, obj: DataObject) -> bool:
+    """Whether ``user`` may do ``action`` on ``obj`` (uses :func:`with_permissions` flags)."""
+    action = Action(action)
+    flag = getattr(obj, _flag(action), None)
+    if flag is not None:
+        return bool(flag)
+    return visible_to(user, action).filter(pk=obj.pk).exists()
+
+
+# --- Projects and records ---------------------------------------------------------------
+
+
+def project_rule(user) -> Q:
+    """Projects whose page ``user`` may open: members, staff roles, or anyone who may see
+    at least one of its objects."""
+    if user.is_superuser or is_curator(user) or is_program_officer(user):
+        return ALL
+    visible_objects = visible_to(user, Action.VIEW_METADATA).filter(project=OuterRef("pk"))
+    members = _membership(user, project_ref="pk") if user.is_authenticated else NOTHING
+    return members | Q(Exists(visible_objects))
+
+
+def projects_visible_to(user) -> QuerySet:
+    return Project.objects.filter(project_rule(user))
+
+
+def access_project(user, pk) -> Project:
+    """The project ``pk`` if ``user`` may open its page, else ``Http404``."""
+    try:
+        return projects_visible_to(user).select_related("institution").get(pk=pk)
+    except (Project.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such project.") from exc
+
+
+def record_rule(user) -> Q:
+    """DMP records whose metadata ``user`` may read."""
+    if user.is_superuser or is_curator(user) or is_program_officer(user):
+        return ALL
+    opened = Q(metadata_access=MetadataAccess.OPEN)
+    if not user.is_authenticated:
+        return opened
+    grants = AccessGrant.objects.live().filter(record=OuterRef("pk"), grantee=user)
+    return opened | _membership(user) | Q(Exists(grants))
+
+
+def records_visible_to(user) -> QuerySet:
+    return DmpRecord.objects.filter(record_rule(user))
+
+
+def project_role(user, project: Project) -> str | None:
+    """The user's role in ``project``, or ``None``."""
+    if not user.is_authenticated:
+        return None
+    return (
+        Membership.objects.filter(user=user, project=project).values_list("role", flat=True).first()
+    )

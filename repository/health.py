@@ -1,0 +1,54 @@
+"""Reachability of the services Kura depends on: database, broker and storage."""
+
+import time
+import uuid
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection
+
+
+def _timed(check) -> dict:
+    started = time.monotonic()
+    try:
+        detail = check()
+    except Exception as exc:  # noqa: BLE001 - any failure means "unreachable"
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1), "detail": detail}
+
+
+def check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return connection.vendor
+
+
+def check_broker() -> str:
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=settings.KURA_HEALTH_TIMEOUT)
+        return conn.transport_cls if isinstance(conn.transport_cls, str) else conn.transport.driver_name
+
+
+def check_storage() -> str:
+    """Write, read back and delete a small probe object."""
+    key = f"healthz/{uuid.uuid4().hex}"
+    name = default_storage.save(key, ContentFile(b"kura"))
+    try:
+        with default_storage.open(name, "rb") as fh:
+            if fh.read() != b"kura":
+                raise OSError("storage returned different bytes")
+    finally:
+        default_storage.delete(name)
+    return settings.KURA_STORAGE
+
+
+def run_health_checks(*, include_broker: bool = True) -> dict:
+    checks = {"database": _timed(check_database)}
+    if include_broker:
+        checks["broker"] = _timed(check_broker)
+    checks["storage"] = _timed(check_storage)
+    return checks

@@ -1,0 +1,364 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Project
+from dmp.models import DmpRecord
+from dmp.vocabularies import Tier
+
+
+def new_storage_key() -> str:
+    """A random object key: never derived from the file name."""
+    key = uuid.uuid4().hex
+    return f"objects/{key[:2]}/{key}"
+
+
+class DataObjectQuerySet(models.QuerySet):
+    def visible_to(self, user, action) -> "DataObjectQuerySet":
+        """Objects ``user`` may act on; the rule lives in :mod:`repository.access`."""
+        from .access import rule
+
+        return self.filter(rule(user, action))
+
+
+class DataObject(models.Model):
+    """One stored file of managed data."""
+
+    class Status(models.TextChoices):
+        UPLOADING = "uploading", _("Uploading")
+        STORED = "stored", _("Stored")
+        ABANDONED = "abandoned", _("Abandoned")
+        DELETED = "deleted", _("Deleted")
+
+    class ChecksumState(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        VERIFYING = "verifying", _("Verifying")
+        VERIFIED = "verified", _("Verified")
+        FAILED = "failed", _("Failed")
+
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, related_name="data_objects", verbose_name=_("project")
+    )
+    record = models.ForeignKey(
+        DmpRecord,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="data_objects",
+        verbose_name=_("DMP record"),
+        help_text=_("Empty only while the object is being described."),
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="uploaded_objects",
+        verbose_name=_("uploaded by"),
+    )
+    storage_key = models.CharField(_("storage key"), max_length=255, unique=True, editable=False)
+    original_filename = models.CharField(_("file name"), max_length=255)
+    size = models.BigIntegerField(_("size (bytes)"))
+    content_type = models.CharField(_("content type"), max_length=255, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.UPLOADING
+    )
+    tier = models.CharField(_("tier"), max_length=16, choices=Tier.choices, default=Tier.NON_SHARED)
+    available_date = models.DateField(
+        _("available date"), null=True, blank=True, help_text=_("When an embargo lifts.")
+    )
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    md5 = models.CharField(_("MD5"), max_length=32, blank=True)
+    checksum_state = models.CharField(
+        _("checksum state"),
+        max_length=16,
+        choices=ChecksumState.choices,
+        default=ChecksumState.PENDING,
+    )
+    quarantined_at = models.DateTimeField(_("quarantined at"), null=True, blank=True)
+    quarantine_reason = models.TextField(_("quarantine reason"), blank=True)
+    technical_metadata = models.JSONField(_("technical metadata"), default=dict, blank=True)
+    contains_personal_data = models.BooleanField(_("contains personal data"), default=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    stored_at = models.DateTimeField(_("stored at"), null=True, blank=True)
+    last_fixity_at = models.DateTimeField(_("last fixity check"), null=True, blank=True)
+
+    objects = DataObjectQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("data object")
+        verbose_name_plural = _("data objects")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(size__gte=0), name="dataobject_size_nonneg"),
+            models.CheckConstraint(
+                condition=~models.Q(tier=Tier.EMBARGOED) | models.Q(available_date__isnull=False),
+                name="dataobject_embargo_has_date",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "tier"]),
+            models.Index(fields=["status", "tier"]),
+            models.Index(fields=["checksum_state"]),
+            models.Index(fields=["tier", "available_date"], name="dataobject_embargo_idx"),
+            models.Index(fields=["last_fixity_at"], name="dataobject_fixity_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.original_filename
+
+    def save(self, *args, **kwargs):
+        if not self.storage_key:
+            self.storage_key = new_storage_key()
+        super().save(*args, **kwargs)
+
+    @property
+    def is_quarantined(self) -> bool:
+        return self.quarantined_at is not None
+
+    @property
+    def embargo_lifted(self) -> bool:
+        return self.available_date is not None and self.available_date <= timezone.localdate()
+
+
+class UploadSession(models.Model):
+    """One multipart upload in flight."""
+
+    data_object = models.OneToOneField(
+        DataObject, on_delete=models.CASCADE, related_name="upload_session"
+    )
+    upload_id = models.CharField(max_length=1024)
+    part_size = models.PositiveBigIntegerField()
+    part_count = models.PositiveIntegerField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upload_sessions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_activity_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("upload session")
+        verbose_name_plural = _("upload sessions")
+        indexes = [models.Index(fields=["completed_at", "last_activity_at"])]
+
+    def __str__(self) -> str:
+        return f"upload {self.pk} of {self.data_object}"
+
+
+class FixityCheck(models.Model):
+    """One checksum verification of a stored object."""
+
+    class Outcome(models.TextChoices):
+        MATCH = "match", _("Match")
+        MISMATCH = "mismatch", _("Mismatch")
+        ERROR = "error", _("Error")
+
+    data_object = models.ForeignKey(
+        DataObject, on_delete=models.CASCADE, related_name="fixity_checks"
+    )
+    checked_at = models.DateTimeField(default=timezone.now)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    sha256 = models.CharField(max_length=64, blank=True)
+    md5 = models.CharField(max_length=32, blank=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("fixity check")
+        verbose_name_plural = _("fixity checks")
+        ordering = ["-checked_at"]
+        indexes = [models.Index(fields=["data_object", "-checked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.data_object} {self.outcome} {self.checked_at:%Y-%m-%d}"
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class TierChangeRequest(models.Model):
+    """A request to open one or more objects beyond the project; a curator decides."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tier_requests")
+    data_objects = models.ManyToManyField(DataObject, related_name="tier_requests")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tier_requests"
+    )
+    requested_tier = models.CharField(_("requested tier"), max_length=16, choices=Tier.choices)
+    available_date = models.DateField(_("available date"), null=True, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    status = models.CharField(
+        max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tier_decisions",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_comment = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("tier change request")
+        verbose_name_plural = _("tier change requests")
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(requested_tier=Tier.EMBARGOED)
+                | models.Q(available_date__isnull=False),
+                name="tierrequest_embargo_has_date",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} → {self.get_requested_tier_display()} ({self.get_status_display()})"
+
+
+class AccessRequest(models.Model):
+    """Someone outside the project asks to use a record's shared data."""
+
+    record = models.ForeignKey(DmpRecord, on_delete=models.CASCADE, related_name="access_requests")
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_requests"
+    )
+    purpose = models.TextField(_("purpose"))
+    status = models.CharField(
+        max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="access_decisions",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_comment = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("access request")
+        verbose_name_plural = _("access requests")
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["record", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.requester} → {self.record} ({self.get_status_display()})"
+
+
+class AccessGrantQuerySet(models.QuerySet):
+    def live(self, now=None) -> "AccessGrantQuerySet":
+        now = now or timezone.now()
+        return self.filter(revoked_at__isnull=True, expires_at__gt=now)
+
+
+class AccessGrant(models.Model):
+    """Lets one person outside the project download a record's shared objects until expiry."""
+
+    record = models.ForeignKey(DmpRecord, on_delete=models.CASCADE, related_name="access_grants")
+    grantee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_grants"
+    )
+    request = models.OneToOneField(
+        AccessRequest, on_delete=models.SET_NULL, null=True, blank=True, related_name="grant"
+    )
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="grants_given"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="grants_revoked",
+    )
+
+    objects = AccessGrantQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("access grant")
+        verbose_name_plural = _("access grants")
+        indexes = [models.Index(fields=["grantee", "record", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.grantee} ⇒ {self.record} until {self.expires_at:%Y-%m-%d}"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("The audit trail is append-only.")
+
+    def delete(self):
+        raise PermissionError("The audit trail is append-only.")
+
+
+class AuditEvent(models.Model):
+    """Append-only record of every change of access and every integrity event."""
+
+    class Action(models.TextChoices):
+        TIER_CHANGED = "tier_changed", _("Tier changed")
+        TIER_REQUESTED = "tier_requested", _("Tier change requested")
+        TIER_DECIDED = "tier_decided", _("Tier change decided")
+        GRANT_CREATED = "grant_created", _("Access granted")
+        GRANT_REVOKED = "grant_revoked", _("Access revoked")
+        DOWNLOAD = "download", _("Download of non-public data")
+        DELETED = "deleted", _("Deleted")
+        FIXITY_FAILED = "fixity_failed", _("Fixity failure")
+        QUARANTINE_CLEARED = "quarantine_cleared", _("Quarantine cleared")
+        EMBARGO_LIFTED = "embargo_lifted", _("Embargo lifted")
+
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+    )
+    action = models.CharField(max_length=32, choices=Action.choices)
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+    )
+    data_object = models.ForeignKey(
+        DataObject, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+    )
+    record = models.ForeignKey(
+        DmpRecord, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+    )
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    detail = models.TextField(blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-occurred_at", "-pk"]
+        indexes = [models.Index(fields=["project", "-occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.get_action_display()}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("The audit trail is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("The audit trail is append-only.")

@@ -1,0 +1,64 @@
+"""Reads for pages: every data object comes through :mod:`repository.access`."""
+
+from django.db.models import Count, Q, QuerySet, Sum
+
+from accounts.models import Membership, Project
+from dmp.models import DmpRecord
+
+from .access import Action, project_role, records_visible_to, visible_to, with_permissions
+from .models import DataObject
+
+
+def data_object_list(*, user, project: Project | None = None) -> QuerySet:
+    """Objects ``user`` may see, newest first, with permission flags for the page."""
+    objects = visible_to(user, Action.VIEW_METADATA)
+    if project is not None:
+        objects = objects.filter(project=project)
+    objects = objects.select_related("record", "uploaded_by")
+    return with_permissions(objects, user, Action.DOWNLOAD, Action.EDIT)
+
+
+def recent_public_objects(*, user, limit: int = 10) -> list[DataObject]:
+    """The newest objects anyone may download, for the home page."""
+    anonymous_view = visible_to(user, Action.DOWNLOAD).filter(tier="public")
+    return list(anonymous_view.select_related("project", "record").order_by("-stored_at", "-pk")[:limit])
+
+
+def project_page_context(*, user, project: Project) -> dict:
+    objects = data_object_list(user=user, project=project)
+    totals = objects.aggregate(count=Count("pk"), volume=Sum("size"))
+    by_tier = dict(
+        objects.order_by().values_list("tier").annotate(n=Count("pk")).values_list("tier", "n")
+    )
+    members = (
+        Membership.objects.filter(project=project).select_related("user").order_by("role", "pk")
+    )
+    records = records_visible_to(user).filter(project=project).annotate(
+        object_count=Count("data_objects", filter=Q(data_objects__in=objects.values("pk")))
+    )
+    return {
+        "project": project,
+        "objects": objects,
+        "totals": totals,
+        "by_tier": by_tier,
+        "role": project_role(user, project),
+        "members": members if project_role(user, project) else Membership.objects.none(),
+        "records": records,
+    }
+
+
+def object_page_context(*, user, data_object: DataObject) -> dict:
+    record = None
+    if data_object.record_id:
+        record = records_visible_to(user).filter(pk=data_object.record_id).first()
+    flagged = with_permissions(
+        DataObject.objects.filter(pk=data_object.pk), user, *Action
+    ).values(*(f"can_{a.value}" for a in Action)).get()
+    return {
+        "object": data_object,
+        "record": record,
+        "permissions": flagged,
+        "fixity_checks": data_object.fixity_checks.all()[:10],
+    }
+
+

@@ -1,0 +1,38 @@
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from . import selectors
+from .access import Action, access_data_object, access_project
+from .health import run_health_checks
+
+
+@require_safe
+def home(request):
+    context = {"recent_objects": selectors.recent_public_objects(user=request.user)}
+    return render(request, "repository/home.html", context)
+
+
+@require_safe
+def project_detail(request, project_id: int):
+    project = access_project(request.user, project_id)
+    context = selectors.project_page_context(user=request.user, project=project)
+    return render(request, "repository/project_detail.html", context)
+
+
+@require_safe
+def object_detail(request, object_id: int):
+    data_object = access_data_object(request.user, object_id, Action.VIEW_METADATA)
+    context = selectors.object_page_context(user=request.user, data_object=data_object)
+    return render(request, "repository/object_detail.html", context)
+
+
+@never_cache
+@require_safe
+def healthz(request):
+    checks = run_health_checks()
+    healthy = all(c["ok"] for c in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503
+    )
