@@ -97,8 +97,10 @@ class Project(models.Model):
     research_field = models.CharField(
         _("research field"), max_length=8, choices=RESEARCH_FIELDS.choices
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    members = models.ManyToManyField(User, through="Membership", related_name="projects")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    members = models.ManyToManyField(
+        User, through="Membership", related_name="projects", verbose_name=_("members")
+    )
 
     class Meta:
         verbose_name = _("project")
@@ -132,6 +134,10 @@ class Project(models.Model):
     def funder_term(self):
         return FUNDERS[self.funder]
 
+    @property
+    def research_field_term(self):
+        return RESEARCH_FIELDS[self.research_field]
+
 
 class Role(models.TextChoices):
     PM = "pm", _("Project manager")
@@ -147,10 +153,14 @@ STEWARD_ROLES = (Role.PM, Role.DATA_MANAGER)
 class Membership(models.Model):
     """A user's single role in one project."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("user")
+    )
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("project")
+    )
     role = models.CharField(_("role"), max_length=16, choices=Role.choices)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("membership")

@@ -20,10 +20,15 @@ class DataManagementPlan(models.Model):
     publication_policy = models.TextField(_("publication and sharing policy"), blank=True)
     restriction_reasons = models.TextField(_("reasons for restricting access"), blank=True)
     management_roles = models.TextField(_("who manages the data"), blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("updated by"),
     )
 
     class Meta:
@@ -62,8 +67,8 @@ class DmpRecord(models.Model):
         default=False,
         help_text=_("The data manager attests that personal data has been anonymised."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("DMP record")

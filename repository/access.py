@@ -35,7 +35,8 @@ them too.
 
 from enum import StrEnum
 
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
@@ -158,9 +159,14 @@ def _flag(action: Action) -> str:
 def with_permissions(queryset: QuerySet, user, *actions: Action) -> QuerySet:
     """Annotate ``can_<action>`` booleans, derived from the same rules, on every row."""
     actions = actions or tuple(Action)
-    return queryset.annotate(
-        **{_flag(a): ExpressionWrapper(rule(user, a), output_field=BooleanField()) for a in actions}
-    )
+    # SQL's three-valued logic makes a condition over a missing record NULL: count it as no.
+    flags = {
+        _flag(a): Coalesce(
+            ExpressionWrapper(rule(user, a), output_field=BooleanField()), Value(False)
+        )
+        for a in actions
+    }
+    return queryset.annotate(**flags)
 
 
 def can(user, action: Action | str, obj: DataObject) -> bool:

@@ -126,18 +126,24 @@ class UploadSession(models.Model):
     """One multipart upload in flight."""
 
     data_object = models.OneToOneField(
-        DataObject, on_delete=models.CASCADE, related_name="upload_session"
+        DataObject,
+        on_delete=models.CASCADE,
+        related_name="upload_session",
+        verbose_name=_("data object"),
     )
-    upload_id = models.CharField(max_length=1024)
-    part_size = models.PositiveBigIntegerField()
-    part_count = models.PositiveIntegerField()
+    upload_id = models.CharField(_("upload id"), max_length=1024)
+    part_size = models.PositiveBigIntegerField(_("part size"))
+    part_count = models.PositiveIntegerField(_("part count"))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upload_sessions"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="upload_sessions",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_activity_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_activity_at = models.DateTimeField(_("last activity at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("upload session")
@@ -157,14 +163,17 @@ class FixityCheck(models.Model):
         ERROR = "error", _("Error")
 
     data_object = models.ForeignKey(
-        DataObject, on_delete=models.CASCADE, related_name="fixity_checks"
+        DataObject,
+        on_delete=models.CASCADE,
+        related_name="fixity_checks",
+        verbose_name=_("data object"),
     )
-    checked_at = models.DateTimeField(default=timezone.now)
-    outcome = models.CharField(max_length=16, choices=Outcome.choices)
-    sha256 = models.CharField(max_length=64, blank=True)
-    md5 = models.CharField(max_length=32, blank=True)
-    size = models.BigIntegerField(null=True, blank=True)
-    detail = models.TextField(blank=True)
+    checked_at = models.DateTimeField(_("checked at"), default=timezone.now)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    sha256 = models.CharField(_("sha256"), max_length=64, blank=True)
+    md5 = models.CharField(_("md5"), max_length=32, blank=True)
+    size = models.BigIntegerField(_("size"), null=True, blank=True)
+    detail = models.TextField(_("detail"), blank=True)
 
     class Meta:
         verbose_name = _("fixity check")
@@ -186,27 +195,35 @@ class RequestStatus(models.TextChoices):
 class TierChangeRequest(models.Model):
     """A request to open one or more objects beyond the project; a curator decides."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tier_requests")
-    data_objects = models.ManyToManyField(DataObject, related_name="tier_requests")
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="tier_requests", verbose_name=_("project")
+    )
+    data_objects = models.ManyToManyField(
+        DataObject, related_name="tier_requests", verbose_name=_("data objects")
+    )
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tier_requests"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="tier_requests",
+        verbose_name=_("requested by"),
     )
     requested_tier = models.CharField(_("requested tier"), max_length=16, choices=Tier.choices)
     available_date = models.DateField(_("available date"), null=True, blank=True)
     reason = models.TextField(_("reason"), blank=True)
     status = models.CharField(
-        max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING
+        _("status"), max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="tier_decisions",
+        verbose_name=_("decided by"),
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_comment = models.TextField(blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_comment = models.TextField(_("decision comment"), blank=True)
 
     class Meta:
         verbose_name = _("tier change request")
@@ -228,24 +245,33 @@ class TierChangeRequest(models.Model):
 class AccessRequest(models.Model):
     """Someone outside the project asks to use a record's shared data."""
 
-    record = models.ForeignKey(DmpRecord, on_delete=models.CASCADE, related_name="access_requests")
+    record = models.ForeignKey(
+        DmpRecord,
+        on_delete=models.CASCADE,
+        related_name="access_requests",
+        verbose_name=_("record"),
+    )
     requester = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_requests"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="access_requests",
+        verbose_name=_("requester"),
     )
     purpose = models.TextField(_("purpose"))
     status = models.CharField(
-        max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING
+        _("status"), max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="access_decisions",
+        verbose_name=_("decided by"),
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_comment = models.TextField(blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_comment = models.TextField(_("decision comment"), blank=True)
 
     class Meta:
         verbose_name = _("access request")
@@ -266,25 +292,39 @@ class AccessGrantQuerySet(models.QuerySet):
 class AccessGrant(models.Model):
     """Lets one person outside the project download a record's shared objects until expiry."""
 
-    record = models.ForeignKey(DmpRecord, on_delete=models.CASCADE, related_name="access_grants")
+    record = models.ForeignKey(
+        DmpRecord, on_delete=models.CASCADE, related_name="access_grants", verbose_name=_("record")
+    )
     grantee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_grants"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="access_grants",
+        verbose_name=_("grantee"),
     )
     request = models.OneToOneField(
-        AccessRequest, on_delete=models.SET_NULL, null=True, blank=True, related_name="grant"
+        AccessRequest,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="grant",
+        verbose_name=_("request"),
     )
     granted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="grants_given"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="grants_given",
+        verbose_name=_("granted by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     expires_at = models.DateTimeField(_("expires at"))
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="grants_revoked",
+        verbose_name=_("revoked by"),
     )
 
     objects = AccessGrantQuerySet.as_manager()
@@ -321,28 +361,44 @@ class AuditEvent(models.Model):
         QUARANTINE_CLEARED = "quarantine_cleared", _("Quarantine cleared")
         EMBARGO_LIFTED = "embargo_lifted", _("Embargo lifted")
 
-    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="audit_events",
+        verbose_name=_("actor"),
     )
-    action = models.CharField(max_length=32, choices=Action.choices)
+    action = models.CharField(_("action"), max_length=32, choices=Action.choices)
     project = models.ForeignKey(
-        Project, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+        Project,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+        verbose_name=_("project"),
     )
     data_object = models.ForeignKey(
-        DataObject, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+        DataObject,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+        verbose_name=_("data object"),
     )
     record = models.ForeignKey(
-        DmpRecord, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+        DmpRecord,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+        verbose_name=_("record"),
     )
-    before = models.JSONField(default=dict, blank=True)
-    after = models.JSONField(default=dict, blank=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-    detail = models.TextField(blank=True)
+    before = models.JSONField(_("before"), default=dict, blank=True)
+    after = models.JSONField(_("after"), default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(_("ip address"), null=True, blank=True)
+    detail = models.TextField(_("detail"), blank=True)
 
     objects = AuditEventQuerySet.as_manager()
 

@@ -1,0 +1,169 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
+
+from .models import Institution, Membership, Project, User
+
+RESEARCHER_PROFILE_FIELDS = ("name_ja", "name_en", "erad_researcher_number", "orcid")
+
+
+class UserMembershipInline(admin.TabularInline):
+    model = Membership
+    fk_name = "user"
+    extra = 0
+    fields = ("project", "role", "created_at")
+    readonly_fields = ("created_at",)
+    autocomplete_fields = ("project",)
+    verbose_name = _("project membership")
+    verbose_name_plural = _("project memberships")
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    fieldsets = (
+        *BaseUserAdmin.fieldsets[:2],
+        (_("Researcher profile"), {"fields": RESEARCHER_PROFILE_FIELDS}),
+        *BaseUserAdmin.fieldsets[2:],
+    )
+    add_fieldsets = (
+        *BaseUserAdmin.add_fieldsets,
+        (
+            _("Researcher profile"),
+            {"classes": ("wide",), "fields": ("email", *RESEARCHER_PROFILE_FIELDS)},
+        ),
+    )
+    list_display = (
+        "username",
+        "name_ja",
+        "name_en",
+        "email",
+        "erad_researcher_number",
+        "is_staff",
+        "is_active",
+        "last_login",
+    )
+    list_filter = ("is_staff", "is_superuser", "is_active", "groups")
+    search_fields = (
+        "username",
+        "name_ja",
+        "name_en",
+        "first_name",
+        "last_name",
+        "email",
+        "erad_researcher_number",
+        "orcid",
+    )
+    inlines = (UserMembershipInline,)
+
+
+@admin.register(Institution)
+class InstitutionAdmin(admin.ModelAdmin):
+    list_display = ("name_ja", "name_en", "ror_id", "project_count")
+    search_fields = ("name_ja", "name_en", "ror_id")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(project_count=Count("projects"))
+
+    @admin.display(description=_("projects"), ordering="project_count")
+    def project_count(self, obj: Institution) -> int:
+        return obj.project_count
+
+
+class ProjectMembershipInline(admin.TabularInline):
+    model = Membership
+    fk_name = "project"
+    extra = 0
+    fields = ("user", "role", "created_at")
+    readonly_fields = ("created_at",)
+    autocomplete_fields = ("user",)
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = (
+        "japan_grant_number",
+        "name",
+        "funder",
+        "funding_stream_code",
+        "program_name",
+        "research_field",
+        "institution",
+        "member_count",
+        "created_at",
+    )
+    list_display_links = ("japan_grant_number", "name")
+    list_filter = (
+        "funder",
+        "research_field",
+        "funding_stream_code",
+        ("institution", admin.RelatedOnlyFieldListFilter),
+    )
+    list_select_related = ("institution",)
+    search_fields = (
+        "japan_grant_number",
+        "name_ja",
+        "name_en",
+        "program_name_ja",
+        "program_name_en",
+        "funding_stream_code",
+        "institution__name_ja",
+        "institution__name_en",
+    )
+    autocomplete_fields = ("institution",)
+    readonly_fields = ("created_at",)
+    date_hierarchy = "created_at"
+    fieldsets = (
+        (None, {"fields": ("institution", "name_ja", "name_en", "research_field")}),
+        (
+            _("Funding"),
+            {
+                "fields": (
+                    "funder",
+                    "funding_stream_code",
+                    "program_name_ja",
+                    "program_name_en",
+                    "japan_grant_number",
+                )
+            },
+        ),
+        (None, {"fields": ("created_at",)}),
+    )
+    inlines = (ProjectMembershipInline,)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("memberships"))
+
+    @admin.display(description=_("project name"), ordering="name_en")
+    def name(self, obj: Project) -> str:
+        return obj.name
+
+    @admin.display(description=_("program name"), ordering="program_name_en")
+    def program_name(self, obj: Project) -> str:
+        return obj.program_name
+
+    @admin.display(description=_("members"), ordering="member_count")
+    def member_count(self, obj: Project) -> int:
+        return obj.member_count
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "user_name", "project", "role", "created_at")
+    list_filter = ("role", ("project", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("user", "project")
+    search_fields = (
+        "user__username",
+        "user__name_ja",
+        "user__name_en",
+        "user__email",
+        "project__japan_grant_number",
+        "project__name_ja",
+        "project__name_en",
+    )
+    autocomplete_fields = ("user", "project")
+    readonly_fields = ("created_at",)
+
+    @admin.display(description=_("name"), ordering="user__name_en")
+    def user_name(self, obj: Membership) -> str:
+        return obj.user.display_name
