@@ -9,6 +9,11 @@ urlpatterns = [
     path("healthz", repository_views.healthz, name="healthz"),
     path("projects/<int:project_id>/", repository_views.project_detail, name="project-detail"),
     path("objects/<int:object_id>/", repository_views.object_detail, name="object-detail"),
+    path(
+        "objects/<int:object_id>/download",
+        repository_views.object_download,
+        name="object-download",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

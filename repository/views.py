@@ -3,14 +3,18 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from . import selectors
+from . import selectors, services
 from .access import Action, access_data_object, access_project
 from .health import run_health_checks
+from .storage import download_response
 
 
 @require_safe
 def home(request):
-    context = {"recent_objects": selectors.recent_public_objects(user=request.user)}
+    context = {
+        "recent_objects": selectors.recent_public_objects(user=request.user),
+        "member_projects": selectors.member_projects(user=request.user),
+    }
     return render(request, "repository/home.html", context)
 
 
@@ -26,6 +30,16 @@ def object_detail(request, object_id: int):
     data_object = access_data_object(request.user, object_id, Action.VIEW_METADATA)
     context = selectors.object_page_context(user=request.user, data_object=data_object)
     return render(request, "repository/object_detail.html", context)
+
+
+@never_cache
+@require_safe
+def object_download(request, object_id: int):
+    data_object = access_data_object(request.user, object_id, Action.DOWNLOAD)
+    services.data_object_download_note(
+        actor=request.user, data_object=data_object, ip_address=request.META.get("REMOTE_ADDR")
+    )
+    return download_response(data_object)
 
 
 @never_cache

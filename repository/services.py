@@ -1,0 +1,42 @@
+"""Writes: every change of data objects and their access goes through a function here."""
+
+from dmp.vocabularies import Tier
+
+from .models import AuditEvent, DataObject
+
+
+def audit_event_record(
+    *,
+    actor,
+    action: AuditEvent.Action,
+    data_object: DataObject,
+    ip_address: str | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
+    detail: str = "",
+) -> AuditEvent:
+    """Append one event about ``data_object`` to the audit trail (append-only)."""
+    return AuditEvent.objects.create(
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        action=action,
+        project_id=data_object.project_id,
+        data_object=data_object,
+        record_id=data_object.record_id,
+        ip_address=ip_address,
+        before=before or {},
+        after=after or {},
+        detail=detail,
+    )
+
+
+def data_object_download_note(*, actor, data_object: DataObject, ip_address: str | None) -> None:
+    """Audit a download of non-public data; public downloads are not traced."""
+    if data_object.tier == Tier.PUBLIC:
+        return
+    audit_event_record(
+        actor=actor,
+        action=AuditEvent.Action.DOWNLOAD,
+        data_object=data_object,
+        ip_address=ip_address,
+        after={"tier": data_object.tier},
+    )

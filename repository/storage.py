@@ -1,0 +1,36 @@
+"""How stored bytes reach a browser: a presigned S3 URL, or a streamed file."""
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpResponseRedirect
+from django.utils.http import content_disposition_header
+
+from .models import DataObject
+
+# A presigned download link lives at most this long (seconds).
+DOWNLOAD_URL_EXPIRY = 300
+
+
+def download_response(data_object: DataObject):
+    """302 to a short-lived presigned GET on S3; the file itself, streamed, elsewhere.
+
+    Either way the browser saves it under the original file name (RFC 5987 encoded).
+    """
+    disposition = content_disposition_header(True, data_object.original_filename)
+    if settings.KURA_STORAGE == "s3":
+        url = default_storage.url(
+            data_object.storage_key,
+            parameters={
+                "ResponseContentDisposition": disposition,
+                "ResponseContentType": data_object.content_type or "application/octet-stream",
+            },
+            expire=DOWNLOAD_URL_EXPIRY,
+        )
+        return HttpResponseRedirect(url)
+    response = FileResponse(
+        default_storage.open(data_object.storage_key, "rb"),
+        content_type=data_object.content_type or "application/octet-stream",
+    )
+    response["Content-Disposition"] = disposition
+    response["Content-Length"] = str(data_object.size)
+    return response
