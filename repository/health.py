@@ -30,7 +30,7 @@ def check_broker() -> str:
 
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=settings.KURA_HEALTH_TIMEOUT)
-        return conn.transport_cls if isinstance(conn.transport_cls, str) else conn.transport.driver_name
+        return conn.transport.driver_name
 
 
 def check_storage() -> str:

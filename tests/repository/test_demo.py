@@ -1,0 +1,90 @@
+import hashlib
+import io
+
+import pytest
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.utils import timezone
+
+from accounts.models import Membership, Project, Role, User
+from accounts.roles import is_curator, is_program_officer
+from dmp.models import DmpRecord
+from dmp.vocabularies import Tier
+from repository.models import DataObject, RequestStatus, TierChangeRequest
+
+pytestmark = pytest.mark.django_db
+
+DEMO_USERNAMES = {
+    "pm",
+    "data_manager",
+    "researcher",
+    "collaborator",
+    "outsider",
+    "curator",
+    "program_officer",
+}
+
+
+def _load() -> str:
+    out = io.StringIO()
+    call_command("kura_demo", stdout=out)
+    return out.getvalue()
+
+
+def _snapshot() -> dict:
+    return {
+        model.__name__: sorted(model.objects.values_list("pk", flat=True))
+        for model in (User, Project, Membership, DmpRecord, DataObject, TierChangeRequest)
+    }
+
+
+def test_demo_creates_people_in_every_role_and_prints_their_logins():
+    output = _load()
+
+    assert set(User.objects.values_list("username", flat=True)) >= DEMO_USERNAMES
+    project = Project.objects.get(memberships__user__username="pm")
+    roles = dict(project.memberships.values_list("user__username", "role"))
+    assert roles == {
+        "pm": Role.PM,
+        "data_manager": Role.DATA_MANAGER,
+        "researcher": Role.RESEARCHER,
+        "collaborator": Role.COLLABORATOR,
+    }
+    assert not Membership.objects.filter(user__username="outsider").exists()
+    assert is_curator(User.objects.get(username="curator"))
+    assert is_program_officer(User.objects.get(username="program_officer"))
+    for username in DEMO_USERNAMES:
+        user = User.objects.get(username=username)
+        assert user.check_password(settings.KURA_DEMO_PASSWORD), username
+        assert username in output
+    assert settings.KURA_DEMO_PASSWORD in output
+
+
+def test_demo_objects_cover_every_tier_and_live_in_the_configured_storage():
+    _load()
+
+    objects = DataObject.objects.all()
+    assert {o.tier for o in objects} == set(Tier.values)
+    embargoed = objects.filter(tier=Tier.EMBARGOED).get()
+    assert embargoed.available_date.year == timezone.localdate().year + 1
+    assert TierChangeRequest.objects.filter(
+        status=RequestStatus.PENDING, requested_tier=Tier.PUBLIC
+    ).exists()
+    for data_object in objects:
+        with default_storage.open(data_object.storage_key, "rb") as fh:
+            data = fh.read()
+        assert len(data) == data_object.size
+        assert hashlib.sha256(data).hexdigest() == data_object.sha256
+        assert hashlib.md5(data).hexdigest() == data_object.md5  # noqa: S324 - fixity, not security
+        assert data_object.original_filename not in data_object.storage_key
+
+
+def test_running_the_demo_twice_changes_nothing():
+    _load()
+    before = _snapshot()
+
+    output = _load()
+
+    assert _snapshot() == before
+    assert "pm" in output

@@ -1,0 +1,25 @@
+"""Test settings: the production profile (PostgreSQL, Redis, S3 over HTTP).
+
+Values come from the environment like everywhere else; these are only the defaults the
+README's test command relies on. The S3 endpoint is set by the session fixture that
+starts moto's server (tests/conftest.py).
+"""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kura")
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+# A queue of its own per test run, so a worker never picks up another run's messages.
+os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"kura-test-{os.getpid()}")
+os.environ.setdefault("KURA_STORAGE", "s3")
+os.environ.setdefault("AWS_STORAGE_BUCKET_NAME", "kura-test")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "kura-test")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "kura-test-secret")  # noqa: S105 - moto only
+os.environ.setdefault("AWS_S3_REGION_NAME", "us-east-1")
+os.environ.setdefault("KURA_DEMO_PASSWORD", "kura-demo-test")  # noqa: S105 - test only
+os.environ.setdefault("DJANGO_DEBUG", "true")
+
+from config.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

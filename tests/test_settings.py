@@ -1,0 +1,108 @@
+"""The two profiles and the production guard, each checked in a fresh interpreter."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROBE = """
+import json, django
+from django.conf import settings
+django.setup()
+print(json.dumps({
+    "engine": settings.DATABASES["default"]["ENGINE"],
+    "storage": settings.STORAGES["default"]["BACKEND"],
+    "broker": settings.CELERY_BROKER_URL,
+    "debug": settings.DEBUG,
+}))
+"""
+
+# Variables that choose a profile; removed so each case starts from nothing.
+PROFILE_VARIABLES = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "KURA_STORAGE",
+    "AWS_S3_ENDPOINT_URL",
+    "AWS_STORAGE_BUCKET_NAME",
+    "DJANGO_DEBUG",
+    "DJANGO_SECRET_KEY",
+    "DJANGO_ALLOWED_HOSTS",
+)
+
+
+def _settings_in_subprocess(tmp_path, **variables):
+    env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", KURA_VAR_DIR=str(tmp_path), **variables)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_nothing_set_gives_the_embedded_profile(tmp_path):
+    result = _settings_in_subprocess(tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    profile = json.loads(result.stdout)
+    assert profile == {
+        "engine": "django.db.backends.sqlite3",
+        "storage": "django.core.files.storage.FileSystemStorage",
+        "broker": "filesystem://",
+        "debug": True,
+    }
+    assert (tmp_path / "celery" / "broker").is_dir()
+
+
+def test_environment_selects_postgres_redis_and_s3(tmp_path):
+    result = _settings_in_subprocess(
+        tmp_path,
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/kura",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+        KURA_STORAGE="s3",
+        AWS_STORAGE_BUCKET_NAME="kura",
+        AWS_S3_ENDPOINT_URL="http://127.0.0.1:9000",
+    )
+
+    assert result.returncode == 0, result.stderr
+    profile = json.loads(result.stdout)
+    assert profile["engine"] == "django.db.backends.postgresql"
+    assert profile["storage"] == "storages.backends.s3.S3Storage"
+    assert profile["broker"] == "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize(
+    ("variables", "missing"),
+    [
+        ({"DJANGO_ALLOWED_HOSTS": "kura.example.org"}, "DJANGO_SECRET_KEY"),
+        ({"DJANGO_SECRET_KEY": "x" * 50}, "DJANGO_ALLOWED_HOSTS"),
+    ],
+)
+def test_production_without_a_required_variable_refuses_to_start(tmp_path, variables, missing):
+    result = _settings_in_subprocess(tmp_path, DJANGO_DEBUG="false", **variables)
+
+    assert result.returncode != 0
+    assert f"{missing} must be set when DJANGO_DEBUG is false" in result.stderr
+
+
+def test_production_with_its_variables_starts(tmp_path):
+    result = _settings_in_subprocess(
+        tmp_path,
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY="x" * 50,
+        DJANGO_ALLOWED_HOSTS="kura.example.org",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["debug"] is False
+
+
+def test_s3_without_a_bucket_is_refused(tmp_path):
+    result = _settings_in_subprocess(tmp_path, KURA_STORAGE="s3")
+
+    assert result.returncode != 0
+    assert "AWS_STORAGE_BUCKET_NAME must be set" in result.stderr
