@@ -169,6 +169,12 @@ def with_permissions(queryset: QuerySet, user, *actions: Action) -> QuerySet:
     return queryset.annotate(**flags)
 
 
+def permissions_for(user, obj: DataObject) -> dict[str, bool]:
+    """Every ``can_<action>`` flag for one object, in one query."""
+    flags = with_permissions(DataObject.objects.filter(pk=obj.pk), user)
+    return flags.values(*(_flag(a) for a in Action)).get()
+
+
 def can(user, action: Action | str, obj: DataObject) -> bool:
     """Whether ``user`` may do ``action`` on ``obj`` (uses :func:`with_permissions` flags)."""
     action = Action(action)

@@ -5,7 +5,14 @@ from django.db.models import Count, Q, QuerySet, Sum
 from accounts.models import Membership, Project, Role
 from dmp.vocabularies import Tier
 
-from .access import Action, project_role, records_visible_to, visible_to, with_permissions
+from .access import (
+    Action,
+    permissions_for,
+    project_role,
+    records_visible_to,
+    visible_to,
+    with_permissions,
+)
 from .models import DataObject
 
 
@@ -77,14 +84,9 @@ def object_page_context(*, user, data_object: DataObject) -> dict:
     record = None
     if data_object.record_id:
         record = records_visible_to(user).filter(pk=data_object.record_id).first()
-    flagged = (
-        with_permissions(DataObject.objects.filter(pk=data_object.pk), user, *Action)
-        .values(*(f"can_{a.value}" for a in Action))
-        .get()
-    )
     return {
         "object": data_object,
         "record": record,
-        "permissions": flagged,
+        "permissions": permissions_for(user, data_object),
         "fixity_checks": data_object.fixity_checks.all()[:10],
     }

@@ -19,6 +19,7 @@ from repository.access import (
     Action,
     access_data_object,
     can,
+    permissions_for,
     records_visible_to,
     visible_to,
     with_permissions,
@@ -195,6 +196,7 @@ def assert_access(user, action: Action, obj: DataObject, expected: bool) -> None
     annotated = with_permissions(DataObject.objects.filter(pk=obj.pk), user).get()
     assert getattr(annotated, f"can_{action.value}") is expected
     assert can(user, action, annotated) is expected
+    assert permissions_for(user, obj)[f"can_{action.value}"] is expected
 
 
 @pytest.mark.parametrize("action", Action)
