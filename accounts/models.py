@@ -97,6 +97,12 @@ class Project(models.Model):
     research_field = models.CharField(
         _("research field"), max_length=8, choices=RESEARCH_FIELDS.choices
     )
+    quota_bytes = models.PositiveBigIntegerField(
+        _("storage quota (bytes)"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: the site-wide default (KURA_PROJECT_QUOTA_BYTES)."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     members = models.ManyToManyField(
         User, through="Membership", related_name="projects", verbose_name=_("members")

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
 
 from repository import views as repository_views
 
@@ -8,12 +9,15 @@ urlpatterns = [
     path("", repository_views.home, name="home"),
     path("healthz", repository_views.healthz, name="healthz"),
     path("projects/<int:project_id>/", repository_views.project_detail, name="project-detail"),
+    path("projects/<int:project_id>/upload/", repository_views.upload_page, name="project-upload"),
     path("objects/<int:object_id>/", repository_views.object_detail, name="object-detail"),
     path(
         "objects/<int:object_id>/download",
         repository_views.object_download,
         name="object-download",
     ),
+    path("api/v1/", include("repository.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -40,7 +40,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.models import STEWARD_ROLES, Membership, Project
+from accounts.models import STEWARD_ROLES, Membership, Project, Role
 from accounts.roles import is_curator, is_program_officer
 from dmp.models import DmpRecord
 from dmp.vocabularies import MetadataAccess, Tier
@@ -222,6 +222,14 @@ def record_rule(user) -> Q:
 
 def records_visible_to(user) -> QuerySet:
     return DmpRecord.objects.filter(record_rule(user))
+
+
+UPLOADER_ROLES = (Role.PM, Role.DATA_MANAGER, Role.RESEARCHER)
+
+
+def can_upload_to(user, project: Project) -> bool:
+    """Project managers, data managers and researchers of ``project`` may add objects."""
+    return project_role(user, project) in UPLOADER_ROLES
 
 
 def project_role(user, project: Project) -> str | None:

@@ -76,6 +76,15 @@ class DataObject(models.Model):
         choices=ChecksumState.choices,
         default=ChecksumState.PENDING,
     )
+    checksum_progress = models.PositiveSmallIntegerField(
+        _("checksum progress (%)"), default=0, help_text=_("How far the running verification is.")
+    )
+    client_sha256 = models.CharField(
+        _("SHA-256 given by the uploader"),
+        max_length=64,
+        blank=True,
+        help_text=_("Cross-checked against the SHA-256 Kura computes from the stored bytes."),
+    )
     quarantined_at = models.DateTimeField(_("quarantined at"), null=True, blank=True)
     quarantine_reason = models.TextField(_("quarantine reason"), blank=True)
     technical_metadata = models.JSONField(_("technical metadata"), default=dict, blank=True)
@@ -134,6 +143,16 @@ class UploadSession(models.Model):
     upload_id = models.CharField(_("upload id"), max_length=1024)
     part_size = models.PositiveBigIntegerField(_("part size"))
     part_count = models.PositiveIntegerField(_("part count"))
+    requested_tier = models.CharField(
+        _("requested tier"),
+        max_length=16,
+        choices=Tier.choices,
+        blank=True,
+        help_text=_("A tier that needs a curator: requested when the upload completes."),
+    )
+    requested_available_date = models.DateField(
+        _("requested available date"), null=True, blank=True
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,

@@ -1,5 +1,6 @@
 """Shared fixtures: an S3 server over HTTP (moto), a real Celery worker, factories."""
 
+import io
 import os
 import socket
 import subprocess
@@ -7,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.test import override_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,13 +54,6 @@ def s3_server():
         _wait_for(lambda: _port_open(port), 30, "moto S3 server")
         endpoint = f"http://127.0.0.1:{port}"
         os.environ["AWS_S3_ENDPOINT_URL"] = endpoint  # inherited by worker subprocesses
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id=settings.AWS_ACCESS_KEY_ID,
-            aws_secret_access_key=settings.AWS_SECRET_ACCESS_KEY,
-            region_name=settings.AWS_S3_REGION_NAME,
-        ).create_bucket(Bucket=settings.AWS_STORAGE_BUCKET_NAME)
         storages = {
             **settings.STORAGES,
             "default": {
@@ -68,6 +62,7 @@ def s3_server():
             },
         }
         with override_settings(AWS_S3_ENDPOINT_URL=endpoint, STORAGES=storages):
+            call_command("kura_storage_setup", stdout=io.StringIO())
             yield endpoint
     finally:
         process.terminate()

@@ -1,0 +1,19 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("uploads/", views.UploadListView.as_view(), name="upload-list"),
+    path("uploads/part", views.part_put, name="upload-part-put"),
+    path("uploads/<int:upload_id>", views.UploadDetailView.as_view(), name="upload-detail"),
+    path("uploads/<int:upload_id>/parts", views.UploadPartsView.as_view(), name="upload-parts"),
+    path(
+        "uploads/<int:upload_id>/complete",
+        views.UploadCompleteView.as_view(),
+        name="upload-complete",
+    ),
+    path("objects/", views.DataObjectListView.as_view(), name="api-object-list"),
+    path(
+        "objects/<int:object_id>/", views.DataObjectDetailView.as_view(), name="api-object-detail"
+    ),
+]

@@ -1,0 +1,316 @@
+"""Multipart uploads straight into storage: start, sign parts, list, complete, abort.
+
+The browser (or the command-line client) sends bytes to presigned part URLs; Kura only
+creates, checks and completes the multipart upload. Completion checks every part's ETag
+and size against what the storage holds, then the stored size, and queues the checksum.
+"""
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Sum
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Project
+from dmp.vocabularies import Tier
+
+from .access import can_upload_to, records_visible_to
+from .models import DataObject, RequestStatus, TierChangeRequest, UploadSession
+from .object_store import NoSuchUpload, StoredPart, object_store
+
+MIB = 1024 * 1024
+MAX_FILENAME_BYTES = 255
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class UploadUnavailable(Exception):
+    """The storage could not be reached; nothing was changed (answer 503, try again)."""
+
+
+def filename_normalize(filename: str) -> str:
+    """The name as Kura keeps it: NFC, trimmed; refuses paths, control characters and
+    names over 255 UTF-8 bytes (it never becomes a storage key)."""
+    name = unicodedata.normalize("NFC", filename or "").strip()
+    if not name:
+        raise ValidationError({"filename": _("The file name is empty.")})
+    if "/" in name or "\\" in name or name in {".", ".."}:
+        raise ValidationError({"filename": _("The file name must not contain a path.")})
+    if CONTROL_CHARACTERS.search(name):
+        raise ValidationError({"filename": _("The file name contains control characters.")})
+    if len(name.encode("utf-8")) > MAX_FILENAME_BYTES:
+        raise ValidationError({"filename": _("The file name is longer than 255 bytes in UTF-8.")})
+    return name
+
+
+def part_size_for(size: int) -> int:
+    """The smallest whole-MiB part size (at least 8 MiB) that needs at most 10,000 parts."""
+    needed = math.ceil(size / settings.KURA_UPLOAD_MAX_PARTS)
+    return max(settings.KURA_UPLOAD_MIN_PART_SIZE, math.ceil(needed / MIB) * MIB)
+
+
+def project_quota_bytes(project: Project) -> int:
+    """The project's quota; 0 means no limit."""
+    if project.quota_bytes is not None:
+        return project.quota_bytes
+    return settings.KURA_PROJECT_QUOTA_BYTES
+
+
+def _check_quota(project: Project, size: int) -> None:
+    quota = project_quota_bytes(project)
+    if not quota:
+        return
+    used = (
+        DataObject.objects.filter(
+            project=project, status__in=[DataObject.Status.UPLOADING, DataObject.Status.STORED]
+        ).aggregate(total=Sum("size"))["total"]
+        or 0
+    )
+    if used + size > quota:
+        raise ValidationError(
+            {
+                "size": _(
+                    "This upload would exceed the project's quota: %(used)s of %(quota)s bytes"
+                    " used, %(size)s more requested."
+                )
+                % {"used": used, "quota": quota, "size": size}
+            }
+        )
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    project_id: int
+    record_id: int | None
+    filename: str
+    size: int
+    content_type: str
+    tier: str
+    available_date: date | None = None
+    sha256: str = ""
+
+
+def upload_start(*, actor, request: UploadRequest) -> UploadSession:
+    """Validate an upload, create its DataObject (``uploading``) and the multipart upload.
+
+    Opening tiers (``KURA_REVIEWED_TIERS``) are remembered and requested from a curator
+    when the upload completes; until then the object is ``shared``.
+    """
+    project = Project.objects.filter(pk=request.project_id).first()
+    if project is None or not can_upload_to(actor, project):
+        raise PermissionDenied(_("You cannot upload to this project."))
+    record = None
+    if request.record_id is not None:
+        record = records_visible_to(actor).filter(pk=request.record_id, project=project).first()
+        if record is None:
+            raise ValidationError({"record": _("Choose a DMP record of this project.")})
+    filename = filename_normalize(request.filename)
+    if request.size <= 0:
+        raise ValidationError({"size": _("The file is empty.")})
+    if request.size > settings.KURA_MAX_OBJECT_SIZE:
+        raise ValidationError(
+            {
+                "size": _("The file is larger than the limit of %(limit)s bytes.")
+                % {"limit": settings.KURA_MAX_OBJECT_SIZE}
+            }
+        )
+    reviewed = request.tier in settings.KURA_REVIEWED_TIERS
+    if request.tier == Tier.EMBARGOED and request.available_date is None:
+        raise ValidationError({"available_date": _("An embargo needs an available date.")})
+    if request.tier == Tier.EMBARGOED and request.available_date <= timezone.localdate():
+        raise ValidationError({"available_date": _("The available date must be in the future.")})
+
+    part_size = part_size_for(request.size)
+    store = object_store()
+    with transaction.atomic():
+        Project.objects.select_for_update().get(pk=project.pk)  # serialise quota checks
+        _check_quota(project, request.size)
+        data_object = DataObject.objects.create(
+            project=project,
+            record=record,
+            uploaded_by=actor,
+            original_filename=filename,
+            size=request.size,
+            content_type=request.content_type[:255],
+            tier=Tier.SHARED if reviewed else request.tier,
+            available_date=None if reviewed else request.available_date,
+            client_sha256=request.sha256.lower(),
+        )
+        try:
+            upload_id = store.create(data_object.storage_key, data_object.content_type)
+        except Exception as exc:
+            raise UploadUnavailable(str(exc)) from exc
+        now = timezone.now()
+        return UploadSession.objects.create(
+            data_object=data_object,
+            upload_id=upload_id,
+            part_size=part_size,
+            part_count=math.ceil(request.size / part_size),
+            created_by=actor,
+            last_activity_at=now,
+            expires_at=now + timedelta(hours=settings.KURA_UPLOAD_ABANDON_AFTER_HOURS),
+            requested_tier=request.tier if reviewed else "",
+            requested_available_date=request.available_date if reviewed else None,
+        )
+
+
+def upload_session_for(*, actor, upload_pk) -> UploadSession:
+    """The upload ``upload_pk`` if ``actor`` started it and may still upload, else 404."""
+    session = (
+        UploadSession.objects.select_related("data_object__project")
+        .filter(pk=upload_pk, created_by_id=getattr(actor, "pk", None))
+        .first()
+    )
+    if session is None or not can_upload_to(actor, session.data_object.project):
+        raise Http404("No such upload.")
+    return session
+
+
+def _in_flight(session: UploadSession) -> None:
+    if session.completed_at is not None:
+        raise ValidationError({"upload": _("This upload is already complete.")})
+    if session.data_object.status != DataObject.Status.UPLOADING:
+        raise ValidationError({"upload": _("This upload was aborted.")})
+
+
+def _touch(session: UploadSession) -> None:
+    now = timezone.now()
+    UploadSession.objects.filter(pk=session.pk).update(
+        last_activity_at=now,
+        expires_at=now + timedelta(hours=settings.KURA_UPLOAD_ABANDON_AFTER_HOURS),
+    )
+
+
+def upload_part_urls(*, session: UploadSession, part_numbers: list[int]) -> list[tuple[int, str]]:
+    """Short-lived URLs to PUT the given parts to (renewable: ask again when they expire)."""
+    _in_flight(session)
+    wrong = sorted({n for n in part_numbers if not 1 <= n <= session.part_count})
+    if wrong:
+        raise ValidationError(
+            {
+                "part_numbers": _("Part numbers must be between 1 and %(count)s; got %(wrong)s.")
+                % {"count": session.part_count, "wrong": ", ".join(map(str, wrong[:10]))}
+            }
+        )
+    store = object_store()
+    key = session.data_object.storage_key
+    expiry = settings.KURA_UPLOAD_PART_URL_EXPIRY
+    _touch(session)
+    return [(n, store.part_url(key, session.upload_id, n, expiry)) for n in part_numbers]
+
+
+def upload_parts_list(*, session: UploadSession) -> list[StoredPart]:
+    """Parts the storage already holds (to resume an interrupted upload)."""
+    _in_flight(session)
+    try:
+        return object_store().list_parts(session.data_object.storage_key, session.upload_id)
+    except NoSuchUpload as exc:
+        raise ValidationError({"upload": _("The storage no longer knows this upload.")}) from exc
+
+
+def _expected_part_size(session: UploadSession, part_number: int) -> int:
+    if part_number < session.part_count:
+        return session.part_size
+    return session.data_object.size - session.part_size * (session.part_count - 1)
+
+
+def _checked_parts(session: UploadSession, claimed: dict[int, str]) -> list[StoredPart]:
+    """The stored parts, after checking the client's list against them, all or nothing."""
+    missing = [n for n in range(1, session.part_count + 1) if n not in claimed]
+    extra = sorted(n for n in claimed if not 1 <= n <= session.part_count)
+    if missing or extra:
+        raise ValidationError(
+            {
+                "parts": _("Parts missing: %(missing)s; unexpected: %(extra)s.")
+                % {
+                    "missing": ", ".join(map(str, missing[:20])) or "-",
+                    "extra": ", ".join(map(str, extra[:20])) or "-",
+                }
+            }
+        )
+    stored = {p.part_number: p for p in upload_parts_list(session=session)}
+    problems = []
+    for number in range(1, session.part_count + 1):
+        part = stored.get(number)
+        if part is None:
+            problems.append(_("part %(n)s was never stored") % {"n": number})
+        elif part.etag != claimed[number].strip('"'):
+            problems.append(_("part %(n)s has a different ETag") % {"n": number})
+        elif part.size != _expected_part_size(session, number):
+            problems.append(
+                _("part %(n)s has %(size)s bytes, expected %(expected)s")
+                % {"n": number, "size": part.size, "expected": _expected_part_size(session, number)}
+            )
+    if problems:
+        raise ValidationError({"parts": problems[:20]})
+    return [stored[n] for n in range(1, session.part_count + 1)]
+
+
+def upload_complete(*, session: UploadSession, parts: dict[int, str]) -> DataObject:
+    """Complete the multipart upload, check the stored size, mark the object ``stored``
+    and queue its checksum. Safe to call again after success (returns the object)."""
+    from .tasks import checksum_task
+
+    with transaction.atomic():
+        session = UploadSession.objects.select_for_update().get(pk=session.pk)
+        data_object = DataObject.objects.select_for_update().get(pk=session.data_object_id)
+        if session.completed_at is not None and data_object.status == DataObject.Status.STORED:
+            return data_object
+        session.data_object = data_object
+        _in_flight(session)
+        stored_parts = _checked_parts(session, parts)
+        store = object_store()
+        try:
+            store.complete(data_object.storage_key, session.upload_id, stored_parts)
+            stored_size = store.size(data_object.storage_key)
+        except NoSuchUpload as exc:
+            raise ValidationError(
+                {"upload": _("The storage no longer knows this upload.")}
+            ) from exc
+        except Exception as exc:
+            raise UploadUnavailable(str(exc)) from exc
+        if stored_size != data_object.size:
+            store.delete(data_object.storage_key)
+            DataObject.objects.filter(pk=data_object.pk).update(status=DataObject.Status.ABANDONED)
+            raise ValidationError(
+                {
+                    "size": _("The storage holds %(stored)s bytes, not %(size)s.")
+                    % {"stored": stored_size, "size": data_object.size}
+                }
+            )
+        now = timezone.now()
+        data_object.status = DataObject.Status.STORED
+        data_object.stored_at = now
+        data_object.checksum_state = DataObject.ChecksumState.PENDING
+        data_object.save(update_fields=["status", "stored_at", "checksum_state"])
+        session.completed_at = now
+        session.last_activity_at = now
+        session.save(update_fields=["completed_at", "last_activity_at"])
+        if session.requested_tier:
+            tier_request = TierChangeRequest.objects.create(
+                project_id=data_object.project_id,
+                requested_by=session.created_by,
+                requested_tier=session.requested_tier,
+                available_date=session.requested_available_date,
+                reason=_("Requested when the file was uploaded."),
+                status=RequestStatus.PENDING,
+            )
+            tier_request.data_objects.add(data_object)
+        transaction.on_commit(lambda: checksum_task.delay(data_object.pk))
+    return data_object
+
+
+def upload_abort(*, session: UploadSession) -> None:
+    """Abort the multipart upload and mark its object abandoned (nothing is kept)."""
+    _in_flight(session)
+    object_store().abort(session.data_object.storage_key, session.upload_id)
+    DataObject.objects.filter(pk=session.data_object_id, status=DataObject.Status.UPLOADING).update(
+        status=DataObject.Status.ABANDONED
+    )

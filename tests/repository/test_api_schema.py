@@ -1,0 +1,19 @@
+import pytest
+import yaml
+
+pytestmark = pytest.mark.django_db
+
+
+def test_openapi_document_describes_the_upload_api(client):
+    response = client.get("/api/schema/")
+
+    assert response.status_code == 200
+    document = yaml.safe_load(response.content)
+    assert document["openapi"].startswith("3.")
+    for path in (
+        "/api/v1/uploads/",
+        "/api/v1/uploads/{upload_id}/parts",
+        "/api/v1/uploads/{upload_id}/complete",
+        "/api/v1/objects/{object_id}/",
+    ):
+        assert path in document["paths"], path

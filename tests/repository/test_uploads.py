@@ -1,0 +1,366 @@
+"""The upload API: multipart uploads straight to storage, checked before they count."""
+
+import datetime
+import os
+
+import pytest
+from django.core.files.storage import default_storage
+from django.test import override_settings
+from django.utils import timezone
+
+from accounts.models import Role
+from dmp.vocabularies import Tier
+from repository.models import DataObject, RequestStatus, TierChangeRequest, UploadSession
+from repository.object_store import NoSuchUpload, object_store
+from repository.uploads import part_size_for
+from tests.factories import DmpRecordFactory, MembershipFactory, UserFactory
+
+from .upload_client import UploadClient, digests
+
+pytestmark = pytest.mark.django_db
+
+MIB = 1024 * 1024
+DATA = os.urandom(17 * MIB + 12345)  # three parts of 8 MiB: the last one short
+
+
+@pytest.fixture
+def researcher():
+    return MembershipFactory(role=Role.RESEARCHER)
+
+
+@pytest.fixture
+def record(researcher):
+    return DmpRecordFactory(project=researcher.project)
+
+
+def _fields(researcher, record, **overrides) -> dict:
+    return {
+        "project": researcher.project_id,
+        "record": record.pk,
+        "filename": "liver_R1.fastq.gz",
+        "size": len(DATA),
+        "content_type": "application/gzip",
+        "tier": Tier.SHARED,
+        **overrides,
+    }
+
+
+def _stored_bytes(data_object: DataObject) -> bytes:
+    with default_storage.open(data_object.storage_key, "rb") as fh:
+        return fh.read()
+
+
+@pytest.mark.parametrize(
+    ("size", "part_size"),
+    [
+        (1, 8 * MIB),
+        (80_000 * MIB, 8 * MIB),
+        (80_001 * MIB, 9 * MIB),
+        (5 * 1024**4, 525 * MIB),
+    ],
+)
+def test_part_size_keeps_every_file_within_10000_parts(size, part_size):
+    assert part_size_for(size) == part_size
+    assert -(-size // part_size) <= 10_000
+
+
+def test_upload_lands_in_s3_and_queues_the_checksum(
+    researcher, record, django_capture_on_commit_callbacks
+):
+    client = UploadClient(researcher.user)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        body = client.upload(DATA, **_fields(researcher, record), sha256=digests(DATA)[0])
+
+    data_object = DataObject.objects.get(pk=body["object_id"])
+    assert (body["status"], body["checksum_state"]) == ("stored", "pending")
+    assert data_object.status == DataObject.Status.STORED
+    assert data_object.stored_at is not None
+    assert data_object.client_sha256 == digests(DATA)[0]
+    assert _stored_bytes(data_object) == DATA
+    assert data_object.original_filename not in data_object.storage_key
+    assert UploadSession.objects.get(data_object=data_object).part_count == 3
+    assert len(callbacks) == 1  # the checksum task, queued once the upload is committed
+
+
+def test_completing_twice_answers_the_same_object(researcher, record):
+    client = UploadClient(researcher.user)
+    upload = client.start_ok(**_fields(researcher, record))
+    etags = client.put_parts(upload, DATA, range(1, 4))
+    first = client.complete(upload.id, etags)
+
+    again = client.complete(upload.id, etags)
+
+    assert first.status_code == again.status_code == 200
+    assert again.json()["object_id"] == first.json()["object_id"]
+    assert DataObject.objects.count() == 1
+
+
+def test_opening_tier_starts_shared_and_asks_a_curator(researcher, record):
+    client = UploadClient(researcher.user)
+
+    body = client.upload(DATA, **_fields(researcher, record, tier=Tier.PUBLIC))
+
+    data_object = DataObject.objects.get(pk=body["object_id"])
+    assert data_object.tier == Tier.SHARED
+    tier_request = TierChangeRequest.objects.get(data_objects=data_object)
+    assert (tier_request.requested_tier, tier_request.status) == (
+        Tier.PUBLIC,
+        RequestStatus.PENDING,
+    )
+    assert tier_request.requested_by == researcher.user
+
+
+def test_embargo_request_keeps_its_date(researcher, record):
+    opens = timezone.localdate() + datetime.timedelta(days=200)
+    client = UploadClient(researcher.user)
+
+    body = client.upload(
+        DATA, **_fields(researcher, record, tier=Tier.EMBARGOED, available_date=opens.isoformat())
+    )
+
+    tier_request = TierChangeRequest.objects.get(data_objects=body["object_id"])
+    assert (tier_request.requested_tier, tier_request.available_date) == (Tier.EMBARGOED, opens)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"size": 0}, "size"),
+        ({"size": -5}, "size"),
+        ({"size": 5 * 1024**4 + 1}, "size"),
+        ({"filename": "../etc/passwd"}, "filename"),
+        ({"filename": "a/b.txt"}, "filename"),
+        ({"filename": "bad\x00name.txt"}, "filename"),
+        ({"filename": "tab\tname.txt"}, "filename"),
+        ({"filename": "é" * 150}, "filename"),  # 300 UTF-8 bytes
+        ({"filename": "   "}, "filename"),
+        ({"tier": "secret"}, "tier"),
+        ({"tier": Tier.EMBARGOED}, "available_date"),
+        ({"tier": Tier.EMBARGOED, "available_date": "2020-01-01"}, "available_date"),
+        ({"sha256": "xyz"}, "sha256"),
+        ({"size": "many"}, "size"),
+    ],
+)
+def test_bad_input_is_refused_and_creates_nothing(researcher, record, overrides, field):
+    response = UploadClient(researcher.user).start(**_fields(researcher, record, **overrides))
+
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not DataObject.objects.exists()
+
+
+def test_record_of_another_project_is_refused(researcher):
+    other = DmpRecordFactory()
+
+    response = UploadClient(researcher.user).start(**_fields(researcher, other))
+
+    assert response.status_code == 400
+    assert "record" in response.json()
+    assert not DataObject.objects.exists()
+
+
+def test_quota_is_enforced(researcher, record):
+    project = researcher.project
+    project.quota_bytes = len(DATA) + 10
+    project.save()
+    client = UploadClient(researcher.user)
+    client.start_ok(**_fields(researcher, record))
+
+    response = client.start(**_fields(researcher, record, size=11))
+
+    assert response.status_code == 400
+    assert "quota" in response.json()["size"][0]
+    assert DataObject.objects.count() == 1
+
+
+@override_settings(KURA_PROJECT_QUOTA_BYTES=100)
+def test_site_wide_quota_applies_when_the_project_has_none(researcher, record):
+    response = UploadClient(researcher.user).start(**_fields(researcher, record, size=101))
+
+    assert response.status_code == 400
+    assert not DataObject.objects.exists()
+
+
+@pytest.mark.parametrize("role", [Role.COLLABORATOR, None])
+def test_only_uploading_roles_may_start(researcher, record, role):
+    user = MembershipFactory(project=researcher.project, role=role).user if role else UserFactory()
+
+    response = UploadClient(user).start(**_fields(researcher, record))
+
+    assert response.status_code == 403
+    assert not DataObject.objects.exists()
+
+
+def test_anonymous_cannot_start(client, researcher, record):
+    response = client.post(
+        "/api/v1/uploads/", _fields(researcher, record), content_type="application/json"
+    )
+
+    assert response.status_code == 403
+    assert not DataObject.objects.exists()
+
+
+def test_wrong_etag_is_refused_and_nothing_is_stored(researcher, record):
+    client = UploadClient(researcher.user)
+    upload = client.start_ok(**_fields(researcher, record))
+    etags = client.put_parts(upload, DATA, range(1, 4))
+    etags[2] = "0" * 32
+
+    response = client.complete(upload.id, etags)
+
+    assert response.status_code == 400
+    assert "part 2 has a different ETag" in response.json()["parts"]
+    assert DataObject.objects.get().status == DataObject.Status.UPLOADING
+
+
+def test_completing_with_parts_missing_is_refused(researcher, record):
+    client = UploadClient(researcher.user)
+    upload = client.start_ok(**_fields(researcher, record))
+    etags = client.put_parts(upload, DATA, [1, 3])
+
+    claimed_two = client.complete(upload.id, etags)
+    claimed_all = client.complete(upload.id, {**etags, 2: etags[1]})
+
+    assert claimed_two.status_code == 400
+    assert "Parts missing: 2" in claimed_two.json()["parts"][0]
+    assert claimed_all.status_code == 400
+    assert "part 2 was never stored" in claimed_all.json()["parts"]
+    assert DataObject.objects.get().status == DataObject.Status.UPLOADING
+
+
+def test_part_of_the_wrong_size_is_refused(researcher, record):
+    client = UploadClient(researcher.user)
+    upload = client.start_ok(**_fields(researcher, record))
+    etags = client.put_parts(upload, DATA, [1, 2])
+    url = client.part_urls(upload.id, [3]).json()["parts"][0]["url"]
+    etags[3] = client.put_bytes(url, DATA[-100:])
+
+    response = client.complete(upload.id, etags)
+
+    assert response.status_code == 400
+    assert "part 3 has 100 bytes" in response.json()["parts"][0]
+    assert DataObject.objects.get().status == DataObject.Status.UPLOADING
+
+
+def test_part_numbers_out_of_range_are_refused(researcher, record):
+    client = UploadClient(researcher.user)
+    upload = client.start_ok(**_fields(researcher, record))
+
+    response = client.part_urls(upload.id, [0, 4])
+
+    assert response.status_code == 400
+    assert "part_numbers" in response.json()
+
+
+@pytest.mark.parametrize("role", [Role.PM, Role.RESEARCHER])
+def test_nobody_else_may_continue_an_upload(researcher, record, role):
+    owner = UploadClient(researcher.user)
+    upload = owner.start_ok(**_fields(researcher, record))
+    etags = owner.put_parts(upload, DATA, range(1, 4))
+    other = UploadClient(MembershipFactory(project=researcher.project, role=role).user)
+
+    answers = [
+        other.part_urls(upload.id, [1]).status_code,
+        other.stored_parts(upload.id).status_code,
+        other.complete(upload.id, etags).status_code,
+        other.abort(upload.id).status_code,
+    ]
+
+    assert answers == [404, 404, 404, 404]
+    assert DataObject.objects.get().status == DataObject.Status.UPLOADING
+
+
+def test_an_upload_resumes_from_a_new_session(researcher, record):
+    first = UploadClient(researcher.user)
+    upload = first.start_ok(**_fields(researcher, record))
+    etags = first.put_parts(upload, DATA, [1, 2])
+
+    resumed = UploadClient(researcher.user)  # a new login: a new session
+    stored = resumed.stored_parts(upload.id).json()["parts"]
+    assert [(p["part_number"], p["etag"]) for p in stored] == sorted(etags.items())
+    etags |= resumed.put_parts(upload, DATA, [3])
+    response = resumed.complete(upload.id, etags)
+
+    assert response.status_code == 200
+    assert _stored_bytes(DataObject.objects.get()) == DATA
+
+
+def test_abort_discards_the_upload(researcher, record):
+    client = UploadClient(researcher.user)
+    upload = client.start_ok(**_fields(researcher, record))
+    client.put_parts(upload, DATA, [1])
+
+    response = client.abort(upload.id)
+
+    assert response.status_code == 204
+    data_object = DataObject.objects.get()
+    assert data_object.status == DataObject.Status.ABANDONED
+    with pytest.raises(NoSuchUpload):
+        object_store().list_parts(data_object.storage_key, UploadSession.objects.get().upload_id)
+    assert client.complete(upload.id, {1: "x"}).status_code == 400
+
+
+def test_bucket_lets_browsers_put_parts_and_read_etags():
+    rules = default_storage.connection.meta.client.get_bucket_cors(
+        Bucket=default_storage.bucket_name
+    )["CORSRules"]
+
+    assert rules[0]["ExposeHeaders"] == ["ETag"]
+    assert "PUT" in rules[0]["AllowedMethods"]
+
+
+def test_object_api_goes_through_the_access_rules(researcher, record):
+    body = UploadClient(researcher.user).upload(DATA, **_fields(researcher, record))
+    outsider = UploadClient(UserFactory())
+    member = UploadClient(researcher.user)
+
+    assert outsider.client.get(f"/api/v1/objects/{body['object_id']}/").status_code == 404
+    assert outsider.client.get("/api/v1/objects/").json()["results"] == []
+    detail = member.client.get(f"/api/v1/objects/{body['object_id']}/").json()
+    assert (detail["filename"], detail["checksum_state"]) == ("liver_R1.fastq.gz", "pending")
+
+
+@pytest.fixture
+def filesystem_profile(tmp_path, settings):
+    storages = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media")},
+        },
+    }
+    with override_settings(
+        STORAGES=storages, KURA_STORAGE="filesystem", KURA_UPLOAD_DIR=tmp_path / "uploads"
+    ):
+        object_store().setup(cors_origins=[])
+        yield tmp_path
+
+
+def test_embedded_profile_takes_parts_itself_and_assembles_them(
+    filesystem_profile, researcher, record
+):
+    client = UploadClient(researcher.user)
+
+    body = client.upload(DATA, **_fields(researcher, record))
+
+    data_object = DataObject.objects.get(pk=body["object_id"])
+    assert (filesystem_profile / "media" / data_object.storage_key).read_bytes() == DATA
+    assert list((filesystem_profile / "uploads").iterdir()) == []
+
+
+def test_embedded_part_urls_refuse_forged_tokens_and_oversized_parts(
+    filesystem_profile, researcher, record
+):
+    client = UploadClient(researcher.user)
+    upload = client.start_ok(**_fields(researcher, record))
+    url = client.part_urls(upload.id, [1]).json()["parts"][0]["url"]
+
+    forged = client.client.put(url + "x", b"abc", content_type="application/octet-stream")
+    oversized = client.client.put(
+        url, b"x" * (upload.part_size + 1), content_type="application/octet-stream"
+    )
+
+    assert forged.status_code == 403
+    assert oversized.status_code == 400
+    assert client.stored_parts(upload.id).json()["parts"] == []
