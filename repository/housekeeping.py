@@ -1,0 +1,68 @@
+"""Housekeeping that Celery beat runs: uploads that were started and never finished."""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+
+from .models import DataObject, UploadSession
+from .object_store import StoreError, object_store
+
+logger = logging.getLogger(__name__)
+
+
+def uploads_abandon_idle(*, now: datetime) -> int:
+    """Abort multipart uploads idle for more than ``KURA_UPLOAD_ABANDON_AFTER_HOURS`` and
+    mark their objects ``abandoned``; answers how many were abandoned.
+
+    The storage then frees the parts already uploaded. The UploadSession row stays as the
+    record of what happened. The object row is locked while its upload is aborted, so a
+    completion arriving at the same moment either finishes first (and the object is no
+    longer ``uploading``) or finds the upload gone. An upload the storage fails to abort is
+    left for the next run; a second run changes nothing.
+    """
+    idle_since = now - timedelta(hours=settings.KURA_UPLOAD_ABANDON_AFTER_HOURS)
+    sessions = UploadSession.objects.filter(
+        completed_at__isnull=True,
+        last_activity_at__lt=idle_since,
+        data_object__status=DataObject.Status.UPLOADING,
+    ).values_list("pk", "data_object_id", "upload_id")
+    store = object_store()
+    abandoned = 0
+    for session_id, data_object_id, upload_id in sessions:
+        with transaction.atomic():
+            data_object = (
+                DataObject.objects.select_for_update()
+                .filter(pk=data_object_id, status=DataObject.Status.UPLOADING)
+                .first()
+            )
+            still_idle = UploadSession.objects.filter(
+                pk=session_id, completed_at__isnull=True, last_activity_at__lt=idle_since
+            ).exists()
+            if data_object is None or not still_idle:
+                continue
+            try:
+                store.abort(data_object.storage_key, upload_id)
+            except StoreError as exc:
+                logger.warning("upload session %s not aborted yet: %s", session_id, exc)
+                continue
+            data_object.status = DataObject.Status.ABANDONED
+            data_object.save(update_fields=["status"])
+            abandoned += 1
+    return abandoned
+
+
+def checksums_stalled(*, now: datetime) -> list[int]:
+    """Stored objects still ``pending`` well after they were stored: their checksum task
+    was lost or gave up. Queuing them again is safe (the checksum service runs once)."""
+    stored_before = now - timedelta(minutes=settings.KURA_CHECKSUM_REQUEUE_AFTER_MINUTES)
+    return list(
+        DataObject.objects.filter(
+            status=DataObject.Status.STORED,
+            checksum_state=DataObject.ChecksumState.PENDING,
+            stored_at__lt=stored_before,
+        )
+        .order_by("stored_at")
+        .values_list("pk", flat=True)[:1000]
+    )

@@ -1,0 +1,364 @@
+"""Verification of stored uploads: digests from the stored bytes, failures quarantined."""
+
+import os
+import threading
+
+import pytest
+from celery import signals
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import Role
+from repository import checksums
+from repository.checksums import data_object_checksum_verify, object_scan, stream_digests
+from repository.models import AuditEvent, DataObject, FixityCheck
+from repository.object_store import NoSuchObject, StoreError
+from repository.tasks import checksum_task
+from tests.factories import MembershipFactory
+
+from .stored_objects import digests, hashing_elsewhere, snapshot, store_object
+
+pytestmark = pytest.mark.django_db
+
+# Small chunks and ranges, so a one-megabyte object crosses many of both.
+SMALL_CHUNKS = override_settings(
+    KURA_CHECKSUM_CHUNK_SIZE=64 * 1024, KURA_CHECKSUM_RANGE_SIZE=256 * 1024
+)
+
+
+@pytest.fixture
+def random_bytes():
+    return os.urandom(1024 * 1024 + 12345)
+
+
+@pytest.fixture
+def verify(django_capture_on_commit_callbacks):
+    """The service, with on-commit work (the e-mails) run as a worker would."""
+
+    def run(data_object: DataObject) -> DataObject:
+        with django_capture_on_commit_callbacks(execute=True):
+            return data_object_checksum_verify(data_object_id=data_object.pk)
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [],
+        [b""],
+        [b"a"],
+        [b"abc", b"", b"def"],
+        [os.urandom(3000) for _ in range(7)],
+        [os.urandom(1 << 20), b"x", os.urandom(70_000)],
+    ],
+    ids=["nothing", "empty", "one-byte", "with-empty-chunk", "small", "uneven"],
+)
+def test_streamed_digests_equal_hashlib_in_memory(chunks):
+    data = b"".join(chunks)
+
+    result = stream_digests(iter(chunks))
+
+    assert (result.sha256, result.md5) == digests(data)
+    assert result.size == len(data)
+
+
+def test_streamed_digests_pass_on_a_read_failure_and_stop_their_threads():
+    def failing_reader():
+        yield os.urandom(5000)
+        raise StoreError("connection reset")
+
+    before = threading.active_count()
+
+    with pytest.raises(StoreError, match="connection reset"):
+        stream_digests(failing_reader())
+
+    assert threading.active_count() == before
+
+
+def filesystem_storage(location) -> override_settings:
+    """The embedded profile's storage, rooted at ``location``."""
+    backend = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    storages = {**settings.STORAGES, "default": {**backend, "OPTIONS": {"location": location}}}
+    return override_settings(KURA_STORAGE="filesystem", STORAGES=storages)
+
+
+@SMALL_CHUNKS
+def test_the_filesystem_backend_streams_the_same_digests(tmp_path, random_bytes):
+    with filesystem_storage(str(tmp_path)):
+        default_storage.save("objects/ab/abcdef", ContentFile(random_bytes))
+
+        scan = object_scan(storage_key="objects/ab/abcdef")
+
+        with pytest.raises(NoSuchObject):
+            object_scan(storage_key="objects/ab/missing")
+    assert (scan.digests.sha256, scan.digests.md5) == digests(random_bytes)
+    assert scan.digests.size == len(random_bytes)
+
+
+def test_a_missing_storage_root_is_a_storage_error_not_a_missing_file(tmp_path):
+    with filesystem_storage(str(tmp_path / "not-mounted")), pytest.raises(StoreError) as error:
+        object_scan(storage_key="objects/ab/abcdef")
+
+    assert not isinstance(error.value, NoSuchObject)
+
+
+@SMALL_CHUNKS
+def test_verification_records_the_digests_of_the_stored_bytes(verify, random_bytes, mailoutbox):
+    data_object = store_object(random_bytes)
+
+    verify(data_object)
+
+    data_object.refresh_from_db()
+    assert data_object.checksum_state == DataObject.ChecksumState.VERIFIED
+    assert (data_object.sha256, data_object.md5) == digests(random_bytes)
+    assert data_object.checksum_progress == 100
+    assert data_object.last_fixity_at is not None
+    assert data_object.quarantined_at is None
+    check = data_object.fixity_checks.get()
+    assert check.outcome == FixityCheck.Outcome.MATCH
+    assert (check.sha256, check.md5, check.size) == (*digests(random_bytes), len(random_bytes))
+    assert check.checked_at == data_object.last_fixity_at
+    assert not AuditEvent.objects.exists()
+    assert mailoutbox == []
+
+
+@SMALL_CHUNKS
+def test_a_second_verification_changes_nothing(verify, random_bytes):
+    data_object = store_object(random_bytes)
+    verify(data_object)
+    first = snapshot(data_object)
+
+    verify(data_object)
+
+    assert snapshot(data_object) == first
+
+
+def test_the_uploaders_matching_sha256_is_accepted_in_any_case(verify):
+    data = b"spectra " * 1000
+    data_object = store_object(data, client_sha256=digests(data)[0].upper())
+
+    verify(data_object)
+
+    data_object.refresh_from_db()
+    assert data_object.checksum_state == DataObject.ChecksumState.VERIFIED
+    assert data_object.quarantined_at is None
+
+
+def test_a_different_client_sha256_fails_quarantines_audits_and_mails(verify, client, mailoutbox):
+    data = b"micrograph " * 2000
+    data_object = store_object(data, client_sha256="0" * 64, original_filename="肝臓.tif")
+    MembershipFactory(project=data_object.project, role=Role.RESEARCHER)  # not told
+    pm = data_object.project.memberships.get(role=Role.PM).user
+
+    verify(data_object)
+
+    data_object.refresh_from_db()
+    assert data_object.checksum_state == DataObject.ChecksumState.FAILED
+    assert data_object.sha256 == digests(data)[0]
+    assert data_object.quarantined_at is not None
+    assert "SHA-256 mismatch" in data_object.quarantine_reason
+    assert data_object.fixity_checks.get().outcome == FixityCheck.Outcome.MISMATCH
+    event = AuditEvent.objects.get(data_object=data_object)
+    assert event.action == AuditEvent.Action.FIXITY_FAILED
+    assert event.actor is None
+    assert event.after == {"quarantined": True}
+    (mail,) = mailoutbox
+    assert sorted(mail.to) == sorted([data_object.uploaded_by.email, pm.email])
+    assert "肝臓.tif" in mail.subject
+    assert "固定性検査の失敗" in mail.subject
+    assert "Fixity failure" in mail.subject
+    assert "SHA-256 mismatch" in mail.body
+    assert f"/objects/{data_object.pk}/" in mail.body
+    client.force_login(data_object.uploaded_by)
+    assert client.get(f"/objects/{data_object.pk}/download").status_code == 404
+
+
+def test_a_size_that_differs_from_the_declared_one_fails(verify, mailoutbox):
+    data = b"x" * 5000
+    data_object = store_object(data, size=6000)
+
+    verify(data_object)
+
+    data_object.refresh_from_db()
+    assert data_object.checksum_state == DataObject.ChecksumState.FAILED
+    assert data_object.quarantine_reason == (
+        "Size mismatch: 5000 bytes are stored, the upload declared 6000."
+    )
+    assert data_object.fixity_checks.get().size == 5000
+    assert len(mailoutbox) == 1
+
+
+def test_a_failed_verification_run_again_changes_nothing(verify, mailoutbox):
+    data_object = store_object(b"y" * 100, client_sha256="1" * 64)
+    verify(data_object)
+    first = snapshot(data_object)
+
+    verify(data_object)
+
+    assert snapshot(data_object) == first
+    assert len(mailoutbox) == 1
+
+
+@pytest.mark.parametrize("status", [DataObject.Status.UPLOADING, DataObject.Status.ABANDONED])
+def test_an_object_that_is_not_stored_is_left_alone(verify, status):
+    data_object = store_object(b"partial", status=status)
+    before = snapshot(data_object)
+
+    verify(data_object)
+
+    assert snapshot(data_object) == before
+
+
+def test_an_object_another_worker_is_hashing_is_not_hashed_twice(verify):
+    data_object = store_object(b"z" * 1000)
+    before = snapshot(data_object)
+
+    with hashing_elsewhere(data_object):
+        verify(data_object)
+        assert snapshot(data_object) == before
+
+    verify(data_object)
+    data_object.refresh_from_db()
+    assert data_object.checksum_state == DataObject.ChecksumState.VERIFIED
+
+
+def test_a_verification_left_behind_by_a_dead_worker_is_taken_over(verify):
+    data = b"w" * 1000
+    data_object = store_object(
+        data, checksum_state=DataObject.ChecksumState.VERIFYING, checksum_progress=40
+    )
+
+    verify(data_object)
+
+    data_object.refresh_from_db()
+    assert data_object.checksum_state == DataObject.ChecksumState.VERIFIED
+    assert data_object.sha256 == digests(data)[0]
+
+
+@SMALL_CHUNKS
+def test_progress_is_written_rarely_not_for_every_chunk(verify, random_bytes, monkeypatch):
+    data_object = store_object(random_bytes)  # 17 chunks, 5 ranges
+    monkeypatch.setattr(checksums, "PROGRESS_INTERVAL", 3600.0)
+
+    with CaptureQueriesContext(connection) as queries:
+        verify(data_object)
+
+    assert len(queries) <= 12, [q["sql"] for q in queries]
+
+
+@SMALL_CHUNKS
+def test_progress_climbs_a_percent_at_a_time_when_time_allows(verify, random_bytes, monkeypatch):
+    data_object = store_object(random_bytes)
+    monkeypatch.setattr(checksums, "PROGRESS_INTERVAL", 0.0)
+
+    with CaptureQueriesContext(connection) as queries:
+        verify(data_object)
+
+    progress_writes = [
+        q for q in queries if "checksum_progress" in q["sql"] and q["sql"].startswith("UPDATE")
+    ]
+    # claim (0), at most one write per chunk below 100, then the final 100
+    assert 3 <= len(progress_writes) <= 2 + 17
+
+
+# --- The task ----------------------------------------------------------------------------
+
+
+def test_the_task_retries_storage_errors_with_backoff_within_its_own_time_limit():
+    assert checksum_task.name == "kura.checksum"
+    assert checksum_task.acks_late is True
+    assert checksum_task.autoretry_for == (StoreError,)
+    assert checksum_task.retry_backoff is True
+    assert checksum_task.max_retries == 8
+    assert checksum_task.time_limit >= 6 * 60 * 60  # a 1 TB object at 50+ MB/s
+    assert checksum_task.soft_time_limit < checksum_task.time_limit
+
+
+def test_the_task_verifies_and_a_second_run_changes_nothing():
+    data = os.urandom(50_000)
+    data_object = store_object(data)
+
+    first = checksum_task.apply(args=[data_object.pk])
+    after_first = snapshot(data_object)
+    second = checksum_task.apply(args=[data_object.pk])
+
+    assert first.successful(), first.traceback
+    assert first.result == {
+        "object_id": data_object.pk,
+        "checksum_state": "verified",
+        "sha256": digests(data)[0],
+    }
+    assert second.result == first.result
+    assert snapshot(data_object) == after_first
+
+
+def test_the_task_for_a_deleted_row_does_nothing():
+    assert checksum_task.apply(args=[0]).result == {"object_id": 0, "checksum_state": None}
+
+
+@pytest.fixture
+def retries():
+    """The error behind every retry the task asks for; ``hooks`` run at the first one."""
+    seen: list = []
+    hooks: list = []
+
+    def record(sender=None, reason=None, **kwargs):
+        seen.append(reason.exc)
+        if len(seen) == 1:
+            for hook in hooks:
+                hook()
+
+    signals.task_retry.connect(record, weak=False)
+    yield seen, hooks
+    signals.task_retry.disconnect(record)
+
+
+def test_a_transient_storage_failure_is_retried_until_the_bytes_are_readable(retries):
+    seen, hooks = retries
+    data = os.urandom(20_000)
+    data_object = store_object(b"")
+    default_storage.delete(data_object.storage_key)  # not there (yet): HEAD answers 404
+    hooks.append(lambda: default_storage.save(data_object.storage_key, ContentFile(data)))
+    DataObject.objects.filter(pk=data_object.pk).update(size=len(data))
+
+    result = checksum_task.apply(args=[data_object.pk])
+
+    assert len(seen) == 1
+    assert isinstance(seen[0], NoSuchObject)
+    assert result.successful(), result.traceback
+    data_object.refresh_from_db()
+    assert data_object.checksum_state == DataObject.ChecksumState.VERIFIED
+    assert data_object.sha256 == digests(data)[0]
+
+
+def test_a_storage_failure_that_persists_gives_up_and_leaves_the_object_pending(retries):
+    seen, _ = retries
+    data_object = store_object(b"gone")
+    default_storage.delete(data_object.storage_key)
+
+    result = checksum_task.apply(args=[data_object.pk])
+
+    assert len(seen) == checksum_task.max_retries
+    assert result.failed()
+    assert isinstance(result.result, StoreError)
+    data_object.refresh_from_db()
+    assert data_object.checksum_state == DataObject.ChecksumState.PENDING
+    assert data_object.checksum_progress == 0
+    assert not data_object.fixity_checks.exists()
+
+
+def test_the_embedded_profile_keeps_workers_apart_with_a_file_lock(monkeypatch, settings, tmp_path):
+    """SQLite has no advisory locks; the embedded profile's workers share one host."""
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    settings.VAR_DIR = tmp_path
+    lock = checksums._hashing_lock  # private, but the lock itself is under test
+
+    with lock(7) as first, lock(7) as second, lock(8) as other:
+        assert (first, second, other) == (True, False, True)
+    with lock(7) as after_release:
+        assert after_release is True
