@@ -198,7 +198,14 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Re-verify the objects checked longest ago (KURA_FIXITY_*), a batch an hour.
+    "fixity-sweep": {"task": "kura.fixity_sweep", "schedule": 60 * 60},
+    # Abort multipart uploads idle for KURA_UPLOAD_ABANDON_AFTER_HOURS.
+    "abandoned-uploads-sweep": {"task": "kura.abandoned_uploads_sweep", "schedule": 60 * 60},
+    # Queue again checksums that a lost message or exhausted retries left pending.
+    "checksum-requeue": {"task": "kura.checksum_requeue", "schedule": 15 * 60},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celery" / "beat-schedule")
 CELERY_TASK_ALWAYS_EAGER = False
 
@@ -237,6 +244,25 @@ KURA_CURATOR_GROUP = "curators"
 KURA_PROGRAM_OFFICER_GROUP = "program_officers"
 KURA_DEMO_PASSWORD = env.str("KURA_DEMO_PASSWORD", default="")
 KURA_HEALTH_TIMEOUT = env.float("KURA_HEALTH_TIMEOUT", default=3.0)
+
+# Uploads, checksums and fixity.
+KURA_MAX_OBJECT_SIZE = env.int("KURA_MAX_OBJECT_SIZE", default=5 * 1024**4)  # 5 TiB
+# Site-wide default quota per project in bytes; 0 means no limit. Project.quota_bytes wins.
+KURA_PROJECT_QUOTA_BYTES = env.int("KURA_PROJECT_QUOTA_BYTES", default=0)
+KURA_UPLOAD_MIN_PART_SIZE = 8 * 1024**2  # never below 8 MiB (S3 needs >= 5 MiB)
+KURA_UPLOAD_MAX_PARTS = 10_000
+KURA_UPLOAD_PART_URL_EXPIRY = env.int("KURA_UPLOAD_PART_URL_EXPIRY", default=15 * 60)
+KURA_UPLOAD_ABANDON_AFTER_HOURS = env.int("KURA_UPLOAD_ABANDON_AFTER_HOURS", default=24)
+KURA_UPLOAD_DIR = VAR_DIR / "uploads"  # parts of embedded-profile uploads in flight
+# Origins whose pages may PUT parts straight to the bucket (kura_storage_setup).
+KURA_UPLOAD_CORS_ORIGINS = env.list("KURA_UPLOAD_CORS_ORIGINS", default=["*"])
+KURA_CHECKSUM_CHUNK_SIZE = env.int("KURA_CHECKSUM_CHUNK_SIZE", default=8 * 1024**2)
+KURA_CHECKSUM_RANGE_SIZE = env.int("KURA_CHECKSUM_RANGE_SIZE", default=64 * 1024**2)
+# A 1 TB object at a conservative 100 MB/s takes under three hours; allow a day.
+KURA_CHECKSUM_TIME_LIMIT = env.int("KURA_CHECKSUM_TIME_LIMIT", default=24 * 60 * 60)
+KURA_CHECKSUM_REQUEUE_AFTER_MINUTES = env.int("KURA_CHECKSUM_REQUEUE_AFTER_MINUTES", default=30)
+KURA_FIXITY_INTERVAL_DAYS = env.int("KURA_FIXITY_INTERVAL_DAYS", default=90)
+KURA_FIXITY_BATCH_SIZE = env.int("KURA_FIXITY_BATCH_SIZE", default=100)
 
 LOGGING = {
     "version": 1,

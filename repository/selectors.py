@@ -1,11 +1,19 @@
 """Reads for pages: every data object comes through :mod:`repository.access`."""
 
+import datetime
+
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Membership, Project, Role
 from dmp.vocabularies import Tier
 
 from .access import (
+    UPLOADER_ROLES,
     Action,
     permissions_for,
     project_role,
@@ -73,10 +81,61 @@ def project_page_context(*, user, project: Project) -> dict:
         ],
         "role": role,
         "role_label": Role(role).label if role else None,
+        "can_upload": role in UPLOADER_ROLES,
         "members": members if role else Membership.objects.none(),
         "records": records,
         # Objects may be listed while their record's metadata is closed to this user.
         "readable_record_ids": {record.pk for record in records},
+    }
+
+
+# What static/js/uploader.js shows, in the page's language (rendered with json_script).
+UPLOADER_STRINGS = {
+    "uploading": pgettext_lazy("upload state", "uploading"),
+    "uploadFailed": pgettext_lazy("upload state", "upload failed"),
+    "interrupted": pgettext_lazy("upload state", "interrupted: press Upload to continue"),
+    "interruptedGhost": pgettext_lazy(
+        "upload state", "interrupted: add the same file again to continue"
+    ),
+    "pending": pgettext_lazy("checksum state", "pending"),
+    # %(progress)s is replaced in the browser.
+    "verifying": pgettext_lazy("checksum state", "verifying %(progress)s%%"),
+    "verified": pgettext_lazy("checksum state", "verified"),
+    "failed": pgettext_lazy("checksum state", "failed"),
+    "preparing": _("Preparing the upload…"),
+    "chooseRecord": _("Choose the DMP record for this batch before uploading."),
+    "chooseDate": _("An embargo needs an available date in the future."),
+    "serverError": _("The server could not be reached or answered with an error. Try again."),
+    "checksumUnavailable": _("The checksum state could not be read. Reload the page to see it."),
+    "note": _("Any number of files. Large files go up in parts and can be paused and resumed."),
+    "progressLabel": _("Upload progress of %(name)s"),
+    "reviewPending": _("Stored as shared until a curator approves the requested tier."),
+}
+
+
+def upload_page_context(*, user, project: Project) -> dict:
+    """The upload page: the batch choices (record, tier) and the uploader's settings."""
+    records = records_visible_to(user).filter(project=project).order_by("data_number", "pk")
+    return {
+        "project": project,
+        "records": records,
+        "tiers": Tier.choices,
+        "default_tier": Tier.NON_SHARED,
+        "earliest_available_date": timezone.localdate() + datetime.timedelta(days=1),
+        "uploader_strings": UPLOADER_STRINGS,
+        "uploader_config": {
+            # One saved state per user and project, so a reload resumes the right batch.
+            "uppy_id": f"kura-upload-{user.pk}-{project.pk}",
+            "project": project.pk,
+            "uploads_url": reverse("upload-list"),
+            "objects_url": reverse("api-object-list"),
+            "object_page_url": reverse("object-detail", args=[0]).replace("/0/", "/{id}/"),
+            "max_file_size": settings.KURA_MAX_OBJECT_SIZE,
+            "min_part_size": settings.KURA_UPLOAD_MIN_PART_SIZE,
+            "max_parts": settings.KURA_UPLOAD_MAX_PARTS,
+            "resume_hours": settings.KURA_UPLOAD_ABANDON_AFTER_HOURS,
+            "reviewed_tiers": list(settings.KURA_REVIEWED_TIERS),
+        },
     }
 
 

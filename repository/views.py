@@ -1,10 +1,11 @@
-from django.http import JsonResponse
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from . import selectors, services
-from .access import Action, access_data_object, access_project
+from .access import Action, access_data_object, access_project, can_upload_to
 from .health import run_health_checks
 from .storage import download_response
 
@@ -23,6 +24,16 @@ def project_detail(request, project_id: int):
     project = access_project(request.user, project_id)
     context = selectors.project_page_context(user=request.user, project=project)
     return render(request, "repository/project_detail.html", context)
+
+
+@login_required
+@require_safe
+def upload_page(request, project_id: int):
+    project = access_project(request.user, project_id)
+    if not can_upload_to(request.user, project):
+        raise Http404("No such project.")  # the same answer as for a project one cannot see
+    context = selectors.upload_page_context(user=request.user, project=project)
+    return render(request, "repository/upload.html", context)
 
 
 @require_safe
