@@ -84,6 +84,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dmp.context_processors.navigation",
             ],
         },
     },
@@ -228,6 +229,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Research data repository: projects, DMP records, data objects and uploads.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # An object's tier and a record's declared access rights share one vocabulary.
+    "ENUM_NAME_OVERRIDES": {"TierEnum": "dmp.vocabularies.Tier.choices"},
 }
 
 # --- Security in production -----------------------------------------------------------
@@ -243,6 +246,8 @@ KURA_REVIEWED_TIERS = env.list("KURA_REVIEWED_TIERS", default=["public", "embarg
 KURA_CURATOR_GROUP = "curators"
 KURA_PROGRAM_OFFICER_GROUP = "program_officers"
 KURA_DEMO_PASSWORD = env.str("KURA_DEMO_PASSWORD", default="")
+# Where Kura is reached from outside: identifiers in exports (maDMP dmp_id) are built on it.
+KURA_BASE_URL = env.str("KURA_BASE_URL", default="http://localhost:8000/")
 KURA_HEALTH_TIMEOUT = env.float("KURA_HEALTH_TIMEOUT", default=3.0)
 
 # Uploads, checksums and fixity.

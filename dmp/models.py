@@ -2,9 +2,18 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Project, bilingual
+from accounts.models import Project, bilingual, erad_researcher_validator, ror_validator
 
-from .vocabularies import MetadataAccess, Tier
+from .vocabularies import (
+    DATA_POLICY_FREE,
+    DATA_TYPES,
+    LICENSES,
+    RESEARCH_FIELDS,
+    SAME_AS_PROJECT,
+    DataManagerType,
+    MetadataAccess,
+    Tier,
+)
 
 
 class DataManagementPlan(models.Model):
@@ -50,10 +59,80 @@ class DmpRecord(models.Model):
     title_en = models.CharField(_("title (English)"), max_length=500, blank=True)
     description_ja = models.TextField(_("description (Japanese)"), blank=True)
     description_en = models.TextField(_("description (English)"), blank=True)
+    date_issued_updated = models.DateField(_("date (issued / updated)"), null=True, blank=True)
+    data_research_field = models.CharField(
+        _("research field of the data"),
+        max_length=8,
+        choices=[(SAME_AS_PROJECT, _("Same as the project"))] + RESEARCH_FIELDS.choices,
+        default=SAME_AS_PROJECT,
+    )
+    data_type = models.CharField(
+        _("data type"), max_length=32, choices=DATA_TYPES.choices, default="dataset"
+    )
+    file_size = models.CharField(
+        _("approximate data volume"),
+        max_length=32,
+        blank=True,
+        help_text=_("For example <1GB, 1-10GB, 10-100GB or >100GB."),
+    )
+    data_policy_free = models.CharField(
+        _("free or fee-based"), max_length=16, choices=DATA_POLICY_FREE.choices, blank=True
+    )
+    data_policy_license = models.CharField(
+        _("licence"), max_length=16, choices=LICENSES.choices, blank=True
+    )
+    data_policy_cite_ja = models.TextField(_("citation information (Japanese)"), blank=True)
+    data_policy_cite_en = models.TextField(_("citation information (English)"), blank=True)
     access_rights = models.CharField(
         _("access rights"), max_length=16, choices=Tier.choices, default=Tier.NON_SHARED
     )
     available_date = models.DateField(_("available date"), null=True, blank=True)
+    repo_information_ja = models.CharField(
+        _("repository information (Japanese)"), max_length=500, blank=True
+    )
+    repo_information_en = models.CharField(
+        _("repository information (English)"), max_length=500, blank=True
+    )
+    repo_url_doi_link = models.URLField(_("repository URL / DOI link"), max_length=500, blank=True)
+    hosting_inst_ja = models.CharField(
+        _("hosting institution (Japanese)"), max_length=500, blank=True
+    )
+    hosting_inst_en = models.CharField(
+        _("hosting institution (English)"), max_length=500, blank=True
+    )
+    hosting_inst_id = models.URLField(
+        _("hosting institution identifier (ROR)"), blank=True, validators=[ror_validator]
+    )
+    data_man_type = models.CharField(
+        _("type of data manager"),
+        max_length=16,
+        choices=DataManagerType.choices,
+        default=DataManagerType.INDIVIDUAL,
+    )
+    data_man_number = models.CharField(
+        _("data manager's e-Rad researcher number"),
+        max_length=8,
+        blank=True,
+        validators=[erad_researcher_validator],
+    )
+    data_man_name_ja = models.CharField(_("data manager (Japanese)"), max_length=200, blank=True)
+    data_man_name_en = models.CharField(_("data manager (English)"), max_length=200, blank=True)
+    data_man_org_ja = models.CharField(
+        _("data manager's organisation (Japanese)"), max_length=500, blank=True
+    )
+    data_man_org_en = models.CharField(
+        _("data manager's organisation (English)"), max_length=500, blank=True
+    )
+    data_man_address_ja = models.CharField(
+        _("data manager's contact address (Japanese)"), max_length=500, blank=True
+    )
+    data_man_address_en = models.CharField(
+        _("data manager's contact address (English)"), max_length=500, blank=True
+    )
+    data_man_tel = models.CharField(_("data manager's phone number"), max_length=40, blank=True)
+    data_man_email = models.EmailField(_("data manager's e-mail address"), blank=True)
+    remarks_ja = models.TextField(_("remarks (Japanese)"), blank=True)
+    remarks_en = models.TextField(_("remarks (English)"), blank=True)
     metadata_access = models.CharField(
         _("metadata access"),
         max_length=16,
@@ -109,3 +188,74 @@ class DmpRecord(models.Model):
     @property
     def metadata_is_open(self) -> bool:
         return self.metadata_access == MetadataAccess.OPEN
+
+
+class RecordCreator(models.Model):
+    """One creator (データ作成者) of a managed dataset, in the order they are cited."""
+
+    record = models.ForeignKey(
+        DmpRecord, on_delete=models.CASCADE, related_name="creators", verbose_name=_("DMP record")
+    )
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    erad_researcher_number = models.CharField(
+        _("e-Rad researcher number"),
+        max_length=8,
+        blank=True,
+        validators=[erad_researcher_validator],
+    )
+    name_ja = models.CharField(_("name (Japanese)"), max_length=200, blank=True)
+    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    affiliation_ja = models.CharField(_("affiliation (Japanese)"), max_length=500, blank=True)
+    affiliation_en = models.CharField(_("affiliation (English)"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("creator")
+        verbose_name_plural = _("creators")
+        ordering = ["record_id", "position", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(name_ja="") | ~models.Q(name_en=""),
+                name="recordcreator_has_a_name",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return bilingual(self.name_ja, self.name_en)
+
+
+class DataManagementPlanVersion(models.Model):
+    """A saved state of the plan: every save keeps one, so the history shows who changed
+    what and when."""
+
+    plan = models.ForeignKey(
+        DataManagementPlan,
+        on_delete=models.CASCADE,
+        related_name="versions",
+        verbose_name=_("data management plan"),
+    )
+    version = models.PositiveIntegerField(_("version"))
+    answers = models.JSONField(_("answers"), default=dict)
+    saved_at = models.DateTimeField(_("saved at"), auto_now_add=True)
+    saved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("saved by"),
+    )
+
+    class Meta:
+        verbose_name = _("plan version")
+        verbose_name_plural = _("plan versions")
+        ordering = ["plan_id", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "version"], name="planversion_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan} v{self.version}"

@@ -297,3 +297,12 @@ LICENSES = Vocabulary(
 DATA_POLICY_FREE = Vocabulary(
     [Term("free", "無償", "free"), Term("consideration", "有償", "fee-based")]
 )
+
+
+# ``data_research_field`` may defer to the project's research field.
+SAME_AS_PROJECT = "project"
+
+
+class DataManagerType(models.TextChoices):
+    INDIVIDUAL = "individual", _("Individual")
+    ORGANIZATION = "organization", _("Organization")

@@ -450,9 +450,39 @@ def _records(project: Project, embargo_until: date) -> dict[str, DmpRecord]:
             "contains_personal_data": True,
         },
     ]
-    return {
-        spec["data_number"]: DmpRecord.objects.create(project=project, **spec) for spec in specs
+    # The items every record of the project shares: filled in, so the demo DMP is complete.
+    common = {
+        "date_issued_updated": timezone.localdate(),
+        "data_type": "experimental data",
+        "data_policy_free": "free",
+        "data_policy_license": "CCBY",
+        "data_policy_cite_ja": "山田花子ほか (2026) 蔵研究所リポジトリ.",
+        "data_policy_cite_en": "Yamada H. et al. (2026) Kura Research Institute repository.",
+        "repo_information_ja": "蔵研究所 研究データリポジトリ",
+        "repo_information_en": "Kura Research Institute research data repository",
+        "hosting_inst_ja": "国立研究開発法人 蔵研究所",
+        "hosting_inst_en": "Kura Research Institute",
+        "hosting_inst_id": "https://ror.org/0abcdef12",
+        "data_man_number": "40598761",
+        "data_man_name_ja": "佐藤 健",
+        "data_man_name_en": "Ken Sato",
+        "data_man_org_ja": "蔵研究所 データ管理室",
+        "data_man_org_en": "Kura Research Institute, Data Management Office",
+        "data_man_email": "data-office@kura.example.org",
     }
+    records = {}
+    for spec in specs:
+        record = DmpRecord.objects.create(project=project, **{**common, **spec})
+        record.creators.create(
+            position=0,
+            erad_researcher_number="90823456",
+            name_ja="鈴木 陽菜",
+            name_en="Hina Suzuki",
+            affiliation_ja="蔵研究所",
+            affiliation_en="Kura Research Institute",
+        )
+        records[spec["data_number"]] = record
+    return records
 
 
 def _data_object(
