@@ -239,3 +239,45 @@ def project_role(user, project: Project) -> str | None:
     return (
         Membership.objects.filter(user=user, project=project).values_list("role", flat=True).first()
     )
+
+
+# --- Data management plans ----------------------------------------------------------------
+
+
+def can_edit_dmp(user, project: Project) -> bool:
+    """The project's PM and data managers (and superusers) write its plan and records."""
+    if not user.is_authenticated:
+        return False
+    return user.is_superuser or project_role(user, project) in STEWARD_ROLES
+
+
+def can_view_dmp(user, project: Project) -> bool:
+    """Members, curators, program officers and superusers read the whole DMP page."""
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser or is_curator(user) or is_program_officer(user):
+        return True
+    return project_role(user, project) is not None
+
+
+def access_dmp_project(user, pk) -> Project:
+    """The project ``pk`` if ``user`` may read its DMP, else ``Http404`` (as if missing)."""
+    project = access_project(user, pk)
+    if not can_view_dmp(user, project):
+        raise Http404("No such project.")
+    return project
+
+
+def can_view_programs(user) -> bool:
+    """Program officers, curators and superusers read the aggregated program view."""
+    if not user.is_authenticated:
+        return False
+    return user.is_superuser or is_curator(user) or is_program_officer(user)
+
+
+def access_dmp_record(user, project: Project, pk) -> DmpRecord:
+    """The record ``pk`` of ``project`` if ``user`` may read its metadata, else ``Http404``."""
+    try:
+        return records_visible_to(user).select_related("project").get(project=project, pk=pk)
+    except (DmpRecord.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such record.") from exc

@@ -15,6 +15,7 @@ from dmp.vocabularies import Tier
 from .access import (
     UPLOADER_ROLES,
     Action,
+    can_view_dmp,
     permissions_for,
     project_role,
     records_visible_to,
@@ -82,6 +83,7 @@ def project_page_context(*, user, project: Project) -> dict:
         "role": role,
         "role_label": Role(role).label if role else None,
         "can_upload": role in UPLOADER_ROLES,
+        "can_view_dmp": can_view_dmp(user, project),
         "members": members if role else Membership.objects.none(),
         "records": records,
         # Objects may be listed while their record's metadata is closed to this user.

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("records/", views.RecordListView.as_view(), name="api-record-list"),
+    path("records/<int:record_id>/", views.RecordDetailView.as_view(), name="api-record-detail"),
+]

@@ -1,0 +1,80 @@
+"""The records API: reads through repository/access.py, writes through dmp/services.py."""
+
+from django.db.models import Prefetch
+from rest_framework import generics, permissions, status
+from rest_framework.response import Response
+
+from dmp import services
+from dmp.models import RecordCreator
+from repository.access import projects_visible_to, records_visible_to
+from repository.api.views import NewestFirst, _service_call
+
+from . import serializers
+
+
+def _records(user):
+    return (
+        records_visible_to(user)
+        .select_related("project")
+        .prefetch_related(
+            Prefetch("creators", queryset=RecordCreator.objects.order_by("position", "pk"))
+        )
+    )
+
+
+class RecordListView(generics.ListCreateAPIView):
+    serializer_class = serializers.RecordSerializer
+    pagination_class = NewestFirst
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
+    def get_queryset(self):
+        return _records(self.request.user).order_by("-pk")
+
+    def get_serializer(self, *args, **kwargs):
+        serializer = super().get_serializer(*args, **kwargs)
+        if "data" in kwargs:
+            # A project one may not see is "not found", exactly like a missing one.
+            serializer.fields["project"].queryset = projects_visible_to(self.request.user)
+        return serializer
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        project = fields.pop("project")
+        creators = fields.pop("creators", [])
+        record = _service_call(
+            services.record_create,
+            actor=request.user,
+            project=project,
+            fields=fields,
+            creators=creators,
+        )
+        body = serializers.RecordSerializer(_records(request.user).get(pk=record.pk)).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class RecordDetailView(generics.RetrieveUpdateAPIView):
+    serializer_class = serializers.RecordUpdateSerializer
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+    lookup_url_kwarg = "record_id"
+
+    def get_queryset(self):
+        return _records(self.request.user)
+
+    def update(self, request, *args, **kwargs):
+        record = self.get_object()
+        serializer = self.get_serializer(
+            record, data=request.data, partial=kwargs.get("partial", False)
+        )
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        creators = fields.pop("creators", None)
+        record = _service_call(
+            services.record_update,
+            actor=request.user,
+            record=record,
+            fields=fields,
+            creators=creators,
+        )
+        return Response(self.get_serializer(_records(request.user).get(pk=record.pk)).data)

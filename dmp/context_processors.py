@@ -1,0 +1,8 @@
+from django.utils.functional import SimpleLazyObject
+
+from repository.access import can_view_programs
+
+
+def navigation(request) -> dict:
+    """Whether the header links to the program view; asked only when a page renders it."""
+    return {"show_programs": SimpleLazyObject(lambda: can_view_programs(request.user))}

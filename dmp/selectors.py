@@ -1,0 +1,308 @@
+"""Reads for the DMP pages. Data objects are seen only through ``repository.access``."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Project
+from repository.access import (
+    Action,
+    can_edit_dmp,
+    projects_visible_to,
+    records_visible_to,
+    visible_to,
+)
+from repository.models import DataObject
+
+from .common_metadata import missing_requirements
+from .items import FIELDSETS, ITEM_NAMES, item_label
+from .models import DataManagementPlan, DataManagementPlanVersion, DmpRecord, RecordCreator
+from .services import PLAN_ANSWER_FIELDS
+from .vocabularies import (
+    ACCESS_RIGHTS,
+    DATA_POLICY_FREE,
+    DATA_TYPES,
+    FUNDERS,
+    LICENSES,
+    RESEARCH_FIELDS,
+    SAME_AS_PROJECT,
+)
+
+
+def _missing_items(record: DmpRecord) -> list[str]:
+    """Labels of the required items ``record`` lacks."""
+    return [str(requirement.label) for requirement in missing_requirements(record)]
+
+
+def plan_answer_label(name: str) -> str:
+    return str(DataManagementPlan._meta.get_field(name).verbose_name)
+
+
+def plan_history(plan: DataManagementPlan | None) -> list[dict]:
+    """Versions newest first, each with who saved it, when, and which answers changed."""
+    if plan is None:
+        return []
+    versions = list(plan.versions.select_related("saved_by").order_by("version"))
+    history = []
+    previous: DataManagementPlanVersion | None = None
+    for version in versions:
+        if previous is None:
+            changed = [name for name in PLAN_ANSWER_FIELDS if version.answers.get(name)]
+        else:
+            changed = [
+                name
+                for name in PLAN_ANSWER_FIELDS
+                if version.answers.get(name, "") != previous.answers.get(name, "")
+            ]
+        history.append(
+            {
+                "version": version,
+                "first": previous is None,
+                "changed": [capfirst(plan_answer_label(name)) for name in changed],
+                "changed_fields": changed,
+            }
+        )
+        previous = version
+    history.reverse()
+    return history
+
+
+def project_records(*, user, project: Project, objects: QuerySet) -> QuerySet:
+    """The project's records ``user`` may read, with counts over the objects in ``objects``."""
+    visible = Q(data_objects__in=objects.values("pk"))
+    return (
+        records_visible_to(user)
+        .filter(project=project)
+        .select_related("project")
+        .prefetch_related(
+            Prefetch("creators", queryset=RecordCreator.objects.order_by("position", "pk"))
+        )
+        .annotate(
+            object_count=Count("data_objects", filter=visible, distinct=True),
+            mismatched_count=Count(
+                "data_objects",
+                filter=visible & ~Q(data_objects__tier=F("access_rights")),
+                distinct=True,
+            ),
+        )
+        .order_by("data_number", "pk")
+    )
+
+
+@dataclass
+class Coverage:
+    objects_without_record: list[DataObject] = field(default_factory=list)
+    records_without_objects: list[DmpRecord] = field(default_factory=list)
+    records_missing_items: list[tuple[DmpRecord, list[str]]] = field(default_factory=list)
+    records_disagreeing: list[tuple[DmpRecord, list[tuple[str, str, int]]]] = field(
+        default_factory=list
+    )
+
+    @property
+    def complete(self) -> bool:
+        return not (
+            self.objects_without_record
+            or self.records_without_objects
+            or self.records_missing_items
+            or self.records_disagreeing
+        )
+
+
+def coverage(*, records: list[DmpRecord], objects: QuerySet) -> Coverage:
+    """What the DMP does not yet cover, and where declared and actual access disagree."""
+    result = Coverage(
+        objects_without_record=list(
+            objects.filter(record__isnull=True).order_by("original_filename", "pk")
+        ),
+        records_without_objects=[r for r in records if r.object_count == 0],
+    )
+    for record in records:
+        missing = _missing_items(record)
+        if missing:
+            result.records_missing_items.append((record, missing))
+    disagreeing = [r for r in records if r.mismatched_count]
+    if disagreeing:
+        tiers: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
+        rows = (
+            objects.filter(record__in=[r.pk for r in disagreeing])
+            .order_by()
+            .values_list("record_id", "tier")
+            .annotate(n=Count("pk"))
+            .order_by("record_id", "tier")
+        )
+        for record_id, tier, n in rows:
+            tiers[record_id].append((tier, ACCESS_RIGHTS[tier].label(), n))
+        result.records_disagreeing = [(r, tiers[r.pk]) for r in disagreeing]
+    return result
+
+
+def dmp_page_context(*, user, project: Project) -> dict:
+    plan = DataManagementPlan.objects.filter(project=project).select_related("updated_by").first()
+    objects = visible_to(user, Action.VIEW_METADATA).filter(project=project)
+    records = list(project_records(user=user, project=project, objects=objects))
+    for record in records:
+        record.access_rights_label = ACCESS_RIGHTS[record.access_rights].label()
+        record.data_type_label = (
+            DATA_TYPES[record.data_type].label() if record.data_type in DATA_TYPES else ""
+        )
+    answers = [
+        {"name": name, "label": plan_answer_label(name), "value": getattr(plan, name, "")}
+        for name in PLAN_ANSWER_FIELDS
+        if name != "title"
+    ]
+    return {
+        "project": project,
+        "plan": plan,
+        "answers": answers,
+        "history": plan_history(plan),
+        "records": records,
+        "coverage": coverage(records=records, objects=objects),
+        "can_edit": can_edit_dmp(user, project),
+        "export_formats": EXPORT_FORMATS,
+    }
+
+
+# ?format= values of the DMP page's exports, with their button text.
+EXPORT_FORMATS = {
+    "csti-csv-ja": _("Common metadata CSV (Japanese)"),
+    "csti-csv-en": _("Common metadata CSV (English)"),
+    "madmp-json": _("maDMP JSON"),
+    "moonshot-xlsx": _("Moonshot DMP table (XLSX)"),
+}
+
+
+VOCABULARIES = {
+    "data_type": DATA_TYPES,
+    "data_policy_free": DATA_POLICY_FREE,
+    "data_policy_license": LICENSES,
+    "access_rights": ACCESS_RIGHTS,
+    "data_research_field": RESEARCH_FIELDS,
+}
+
+
+def _display(record: DmpRecord, name: str) -> str:
+    value = getattr(record, name)
+    if name == "data_research_field" and value == SAME_AS_PROJECT:
+        field = RESEARCH_FIELDS[record.project.research_field].label()
+        return _("Same as the project (%(field)s)") % {"field": field}
+    if name in VOCABULARIES and value in VOCABULARIES[name]:
+        return VOCABULARIES[name][value].label()
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if value is None:
+        return ""
+    display = getattr(record, f"get_{name}_display", None)
+    return str(display()) if display else str(value)
+
+
+def record_sections(record: DmpRecord) -> list[dict]:
+    """The record's items, grouped like the form, with values in the page's language."""
+    sections = []
+    for slug, legend, names in FIELDSETS:
+        items = []
+        for name in names:
+            if hasattr(record, f"{name}_ja") and not hasattr(record, name):
+                items.append(
+                    {
+                        "pair": True,
+                        "label": item_label(name),
+                        "ja": getattr(record, f"{name}_ja"),
+                        "en": getattr(record, f"{name}_en"),
+                    }
+                )
+            else:
+                label = (
+                    item_label(name)
+                    if name in ITEM_NAMES
+                    else capfirst(DmpRecord._meta.get_field(name).verbose_name)
+                )
+                items.append({"pair": False, "label": label, "ja": _display(record, name)})
+        sections.append({"slug": slug, "legend": legend, "items": items})
+    return sections
+
+
+def record_page_context(*, user, record: DmpRecord) -> dict:
+    objects = (
+        visible_to(user, Action.VIEW_METADATA)
+        .filter(record=record)
+        .order_by("original_filename", "pk")
+    )
+    return {
+        "project": record.project,
+        "record": record,
+        "creators": record.creators.order_by("position", "pk"),
+        "objects": objects,
+        "missing": _missing_items(record),
+        "sections": record_sections(record),
+        "can_edit": can_edit_dmp(user, record.project),
+    }
+
+
+NO_STREAM = "-"  # URL stand-in for a blank funding stream code
+
+
+def program_key(project: Project) -> tuple[str, str]:
+    return project.funder, project.funding_stream_code or NO_STREAM
+
+
+def program_overview(*, user) -> list[dict]:
+    """Projects grouped by program (funder, funding stream), each with DMP completeness."""
+    projects = list(
+        projects_visible_to(user)
+        .select_related("institution")
+        .annotate(record_count=Count("records", distinct=True))
+        .order_by("funder", "funding_stream_code", "name_en", "name_ja", "pk")
+    )
+    records = (
+        records_visible_to(user)
+        .filter(project__in=[p.pk for p in projects])
+        .select_related("project")
+        .prefetch_related(
+            Prefetch("creators", queryset=RecordCreator.objects.order_by("position", "pk"))
+        )
+    )
+    incomplete: dict[int, int] = defaultdict(int)
+    for record in records:
+        if _missing_items(record):
+            incomplete[record.project_id] += 1
+    unrecorded = dict(
+        visible_to(user, Action.VIEW_METADATA)
+        .filter(project__in=[p.pk for p in projects], record__isnull=True)
+        .order_by()
+        .values_list("project_id")
+        .annotate(n=Count("pk"))
+        .values_list("project_id", "n")
+    )
+    groups: dict[tuple[str, str], dict] = {}
+    for project in projects:
+        key = program_key(project)
+        group = groups.setdefault(
+            key,
+            {
+                "funder": key[0],
+                "funder_label": FUNDERS[project.funder].label()
+                if project.funder in FUNDERS
+                else project.funder,
+                "funding_stream_code": key[1],
+                "program_name": project.program_name,
+                "projects": [],
+            },
+        )
+        project.records_missing_items = incomplete.get(project.pk, 0)
+        project.objects_without_record = unrecorded.get(project.pk, 0)
+        group["projects"].append(project)
+    return list(groups.values())
+
+
+def program_records(*, user, funder: str, funding_stream_code: str) -> QuerySet:
+    """Every record ``user`` may read in the program's projects, for the combined export."""
+    code = "" if funding_stream_code == NO_STREAM else funding_stream_code
+    projects = projects_visible_to(user).filter(funder=funder, funding_stream_code=code)
+    return (
+        records_visible_to(user)
+        .filter(project__in=projects)
+        .order_by("project_id", "data_number", "pk")
+    )

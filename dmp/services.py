@@ -1,0 +1,246 @@
+"""Writes to the DMP: the plan (versioned) and its records (common metadata rows).
+
+Every service checks permission itself (``repository.access.can_edit_dmp``), so views,
+API and imports cannot forget to.
+"""
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from accounts.models import Project
+from repository.access import can_edit_dmp
+
+from .common_metadata import missing_requirements
+from .models import DataManagementPlan, DataManagementPlanVersion, DmpRecord, RecordCreator
+from .vocabularies import Tier
+
+# The plan-level answers, in the order the page shows them.
+PLAN_ANSWER_FIELDS = (
+    "title",
+    "data_produced",
+    "storage_and_preservation",
+    "publication_policy",
+    "restriction_reasons",
+    "management_roles",
+)
+
+# Fields of DmpRecord a form or the API may set (everything but project and timestamps).
+RECORD_FIELDS = tuple(
+    f.name
+    for f in DmpRecord._meta.concrete_fields
+    if f.name not in {"id", "project", "created_at", "updated_at"}
+)
+CREATOR_FIELDS = (
+    "erad_researcher_number",
+    "name_ja",
+    "name_en",
+    "affiliation_ja",
+    "affiliation_en",
+)
+
+
+def _require_steward(actor, project: Project) -> None:
+    if not can_edit_dmp(actor, project):
+        raise PermissionDenied(_("Only the project manager or a data manager may change the DMP."))
+
+
+def required_item_errors(record: DmpRecord) -> dict[str, list[str]]:
+    """Field-level errors for the required common items ``record`` lacks.
+
+    The rules are :data:`dmp.common_metadata.REQUIRED`. A bilingual item needs its Japanese
+    or English value and the error is shown on both halves; the available date is
+    required when access is embargoed and refused otherwise.
+    """
+    errors: dict[str, list[str]] = {}
+    for requirement in missing_requirements(record):
+        if requirement.name == "data_man_contact":
+            errors["data_man_email"] = [
+                _(
+                    "Give the data manager's e-mail address, or their organisation, "
+                    "address and phone number."
+                )
+            ]
+        elif requirement.name == "available_date":
+            errors["available_date"] = [_("Embargoed access needs an available date.")]
+        elif len(requirement.fields) == 2:
+            message = _("Enter this in Japanese or English (or both).")
+            for name in requirement.fields:
+                errors[name] = [message]
+        else:
+            errors[requirement.name] = [_("This field is required.")]
+    if record.access_rights != Tier.EMBARGOED and record.available_date:
+        errors["available_date"] = [_("Only embargoed access has an available date.")]
+    return errors
+
+
+def next_data_number(project: Project) -> str:
+    """A free Data No. to suggest for the next record of ``project``.
+
+    Follows the newest record's pattern (prefix and zero padding): after D-001…D-005
+    comes D-006. Without a numbered pattern, one more than the largest number in use.
+    """
+    numbers = list(
+        DmpRecord.objects.filter(project=project)
+        .order_by("-created_at", "-pk")
+        .values_list("data_number", flat=True)
+    )
+    taken = set(numbers)
+    pattern = re.compile(r"^(.*?)(\d+)$")
+    for number in numbers:
+        match = pattern.match(number)
+        if match:
+            prefix, digits = match.groups()
+            width = len(digits)
+            used = [
+                int(m.group(2)) for n in numbers if (m := pattern.match(n)) and m.group(1) == prefix
+            ]
+            candidate = max(used) + 1
+            while f"{prefix}{candidate:0{width}d}" in taken:
+                candidate += 1  # pragma: no cover - max() + 1 is free unless padded oddly
+            return f"{prefix}{candidate:0{width}d}"
+    ints = [int(n) for n in numbers if n.isdigit()]
+    return str(max(ints, default=0) + 1)
+
+
+def _plan_answers(plan: DataManagementPlan) -> dict[str, str]:
+    return {name: getattr(plan, name) for name in PLAN_ANSWER_FIELDS}
+
+
+@transaction.atomic
+def plan_save(
+    *, actor, plan_or_project: DataManagementPlan | Project, answers: Mapping[str, str]
+) -> DataManagementPlan:
+    """Save the plan-level answers, creating the plan if the project has none.
+
+    Every save bumps ``version`` and keeps a :class:`DataManagementPlanVersion` with the
+    full answers and who saved them, in the same transaction.
+    """
+    if isinstance(plan_or_project, DataManagementPlan):
+        project = plan_or_project.project
+    else:
+        project = plan_or_project
+    _require_steward(actor, project)
+    unknown = set(answers) - set(PLAN_ANSWER_FIELDS)
+    if unknown:
+        raise ValidationError({name: _("Unknown field.") for name in sorted(unknown)})
+    plan = DataManagementPlan.objects.select_for_update().filter(project=project).first()
+    if plan is None:
+        plan = DataManagementPlan(project=project, version=0)
+        plan.title = answers.get("title") or _("Data management plan of %(project)s") % {
+            "project": project.name
+        }
+    for name, value in answers.items():
+        setattr(plan, name, value or "")
+    if not plan.title:
+        raise ValidationError({"title": [_("This field is required.")]})
+    plan.version += 1
+    plan.updated_by = actor if actor.is_authenticated else None
+    plan.full_clean()
+    plan.save()
+    DataManagementPlanVersion.objects.create(
+        plan=plan, version=plan.version, answers=_plan_answers(plan), saved_by=plan.updated_by
+    )
+    return plan
+
+
+def _record_apply(record: DmpRecord, fields: Mapping[str, Any]) -> None:
+    unknown = set(fields) - set(RECORD_FIELDS)
+    if unknown:
+        raise ValidationError({name: _("Unknown field.") for name in sorted(unknown)})
+    for name, value in fields.items():
+        setattr(record, name, value)
+
+
+def _record_validate(record: DmpRecord) -> None:
+    errors = required_item_errors(record)
+    duplicate = (
+        DmpRecord.objects.filter(project_id=record.project_id, data_number=record.data_number)
+        .exclude(pk=record.pk)
+        .exists()
+    )
+    if record.data_number and duplicate:
+        errors.setdefault("data_number", []).append(
+            _("Another record of this project already has this Data No.")
+        )
+    try:
+        # Constraints are checked above with field-level messages, and again by the database.
+        record.full_clean(exclude=["project"], validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            errors.setdefault(name, []).extend(m for m in messages if m not in errors.get(name, []))
+    if errors:
+        raise ValidationError(errors)
+
+
+def _creators_replace(record: DmpRecord, creators: Iterable[Mapping[str, str]]) -> None:
+    rows = []
+    errors: list[str] = []
+    for position, data in enumerate(creators):
+        creator = RecordCreator(
+            record=record,
+            position=position,
+            **{name: data.get(name) or "" for name in CREATOR_FIELDS},
+        )
+        row_errors: dict[str, list[str]] = {}
+        if not (creator.name_ja or creator.name_en):
+            row_errors["name"] = [_("Enter the name in Japanese or English (or both).")]
+        try:
+            creator.full_clean(exclude=["record"], validate_constraints=False)
+        except ValidationError as exc:
+            row_errors.update(exc.message_dict)
+        errors.extend(
+            _("Creator %(position)d, %(field)s: %(message)s")
+            % {"position": position + 1, "field": name, "message": message}
+            for name, messages in row_errors.items()
+            for message in messages
+        )
+        rows.append(creator)
+    if errors:
+        raise ValidationError({"creators": errors})
+    record.creators.all().delete()
+    RecordCreator.objects.bulk_create(rows)
+
+
+@transaction.atomic
+def record_create(
+    *,
+    actor,
+    project: Project,
+    fields: Mapping[str, Any],
+    creators: Iterable[Mapping[str, str]] = (),
+) -> DmpRecord:
+    """Declare a new managed dataset in ``project`` with its creators (in citation order).
+
+    Raises ``ValidationError`` with field-level messages when a required item is missing.
+    """
+    _require_steward(actor, project)
+    record = DmpRecord(project=project)
+    _record_apply(record, fields)
+    _record_validate(record)
+    record.save()
+    _creators_replace(record, list(creators))
+    return record
+
+
+@transaction.atomic
+def record_update(
+    *,
+    actor,
+    record: DmpRecord,
+    fields: Mapping[str, Any],
+    creators: Iterable[Mapping[str, str]] | None = None,
+) -> DmpRecord:
+    """Change a record's common metadata; ``creators`` (when given) replaces the list."""
+    _require_steward(actor, record.project)
+    record = DmpRecord.objects.select_for_update().get(pk=record.pk)
+    _record_apply(record, fields)
+    _record_validate(record)
+    record.save()
+    if creators is not None:
+        _creators_replace(record, list(creators))
+    return record

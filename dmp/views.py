@@ -1,0 +1,213 @@
+"""DMP pages: the plan, its records and coverage, exports, and the program overview."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_safe
+
+from repository.access import (
+    access_dmp_project,
+    access_dmp_record,
+    can_edit_dmp,
+    can_view_programs,
+    records_visible_to,
+)
+
+from . import exports, madmp, selectors, services
+from .forms import ImportForm, PlanForm, RecordForm, creators_formset, creators_from
+from .models import DataManagementPlan
+from .records_import import ImportRefused, records_import
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _export(fmt: str, records, stem: str):
+    """The export ``fmt`` of ``records`` as a download, or ``Http404`` for an unknown one."""
+    if fmt in ("csti-csv-ja", "csti-csv-en"):
+        language = fmt.rsplit("-", 1)[1]
+        response = StreamingHttpResponse(
+            exports.csv_rows(records, language), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = (
+            f'attachment; filename="{stem}-common-metadata-{language}.csv"'
+        )
+        return response
+    if fmt == "moonshot-xlsx":
+        return FileResponse(
+            exports.moonshot_xlsx(records, get_language() or "en"),
+            as_attachment=True,
+            filename=f"{stem}-moonshot-dmp.xlsx",
+            content_type=XLSX,
+        )
+    raise Http404("No such export format.")
+
+
+def _require_editor(user, project) -> None:
+    if not can_edit_dmp(user, project):
+        raise PermissionDenied(_("Only the project manager or a data manager may change the DMP."))
+
+
+@require_safe
+def dmp_page(request, project_id: int):
+    project = access_dmp_project(request.user, project_id)
+    fmt = request.GET.get("format")
+    if fmt:
+        records = records_visible_to(request.user).filter(project=project)
+        if fmt == "madmp-json":
+            return _madmp_response(request, project)
+        return _export(fmt, records.order_by("data_number", "pk"), f"project-{project.pk}")
+    context = selectors.dmp_page_context(user=request.user, project=project)
+    return render(request, "dmp/dmp_page.html", context)
+
+
+def _madmp_response(request, project):
+    try:
+        document = madmp.madmp_export(project=project, base_url=request.build_absolute_uri("/"))
+    except madmp.MadmpExportError as exc:
+        messages.error(request, str(exc))
+        return redirect("project-dmp", project_id=project.pk)
+    response = JsonResponse(document, json_dumps_params={"ensure_ascii": False, "indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="project-{project.pk}-madmp.json"'
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def plan_edit(request, project_id: int):
+    project = access_dmp_project(request.user, project_id)
+    _require_editor(request.user, project)
+    plan = DataManagementPlan.objects.filter(project=project).first()
+    form = PlanForm(request.POST or None, instance=plan)
+    if request.method == "POST" and form.is_valid():
+        answers = {name: form.cleaned_data[name] for name in form.Meta.fields}
+        try:
+            services.plan_save(actor=request.user, plan_or_project=project, answers=answers)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, _("The data management plan was saved."))
+            return redirect("project-dmp", project_id=project.pk)
+    return render(request, "dmp/plan_form.html", {"project": project, "plan": plan, "form": form})
+
+
+def _import(actor, project, fmt: str, upload):
+    if fmt == "madmp-json":
+        return madmp.madmp_import(actor=actor, project=project, document=upload.read())
+    return records_import(actor=actor, project=project, rows=exports.csv_parse(upload))
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def dmp_import(request, project_id: int):
+    project = access_dmp_project(request.user, project_id)
+    _require_editor(request.user, project)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    context = {"project": project, "form": form, "problems": []}
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = _import(
+                request.user, project, form.cleaned_data["format"], form.cleaned_data["file"]
+            )
+        except ImportRefused as refused:
+            context["problems"] = refused.problems
+            return render(request, "dmp/import.html", context, status=400)
+        messages.success(request, _("%(count)s records were imported.") % {"count": len(created)})
+        return redirect("project-dmp", project_id=project.pk)
+    return render(request, "dmp/import.html", context, status=400 if form.errors else 200)
+
+
+def _add_errors(form, exc: ValidationError) -> None:
+    for name, messages_ in exc.message_dict.items():
+        form.add_error(name if name in form.fields else None, messages_)
+
+
+def _record_form(request, project, record=None):
+    if request.method == "POST":
+        form = RecordForm(request.POST, instance=record, project=project)
+        creators = creators_formset(data=request.POST, record=record)
+        if form.is_valid() and creators.is_valid():
+            fields = {name: form.cleaned_data[name] for name in services.RECORD_FIELDS}
+            try:
+                if record is None:
+                    record = services.record_create(
+                        actor=request.user,
+                        project=project,
+                        fields=fields,
+                        creators=creators_from(creators),
+                    )
+                else:
+                    record = services.record_update(
+                        actor=request.user,
+                        record=record,
+                        fields=fields,
+                        creators=creators_from(creators),
+                    )
+            except ValidationError as exc:
+                _add_errors(form, exc)
+            else:
+                messages.success(request, _("The record was saved."))
+                return redirect("dmp-record-detail", project_id=project.pk, record_id=record.pk)
+    else:
+        initial = {}
+        if record is None:
+            institution = project.institution
+            initial = {
+                "data_number": services.next_data_number(project),
+                "hosting_inst_ja": institution.name_ja,
+                "hosting_inst_en": institution.name_en,
+                "hosting_inst_id": institution.ror_id,
+            }
+        form = RecordForm(instance=record, initial=initial, project=project)
+        creators = creators_formset(record=record)
+    context = {"project": project, "record": record, "form": form, "creators": creators}
+    return render(request, "dmp/record_form.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def record_new(request, project_id: int):
+    project = access_dmp_project(request.user, project_id)
+    _require_editor(request.user, project)
+    return _record_form(request, project)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def record_edit(request, project_id: int, record_id: int):
+    project = access_dmp_project(request.user, project_id)
+    record = access_dmp_record(request.user, project, record_id)
+    _require_editor(request.user, project)
+    return _record_form(request, project, record)
+
+
+@require_safe
+def record_detail(request, project_id: int, record_id: int):
+    project = access_dmp_project(request.user, project_id)
+    record = access_dmp_record(request.user, project, record_id)
+    context = selectors.record_page_context(user=request.user, record=record)
+    return render(request, "dmp/record_detail.html", context)
+
+
+@require_safe
+def programs(request):
+    if not can_view_programs(request.user):
+        raise Http404("No such page.")
+    groups = selectors.program_overview(user=request.user)
+    return render(request, "dmp/programs.html", {"groups": groups})
+
+
+@require_safe
+def program_export(request, funder: str, funding_stream_code: str):
+    if not can_view_programs(request.user):
+        raise Http404("No such page.")
+    records = selectors.program_records(
+        user=request.user, funder=funder, funding_stream_code=funding_stream_code
+    )
+    fmt = request.GET.get("format", "")
+    if fmt not in ("csti-csv-ja", "csti-csv-en"):
+        raise Http404("No such export format.")
+    return _export(fmt, records, f"{funder}-{funding_stream_code}")
