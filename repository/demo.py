@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from accounts.models import Institution, Membership, Project, Role, User
 from dmp.models import DataManagementPlan, DmpRecord
+from dmp.services import plan_save
 from dmp.vocabularies import MetadataAccess, Tier
 
 from .models import (
@@ -345,46 +346,50 @@ def _people(project: Project, password_hash: str) -> dict[str, User]:
 
 
 def _plan(project: Project, pm: User) -> DataManagementPlan:
-    return DataManagementPlan.objects.create(
-        project=project,
-        title="データマネジメントプラン: 農村コホートにおける環境曝露と代謝疾患の超早期予測",
-        data_produced=(
-            "本プロジェクトでは、(1) 曝露モデルマウス肝臓組織の共焦点蛍光顕微鏡画像、"
-            "(2) 同組織の RNA-seq リード (FASTQ)、(3) コホート地域の農地土壌メタンフラックス"
-            "測定値、(4) 参加者の脳 FDG-PET 画像、(5) 参加者対応表を作成する。\n\n"
-            "The project produces (1) confocal fluorescence microscopy images of liver tissue "
-            "from exposure-model mice, (2) RNA-seq reads (FASTQ) of the same tissue, (3) "
-            "methane flux measurements from farmland soil in the cohort area, (4) brain "
-            "FDG-PET images of cohort participants and (5) the participant key table."
-        ),
-        storage_and_preservation=(
-            "全データを蔵研究所の研究データリポジトリ Kura に保存し、SHA-256 による"
-            "フィクシティ検査を定期的に行う。プロジェクト終了後 10 年間保存する。\n\n"
-            "All data are kept in Kura, the institute's research-data repository, with "
-            "scheduled SHA-256 fixity checks, and preserved for ten years after the project."
-        ),
-        publication_policy=(
-            "顕微鏡画像は CC BY 4.0 で公開する。RNA-seq データは論文公開まで公開期間猶予とする。"
-            "土壌メタンデータは共同研究機関と共有し、そのメタデータは公開する。\n\n"
-            "Microscopy images are published under CC BY 4.0. RNA-seq data are embargoed "
-            "until the paper is published. Soil methane data are shared with partner "
-            "institutions, and their metadata are open."
-        ),
-        restriction_reasons=(
-            "PET 画像と参加者対応表は個人情報を含む。PET 画像は倫理審査委員会の承認"
-            " (承認番号 KURA-2024-017) と参加者の同意の範囲内でのみ共有し、対応表は"
-            "共有しない。\n\n"
-            "PET images and the participant key table contain personal data. PET images are "
-            "shared only as far as the ethics approval (KURA-2024-017) and the participants' "
-            "consent allow; the key table is never shared."
-        ),
-        management_roles=(
-            "研究代表者 山田 花子がデータマネジメントプランに責任を持ち、データ管理者 佐藤 健が"
-            "アクセス権の付与と公開の手続きを担当する。\n\n"
-            "The project manager, Hanako Yamada, is responsible for the plan; the data "
-            "manager, Ken Sato, grants access and handles publication."
-        ),
-        updated_by=pm,
+    # Through the service, so the plan starts with version 1 in its history.
+    return plan_save(
+        actor=pm,
+        plan_or_project=project,
+        answers={
+            "title": "データマネジメントプラン: 農村コホートにおける環境曝露と代謝疾患の超早期予測",
+            "data_produced": (
+                "本プロジェクトでは、(1) 曝露モデルマウス肝臓組織の共焦点蛍光顕微鏡画像、"
+                "(2) 同組織の RNA-seq リード (FASTQ)、(3) コホート地域の農地土壌メタンフラックス"
+                "測定値、(4) 参加者の脳 FDG-PET 画像、(5) 参加者対応表を作成する。\n\n"
+                "The project produces (1) confocal fluorescence microscopy images of liver tissue "
+                "from exposure-model mice, (2) RNA-seq reads (FASTQ) of the same tissue, (3) "
+                "methane flux measurements from farmland soil in the cohort area, (4) brain "
+                "FDG-PET images of cohort participants and (5) the participant key table."
+            ),
+            "storage_and_preservation": (
+                "全データを蔵研究所の研究データリポジトリ Kura に保存し、SHA-256 による"
+                "フィクシティ検査を定期的に行う。プロジェクト終了後 10 年間保存する。\n\n"
+                "All data are kept in Kura, the institute's research-data repository, with "
+                "scheduled SHA-256 fixity checks, and preserved for ten years after the project."
+            ),
+            "publication_policy": (
+                "顕微鏡画像は CC BY 4.0 で公開する。"
+                "RNA-seq データは論文公開まで公開期間猶予とする。"
+                "土壌メタンデータは共同研究機関と共有し、そのメタデータは公開する。\n\n"
+                "Microscopy images are published under CC BY 4.0. RNA-seq data are embargoed "
+                "until the paper is published. Soil methane data are shared with partner "
+                "institutions, and their metadata are open."
+            ),
+            "restriction_reasons": (
+                "PET 画像と参加者対応表は個人情報を含む。PET 画像は倫理審査委員会の承認"
+                " (承認番号 KURA-2024-017) と参加者の同意の範囲内でのみ共有し、対応表は"
+                "共有しない。\n\n"
+                "PET images and the participant key table contain personal data. PET images are "
+                "shared only as far as the ethics approval (KURA-2024-017) and the participants' "
+                "consent allow; the key table is never shared."
+            ),
+            "management_roles": (
+                "研究代表者 山田 花子がデータマネジメントプランに責任を持ち、データ管理者 佐藤 健が"
+                "アクセス権の付与と公開の手続きを担当する。\n\n"
+                "The project manager, Hanako Yamada, is responsible for the plan; the data "
+                "manager, Ken Sato, grants access and handles publication."
+            ),
+        },
     )
 
 

@@ -52,6 +52,7 @@ def test_demo_creates_people_in_every_role_and_prints_their_logins():
         "collaborator": Role.COLLABORATOR,
     }
     assert not Membership.objects.filter(user__username="outsider").exists()
+    assert list(project.dmp.versions.values_list("version", "saved_by__username")) == [(1, "pm")]
     assert is_curator(User.objects.get(username="curator"))
     assert is_program_officer(User.objects.get(username="program_officer"))
     for username in DEMO_USERNAMES:
