@@ -131,6 +131,19 @@ class DmpRecord(models.Model):
     )
     data_man_tel = models.CharField(_("data manager's phone number"), max_length=40, blank=True)
     data_man_email = models.EmailField(_("data manager's e-mail address"), blank=True)
+    keywords_ja = models.CharField(
+        _("keywords (Japanese)"), max_length=500, blank=True, help_text=_("Separated by commas.")
+    )
+    keywords_en = models.CharField(
+        _("keywords (English)"), max_length=500, blank=True, help_text=_("Separated by commas.")
+    )
+    withdrawn_at = models.DateTimeField(
+        _("withdrawn at"),
+        null=True,
+        blank=True,
+        help_text=_("A withdrawn record keeps a tombstone page and is reported as deleted."),
+    )
+    withdrawal_reason = models.TextField(_("reason for withdrawal"), blank=True)
     remarks_ja = models.TextField(_("remarks (Japanese)"), blank=True)
     remarks_en = models.TextField(_("remarks (English)"), blank=True)
     metadata_access = models.CharField(
@@ -172,7 +185,11 @@ class DmpRecord(models.Model):
                 name="dmprecord_available_date_iff_embargoed",
             ),
         ]
-        indexes = [models.Index(fields=["metadata_access", "access_rights"])]
+        indexes = [
+            models.Index(fields=["metadata_access", "access_rights"]),
+            # OAI-PMH pages by (datestamp, id) and harvests by date range.
+            models.Index(fields=["updated_at", "id"], name="dmprecord_datestamp_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.data_number}: {self.title}"
