@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",
+    "django.contrib.sitemaps",
     "rest_framework",
     "drf_spectacular",
     "accounts",
@@ -248,6 +250,10 @@ KURA_PROGRAM_OFFICER_GROUP = "program_officers"
 KURA_DEMO_PASSWORD = env.str("KURA_DEMO_PASSWORD", default="")
 # Where Kura is reached from outside: identifiers in exports (maDMP dmp_id) are built on it.
 KURA_BASE_URL = env.str("KURA_BASE_URL", default="http://localhost:8000/")
+# OAI-PMH: oai:<KURA_OAI_REPOSITORY_ID>:record/<pk>; records per list page.
+KURA_OAI_REPOSITORY_ID = env.str("KURA_OAI_REPOSITORY_ID", default="kura")
+KURA_OAI_PAGE_SIZE = env.int("KURA_OAI_PAGE_SIZE", default=100)
+KURA_OAI_ADMIN_EMAIL = env.str("KURA_OAI_ADMIN_EMAIL", default="oai-admin@kura.invalid")
 KURA_HEALTH_TIMEOUT = env.float("KURA_HEALTH_TIMEOUT", default=3.0)
 
 # Uploads, checksums and fixity.
@@ -261,6 +267,8 @@ KURA_UPLOAD_ABANDON_AFTER_HOURS = env.int("KURA_UPLOAD_ABANDON_AFTER_HOURS", def
 KURA_UPLOAD_DIR = VAR_DIR / "uploads"  # parts of embedded-profile uploads in flight
 # Origins whose pages may PUT parts straight to the bucket (kura_storage_setup).
 KURA_UPLOAD_CORS_ORIGINS = env.list("KURA_UPLOAD_CORS_ORIGINS", default=["*"])
+# A BagIt export of more public bytes than this lists download URLs in fetch.txt instead.
+KURA_BAGIT_INLINE_MAX_BYTES = env.int("KURA_BAGIT_INLINE_MAX_BYTES", default=1024**3)
 KURA_CHECKSUM_CHUNK_SIZE = env.int("KURA_CHECKSUM_CHUNK_SIZE", default=8 * 1024**2)
 KURA_CHECKSUM_RANGE_SIZE = env.int("KURA_CHECKSUM_RANGE_SIZE", default=64 * 1024**2)
 # A 1 TB object at a conservative 100 MB/s takes under three hours; allow a day.

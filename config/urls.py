@@ -4,10 +4,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from repository import views as repository_views
+from repository.oai import views as oai_views
 
 urlpatterns = [
     path("", repository_views.home, name="home"),
     path("healthz", repository_views.healthz, name="healthz"),
+    path("oai", oai_views.endpoint, name="oai"),
     path("projects/<int:project_id>/", repository_views.project_detail, name="project-detail"),
     path("projects/<int:project_id>/upload/", repository_views.upload_page, name="project-upload"),
     path("objects/<int:object_id>/", repository_views.object_detail, name="object-detail"),
@@ -17,6 +19,8 @@ urlpatterns = [
         name="object-download",
     ),
     path("", include("dmp.urls")),
+    path("", include("repository.public.urls")),
+    path("", include("repository.search.urls")),
     path("api/v1/", include("repository.api.urls")),
     path("api/v1/", include("dmp.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

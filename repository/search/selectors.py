@@ -1,0 +1,267 @@
+"""Reads for the dataset search and the crawler files.
+
+Which records a visitor may see comes from :func:`repository.access.records_visible_to`
+only; this module narrows that set (query, facets, not withdrawn) and never looks at
+``metadata_access`` itself.
+"""
+
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import AnonymousUser
+from django.core.paginator import Page, Paginator
+from django.db.models import Case, CharField, Count, F, Max, Q, QuerySet, When
+from django.db.models.functions import ExtractYear
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import bilingual
+from dmp.vocabularies import DATA_TYPES, FUNDERS, RESEARCH_FIELDS, SAME_AS_PROJECT, Tier
+
+from ..access import records_visible_to
+
+PAGE_SIZE = 20
+MAX_TERMS = 10
+
+# Columns the free-text query looks in; dmp/migrations/0004 indexes each with pg_trgm.
+SEARCHED_FIELDS = (
+    "title_ja",
+    "title_en",
+    "description_ja",
+    "description_en",
+    "keywords_ja",
+    "keywords_en",
+    "data_number",
+)
+
+NO_STREAM = "-"  # stands in for a blank funding stream code in a program value
+
+
+def normalize_query(query: str) -> str:
+    """NFKC folds full-width Latin and digits (ｍｅｔｈａｎｅ, ２０２５) and the ideographic
+    space into their ordinary forms, and half-width katakana into full-width."""
+    return " ".join(unicodedata.normalize("NFKC", query or "").split())
+
+
+def query_terms(query: str) -> list[str]:
+    return normalize_query(query).split()[:MAX_TERMS]
+
+
+def _term_condition(term: str) -> Q:
+    condition = Q()
+    for name in SEARCHED_FIELDS:
+        condition |= Q(**{f"{name}__icontains": term})
+    return condition
+
+
+def _program_value(funder: str, funding_stream_code: str) -> str:
+    return f"{funder}/{funding_stream_code or NO_STREAM}"
+
+
+def _parse_year(value: str) -> int | None:
+    return int(value) if value.isdigit() and 0 < int(value) < 10000 else None
+
+
+def _parse_program(value: str) -> tuple[str, str] | None:
+    funder, _sep, code = value.partition("/")
+    if funder not in FUNDERS or not code:
+        return None
+    return funder, "" if code == NO_STREAM else code
+
+
+@dataclass(frozen=True)
+class FacetSpec:
+    """One facet: its URL parameter, how to filter by a value, how to count values."""
+
+    param: str
+    title: object
+    valid: object  # value -> bool
+    condition: object  # value -> Q
+    group_by: tuple[str, ...]
+
+
+FACETS = (
+    FacetSpec(
+        "field",
+        _("Research field"),
+        lambda v: v in RESEARCH_FIELDS,
+        lambda v: Q(effective_field=v),
+        ("effective_field",),
+    ),
+    FacetSpec(
+        "type",
+        _("Data type"),
+        lambda v: v in DATA_TYPES,
+        lambda v: Q(data_type=v),
+        ("data_type",),
+    ),
+    FacetSpec(
+        "funder",
+        _("Funder"),
+        lambda v: v in FUNDERS,
+        lambda v: Q(project__funder=v),
+        ("project__funder",),
+    ),
+    FacetSpec(
+        "program",
+        _("Program"),
+        lambda v: _parse_program(v) is not None,
+        lambda v: Q(
+            project__funder=_parse_program(v)[0],
+            project__funding_stream_code=_parse_program(v)[1],
+        ),
+        ("project__funder", "project__funding_stream_code"),
+    ),
+    FacetSpec(
+        "access",
+        _("Access rights"),
+        lambda v: v in Tier.values,
+        lambda v: Q(access_rights=v),
+        ("access_rights",),
+    ),
+    FacetSpec(
+        "year",
+        _("Year"),
+        lambda v: _parse_year(v) is not None,
+        lambda v: Q(date_issued_updated__year=_parse_year(v)),
+        ("year",),
+    ),
+)
+FACET_PARAMS = tuple(spec.param for spec in FACETS)
+
+
+@dataclass
+class FacetValue:
+    value: str
+    label: str
+    count: int
+    selected: bool
+
+
+@dataclass
+class Facet:
+    param: str
+    title: str
+    values: list[FacetValue]
+    selected: str | None
+
+
+@dataclass
+class DatasetSearch:
+    query: str
+    terms: list[str]
+    selected: dict[str, str]
+    page: Page
+    facets: list[Facet] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return self.page.paginator.count
+
+
+def _with_facet_columns(records: QuerySet) -> QuerySet:
+    return records.annotate(
+        effective_field=Case(
+            When(data_research_field=SAME_AS_PROJECT, then=F("project__research_field")),
+            default=F("data_research_field"),
+            output_field=CharField(),
+        ),
+    )
+
+
+def published_records(*, user) -> QuerySet:
+    """Records ``user`` may read that have not been withdrawn."""
+    return records_visible_to(user).filter(withdrawn_at__isnull=True)
+
+
+def selected_facets(params: Mapping[str, str]) -> dict[str, str]:
+    """The valid facet selections among request parameters (anything else is ignored)."""
+    selected = {}
+    for spec in FACETS:
+        value = (params.get(spec.param) or "").strip()
+        if value and spec.valid(value):
+            selected[spec.param] = value
+    return selected
+
+
+def dataset_search(
+    *, user, query: str = "", params: Mapping[str, str] | None = None, page_number=1
+) -> DatasetSearch:
+    """One page of the datasets ``user`` may read that match ``query`` (every term, in any
+    searched field) and the facet selections in ``params``, with facet counts over the whole
+    result set. Runs a fixed number of queries: one count, one page, one per facet."""
+    params = params or {}
+    terms = query_terms(query)
+    selected = selected_facets(params)
+
+    records = _with_facet_columns(published_records(user=user))
+    for term in terms:
+        records = records.filter(_term_condition(term))
+    for spec in FACETS:
+        if spec.param in selected:
+            records = records.filter(spec.condition(selected[spec.param]))
+
+    ordered = records.select_related("project").order_by("-updated_at", "-id")
+    page = Paginator(ordered, PAGE_SIZE).get_page(page_number)
+    for record in page:
+        record.landing_path = dataset_path(record.pk)
+        record.data_type_label = _label("type", record.data_type)
+    search = DatasetSearch(query=normalize_query(query), terms=terms, selected=selected, page=page)
+    search.facets = [_facet(spec, records, selected.get(spec.param)) for spec in FACETS]
+    return search
+
+
+def _grouped(records: QuerySet, spec: FacetSpec) -> list[dict]:
+    """``value``, ``label`` and ``n`` for one facet over ``records``: one GROUP BY query."""
+    records = records.order_by()
+    if spec.param == "year":
+        records = records.filter(date_issued_updated__isnull=False).annotate(
+            year=ExtractYear("date_issued_updated")
+        )
+    grouped = records.values(*spec.group_by).annotate(n=Count("pk"))
+    if spec.param == "program":
+        grouped = grouped.annotate(
+            name_ja=Max("project__program_name_ja"), name_en=Max("project__program_name_en")
+        )
+    rows = []
+    for row in grouped:
+        if spec.param == "program":
+            value = _program_value(row["project__funder"], row["project__funding_stream_code"])
+            label = bilingual(row["name_ja"], row["name_en"]) or value
+        else:
+            value = str(row[spec.group_by[0]])
+            label = _label(spec.param, value)
+        rows.append({"value": value, "label": label, "n": row["n"]})
+    return rows
+
+
+def _label(param: str, value: str) -> str:
+    vocabulary = {"field": RESEARCH_FIELDS, "type": DATA_TYPES, "funder": FUNDERS}.get(param)
+    if vocabulary is not None:
+        return vocabulary[value].label() if value in vocabulary else value
+    if param == "access":
+        return str(Tier(value).label) if value in Tier.values else value
+    return value
+
+
+def _facet(spec: FacetSpec, records: QuerySet, selected: str | None) -> Facet:
+    rows = _grouped(records, spec)
+    if spec.param == "year":
+        rows.sort(key=lambda r: r["value"], reverse=True)
+    else:
+        rows.sort(key=lambda r: (-r["n"], r["label"]))
+    values = [
+        FacetValue(row["value"], row["label"], row["n"], row["value"] == selected) for row in rows
+    ]
+    return Facet(spec.param, str(spec.title), values, selected)
+
+
+def sitemap_records() -> QuerySet:
+    """Landing pages an anonymous crawler may read, oldest first (a stable order)."""
+    return published_records(user=AnonymousUser()).order_by("pk").only("pk", "updated_at")
+
+
+def dataset_path(record_id: int) -> str:
+    """The landing page of a record (its view belongs to ``repository.public``)."""
+    return reverse("dataset-landing", kwargs={"record_id": record_id})

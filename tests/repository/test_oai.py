@@ -1,0 +1,568 @@
+"""OAI-PMH 2.0 at /oai: XSD-valid responses, errors, key-based paging, and what leaks."""
+
+import datetime
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.test import override_settings
+from django.utils import timezone
+from lxml import etree
+
+from dmp.models import DmpRecord
+from dmp.vocabularies import MetadataAccess, Tier
+from repository.access import records_visible_to
+from repository.models import DataObject
+from tests.dmp.complete_records import complete_record
+from tests.factories import DataObjectFactory, DmpRecordFactory, ProjectFactory
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "repository" / "oai" / "schemas"
+NS = {
+    "oai": "http://www.openarchives.org/OAI/2.0/",
+    "oai_dc": "http://www.openarchives.org/OAI/2.0/oai_dc/",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "dcterms": "http://purl.org/dc/terms/",
+    "jpcoar": "https://github.com/JPCOAR/schema/blob/master/2.0/",
+    "datacite": "https://schema.datacite.org/meta/kernel-4/",
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+}
+DRIVER = f"""<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
+  <xs:import namespace="{NS["oai"]}" schemaLocation="{(SCHEMAS / "OAI-PMH.xsd").as_uri()}"/>
+  <xs:import namespace="{NS["oai_dc"]}" schemaLocation="{(SCHEMAS / "oai_dc.xsd").as_uri()}"/>
+</xs:schema>"""
+
+
+class LocalSchemas(etree.Resolver):
+    def resolve(self, url, public_id, context):
+        name = url.rsplit("/", 1)[-1]
+        if (SCHEMAS / name).exists():
+            return self.resolve_filename(str(SCHEMAS / name), context)
+        return None
+
+
+def _schema() -> etree.XMLSchema:
+    parser = etree.XMLParser(no_network=True)
+    parser.resolvers.add(LocalSchemas())
+    return etree.XMLSchema(etree.fromstring(DRIVER.encode(), parser))
+
+
+SCHEMA = _schema()
+
+
+def validate(document: etree._Element) -> None:
+    """Validate against OAI-PMH.xsd (+ oai_dc.xsd); JPCOAR content is swapped out first,
+    since its schema is not shipped and the envelope demands strict validation."""
+    copy = etree.fromstring(etree.tostring(document))
+    for metadata in copy.iterfind(".//oai:metadata", NS):
+        for child in list(metadata):
+            if child.tag == f"{{{NS['jpcoar']}}}jpcoar":
+                metadata.replace(child, etree.Element(f"{{{NS['oai_dc']}}}dc"))
+    SCHEMA.assertValid(copy)
+
+
+def oai(client, method="get", **params) -> etree._Element:
+    response = getattr(client, method)("/oai", params)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/xml; charset=utf-8"
+    document = etree.fromstring(response.content)
+    validate(document)
+    return document
+
+
+def error_code(document) -> str | None:
+    errors = document.findall("oai:error", NS)
+    return errors[0].get("code") if errors else None
+
+
+def identifiers(document) -> list[str]:
+    return [e.text for e in document.iterfind(".//oai:header/oai:identifier", NS)]
+
+
+def token_of(document) -> str | None:
+    element = document.find(".//oai:resumptionToken", NS)
+    return None if element is None else (element.text or "")
+
+
+def oai_id(record) -> str:
+    return f"oai:kura:record/{record.pk}"
+
+
+def open_record(project=None, **kwargs) -> DmpRecord:
+    return DmpRecordFactory(
+        project=project or ProjectFactory(),
+        metadata_access=MetadataAccess.OPEN,
+        access_rights=kwargs.pop("access_rights", Tier.PUBLIC),
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def records(db):
+    """Three open records (one withdrawn), one restricted and one closed."""
+    project = ProjectFactory(funding_stream_code="MS2", program_name_en="Moonshot Goal 2")
+    opened = [open_record(project) for _ in range(2)]
+    withdrawn = open_record(project, withdrawn_at=timezone.now(), withdrawal_reason="Duplicate")
+    restricted = DmpRecordFactory(project=project, metadata_access=MetadataAccess.RESTRICTED)
+    closed = DmpRecordFactory(metadata_access=MetadataAccess.CLOSED, title_en="Secret closed")
+    return {
+        "project": project,
+        "open": opened,
+        "withdrawn": withdrawn,
+        "hidden": [restricted, closed],
+    }
+
+
+# --- Verbs -----------------------------------------------------------------------------------
+
+
+def test_identify(client, records):
+    document = oai(client, verb="Identify")
+    identify = document.find("oai:Identify", NS)
+    assert identify.findtext("oai:protocolVersion", namespaces=NS) == "2.0"
+    assert identify.findtext("oai:deletedRecord", namespaces=NS) == "persistent"
+    assert identify.findtext("oai:granularity", namespaces=NS) == "YYYY-MM-DDThh:mm:ssZ"
+    assert identify.findtext("oai:baseURL", namespaces=NS) == "http://testserver/oai"
+    assert document.find("oai:request", NS).get("verb") == "Identify"
+
+
+def test_post_is_accepted(client, records):
+    document = oai(client, method="post", verb="ListIdentifiers", metadataPrefix="oai_dc")
+    assert set(identifiers(document)) == {
+        oai_id(r) for r in [*records["open"], records["withdrawn"]]
+    }
+
+
+def test_list_metadata_formats(client, records):
+    document = oai(client, verb="ListMetadataFormats", identifier=oai_id(records["open"][0]))
+    prefixes = document.xpath("//oai:metadataPrefix/text()", namespaces=NS)
+    assert prefixes == ["oai_dc", "jpcoar_2.0"]
+    namespaces = document.xpath("//oai:metadataNamespace/text()", namespaces=NS)
+    assert NS["jpcoar"] in namespaces
+
+
+def test_list_sets_only_projects_with_open_records(client, records):
+    ProjectFactory()  # no records at all
+    document = oai(client, verb="ListSets")
+    specs = document.xpath("//oai:setSpec/text()", namespaces=NS)
+    project = records["project"]
+    assert set(specs) == {f"project:{project.pk}", "program:JST", "program:JST:MS2"}
+    names = document.xpath("//oai:setName/text()", namespaces=NS)
+    assert "Moonshot Goal 2" in names
+    assert project.name_en in names
+
+
+def test_set_filters_records(client, records):
+    other = open_record(ProjectFactory(funder="AMED"))
+    document = oai(client, verb="ListIdentifiers", metadataPrefix="oai_dc", set="program:AMED")
+    assert identifiers(document) == [oai_id(other)]
+    project = records["project"]
+    document = oai(
+        client, verb="ListIdentifiers", metadataPrefix="oai_dc", set=f"project:{project.pk}"
+    )
+    assert oai_id(other) not in identifiers(document)
+    assert len(identifiers(document)) == 3
+
+
+def test_withdrawn_record_is_a_deleted_header(client, records):
+    withdrawn = records["withdrawn"]
+    for prefix in ("oai_dc", "jpcoar_2.0"):
+        document = oai(
+            client, verb="GetRecord", identifier=oai_id(withdrawn), metadataPrefix=prefix
+        )
+        record = document.find(".//oai:record", NS)
+        assert record.find("oai:header", NS).get("status") == "deleted"
+        assert record.find("oai:metadata", NS) is None
+        assert withdrawn.title_en.encode() not in etree.tostring(document)
+
+
+def test_jpcoar_mapping(client, db):
+    project = ProjectFactory(
+        funding_stream_code="MS2",
+        japan_grant_number="JPMJMS2021",
+        program_name_ja="ムーンショット目標2",
+    )
+    record = complete_record(project, metadata_access=MetadataAccess.OPEN, keywords_en="a, b")
+    DataObjectFactory(project=project, record=record, tier=Tier.PUBLIC, original_filename="p.tif")
+    document = oai(client, verb="GetRecord", identifier=oai_id(record), metadataPrefix="jpcoar_2.0")
+    jp = document.find(".//jpcoar:jpcoar", NS)
+
+    def xp(path):
+        return jp.xpath(path, namespaces=NS)
+
+    assert xp("dc:title[@xml:lang='ja']/text()") == [record.title_ja]
+    assert xp("dc:title[@xml:lang='en']/text()") == [record.title_en]
+    assert xp(
+        "jpcoar:creator/jpcoar:nameIdentifier[@nameIdentifierScheme='e-Rad_Researcher']/text()"
+    ) == ["70312345"]
+    assert xp("jpcoar:creator/jpcoar:creatorName[@xml:lang='en']/text()") == [
+        "Hanako Yamada",
+        "Hina Suzuki",
+    ]
+    host = xp("jpcoar:contributor[@contributorType='HostingInstitution']")[0]
+    assert host.xpath("jpcoar:nameIdentifier/@nameIdentifierScheme", namespaces=NS) == ["ROR"]
+    manager = xp("jpcoar:contributor[@contributorType='DataManager']")[0]
+    assert manager.xpath("jpcoar:nameIdentifier/text()", namespaces=NS) == ["40598761"]
+    assert xp("jpcoar:subject[@subjectScheme='e-Rad_field'][@xml:lang='en']/text()") == [
+        "Informatics"
+    ]
+    assert xp("datacite:description[@descriptionType='Abstract']")
+    assert xp("datacite:date[@dateType='Issued']/text()") == [
+        record.date_issued_updated.isoformat()
+    ]
+    assert xp("dc:type/@rdf:resource")
+    assert xp("dcterms:accessRights/@rdf:resource") == ["http://purl.org/coar/access_right/c_abf2"]
+    assert xp("jpcoar:identifier[@identifierType='URI']/text()") == [
+        f"http://testserver/datasets/{record.pk}/"
+    ]
+    assert xp("jpcoar:identifier[@identifierType='DOI']/text()") == ["10.1234/kura.1"]
+    assert xp("jpcoar:relation/jpcoar:relatedIdentifier[@identifierType='Local']/text()") == [
+        record.data_number
+    ]
+    funding = xp("jpcoar:fundingReference")[0]
+    assert funding.xpath("jpcoar:funderIdentifier/text()", namespaces=NS) == ["1020"]
+    assert funding.xpath(
+        "jpcoar:fundingStreamIdentifier[@fundingStreamIdentifierType='JGN_fundingStream']/text()",
+        namespaces=NS,
+    ) == ["MS2"]
+    assert funding.xpath("jpcoar:awardNumber[@awardNumberType='JGN']/text()", namespaces=NS) == [
+        "JPMJMS2021"
+    ]
+    assert funding.xpath("jpcoar:awardTitle/text()", namespaces=NS)
+    assert xp("jpcoar:file/jpcoar:URI/@label") == ["p.tif"]
+    assert xp("jpcoar:file/jpcoar:extent/text()") == ["1024 B"]
+    # The data manager's contact details are not for harvesters.
+    assert b"data@kura.example.jp" not in etree.tostring(document)
+
+
+def test_oai_dc_is_schema_valid_with_content(client, db):
+    record = complete_record(ProjectFactory(), metadata_access=MetadataAccess.OPEN)
+    document = oai(client, verb="GetRecord", identifier=oai_id(record), metadataPrefix="oai_dc")
+    dc = document.find(".//oai_dc:dc", NS)
+    assert dc.xpath("dc:title[@xml:lang='ja']/text()", namespaces=NS) == [record.title_ja]
+    assert f"http://testserver/datasets/{record.pk}/" in dc.xpath(
+        "dc:identifier/text()", namespaces=NS
+    )
+
+
+# --- Dates -----------------------------------------------------------------------------------
+
+
+def _stamp(record, moment):
+    DmpRecord.objects.filter(pk=record.pk).update(updated_at=moment)
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"from": "2025-01-02"}, {"b", "c"}),
+        ({"until": "2025-01-02"}, {"a", "b"}),
+        ({"from": "2025-01-02T10:00:00Z", "until": "2025-01-02T10:00:00Z"}, {"b"}),
+        ({"from": "2025-01-02T10:00:01Z"}, {"c"}),
+        ({"from": "2025-01-01", "until": "2025-01-03"}, {"a", "b", "c"}),
+    ],
+)
+def test_from_until(client, db, params, expected):
+    utc = datetime.UTC
+    stamped = {
+        "a": datetime.datetime(2025, 1, 1, 23, 59, 59, tzinfo=utc),
+        "b": datetime.datetime(2025, 1, 2, 10, 0, 0, 500000, tzinfo=utc),
+        "c": datetime.datetime(2025, 1, 3, 0, 0, 0, tzinfo=utc),
+    }
+    by_id = {}
+    for name, moment in stamped.items():
+        record = open_record()
+        _stamp(record, moment)
+        by_id[oai_id(record)] = name
+    document = oai(client, verb="ListIdentifiers", metadataPrefix="oai_dc", **params)
+    assert {by_id[i] for i in identifiers(document)} == expected
+    b_stamp = [
+        h.findtext("oai:datestamp", namespaces=NS)
+        for h in document.iterfind(".//oai:header", NS)
+        if by_id[h.findtext("oai:identifier", namespaces=NS)] == "b"
+    ]
+    assert b_stamp == (["2025-01-02T10:00:00Z"] if "b" in expected else [])
+
+
+# --- Errors ----------------------------------------------------------------------------------
+
+LIST = {"verb": "ListRecords", "metadataPrefix": "oai_dc"}
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({}, "badVerb"),
+        ({"verb": "Harvest"}, "badVerb"),
+        ({"verb": ["Identify", "Identify"]}, "badVerb"),
+        ({"verb": "Identify", "foo": "1"}, "badArgument"),
+        ({"verb": "ListRecords"}, "badArgument"),
+        ({"verb": "ListIdentifiers", "metadataPrefix": ["oai_dc", "oai_dc"]}, "badArgument"),
+        ({"verb": "GetRecord", "metadataPrefix": "oai_dc"}, "badArgument"),
+        ({"verb": "GetRecord", "identifier": "oai:kura:record/1"}, "badArgument"),
+        ({"verb": "ListMetadataFormats", "metadataPrefix": "oai_dc"}, "badArgument"),
+        ({**LIST, "from": "yesterday"}, "badArgument"),
+        ({**LIST, "from": "2025-02-30"}, "badArgument"),
+        ({**LIST, "from": "2025-01-01T00:00:00"}, "badArgument"),
+        ({**LIST, "from": "2025-01-01", "until": "2025-01-02T00:00:00Z"}, "badArgument"),
+        ({**LIST, "from": "2025-01-02", "until": "2025-01-01"}, "badArgument"),
+        ({**LIST, "resumptionToken": "x"}, "badArgument"),
+        ({"verb": "Identify", "resumptionToken": "x"}, "badArgument"),
+        ({"verb": "ListRecords", "resumptionToken": "garbage"}, "badResumptionToken"),
+        ({"verb": "ListSets", "resumptionToken": "garbage"}, "badResumptionToken"),
+        ({"verb": "ListRecords", "metadataPrefix": "marc21"}, "cannotDisseminateFormat"),
+        (
+            {"verb": "GetRecord", "identifier": "oai:kura:record/0", "metadataPrefix": "oai_dc"},
+            "idDoesNotExist",
+        ),
+        (
+            {"verb": "GetRecord", "identifier": "oai:else:record/1", "metadataPrefix": "oai_dc"},
+            "idDoesNotExist",
+        ),
+        ({"verb": "ListMetadataFormats", "identifier": "nope"}, "idDoesNotExist"),
+        ({**LIST, "from": "2999-01-01"}, "noRecordsMatch"),
+        ({**LIST, "set": "project:999999"}, "noRecordsMatch"),
+        ({**LIST, "set": "nonsense"}, "noRecordsMatch"),
+    ],
+)
+def test_errors(client, records, params, code):
+    document = oai(client, **params)
+    assert error_code(document) == code
+    request = document.find("oai:request", NS)
+    if code in {"badVerb", "badArgument"}:
+        assert dict(request.attrib) == {}
+    else:
+        assert request.get("verb") == params["verb"]
+    assert not document.xpath("//oai:header", namespaces=NS)
+
+
+@pytest.mark.parametrize("verb", ["GetRecord", "ListMetadataFormats"])
+def test_hidden_record_does_not_exist(client, records, verb):
+    for record in records["hidden"]:
+        params = {"verb": verb, "identifier": oai_id(record)}
+        if verb == "GetRecord":
+            params["metadataPrefix"] = "jpcoar_2.0"
+        assert error_code(oai(client, **params)) == "idDoesNotExist"
+
+
+def test_no_set_hierarchy_when_nothing_is_harvestable(client, db):
+    DmpRecordFactory(metadata_access=MetadataAccess.CLOSED)
+    assert error_code(oai(client, verb="ListSets")) == "noSetHierarchy"
+    document = oai(client, **LIST, set="project:1")
+    assert error_code(document) == "noSetHierarchy"
+
+
+# --- Paging ----------------------------------------------------------------------------------
+
+
+def harvest(client, verb, prefix, **params) -> tuple[list[str], list[etree._Element]]:
+    pages = [oai(client, verb=verb, metadataPrefix=prefix, **params)]
+    while token_of(pages[-1]):
+        pages.append(oai(client, verb=verb, resumptionToken=token_of(pages[-1])))
+    return [i for page in pages for i in identifiers(page)], pages
+
+
+@override_settings(KURA_OAI_PAGE_SIZE=3)
+@pytest.mark.parametrize("verb", ["ListIdentifiers", "ListRecords"])
+@pytest.mark.parametrize("prefix", ["oai_dc", "jpcoar_2.0"])
+def test_paging_covers_every_open_record_once(client, db, verb, prefix):
+    projects = [ProjectFactory(), ProjectFactory()]
+    for n in range(10):
+        open_record(projects[n % 2])
+        DmpRecordFactory(project=projects[n % 2], metadata_access=MetadataAccess.CLOSED)
+    # Several records share one datestamp: the key (updated_at, id) still orders them.
+    same = timezone.now().replace(microsecond=0)
+    DmpRecord.objects.filter(pk__in=DmpRecord.objects.order_by("pk")[:6]).update(updated_at=same)
+    seen, pages = harvest(client, verb, prefix)
+    expected = [oai_id(r) for r in records_visible_to(AnonymousUser()).order_by("pk")]
+    assert len(seen) == len(set(seen)) == 10
+    assert set(seen) == set(expected)
+    assert len(pages) == 4
+    assert token_of(pages[-1]) == ""  # the last page of a multi-page list ends with an empty token
+    assert all(token_of(p) for p in pages[:-1])
+
+
+@override_settings(KURA_OAI_PAGE_SIZE=5)
+def test_records_changed_during_a_harvest_do_not_shift_pages(client, db):
+    made = [open_record() for _ in range(10)]
+    first = oai(client, **LIST)
+    DmpRecord.objects.filter(pk=made[0].pk).update(title_en="Changed")  # no updated_at change
+    made[1].save()  # moves to the end of the list
+    DmpRecordFactory(metadata_access=MetadataAccess.OPEN)
+    rest = oai(client, verb="ListRecords", resumptionToken=token_of(first))
+    seen = identifiers(first) + identifiers(rest)
+    assert {oai_id(r) for r in made} <= set(seen)
+
+
+def test_tampered_or_foreign_token(client, db):
+    for _ in range(3):
+        open_record()
+    with override_settings(KURA_OAI_PAGE_SIZE=1):
+        token = token_of(oai(client, verb="ListIdentifiers", metadataPrefix="oai_dc"))
+        assert token
+        tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+        document = oai(client, verb="ListIdentifiers", resumptionToken=tampered)
+        assert error_code(document) == "badResumptionToken"
+        document = oai(client, verb="ListRecords", resumptionToken=token)
+        assert error_code(document) == "badResumptionToken"
+
+
+@pytest.mark.parametrize("records_per_page", [2, 6])
+def test_query_count_is_constant_per_page(
+    client, db, django_assert_max_num_queries, records_per_page
+):
+    for number in range(1, 13):
+        record = complete_record(
+            ProjectFactory(), number=number, metadata_access=MetadataAccess.OPEN
+        )
+        for tier in (Tier.PUBLIC, Tier.SHARED):
+            DataObjectFactory(project=record.project, record=record, tier=tier)
+    with override_settings(KURA_OAI_PAGE_SIZE=records_per_page):
+        # records + creators + downloadable files, whatever the page size
+        with django_assert_max_num_queries(3):
+            document = oai(client, verb="ListRecords", metadataPrefix="jpcoar_2.0")
+        assert len(identifiers(document)) == records_per_page
+        with django_assert_max_num_queries(3):
+            document = oai(client, verb="ListRecords", resumptionToken=token_of(document))
+        assert len(document.xpath("//jpcoar:file", namespaces=NS)) == records_per_page
+        with django_assert_max_num_queries(1):
+            oai(client, verb="ListIdentifiers", metadataPrefix="jpcoar_2.0")
+
+
+# --- Nothing non-public leaks ----------------------------------------------------------------
+
+
+def test_no_non_public_object_or_closed_record_appears(client, db):
+    project = ProjectFactory()
+    record = open_record(project, access_rights=Tier.SHARED)
+    today = timezone.localdate()
+    public = DataObjectFactory(
+        project=project, record=record, tier=Tier.PUBLIC, original_filename="public-file.tif"
+    )
+    past_embargo = DataObjectFactory(
+        project=project,
+        record=record,
+        tier=Tier.EMBARGOED,
+        available_date=today - datetime.timedelta(days=1),
+        original_filename="embargo-lifted.tif",
+    )
+    hidden = [
+        DataObjectFactory(
+            project=project,
+            record=record,
+            tier=Tier.EMBARGOED,
+            available_date=today + datetime.timedelta(days=30),
+            original_filename="embargoed-future.tif",
+        ),
+        DataObjectFactory(
+            project=project, record=record, tier=Tier.SHARED, original_filename="shared-file.tif"
+        ),
+        DataObjectFactory(
+            project=project,
+            record=record,
+            tier=Tier.NON_SHARED,
+            original_filename="non-shared-file.tif",
+        ),
+        DataObjectFactory(
+            project=project,
+            record=record,
+            tier=Tier.PUBLIC,
+            quarantined_at=timezone.now(),
+            original_filename="quarantined.tif",
+        ),
+        DataObjectFactory(
+            project=project,
+            record=record,
+            tier=Tier.PUBLIC,
+            status=DataObject.Status.UPLOADING,
+            original_filename="uploading.tif",
+        ),
+        DataObjectFactory(
+            project=project,
+            record=record,
+            tier=Tier.PUBLIC,
+            status=DataObject.Status.DELETED,
+            original_filename="deleted.tif",
+        ),
+    ]
+    closed_records = [
+        DmpRecordFactory(project=project, metadata_access=access, title_en=f"Hidden {access}")
+        for access in (MetadataAccess.CLOSED, MetadataAccess.RESTRICTED)
+    ]
+    for closed in closed_records:
+        hidden.append(
+            DataObjectFactory(
+                project=project,
+                record=closed,
+                tier=Tier.PUBLIC,
+                original_filename=f"in-{closed.metadata_access}-record.tif",
+            )
+        )
+    bodies = []
+    for prefix in ("oai_dc", "jpcoar_2.0"):
+        for verb in ("ListRecords", "ListIdentifiers"):
+            bodies.append(client.get("/oai", {"verb": verb, "metadataPrefix": prefix}).content)
+        bodies.append(
+            client.get(
+                "/oai",
+                {"verb": "GetRecord", "identifier": oai_id(record), "metadataPrefix": prefix},
+            ).content
+        )
+    for verb in ("Identify", "ListSets", "ListMetadataFormats"):
+        bodies.append(client.get("/oai", {"verb": verb}).content)
+    everything = b"\n".join(bodies).decode()
+    assert "public-file.tif" in everything
+    assert f"/objects/{public.pk}/download" in everything
+    assert "embargo-lifted.tif" in everything
+    assert f"/objects/{past_embargo.pk}/download" in everything
+    for obj in hidden:
+        assert obj.original_filename not in everything
+        assert f"/objects/{obj.pk}/download" not in everything
+    for closed in closed_records:
+        assert closed.title_en not in everything
+        assert oai_id(closed) not in everything
+
+
+# --- A real harvester against a live server --------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(KURA_OAI_PAGE_SIZE=3)
+def test_sickle_harvests_everything_open(live_server):
+    from sickle import Sickle
+
+    projects = [ProjectFactory(funding_stream_code="MS2"), ProjectFactory()]
+    for n in range(8):
+        record = complete_record(projects[n % 2], number=n + 1, metadata_access=MetadataAccess.OPEN)
+        DataObjectFactory(
+            project=record.project,
+            record=record,
+            tier=Tier.NON_SHARED,
+            original_filename=f"secret-{n}.tif",
+        )
+        DmpRecordFactory(
+            project=projects[n % 2],
+            metadata_access=MetadataAccess.CLOSED,
+            title_en=f"Closed dataset {n}",
+        )
+    withdrawn = open_record(projects[0], withdrawn_at=timezone.now())
+    expected = {oai_id(r) for r in records_visible_to(AnonymousUser())}
+    assert len(expected) == 9
+
+    sickle = Sickle(f"{live_server.url}/oai", max_retries=0)
+    assert sickle.Identify().deletedRecord == "persistent"
+    for prefix in ("oai_dc", "jpcoar_2.0"):
+        harvested = list(sickle.ListRecords(metadataPrefix=prefix, ignore_deleted=False))
+        ids = [r.header.identifier for r in harvested]
+        assert len(ids) == len(set(ids)) == records_visible_to(AnonymousUser()).count()
+        assert set(ids) == expected
+        deleted = {r.header.identifier for r in harvested if r.header.deleted}
+        assert deleted == {oai_id(withdrawn)}
+        raw = "".join(r.raw for r in harvested)
+        assert "Closed dataset" not in raw
+        assert "secret-" not in raw
+    headers = list(sickle.ListIdentifiers(metadataPrefix="oai_dc", set="program:JST:MS2"))
+    assert {h.identifier for h in headers} == {
+        oai_id(r) for r in records_visible_to(AnonymousUser()).filter(project=projects[0])
+    }
+    record = sickle.GetRecord(identifier=oai_id(withdrawn), metadataPrefix="jpcoar_2.0")
+    assert record.header.deleted

@@ -1,0 +1,418 @@
+"""Dataset search (/datasets/), sitemap.xml and robots.txt."""
+
+import datetime
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.db import connection
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from dmp.models import DmpRecord
+from dmp.vocabularies import SAME_AS_PROJECT, MetadataAccess, Tier
+from repository.search import selectors
+from tests.factories import DmpRecordFactory, MembershipFactory, ProjectFactory
+from tests.test_settings import PROFILE_VARIABLES, ROOT
+
+pytestmark = pytest.mark.django_db
+
+OPEN = MetadataAccess.OPEN
+
+
+def open_record(**fields) -> DmpRecord:
+    return DmpRecordFactory(metadata_access=OPEN, **fields)
+
+
+def result_ids(client, **params) -> list[int]:
+    response = client.get("/datasets/", params)
+    assert response.status_code == 200
+    return [record.pk for record in response.context["search"].page]
+
+
+def search_ids(query: str = "", **params) -> set[int]:
+    search = selectors.dataset_search(user=AnonymousUser(), query=query, params=params)
+    return {record.pk for record in search.page}
+
+
+# --- Matching ------------------------------------------------------------------------------
+
+
+def test_japanese_substring_matches_inside_a_title(client):
+    assert connection.vendor == "postgresql"
+    soil = open_record(title_ja="農地土壌メタン発生量の観測データ")
+    open_record(title_ja="海洋プランクトン画像")
+
+    assert result_ids(client, q="土壌") == [soil.pk]
+    assert result_ids(client, q="土壌メタン") == [soil.pk]
+
+
+def test_the_trigram_indexes_exist_on_postgresql():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'dmp_dmprecord' "
+            "AND indexdef LIKE '%%gin_trgm_ops%%'"
+        )
+        names = {row[0] for row in cursor.fetchall()}
+    assert {f"dmprecord_{c}_trgm" for c in selectors.SEARCHED_FIELDS} <= names
+
+
+def test_the_search_condition_can_use_the_trigram_indexes():
+    """Django writes icontains as UPPER(col::text) LIKE …; the indexes are on that expression."""
+    open_record(title_ja="農地土壌メタン")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = (
+        DmpRecord.objects.filter(selectors._term_condition("土壌メタン"))
+        .order_by()
+        .only("pk")
+        .explain()
+    )
+
+    for column in selectors.SEARCHED_FIELDS:
+        assert f"dmprecord_{column}_trgm" in plan
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "query"),
+    [
+        ("title_en", "Methane flux from paddy fields", "methane"),
+        ("description_en", "Weekly chamber measurements of METHANE.", "Methane"),
+        ("keywords_en", "methane, rice", "METHANE"),
+        ("description_ja", "水田におけるメタンの週次測定", "メタン"),
+        ("keywords_ja", "メタン,水田", "メタン"),
+    ],
+)
+def test_english_and_japanese_words_match_titles_descriptions_and_keywords(field, value, query):
+    hit = open_record(**{field: value})
+    open_record(title_en="Ocean plankton images")
+
+    assert search_ids(query) == {hit.pk}
+
+
+def test_every_term_must_match():
+    both = open_record(title_en="Methane flux", keywords_en="paddy")
+    open_record(title_en="Methane in lakes")
+    open_record(title_en="Paddy irrigation")
+
+    assert search_ids("methane paddy") == {both.pk}
+    # The ideographic space separates terms too.
+    assert search_ids("methane\u3000paddy") == {both.pk}
+
+
+def test_full_width_query_is_normalized():
+    hit = open_record(title_en="Methane flux 2025")
+    open_record(title_en="Ocean plankton")
+
+    assert search_ids("ｍｅｔｈａｎｅ") == {hit.pk}
+    assert search_ids("２０２５") == {hit.pk}
+
+
+def test_like_wildcards_in_a_query_are_literal():
+    open_record(title_en="Plain title")
+
+    assert search_ids("%") == set()
+    assert search_ids("_") == set()
+
+
+# --- Who sees what -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mixed_visibility():
+    return {
+        access: DmpRecordFactory(
+            metadata_access=access,
+            title_en=f"Soil survey {access}",
+            access_rights=Tier.PUBLIC,
+            data_type="survey data",
+            date_issued_updated=datetime.date(2024, 5, 1),
+        )
+        for access in MetadataAccess.values
+    }
+
+
+def test_records_with_closed_or_restricted_metadata_never_show(client, mixed_visibility):
+    response = client.get("/datasets/", {"q": "soil"})
+
+    ids = [record.pk for record in response.context["search"].page]
+    assert ids == [mixed_visibility[OPEN].pk]
+    assert response.context["search"].count == 1
+    for facet in response.context["search"].facets:
+        assert sum(value.count for value in facet.values) == 1, facet.param
+    body = response.content.decode()
+    assert "Soil survey open" in body
+    assert "Soil survey closed" not in body
+    assert "Soil survey restricted" not in body
+
+
+def test_members_find_their_own_closed_records(client, mixed_visibility):
+    closed = mixed_visibility[MetadataAccess.CLOSED]
+    member = MembershipFactory(project=closed.project).user
+    client.force_login(member)
+
+    assert closed.pk in result_ids(client, q="soil")
+
+
+def test_withdrawn_records_are_left_out(client):
+    kept = open_record(title_en="Soil A")
+    open_record(title_en="Soil B", withdrawn_at=timezone.now())
+
+    assert result_ids(client, q="soil") == [kept.pk]
+
+
+# --- Facets --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def seeded_mix():
+    life = ProjectFactory(funder="JST", research_field="189", funding_stream_code="JPMJM")
+    env = ProjectFactory(
+        funder="NEDO", research_field="389", funding_stream_code="", program_name_en="Green"
+    )
+    rows = [
+        (life, SAME_AS_PROJECT, "dataset", Tier.PUBLIC, datetime.date(2024, 1, 5)),
+        (life, "289", "dataset", Tier.SHARED, datetime.date(2024, 6, 1)),
+        (life, SAME_AS_PROJECT, "survey data", Tier.PUBLIC, datetime.date(2025, 3, 3)),
+        (env, SAME_AS_PROJECT, "simulation data", Tier.NON_SHARED, None),
+        (env, "189", "dataset", Tier.EMBARGOED, datetime.date(2025, 8, 8)),
+        (env, SAME_AS_PROJECT, "dataset", Tier.PUBLIC, datetime.date(2023, 2, 2)),
+    ]
+    for project, field, data_type, access, date in rows:
+        open_record(
+            project=project,
+            title_en="Soil sample",
+            data_research_field=field,
+            data_type=data_type,
+            access_rights=access,
+            date_issued_updated=date,
+        )
+    # Noise that must not be counted: closed metadata and withdrawn records.
+    DmpRecordFactory(project=life, title_en="Soil sample", metadata_access=MetadataAccess.CLOSED)
+    open_record(project=env, title_en="Soil sample", withdrawn_at=timezone.now())
+    return life, env
+
+
+def expected_counts(records) -> dict[str, dict[str, int]]:
+    """Each facet counted straight from the ORM, without the selector's code."""
+    records = list(records.select_related("project"))
+    return {
+        "field": Counter(
+            r.project.research_field
+            if r.data_research_field == SAME_AS_PROJECT
+            else r.data_research_field
+            for r in records
+        ),
+        "type": dict(
+            DmpRecord.objects.filter(pk__in=[r.pk for r in records])
+            .values_list("data_type")
+            .annotate(n=Count("pk"))
+            .order_by()
+        ),
+        "funder": Counter(r.project.funder for r in records),
+        "program": Counter(
+            f"{r.project.funder}/{r.project.funding_stream_code or '-'}" for r in records
+        ),
+        "access": Counter(r.access_rights for r in records),
+        "year": Counter(str(r.date_issued_updated.year) for r in records if r.date_issued_updated),
+    }
+
+
+def facet_counts(search) -> dict[str, dict[str, int]]:
+    return {f.param: {v.value: v.count for v in f.values} for f in search.facets}
+
+
+def visible_soil():
+    return DmpRecord.objects.filter(
+        metadata_access=OPEN, withdrawn_at__isnull=True, title_en__icontains="soil"
+    )
+
+
+def test_facet_counts_match_the_database(seeded_mix):
+    search = selectors.dataset_search(user=AnonymousUser(), query="soil")
+
+    assert search.count == 6
+    assert facet_counts(search) == {k: dict(v) for k, v in expected_counts(visible_soil()).items()}
+    assert facet_counts(search)["field"] == {"189": 3, "289": 1, "389": 2}
+
+
+@pytest.mark.parametrize(
+    ("params", "narrowing"),
+    [
+        (
+            {"field": "189"},
+            Q(data_research_field="189")
+            | Q(data_research_field=SAME_AS_PROJECT, project__research_field="189"),
+        ),
+        ({"type": "dataset"}, Q(data_type="dataset")),
+        ({"funder": "NEDO"}, Q(project__funder="NEDO")),
+        ({"program": "JST/JPMJM"}, Q(project__funder="JST", project__funding_stream_code="JPMJM")),
+        ({"program": "NEDO/-"}, Q(project__funder="NEDO", project__funding_stream_code="")),
+        ({"access": "public"}, Q(access_rights="public")),
+        ({"year": "2024"}, Q(date_issued_updated__year=2024)),
+        ({"type": "dataset", "access": "public"}, Q(data_type="dataset", access_rights="public")),
+    ],
+)
+def test_selecting_facets_filters_and_recounts(seeded_mix, params, narrowing):
+    expected = visible_soil().filter(narrowing)
+
+    search = selectors.dataset_search(user=AnonymousUser(), query="soil", params=params)
+
+    assert {r.pk for r in search.page} == set(expected.values_list("pk", flat=True))
+    assert search.count == expected.count() > 0
+    assert facet_counts(search) == {k: dict(v) for k, v in expected_counts(expected).items()}
+    for param, value in params.items():
+        facet = next(f for f in search.facets if f.param == param)
+        assert [v.value for v in facet.values if v.selected] == [value]
+
+
+def test_invalid_facet_values_are_ignored(seeded_mix):
+    search = selectors.dataset_search(
+        user=AnonymousUser(), query="soil", params={"year": "abc", "type": "nonsense"}
+    )
+    assert search.count == 6
+    assert search.selected == {}
+
+
+def test_labels_follow_the_language(client, seeded_mix):
+    english = client.get("/datasets/", {"q": "soil"}, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    japanese = client.get("/datasets/", {"q": "soil"}, HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+
+    assert "Life Science" in english
+    assert "ライフサイエンス" in japanese
+    assert "Japan Science and Technology Agency" in english
+    assert "国立研究開発法人科学技術振興機構" in japanese
+
+
+def test_facet_links_keep_the_query_and_other_facets(client, seeded_mix):
+    response = client.get("/datasets/", {"q": "soil", "access": "public"})
+
+    facet = next(f for f in response.context["search"].facets if f.param == "type")
+    url = next(v.url for v in facet.values if v.value == "dataset")
+    assert "q=soil" in url
+    assert "access=public" in url
+    assert "type=dataset" in url
+    followed = client.get(f"/datasets/{url}")
+    assert (
+        followed.context["search"].count
+        == visible_soil().filter(access_rights="public", data_type="dataset").count()
+    )
+
+
+# --- Pages ---------------------------------------------------------------------------------
+
+
+def test_pages_are_disjoint_and_cover_every_result(client):
+    project = ProjectFactory()
+    records = [open_record(project=project, title_en=f"Soil {n}") for n in range(45)]
+    # Same updated_at for many rows: the id breaks the tie, so pages stay stable.
+    DmpRecord.objects.filter(pk__in=[r.pk for r in records[:30]]).update(updated_at=timezone.now())
+
+    pages = [result_ids(client, q="soil", page=n) for n in (1, 2, 3)]
+
+    assert [len(p) for p in pages] == [20, 20, 5]
+    seen = [pk for page in pages for pk in page]
+    assert len(seen) == len(set(seen))
+    assert set(seen) == {r.pk for r in records}
+    assert result_ids(client, q="soil", page=1) == pages[0]
+
+
+def test_page_links_keep_the_query_and_facets(client):
+    for n in range(25):
+        open_record(title_en=f"Soil {n}", data_type="survey data")
+
+    body = client.get("/datasets/", {"q": "soil", "type": "survey data"}).content.decode()
+
+    next_link = re.search(r'rel="next" href="([^"]+)"', body).group(1)
+    assert "q=soil" in next_link
+    assert "type=survey+data" in next_link
+    assert next_link.endswith("page=2")
+
+
+def test_results_show_what_a_visitor_needs(client):
+    project = ProjectFactory(name_en="Paddy carbon project")
+    record = open_record(
+        project=project,
+        title_en="Methane flux",
+        description_en="Weekly chamber measurements.",
+        access_rights=Tier.PUBLIC,
+        data_type="observational data",
+        date_issued_updated=datetime.date(2025, 4, 1),
+    )
+
+    body = client.get("/datasets/", {"q": "methane"}, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert f'href="/datasets/{record.pk}/"' in body
+    assert "Weekly chamber measurements." in body
+    assert "Paddy carbon project" in body
+    assert "tier-public" in body
+    assert "observational data" in body
+    assert "2025" in body
+    assert "1 dataset" in body
+
+
+@pytest.mark.parametrize("matching", [3, 30])
+def test_search_runs_a_constant_number_of_queries(client, django_assert_num_queries, matching):
+    for n in range(matching):
+        open_record(
+            project=ProjectFactory(),
+            title_en=f"Soil {n}",
+            date_issued_updated=datetime.date(2020 + n % 5, 1, 1),
+        )
+    # One count, one page, one GROUP BY per facet.
+    with django_assert_num_queries(2 + len(selectors.FACETS)):
+        response = client.get("/datasets/", {"q": "soil"})
+    assert response.context["search"].count == matching
+
+
+# --- Crawlers ------------------------------------------------------------------------------
+
+
+def test_sitemap_lists_exactly_the_open_records(client, mixed_visibility):
+    withdrawn = open_record(withdrawn_at=timezone.now())
+    opened = mixed_visibility[OPEN]
+
+    response = client.get("/sitemap.xml")
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    locations = re.findall(r"<loc>([^<]+)</loc>", body)
+    assert locations == [f"http://testserver/datasets/{opened.pk}/"]
+    assert f"/datasets/{withdrawn.pk}/" not in body
+    assert f"<lastmod>{timezone.localtime(opened.updated_at):%Y-%m-%d}<" in body
+
+
+def test_robots_txt(client):
+    response = client.get("/robots.txt")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    lines = response.content.decode().splitlines()
+    assert lines[:2] == ["User-agent: *", "Allow: /"]
+    for path in ("/admin/", "/api/", "/accounts/", "/review/", "/projects/*/upload/"):
+        assert f"Disallow: {path}" in lines
+    assert "Sitemap: http://testserver/sitemap.xml" in lines
+
+
+# --- Embedded profile ----------------------------------------------------------------------
+
+
+def test_the_migrations_run_on_sqlite(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", KURA_VAR_DIR=str(tmp_path))
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "dmp.0004_search_trigram_indexes... OK" in result.stdout
