@@ -1,0 +1,438 @@
+"""Latency of the public pages at scale: landing page, dataset search, OAI-PMH ListRecords.
+
+The script creates a throwaway database with Django's test-database helpers (named after
+``DATABASE_URL``'s database with the ``test_`` prefix; by default ``test_kura_bench_public``
+on the local PostgreSQL, settings ``tests.settings``), seeds one institution, 100 JST
+projects, 100,000 records whose metadata is open (bilingual titles built from 50 Japanese
+terms, so that a one-term search matches about 2 % of them; one creator each) and 1,000,000
+data objects (10 per record, tiers mixed, all stored) with PostgreSQL ``COPY`` (foreign-key
+triggers off: the local ``postgres`` role is a superuser), runs
+``VACUUM ANALYZE``, and drops the database at the end.
+
+Every page is served in this process by Django's test ``Client``. The baseline, measured in
+the same run: a minimal view (``HttpResponse("ok")``) added to ``config.urls`` in a urlconf
+of the script's own, so it goes through the same middleware. After a warm-up, the median of
+``--requests`` requests is taken for:
+
+* ``landing``: ``/datasets/<id>/`` of a record with 10 files;
+* ``search``: ``/datasets/?q=土壌`` (about 2 % of the records match);
+* ``oai_early``: ``/oai?verb=ListRecords&metadataPrefix=oai_dc`` (the first page);
+* ``oai_deep``: the page after the record at 90 % of the list, with a resumption token made
+  by ``repository.oai.tokens.encode`` (walking ~900 pages to get there would take too long).
+
+Targets (the issue): landing ≤ 3× the minimal view, search ≤ 5×, the deep OAI page ≤ 1.5×
+the early one. The last line is ``landing_ratio=… search_ratio=… oai_deep_ratio=…``.
+
+Run: ``.venv/bin/python bench/public.py``. Never part of the test suite.
+"""
+
+import argparse
+import datetime
+import os
+import statistics
+import sys
+import time
+import types
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/kura_bench_public"
+PROJECTS = 100
+OBJECTS_PER_RECORD = 10
+SEARCH_TERM = "土壌"
+# (Japanese, English): none is a substring of another, nor of the fixed texts below.
+TERMS = [
+    ("土壌", "soil"),
+    ("メタン", "methane"),
+    ("肝臓", "liver"),
+    ("画像", "imaging"),
+    ("農地", "farmland"),
+    ("海洋", "ocean"),
+    ("森林", "forest"),
+    ("河川", "river"),
+    ("大気", "atmosphere"),
+    ("氷河", "glacier"),
+    ("火山", "volcano"),
+    ("地震", "earthquake"),
+    ("津波", "tsunami"),
+    ("台風", "typhoon"),
+    ("降水", "rainfall"),
+    ("積雪", "snow cover"),
+    ("湖沼", "lake"),
+    ("干潟", "tidal flat"),
+    ("珊瑚", "coral"),
+    ("藻類", "algae"),
+    ("昆虫", "insect"),
+    ("鳥類", "bird"),
+    ("魚類", "fish"),
+    ("哺乳類", "mammal"),
+    ("細菌", "bacteria"),
+    ("ウイルス", "virus"),
+    ("酵母", "yeast"),
+    ("稲作", "rice"),
+    ("小麦", "wheat"),
+    ("大豆", "soybean"),
+    ("心臓", "heart"),
+    ("脳波", "EEG"),
+    ("腎臓", "kidney"),
+    ("血液", "blood"),
+    ("遺伝子", "gene"),
+    ("蛋白質", "protein"),
+    ("触媒", "catalyst"),
+    ("電池", "battery"),
+    ("半導体", "semiconductor"),
+    ("超伝導", "superconductor"),
+    ("磁石", "magnet"),
+    ("レーザー", "laser"),
+    ("衛星", "satellite"),
+    ("ロボット", "robot"),
+    ("言語", "language"),
+    ("教育", "education"),
+    ("人口", "population"),
+    ("交通", "traffic"),
+    ("建築", "building"),
+    ("水素", "hydrogen"),
+]
+KINDS = [
+    ("観測", "observations"),
+    ("計測", "measurements"),
+    ("解析", "analysis"),
+    ("調査", "survey"),
+    ("実験", "experiments"),
+]
+TIERS = [
+    "public",
+    "public",
+    "public",
+    "shared",
+    "shared",
+    "non_shared",
+    "public",
+    "shared",
+    "non_shared",
+    "public",
+]
+
+
+def _django(database_url: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    import django
+
+    django.setup()
+
+
+# --- Seeding ---------------------------------------------------------------------------------
+
+
+def _copy(table: str, columns: list[str], rows) -> None:
+    from django.db import connection
+
+    connection.ensure_connection()
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"  # our own names only
+    with connection.connection.cursor() as cursor:
+        # Django's foreign keys are DEFERRABLE INITIALLY DEFERRED: checked one by one at
+        # commit, 3 per object, they take many minutes for a million rows. The rows are
+        # consistent by construction, so the copy runs with triggers off (superuser only).
+        cursor.execute("SET session_replication_role = replica")
+        try:
+            with cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cursor.execute("SET session_replication_role = DEFAULT")
+
+
+def seed(records: int) -> None:
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts.models import Institution, Project, User
+    from dmp.models import DmpRecord, RecordCreator
+    from repository.models import DataObject
+    from tests.dmp.complete_records import complete_fields
+
+    started = time.perf_counter()
+    institution = Institution.objects.create(name_ja="蔵研究所", name_en="Kura Institute")
+    uploader = User.objects.create(username="bench-uploader")
+    codes = ["MJMS", "MJCR", "MJPR", "MJFR", "MJER", ""]
+    projects = Project.objects.bulk_create(
+        Project(
+            institution=institution,
+            name_ja=f"ベンチマーク課題 {n}",
+            name_en=f"Benchmark project {n}",
+            funder="JST",
+            funding_stream_code=codes[n % len(codes)],
+            program_name_ja=f"プログラム {codes[n % len(codes)] or 'なし'}",
+            program_name_en=f"Program {codes[n % len(codes)] or 'none'}",
+            research_field="189",
+        )
+        for n in range(PROJECTS)
+    )
+    project_ids = [p.pk for p in projects]
+
+    # Records: the fields of a complete record, prepared once; per row only what varies.
+    base = complete_fields(1)
+    varying = [
+        "project_id",
+        "data_number",
+        "title_ja",
+        "title_en",
+        "description_ja",
+        "description_en",
+        "keywords_ja",
+        "keywords_en",
+        "date_issued_updated",
+        "metadata_access",
+        "created_at",
+        "updated_at",
+    ]
+    fixed = {}
+    for field in DmpRecord._meta.concrete_fields:
+        if field.primary_key or field.attname in varying:
+            continue
+        value = base[field.name] if field.name in base else field.get_default()
+        fixed[field.column] = field.get_db_prep_save(value, connection)
+    columns = varying + list(fixed)
+    fixed_values = list(fixed.values())
+    epoch = timezone.now() - datetime.timedelta(days=400)
+
+    def record_rows():
+        for n in range(records):
+            term_ja, term_en = TERMS[n % len(TERMS)]
+            kind_ja, kind_en = KINDS[(n // len(TERMS)) % len(KINDS)]
+            moment = epoch + datetime.timedelta(seconds=300 * n)
+            yield [
+                project_ids[n % PROJECTS],
+                f"D-{n:06d}",
+                f"{term_ja}の{kind_ja}データ 第{n}号",
+                f"{term_en.capitalize()} {kind_en}, dataset {n}",
+                f"{term_ja}に関する{kind_ja}の結果と計測値の一式。",
+                f"Results and measured values of {kind_en} of {term_en}.",
+                f"{term_ja}, {kind_ja}",
+                f"{term_en}, {kind_en}",
+                datetime.date(2020 + n % 6, 1 + n % 12, 1 + n % 28),
+                "open",
+                moment,
+                moment,
+                *fixed_values,
+            ]
+
+    _copy(DmpRecord._meta.db_table, columns, record_rows())
+    record_ids = list(DmpRecord.objects.order_by("pk").values_list("pk", "project_id"))
+    seeded_records = time.perf_counter()
+
+    _copy(
+        RecordCreator._meta.db_table,
+        [
+            "record_id",
+            "position",
+            "erad_researcher_number",
+            "name_ja",
+            "name_en",
+            "affiliation_ja",
+            "affiliation_en",
+        ],
+        (
+            [pk, 0, "70312345", "山田 花子", "Hanako Yamada", "蔵研究所", "Kura Institute"]
+            for pk, _project in record_ids
+        ),
+    )
+
+    now = timezone.now()
+    object_columns = [
+        "project_id",
+        "record_id",
+        "uploaded_by_id",
+        "storage_key",
+        "original_filename",
+        "size",
+        "content_type",
+        "status",
+        "tier",
+        "sha256",
+        "md5",
+        "checksum_state",
+        "checksum_progress",
+        "client_sha256",
+        "quarantine_reason",
+        "technical_metadata",
+        "contains_personal_data",
+        "created_at",
+        "stored_at",
+    ]
+    assert set(object_columns) | {"id", "available_date", "quarantined_at", "last_fixity_at"} == {
+        f.column for f in DataObject._meta.concrete_fields
+    }
+    sha = "0" * 64
+    md5 = "0" * 32
+
+    def object_rows():
+        number = 0
+        for pk, project_id in record_ids:
+            for k in range(OBJECTS_PER_RECORD):
+                yield [
+                    project_id,
+                    pk,
+                    uploader.pk,
+                    f"objects/{number:08d}",
+                    f"file-{k:02d}.csv",
+                    (number * 7919) % 10_000_000_000,
+                    "text/csv",
+                    "stored",
+                    TIERS[k],
+                    sha,
+                    md5,
+                    "verified",
+                    100,
+                    "",
+                    "",
+                    "{}",
+                    False,
+                    now,
+                    now,
+                ]
+                number += 1
+
+    _copy(DataObject._meta.db_table, object_columns, object_rows())
+    seeded_objects = time.perf_counter()
+    with connection.cursor() as cursor:
+        for model in (Project, DmpRecord, RecordCreator, DataObject):
+            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+    done = time.perf_counter()
+    print(
+        f"seeded {len(record_ids):,} records in {seeded_records - started:.1f} s, "
+        f"creators and {DataObject.objects.count():,} objects in "
+        f"{seeded_objects - seeded_records:.1f} s, VACUUM ANALYZE {done - seeded_objects:.1f} s "
+        f"(total {done - started:.1f} s)",
+        flush=True,
+    )
+
+
+# --- Measuring -------------------------------------------------------------------------------
+
+
+def bench_urlconf() -> str:
+    from django.http import HttpResponse
+    from django.urls import include, path
+
+    module = types.ModuleType("bench_public_urls")
+    module.urlpatterns = [
+        path("bench-minimal/", lambda request: HttpResponse("ok"), name="bench-minimal"),
+        path("", include("config.urls")),
+    ]
+    sys.modules[module.__name__] = module
+    return module.__name__
+
+
+def median_ms(client, url: str, requests: int, warmup: int, check=None) -> float:
+    for _ in range(warmup):
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        if check is not None:
+            check(response)
+    timings = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        response = client.get(url)
+        timings.append(time.perf_counter() - started)
+        assert response.status_code == 200, (url, response.status_code)
+    return statistics.median(timings) * 1000
+
+
+def oai_token_after(position: float) -> tuple[str, int, int]:
+    from repository.oai import tokens
+    from repository.oai.views import harvestable
+
+    ordered = harvestable().order_by("updated_at", "id").values_list("updated_at", "id")
+    total = ordered.count()
+    index = int(total * position)
+    updated_at, pk = ordered[index]
+    state = tokens.ListState(
+        verb="ListRecords",
+        metadata_prefix="oai_dc",
+        set_spec=None,
+        from_=None,
+        until=None,
+        last_updated=updated_at.isoformat(),
+        last_id=pk,
+    )
+    return tokens.encode(state), index, total
+
+
+def measure(requests: int, warmup: int) -> dict[str, float]:
+    from django.test import Client, override_settings
+
+    from dmp.models import DmpRecord
+    from repository.models import DataObject
+
+    record = DmpRecord.objects.order_by("pk")[len(TERMS) * 7]  # a record in the middle of a term
+    assert DataObject.objects.filter(record=record).count() == OBJECTS_PER_RECORD
+    token, index, total = oai_token_after(0.9)
+    oai = "/oai?" + urlencode({"verb": "ListRecords", "metadataPrefix": "oai_dc"})
+    urls = {
+        "minimal": "/bench-minimal/",
+        "landing": f"/datasets/{record.pk}/",
+        "search": "/datasets/?" + urlencode({"q": SEARCH_TERM}),
+        "oai_early": oai,
+        "oai_deep": "/oai?" + urlencode({"verb": "ListRecords", "resumptionToken": token}),
+    }
+    matches = DmpRecord.objects.filter(title_ja__contains=SEARCH_TERM).count()
+    print(
+        f"landing page of record {record.pk} ({OBJECTS_PER_RECORD} files); search {SEARCH_TERM!r} "
+        f"matches {matches:,} titles ({100 * matches / total:.1f} %); deep OAI page after "
+        f"record {index:,} of {total:,}",
+        flush=True,
+    )
+
+    def oai_page(response) -> None:
+        body = response.content.decode()
+        assert "<error" not in body, body[:500]
+        assert body.count("<record>") == 100, body.count("<record>")
+
+    checks = {"oai_early": oai_page, "oai_deep": oai_page}
+    client = Client()
+    results = {}
+    with override_settings(ROOT_URLCONF=bench_urlconf()):
+        for name, url in urls.items():
+            results[name] = median_ms(client, url, requests, warmup, checks.get(name))
+            print(f"{name:10} median {results[name]:8.2f} ms  {url[:80]}", flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    options = parser.parse_args()
+    database_url = os.environ.get("KURA_BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    _django(database_url)
+    from django.db import connection
+    from django.test.utils import setup_databases, teardown_databases
+
+    print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    old_config = setup_databases(verbosity=0, interactive=False)
+    try:
+        print(f"database {connection.settings_dict['NAME']}", flush=True)
+        seed(options.records)
+        results = measure(options.requests, options.warmup)
+    finally:
+        connection.close()
+        teardown_databases(old_config, verbosity=0)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    landing = results["landing"] / results["minimal"]
+    search = results["search"] / results["minimal"]
+    deep = results["oai_deep"] / results["oai_early"]
+    print(
+        f"targets: landing {landing:.2f}x <= 3 {'ok' if landing <= 3 else 'MISSED'}, "
+        f"search {search:.2f}x <= 5 {'ok' if search <= 5 else 'MISSED'}, "
+        f"deep OAI {deep:.2f}x <= 1.5 {'ok' if deep <= 1.5 else 'MISSED'}"
+    )
+    print(f"landing_ratio={landing:.2f} search_ratio={search:.2f} oai_deep_ratio={deep:.2f}")
+
+
+if __name__ == "__main__":
+    main()
