@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, CharField, Count, F, Max, Q, QuerySet, When
+from django.db import connection
+from django.db.models import BooleanField, Case, CharField, Count, F, Func, Max, Q, QuerySet, When
 from django.db.models.functions import ExtractYear
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -24,7 +25,8 @@ from ..access import records_visible_to
 PAGE_SIZE = 20
 MAX_TERMS = 10
 
-# Columns the free-text query looks in; dmp/migrations/0004 indexes each with pg_trgm.
+# Columns the free-text query looks in; dmp/migrations/0004 indexes each with pg_trgm, and
+# dmp/migrations/0005 indexes the bigrams of their concatenation (in this order).
 SEARCHED_FIELDS = (
     "title_ja",
     "title_en",
@@ -53,6 +55,36 @@ def _term_condition(term: str) -> Q:
     for name in SEARCHED_FIELDS:
         condition |= Q(**{f"{name}__icontains": term})
     return condition
+
+
+class BigramPrefilter(Func):
+    """True when the searched columns hold every two-character substring of ``term``.
+
+    A superset of :func:`_term_condition` (a column whose ``UPPER`` contains ``UPPER(term)``
+    puts all of the term's bigrams into the upper-cased concatenation), served by the GIN
+    index of dmp/migrations/0005: the SQL here must stay the index expression, column for
+    column. PostgreSQL only; useless for a one-character term (it has no bigram).
+    """
+
+    template = "kura_bigrams(UPPER(%(expressions)s)) @> kura_bigrams(UPPER(%(term)s))"
+    arg_joiner = " || chr(1) || "
+    output_field = BooleanField()
+
+    def __init__(self, term: str):
+        super().__init__(*(F(name) for name in SEARCHED_FIELDS))
+        self.term = term
+
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = super().as_sql(compiler, connection, term="%s", **extra_context)
+        return sql, (*params, self.term)
+
+
+def _term_filters(term: str) -> list:
+    """The conditions a record must meet to match ``term``: the exact ``icontains`` checks,
+    preceded on PostgreSQL by the bigram prefilter that lets an index find the candidates."""
+    if connection.vendor == "postgresql" and len(term) >= 2:
+        return [BigramPrefilter(term), _term_condition(term)]
+    return [_term_condition(term)]
 
 
 def _program_value(funder: str, funding_stream_code: str) -> str:
@@ -197,7 +229,7 @@ def dataset_search(
 
     records = _with_facet_columns(published_records(user=user))
     for term in terms:
-        records = records.filter(_term_condition(term))
+        records = records.filter(*_term_filters(term))
     for spec in FACETS:
         if spec.param in selected:
             records = records.filter(spec.condition(selected[spec.param]))

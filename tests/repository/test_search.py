@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.db.models import Count, Q
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from dmp.models import DmpRecord
@@ -416,3 +417,136 @@ def test_the_migrations_run_on_sqlite(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert "dmp.0004_search_trigram_indexes... OK" in result.stdout
+    assert "dmp.0005_search_bigram_index... OK" in result.stdout
+
+
+# --- Bigram prefilter (PostgreSQL) ---------------------------------------------------------
+
+
+BIGRAM_CORPUS = [
+    {"title_ja": "農地土壌メタン発生量の観測データ", "title_en": "Methane flux from paddy soil"},
+    {"title_ja": "土", "description_en": "Soil cores, weekly"},
+    {"title_ja": "壌土の粒径", "keywords_ja": "土壌,粒径", "keywords_en": "soil, grain size"},
+    {"description_ja": "水田におけるメタンの週次測定", "keywords_en": "METHANE,rice"},
+    {"title_ja": "海洋プランクトン画像", "title_en": "Ocean plankton images"},
+    {"title_ja": "土壌", "title_en": "x"},
+    {"title_ja": "森林", "title_en": "Forest 100% cover_2025", "data_number": "JPMJ-2025-07"},
+    {"title_ja": "海", "title_en": "洋"},  # "海洋" spans two columns: no match
+    {"title_ja": "ａｂ土", "description_ja": "メタ", "description_en": "ane"},
+]
+
+BIGRAM_QUERIES = [
+    "土",
+    "土壌",
+    "壌土",
+    "土壌メタン",
+    "メタン",
+    "メ",
+    "海洋",
+    "海",
+    "soil",
+    "SOIL",
+    "So",
+    "s",
+    "methane",
+    "Methane 土壌",
+    "土 soil",
+    "土壌 methane paddy",
+    "100%",
+    "r_2",
+    "%",
+    "_",
+    "jpmj-2025",
+    "ｍｅｔｈａｎｅ",
+    "ab",
+    "ab土",
+    "タa",
+    "no-such-thing",
+    "存在しない",
+]
+
+
+def plain_icontains_ids(query: str) -> set[int]:
+    records = DmpRecord.objects.all()
+    for term in selectors.query_terms(query):
+        records = records.filter(selectors._term_condition(term))
+    return set(records.values_list("pk", flat=True))
+
+
+def prefiltered_ids(query: str) -> set[int]:
+    records = DmpRecord.objects.all()
+    for term in selectors.query_terms(query):
+        records = records.filter(*selectors._term_filters(term))
+    return set(records.values_list("pk", flat=True))
+
+
+def test_the_bigram_prefilter_is_used_on_postgresql_for_two_characters_or_more():
+    assert [type(c) for c in selectors._term_filters("土壌")] == [selectors.BigramPrefilter, Q]
+    assert [type(c) for c in selectors._term_filters("土")] == [Q]
+
+
+@pytest.mark.parametrize("query", BIGRAM_QUERIES)
+def test_the_bigram_prefilter_never_changes_the_results(query):
+    for fields in BIGRAM_CORPUS:
+        open_record(**fields)
+
+    expected = plain_icontains_ids(query)
+
+    assert prefiltered_ids(query) == expected
+    assert selectors.dataset_search(user=AnonymousUser(), query=query).count == len(expected)
+
+
+def test_the_bigram_prefilter_alone_is_a_superset():
+    for fields in BIGRAM_CORPUS:
+        open_record(**fields)
+
+    for query in BIGRAM_QUERIES:
+        for term in selectors.query_terms(query):
+            if len(term) < 2:
+                continue
+            exact = set(
+                DmpRecord.objects.filter(selectors._term_condition(term)).values_list(
+                    "pk", flat=True
+                )
+            )
+            candidates = set(
+                DmpRecord.objects.filter(selectors.BigramPrefilter(term)).values_list(
+                    "pk", flat=True
+                )
+            )
+            assert exact <= candidates, term
+
+
+def test_the_bigram_index_exists_on_postgresql():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'dmp_dmprecord' "
+            "AND indexname = 'dmprecord_search_bigram'"
+        )
+        (indexdef,) = cursor.fetchone()
+    assert "kura_bigrams" in indexdef
+    for column in selectors.SEARCHED_FIELDS:
+        assert column in indexdef
+
+
+def test_a_two_character_term_can_use_the_bigram_index():
+    open_record(title_ja="農地土壌メタン")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = (
+        DmpRecord.objects.filter(*selectors._term_filters("土壌")).order_by().only("pk").explain()
+    )
+
+    assert "Bitmap Index Scan on dmprecord_search_bigram" in plan
+
+
+def test_the_count_page_and_facet_queries_all_carry_the_prefilter():
+    open_record(title_ja="農地土壌メタン")
+
+    with CaptureQueriesContext(connection) as captured:
+        search = selectors.dataset_search(user=AnonymousUser(), query="土壌 メタン")
+
+    assert search.count == 1
+    assert len(captured.captured_queries) == 2 + len(selectors.FACETS)
+    for query in captured.captured_queries:
+        assert query["sql"].count("kura_bigrams(UPPER(") == 4, query["sql"]
