@@ -276,3 +276,18 @@ class DataManagementPlanVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plan} v{self.version}"
+
+
+# The fields a person fills in (forms, API, imports): everything but the bookkeeping.
+RECORD_FIELDS = tuple(
+    field.name
+    for field in DmpRecord._meta.concrete_fields
+    if field.name not in {"id", "project", "created_at", "updated_at"}
+)
+CREATOR_FIELDS = (
+    "erad_researcher_number",
+    "name_ja",
+    "name_en",
+    "affiliation_ja",
+    "affiliation_en",
+)

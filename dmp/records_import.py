@@ -17,24 +17,14 @@ from django.utils.translation import gettext as _
 from accounts.models import Project, Role
 
 from .common_metadata import missing_requirements
-from .models import DmpRecord, RecordCreator
+from .models import CREATOR_FIELDS, DmpRecord, RecordCreator
+from .models import RECORD_FIELDS as RECORD_NAMES
 from .vocabularies import Tier
 
 IMPORT_ROLES = (Role.PM, Role.DATA_MANAGER)
 
 # Fields an import may set: everything a person fills in, not the bookkeeping.
-RECORD_FIELDS = {
-    field.name: field
-    for field in DmpRecord._meta.concrete_fields
-    if field.editable and field.name not in ("id", "project", "created_at", "updated_at")
-}
-CREATOR_FIELDS = (
-    "erad_researcher_number",
-    "name_ja",
-    "name_en",
-    "affiliation_ja",
-    "affiliation_en",
-)
+RECORD_FIELDS = {name: DmpRecord._meta.get_field(name) for name in RECORD_NAMES}
 DATE_FIELDS = {
     name for name, field in RECORD_FIELDS.items() if field.get_internal_type() == "DateField"
 }

@@ -16,7 +16,14 @@ from accounts.models import Project
 from repository.access import can_edit_dmp
 
 from .common_metadata import missing_requirements
-from .models import DataManagementPlan, DataManagementPlanVersion, DmpRecord, RecordCreator
+from .models import (
+    CREATOR_FIELDS,
+    RECORD_FIELDS,
+    DataManagementPlan,
+    DataManagementPlanVersion,
+    DmpRecord,
+    RecordCreator,
+)
 from .vocabularies import Tier
 
 # The plan-level answers, in the order the page shows them.
@@ -30,18 +37,6 @@ PLAN_ANSWER_FIELDS = (
 )
 
 # Fields of DmpRecord a form or the API may set (everything but project and timestamps).
-RECORD_FIELDS = tuple(
-    f.name
-    for f in DmpRecord._meta.concrete_fields
-    if f.name not in {"id", "project", "created_at", "updated_at"}
-)
-CREATOR_FIELDS = (
-    "erad_researcher_number",
-    "name_ja",
-    "name_en",
-    "affiliation_ja",
-    "affiliation_en",
-)
 
 
 def _require_steward(actor, project: Project) -> None:
