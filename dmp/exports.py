@@ -27,7 +27,7 @@ from .common_metadata import (
 )
 from .models import DmpRecord, RecordCreator
 from .records_import import ImportProblem, ImportRefused
-from .vocabularies import ACCESS_RIGHTS, DATA_POLICY_FREE
+from .vocabularies import DATA_POLICY_FREE
 
 CHUNK_SIZE = 500
 BOM = codecs.BOM_UTF8
@@ -248,7 +248,7 @@ def moonshot_row(record: DmpRecord, language: str) -> list[str]:
             record.data_man_email,
         ),
         _lines(_pick(record, "repo_information", lang), record.repo_url_doi_link),
-        ACCESS_RIGHTS[record.access_rights].label(lang)
+        record.access_rights_term.label(lang)
         + (f" ({record.available_date.isoformat()})" if record.available_date else ""),
         _lines(
             DATA_POLICY_FREE[free].label(lang) if free in DATA_POLICY_FREE else free,

@@ -320,7 +320,7 @@ def _distribution(record: DmpRecord, title: str) -> dict:
     if repository and link and not DOI_URL.match(link):
         scheme, _sep, rest = link.partition("://")
         distribution["host"] = {"title": repository, "url": f"{scheme}://{rest.split('/')[0]}/"}
-    licence = LICENSES[record.data_policy_license] if record.data_policy_license else None
+    licence = record.licence_term
     start = record.available_date or record.date_issued_updated
     if licence and licence.uri and start:
         distribution["license"] = [{"license_ref": licence.uri, "start_date": start.isoformat()}]

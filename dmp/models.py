@@ -1,3 +1,5 @@
+import re
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -5,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Project, bilingual, erad_researcher_validator, ror_validator
 
 from .vocabularies import (
+    ACCESS_RIGHTS,
     DATA_POLICY_FREE,
     DATA_TYPES,
     LICENSES,
@@ -205,6 +208,34 @@ class DmpRecord(models.Model):
     @property
     def metadata_is_open(self) -> bool:
         return self.metadata_access == MetadataAccess.OPEN
+
+    # Vocabulary terms of the record's coded items (None where the code is blank or unknown),
+    # read by every export instead of each looking the codes up itself.
+    @property
+    def research_field_term(self):
+        """The record's e-Rad field, or the project's when it defers to it."""
+        code = self.data_research_field
+        if code == SAME_AS_PROJECT:
+            code = self.project.research_field
+        return RESEARCH_FIELDS[code] if code in RESEARCH_FIELDS else None
+
+    @property
+    def data_type_term(self):
+        return DATA_TYPES[self.data_type] if self.data_type in DATA_TYPES else None
+
+    @property
+    def licence_term(self):
+        code = self.data_policy_license
+        return LICENSES[code] if code in LICENSES else None
+
+    @property
+    def access_rights_term(self):
+        return ACCESS_RIGHTS[self.access_rights]
+
+    def keyword_list(self, language: str) -> list[str]:
+        """The keywords in one language, split at commas (, 、 ，)."""
+        text = self.keywords_ja if language == "ja" else self.keywords_en
+        return [word.strip() for word in re.split(r"[,、，]", text or "") if word.strip()]
 
 
 class RecordCreator(models.Model):

@@ -5,12 +5,12 @@ request), so a landing page or an export can reuse them. ``record`` should come 
 ``project__institution`` selected and ``creators`` prefetched.
 """
 
-import re
 import xml.etree.ElementTree as ET  # noqa: S405 - we build XML, never parse untrusted input
 from dataclasses import dataclass
 
 from dmp.models import DmpRecord
-from dmp.vocabularies import ACCESS_RIGHTS, DATA_TYPES, FUNDERS, LICENSES, RESEARCH_FIELDS, Tier
+from dmp.vocabularies import DATA_TYPES, FUNDERS, Tier
+from repository.public.facts import doi_of, publisher_names, publisher_ror
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -23,7 +23,6 @@ RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 RDF_RESOURCE = f"{{{RDF}}}resource"
 
 DATASET_TYPE_URI = DATA_TYPES["dataset"].uri
-DOI_RE = re.compile(r"^https?://(dx\.)?doi\.org/(10\.\S+)$", re.IGNORECASE)
 
 for _prefix, _uri in {
     "xsi": XSI,
@@ -62,12 +61,6 @@ class PublicFile:
     content_type: str
 
 
-def doi_of(record: DmpRecord) -> str:
-    """The bare DOI (``10.x/y``) when ``repo_url_doi_link`` is a DOI link, else ``""``."""
-    match = DOI_RE.match(record.repo_url_doi_link or "")
-    return match.group(2) if match else ""
-
-
 def _sub(parent: ET.Element, tag: str, text: str = "", **attrs: str) -> ET.Element:
     element = ET.SubElement(parent, tag, {k: v for k, v in attrs.items() if v})
     if text:
@@ -79,24 +72,6 @@ def _bilingual(parent, tag: str, ja: str, en: str, **attrs) -> None:
     for lang, value in (("ja", ja), ("en", en)):
         if value:
             _sub(parent, tag, value, **{XML_LANG: lang}, **attrs)
-
-
-def _research_field(record: DmpRecord):
-    code = record.data_research_field
-    if code not in RESEARCH_FIELDS:
-        code = record.project.research_field
-    return RESEARCH_FIELDS[code] if code in RESEARCH_FIELDS else None
-
-
-def _keywords(value: str) -> list[str]:
-    return [k.strip() for k in value.split(",") if k.strip()]
-
-
-def _hosting(record: DmpRecord) -> tuple[str, str, str]:
-    institution = record.project.institution
-    if record.hosting_inst_ja or record.hosting_inst_en:
-        return record.hosting_inst_ja, record.hosting_inst_en, record.hosting_inst_id
-    return institution.name_ja, institution.name_en, institution.ror_id
 
 
 def jpcoar_element(
@@ -129,7 +104,8 @@ def jpcoar_element(
             _bilingual(
                 affiliation, f"{j}affiliationName", creator.affiliation_ja, creator.affiliation_en
             )
-    host_ja, host_en, host_id = _hosting(record)
+    host_ja, host_en = publisher_names(record)
+    host_id = publisher_ror(record)
     if host_ja or host_en:
         host = _sub(root, f"{j}contributor", contributorType="HostingInstitution")
         if host_id:
@@ -151,17 +127,17 @@ def jpcoar_element(
                 nameIdentifierScheme="e-Rad_Researcher",
             )
         _bilingual(manager, f"{j}contributorName", record.data_man_name_ja, record.data_man_name_en)
-    access = ACCESS_RIGHTS[record.access_rights]
+    access = record.access_rights_term
     _sub(root, f"{{{DCTERMS}}}accessRights", access.label_en, **{RDF_RESOURCE: access.uri})
-    if record.data_policy_license in LICENSES:
-        licence = LICENSES[record.data_policy_license]
+    licence = record.licence_term
+    if licence is not None:
         _sub(root, f"{{{DC}}}rights", licence.label_en, **{RDF_RESOURCE: licence.uri})
-    field = _research_field(record)
+    field = record.research_field_term
     if field is not None:
         for lang, label in (("ja", field.label_ja), ("en", field.label_en)):
             _sub(root, f"{j}subject", label, subjectScheme="e-Rad_field", **{XML_LANG: lang})
-    for lang, value in (("ja", record.keywords_ja), ("en", record.keywords_en)):
-        for keyword in _keywords(value):
+    for lang in ("ja", "en"):
+        for keyword in record.keyword_list(lang):
             _sub(root, f"{j}subject", keyword, subjectScheme="Other", **{XML_LANG: lang})
     _bilingual(
         root,
@@ -180,7 +156,7 @@ def jpcoar_element(
         )
     if record.access_rights == Tier.EMBARGOED and record.available_date:
         _sub(root, f"{{{DATACITE}}}date", record.available_date.isoformat(), dateType="Available")
-    data_type = DATA_TYPES[record.data_type] if record.data_type in DATA_TYPES else None
+    data_type = record.data_type_term
     # Only "dataset" has a confirmed COAR URI; other data types are COAR subtypes of it.
     _sub(
         root,
@@ -241,26 +217,26 @@ def oai_dc_element(record: DmpRecord, *, landing_url: str) -> ET.Element:
     _bilingual(root, f"{d}title", record.title_ja, record.title_en)
     for creator in record.creators.all():
         _bilingual(root, f"{d}creator", creator.name_ja, creator.name_en)
-    field = _research_field(record)
+    field = record.research_field_term
     if field is not None:
         _bilingual(root, f"{d}subject", field.label_ja, field.label_en)
-    for lang, value in (("ja", record.keywords_ja), ("en", record.keywords_en)):
-        for keyword in _keywords(value):
+    for lang in ("ja", "en"):
+        for keyword in record.keyword_list(lang):
             _sub(root, f"{d}subject", keyword, **{XML_LANG: lang})
     _bilingual(root, f"{d}description", record.description_ja, record.description_en)
-    host_ja, host_en, _host_id = _hosting(record)
+    host_ja, host_en = publisher_names(record)
     _bilingual(root, f"{d}publisher", host_ja, host_en)
     if record.date_issued_updated:
         _sub(root, f"{d}date", record.date_issued_updated.isoformat())
-    data_type = DATA_TYPES[record.data_type] if record.data_type in DATA_TYPES else None
+    data_type = record.data_type_term
     _sub(root, f"{d}type", data_type.label_en if data_type else "dataset")
     doi = doi_of(record)
     if doi:
         _sub(root, f"{d}identifier", f"https://doi.org/{doi}")
     _sub(root, f"{d}identifier", landing_url)
-    access = ACCESS_RIGHTS[record.access_rights]
+    access = record.access_rights_term
     _sub(root, f"{d}rights", access.uri)
-    if record.data_policy_license in LICENSES:
-        licence = LICENSES[record.data_policy_license]
+    licence = record.licence_term
+    if licence is not None:
         _sub(root, f"{d}rights", licence.uri or licence.label_en)
     return root

@@ -64,10 +64,9 @@ def _lazy(build) -> Iterator[bytes]:
 
 def bag_info(record: DmpRecord, *, landing_url: str, files: list[PublicFile]) -> str:
     ja, en = facts.publisher_names(record)
-    doi = facts.doi_of(record)
     lines = [
         ("Source-Organization", en or ja),
-        ("External-Identifier", f"https://doi.org/{doi}" if doi else landing_url),
+        ("External-Identifier", facts.cite_as(record, landing_url)),
         ("External-Description", facts.english_first(record.title_ja, record.title_en)),
         ("Internal-Sender-Identifier", record.data_number),
         ("Bagging-Date", timezone.localdate().isoformat()),

@@ -13,13 +13,12 @@ def _creator_names(record: DmpRecord) -> list[str]:
 
 def citation_text(record: DmpRecord, *, landing_url: str) -> str:
     """Creators (Year). Title. Publisher. DOI or URL — DataCite's recommended form."""
-    doi = facts.doi_of(record)
     ja, en = facts.publisher_names(record)
     names = "; ".join(_creator_names(record))
     year = facts.publication_date(record).year
     title = facts.english_first(record.title_ja, record.title_en)
     parts = [f"{names} ({year})" if names else str(year), title, en or ja]
-    link = f"https://doi.org/{doi}" if doi else landing_url
+    link = facts.cite_as(record, landing_url)
     return ". ".join(p for p in parts if p) + f". {link}"
 
 
@@ -37,7 +36,7 @@ def bibtex(record: DmpRecord, *, landing_url: str) -> str:
         ("publisher", en or ja),
         ("year", str(facts.publication_date(record).year)),
         ("doi", doi),
-        ("url", f"https://doi.org/{doi}" if doi else landing_url),
+        ("url", facts.cite_as(record, landing_url)),
         ("note", record.data_number),
     ]
     body = ",\n".join(f"  {name} = {{{_bibtex_escape(value)}}}" for name, value in fields if value)
@@ -57,7 +56,7 @@ def ris(record: DmpRecord, *, landing_url: str) -> str:
         lines.append(("PB", en or ja))
     if doi:
         lines.append(("DO", doi))
-    lines.append(("UR", f"https://doi.org/{doi}" if doi else landing_url))
+    lines.append(("UR", facts.cite_as(record, landing_url)))
     lines += [("KW", word) for word in facts.keywords(record)]
     abstract = record.description_en or record.description_ja
     if abstract:

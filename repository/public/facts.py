@@ -2,35 +2,24 @@
 JPCOAR, citations). Each export maps these; none reads the models by itself."""
 
 from dmp.models import DmpRecord
-from dmp.vocabularies import (
-    ACCESS_RIGHTS,
-    DATA_TYPES,
-    LICENSES,
-    RESEARCH_FIELDS,
-    SAME_AS_PROJECT,
-)
 
-from .landing import doi_of, keywords
+from .landing import cite_as, doi_of, keywords
 
 
 def research_field(record: DmpRecord):
-    code = record.data_research_field
-    if code == SAME_AS_PROJECT:
-        code = record.project.research_field
-    return RESEARCH_FIELDS[code] if code in RESEARCH_FIELDS else None
+    return record.research_field_term
 
 
 def licence(record: DmpRecord):
-    code = record.data_policy_license
-    return LICENSES[code] if code in LICENSES else None
+    return record.licence_term
 
 
 def access_right(record: DmpRecord):
-    return ACCESS_RIGHTS[record.access_rights]
+    return record.access_rights_term
 
 
 def data_type(record: DmpRecord):
-    return DATA_TYPES[record.data_type] if record.data_type in DATA_TYPES else None
+    return record.data_type_term
 
 
 def funder(record: DmpRecord):
@@ -62,4 +51,4 @@ def english_first(ja: str, en: str) -> str:
     return en or ja
 
 
-__all__ = ["doi_of", "keywords"]
+__all__ = ["cite_as", "doi_of", "keywords"]

@@ -51,14 +51,14 @@ def doi_of(record: DmpRecord) -> str:
     return match.group(1) if match else ""
 
 
+def cite_as(record: DmpRecord, landing_url: str) -> str:
+    """What to cite: the DOI if the record has one, else its landing page."""
+    doi = doi_of(record)
+    return f"https://doi.org/{doi}" if doi else landing_url
+
+
 def keywords(record: DmpRecord) -> list[str]:
-    words = []
-    for text in (record.keywords_ja, record.keywords_en):
-        for word in re.split(r"[,、，]", text or ""):
-            word = word.strip()
-            if word and word not in words:
-                words.append(word)
-    return words
+    return list(dict.fromkeys(record.keyword_list("ja") + record.keyword_list("en")))
 
 
 @dataclass

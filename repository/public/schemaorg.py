@@ -69,7 +69,7 @@ def dataset(
         "name": facts.english_first(record.title_ja, record.title_en),
         "description": description(record),
         "url": landing_url,
-        "identifier": [f"https://doi.org/{doi}"] if doi else [landing_url],
+        "identifier": [facts.cite_as(record, landing_url)],
         "isAccessibleForFree": record.data_policy_free == "free",
         "includedInDataCatalog": {"@type": "DataCatalog", "name": "Kura", "url": catalog_url},
         "datePublished": facts.publication_date(record).isoformat(),

@@ -38,16 +38,11 @@ def _export_url(request, record: DmpRecord, fmt: str) -> str:
     return request.build_absolute_uri(reverse("dataset-export", args=[record.pk, fmt]))
 
 
-def cite_as(record: DmpRecord, landing_url: str) -> str:
-    doi = facts.doi_of(record)
-    return f"https://doi.org/{doi}" if doi else landing_url
-
-
 def signposting_links(request, record: DmpRecord, files) -> list[tuple[str, str, str]]:
     """FAIR Signposting level 1: (target, rel, media type) for the landing page."""
     landing_url = _landing_url(request, record)
     links = [
-        (cite_as(record, landing_url), "cite-as", ""),
+        (facts.cite_as(record, landing_url), "cite-as", ""),
         (_export_url(request, record, "datacite-json"), "describedby", DATACITE_JSON),
         (_export_url(request, record, "jsonld"), "describedby", "application/ld+json"),
     ]
@@ -118,7 +113,7 @@ def dataset_landing(request, record_id: int):
         "funder": facts.funder(record),
         "keywords": facts.keywords(record),
         "doi": facts.doi_of(record),
-        "cite_as": cite_as(record, landing_url),
+        "cite_as": facts.cite_as(record, landing_url),
         "citation": citation.citation_text(record, landing_url=landing_url),
         "jsonld_script": schemaorg.script_tag(jsonld),
         "signposts": [link for link in links if link[1] != "item"],
@@ -191,5 +186,5 @@ def dataset_export(request, record_id: int, fmt: str):
     response["Content-Disposition"] = content_disposition_header(
         fmt in {"bagit", "bibtex", "ris"}, filename
     )
-    response["Link"] = f'<{cite_as(record, landing_url)}>; rel="cite-as"'
+    response["Link"] = f'<{facts.cite_as(record, landing_url)}>; rel="cite-as"'
     return response
