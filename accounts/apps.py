@@ -26,3 +26,8 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         # After every app's permissions exist: connect once, for the last app migrated.
         post_migrate.connect(ensure_site_groups, dispatch_uid="kura.ensure_site_groups")
+
+        from .catalogue import watch
+        from .models import Institution, Project
+
+        watch(Institution, Project)

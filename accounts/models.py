@@ -4,6 +4,7 @@ from django.db import models
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from accounts.catalogue import CatalogueQuerySet
 from dmp.vocabularies import FUNDERS, RESEARCH_FIELDS
 
 ror_validator = RegexValidator(
@@ -50,6 +51,8 @@ class Institution(models.Model):
     name_ja = models.CharField(_("name (Japanese)"), max_length=255, blank=True)
     name_en = models.CharField(_("name (English)"), max_length=255, blank=True)
     ror_id = models.URLField(_("ROR id"), blank=True, validators=[ror_validator])
+
+    objects = CatalogueQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("institution")
@@ -107,6 +110,8 @@ class Project(models.Model):
     members = models.ManyToManyField(
         User, through="Membership", related_name="projects", verbose_name=_("members")
     )
+
+    objects = CatalogueQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("project")

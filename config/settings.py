@@ -116,6 +116,20 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 
+# --- Cache ----------------------------------------------------------------------------
+# One shared cache for every process (web, worker, beat): Redis in production and tests
+# (``CACHE_URL=redis://host:6379/<db>``, a database apart from the broker's); in the
+# embedded profile each process has its own memory, so nothing that must be shared across
+# processes (the public page cache) is switched on there by default.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "config.cache.RedisCache"  # reuses its Redis clients
+CACHES["default"]["KEY_PREFIX"] = env.str("KURA_CACHE_KEY_PREFIX", default="kura")
+_SHARED_CACHE = CACHES["default"]["BACKEND"].endswith("RedisCache")
+# Anonymous visitors' landing and search pages are cached this many seconds (0: off);
+# any change to what they show invalidates them at once (accounts/catalogue.py).
+KURA_PAGE_CACHE_SECONDS = env.int("KURA_PAGE_CACHE_SECONDS", default=300 if _SHARED_CACHE else 0)
+
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ja", _("Japanese"))]

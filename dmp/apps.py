@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class DmpConfig(AppConfig):
     name = "dmp"
     verbose_name = _("Data management plans")
+
+    def ready(self) -> None:
+        from accounts.catalogue import watch
+
+        from .models import DataManagementPlan, DmpRecord, RecordCreator
+
+        watch(DataManagementPlan, DmpRecord, RecordCreator)

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from accounts.catalogue import CatalogueQuerySet
 from accounts.models import Project, bilingual, erad_researcher_validator, ror_validator
 
 from .vocabularies import (
@@ -42,6 +43,8 @@ class DataManagementPlan(models.Model):
         related_name="+",
         verbose_name=_("updated by"),
     )
+
+    objects = CatalogueQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("data management plan")
@@ -165,6 +168,8 @@ class DmpRecord(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
+    objects = CatalogueQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("DMP record")
         verbose_name_plural = _("DMP records")
@@ -255,6 +260,8 @@ class RecordCreator(models.Model):
     name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
     affiliation_ja = models.CharField(_("affiliation (Japanese)"), max_length=500, blank=True)
     affiliation_en = models.CharField(_("affiliation (English)"), max_length=500, blank=True)
+
+    objects = CatalogueQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("creator")

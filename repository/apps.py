@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class RepositoryConfig(AppConfig):
     name = "repository"
     verbose_name = _("Repository")
+
+    def ready(self) -> None:
+        from accounts.catalogue import watch
+
+        from .models import DataObject
+
+        watch(DataObject)

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.catalogue import CatalogueQuerySet
 from accounts.models import Project
 from dmp.models import DmpRecord
 from dmp.vocabularies import Tier
@@ -16,7 +17,10 @@ def new_storage_key() -> str:
     return f"objects/{key[:2]}/{key}"
 
 
-class DataObjectQuerySet(models.QuerySet):
+class DataObjectQuerySet(CatalogueQuerySet):
+    # Columns no public page shows: updating only these leaves cached pages alone.
+    quiet_fields = frozenset({"checksum_progress", "last_fixity_at"})
+
     def visible_to(self, user, action) -> "DataObjectQuerySet":
         """Objects ``user`` may act on; the rule lives in :mod:`repository.access`."""
         from .access import rule

@@ -16,6 +16,7 @@ from dmp.vocabularies import DATA_POLICY_FREE, Tier
 from repository.access import projects_visible_to
 
 from . import bagit, citation, datacite, facts, landing, schemaorg
+from .cache import cached_for_visitors
 
 DATACITE_JSON = "application/vnd.datacite.datacite+json"
 EXPORTS = {
@@ -79,6 +80,7 @@ def _access_request_mailto(record: DmpRecord) -> str:
 
 
 @require_safe
+@cached_for_visitors
 def dataset_landing(request, record_id: int):
     record = landing.record_for_landing(user=request.user, record_id=record_id)
     if record.withdrawn_at:

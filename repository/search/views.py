@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
+from ..public.cache import cached_for_visitors
 from . import selectors
 
 
@@ -22,6 +23,7 @@ def _query_string(params: QueryDict, **changes) -> str:
 
 
 @require_safe
+@cached_for_visitors
 def dataset_list(request):
     search = selectors.dataset_search(
         user=request.user,

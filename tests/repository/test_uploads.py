@@ -80,7 +80,8 @@ def test_upload_lands_in_s3_and_queues_the_checksum(
     assert _stored_bytes(data_object) == DATA
     assert data_object.original_filename not in data_object.storage_key
     assert UploadSession.objects.get(data_object=data_object).part_count == 3
-    assert len(callbacks) == 1  # the checksum task, queued once the upload is committed
+    # The checksum task, queued once the upload is committed (beside the page-cache bump).
+    assert len([c for c in callbacks if c.__module__ != "accounts.catalogue"]) == 1
 
 
 def test_completing_twice_answers_the_same_object(researcher, record):
