@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.i18n import set_language
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from repository import views as repository_views
 from repository.oai import views as oai_views
@@ -26,6 +26,7 @@ urlpatterns = [
     path("api/v1/", include("repository.api.urls")),
     path("api/v1/", include("dmp.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("accounts/", include("django.contrib.auth.urls")),
     # Without a CSRF token, so that public pages carry no per-visitor token and can be
     # cached: the worst a forged request can do here is switch someone's UI language.

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Project
+from config.api import ServiceUnavailable
 from dmp.vocabularies import Tier
 
 from .access import can_upload_to, records_visible_to
@@ -31,7 +32,7 @@ MAX_FILENAME_BYTES = 255
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-class UploadUnavailable(Exception):
+class UploadUnavailable(ServiceUnavailable):
     """The storage could not be reached; nothing was changed (answer 503, try again)."""
 
 

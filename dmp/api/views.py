@@ -4,10 +4,11 @@ from django.db.models import Prefetch
 from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 
+from config.api import NewestFirst, service_call
 from dmp import services
 from dmp.models import RecordCreator
 from repository.access import projects_visible_to, records_visible_to
-from repository.api.views import NewestFirst, _service_call
+from repository.api.filters import RecordFilter
 
 from . import serializers
 
@@ -26,6 +27,8 @@ class RecordListView(generics.ListCreateAPIView):
     serializer_class = serializers.RecordSerializer
     pagination_class = NewestFirst
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+    filterset_class = RecordFilter
+    ordering_fields = ["id", "updated_at", "data_number"]
 
     def get_queryset(self):
         return _records(self.request.user).order_by("-pk")
@@ -43,7 +46,7 @@ class RecordListView(generics.ListCreateAPIView):
         fields = dict(serializer.validated_data)
         project = fields.pop("project")
         creators = fields.pop("creators", [])
-        record = _service_call(
+        record = service_call(
             services.record_create,
             actor=request.user,
             project=project,
@@ -70,7 +73,7 @@ class RecordDetailView(generics.RetrieveUpdateAPIView):
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
         creators = fields.pop("creators", None)
-        record = _service_call(
+        record = service_call(
             services.record_update,
             actor=request.user,
             record=record,

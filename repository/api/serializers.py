@@ -1,9 +1,41 @@
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
+from accounts.models import Project
 from dmp.vocabularies import Tier
 from repository.models import DataObject
 
+SHA256_EXAMPLE = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A sequencing run into a record",
+            value={
+                "project": 12,
+                "record": 345,
+                "filename": "run42_R1.fastq.gz",
+                "size": 5_368_709_120,
+                "content_type": "application/gzip",
+                "tier": "shared",
+                "sha256": SHA256_EXAMPLE,
+            },
+            request_only=True,
+        ),
+        OpenApiExample(
+            "An image opening later (asks a curator)",
+            value={
+                "project": 12,
+                "filename": "slide-0001.ome.tif",
+                "size": 734_003_200,
+                "tier": "embargoed",
+                "available_date": "2027-04-01",
+            },
+            request_only=True,
+        ),
+    ]
+)
 class UploadStartSerializer(serializers.Serializer):
     project = serializers.IntegerField(min_value=1)
     record = serializers.IntegerField(min_value=1, allow_null=True, required=False, default=None)
@@ -19,6 +51,15 @@ class UploadStartSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Started",
+            value={"id": 88, "object_id": 1201, "part_size": 67_108_864, "part_count": 80},
+            response_only=True,
+        )
+    ]
+)
 class UploadStartedSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     object_id = serializers.IntegerField(source="data_object_id")
@@ -26,6 +67,11 @@ class UploadStartedSerializer(serializers.Serializer):
     part_count = serializers.IntegerField()
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample("Sign parts 1-3", value={"part_numbers": [1, 2, 3]}, request_only=True)
+    ]
+)
 class PartNumbersSerializer(serializers.Serializer):
     part_numbers = serializers.ListField(
         child=serializers.IntegerField(), min_length=1, max_length=1000
@@ -43,11 +89,65 @@ class StoredPartSerializer(serializers.Serializer):
     etag = serializers.CharField()
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Two parts stored so far",
+            value={
+                "parts": [
+                    {"part_number": 1, "size": 67_108_864, "etag": '"a54357aff0632cce"'},
+                    {"part_number": 2, "size": 67_108_864, "etag": '"0c78aef83f66abc1"'},
+                ]
+            },
+            response_only=True,
+        )
+    ]
+)
+class StoredPartsSerializer(serializers.Serializer):
+    parts = StoredPartSerializer(many=True)
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Signed URLs",
+            value={
+                "parts": [
+                    {
+                        "part_number": 1,
+                        "url": "https://s3.example.jp/kura/objects/ab/abc?partNumber=1&X-Amz-Signature=...",
+                    }
+                ],
+                "expires_in": 900,
+            },
+            response_only=True,
+        )
+    ]
+)
+class PartUrlsSerializer(serializers.Serializer):
+    parts = PartUrlSerializer(many=True)
+    expires_in = serializers.IntegerField(help_text="Seconds the URLs stay valid.")
+
+
 class CompletedPartSerializer(serializers.Serializer):
     part_number = serializers.IntegerField(min_value=1)
     etag = serializers.CharField(max_length=200)
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Two parts",
+            value={
+                "parts": [
+                    {"part_number": 1, "etag": '"a54357aff0632cce46d942af68356b38"'},
+                    {"part_number": 2, "etag": '"0c78aef83f66abc1fa1e8477f296d394"'},
+                ]
+            },
+            request_only=True,
+        )
+    ]
+)
 class CompleteSerializer(serializers.Serializer):
     parts = CompletedPartSerializer(many=True, allow_empty=False, max_length=10_000)
 
@@ -58,6 +158,34 @@ class CompleteSerializer(serializers.Serializer):
         return parts
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A verified object",
+            value={
+                "id": 1201,
+                "project": 12,
+                "record": 345,
+                "filename": "run42_R1.fastq.gz",
+                "size": 5_368_709_120,
+                "content_type": "application/gzip",
+                "tier": "shared",
+                "available_date": None,
+                "status": "stored",
+                "checksum_state": "verified",
+                "checksum_progress": 100,
+                "sha256": SHA256_EXAMPLE,
+                "md5": "098f6bcd4621d373cade4e832627b4f6",
+                "quarantined_at": None,
+                "technical_metadata": {"format": "FASTQ", "reads_sampled": 1000},
+                "contains_personal_data": False,
+                "created_at": "2026-10-01T09:30:00+09:00",
+                "stored_at": "2026-10-01T09:42:10+09:00",
+            },
+            response_only=True,
+        )
+    ]
+)
 class DataObjectSerializer(serializers.ModelSerializer):
     filename = serializers.CharField(source="original_filename")
 
@@ -82,5 +210,49 @@ class DataObjectSerializer(serializers.ModelSerializer):
             "contains_personal_data",
             "created_at",
             "stored_at",
+        ]
+        read_only_fields = fields
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A Moonshot project",
+            value={
+                "id": 12,
+                "name_ja": "農地土壌メタンの削減",
+                "name_en": "Reducing methane from farmland soil",
+                "institution": 3,
+                "institution_name": "Kura Research Institute",
+                "funder": "JST",
+                "funding_stream_code": "MJMS",
+                "program_name_ja": "ムーンショット型研究開発事業",
+                "program_name_en": "Moonshot Research and Development Program",
+                "japan_grant_number": "JPMJMS2021",
+                "research_field": "189",
+                "created_at": "2025-04-01T10:00:00+09:00",
+            },
+            response_only=True,
+        )
+    ]
+)
+class ProjectSerializer(serializers.ModelSerializer):
+    institution_name = serializers.CharField(source="institution.name", read_only=True)
+
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "name_ja",
+            "name_en",
+            "institution",
+            "institution_name",
+            "funder",
+            "funding_stream_code",
+            "program_name_ja",
+            "program_name_en",
+            "japan_grant_number",
+            "research_field",
+            "created_at",
         ]
         read_only_fields = fields

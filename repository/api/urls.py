@@ -12,6 +12,10 @@ urlpatterns = [
         views.UploadCompleteView.as_view(),
         name="upload-complete",
     ),
+    path("projects/", views.ProjectListView.as_view(), name="api-project-list"),
+    path(
+        "projects/<int:project_id>/", views.ProjectDetailView.as_view(), name="api-project-detail"
+    ),
     path("objects/", views.DataObjectListView.as_view(), name="api-object-list"),
     path(
         "objects/<int:object_id>/", views.DataObjectDetailView.as_view(), name="api-object-detail"

@@ -2,38 +2,27 @@
 
 from django.conf import settings
 from django.core import signing
-from django.core.exceptions import PermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
-from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, generics, pagination, permissions, status
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import NewestFirst, service_call
 from repository import uploads
-from repository.access import Action, access_data_object, visible_to
+from repository.access import (
+    Action,
+    access_data_object,
+    access_project,
+    projects_visible_to,
+    visible_to,
+)
 from repository.models import UploadSession
 from repository.object_store import FilesystemStore, NoSuchUpload, StoreError
 
-from . import serializers
-
-
-def _service_call(function, **kwargs):
-    """Run a service, turning its Django errors into DRF's (400 / 403 / 503)."""
-    try:
-        return function(**kwargs)
-    except DjangoValidationError as exc:
-        raise exceptions.ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-        ) from exc
-    except PermissionDenied as exc:
-        raise exceptions.PermissionDenied(str(exc)) from exc
-    except uploads.UploadUnavailable as exc:
-        raise exceptions.APIException(
-            "The storage is unavailable; nothing was changed. Try again shortly."
-        ) from exc
+from . import filters, serializers
 
 
 class UploadListView(APIView):
@@ -47,7 +36,7 @@ class UploadListView(APIView):
         data = serializers.UploadStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
-        session = _service_call(
+        session = service_call(
             uploads.upload_start,
             actor=request.user,
             request=uploads.UploadRequest(
@@ -67,31 +56,42 @@ class UploadListView(APIView):
 class UploadDetailView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        responses={204: None},
+        parameters=[
+            OpenApiParameter(
+                "upload_id",
+                int,
+                OpenApiParameter.PATH,
+                description="The upload to abort (its parts are deleted from storage).",
+                examples=[OpenApiExample("An upload in flight", value=88)],
+            )
+        ],
+    )
     def delete(self, request, upload_id: int):
         session = uploads.upload_session_for(actor=request.user, upload_pk=upload_id)
-        _service_call(uploads.upload_abort, session=session)
+        service_call(uploads.upload_abort, session=session)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class UploadPartsView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses={200: serializers.StoredPartSerializer(many=True)})
+    @extend_schema(responses={200: serializers.StoredPartsSerializer})
     def get(self, request, upload_id: int):
         session = uploads.upload_session_for(actor=request.user, upload_pk=upload_id)
-        parts = _service_call(uploads.upload_parts_list, session=session)
+        parts = service_call(uploads.upload_parts_list, session=session)
         return Response({"parts": serializers.StoredPartSerializer(parts, many=True).data})
 
     @extend_schema(
         request=serializers.PartNumbersSerializer,
-        responses={200: serializers.PartUrlSerializer(many=True)},
+        responses={200: serializers.PartUrlsSerializer},
     )
     def post(self, request, upload_id: int):
         session = uploads.upload_session_for(actor=request.user, upload_pk=upload_id)
         data = serializers.PartNumbersSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        urls = _service_call(
+        urls = service_call(
             uploads.upload_part_urls,
             session=session,
             part_numbers=data.validated_data["part_numbers"],
@@ -117,21 +117,16 @@ class UploadCompleteView(APIView):
         data = serializers.CompleteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         claimed = {p["part_number"]: p["etag"] for p in data.validated_data["parts"]}
-        data_object = _service_call(uploads.upload_complete, session=session, parts=claimed)
+        data_object = service_call(uploads.upload_complete, session=session, parts=claimed)
         body = serializers.DataObjectSerializer(data_object).data
         return Response({**body, "object_id": data_object.pk})
-
-
-class NewestFirst(pagination.CursorPagination):
-    ordering = "-pk"
-    page_size = 50
-    max_page_size = 500
-    page_size_query_param = "page_size"
 
 
 class DataObjectListView(generics.ListAPIView):
     serializer_class = serializers.DataObjectSerializer
     pagination_class = NewestFirst
+    filterset_class = filters.DataObjectFilter
+    ordering_fields = ["id", "created_at", "size", "original_filename"]
 
     def get_queryset(self):
         return visible_to(self.request.user, Action.VIEW_METADATA).order_by("-pk")
@@ -142,6 +137,25 @@ class DataObjectDetailView(generics.RetrieveAPIView):
 
     def get_object(self):
         return access_data_object(self.request.user, self.kwargs["object_id"], Action.VIEW_METADATA)
+
+
+class ProjectListView(generics.ListAPIView):
+    """Projects the caller may see: members' own, and any with an object they may see."""
+
+    serializer_class = serializers.ProjectSerializer
+    pagination_class = NewestFirst
+    filterset_class = filters.ProjectFilter
+    ordering_fields = ["id", "created_at"]
+
+    def get_queryset(self):
+        return projects_visible_to(self.request.user).select_related("institution").order_by("-pk")
+
+
+class ProjectDetailView(generics.RetrieveAPIView):
+    serializer_class = serializers.ProjectSerializer
+
+    def get_object(self):
+        return access_project(self.request.user, self.kwargs["project_id"])
 
 
 @csrf_exempt  # authorised by the signed, expiring token in the URL, like a presigned S3 URL

@@ -110,9 +110,11 @@ def test_errors_are_field_level_and_translated(api, language, choice_message, me
         HTTP_ACCEPT_LANGUAGE=language,
     )
     assert response.status_code == 400
-    errors = response.json()
+    body = response.json()
     # The serializer refuses an unknown vocabulary code before the service runs.
-    assert errors == {"data_type": [choice_message]}
+    assert body["errors"] == {"data_type": [choice_message]}
+    assert (body["status"], body["code"]) == (400, "invalid_choice")
+    assert body["detail"] == f"data_type: {choice_message}"
 
     response = api.post(
         "/api/v1/records/",
@@ -120,7 +122,7 @@ def test_errors_are_field_level_and_translated(api, language, choice_message, me
         format="json",
         HTTP_ACCEPT_LANGUAGE=language,
     )
-    errors = response.json()
+    errors = response.json()["errors"]
     assert set(errors) == {"title_ja", "title_en", "available_date"}
     if message:
         assert errors["available_date"] == [message]
@@ -136,8 +138,8 @@ def test_creator_errors_are_per_creator_field(api):
     )
     assert response.status_code == 400
     # DRF keys a list's errors by the position of the item at fault.
-    assert response.json()["creators"].keys() == {"1"}
-    assert response.json()["creators"]["1"].keys() == {"name_ja", "name_en"}
+    assert response.json()["errors"]["creators"].keys() == {"1"}
+    assert response.json()["errors"]["creators"]["1"].keys() == {"name_ja", "name_en"}
 
 
 def test_update_through_the_service(api):
@@ -159,7 +161,7 @@ def test_update_through_the_service(api):
 
     bad = api.patch(f"/api/v1/records/{record_id}/", {"access_rights": "embargoed"}, format="json")
     assert bad.status_code == 400
-    assert set(bad.json()) == {"available_date"}
+    assert set(bad.json()["errors"]) == {"available_date"}
 
     collaborator = MembershipFactory(project=project, role=Role.COLLABORATOR).user
     api.force_authenticate(collaborator)

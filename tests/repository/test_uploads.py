@@ -147,7 +147,7 @@ def test_bad_input_is_refused_and_creates_nothing(researcher, record, overrides,
     response = UploadClient(researcher.user).start(**_fields(researcher, record, **overrides))
 
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in response.json()["errors"]
     assert not DataObject.objects.exists()
 
 
@@ -157,7 +157,7 @@ def test_record_of_another_project_is_refused(researcher):
     response = UploadClient(researcher.user).start(**_fields(researcher, other))
 
     assert response.status_code == 400
-    assert "record" in response.json()
+    assert "record" in response.json()["errors"]
     assert not DataObject.objects.exists()
 
 
@@ -171,7 +171,7 @@ def test_quota_is_enforced(researcher, record):
     response = client.start(**_fields(researcher, record, size=11))
 
     assert response.status_code == 400
-    assert "quota" in response.json()["size"][0]
+    assert "quota" in response.json()["errors"]["size"][0]
     assert DataObject.objects.count() == 1
 
 
@@ -211,7 +211,7 @@ def test_wrong_etag_is_refused_and_nothing_is_stored(researcher, record):
     response = client.complete(upload.id, etags)
 
     assert response.status_code == 400
-    assert "part 2 has a different ETag" in response.json()["parts"]
+    assert "part 2 has a different ETag" in response.json()["errors"]["parts"]
     assert DataObject.objects.get().status == DataObject.Status.UPLOADING
 
 
@@ -224,9 +224,9 @@ def test_completing_with_parts_missing_is_refused(researcher, record):
     claimed_all = client.complete(upload.id, {**etags, 2: etags[1]})
 
     assert claimed_two.status_code == 400
-    assert "Parts missing: 2" in claimed_two.json()["parts"][0]
+    assert "Parts missing: 2" in claimed_two.json()["errors"]["parts"][0]
     assert claimed_all.status_code == 400
-    assert "part 2 was never stored" in claimed_all.json()["parts"]
+    assert "part 2 was never stored" in claimed_all.json()["errors"]["parts"]
     assert DataObject.objects.get().status == DataObject.Status.UPLOADING
 
 
@@ -240,7 +240,7 @@ def test_part_of_the_wrong_size_is_refused(researcher, record):
     response = client.complete(upload.id, etags)
 
     assert response.status_code == 400
-    assert "part 3 has 100 bytes" in response.json()["parts"][0]
+    assert "part 3 has 100 bytes" in response.json()["errors"]["parts"][0]
     assert DataObject.objects.get().status == DataObject.Status.UPLOADING
 
 
@@ -251,7 +251,7 @@ def test_part_numbers_out_of_range_are_refused(researcher, record):
     response = client.part_urls(upload.id, [0, 4])
 
     assert response.status_code == 400
-    assert "part_numbers" in response.json()
+    assert "part_numbers" in response.json()["errors"]
 
 
 @pytest.mark.parametrize("role", [Role.PM, Role.RESEARCHER])
