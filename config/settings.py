@@ -6,6 +6,7 @@ filesystem storage and a Celery broker that needs no server. Setting ``DATABASE_
 production profile: PostgreSQL, Redis and S3.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -221,9 +222,18 @@ DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="kura@localhos
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so that a request without credentials gets 401 and a Bearer challenge.
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    # Rates: KURA_API_THROTTLE_USER / _ANON below; counts are kept in the default cache.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "accounts.throttling.UserRateThrottle",
+        "accounts.throttling.AnonRateThrottle",
+    ],
+    # How many reverse proxies stand in front (X-Forwarded-For); unset: use REMOTE_ADDR.
+    "NUM_PROXIES": env.int("KURA_API_NUM_PROXIES", default=None),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
@@ -234,6 +244,47 @@ SPECTACULAR_SETTINGS = {
     # An object's tier and a record's declared access rights share one vocabulary.
     "ENUM_NAME_OVERRIDES": {"TierEnum": "dmp.vocabularies.Tier.choices"},
 }
+
+
+def _throttle_rate(name: str, default: str) -> str:
+    """A DRF rate such as ``600/minute``; empty turns the limit off."""
+    value = env.str(name, default=default).strip()
+    if value and not re.fullmatch(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(
+            f"{name} must look like 600/minute (or be empty); got {value!r}."
+        )
+    return value
+
+
+# Per signed-in user (session or API token) and per anonymous client address.
+KURA_API_THROTTLE_USER = _throttle_rate("KURA_API_THROTTLE_USER", "1200/minute")
+KURA_API_THROTTLE_ANON = _throttle_rate("KURA_API_THROTTLE_ANON", "120/minute")
+
+# --- Cache ----------------------------------------------------------------------------
+# The one CACHES block (API throttling counts; add page caching here too, as an alias or
+# a KEY_PREFIX, not as a second block). Shared by every web process:
+#   KURA_CACHE_URL=redis://host:6379/1  Django's built-in Redis cache (production, tests).
+#                                       Use a database number other than the Celery broker's.
+#   unset                               the embedded profile: files under var/cache.
+KURA_CACHE_URL = env.str("KURA_CACHE_URL", default="")
+if KURA_CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": KURA_CACHE_URL,
+            "KEY_PREFIX": env.str("KURA_CACHE_KEY_PREFIX", default="kura"),
+        }
+    }
+elif KURA_CACHE_URL:
+    raise ImproperlyConfigured("KURA_CACHE_URL must be a redis:// URL (or unset).")
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            "KEY_PREFIX": env.str("KURA_CACHE_KEY_PREFIX", default="kura"),
+        }
+    }
 
 # --- Security in production -----------------------------------------------------------
 if not DEBUG:

@@ -11,6 +11,13 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kura")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 # A queue of its own per test run, so a worker never picks up another run's messages.
 os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"kura-test-{os.getpid()}")
+# The cache (API throttle counts) in another Redis database than the broker's, with keys of
+# this run's own; the limits are high so that only the throttling tests (which lower them)
+# ever meet them.
+os.environ.setdefault("KURA_CACHE_URL", "redis://127.0.0.1:6379/14")
+os.environ.setdefault("KURA_CACHE_KEY_PREFIX", f"kura-test-{os.getpid()}")
+os.environ.setdefault("KURA_API_THROTTLE_USER", "100000/minute")
+os.environ.setdefault("KURA_API_THROTTLE_ANON", "100000/minute")
 os.environ.setdefault("KURA_STORAGE", "s3")
 os.environ.setdefault("AWS_STORAGE_BUCKET_NAME", "kura-test")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "kura-test")

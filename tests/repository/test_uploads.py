@@ -197,7 +197,8 @@ def test_anonymous_cannot_start(client, researcher, record):
         "/api/v1/uploads/", _fields(researcher, record), content_type="application/json"
     )
 
-    assert response.status_code == 403
+    assert response.status_code == 401  # with a Bearer challenge: sign in or send a token
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
     assert not DataObject.objects.exists()
 
 
