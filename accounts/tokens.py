@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from .models import ApiToken, User
 
-TOKEN_PREFIX = "kura_"
+TOKEN_PREFIX = "kura_"  # noqa: S105 - the public marker of every token, not a secret
 # last_used_at is written at most this often per token (one UPDATE, not one per request).
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
