@@ -287,3 +287,12 @@ def test_a_file_changed_between_runs_fails_the_checksum_cross_check(
     assert data_object.client_sha256 == local_sha256 != data_object.sha256
     assert data_object.quarantined_at is not None
     assert f"Kura computed {data_object.sha256}, this machine {local_sha256}" in second.stderr
+
+
+def test_bin_test_installs_the_console_script():
+    script = Path(sys.executable).with_name("kura-upload")
+
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0
+    assert result.stdout.strip().startswith("kura-upload ")
