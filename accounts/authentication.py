@@ -2,6 +2,7 @@
 ``Token <token>``). Sessions keep working through DRF's SessionAuthentication."""
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from .tokens import api_token_authenticate
@@ -30,3 +31,17 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
     def authenticate_header(self, request):
         # Makes DRF answer 401 (with this challenge) rather than 403 when no one is signed in.
         return 'Bearer realm="api"'
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """Describes the token in the OpenAPI document (as HTTP bearer authentication)."""
+
+    target_class = ApiTokenAuthentication
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A personal API token from /accounts/tokens/ (kura_…).",
+        }
