@@ -4,8 +4,10 @@
 import itertools
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.test import override_settings
+from redis import Redis
 from rest_framework.test import APIClient
 
 from accounts.tokens import api_token_create
@@ -77,11 +79,8 @@ def test_counts_live_in_the_shared_redis_cache():
     address = next(_addresses)
     assert APIClient(REMOTE_ADDR=address).get("/api/v1/objects/").status_code == 200
 
-    keys = [
-        k
-        for k in cache._cache.get_client().scan_iter(match="*throttle_anon_*")
-        if address in k.decode()
-    ]
+    redis = Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    keys = list(redis.scan_iter(match=f"*throttle_anon_{address}"))
 
     assert keys, "the anonymous count is stored in Redis"
     cache.delete(f"throttle_anon_{address}")
