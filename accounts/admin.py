@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
-from .models import Institution, Membership, Project, User
+from .models import ApiToken, Institution, Membership, Project, User
 
 RESEARCHER_PROFILE_FIELDS = ("name_ja", "name_en", "erad_researcher_number", "orcid")
 
@@ -167,3 +167,17 @@ class MembershipAdmin(admin.ModelAdmin):
     @admin.display(description=_("name"), ordering="user__name_en")
     def user_name(self, obj: Membership) -> str:
         return obj.user.display_name
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Lets an administrator see and revoke tokens; the secret is never stored."""
+
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "prefix", "user__username")
+    readonly_fields = ("user", "name", "prefix", "created_at", "last_used_at")
+    fields = ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+
+    def has_add_permission(self, request):
+        return False  # tokens are created by their owner, who alone sees the secret

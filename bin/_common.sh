@@ -32,10 +32,10 @@ ensure_venv() {
     "$python" -m venv "$VENV" || die "could not create a virtualenv (on Debian: apt-get install python3-venv)"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
   fi
-  stamp="$(sha256sum "$KURA_ROOT/pyproject.toml" | cut -c1-16)-$extra"
+  stamp="$(cat "$KURA_ROOT/pyproject.toml" "$KURA_ROOT/client/pyproject.toml" | sha256sum | cut -c1-16)-$extra"
   if [ "$(cat "$VENV/.kura-installed" 2>/dev/null)" != "$stamp" ]; then
-    say "installing $spec into .venv"
-    (cd "$KURA_ROOT" && "$VENV/bin/python" -m pip install --quiet -e "$spec") \
+    say "installing $spec and the command-line uploader (client/) into .venv"
+    (cd "$KURA_ROOT" && "$VENV/bin/python" -m pip install --quiet -e "$spec" -e ./client) \
       || die "pip install failed"
     echo "$stamp" >"$VENV/.kura-installed"
   fi

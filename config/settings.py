@@ -6,6 +6,7 @@ filesystem storage and a Celery broker that needs no server. Setting ``DATABASE_
 production profile: PostgreSQL, Redis and S3.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -118,20 +119,6 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 
-# --- Cache ----------------------------------------------------------------------------
-# One shared cache for every process (web, worker, beat): Redis in production and tests
-# (``CACHE_URL=redis://host:6379/<db>``, a database apart from the broker's); in the
-# embedded profile each process has its own memory, so nothing that must be shared across
-# processes (the public page cache) is switched on there by default.
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
-if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    CACHES["default"]["BACKEND"] = "config.cache.RedisCache"  # reuses its Redis clients
-CACHES["default"]["KEY_PREFIX"] = env.str("KURA_CACHE_KEY_PREFIX", default="kura")
-_SHARED_CACHE = CACHES["default"]["BACKEND"].endswith("RedisCache")
-# Anonymous visitors' landing and search pages are cached this many seconds (0: off);
-# any change to what they show invalidates them at once (accounts/catalogue.py).
-KURA_PAGE_CACHE_SECONDS = env.int("KURA_PAGE_CACHE_SECONDS", default=300 if _SHARED_CACHE else 0)
-
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ja", _("Japanese"))]
@@ -237,9 +224,18 @@ DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="kura@localhos
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so that a request without credentials gets 401 and a Bearer challenge.
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    # Rates: KURA_API_THROTTLE_USER / _ANON below; counts are kept in the default cache.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "accounts.throttling.UserRateThrottle",
+        "accounts.throttling.AnonRateThrottle",
+    ],
+    # How many reverse proxies stand in front (X-Forwarded-For); unset: use REMOTE_ADDR.
+    "NUM_PROXIES": env.int("KURA_API_NUM_PROXIES", default=None),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "config.api.NewestFirst",
     "DEFAULT_FILTER_BACKENDS": [
@@ -266,6 +262,56 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+
+def _throttle_rate(name: str, default: str) -> str:
+    """A DRF rate such as ``600/minute``; empty turns the limit off."""
+    value = env.str(name, default=default).strip()
+    if value and not re.fullmatch(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(
+            f"{name} must look like 600/minute (or be empty); got {value!r}."
+        )
+    return value
+
+
+# Per signed-in user (session or API token) and per anonymous client address.
+KURA_API_THROTTLE_USER = _throttle_rate("KURA_API_THROTTLE_USER", "1200/minute")
+KURA_API_THROTTLE_ANON = _throttle_rate("KURA_API_THROTTLE_ANON", "120/minute")
+
+# --- Cache ----------------------------------------------------------------------------
+# The one CACHES block: API throttling counts, the public page cache and the catalogue
+# generation (accounts/catalogue.py). Shared by every web and worker process:
+#   KURA_CACHE_URL=redis://host:6379/1  Django's built-in Redis cache (production, tests).
+#                                       Use a database number other than the Celery broker's.
+#   unset                               the embedded profile: files under var/cache.
+KURA_CACHE_URL = env.str("KURA_CACHE_URL", default="")
+if KURA_CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {
+            # Django's Redis cache, reusing its Redis clients (config/cache.py).
+            "BACKEND": "config.cache.RedisCache",
+            "LOCATION": KURA_CACHE_URL,
+            "KEY_PREFIX": env.str("KURA_CACHE_KEY_PREFIX", default="kura"),
+        }
+    }
+elif KURA_CACHE_URL:
+    raise ImproperlyConfigured("KURA_CACHE_URL must be a redis:// URL (or unset).")
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            "KEY_PREFIX": env.str("KURA_CACHE_KEY_PREFIX", default="kura"),
+        }
+    }
+
+# Anonymous visitors' landing and search pages are cached this many seconds (0: off); any
+# change to what they show invalidates them at once (accounts/catalogue.py). Off by default
+# without Redis: the file cache has no atomic counter shared by web and worker processes.
+KURA_PAGE_CACHE_SECONDS = env.int(
+    "KURA_PAGE_CACHE_SECONDS",
+    default=300 if CACHES["default"]["BACKEND"].endswith("RedisCache") else 0,
+)
 
 # --- Security in production -----------------------------------------------------------
 if not DEBUG:

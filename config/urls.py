@@ -27,6 +27,7 @@ urlpatterns = [
     path("api/v1/", include("dmp.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("accounts/", include("accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     # Without a CSRF token, so that public pages carry no per-visitor token and can be
     # cached: the worst a forged request can do here is switch someone's UI language.

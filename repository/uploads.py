@@ -254,10 +254,18 @@ def _checked_parts(session: UploadSession, claimed: dict[int, str]) -> list[Stor
     return [stored[n] for n in range(1, session.part_count + 1)]
 
 
-def upload_complete(*, session: UploadSession, parts: dict[int, str]) -> DataObject:
+def upload_complete(
+    *, session: UploadSession, parts: dict[int, str], sha256: str = ""
+) -> DataObject:
     """Complete the multipart upload, check the stored size, mark the object ``stored``
-    and queue its checksum. Safe to call again after success (returns the object)."""
+    and queue its checksum. Safe to call again after success (returns the object).
+
+    ``sha256`` is the uploader's digest when it was not known at the start (a client that
+    hashes while it sends); it must agree with one given at the start.
+    """
     from .tasks import checksum_task
+
+    sha256 = sha256.lower()
 
     with transaction.atomic():
         session = UploadSession.objects.select_for_update().get(pk=session.pk)
@@ -266,6 +274,10 @@ def upload_complete(*, session: UploadSession, parts: dict[int, str]) -> DataObj
             return data_object
         session.data_object = data_object
         _in_flight(session)
+        if sha256 and data_object.client_sha256 and sha256 != data_object.client_sha256:
+            raise ValidationError(
+                {"sha256": _("This SHA-256 differs from the one given when the upload started.")}
+            )
         stored_parts = _checked_parts(session, parts)
         store = object_store()
         try:
@@ -290,7 +302,8 @@ def upload_complete(*, session: UploadSession, parts: dict[int, str]) -> DataObj
         data_object.status = DataObject.Status.STORED
         data_object.stored_at = now
         data_object.checksum_state = DataObject.ChecksumState.PENDING
-        data_object.save(update_fields=["status", "stored_at", "checksum_state"])
+        data_object.client_sha256 = sha256 or data_object.client_sha256
+        data_object.save(update_fields=["status", "stored_at", "checksum_state", "client_sha256"])
         session.completed_at = now
         session.last_activity_at = now
         session.save(update_fields=["completed_at", "last_activity_at"])

@@ -11,12 +11,15 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kura")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 # A queue of its own per test run, so a worker never picks up another run's messages.
 os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"kura-test-{os.getpid()}")
-os.environ.setdefault("CACHE_URL", "redis://127.0.0.1:6379/14")
-# Keys of their own per test run (inherited by the test worker), so concurrent runs never
-# read each other's cached pages.
+# The cache (API throttle counts) in another Redis database than the broker's, with keys of
+# this run's own; the limits are high so that only the throttling tests (which lower them)
+# ever meet them.
+os.environ.setdefault("KURA_CACHE_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("KURA_CACHE_KEY_PREFIX", f"kura-test-{os.getpid()}")
+os.environ.setdefault("KURA_API_THROTTLE_USER", "100000/minute")
+os.environ.setdefault("KURA_API_THROTTLE_ANON", "100000/minute")
 # Pages are rendered every time (tests read response.context); tests/repository/
-# test_page_cache.py and the leak test switch the public page cache on.
+# test_page_cache.py switches the public page cache on.
 os.environ.setdefault("KURA_PAGE_CACHE_SECONDS", "0")
 os.environ.setdefault("KURA_STORAGE", "s3")
 os.environ.setdefault("AWS_STORAGE_BUCKET_NAME", "kura-test")

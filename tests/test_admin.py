@@ -4,7 +4,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from accounts.models import Institution, Membership, Project, User
+from accounts.models import ApiToken, Institution, Membership, Project, User
 from dmp.models import DataManagementPlan, DmpRecord
 from repository.models import (
     AccessGrant,
@@ -33,6 +33,7 @@ KURA_MODELS = [
     AccessRequest,
     AccessGrant,
     AuditEvent,
+    ApiToken,
 ]
 
 

@@ -66,7 +66,8 @@ def test_every_error_has_the_same_shape():
     pm = MembershipFactory(project=project, role=Role.PM).user
     outsider = MembershipFactory(role=Role.PM).user
     _assert_error(_client(pm).get("/api/v1/objects/999999999/"), 404, "not_found")
-    _assert_error(_client().post("/api/v1/uploads/", {}, format="json"), 403)
+    anonymous = _assert_error(_client().post("/api/v1/uploads/", {}, format="json"), 401)
+    assert anonymous["code"] == "not_authenticated"
     _assert_error(_client(pm).delete("/api/v1/objects/"), 405, "method_not_allowed")
     body = _assert_error(
         _client(pm).post("/api/v1/uploads/", {"project": project.pk}, format="json"), 400

@@ -19,6 +19,8 @@ print(json.dumps({
     "storage": settings.STORAGES["default"]["BACKEND"],
     "broker": settings.CELERY_BROKER_URL,
     "debug": settings.DEBUG,
+    "cache": settings.CACHES["default"]["BACKEND"],
+    "cache_location": str(settings.CACHES["default"]["LOCATION"]),
 }))
 """
 
@@ -33,6 +35,9 @@ PROFILE_VARIABLES = (
     "DJANGO_DEBUG",
     "DJANGO_SECRET_KEY",
     "DJANGO_ALLOWED_HOSTS",
+    "KURA_CACHE_URL",
+    "KURA_API_THROTTLE_USER",
+    "KURA_API_THROTTLE_ANON",
 )
 
 
@@ -54,6 +59,8 @@ def test_nothing_set_gives_the_embedded_profile(tmp_path):
         "storage": "django.core.files.storage.FileSystemStorage",
         "broker": "filesystem://",
         "debug": True,
+        "cache": "django.core.cache.backends.filebased.FileBasedCache",
+        "cache_location": str(tmp_path / "cache"),
     }
     assert (tmp_path / "celery" / "broker").is_dir()
 
@@ -66,10 +73,13 @@ def test_environment_selects_postgres_redis_and_s3(tmp_path):
         KURA_STORAGE="s3",
         AWS_STORAGE_BUCKET_NAME="kura",
         AWS_S3_ENDPOINT_URL="http://127.0.0.1:9000",
+        KURA_CACHE_URL="redis://127.0.0.1:6379/1",
     )
 
     assert result.returncode == 0, result.stderr
     profile = json.loads(result.stdout)
+    assert profile["cache"] == "config.cache.RedisCache"
+    assert profile["cache_location"] == "redis://127.0.0.1:6379/1"
     assert profile["engine"] == "django.db.backends.postgresql"
     assert profile["storage"] == "storages.backends.s3.S3Storage"
     assert profile["broker"] == "redis://127.0.0.1:6379/0"
@@ -106,3 +116,18 @@ def test_s3_without_a_bucket_is_refused(tmp_path):
 
     assert result.returncode != 0
     assert "AWS_STORAGE_BUCKET_NAME must be set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"KURA_API_THROTTLE_USER": "lots"}, "KURA_API_THROTTLE_USER must look like 600/minute"),
+        ({"KURA_API_THROTTLE_ANON": "10/fortnight"}, "KURA_API_THROTTLE_ANON must look like"),
+        ({"KURA_CACHE_URL": "memcached://127.0.0.1"}, "KURA_CACHE_URL must be a redis:// URL"),
+    ],
+)
+def test_a_malformed_cache_or_rate_setting_refuses_to_start(tmp_path, variables, message):
+    result = _settings_in_subprocess(tmp_path, **variables)
+
+    assert result.returncode != 0
+    assert message in result.stderr

@@ -150,6 +150,10 @@ class CompletedPartSerializer(serializers.Serializer):
 )
 class CompleteSerializer(serializers.Serializer):
     parts = CompletedPartSerializer(many=True, allow_empty=False, max_length=10_000)
+    # The uploader's SHA-256, for a client that hashes while it sends (cross-checked later).
+    sha256 = serializers.RegexField(
+        r"^[0-9a-fA-F]{64}$", required=False, allow_blank=True, default=""
+    )
 
     def validate_parts(self, parts):
         numbers = [p["part_number"] for p in parts]

@@ -117,7 +117,12 @@ class UploadCompleteView(APIView):
         data = serializers.CompleteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         claimed = {p["part_number"]: p["etag"] for p in data.validated_data["parts"]}
-        data_object = service_call(uploads.upload_complete, session=session, parts=claimed)
+        data_object = service_call(
+            uploads.upload_complete,
+            session=session,
+            parts=claimed,
+            sha256=data.validated_data["sha256"],
+        )
         body = serializers.DataObjectSerializer(data_object).data
         return Response({**body, "object_id": data_object.pk})
 

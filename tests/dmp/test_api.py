@@ -89,7 +89,7 @@ def test_create_permissions(api, role, status):
 
 def test_anonymous_cannot_create(api):
     project = ProjectFactory()
-    assert api.post("/api/v1/records/", payload(project), format="json").status_code == 403
+    assert api.post("/api/v1/records/", payload(project), format="json").status_code == 401
 
 
 @pytest.mark.parametrize(

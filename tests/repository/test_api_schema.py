@@ -17,3 +17,16 @@ def test_openapi_document_describes_the_upload_api(client):
         "/api/v1/objects/{object_id}/",
     ):
         assert path in document["paths"], path
+
+
+def test_openapi_document_offers_token_authentication(client):
+    document = yaml.safe_load(client.get("/api/schema/").content)
+
+    assert document["components"]["securitySchemes"]["apiToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A personal API token from /accounts/tokens/ (kura_…).",
+    }
+    upload = document["paths"]["/api/v1/uploads/"]["post"]
+    assert {"apiToken": []} in upload["security"]
+    assert "sha256" in document["components"]["schemas"]["CompleteRequest"]["properties"]

@@ -97,6 +97,32 @@ def test_completing_twice_answers_the_same_object(researcher, record):
     assert DataObject.objects.count() == 1
 
 
+def test_sha256_may_be_given_at_completion(researcher, record):
+    client = UploadClient(researcher.user)
+    upload = client.start_ok(**_fields(researcher, record))
+    etags = client.put_parts(upload, DATA, range(1, 4))
+
+    response = client.complete(upload.id, etags, sha256=digests(DATA)[0].upper())
+
+    assert response.status_code == 200, response.content
+    assert DataObject.objects.get(pk=upload.object_id).client_sha256 == digests(DATA)[0]
+
+
+@pytest.mark.parametrize("sha256", ["0" * 64, "not-hex"])
+def test_a_completion_sha256_that_disagrees_or_is_malformed_is_refused(researcher, record, sha256):
+    client = UploadClient(researcher.user)
+    upload = client.start_ok(**_fields(researcher, record), sha256=digests(DATA)[0])
+    etags = client.put_parts(upload, DATA, range(1, 4))
+
+    response = client.complete(upload.id, etags, sha256=sha256)
+
+    assert response.status_code == 400
+    assert "sha256" in response.json()["errors"]
+    data_object = DataObject.objects.get(pk=upload.object_id)
+    assert data_object.status == DataObject.Status.UPLOADING
+    assert data_object.client_sha256 == digests(DATA)[0]
+
+
 def test_opening_tier_starts_shared_and_asks_a_curator(researcher, record):
     client = UploadClient(researcher.user)
 
@@ -198,7 +224,8 @@ def test_anonymous_cannot_start(client, researcher, record):
         "/api/v1/uploads/", _fields(researcher, record), content_type="application/json"
     )
 
-    assert response.status_code == 403
+    assert response.status_code == 401  # with a Bearer challenge: sign in or send a token
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
     assert not DataObject.objects.exists()
 
 

@@ -70,9 +70,9 @@ class UploadClient:
     def stored_parts(self, upload_id: int):
         return self.client.get(f"/api/v1/uploads/{upload_id}/parts")
 
-    def complete(self, upload_id: int, etags: dict):
+    def complete(self, upload_id: int, etags: dict, **extra):
         parts = [{"part_number": n, "etag": e} for n, e in sorted(etags.items())]
-        return self.post(f"/api/v1/uploads/{upload_id}/complete", {"parts": parts})
+        return self.post(f"/api/v1/uploads/{upload_id}/complete", {"parts": parts, **extra})
 
     def abort(self, upload_id: int):
         return self.client.delete(f"/api/v1/uploads/{upload_id}")

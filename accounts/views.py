@@ -1,0 +1,51 @@
+"""Pages of the signed-in user's own account: personal API tokens."""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from .tokens import api_token_create, api_token_revoke, api_tokens_of
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        label=gettext_lazy("Name"),
+        max_length=100,
+        help_text=gettext_lazy("What the token is for, e.g. “lab workstation uploads”."),
+    )
+
+
+@never_cache  # the page that shows a new token must not be kept by any cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request):
+    form = ApiTokenForm(request.POST or None)
+    new_token = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            row, new_token = api_token_create(user=request.user, name=form.cleaned_data["name"])
+        except ValidationError as exc:
+            form.add_error("name", exc.message_dict.get("name", exc.messages))
+        else:
+            form = ApiTokenForm()
+            messages.success(request, _("The token “%(name)s” was created.") % {"name": row.name})
+    status = 400 if request.method == "POST" and form.errors else 200
+    context = {"form": form, "tokens": api_tokens_of(request.user), "new_token": new_token}
+    return render(request, "accounts/api_tokens.html", context, status=status)
+
+
+@login_required
+@require_POST
+def api_token_revoke_view(request, token_id: int):
+    row = api_token_revoke(user=request.user, token_pk=token_id)
+    if row is None:
+        raise Http404("No such token.")
+    messages.success(request, _("The token “%(name)s” was revoked.") % {"name": row.name})
+    return redirect("api-tokens")

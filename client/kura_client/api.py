@@ -1,0 +1,184 @@
+"""Kura's upload API over HTTP, with one-line errors and polite retries."""
+
+import threading
+import time
+from dataclasses import dataclass
+
+import requests
+
+from . import __version__
+
+# Transient answers worth another try (429 waits for Retry-After).
+RETRY_STATUSES = {429, 502, 503, 504}
+RETRIES = 5  # further attempts after a transient failure, with backoff
+TIMEOUT = (10, 300)  # connect, read (seconds)
+
+
+class KuraError(Exception):
+    """A failure to report as one line and a non-zero exit."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class UploadGone(KuraError):
+    """The server no longer knows an upload (aborted, expired or completed elsewhere)."""
+
+
+def _detail(response: requests.Response) -> str:
+    """The server's explanation in one line."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = " ".join(response.text.split())
+        return text[:200] or response.reason
+    if isinstance(body, dict):
+        # Kura's error body: {"status", "code", "detail"[, "errors"]}; detail says it all.
+        if isinstance(body.get("detail"), str):
+            return body["detail"]
+        parts = []
+        for key, value in body.items():
+            messages = value if isinstance(value, list) else [value]
+            parts.append(f"{key}: {' '.join(str(m) for m in messages)}")
+        return "; ".join(parts)
+    return str(body)[:200]
+
+
+@dataclass(frozen=True)
+class StartedUpload:
+    id: int
+    object_id: int
+    part_size: int
+    part_count: int
+
+
+class KuraApi:
+    """One Kura server, one token. Safe to share between threads."""
+
+    def __init__(self, url: str, token: str, retries: int = RETRIES):
+        self.base = url.rstrip("/") + "/"
+        self.token = token
+        self.attempts = retries + 1
+        self._local = threading.local()
+
+    @property
+    def session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = f"kura-upload/{__version__}"
+            self._local.session = session
+        return session
+
+    def request(self, method: str, path: str, what: str, **kwargs) -> requests.Response:
+        """Call the API; answers a 2xx response or raises a KuraError saying ``what`` failed."""
+        url = self.base + path.lstrip("/")
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        for attempt in range(1, self.attempts + 1):
+            try:
+                response = self.session.request(
+                    method, url, headers=headers, timeout=TIMEOUT, **kwargs
+                )
+            except requests.RequestException as exc:
+                if attempt == self.attempts:
+                    raise KuraError(f"cannot reach {self.base} ({what}): {_reason(exc)}") from exc
+                time.sleep(min(2**attempt, 30))
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < self.attempts:
+                time.sleep(_retry_after(response, attempt))
+                continue
+            if response.ok:
+                return response
+            raise self._error(response, what)
+        raise AssertionError("unreachable")
+
+    def _error(self, response: requests.Response, what: str) -> KuraError:
+        status, detail = response.status_code, _detail(response)
+        if status == 401:
+            message = (
+                f"the server refused the token (401): {detail} "
+                f"(create one at {self.base}accounts/tokens/)"
+            )
+        elif status == 403:
+            message = f"no permission to {what} (403): {detail}"
+        elif status == 404:
+            message = f"not found while trying to {what} (404): {detail}"
+        elif status == 429:
+            message = f"the server keeps refusing requests as too many (429): {detail}"
+        else:
+            message = f"could not {what} ({status}): {detail}"
+        return KuraError(message, status)
+
+    # --- The upload protocol -----------------------------------------------------------
+
+    def upload_start(self, fields: dict) -> StartedUpload:
+        response = self.request(
+            "POST", "api/v1/uploads/", f"start the upload of {fields['filename']}", json=fields
+        )
+        body = response.json()
+        return StartedUpload(body["id"], body["object_id"], body["part_size"], body["part_count"])
+
+    def stored_parts(self, upload_id: int) -> dict[int, tuple[int, str]]:
+        """{part number: (size, ETag)} of the parts the storage already holds."""
+        try:
+            response = self.request(
+                "GET", f"api/v1/uploads/{upload_id}/parts", f"list the parts of upload {upload_id}"
+            )
+        except KuraError as exc:
+            if exc.status in (400, 404):  # aborted, expired, or not this user's any more
+                raise UploadGone(str(exc), exc.status) from exc
+            raise
+        return {p["part_number"]: (p["size"], p["etag"]) for p in response.json()["parts"]}
+
+    def part_urls(self, upload_id: int, numbers: list[int]) -> tuple[dict[int, str], int]:
+        """Presigned URLs for the parts, and how many seconds they stay valid."""
+        response = self.request(
+            "POST",
+            f"api/v1/uploads/{upload_id}/parts",
+            f"sign parts of upload {upload_id}",
+            json={"part_numbers": numbers},
+        )
+        body = response.json()
+        return {p["part_number"]: p["url"] for p in body["parts"]}, int(body["expires_in"])
+
+    def complete(self, upload_id: int, etags: dict[int, str], sha256: str) -> dict:
+        parts = [{"part_number": n, "etag": etag} for n, etag in sorted(etags.items())]
+        response = self.request(
+            "POST",
+            f"api/v1/uploads/{upload_id}/complete",
+            f"complete upload {upload_id}",
+            json={"parts": parts, "sha256": sha256},
+        )
+        return response.json()
+
+    def abort(self, upload_id: int) -> None:
+        self.request("DELETE", f"api/v1/uploads/{upload_id}", f"abort upload {upload_id}")
+
+    def data_object(self, object_id: int) -> dict:
+        return self.request(
+            "GET", f"api/v1/objects/{object_id}/", f"read object {object_id}"
+        ).json()
+
+    def put_part(self, url: str, body: bytes) -> requests.Response:
+        """PUT one part's bytes to its presigned URL (no Kura credentials go there)."""
+        return self.session.put(
+            url,
+            data=body,
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=TIMEOUT,
+        )
+
+
+def _retry_after(response: requests.Response, attempt: int) -> float:
+    try:
+        return min(float(response.headers.get("Retry-After", "")), 120.0)
+    except ValueError:
+        return float(min(2**attempt, 30))
+
+
+def _reason(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text[:200] or type(exc).__name__

@@ -1,0 +1,325 @@
+"""Uploading files: parts in parallel, SHA-256 while reading, resumable through a state file.
+
+Each file is read once, in order, one part at a time: the part goes into the SHA-256 and,
+unless the server already holds it, to a thread pool that PUTs it to its presigned URL.
+At most ``workers + 1`` parts are in memory. A state file remembers each file's upload
+(id, size, modification time); after an interruption the server's list of stored parts
+says what need not be sent again.
+"""
+
+import hashlib
+import json
+import mimetypes
+import os
+import threading
+import time
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from .api import KuraApi, KuraError, StartedUpload, UploadGone
+
+STATE_VERSION = 1
+SIGN_BATCH = 64
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    path: Path  # absolute
+    name: str  # the file name Kura keeps
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class Settings:
+    project: int
+    record: int | None = None
+    tier: str = "non_shared"
+    available_date: str | None = None
+    workers: int = 4
+    # For tests: exit abruptly (like a killed process) after this many parts were sent.
+    stop_after_parts: int | None = None
+
+
+@dataclass
+class Counters:
+    parts_sent: int = 0
+    parts_skipped: int = 0
+    bytes_sent: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def sent(self, size: int) -> None:
+        with self.lock:
+            self.parts_sent += 1
+            self.bytes_sent += size
+
+
+def files_to_upload(paths: list[str], separator: str, skip: set[Path]) -> list[LocalFile]:
+    """The files named, and those under the folders named (recursively, sorted).
+
+    A file inside a folder is named by its path relative to that folder, its parts joined
+    by ``separator`` (Kura's file names hold no ``/``).
+    """
+    found: list[LocalFile] = []
+    for given in paths:
+        root = Path(given).expanduser()
+        if root.is_dir():
+            for path in sorted(root.rglob("*")):
+                if path.is_file() and path.resolve() not in skip:
+                    relative = path.relative_to(root).parts
+                    found.append(_local(path, separator.join(relative)))
+        elif root.is_file():
+            found.append(_local(root, root.name))
+        else:
+            raise KuraError(f"no such file or folder: {given}")
+    names: dict[str, Path] = {}
+    for local in found:
+        if local.name in names:
+            raise KuraError(
+                f"two files would both be called {local.name!r}: {names[local.name]} and"
+                f" {local.path} (choose another --separator or upload them separately)"
+            )
+        names[local.name] = local.path
+    return found
+
+
+def _local(path: Path, name: str) -> LocalFile:
+    stat = path.stat()
+    return LocalFile(path.resolve(), name, stat.st_size, stat.st_mtime_ns)
+
+
+class State:
+    """What this machine knows about uploads in flight, in one small JSON file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.files: dict[str, dict] = {}
+        if path.exists():
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise KuraError(f"cannot read the state file {path}: {exc}") from exc
+            if data.get("version") == STATE_VERSION:
+                self.files = data.get("files", {})
+
+    def get(self, local: LocalFile) -> dict | None:
+        entry = self.files.get(str(local.path))
+        if entry and (entry.get("size"), entry.get("mtime_ns")) == (local.size, local.mtime_ns):
+            return entry
+        return None
+
+    def put(self, local: LocalFile, entry: dict) -> None:
+        self.files[str(local.path)] = {**entry, "size": local.size, "mtime_ns": local.mtime_ns}
+        self.save()
+
+    def forget(self, locals_: list[LocalFile]) -> None:
+        for local in locals_:
+            self.files.pop(str(local.path), None)
+        self.save()
+
+    def save(self) -> None:
+        try:
+            if not self.files:
+                self.path.unlink(missing_ok=True)
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_name(self.path.name + ".tmp")
+            temporary.write_text(json.dumps({"version": STATE_VERSION, "files": self.files}))
+            os.replace(temporary, self.path)
+        except OSError as exc:
+            raise KuraError(f"cannot write the state file {self.path}: {exc}") from exc
+
+
+class PartSigner:
+    """Presigned part URLs, fetched in batches and renewed before they expire."""
+
+    def __init__(self, api: KuraApi, upload_id: int, wanted: list[int]):
+        self.api, self.upload_id, self.wanted = api, upload_id, wanted
+        self.urls: dict[int, tuple[str, float]] = {}
+        self.lock = threading.Lock()
+
+    def url(self, number: int) -> str:
+        with self.lock:
+            known = self.urls.get(number)
+            if known is None or time.monotonic() > known[1]:
+                start = self.wanted.index(number)
+                batch = [
+                    n
+                    for n in self.wanted[start : start + SIGN_BATCH]
+                    if n == number or n not in self.urls
+                ]
+                urls, expires_in = self.api.part_urls(self.upload_id, batch)
+                fresh_until = time.monotonic() + max(expires_in - 60, expires_in / 2)
+                self.urls.update({n: (u, fresh_until) for n, u in urls.items()})
+            return self.urls.pop(number)[0]  # each URL used once; a retry asks again
+
+
+class Uploader:
+    def __init__(self, api: KuraApi, settings: Settings, state: State, progress):
+        self.api, self.settings, self.state, self.progress = api, settings, state, progress
+        self.counters = Counters()
+        self.pool = ThreadPoolExecutor(max_workers=settings.workers)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def upload(self, local: LocalFile) -> dict:
+        """Send one file (or finish sending it); answers {object_id, name, sha256, ...}."""
+        entry = self.state.get(local)
+        if entry is None and str(local.path) in self.state.files:
+            self._abandon(self.state.files[str(local.path)])  # the file changed since
+        if entry and entry.get("complete"):
+            self.progress.skip_file(local)
+            return {**entry, "name": local.name, "resumed": True}
+        stored: dict[int, tuple[int, str]] = {}
+        if entry:
+            try:
+                stored = self.api.stored_parts(entry["upload_id"])
+                upload = StartedUpload(
+                    entry["upload_id"], entry["object_id"], entry["part_size"], entry["part_count"]
+                )
+            except UploadGone:
+                entry = None
+        if entry is None:
+            upload = self.api.upload_start(self._fields(local))
+            entry = {
+                "upload_id": upload.id,
+                "object_id": upload.object_id,
+                "part_size": upload.part_size,
+                "part_count": upload.part_count,
+                "name": local.name,
+                "complete": False,
+            }
+            self.state.put(local, entry)
+        sha256, etags = self._send_parts(local, upload, stored)
+        body = self.api.complete(upload.id, etags, sha256)
+        entry = {**entry, "complete": True, "sha256": sha256}
+        self.state.put(local, entry)
+        self.progress.file_done(local)
+        return {**entry, "name": local.name, "checksum_state": body.get("checksum_state")}
+
+    def _fields(self, local: LocalFile) -> dict:
+        content_type = mimetypes.guess_type(local.name)[0] or "application/octet-stream"
+        fields = {
+            "project": self.settings.project,
+            "record": self.settings.record,
+            "filename": local.name,
+            "size": local.size,
+            "content_type": content_type,
+            "tier": self.settings.tier,
+        }
+        if self.settings.available_date:
+            fields["available_date"] = self.settings.available_date
+        return fields
+
+    def _abandon(self, entry: dict) -> None:
+        if entry.get("complete"):
+            return
+        try:
+            self.api.abort(entry["upload_id"])
+        except KuraError:
+            pass  # gone already: nothing to clean up
+
+    def _send_parts(
+        self, local: LocalFile, upload: StartedUpload, stored: dict[int, tuple[int, str]]
+    ) -> tuple[str, dict[int, str]]:
+        def expected(number: int) -> int:
+            if number < upload.part_count:
+                return upload.part_size
+            return local.size - upload.part_size * (upload.part_count - 1)
+
+        kept = {n: etag for n, (size, etag) in stored.items() if size == expected(n)}
+        wanted = [n for n in range(1, upload.part_count + 1) if n not in kept]
+        signer = PartSigner(self.api, upload.id, wanted)
+        slots = threading.BoundedSemaphore(self.settings.workers + 1)
+        failed = threading.Event()
+        futures: list[Future] = []
+
+        def finished(future: Future) -> None:
+            slots.release()
+            if not future.cancelled() and future.exception() is not None:
+                failed.set()
+
+        digest = hashlib.sha256()
+        self.progress.start_file(local)
+        with open(local.path, "rb") as source:
+            for number in range(1, upload.part_count + 1):
+                slots.acquire()
+                if failed.is_set():
+                    slots.release()
+                    break
+                data = source.read(expected(number))
+                if len(data) != expected(number):
+                    slots.release()
+                    raise KuraError(f"{local.path} changed while it was being sent (shorter)")
+                digest.update(data)
+                if number in kept:
+                    slots.release()
+                    self.counters.parts_skipped += 1
+                    self.progress.add(local, len(data))
+                    continue
+                future = self.pool.submit(self._put, local, signer, number, data)
+                future.add_done_callback(finished)
+                futures.append(future)
+            else:
+                if source.read(1):
+                    raise KuraError(f"{local.path} changed while it was being sent (longer)")
+        done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in done:
+            if future.exception() is not None:
+                for other in futures:
+                    other.cancel()
+                raise future.exception()
+        etags = dict(kept)
+        etags.update(f.result() for f in futures)
+        return digest.hexdigest(), etags
+
+    def _put(self, local: LocalFile, signer: PartSigner, number: int, data: bytes):
+        problem = ""
+        attempts = self.api.attempts
+        for attempt in range(1, attempts + 1):
+            url = signer.url(number)
+            try:
+                response = self.api.put_part(url, data)
+            except requests.RequestException as exc:
+                problem = " ".join(str(exc).split())[:200]
+            else:
+                if response.ok and response.headers.get("ETag"):
+                    self.counters.sent(len(data))
+                    self.progress.add(local, len(data))
+                    stop = self.settings.stop_after_parts
+                    if stop is not None and self.counters.parts_sent >= stop:
+                        os._exit(75)  # as if killed: no clean-up, no state written
+                    return number, response.headers["ETag"].strip('"')
+                problem = f"HTTP {response.status_code} {response.reason}"
+                if response.status_code not in (400, 403, 408, 429) and response.status_code < 500:
+                    break  # not transient; 400/403 may be an expired URL: sign again
+            time.sleep(min(2**attempt, 30) if attempt < attempts else 0)
+        raise KuraError(f"could not send part {number} of {local.name}: {problem}")
+
+
+def wait_for_verification(api: KuraApi, object_ids: list[int], timeout: float, progress) -> dict:
+    """Poll each object until its checksum is verified or failed; answers {id: object}."""
+    final: dict[int, dict] = {}
+    deadline = time.monotonic() + timeout
+    delay = 0.5
+    while True:
+        for object_id in object_ids:
+            if object_id in final:
+                continue
+            body = api.data_object(object_id)
+            if body.get("checksum_state") in ("verified", "failed"):
+                final[object_id] = body
+        progress.verifying(len(final), len(object_ids))
+        if len(final) == len(object_ids):
+            return final
+        if time.monotonic() > deadline:
+            raise KuraError(
+                f"{len(object_ids) - len(final)} of {len(object_ids)} objects were not"
+                f" verified within {timeout:.0f} s (the server is still checking; look again later)"
+            )
+        time.sleep(delay)
+        delay = min(delay * 1.5, 5.0)
