@@ -1,6 +1,9 @@
 """Forms of the repository pages. They only parse input: the rules live in the services."""
 
+import datetime
+
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from dmp.vocabularies import Tier
@@ -23,6 +26,11 @@ class TierChangeForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("Required when opening data beyond the project: a curator reads it."),
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        tomorrow = timezone.localdate() + datetime.timedelta(days=1)
+        self.fields["available_date"].widget.attrs["min"] = tomorrow.isoformat()
 
 
 class TierDecisionForm(forms.Form):

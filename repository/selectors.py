@@ -187,5 +187,4 @@ def object_page_context(*, user, data_object: DataObject, tier_form=None) -> dic
         "tier_form": tier_form if may_change_tier else None,
         "pending_tier_requests": pending_requests,
         "can_review": can_review_tiers(user),
-        "earliest_available_date": timezone.localdate() + datetime.timedelta(days=1),
     }
