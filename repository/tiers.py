@@ -263,7 +263,7 @@ def tier_change_request(
         _cancel_pending(actor=actor, objects=closed, ip_address=ip_address)
         tier_request = None
         if reviewed:
-            tier_request = _request_create(
+            tier_request = tier_request_create(
                 actor=actor,
                 objects=reviewed,
                 tier=tier,
@@ -274,7 +274,18 @@ def tier_change_request(
     return TierChangeOutcome(applied=direct, request=tier_request)
 
 
-def _request_create(*, actor, objects, tier, available_date, reason, ip_address):
+def tier_request_create(
+    *,
+    actor,
+    objects: Sequence[DataObject],
+    tier: str,
+    available_date: datetime.date | None,
+    reason: str,
+    ip_address: str | None = None,
+) -> TierChangeRequest:
+    """Record a pending request to change ``objects`` (of one project) to ``tier`` and
+    audit it per object. No checks: :func:`tier_change_request` makes them first, and an
+    upload asks before its checksum exists (the approval checks again)."""
     tier_request = TierChangeRequest.objects.create(
         project_id=objects[0].project_id,
         requested_by=actor,
