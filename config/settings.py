@@ -211,6 +211,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "abandoned-uploads-sweep": {"task": "kura.abandoned_uploads_sweep", "schedule": 60 * 60},
     # Queue again checksums that a lost message or exhausted retries left pending.
     "checksum-requeue": {"task": "kura.checksum_requeue", "schedule": 15 * 60},
+    # Make public the embargoed objects whose available date has come (hourly, so an
+    # embargo lifts within the hour after local midnight).
+    "embargo-lift": {"task": "kura.embargo_lift", "schedule": 60 * 60},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celery" / "beat-schedule")
 CELERY_TASK_ALWAYS_EAGER = False

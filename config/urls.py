@@ -16,6 +16,11 @@ urlpatterns = [
     path("projects/<int:project_id>/upload/", repository_views.upload_page, name="project-upload"),
     path("objects/<int:object_id>/", repository_views.object_detail, name="object-detail"),
     path(
+        "objects/<int:object_id>/tier",
+        repository_views.object_tier_change,
+        name="object-tier-change",
+    ),
+    path(
         "objects/<int:object_id>/download",
         repository_views.object_download,
         name="object-download",
@@ -23,6 +28,7 @@ urlpatterns = [
     path("", include("dmp.urls")),
     path("", include("repository.public.urls")),
     path("", include("repository.search.urls")),
+    path("", include("repository.review.urls")),
     path("api/v1/", include("repository.api.urls")),
     path("api/v1/", include("dmp.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

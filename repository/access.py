@@ -268,6 +268,13 @@ def access_dmp_project(user, pk) -> Project:
     return project
 
 
+def can_review_tiers(user) -> bool:
+    """Curators (and superusers) work the review queue and decide tier change requests."""
+    if not user.is_authenticated:
+        return False
+    return user.is_superuser or is_curator(user)
+
+
 def can_view_programs(user) -> bool:
     """Program officers, curators and superusers read the aggregated program view."""
     if not user.is_authenticated:

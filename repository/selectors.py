@@ -15,6 +15,7 @@ from dmp.vocabularies import Tier
 from .access import (
     UPLOADER_ROLES,
     Action,
+    can_review_tiers,
     can_view_dmp,
     permissions_for,
     project_role,
@@ -22,7 +23,7 @@ from .access import (
     visible_to,
     with_permissions,
 )
-from .models import DataObject
+from .models import DataObject, RequestStatus, TierChangeRequest
 
 
 def data_object_list(*, user, project: Project | None = None) -> QuerySet:
@@ -32,6 +33,24 @@ def data_object_list(*, user, project: Project | None = None) -> QuerySet:
         objects = objects.filter(project=project)
     objects = objects.select_related("record", "uploaded_by")
     return with_permissions(objects, user, Action.DOWNLOAD, Action.EDIT)
+
+
+def embargoes_lifting_soon(
+    *, user, project: Project, days: int, today: datetime.date | None = None
+) -> QuerySet:
+    """Embargoed objects of ``project`` that ``user`` may see whose available date falls in
+    the next ``days`` days (today included), soonest first."""
+    today = today or timezone.localdate()
+    return (
+        visible_to(user, Action.VIEW_METADATA)
+        .filter(
+            project=project,
+            tier=Tier.EMBARGOED,
+            available_date__range=(today, today + datetime.timedelta(days=days)),
+        )
+        .select_related("record")
+        .order_by("available_date", "pk")
+    )
 
 
 def recent_public_objects(*, user, limit: int = 10) -> list[DataObject]:
@@ -141,13 +160,31 @@ def upload_page_context(*, user, project: Project) -> dict:
     }
 
 
-def object_page_context(*, user, data_object: DataObject) -> dict:
+def object_page_context(*, user, data_object: DataObject, tier_form=None) -> dict:
+    """The object page; stewards get the tier form, and they and curators see the pending
+    tier change requests on the object."""
+    from .forms import TierChangeForm
+
     record = None
     if data_object.record_id:
         record = records_visible_to(user).filter(pk=data_object.record_id).first()
+    permissions = permissions_for(user, data_object)
+    may_change_tier = permissions["can_edit"] and data_object.status != DataObject.Status.DELETED
+    if may_change_tier and tier_form is None:
+        tier_form = TierChangeForm(
+            initial={"tier": data_object.tier, "available_date": data_object.available_date}
+        )
+    pending_requests = TierChangeRequest.objects.none()
+    if permissions["can_edit"] or can_review_tiers(user):
+        pending_requests = data_object.tier_requests.filter(
+            status=RequestStatus.PENDING
+        ).select_related("requested_by")
     return {
         "object": data_object,
         "record": record,
-        "permissions": permissions_for(user, data_object),
+        "permissions": permissions,
         "fixity_checks": data_object.fixity_checks.all()[:10],
+        "tier_form": tier_form if may_change_tier else None,
+        "pending_tier_requests": pending_requests,
+        "can_review": can_review_tiers(user),
     }

@@ -2,7 +2,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from . import checksums, housekeeping
+from . import checksums, housekeeping, tiers
 from .health import run_health_checks
 from .models import DataObject
 from .object_store import StoreError
@@ -64,3 +64,9 @@ def checksum_requeue_task() -> dict:
     for object_id in object_ids:
         checksum_task.delay(object_id)
     return {"queued": len(object_ids)}
+
+
+@shared_task(name="kura.embargo_lift", acks_late=True)
+def embargo_lift_task() -> dict:
+    """Make public the embargoed objects whose available date has come (Celery beat)."""
+    return {"lifted": tiers.embargoes_lift(today=timezone.localdate())}

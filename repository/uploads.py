@@ -24,8 +24,9 @@ from config.api import ServiceUnavailable
 from dmp.vocabularies import Tier
 
 from .access import can_upload_to, records_visible_to
-from .models import DataObject, RequestStatus, TierChangeRequest, UploadSession
+from .models import DataObject, UploadSession
 from .object_store import NoSuchUpload, StoredPart, object_store
+from .tiers import tier_request_create
 
 MIB = 1024 * 1024
 MAX_FILENAME_BYTES = 255
@@ -308,15 +309,13 @@ def upload_complete(
         session.last_activity_at = now
         session.save(update_fields=["completed_at", "last_activity_at"])
         if session.requested_tier:
-            tier_request = TierChangeRequest.objects.create(
-                project_id=data_object.project_id,
-                requested_by=session.created_by,
-                requested_tier=session.requested_tier,
+            tier_request_create(
+                actor=session.created_by,
+                objects=[data_object],
+                tier=session.requested_tier,
                 available_date=session.requested_available_date,
                 reason=_("Requested when the file was uploaded."),
-                status=RequestStatus.PENDING,
             )
-            tier_request.data_objects.add(data_object)
         transaction.on_commit(lambda: checksum_task.delay(data_object.pk))
     return data_object
 

@@ -1,11 +1,17 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
-from . import selectors, services
-from .access import Action, access_data_object, access_project, can_upload_to
+from dmp.vocabularies import Tier
+
+from . import selectors, services, tiers
+from .access import Action, access_data_object, access_project, can, can_upload_to
+from .forms import TierChangeForm
 from .health import run_health_checks
 from .storage import download_response
 
@@ -41,6 +47,49 @@ def object_detail(request, object_id: int):
     data_object = access_data_object(request.user, object_id, Action.VIEW_METADATA)
     context = selectors.object_page_context(user=request.user, data_object=data_object)
     return render(request, "repository/object_detail.html", context)
+
+
+def form_errors_add(form, exc: ValidationError) -> None:
+    """Show a service's refusal on the form: by field where it names one, else on top."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    for name, errors in exc.message_dict.items():
+        form.add_error(name if name in form.fields else None, errors)
+
+
+@login_required
+@require_POST
+def object_tier_change(request, object_id: int):
+    data_object = access_data_object(request.user, object_id, Action.VIEW_METADATA)
+    if not can(request.user, Action.EDIT, data_object):
+        raise PermissionDenied(_("You may not change the access tier of this object."))
+    form = TierChangeForm(request.POST)
+    if form.is_valid():
+        try:
+            outcome = tiers.tier_change_request(
+                actor=request.user,
+                data_object_ids=[data_object.pk],
+                ip_address=request.META.get("REMOTE_ADDR"),
+                **form.cleaned_data,
+            )
+        except ValidationError as exc:
+            form_errors_add(form, exc)
+        else:
+            messages.success(request, _tier_change_message(outcome, form.cleaned_data["tier"]))
+            return redirect("object-detail", object_id=data_object.pk)
+    context = selectors.object_page_context(
+        user=request.user, data_object=data_object, tier_form=form
+    )
+    return render(request, "repository/object_detail.html", context, status=400)
+
+
+def _tier_change_message(outcome: tiers.TierChangeOutcome, tier: str) -> str:
+    values = {"tier": Tier(tier).label}
+    if outcome.request is not None:
+        values["id"] = outcome.request.pk
+        return _("Request #%(id)s to make this object %(tier)s is waiting for a curator.") % values
+    return _("The access tier is now %(tier)s.") % values
 
 
 @never_cache

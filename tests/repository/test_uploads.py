@@ -10,7 +10,13 @@ from django.utils import timezone
 
 from accounts.models import Role
 from dmp.vocabularies import Tier
-from repository.models import DataObject, RequestStatus, TierChangeRequest, UploadSession
+from repository.models import (
+    AuditEvent,
+    DataObject,
+    RequestStatus,
+    TierChangeRequest,
+    UploadSession,
+)
 from repository.object_store import NoSuchUpload, object_store
 from repository.uploads import part_size_for
 from tests.factories import DmpRecordFactory, MembershipFactory, UserFactory
@@ -136,6 +142,9 @@ def test_opening_tier_starts_shared_and_asks_a_curator(researcher, record):
         RequestStatus.PENDING,
     )
     assert tier_request.requested_by == researcher.user
+    event = AuditEvent.objects.get(data_object=data_object)
+    assert (event.action, event.actor) == (AuditEvent.Action.TIER_REQUESTED, researcher.user)
+    assert event.after == {"tier": "public", "available_date": None, "request": tier_request.pk}
 
 
 def test_embargo_request_keeps_its_date(researcher, record):
