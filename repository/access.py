@@ -224,6 +224,20 @@ def records_visible_to(user) -> QuerySet:
     return DmpRecord.objects.filter(record_rule(user))
 
 
+def tier_request_rule(user) -> Q:
+    """Tier change requests ``user`` may read: curators all of them, the PM and data
+    managers their project's, anyone the requests they made."""
+    if not user.is_authenticated:
+        return NOTHING
+    if user.is_superuser or is_curator(user):
+        return ALL
+    return Q(requested_by=user) | _membership(user, roles=STEWARD_ROLES)
+
+
+def tier_requests_visible_to(user) -> QuerySet:
+    return TierChangeRequest.objects.filter(tier_request_rule(user))
+
+
 UPLOADER_ROLES = (Role.PM, Role.DATA_MANAGER, Role.RESEARCHER)
 
 

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from accounts.models import Project
 from dmp.vocabularies import Tier
-from repository.models import DataObject
+from repository.models import DataObject, TierChangeRequest
 
 SHA256_EXAMPLE = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
@@ -260,3 +260,107 @@ class ProjectSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+
+TIER_REQUEST_EXAMPLE = {
+    "id": 57,
+    "project": 12,
+    "data_objects": [1201, 1202],
+    "requested_by": 8,
+    "requested_tier": "public",
+    "available_date": None,
+    "reason": "The paper is accepted; the data supports figure 3.",
+    "status": "pending",
+    "created_at": "2026-11-20T10:00:00+09:00",
+    "decided_by": None,
+    "decided_at": None,
+    "decision_comment": "",
+}
+
+
+@extend_schema_serializer(
+    examples=[OpenApiExample("A pending request", value=TIER_REQUEST_EXAMPLE, response_only=True)]
+)
+class TierRequestSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TierChangeRequest
+        fields = [
+            "id",
+            "project",
+            "data_objects",
+            "requested_by",
+            "requested_tier",
+            "available_date",
+            "reason",
+            "status",
+            "created_at",
+            "decided_by",
+            "decided_at",
+            "decision_comment",
+        ]
+        read_only_fields = fields
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Open two files",
+            value={
+                "data_objects": [1201, 1202],
+                "tier": "public",
+                "reason": "The paper is accepted; the data supports figure 3.",
+            },
+            request_only=True,
+        ),
+        OpenApiExample(
+            "Share within the project (applied at once)",
+            value={"data_objects": [1203], "tier": "shared"},
+            request_only=True,
+        ),
+    ]
+)
+class TierChangeSerializer(serializers.Serializer):
+    data_objects = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), min_length=1, max_length=1000
+    )
+    tier = serializers.ChoiceField(choices=Tier.choices)
+    available_date = serializers.DateField(required=False, allow_null=True, default=None)
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Sent to a curator",
+            value={"applied": [], "request": TIER_REQUEST_EXAMPLE},
+            response_only=True,
+        ),
+        OpenApiExample(
+            "Applied at once", value={"applied": [1203], "request": None}, response_only=True
+        ),
+    ]
+)
+class TierChangeOutcomeSerializer(serializers.Serializer):
+    applied = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Objects whose tier changed now."
+    )
+    request = TierRequestSerializer(
+        allow_null=True, help_text="The request a curator decides, for the rest."
+    )
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Approve", value={"approve": True, "comment": "Checked."}, request_only=True
+        ),
+        OpenApiExample(
+            "Reject",
+            value={"approve": False, "comment": "The record flags personal data."},
+            request_only=True,
+        ),
+    ]
+)
+class DecisionSerializer(serializers.Serializer):
+    approve = serializers.BooleanField()
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import requests, views
 
 urlpatterns = [
     path("uploads/", views.UploadListView.as_view(), name="upload-list"),
@@ -17,6 +17,17 @@ urlpatterns = [
         "projects/<int:project_id>/", views.ProjectDetailView.as_view(), name="api-project-detail"
     ),
     path("objects/", views.DataObjectListView.as_view(), name="api-object-list"),
+    path("tier-requests/", requests.TierRequestListView.as_view(), name="api-tier-request-list"),
+    path(
+        "tier-requests/<int:request_id>/",
+        requests.TierRequestDetailView.as_view(),
+        name="api-tier-request-detail",
+    ),
+    path(
+        "tier-requests/<int:request_id>/decision",
+        requests.TierRequestDecisionView.as_view(),
+        name="api-tier-request-decision",
+    ),
     path(
         "objects/<int:object_id>/", views.DataObjectDetailView.as_view(), name="api-object-detail"
     ),
