@@ -647,3 +647,51 @@ def test_a_failing_mail_server_does_not_undo_the_decision(shared, outsider, sett
     grants._notify_requester(access_request_id=access_request.pk)
 
     assert AccessGrant.objects.get() == grant
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_decision_waits_for_a_concurrent_one_and_then_sees_it():
+    """A second steward's approval blocks on the row lock while the first decision is in
+    flight, then finds the request decided: one grant, not two."""
+    import threading
+
+    from django.db import connection, transaction
+
+    pm = MembershipFactory(role=Role.PM)
+    record = DmpRecordFactory(project=pm.project, metadata_access=MetadataAccess.OPEN)
+    access_request = AccessRequest.objects.create(
+        record=record, requester=UserFactory(), purpose="Meta-analysis."
+    )
+    data_manager = MembershipFactory(project=pm.project, role=Role.DATA_MANAGER).user
+    outcome = {}
+
+    def second_decision():
+        try:
+            grants.access_request_approve(
+                actor=data_manager,
+                project=pm.project,
+                access_request_id=access_request.pk,
+                expires_on=timezone.localdate() + datetime.timedelta(days=7),
+            )
+            outcome["result"] = "granted"
+        except grants.ValidationError as exc:
+            outcome["result"] = exc.messages[0]
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        # The first decision holds the lock ...
+        locked = AccessRequest.objects.select_for_update().get(pk=access_request.pk)
+        thread = threading.Thread(target=second_decision)
+        thread.start()
+        thread.join(timeout=1)
+        assert thread.is_alive()  # ... so the second one waits for it
+        locked.status = RequestStatus.REJECTED
+        locked.decided_by = pm.user
+        locked.decision_comment = "Consent does not cover it."
+        locked.save()
+    thread.join(timeout=30)
+
+    assert "already been decided" in outcome["result"]
+    assert not AccessGrant.objects.exists()
+    assert AccessRequest.objects.get().status == RequestStatus.REJECTED
