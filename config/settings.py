@@ -336,6 +336,12 @@ KURA_OAI_REPOSITORY_ID = env.str("KURA_OAI_REPOSITORY_ID", default="kura")
 KURA_OAI_PAGE_SIZE = env.int("KURA_OAI_PAGE_SIZE", default=100)
 KURA_OAI_ADMIN_EMAIL = env.str("KURA_OAI_ADMIN_EMAIL", default="oai-admin@kura.invalid")
 KURA_HEALTH_TIMEOUT = env.float("KURA_HEALTH_TIMEOUT", default=3.0)
+# Access grants to shared data: the expiry a PM or data manager is offered, and the latest
+# expiry they may choose (days from today).
+KURA_ACCESS_GRANT_DEFAULT_DAYS = env.int("KURA_ACCESS_GRANT_DEFAULT_DAYS", default=90)
+KURA_ACCESS_GRANT_MAX_DAYS = env.int("KURA_ACCESS_GRANT_MAX_DAYS", default=730)
+# Audit trail pages: events per page.
+KURA_AUDIT_PAGE_SIZE = env.int("KURA_AUDIT_PAGE_SIZE", default=50)
 
 # Uploads, checksums and fixity.
 KURA_MAX_OBJECT_SIZE = env.int("KURA_MAX_OBJECT_SIZE", default=5 * 1024**4)  # 5 TiB

@@ -29,6 +29,7 @@ urlpatterns = [
     path("", include("repository.public.urls")),
     path("", include("repository.search.urls")),
     path("", include("repository.review.urls")),
+    path("", include("repository.stewardship.urls")),
     path("api/v1/", include("repository.api.urls")),
     path("api/v1/", include("dmp.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -30,7 +30,11 @@ change request on the object is pending; a quarantined object cannot be download
 anyone; only stored objects are downloadable, and objects still uploading or abandoned
 are seen by their stewards only. The uploader counts as a steward only while still a
 member of the project. Superusers see, edit and manage everything, but quarantine binds
-them too.
+them too. Deleting an object (its bytes leave storage; the row stays, marked deleted, for
+the audit trail) is for its stewards.
+
+Project-level rules (who decides access requests, who reads the audit trail) are at the
+end of this module.
 """
 
 from enum import StrEnum
@@ -53,6 +57,7 @@ class Action(StrEnum):
     DOWNLOAD = "download"
     EDIT = "edit"
     MANAGE_ACCESS = "manage_access"
+    DELETE = "delete"
 
 
 ALL = Q(pk__isnull=False)
@@ -135,6 +140,11 @@ def rule(user, action: Action | str) -> Q:
         if user.is_superuser:
             return NOT_DELETED
         return NOT_DELETED & (_steward(user) | _pending_review(user))
+    if action is Action.DELETE:
+        # Only stored objects: an upload in flight is aborted, not deleted.
+        if user.is_superuser:
+            return STORED
+        return STORED & _steward(user)
     raise ValueError(action)  # pragma: no cover - Action() already refused it
 
 
@@ -302,3 +312,40 @@ def access_dmp_record(user, project: Project, pk) -> DmpRecord:
         return records_visible_to(user).select_related("project").get(project=project, pk=pk)
     except (DmpRecord.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such record.") from exc
+
+
+# --- Access requests, grants and the audit trail ------------------------------------------
+
+
+def can_decide_access(user, project: Project) -> bool:
+    """The project's PM and data managers (and superusers) decide access requests and
+    grant or revoke access to its shared data."""
+    if not user.is_authenticated:
+        return False
+    return user.is_superuser or project_role(user, project) in STEWARD_ROLES
+
+
+def access_grants_project(user, pk) -> Project:
+    """The project ``pk`` if ``user`` decides its access requests, else ``Http404``."""
+    project = access_project(user, pk)
+    if not can_decide_access(user, project):
+        raise Http404("No such project.")
+    return project
+
+
+def can_view_audit_trail(user, project: Project | None = None) -> bool:
+    """Curators (and superusers) read every project's audit trail; the PM and data managers
+    read their own project's. ``project=None`` asks about the site-wide trail."""
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser or is_curator(user):
+        return True
+    return project is not None and project_role(user, project) in STEWARD_ROLES
+
+
+def access_audit_project(user, pk) -> Project:
+    """The project ``pk`` if ``user`` may read its audit trail, else ``Http404``."""
+    project = access_project(user, pk)
+    if not can_view_audit_trail(user, project):
+        raise Http404("No such project.")
+    return project

@@ -15,7 +15,9 @@ from dmp.vocabularies import Tier
 from .access import (
     UPLOADER_ROLES,
     Action,
+    can_decide_access,
     can_review_tiers,
+    can_view_audit_trail,
     can_view_dmp,
     permissions_for,
     project_role,
@@ -107,6 +109,8 @@ def project_page_context(*, user, project: Project) -> dict:
         "records": records,
         # Objects may be listed while their record's metadata is closed to this user.
         "readable_record_ids": {record.pk for record in records},
+        "can_decide_access": can_decide_access(user, project),
+        "can_view_audit_trail": can_view_audit_trail(user, project),
     }
 
 

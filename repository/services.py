@@ -1,5 +1,6 @@
 """Writes: every change of data objects and their access goes through a function here."""
 
+from dmp.models import DmpRecord
 from dmp.vocabularies import Tier
 
 from .models import AuditEvent, DataObject
@@ -9,19 +10,30 @@ def audit_event_record(
     *,
     actor,
     action: AuditEvent.Action,
-    data_object: DataObject,
+    data_object: DataObject | None = None,
+    record: DmpRecord | None = None,
     ip_address: str | None = None,
     before: dict | None = None,
     after: dict | None = None,
     detail: str = "",
 ) -> AuditEvent:
-    """Append one event about ``data_object`` to the audit trail (append-only)."""
+    """Append one event to the audit trail (append-only).
+
+    The event is about ``data_object`` (its project and record are taken from it) or, for
+    events that concern a whole record such as access grants, about ``record``.
+    """
+    if data_object is None and record is None:
+        raise ValueError("An audit event is about a data object or a record.")
+    if data_object is not None:
+        project_id, record_id = data_object.project_id, data_object.record_id
+    else:
+        project_id, record_id = record.project_id, record.pk
     return AuditEvent.objects.create(
         actor=actor if actor is not None and actor.is_authenticated else None,
         action=action,
-        project_id=data_object.project_id,
+        project_id=project_id,
         data_object=data_object,
-        record_id=data_object.record_id,
+        record_id=record_id,
         ip_address=ip_address,
         before=before or {},
         after=after or {},

@@ -87,3 +87,23 @@ def test_audit_trail_refuses_updates_and_deletes_in_code():
         AuditEvent.objects.filter(pk=event.pk).update(detail="x")
     with pytest.raises(PermissionError):
         AuditEvent.objects.all().delete()
+
+
+@pytest.mark.parametrize(
+    "model", [AuditEvent, AccessGrant, AccessRequest], ids=lambda m: m.__name__
+)
+def test_audit_and_grant_admins_offer_no_bulk_delete(admin_client, model):
+    event = AuditEventFactory()
+    model_admin = admin.site._registry[model]
+    request = admin_client.get(_changelist(model)).wsgi_request
+
+    response = admin_client.post(
+        _changelist(AuditEvent),
+        {"action": "delete_selected", "_selected_action": [event.pk], "post": "yes"},
+    )
+
+    assert model_admin.get_actions(request) == {}
+    assert not model_admin.has_change_permission(request)
+    assert not model_admin.has_delete_permission(request)
+    assert response.status_code in (200, 302, 403)
+    assert AuditEvent.objects.filter(pk=event.pk).exists()

@@ -93,6 +93,7 @@ EXPECTED: dict[Action, dict[str, frozenset[str]]] = {
     },
     Action.EDIT: dict.fromkeys(STATES, STEWARDS | SUPERUSER),
     Action.MANAGE_ACCESS: dict.fromkeys(STATES, STEWARDS | {"curator_pending"} | SUPERUSER),
+    Action.DELETE: dict.fromkeys(STATES, STEWARDS | SUPERUSER),
 }
 
 
@@ -229,6 +230,9 @@ EXPECTED_BY_STATUS: dict[tuple[str, Action], frozenset[str]] = {
     (DataObject.Status.DELETED, Action.DOWNLOAD): NOBODY,
     (DataObject.Status.DELETED, Action.EDIT): NOBODY,
     (DataObject.Status.DELETED, Action.MANAGE_ACCESS): NOBODY,
+    (DataObject.Status.UPLOADING, Action.DELETE): NOBODY,
+    (DataObject.Status.ABANDONED, Action.DELETE): NOBODY,
+    (DataObject.Status.DELETED, Action.DELETE): NOBODY,
 }
 
 

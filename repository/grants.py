@@ -1,0 +1,475 @@
+"""Access requests and grants to a record's shared data.
+
+Someone outside the project asks on the record's landing page, giving a purpose; the
+project's PM or a data manager approves with an expiry date (which creates an
+:class:`~repository.models.AccessGrant`) or rejects with a comment; a grant can be revoked
+at any time. Who may download what stays in :mod:`repository.access` (a live grant lets its
+holder download the record's shared objects); this module only writes the requests and
+grants, audits them and tells the people concerned by e-mail.
+
+Every decision locks its row (``select_for_update``) and checks the state again under the
+lock, so two stewards deciding at once cannot both win.
+"""
+
+import datetime
+import logging
+from dataclasses import dataclass
+from urllib.parse import urljoin
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import Http404
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import STEWARD_ROLES, Membership, Project
+from dmp.models import DmpRecord
+from dmp.vocabularies import Tier
+
+from .access import Action, can_decide_access, project_role, visible_to
+from .models import AccessGrant, AccessRequest, AuditEvent, RequestStatus
+from .services import audit_event_record
+
+logger = logging.getLogger(__name__)
+
+PURPOSE_MAX_LENGTH = 4000
+
+
+# --- Reads ----------------------------------------------------------------------------------
+
+
+def requestable_objects(*, user, record: DmpRecord) -> QuerySet:
+    """The record's shared objects that ``user`` can see listed (what a request is for)."""
+    return visible_to(user, Action.VIEW_METADATA).filter(record=record, tier=Tier.SHARED)
+
+
+def live_grant(*, user, record: DmpRecord) -> AccessGrant | None:
+    """``user``'s grant on ``record`` that is neither expired nor revoked, if any."""
+    if not user.is_authenticated:
+        return None
+    return (
+        AccessGrant.objects.live()
+        .filter(record=record, grantee=user)
+        .order_by("-expires_at")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class AccessPanel:
+    """What the landing page's "request access" panel shows to one person.
+
+    ``state`` is one of ``anonymous`` (log in first), ``member`` (the project's own shared
+    data), ``granted`` (``grant`` is live), ``pending`` (``request`` awaits a decision) or
+    ``form`` (may ask; ``request`` is the last refused one, if any).
+    """
+
+    state: str
+    grant: AccessGrant | None = None
+    request: AccessRequest | None = None
+
+
+def access_panel(*, user, record: DmpRecord) -> AccessPanel | None:
+    """The panel for ``user`` on ``record``'s landing page; ``None`` when it has no shared
+    objects to ask for."""
+    if not requestable_objects(user=user, record=record).exists():
+        return None
+    if not user.is_authenticated:
+        return AccessPanel("anonymous")
+    if project_role(user, record.project) is not None:
+        return AccessPanel("member")
+    grant = live_grant(user=user, record=record)
+    if grant is not None:
+        return AccessPanel("granted", grant=grant)
+    latest = AccessRequest.objects.filter(record=record, requester=user).order_by("-pk").first()
+    if latest is not None and latest.status == RequestStatus.PENDING:
+        return AccessPanel("pending", request=latest)
+    refused = latest if latest is not None and latest.status == RequestStatus.REJECTED else None
+    return AccessPanel("form", request=refused)
+
+
+def pending_access_requests(*, project: Project) -> QuerySet:
+    """Requests on the project's records that wait for a decision, oldest first."""
+    return (
+        AccessRequest.objects.filter(record__project=project, status=RequestStatus.PENDING)
+        .select_related("record", "requester")
+        .order_by("created_at", "pk")
+    )
+
+
+def decided_access_requests(*, project: Project, limit: int = 20) -> list[AccessRequest]:
+    """The project's most recently decided requests."""
+    return list(
+        AccessRequest.objects.filter(record__project=project)
+        .exclude(status=RequestStatus.PENDING)
+        .select_related("record", "requester", "decided_by")
+        .order_by("-decided_at", "-pk")[:limit]
+    )
+
+
+def project_access_grants(*, project: Project, past_limit: int = 20) -> dict:
+    """The project's live grants (revocable) and its most recent expired or revoked ones."""
+    now = timezone.now()
+    grants = AccessGrant.objects.filter(record__project=project).select_related(
+        "record", "grantee", "granted_by", "revoked_by"
+    )
+    live = grants.live(now)
+    return {
+        "live": list(live.order_by("expires_at", "pk")),
+        "past": list(
+            grants.exclude(pk__in=live.values("pk")).order_by("-created_at", "-pk")[:past_limit]
+        ),
+    }
+
+
+def default_expiry_date() -> datetime.date:
+    return timezone.localdate() + datetime.timedelta(days=settings.KURA_ACCESS_GRANT_DEFAULT_DAYS)
+
+
+def latest_expiry_date() -> datetime.date:
+    return timezone.localdate() + datetime.timedelta(days=settings.KURA_ACCESS_GRANT_MAX_DAYS)
+
+
+# --- Writes ---------------------------------------------------------------------------------
+
+
+def access_request_create(*, requester, record: DmpRecord, purpose: str) -> AccessRequest:
+    """Ask for access to ``record``'s shared data, for ``purpose``.
+
+    Refused (``ValidationError``, nothing written) without a purpose, for members of the
+    project, for someone who already holds a live grant or has a request pending, and when
+    the record has no shared objects the requester can see. The project's PM and data
+    managers are e-mailed once the request is saved.
+    """
+    purpose = (purpose or "").strip()
+    if not purpose:
+        raise ValidationError(
+            {"purpose": _("Say what you will use the data for: the project decides on it.")}
+        )
+    if len(purpose) > PURPOSE_MAX_LENGTH:
+        raise ValidationError(
+            {
+                "purpose": _("Keep the purpose under %(max)s characters.")
+                % {"max": PURPOSE_MAX_LENGTH}
+            }
+        )
+    if not requester.is_authenticated:
+        raise PermissionDenied(_("Log in to request access."))
+    with transaction.atomic():
+        # One request at a time per record, so two submissions cannot both pass the checks.
+        DmpRecord.objects.select_for_update().filter(pk=record.pk).values_list("pk").get()
+        if project_role(requester, record.project) is not None:
+            raise ValidationError(
+                _("You are a member of this project: its shared data is already yours to use.")
+            )
+        if not requestable_objects(user=requester, record=record).exists():
+            raise ValidationError(_("This dataset has no shared files to request."))
+        if live_grant(user=requester, record=record) is not None:
+            raise ValidationError(_("You already have access to this dataset's shared files."))
+        if AccessRequest.objects.filter(
+            record=record, requester=requester, status=RequestStatus.PENDING
+        ).exists():
+            raise ValidationError(
+                _(
+                    "You have already asked for access to this dataset; "
+                    "the project has not decided yet."
+                )
+            )
+        access_request = AccessRequest.objects.create(
+            record=record, requester=requester, purpose=purpose
+        )
+        pk = access_request.pk
+        transaction.on_commit(lambda: _notify_stewards(access_request_id=pk))
+    return access_request
+
+
+def _require_decider(actor, project: Project) -> None:
+    if not can_decide_access(actor, project):
+        raise PermissionDenied(
+            _(
+                "Only the project manager or a data manager decides on access "
+                "to this project's data."
+            )
+        )
+
+
+def _pending_request_for_update(project: Project, access_request_id) -> AccessRequest:
+    try:
+        access_request = (
+            AccessRequest.objects.select_for_update(of=("self",))
+            .select_related("record", "requester")
+            .get(pk=access_request_id, record__project=project)
+        )
+    except (AccessRequest.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such access request.") from exc
+    if access_request.status != RequestStatus.PENDING:
+        raise ValidationError(
+            _("This request has already been decided (%(status)s).")
+            % {"status": access_request.get_status_display()}
+        )
+    return access_request
+
+
+def grant_expiry(expires_on: datetime.date | None) -> datetime.datetime:
+    """The moment a grant chosen to run through ``expires_on`` ends: the end of that day
+    in Kura's time zone. Refuses a date that is not in the future or lies beyond
+    ``KURA_ACCESS_GRANT_MAX_DAYS``."""
+    if expires_on is None:
+        raise ValidationError({"expires_on": _("Choose the date until which access is granted.")})
+    if expires_on <= timezone.localdate():
+        raise ValidationError({"expires_on": _("The expiry date must be in the future.")})
+    latest = latest_expiry_date()
+    if expires_on > latest:
+        raise ValidationError(
+            {
+                "expires_on": _("Access can be granted until %(date)s at the latest.")
+                % {"date": latest.isoformat()}
+            }
+        )
+    end_of_day = datetime.datetime.combine(expires_on, datetime.time.max)
+    return timezone.make_aware(end_of_day, timezone.get_current_timezone())
+
+
+def access_request_approve(
+    *,
+    actor,
+    project: Project,
+    access_request_id,
+    expires_on: datetime.date | None,
+    comment: str = "",
+    ip_address: str | None = None,
+) -> AccessGrant:
+    """Approve a pending request: the requester may download the record's shared objects
+    until the end of ``expires_on``.
+
+    Creates the grant, audits ``grant_created`` (actor, address, grantee and expiry) and
+    e-mails the requester. ``Http404`` for a request not of ``project``,
+    ``ValidationError`` (nothing changed) for a bad expiry or a request already decided.
+    """
+    _require_decider(actor, project)
+    expires_at = grant_expiry(expires_on)
+    now = timezone.now()
+    with transaction.atomic():
+        access_request = _pending_request_for_update(project, access_request_id)
+        access_request.status = RequestStatus.APPROVED
+        access_request.decided_by = actor
+        access_request.decided_at = now
+        access_request.decision_comment = (comment or "").strip()
+        access_request.save(
+            update_fields=["status", "decided_by", "decided_at", "decision_comment"]
+        )
+        grant = AccessGrant.objects.create(
+            record=access_request.record,
+            grantee=access_request.requester,
+            request=access_request,
+            granted_by=actor,
+            expires_at=expires_at,
+        )
+        audit_event_record(
+            actor=actor,
+            action=AuditEvent.Action.GRANT_CREATED,
+            record=access_request.record,
+            ip_address=ip_address,
+            after=_grant_facts(grant),
+            detail=access_request.purpose,
+        )
+        pk = access_request.pk
+        transaction.on_commit(lambda: _notify_requester(access_request_id=pk))
+    return grant
+
+
+def access_request_reject(
+    *,
+    actor,
+    project: Project,
+    access_request_id,
+    comment: str,
+) -> AccessRequest:
+    """Refuse a pending request, saying why; the requester is e-mailed the comment.
+
+    ``Http404`` for a request not of ``project``; ``ValidationError`` (nothing changed)
+    without a comment or for a request already decided.
+    """
+    _require_decider(actor, project)
+    comment = (comment or "").strip()
+    if not comment:
+        raise ValidationError({"comment": _("Tell the requester why access is refused.")})
+    with transaction.atomic():
+        access_request = _pending_request_for_update(project, access_request_id)
+        access_request.status = RequestStatus.REJECTED
+        access_request.decided_by = actor
+        access_request.decided_at = timezone.now()
+        access_request.decision_comment = comment
+        access_request.save(
+            update_fields=["status", "decided_by", "decided_at", "decision_comment"]
+        )
+        pk = access_request.pk
+        transaction.on_commit(lambda: _notify_requester(access_request_id=pk))
+    return access_request
+
+
+def access_grant_revoke(
+    *, actor, project: Project, grant_id, ip_address: str | None = None
+) -> AccessGrant:
+    """End a live grant now: its holder can no longer download from the next request on.
+
+    Audits ``grant_revoked`` and e-mails the former grantee. ``Http404`` for a grant not of
+    ``project``; ``ValidationError`` (nothing changed) if it is already revoked or expired.
+    """
+    _require_decider(actor, project)
+    now = timezone.now()
+    with transaction.atomic():
+        try:
+            grant = (
+                AccessGrant.objects.select_for_update(of=("self",))
+                .select_related("record", "grantee")
+                .get(pk=grant_id, record__project=project)
+            )
+        except (AccessGrant.DoesNotExist, ValueError, TypeError) as exc:
+            raise Http404("No such access grant.") from exc
+        if grant.revoked_at is not None:
+            raise ValidationError(_("This grant has already been revoked."))
+        if grant.expires_at <= now:
+            raise ValidationError(_("This grant has already expired."))
+        before = {**_grant_facts(grant), "revoked": False}
+        grant.revoked_at = now
+        grant.revoked_by = actor
+        grant.save(update_fields=["revoked_at", "revoked_by"])
+        audit_event_record(
+            actor=actor,
+            action=AuditEvent.Action.GRANT_REVOKED,
+            record=grant.record,
+            ip_address=ip_address,
+            before=before,
+            after={**_grant_facts(grant), "revoked": True, "revoked_at": now.isoformat()},
+        )
+        pk = grant.pk
+        transaction.on_commit(lambda: _notify_revoked(grant_id=pk))
+    return grant
+
+
+def _grant_facts(grant: AccessGrant) -> dict:
+    return {
+        "grant": grant.pk,
+        "grantee": grant.grantee.username,
+        "grantee_id": grant.grantee_id,
+        "expires_at": grant.expires_at.isoformat(),
+        "access_request": grant.request_id,
+    }
+
+
+# --- E-mail ---------------------------------------------------------------------------------
+
+
+def _absolute(path: str) -> str:
+    return urljoin(settings.KURA_BASE_URL, path)
+
+
+def _send(
+    *, recipients: list[str], subject: str, body_template: str, values: dict, what: str
+) -> None:
+    """One e-mail in Japanese and English (the recipient's language is not known). A mail
+    server that fails is logged: the decision itself stands."""
+    recipients = sorted({email for email in recipients if email})
+    if not recipients:
+        return
+    subjects, bodies = [], []
+    for language in ("ja", "en"):
+        with translation.override(language):
+            subjects.append(gettext(subject) % values)
+            bodies.append(gettext(body_template) % values)
+    try:
+        send_mail("[Kura] " + " / ".join(subjects), "\n\n-----\n\n".join(bodies), None, recipients)
+    except Exception:
+        logger.exception("%s e-mail was not sent", what)
+
+
+def _notify_stewards(*, access_request_id: int) -> None:
+    access_request = AccessRequest.objects.select_related("record__project", "requester").get(
+        pk=access_request_id
+    )
+    project = access_request.record.project
+    requester = access_request.requester
+    recipients = Membership.objects.filter(
+        project=project, role__in=STEWARD_ROLES, user__is_active=True
+    ).values_list("user__email", flat=True)
+    _send(
+        recipients=list(recipients),
+        subject=gettext_noop("Access request: %(number)s %(title)s"),
+        body_template=gettext_noop(
+            "%(requester)s asks for access to the shared files of a dataset of your project.\n\n"
+            "Dataset: %(number)s %(title)s\n"
+            "Purpose: %(purpose)s\n\n"
+            "Approve or reject the request here: %(url)s"
+        ),
+        values={
+            "requester": f"{requester.display_name} <{requester.email}>",
+            "number": access_request.record.data_number,
+            "title": access_request.record.title,
+            "purpose": access_request.purpose,
+            "url": _absolute(reverse("project-access-requests", args=[project.pk])),
+        },
+        what=f"access request {access_request_id}",
+    )
+
+
+def _notify_requester(*, access_request_id: int) -> None:
+    access_request = AccessRequest.objects.select_related("record", "requester").get(
+        pk=access_request_id
+    )
+    values = {
+        "number": access_request.record.data_number,
+        "title": access_request.record.title,
+        "comment": access_request.decision_comment or "—",
+        "url": _absolute(reverse("dataset-landing", args=[access_request.record_id])),
+    }
+    if access_request.status == RequestStatus.APPROVED:
+        grant = AccessGrant.objects.get(request=access_request)
+        values["date"] = timezone.localtime(grant.expires_at).date().isoformat()
+        subject = gettext_noop("Access granted: %(number)s %(title)s")
+        body = gettext_noop(
+            "Your request for access to the shared files of this dataset was approved.\n\n"
+            "Dataset: %(number)s %(title)s\n"
+            "Access until: %(date)s\n"
+            "Comment: %(comment)s\n\n"
+            "Download the files from the dataset's page: %(url)s"
+        )
+    else:
+        subject = gettext_noop("Access request declined: %(number)s %(title)s")
+        body = gettext_noop(
+            "Your request for access to the shared files of this dataset was declined.\n\n"
+            "Dataset: %(number)s %(title)s\n"
+            "Reason: %(comment)s\n\n"
+            "Dataset page: %(url)s"
+        )
+    _send(
+        recipients=[access_request.requester.email],
+        subject=subject,
+        body_template=body,
+        values=values,
+        what=f"access decision {access_request_id}",
+    )
+
+
+def _notify_revoked(*, grant_id: int) -> None:
+    grant = AccessGrant.objects.select_related("record", "grantee").get(pk=grant_id)
+    _send(
+        recipients=[grant.grantee.email],
+        subject=gettext_noop("Access revoked: %(number)s %(title)s"),
+        body_template=gettext_noop(
+            "Your access to the shared files of this dataset has been revoked.\n\n"
+            "Dataset: %(number)s %(title)s\n"
+            "Dataset page: %(url)s"
+        ),
+        values={
+            "number": grant.record.data_number,
+            "title": grant.record.title,
+            "url": _absolute(reverse("dataset-landing", args=[grant.record_id])),
+        },
+        what=f"grant revocation {grant_id}",
+    )
