@@ -275,6 +275,26 @@ def can_view_programs(user) -> bool:
     return user.is_superuser or is_curator(user) or is_program_officer(user)
 
 
+# --- Project dashboard ----------------------------------------------------------------------
+
+
+def can_view_dashboard(user, project: Project) -> bool:
+    """The project's PM and data managers; curators and superusers read it too."""
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser or is_curator(user):
+        return True
+    return project_role(user, project) in STEWARD_ROLES
+
+
+def access_dashboard_project(user, pk) -> Project:
+    """The project ``pk`` if ``user`` may read its dashboard, else ``Http404`` (as if missing)."""
+    project = access_project(user, pk)
+    if not can_view_dashboard(user, project):
+        raise Http404("No such project.")
+    return project
+
+
 def access_dmp_record(user, project: Project, pk) -> DmpRecord:
     """The record ``pk`` of ``project`` if ``user`` may read its metadata, else ``Http404``."""
     try:
