@@ -36,6 +36,7 @@ from .models import AccessRequest, AuditEvent, DataObject, RequestStatus, TierCh
 from .selectors import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
 
 EMBARGO_WINDOW_DAYS = 90
+EMBARGO_LIST = 50
 RECENT_EVENTS = 20
 SHORT_LIST = 5
 
@@ -51,8 +52,8 @@ TIER_COLOURS = {
 def dashboard_objects(*, user, project: Project) -> QuerySet:
     """The project's stored objects ``user`` may see: what every panel counts."""
     return (
-        visible_to(user, Action.VIEW_METADATA)
-        .filter(project=project, status=DataObject.Status.STORED)
+        visible_to(user, Action.VIEW_METADATA, project=project)
+        .filter(status=DataObject.Status.STORED)
         .order_by()
     )
 
@@ -92,10 +93,23 @@ def _bytes(condition: Q | None = None):
     return Coalesce(Sum("size", filter=condition), Value(0))
 
 
-def objects_by_record(objects: QuerySet) -> list[dict]:
+def _embargo_lifts(today: datetime.date) -> Q:
+    """Embargoed objects whose available date is at most :data:`EMBARGO_WINDOW_DAYS` days
+    away (or already past, waiting for the task that lifts it)."""
+    until = today + datetime.timedelta(days=EMBARGO_WINDOW_DAYS)
+    return Q(tier=Tier.EMBARGOED, available_date__lte=until)
+
+
+def objects_by_record(objects: QuerySet, *, today: datetime.date) -> list[dict]:
     """One row per DMP record (``record_id`` ``None`` for objects without one): count and
-    bytes in all, per tier, and the count in each checksum state."""
-    aggregates = {"count": Count("pk"), "bytes": _bytes()}
+    bytes in all, per tier, the count in each checksum state, and the count and bytes of
+    the embargoes lifting soon."""
+    aggregates = {
+        "count": Count("pk"),
+        "bytes": _bytes(),
+        "count_lifting": Count("pk", filter=_embargo_lifts(today)),
+        "bytes_lifting": _bytes(_embargo_lifts(today)),
+    }
     for tier in Tier:
         aggregates[f"count_{tier.value}"] = Count("pk", filter=Q(tier=tier))
         aggregates[f"bytes_{tier.value}"] = _bytes(Q(tier=tier))
@@ -159,7 +173,7 @@ def growth_chart(months: list[dict]) -> dict | None:
     width = CHART_WIDTH - left - CHART_MARGIN["right"]
     height = CHART_HEIGHT - top - CHART_MARGIN["bottom"]
     band = width / len(months)
-    bar = max(band * 0.7, 1)
+    bar = min(max(band * 0.7, 1), 48)
     top_added = max(m["bytes"] for m in months) or 1
     top_total = months[-1]["cumulative"] or 1
     step = max(1, -(-len(months) // 12))  # at most 12 month labels
@@ -237,15 +251,14 @@ def tier_mix_chart(tier_rows: list[dict], total_bytes: int) -> dict | None:
 
 
 def embargo_schedule(objects: QuerySet, *, today: datetime.date) -> list[dict]:
-    """Embargoed objects whose available date is at most :data:`EMBARGO_WINDOW_DAYS` days
-    away (or already past, waiting for the lifting task), by date and record."""
-    until = today + datetime.timedelta(days=EMBARGO_WINDOW_DAYS)
+    """The first :data:`EMBARGO_LIST` (date, record) pairs of the embargoes lifting soon,
+    with their objects; the totals come with :func:`objects_by_record`."""
     rows = (
-        objects.filter(tier=Tier.EMBARGOED, available_date__lte=until)
+        objects.filter(_embargo_lifts(today))
         .values("available_date", "record_id")
         .annotate(count=Count("pk"), bytes=_bytes())
         .order_by("available_date", "record_id")
-    )
+    )[:EMBARGO_LIST]
     return [
         {**row, "days": (row["available_date"] - today).days, "due": row["available_date"] <= today}
         for row in rows
@@ -299,13 +312,17 @@ def project_dashboard_context(*, user, project: Project) -> dict:
 
     totals = Figures()
     checksum = dict.fromkeys(CHECKSUM_FILTERS, 0)
+    lifting = {"count": 0, "bytes": 0}
     by_record: dict[int | None, dict] = {}
-    for row in objects_by_record(objects):
+    for row in objects_by_record(objects, today=today):
         totals.add(row)
+        lifting["count"] += row["count_lifting"]
+        lifting["bytes"] += row["bytes_lifting"]
         for state in checksum:
             checksum[state] += row[f"checksum_{state}"]
         by_record[row["record_id"]] = row
 
+    labels = {requirement.name: str(requirement.label) for requirement in REQUIRED}
     record_rows, by_type = [], {}
     for record in records:
         row = by_record.get(record.pk)
@@ -320,7 +337,7 @@ def project_dashboard_context(*, user, project: Project) -> dict:
                 "data_type": _data_type_label(record.data_type),
                 "required": len(REQUIRED),
                 "met": len(REQUIRED) - len(missing),
-                "missing": [str(requirement.label) for requirement in missing],
+                "missing": [labels[requirement.name] for requirement in missing],
             }
         )
         if row:
@@ -367,6 +384,8 @@ def project_dashboard_context(*, user, project: Project) -> dict:
         "months": months,
         "growth_chart": growth_chart(months),
         "embargoes": embargoes,
+        "embargoes_lifting": lifting,
+        "embargoes_not_listed": lifting["count"] - sum(entry["count"] for entry in embargoes),
         "embargo_window_days": EMBARGO_WINDOW_DAYS,
         "embargo_until": today + datetime.timedelta(days=EMBARGO_WINDOW_DAYS),
         "tier_requests": tier_requests,

@@ -14,6 +14,7 @@ from accounts.models import Role
 from dmp.common_metadata import REQUIRED, missing_items
 from dmp.selectors import EXPORT_FORMATS
 from dmp.vocabularies import Tier
+from repository.access import Action, visible_to
 from repository.dashboard import EMBARGO_WINDOW_DAYS
 from repository.models import AccessRequest, DataObject, RequestStatus
 from tests.dmp.complete_records import complete_record
@@ -29,6 +30,7 @@ from tests.factories import (
     make_program_officer,
     make_superuser,
 )
+from tests.repository import test_access
 from tests.repository.test_pages import without_csrf_tokens
 
 pytestmark = pytest.mark.django_db
@@ -521,6 +523,11 @@ def test_embargo_schedule_equals_sql(seeded, dashboard):
     ]
     assert shown == rows
     assert rows  # the seed has embargoes within the window and beyond it
+    lifting = dashboard.context["embargoes_lifting"]
+    assert (lifting["count"], lifting["bytes"]) == (
+        sum(row[2] for row in rows),
+        sum(row[3] for row in rows),
+    )
     ((beyond,),) = fetch(
         f"SELECT COUNT(*) {STORED} AND o.tier = 'embargoed' AND o.available_date > %s",
         [seeded.project.pk, today + datetime.timedelta(days=90)],
@@ -536,3 +543,49 @@ def test_japanese(client, seeded):
 
     assert response.status_code == 200
     assert '<html lang="ja">' in response.content.decode()
+
+
+def test_embargo_schedule_is_bounded_and_says_what_it_leaves_out(client, monkeypatch):
+    monkeypatch.setattr("repository.dashboard.EMBARGO_LIST", 2)
+    project = ProjectFactory()
+    pm = MembershipFactory(project=project, role=Role.PM).user
+    record = DmpRecordFactory(project=project, access_rights=Tier.EMBARGOED)
+    today = timezone.localdate()
+    for days in (-3, 5, 5, 40, 60):  # one overdue: still embargoed, lifts with the next run
+        DataObjectFactory(
+            project=project,
+            record=record,
+            tier=Tier.EMBARGOED,
+            available_date=today + datetime.timedelta(days=days),
+            size=100,
+        )
+    client.force_login(pm)
+
+    response = client.get(url(project))
+
+    entries = response.context["embargoes"]
+    assert [(e["days"], e["count"], e["due"]) for e in entries] == [(-3, 1, True), (5, 2, False)]
+    assert response.context["embargoes_lifting"] == {"count": 5, "bytes": 500}
+    assert response.context["embargoes_not_listed"] == 2
+    assert "2 more objects lift later in the window." in response.content.decode()
+
+
+# --- The project-bound access rule ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", test_access.STATES)
+@pytest.mark.parametrize("role", test_access.ROLES)
+def test_visible_to_a_project_gives_the_same_answer_as_filtering_afterwards(role, state):
+    obj = test_access.build_object(state)
+    user = test_access.build_user(role, obj)
+    neighbour = DataObjectFactory(
+        project=ProjectFactory(), tier=obj.tier, available_date=obj.available_date, record=None
+    )
+    MembershipFactory(project=neighbour.project, user=obj.uploaded_by, role=Role.PM)
+    for action in Action:
+        bound = set(visible_to(user, action, project=obj.project).values_list("pk", flat=True))
+        filtered = set(
+            visible_to(user, action).filter(project=obj.project).values_list("pk", flat=True)
+        )
+        assert bound == filtered
+        assert bound == ({obj.pk} if test_access.allowed(role, state, action) else set())
