@@ -345,11 +345,6 @@ def project_dashboard_context(*, user, project: Project) -> dict:
     without_record = Figures()
     if None in by_record:
         without_record.add(by_record[None])
-    # Objects of records the viewer may not read (none for those who may open the page).
-    unreadable = Figures()
-    for record_id, row in by_record.items():
-        if record_id is not None and record_id not in records_by_id:
-            unreadable.add(row)
 
     months = growth_by_month(objects, today=today)
     tier_rows = totals.tier_rows
@@ -368,7 +363,6 @@ def project_dashboard_context(*, user, project: Project) -> dict:
         "tier_mix_chart": tier_mix_chart(tier_rows, totals.bytes),
         "record_rows": record_rows,
         "without_record": without_record,
-        "unreadable": unreadable,
         "type_rows": sorted(
             (
                 {"code": code, "label": _data_type_label(code), "figures": figures}
