@@ -13,6 +13,11 @@ urlpatterns = [
     path("healthz", repository_views.healthz, name="healthz"),
     path("oai", oai_views.endpoint, name="oai"),
     path("projects/<int:project_id>/", repository_views.project_detail, name="project-detail"),
+    path(
+        "projects/<int:project_id>/dashboard/",
+        repository_views.project_dashboard,
+        name="project-dashboard",
+    ),
     path("projects/<int:project_id>/upload/", repository_views.upload_page, name="project-upload"),
     path("objects/<int:object_id>/", repository_views.object_detail, name="object-detail"),
     path(

@@ -18,6 +18,7 @@ from .access import (
     can_decide_access,
     can_review_tiers,
     can_view_audit_trail,
+    can_view_dashboard,
     can_view_dmp,
     permissions_for,
     project_role,
@@ -26,6 +27,22 @@ from .access import (
     with_permissions,
 )
 from .models import DataObject, RequestStatus, TierChangeRequest
+
+# The integrity states a stored object is counted under on the dashboard and filtered by
+# on the project page (``?checksum=``). A quarantined object is counted only as
+# quarantined, whatever its checksum state, so the five counts add up to the total.
+_STORED_FREE = Q(status=DataObject.Status.STORED, quarantined_at__isnull=True)
+CHECKSUM_FILTERS: dict[str, Q] = {
+    **{
+        state.value: _STORED_FREE & Q(checksum_state=state.value)
+        for state in DataObject.ChecksumState
+    },
+    "quarantined": Q(status=DataObject.Status.STORED, quarantined_at__isnull=False),
+}
+CHECKSUM_FILTER_LABELS = {
+    **{state.value: state.label for state in DataObject.ChecksumState},
+    "quarantined": _("Quarantined"),
+}
 
 
 def data_object_list(*, user, project: Project | None = None) -> QuerySet:
@@ -74,7 +91,9 @@ def member_projects(*, user) -> QuerySet:
     )
 
 
-def project_page_context(*, user, project: Project) -> dict:
+def project_page_context(*, user, project: Project, checksum: str | None = None) -> dict:
+    """The project page; ``checksum`` (a key of :data:`CHECKSUM_FILTERS`) narrows the list
+    of objects, not the summary."""
     objects = data_object_list(user=user, project=project)
     totals = objects.aggregate(count=Count("pk"), volume=Sum("size"))
     by_tier = dict(
@@ -91,9 +110,13 @@ def project_page_context(*, user, project: Project) -> dict:
             object_count=Count("data_objects", filter=Q(data_objects__in=objects.values("pk")))
         )
     )
+    listed = objects if checksum is None else objects.filter(CHECKSUM_FILTERS[checksum])
     return {
         "project": project,
-        "objects": objects,
+        "objects": listed,
+        "checksum_filter": checksum,
+        "checksum_filter_label": CHECKSUM_FILTER_LABELS.get(checksum),
+        "can_view_dashboard": can_view_dashboard(user, project),
         "totals": totals,
         "by_tier": by_tier,
         "tier_counts": [

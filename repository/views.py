@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -9,8 +9,15 @@ from django.views.decorators.http import require_POST, require_safe
 
 from dmp.vocabularies import Tier
 
-from . import selectors, services, tiers
-from .access import Action, access_data_object, access_project, can, can_upload_to
+from . import dashboard, selectors, services, tiers
+from .access import (
+    Action,
+    access_dashboard_project,
+    access_data_object,
+    access_project,
+    can,
+    can_upload_to,
+)
 from .forms import TierChangeForm
 from .health import run_health_checks
 from .storage import download_response
@@ -28,8 +35,22 @@ def home(request):
 @require_safe
 def project_detail(request, project_id: int):
     project = access_project(request.user, project_id)
-    context = selectors.project_page_context(user=request.user, project=project)
+    checksum = request.GET.get("checksum") or None
+    if checksum is not None and checksum not in selectors.CHECKSUM_FILTERS:
+        return HttpResponseBadRequest(
+            _("Unknown checksum state: %(state)s") % {"state": checksum},
+            content_type="text/plain; charset=utf-8",
+        )
+    context = selectors.project_page_context(user=request.user, project=project, checksum=checksum)
     return render(request, "repository/project_detail.html", context)
+
+
+@login_required
+@require_safe
+def project_dashboard(request, project_id: int):
+    project = access_dashboard_project(request.user, project_id)
+    context = dashboard.project_dashboard_context(user=request.user, project=project)
+    return render(request, "repository/dashboard.html", context)
 
 
 @login_required

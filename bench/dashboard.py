@@ -1,0 +1,394 @@
+"""Latency of the PM dashboard of a project with 100,000 objects.
+
+The script creates a throwaway database with Django's test-database helpers (named after
+``DATABASE_URL``'s database with the ``test_`` prefix; by default
+``test_kura_bench_dashboard`` on the local PostgreSQL, settings ``tests.settings``) and seeds,
+with PostgreSQL ``COPY`` (foreign-key triggers off: the local ``postgres`` role is a
+superuser):
+
+* the project measured: ``--objects`` data objects (100,000 by default) in 200 DMP records
+  (half of them complete, half missing items) and none (one object in ten), all four tiers,
+  every checksum state, some quarantined, stored over 36 months, embargoes lifting over the
+  next two years; a few uploading and deleted objects that the dashboard leaves out;
+  200 tier-change requests (40 pending) over 2,000 objects, 100 access requests (20 pending)
+  and 5,000 audit events;
+* three other projects with as many objects again between them, so the project's rows are
+  a part of the table, not all of it.
+
+then runs ``VACUUM ANALYZE`` and drops the database at the end.
+
+Every page is served in this process by Django's test ``Client``, logged in as the
+project's PM, with ``DEBUG`` off (no query log). The baseline, measured in the same run: a
+minimal view (``HttpResponse("ok")``) added to ``config.urls`` in a urlconf of the script's
+own, so it goes through the same middleware. For scale, the dashboard of a project without
+any data (the same queries, nothing to count) is measured too. After a warm-up, the median
+of ``--requests`` requests of each is taken. Target (the issue): the dashboard within 5×
+the minimal view.
+
+The last line is ``dashboard_ms=… baseline_ms=… empty_dashboard_ms=… queries=…
+dashboard_ratio=…``.
+
+Run: ``.venv/bin/python bench/dashboard.py``. Never part of the test suite.
+"""
+
+import argparse
+import datetime
+import os
+import statistics
+import sys
+import time
+import types
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/kura_bench_dashboard"
+RECORDS = 200
+OTHER_PROJECTS = 3
+MONTHS = 36
+TIERS = ["public", "shared", "shared", "non_shared", "non_shared", "non_shared", "embargoed"]
+# Mostly verified, as a running repository would be.
+CHECKSUM_STATES = ["verified"] * 16 + ["pending", "verifying", "failed"]
+
+
+def _django(database_url: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    import django
+
+    django.setup()
+
+
+# --- Seeding ---------------------------------------------------------------------------------
+
+
+def _copy(table: str, columns: list[str], rows) -> None:
+    from django.db import connection
+
+    connection.ensure_connection()
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"  # our own names only
+    with connection.connection.cursor() as cursor:
+        # Django's foreign keys are DEFERRABLE INITIALLY DEFERRED and would be checked one
+        # by one at commit; the rows are consistent by construction (superuser only).
+        cursor.execute("SET session_replication_role = replica")
+        try:
+            with cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cursor.execute("SET session_replication_role = DEFAULT")
+
+
+OBJECT_COLUMNS = [
+    "project_id",
+    "record_id",
+    "uploaded_by_id",
+    "storage_key",
+    "original_filename",
+    "size",
+    "content_type",
+    "status",
+    "tier",
+    "available_date",
+    "sha256",
+    "md5",
+    "checksum_state",
+    "checksum_progress",
+    "client_sha256",
+    "quarantined_at",
+    "quarantine_reason",
+    "technical_metadata",
+    "contains_personal_data",
+    "created_at",
+    "stored_at",
+    "last_fixity_at",
+]
+
+
+def object_rows(*, project_id, record_ids, uploader_id, count, start, now, today):
+    """``count`` objects of one project; ``start`` keeps storage keys unique."""
+    sha, md5 = "0" * 64, "0" * 32
+    for n in range(count):
+        number = start + n
+        tier = TIERS[n % len(TIERS)]
+        status = "stored"
+        if n % 997 == 0:
+            status = "uploading"
+        elif n % 991 == 0:
+            status = "deleted"
+        record_id = None if n % 10 == 9 else record_ids[n % len(record_ids)]
+        # Spread over MONTHS months, older objects first; a gap every 12th month.
+        months_back = MONTHS - 1 - (n * MONTHS) // count
+        if months_back % 12 == 7:
+            months_back += 1
+        stored_at = now - datetime.timedelta(days=30.4 * months_back + n % 28)
+        available = today + datetime.timedelta(days=n % 730) if tier == "embargoed" else None
+        quarantined = now if n % 1009 == 0 else None
+        yield [
+            project_id,
+            record_id,
+            uploader_id,
+            f"objects/bench/{number:09d}",
+            f"specimen-{number:09d}.tiff",
+            (number * 7919) % 5_000_000_000,
+            "image/tiff",
+            status,
+            tier,
+            available,
+            sha,
+            md5,
+            CHECKSUM_STATES[n % len(CHECKSUM_STATES)],
+            100,
+            "",
+            quarantined,
+            "",
+            "{}",
+            False,
+            stored_at,
+            stored_at if status == "stored" else None,
+            None,
+        ]
+
+
+def seed(objects: int) -> dict:
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts.models import Institution, Membership, Project, Role, User
+    from dmp.models import DmpRecord
+    from repository.models import (
+        AccessRequest,
+        AuditEvent,
+        DataObject,
+        RequestStatus,
+        TierChangeRequest,
+    )
+    from tests.dmp.complete_records import complete_fields
+
+    started = time.perf_counter()
+    assert {f.column for f in DataObject._meta.concrete_fields} == {"id", *OBJECT_COLUMNS}
+    institution = Institution.objects.create(name_ja="蔵研究所", name_en="Kura Institute")
+    pm = User.objects.create_user(username="bench-pm", password="bench-pm")  # noqa: S106
+    uploader = User.objects.create(username="bench-uploader")
+    outsider = User.objects.create(username="bench-outsider")
+    projects = Project.objects.bulk_create(
+        Project(
+            institution=institution,
+            name_ja=f"ベンチマーク課題 {n}",
+            name_en=f"Benchmark project {n}",
+            funder="JST",
+            funding_stream_code="MJMS",
+            research_field="189",
+        )
+        for n in range(1 + OTHER_PROJECTS)
+    )
+    project = projects[0]
+    Membership.objects.create(user=pm, project=project, role=Role.PM)
+    empty = Project.objects.create(
+        institution=institution,
+        name_en="Benchmark project without data",
+        funder="JST",
+        research_field="189",
+    )
+    Membership.objects.create(user=pm, project=empty, role=Role.PM)
+    Membership.objects.create(user=uploader, project=project, role=Role.RESEARCHER)
+    records_of = {}
+    for p in projects:
+        records = []
+        for n in range(RECORDS):
+            if n % 2:
+                fields = complete_fields(n + 1)
+            else:
+                fields = {"data_number": f"D-{n + 1:03d}", "title_en": f"Dataset {n + 1}"}
+            fields["data_type"] = ["experimental data", "simulation data", "survey data"][n % 3]
+            records.append(DmpRecord(project=p, **fields))
+        records_of[p.pk] = [r.pk for r in DmpRecord.objects.bulk_create(records)]
+
+    now = timezone.now()
+    today = timezone.localdate()
+    start = 0
+    for p in projects:
+        count = objects if p is project else objects // OTHER_PROJECTS
+        _copy(
+            DataObject._meta.db_table,
+            OBJECT_COLUMNS,
+            object_rows(
+                project_id=p.pk,
+                record_ids=records_of[p.pk],
+                uploader_id=uploader.pk,
+                count=count,
+                start=start,
+                now=now,
+                today=today,
+            ),
+        )
+        start += count
+    seeded_objects = time.perf_counter()
+
+    object_ids = list(
+        DataObject.objects.filter(project=project).order_by("pk").values_list("pk", flat=True)
+    )
+    requests = TierChangeRequest.objects.bulk_create(
+        TierChangeRequest(
+            project=project,
+            requested_by=uploader,
+            requested_tier="public",
+            status=RequestStatus.PENDING if n % 5 == 0 else RequestStatus.APPROVED,
+        )
+        for n in range(200)
+    )
+    through = TierChangeRequest.data_objects.through
+    through.objects.bulk_create(
+        through(tierchangerequest_id=r.pk, dataobject_id=object_ids[10 * n + k])
+        for n, r in enumerate(requests)
+        for k in range(10)
+    )
+    AccessRequest.objects.bulk_create(
+        AccessRequest(
+            record_id=records_of[project.pk][n % RECORDS],
+            requester=outsider,
+            purpose=f"Re-analysis {n}",
+            status=RequestStatus.PENDING if n % 5 == 0 else RequestStatus.REJECTED,
+        )
+        for n in range(100)
+    )
+    _copy(
+        AuditEvent._meta.db_table,
+        [
+            "occurred_at",
+            "actor_id",
+            "action",
+            "project_id",
+            "data_object_id",
+            "before",
+            "after",
+            "detail",
+        ],
+        (
+            [
+                now - datetime.timedelta(minutes=n),
+                uploader.pk,
+                "download",
+                project.pk,
+                object_ids[n % len(object_ids)],
+                "{}",
+                '{"tier": "shared"}',
+                "",
+            ]
+            for n in range(5000)
+        ),
+    )
+    with connection.cursor() as cursor:
+        for model in (DmpRecord, DataObject, TierChangeRequest, through, AuditEvent):
+            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+    done = time.perf_counter()
+    total = DataObject.objects.count()
+    print(
+        f"seeded {objects:,} objects in the project and {total - objects:,} in "
+        f"{OTHER_PROJECTS} others in {seeded_objects - started:.1f} s, requests, events and "
+        f"VACUUM ANALYZE in {done - seeded_objects:.1f} s",
+        flush=True,
+    )
+    return {"project": project, "empty": empty, "pm": pm}
+
+
+# --- Measuring -------------------------------------------------------------------------------
+
+
+def bench_urlconf() -> str:
+    from django.http import HttpResponse
+    from django.urls import include, path
+
+    module = types.ModuleType("bench_dashboard_urls")
+    module.urlpatterns = [
+        path("bench-minimal/", lambda request: HttpResponse("ok"), name="bench-minimal"),
+        path("", include("config.urls")),
+    ]
+    sys.modules[module.__name__] = module
+    return module.__name__
+
+
+def median_ms(client, url: str, requests: int, warmup: int) -> float:
+    for _ in range(warmup):
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+    timings = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        response = client.get(url)
+        timings.append(time.perf_counter() - started)
+        assert response.status_code == 200, (url, response.status_code)
+    return statistics.median(timings) * 1000
+
+
+def measure(seeded: dict, requests: int, warmup: int) -> dict:
+    from django.db import connection
+    from django.test import Client, override_settings
+    from django.test.utils import CaptureQueriesContext
+
+    from repository.dashboard import project_dashboard_context
+
+    project = seeded["project"]
+    client = Client()
+    client.force_login(seeded["pm"])
+    dashboard = f"/projects/{project.pk}/dashboard/"
+    with override_settings(ROOT_URLCONF=bench_urlconf()):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(dashboard)
+        assert response.status_code == 200, response.status_code
+        query_count = len(queries)
+        context = project_dashboard_context(user=seeded["pm"], project=project)
+        print(
+            f"dashboard of project {project.pk}: {context['totals'].count:,} stored objects, "
+            f"{context['totals'].bytes / 1e12:.1f} TB, {len(context['months'])} months, "
+            f"{context['embargoes_lifting']['count']:,} embargoed objects lifting within 90 days, "
+            f"{query_count} queries per view",
+            flush=True,
+        )
+        with override_settings(DEBUG=False):
+            empty = f"/projects/{seeded['empty'].pk}/dashboard/"
+            results = {
+                "baseline": median_ms(client, "/bench-minimal/", requests, warmup),
+                "empty": median_ms(client, empty, requests, warmup),
+                "dashboard": median_ms(client, dashboard, requests, warmup),
+            }
+    for name, value in results.items():
+        print(f"{name:10} median {value:8.2f} ms", flush=True)
+    results["queries"] = query_count
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    options = parser.parse_args()
+    database_url = os.environ.get("KURA_BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    _django(database_url)
+    from django.db import connection
+    from django.test.utils import setup_databases, teardown_databases
+
+    print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    old_config = setup_databases(verbosity=0, interactive=False)
+    try:
+        print(f"database {connection.settings_dict['NAME']}", flush=True)
+        seeded = seed(options.objects)
+        results = measure(seeded, options.requests, options.warmup)
+    finally:
+        connection.close()
+        teardown_databases(old_config, verbosity=0)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    ratio = results["dashboard"] / results["baseline"]
+    print(
+        f"target: dashboard {ratio:.2f}x the minimal view <= 5 {'ok' if ratio <= 5 else 'MISSED'}"
+    )
+    print(
+        f"dashboard_ms={results['dashboard']:.2f} baseline_ms={results['baseline']:.2f} "
+        f"empty_dashboard_ms={results['empty']:.2f} queries={results['queries']} "
+        f"dashboard_ratio={ratio:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

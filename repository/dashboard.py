@@ -1,0 +1,392 @@
+"""Reads for the PM dashboard of one project.
+
+Every figure is aggregated in the database, and the page costs the same fixed number of
+queries however many objects the project holds: one grouped pass over the objects by DMP
+record (tiers, bytes and checksum states come out of it as conditional aggregates), one by
+month, one for the embargo schedule, and one each for the records, the pending requests
+and the audit trail.
+
+The objects counted are the project's *stored* objects that the viewer may see, through
+:func:`repository.access.visible_to` like every other list; the people who may open the
+dashboard (its PM and data managers, curators, superusers) see all of them, so they all
+read the same numbers. Objects still uploading, abandoned or deleted hold no bytes and are
+left out.
+
+"By data type" uses the record's data type (データ種別, the funders' vocabulary of the
+common metadata, column 11 of the CSTI report): it is what a PM reports to a funder, while
+an object's file format is a technical detail of each file.
+"""
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Q, QuerySet, Sum, Value, Window
+from django.db.models.functions import Coalesce, TruncMonth
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Project
+from dmp.common_metadata import REQUIRED, missing_requirements
+from dmp.selectors import EXPORT_FORMATS
+from dmp.vocabularies import DATA_TYPES, Tier
+
+from .access import Action, can_edit_dmp, records_visible_to, visible_to
+from .models import AccessRequest, AuditEvent, DataObject, RequestStatus, TierChangeRequest
+from .selectors import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
+
+EMBARGO_WINDOW_DAYS = 90
+EMBARGO_LIST = 50
+RECENT_EVENTS = 20
+SHORT_LIST = 5
+
+# Tier colours of the charts: the badges' colours (static/css/kura.css).
+TIER_COLOURS = {
+    Tier.PUBLIC: "#166534",
+    Tier.EMBARGOED: "#b45309",
+    Tier.SHARED: "#1e40af",
+    Tier.NON_SHARED: "#52525b",
+}
+
+
+def dashboard_objects(*, user, project: Project) -> QuerySet:
+    """The project's stored objects ``user`` may see: what every panel counts."""
+    return (
+        visible_to(user, Action.VIEW_METADATA, project=project)
+        .filter(status=DataObject.Status.STORED)
+        .order_by()
+    )
+
+
+# --- Totals by tier, record, data type and checksum state (one grouped query) ---------------
+
+
+@dataclass
+class Figures:
+    """A count of objects and their bytes, split by tier."""
+
+    count: int = 0
+    bytes: int = 0
+    tiers: dict[str, list[int]] = field(default_factory=lambda: {t.value: [0, 0] for t in Tier})
+
+    def add(self, row: dict) -> None:
+        self.count += row["count"]
+        self.bytes += row["bytes"]
+        for tier in Tier:
+            self.tiers[tier.value][0] += row[f"count_{tier.value}"]
+            self.tiers[tier.value][1] += row[f"bytes_{tier.value}"]
+
+    @property
+    def tier_rows(self) -> list[dict]:
+        return [
+            {
+                "tier": tier.value,
+                "label": tier.label,
+                "count": self.tiers[tier.value][0],
+                "bytes": self.tiers[tier.value][1],
+            }
+            for tier in Tier
+        ]
+
+
+def _bytes(condition: Q | None = None):
+    return Coalesce(Sum("size", filter=condition), Value(0))
+
+
+def _embargo_lifts(today: datetime.date) -> Q:
+    """Embargoed objects whose available date is at most :data:`EMBARGO_WINDOW_DAYS` days
+    away (or already past, waiting for the task that lifts it)."""
+    until = today + datetime.timedelta(days=EMBARGO_WINDOW_DAYS)
+    return Q(tier=Tier.EMBARGOED, available_date__lte=until)
+
+
+def objects_by_record(objects: QuerySet, *, today: datetime.date) -> list[dict]:
+    """One row per DMP record (``record_id`` ``None`` for objects without one): count and
+    bytes in all, per tier, the count in each checksum state, and the count and bytes of
+    the embargoes lifting soon."""
+    aggregates = {
+        "count": Count("pk"),
+        "bytes": _bytes(),
+        "count_lifting": Count("pk", filter=_embargo_lifts(today)),
+        "bytes_lifting": _bytes(_embargo_lifts(today)),
+    }
+    for tier in Tier:
+        aggregates[f"count_{tier.value}"] = Count("pk", filter=Q(tier=tier))
+        aggregates[f"bytes_{tier.value}"] = _bytes(Q(tier=tier))
+    for state, condition in CHECKSUM_FILTERS.items():
+        aggregates[f"checksum_{state}"] = Count("pk", filter=condition)
+    return list(objects.values("record_id").annotate(**aggregates).order_by())
+
+
+# --- Storage growth by month ------------------------------------------------------------------
+
+
+def _month(value: datetime.datetime | datetime.date) -> datetime.date:
+    if isinstance(value, datetime.datetime):
+        value = timezone.localtime(value) if timezone.is_aware(value) else value
+        value = value.date()
+    return value.replace(day=1)
+
+
+def _next_month(month: datetime.date) -> datetime.date:
+    return (month + datetime.timedelta(days=32)).replace(day=1)
+
+
+def growth_by_month(objects: QuerySet, *, today: datetime.date) -> list[dict]:
+    """Bytes and objects added per month (when the bytes were stored), with the running
+    total; months without additions are listed too, up to the current month."""
+    rows = (
+        objects.annotate(month=TruncMonth(Coalesce("stored_at", "created_at")))
+        .values("month")
+        .annotate(count=Count("pk"), bytes=_bytes())
+        .order_by("month")
+    )
+    added = {_month(row["month"]): row for row in rows}
+    if not added:
+        return []
+    months = []
+    month, last = min(added), max(max(added), _month(today))
+    cumulative = 0
+    while month <= last:
+        row = added.get(month, {"count": 0, "bytes": 0})
+        cumulative += row["bytes"]
+        months.append(
+            {"month": month, "count": row["count"], "bytes": row["bytes"], "cumulative": cumulative}
+        )
+        month = _next_month(month)
+    return months
+
+
+# --- Charts (inline SVG, drawn by the template from these coordinates) -------------------------
+
+CHART_WIDTH = 720
+CHART_HEIGHT = 260
+CHART_MARGIN = {"left": 16, "right": 16, "top": 28, "bottom": 36}
+
+
+def growth_chart(months: list[dict]) -> dict | None:
+    """Bars for the bytes added each month and a line for the running total, each on its
+    own scale (the largest value of each is written at the top)."""
+    if not months:
+        return None
+    left, top = CHART_MARGIN["left"], CHART_MARGIN["top"]
+    width = CHART_WIDTH - left - CHART_MARGIN["right"]
+    height = CHART_HEIGHT - top - CHART_MARGIN["bottom"]
+    band = width / len(months)
+    bar = min(max(band * 0.7, 1), 48)
+    top_added = max(m["bytes"] for m in months) or 1
+    top_total = months[-1]["cumulative"] or 1
+    step = max(1, -(-len(months) // 12))  # at most 12 month labels
+    bars, points, labels = [], [], []
+    for n, month in enumerate(months):
+        x = left + n * band
+        bar_height = height * month["bytes"] / top_added
+        bars.append(
+            {
+                "x": round(x + (band - bar) / 2, 2),
+                "y": round(top + height - bar_height, 2),
+                "width": round(bar, 2),
+                "height": round(bar_height, 2),
+                "title": _("%(month)s: %(added)s added, %(total)s in all")
+                % {
+                    "month": month["month"].strftime("%Y-%m"),
+                    "added": filesizeformat(month["bytes"]),
+                    "total": filesizeformat(month["cumulative"]),
+                },
+            }
+        )
+        cx = x + band / 2
+        points.append(f"{cx:.2f},{top + height - height * month['cumulative'] / top_total:.2f}")
+        if n % step == 0:
+            labels.append({"x": round(cx, 2), "text": month["month"].strftime("%Y-%m")})
+    return {
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "left": left,
+        "right": CHART_WIDTH - CHART_MARGIN["right"],
+        "top": top,
+        "baseline": top + height,
+        "label_y": top + height + 20,
+        "bars": bars,
+        "line": " ".join(points),
+        "points": [p.split(",") for p in points],
+        "labels": labels,
+        "top_added": filesizeformat(top_added),
+        "top_total": filesizeformat(top_total),
+        "first": months[0]["month"].strftime("%Y-%m"),
+        "last": months[-1]["month"].strftime("%Y-%m"),
+    }
+
+
+def tier_mix_chart(tier_rows: list[dict], total_bytes: int) -> dict | None:
+    """One bar split by the share of bytes in each tier."""
+    if not total_bytes:
+        return None
+    width = CHART_WIDTH
+    x = 0.0
+    segments = []
+    for row in tier_rows:
+        if not row["bytes"]:
+            continue
+        share = row["bytes"] / total_bytes
+        segments.append(
+            {
+                "tier": row["tier"],
+                "x": round(x, 2),
+                "width": round(share * width, 2),
+                "colour": TIER_COLOURS[row["tier"]],
+                "title": _("%(tier)s: %(size)s (%(share)s%%)")
+                % {
+                    "tier": row["label"],
+                    "size": filesizeformat(row["bytes"]),
+                    "share": f"{100 * share:.1f}",
+                },
+            }
+        )
+        x += share * width
+    return {"width": width, "height": 40, "segments": segments}
+
+
+# --- The other panels --------------------------------------------------------------------------
+
+
+def embargo_schedule(objects: QuerySet, *, today: datetime.date) -> list[dict]:
+    """The first :data:`EMBARGO_LIST` (date, record) pairs of the embargoes lifting soon,
+    with their objects; the totals come with :func:`objects_by_record`."""
+    rows = (
+        objects.filter(_embargo_lifts(today))
+        .values("available_date", "record_id")
+        .annotate(count=Count("pk"), bytes=_bytes())
+        .order_by("available_date", "record_id")
+    )[:EMBARGO_LIST]
+    return [
+        {**row, "days": (row["available_date"] - today).days, "due": row["available_date"] <= today}
+        for row in rows
+    ]
+
+
+def _with_total(queryset: QuerySet) -> QuerySet:
+    """``total``: how many rows the whole (unsliced) queryset has, on every row."""
+    return queryset.annotate(total=Window(Count("pk")))
+
+
+def pending_tier_requests(project: Project) -> list[TierChangeRequest]:
+    return list(
+        _with_total(
+            TierChangeRequest.objects.filter(project=project, status=RequestStatus.PENDING)
+            .select_related("requested_by")
+            .annotate(object_count=Count("data_objects"))
+        ).order_by("created_at", "pk")[:SHORT_LIST]
+    )
+
+
+def pending_access_requests(project: Project) -> list[AccessRequest]:
+    return list(
+        _with_total(
+            AccessRequest.objects.filter(record__project=project, status=RequestStatus.PENDING)
+            .select_related("requester", "record")
+            .order_by("created_at", "pk")
+        )[:SHORT_LIST]
+    )
+
+
+def recent_events(project: Project) -> list[AuditEvent]:
+    return list(
+        AuditEvent.objects.filter(project=project)
+        .select_related("actor", "data_object", "record")
+        .order_by("-occurred_at", "-pk")[:RECENT_EVENTS]
+    )
+
+
+def _data_type_label(code: str | None) -> str:
+    if code in DATA_TYPES:
+        return DATA_TYPES[code].label()
+    return code or ""
+
+
+def project_dashboard_context(*, user, project: Project) -> dict:
+    today = timezone.localdate()
+    objects = dashboard_objects(user=user, project=project)
+    records = list(records_visible_to(user).filter(project=project).order_by("data_number", "pk"))
+    records_by_id = {record.pk: record for record in records}
+
+    totals = Figures()
+    checksum = dict.fromkeys(CHECKSUM_FILTERS, 0)
+    lifting = {"count": 0, "bytes": 0}
+    by_record: dict[int | None, dict] = {}
+    for row in objects_by_record(objects, today=today):
+        totals.add(row)
+        lifting["count"] += row["count_lifting"]
+        lifting["bytes"] += row["bytes_lifting"]
+        for state in checksum:
+            checksum[state] += row[f"checksum_{state}"]
+        by_record[row["record_id"]] = row
+
+    labels = {requirement.name: str(requirement.label) for requirement in REQUIRED}
+    record_rows, by_type = [], {}
+    for record in records:
+        row = by_record.get(record.pk)
+        figures = Figures()
+        if row:
+            figures.add(row)
+        missing = missing_requirements(record)
+        record_rows.append(
+            {
+                "record": record,
+                "figures": figures,
+                "data_type": _data_type_label(record.data_type),
+                "required": len(REQUIRED),
+                "met": len(REQUIRED) - len(missing),
+                "missing": [labels[requirement.name] for requirement in missing],
+            }
+        )
+        if row:
+            by_type.setdefault(record.data_type, Figures()).add(row)
+    without_record = Figures()
+    if None in by_record:
+        without_record.add(by_record[None])
+
+    months = growth_by_month(objects, today=today)
+    tier_rows = totals.tier_rows
+    for row in tier_rows:
+        row["share"] = 100 * row["bytes"] / totals.bytes if totals.bytes else 0
+    embargoes = embargo_schedule(objects, today=today)
+    for entry in embargoes:
+        entry["record"] = records_by_id.get(entry["record_id"])
+    tier_requests = pending_tier_requests(project)
+    access_requests = pending_access_requests(project)
+    return {
+        "project": project,
+        "today": today,
+        "totals": totals,
+        "tier_rows": tier_rows,
+        "tier_mix_chart": tier_mix_chart(tier_rows, totals.bytes),
+        "record_rows": record_rows,
+        "without_record": without_record,
+        "type_rows": sorted(
+            (
+                {"code": code, "label": _data_type_label(code), "figures": figures}
+                for code, figures in by_type.items()
+            ),
+            key=lambda row: -row["figures"].bytes,
+        ),
+        "checksum_rows": [
+            {"state": state, "label": CHECKSUM_FILTER_LABELS[state], "count": count}
+            for state, count in checksum.items()
+        ],
+        "records_incomplete": sum(1 for row in record_rows if row["missing"]),
+        "months": months,
+        "growth_chart": growth_chart(months),
+        "embargoes": embargoes,
+        "embargoes_lifting": lifting,
+        "embargoes_not_listed": lifting["count"] - sum(entry["count"] for entry in embargoes),
+        "embargo_window_days": EMBARGO_WINDOW_DAYS,
+        "embargo_until": today + datetime.timedelta(days=EMBARGO_WINDOW_DAYS),
+        "tier_requests": tier_requests,
+        "tier_requests_total": tier_requests[0].total if tier_requests else 0,
+        "access_requests": access_requests,
+        "access_requests_total": access_requests[0].total if access_requests else 0,
+        "events": recent_events(project),
+        "export_formats": EXPORT_FORMATS,
+        "can_edit_dmp": can_edit_dmp(user, project),
+    }
