@@ -253,7 +253,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     # An object's tier and a record's declared access rights share one vocabulary.
-    "ENUM_NAME_OVERRIDES": {"TierEnum": "dmp.vocabularies.Tier.choices"},
+    "ENUM_NAME_OVERRIDES": {
+        "TierEnum": "dmp.vocabularies.Tier.choices",
+        "RequestStatusEnum": "repository.models.RequestStatus.choices",
+    },
     # Separate request and response components: read-only fields are not asked for.
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [

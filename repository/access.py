@@ -49,7 +49,14 @@ from accounts.roles import is_curator, is_program_officer
 from dmp.models import DmpRecord
 from dmp.vocabularies import MetadataAccess, Tier
 
-from .models import AccessGrant, DataObject, RequestStatus, TierChangeRequest
+from .models import (
+    AccessGrant,
+    AccessRequest,
+    AuditEvent,
+    DataObject,
+    RequestStatus,
+    TierChangeRequest,
+)
 
 
 class Action(StrEnum):
@@ -260,6 +267,34 @@ def tier_request_rule(user) -> Q:
 
 def tier_requests_visible_to(user) -> QuerySet:
     return TierChangeRequest.objects.filter(tier_request_rule(user))
+
+
+def access_request_rule(user) -> Q:
+    """Access requests ``user`` may read: curators all of them, the PM and data managers
+    those for their project's records, anyone the requests they made."""
+    if not user.is_authenticated:
+        return NOTHING
+    if user.is_superuser or is_curator(user):
+        return ALL
+    return Q(requester=user) | _membership(user, "record__project", roles=STEWARD_ROLES)
+
+
+def access_requests_visible_to(user) -> QuerySet:
+    return AccessRequest.objects.filter(access_request_rule(user))
+
+
+def audit_event_rule(user) -> Q:
+    """Audit events ``user`` may read: curators all of them, the PM and data managers
+    their project's (the same rule as :func:`can_view_audit_trail`)."""
+    if not user.is_authenticated:
+        return NOTHING
+    if user.is_superuser or is_curator(user):
+        return ALL
+    return _membership(user, roles=STEWARD_ROLES)
+
+
+def audit_events_visible_to(user) -> QuerySet:
+    return AuditEvent.objects.filter(audit_event_rule(user))
 
 
 UPLOADER_ROLES = (Role.PM, Role.DATA_MANAGER, Role.RESEARCHER)

@@ -13,7 +13,16 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role
 from dmp.vocabularies import Tier
-from repository.access import Action, projects_visible_to, records_visible_to, visible_to
+from repository.access import (
+    Action,
+    access_requests_visible_to,
+    audit_events_visible_to,
+    projects_visible_to,
+    records_visible_to,
+    tier_requests_visible_to,
+    visible_to,
+)
+from repository.models import AuditEvent
 from tests.factories import DataObjectFactory, DmpRecordFactory, MembershipFactory, ProjectFactory
 from tests.repository.test_access import ROLES, STATES, build_object, build_user
 
@@ -221,3 +230,16 @@ def test_api_answers_as_the_access_rules(role, state):
     assert set(_ids(client, "/api/v1/projects/")) == projects
     status = client.get(f"/api/v1/projects/{obj.project_id}/").status_code
     assert status == (200 if obj.project_id in projects else 404)
+
+    # Requests and the audit trail: signed-in people only, each as its rule says.
+    AuditEvent.objects.create(action=AuditEvent.Action.DOWNLOAD, project=obj.project)
+    for url, visible in (
+        ("/api/v1/tier-requests/", tier_requests_visible_to),
+        ("/api/v1/access-requests/", access_requests_visible_to),
+        ("/api/v1/audit-events/", audit_events_visible_to),
+    ):
+        if not who.is_authenticated:
+            assert client.get(url).status_code == 401
+            continue
+        expected = set(visible(who).values_list("pk", flat=True))
+        assert set(_ids(client, url)) == expected, url

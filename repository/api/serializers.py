@@ -1,9 +1,11 @@
+import datetime
+
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from accounts.models import Project
 from dmp.vocabularies import Tier
-from repository.models import DataObject, TierChangeRequest
+from repository.models import AccessRequest, AuditEvent, DataObject, TierChangeRequest
 
 SHA256_EXAMPLE = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
@@ -364,3 +366,125 @@ class TierChangeOutcomeSerializer(serializers.Serializer):
 class DecisionSerializer(serializers.Serializer):
     approve = serializers.BooleanField()
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+ACCESS_REQUEST_EXAMPLE = {
+    "id": 31,
+    "record": 345,
+    "requester": 40,
+    "purpose": "Re-analysis of methane flux for a meta-study (JSPS 25K00001).",
+    "status": "approved",
+    "created_at": "2026-11-02T09:00:00+09:00",
+    "decided_by": 7,
+    "decided_at": "2026-11-03T14:00:00+09:00",
+    "decision_comment": "",
+    "grant_expires_at": "2027-02-01T23:59:59.999999+09:00",
+}
+
+
+@extend_schema_serializer(
+    examples=[OpenApiExample("Approved", value=ACCESS_REQUEST_EXAMPLE, response_only=True)]
+)
+class AccessRequestSerializer(serializers.ModelSerializer):
+    grant_expires_at = serializers.SerializerMethodField(
+        help_text="When the grant made on approval expires (null while pending or rejected)."
+    )
+
+    class Meta:
+        model = AccessRequest
+        fields = [
+            "id",
+            "record",
+            "requester",
+            "purpose",
+            "status",
+            "created_at",
+            "decided_by",
+            "decided_at",
+            "decision_comment",
+            "grant_expires_at",
+        ]
+        read_only_fields = fields
+
+    def get_grant_expires_at(self, obj) -> datetime.datetime | None:
+        grant = getattr(obj, "grant", None)
+        return grant.expires_at if grant is not None else None
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Ask for a record's shared files",
+            value={
+                "record": 345,
+                "purpose": "Re-analysis of methane flux for a meta-study (JSPS 25K00001).",
+            },
+            request_only=True,
+        )
+    ]
+)
+class AccessRequestCreateSerializer(serializers.Serializer):
+    record = serializers.IntegerField(min_value=1)
+    purpose = serializers.CharField(max_length=5000)
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Approve until a date",
+            value={"approve": True, "expires_on": "2027-02-01", "comment": ""},
+            request_only=True,
+        ),
+        OpenApiExample(
+            "Reject",
+            value={"approve": False, "comment": "The data contains unpublished results."},
+            request_only=True,
+        ),
+    ]
+)
+class AccessDecisionSerializer(serializers.Serializer):
+    approve = serializers.BooleanField()
+    expires_on = serializers.DateField(
+        required=False, allow_null=True, default=None, help_text="Approval only: last day."
+    )
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A tier change",
+            value={
+                "id": 9001,
+                "occurred_at": "2026-11-20T10:05:00+09:00",
+                "actor": 5,
+                "action": "tier_changed",
+                "project": 12,
+                "data_object": 1201,
+                "record": 345,
+                "before": {"tier": "shared"},
+                "after": {"tier": "public"},
+                "ip_address": "192.0.2.10",
+                "detail": "Approved tier change request #57.",
+            },
+            response_only=True,
+        )
+    ]
+)
+class AuditEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "occurred_at",
+            "actor",
+            "action",
+            "project",
+            "data_object",
+            "record",
+            "before",
+            "after",
+            "ip_address",
+            "detail",
+        ]
+        read_only_fields = fields

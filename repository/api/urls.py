@@ -24,6 +24,27 @@ urlpatterns = [
         name="api-tier-request-detail",
     ),
     path(
+        "access-requests/",
+        requests.AccessRequestListView.as_view(),
+        name="api-access-request-list",
+    ),
+    path(
+        "access-requests/<int:request_id>/",
+        requests.AccessRequestDetailView.as_view(),
+        name="api-access-request-detail",
+    ),
+    path(
+        "access-requests/<int:request_id>/decision",
+        requests.AccessRequestDecisionView.as_view(),
+        name="api-access-request-decision",
+    ),
+    path("audit-events/", requests.AuditEventListView.as_view(), name="api-audit-event-list"),
+    path(
+        "audit-events/<int:event_id>/",
+        requests.AuditEventDetailView.as_view(),
+        name="api-audit-event-detail",
+    ),
+    path(
         "tier-requests/<int:request_id>/decision",
         requests.TierRequestDecisionView.as_view(),
         name="api-tier-request-decision",

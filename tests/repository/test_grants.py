@@ -6,8 +6,6 @@ import datetime
 
 import pytest
 from django.core import mail
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from accounts.models import Role
@@ -24,31 +22,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-
-CONTENT = b"shared bytes " * 100
-
-
-@pytest.fixture
-def shared():
-    """A project with a PM and an open record holding one shared object (bytes in S3)."""
-    pm = MembershipFactory(role=Role.PM)
-    project = pm.project
-    record = DmpRecordFactory(
-        project=project,
-        access_rights=Tier.SHARED,
-        metadata_access=MetadataAccess.OPEN,
-        title_en="Liver slices",
-    )
-    data_object = DataObjectFactory(
-        project=project, record=record, uploaded_by=pm.user, tier=Tier.SHARED, size=len(CONTENT)
-    )
-    default_storage.save(data_object.storage_key, ContentFile(CONTENT))
-    return {"pm": pm.user, "project": project, "record": record, "object": data_object}
-
-
-@pytest.fixture
-def outsider():
-    return UserFactory(email="outsider@example.org")
 
 
 def future(days: int) -> str:
