@@ -11,6 +11,7 @@ to its messages, ``non_field_errors`` holding the rest.
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, pagination
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -141,3 +142,12 @@ def document_errors(result, generator, request, public):
                     },
                 )
     return result
+
+
+@csrf_exempt  # nothing here acts; the 404 must not turn into the CSRF page
+def not_found(request, *args, **kwargs):
+    """Any other path under /api/: the API's 404 body, not the HTML page."""
+    from django.http import JsonResponse
+
+    body = {"status": 404, "code": "not_found", "detail": "No such API endpoint or object."}
+    return JsonResponse(body, status=404)

@@ -1,10 +1,11 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config import api
 from repository import views as repository_views
 from repository.oai import views as oai_views
 
@@ -39,6 +40,7 @@ urlpatterns = [
     path("api/v1/", include("dmp.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^api/", api.not_found),  # last under /api/: a JSON 404, never the HTML page
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     # Without a CSRF token, so that public pages carry no per-visitor token and can be

@@ -1,0 +1,90 @@
+"""schemathesis against the live OpenAPI document, signed in as a PM with an API token:
+every operation, generated and example inputs, no server error and no response that breaks
+the document (status codes, content types, bodies, headers)."""
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from accounts.models import Role
+from accounts.tokens import api_token_create
+from dmp.vocabularies import MetadataAccess, Tier
+from repository.models import AccessRequest, AuditEvent, DataObject, TierChangeRequest
+from tests.factories import (
+    DataObjectFactory,
+    DmpRecordFactory,
+    MembershipFactory,
+    UserFactory,
+)
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+
+
+@pytest.fixture(autouse=True)
+def same_connection():
+    """Requests are served in-process by Django's WSGI handler, inside the test's
+    transaction: as Django's test client does, keep the handler from closing the database
+    connection at the end of each request."""
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
+
+
+@pytest.fixture
+def pm_token(db) -> str:
+    """A PM's token, and a project with records, objects in several states and requests."""
+    pm = MembershipFactory(role=Role.PM)
+    project, user = pm.project, pm.user
+    record = DmpRecordFactory(
+        project=project, access_rights=Tier.SHARED, metadata_access=MetadataAccess.OPEN
+    )
+    objects = [
+        DataObjectFactory(project=project, record=record, uploaded_by=user, tier=tier)
+        for tier in (Tier.PUBLIC, Tier.SHARED, Tier.NON_SHARED)
+    ]
+    DataObjectFactory(
+        project=project, uploaded_by=user, checksum_state=DataObject.ChecksumState.PENDING
+    )
+    request = TierChangeRequest.objects.create(
+        project=project, requested_by=user, requested_tier=Tier.PUBLIC, reason="paper"
+    )
+    request.data_objects.set(objects[1:2])
+    AccessRequest.objects.create(record=record, requester=UserFactory(), purpose="re-analysis")
+    AuditEvent.objects.create(
+        action=AuditEvent.Action.DOWNLOAD, project=project, data_object=objects[1], actor=user
+    )
+    _token, secret = api_token_create(user=user, name="fuzz")
+    return secret
+
+
+# The document as the running application serves it (no database is needed to build it).
+schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
+
+
+@schema.parametrize()
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_conforms_to_its_document(case, pm_token):
+    case.call_and_validate(headers={"Authorization": f"Bearer {pm_token}"}, checks=CHECKS)
