@@ -14,25 +14,24 @@ lock, so two stewards deciding at once cannot both win.
 import datetime
 import logging
 from dataclasses import dataclass
-from urllib.parse import urljoin
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import STEWARD_ROLES, Membership, Project
+from accounts.models import STEWARD_ROLES, Project
 from dmp.models import DmpRecord
 from dmp.vocabularies import Tier
 
 from .access import Action, can_decide_access, project_role, visible_to
 from .models import AccessGrant, AccessRequest, AuditEvent, RequestStatus
+from .notify import absolute_url, project_emails, send_bilingual
 from .services import audit_event_record
 
 logger = logging.getLogger(__name__)
@@ -366,27 +365,15 @@ def _grant_facts(grant: AccessGrant) -> dict:
 # --- E-mail ---------------------------------------------------------------------------------
 
 
-def _absolute(path: str) -> str:
-    return urljoin(settings.KURA_BASE_URL, path)
-
-
 def _send(
     *, recipients: list[str], subject: str, body_template: str, values: dict, what: str
 ) -> None:
-    """One e-mail in Japanese and English (the recipient's language is not known). A mail
-    server that fails is logged: the decision itself stands."""
-    recipients = sorted({email for email in recipients if email})
-    if not recipients:
-        return
-    subjects, bodies = [], []
-    for language in ("ja", "en"):
-        with translation.override(language):
-            subjects.append(gettext(subject) % values)
-            bodies.append(gettext(body_template) % values)
-    try:
-        send_mail("[Kura] " + " / ".join(subjects), "\n\n-----\n\n".join(bodies), None, recipients)
-    except Exception:
-        logger.exception("%s e-mail was not sent", what)
+    """One message in Japanese and English; ``subject`` and ``body_template`` are msgids."""
+    send_bilingual(
+        recipients=recipients,
+        compose=lambda: (gettext(subject) % values, gettext(body_template) % values),
+        what=what,
+    )
 
 
 def _notify_stewards(*, access_request_id: int) -> None:
@@ -395,11 +382,8 @@ def _notify_stewards(*, access_request_id: int) -> None:
     )
     project = access_request.record.project
     requester = access_request.requester
-    recipients = Membership.objects.filter(
-        project=project, role__in=STEWARD_ROLES, user__is_active=True
-    ).values_list("user__email", flat=True)
     _send(
-        recipients=list(recipients),
+        recipients=project_emails(project.pk, STEWARD_ROLES),
         subject=gettext_noop("Access request: %(number)s %(title)s"),
         body_template=gettext_noop(
             "%(requester)s asks for access to the shared files of a dataset of your project.\n\n"
@@ -412,7 +396,7 @@ def _notify_stewards(*, access_request_id: int) -> None:
             "number": access_request.record.data_number,
             "title": access_request.record.title,
             "purpose": access_request.purpose,
-            "url": _absolute(reverse("project-access-requests", args=[project.pk])),
+            "url": absolute_url(reverse("project-access-requests", args=[project.pk])),
         },
         what=f"access request {access_request_id}",
     )
@@ -426,7 +410,7 @@ def _notify_requester(*, access_request_id: int) -> None:
         "number": access_request.record.data_number,
         "title": access_request.record.title,
         "comment": access_request.decision_comment or "—",
-        "url": _absolute(reverse("dataset-landing", args=[access_request.record_id])),
+        "url": absolute_url(reverse("dataset-landing", args=[access_request.record_id])),
     }
     if access_request.status == RequestStatus.APPROVED:
         grant = AccessGrant.objects.get(request=access_request)
@@ -469,7 +453,7 @@ def _notify_revoked(*, grant_id: int) -> None:
         values={
             "number": grant.record.data_number,
             "title": grant.record.title,
-            "url": _absolute(reverse("dataset-landing", args=[grant.record_id])),
+            "url": absolute_url(reverse("dataset-landing", args=[grant.record_id])),
         },
         what=f"grant revocation {grant_id}",
     )

@@ -19,22 +19,20 @@ import datetime
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urljoin
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.http import Http404
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Membership, Role
 from dmp.vocabularies import Tier
 
 from .access import Action, can_review_tiers, visible_to
 from .models import AuditEvent, DataObject, RequestStatus, TierChangeRequest
+from .notify import absolute_url, project_emails, send_bilingual
 from .services import audit_event_record
 
 logger = logging.getLogger(__name__)
@@ -475,62 +473,46 @@ def tier_requests_decide_for_record(
     return decided
 
 
-def _decision_recipients(tier_request: TierChangeRequest) -> list[str]:
-    pm_emails = Membership.objects.filter(
-        project_id=tier_request.project_id, role=Role.PM, user__is_active=True
-    ).values_list("user__email", flat=True)
-    emails = {tier_request.requested_by.email, *pm_emails}
-    return sorted(email for email in emails if email)
-
-
 def tier_decision_notify(*, tier_request_id: int) -> None:
-    """E-mail the requester and the project's PMs about a decision, in Japanese and English
-    (their language is not known). A mail server that fails is logged; the decision stands."""
+    """E-mail the requester and the project's PMs about a decision, in both languages."""
     tier_request = TierChangeRequest.objects.select_related(
         "project", "requested_by", "decided_by"
     ).get(pk=tier_request_id)
-    recipients = _decision_recipients(tier_request)
-    if not recipients:
-        return
     objects = list(tier_request.data_objects.order_by("pk"))
-    subjects, bodies = [], []
-    for language in ("ja", "en"):
-        with translation.override(language):
-            values = {
-                "id": tier_request.pk,
-                "project": tier_request.project.name,
-                "tier": Tier(tier_request.requested_tier).label,
-                "date": _iso(tier_request.available_date) or "-",
-                "curator": tier_request.decided_by.display_name if tier_request.decided_by else "-",
-                "comment": tier_request.decision_comment or "-",
-                "objects": "\n".join(
-                    f"  - {o.original_filename} "
-                    + urljoin(settings.KURA_BASE_URL, reverse("object-detail", args=[o.pk]))
-                    for o in objects
-                ),
-            }
-            if tier_request.status == RequestStatus.APPROVED:
-                subjects.append(_("Tier change approved: request #%(id)s") % values)
-                intro = _("A curator approved the tier change request; the new tier applies now.")
-            else:
-                subjects.append(_("Tier change rejected: request #%(id)s") % values)
-                intro = _("A curator rejected the tier change request; the tier is unchanged.")
-            bodies.append(
-                intro
-                + "\n\n"
-                + _(
-                    "Project: %(project)s\n"
-                    "Requested tier: %(tier)s (available date: %(date)s)\n"
-                    "Curator: %(curator)s\n"
-                    "Comment: %(comment)s\n"
-                    "Objects:\n%(objects)s"
-                )
-                % values
-            )
-    try:
-        send_mail("[Kura] " + " / ".join(subjects), "\n\n-----\n\n".join(bodies), None, recipients)
-    except Exception:
-        logger.exception("decision e-mail for tier request %s was not sent", tier_request_id)
+
+    def compose() -> tuple[str, str]:
+        values = {
+            "id": tier_request.pk,
+            "project": tier_request.project.name,
+            "tier": Tier(tier_request.requested_tier).label,
+            "date": _iso(tier_request.available_date) or "-",
+            "curator": tier_request.decided_by.display_name if tier_request.decided_by else "-",
+            "comment": tier_request.decision_comment or "-",
+            "objects": "\n".join(
+                f"  - {o.original_filename} " + absolute_url(reverse("object-detail", args=[o.pk]))
+                for o in objects
+            ),
+        }
+        if tier_request.status == RequestStatus.APPROVED:
+            subject = _("Tier change approved: request #%(id)s") % values
+            intro = _("A curator approved the tier change request; the new tier applies now.")
+        else:
+            subject = _("Tier change rejected: request #%(id)s") % values
+            intro = _("A curator rejected the tier change request; the tier is unchanged.")
+        body = _(
+            "Project: %(project)s\n"
+            "Requested tier: %(tier)s (available date: %(date)s)\n"
+            "Curator: %(curator)s\n"
+            "Comment: %(comment)s\n"
+            "Objects:\n%(objects)s"
+        )
+        return subject, intro + "\n\n" + body % values
+
+    send_bilingual(
+        recipients=[tier_request.requested_by.email, *project_emails(tier_request.project_id)],
+        compose=compose,
+        what=f"decision on tier request {tier_request_id}",
+    )
 
 
 def embargoes_lift(*, today: datetime.date | None = None) -> int:
