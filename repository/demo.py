@@ -30,6 +30,7 @@ from dmp.services import plan_save
 from dmp.vocabularies import MetadataAccess, Tier
 
 from .models import (
+    AccessRequest,
     AuditEvent,
     DataObject,
     FixityCheck,
@@ -317,6 +318,15 @@ def _load(*, password_hash: str, written: list[str]) -> Project:
         record=awaiting_review.record,
         before={"tier": Tier.SHARED.value},
         after={"requested_tier": Tier.PUBLIC.value, "tier_change_request": request.pk},
+    )
+    # Someone outside the project asks for the shared methane data: the PM's queue.
+    AccessRequest.objects.create(
+        record=records["D-003"],
+        requester=users["outsider"],
+        purpose=(
+            "水田メタン排出量のメタ解析に使用します (科研費 25K00001)。\n"
+            "For a meta-analysis of methane emission from paddy fields (KAKENHI 25K00001)."
+        ),
     )
     return project
 

@@ -11,7 +11,7 @@ from accounts.models import Membership, Project, Role, User
 from accounts.roles import is_curator, is_program_officer
 from dmp.models import DmpRecord
 from dmp.vocabularies import Tier
-from repository.models import DataObject, RequestStatus, TierChangeRequest
+from repository.models import AccessRequest, DataObject, RequestStatus, TierChangeRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,15 @@ def _load() -> str:
 def _snapshot() -> dict:
     return {
         model.__name__: sorted(model.objects.values_list("pk", flat=True))
-        for model in (User, Project, Membership, DmpRecord, DataObject, TierChangeRequest)
+        for model in (
+            User,
+            Project,
+            Membership,
+            DmpRecord,
+            DataObject,
+            TierChangeRequest,
+            AccessRequest,
+        )
     }
 
 
@@ -71,6 +79,11 @@ def test_demo_objects_cover_every_tier_and_live_in_the_configured_storage():
     assert embargoed.available_date.year == timezone.localdate().year + 1
     assert TierChangeRequest.objects.filter(
         status=RequestStatus.PENDING, requested_tier=Tier.PUBLIC
+    ).exists()
+    assert AccessRequest.objects.filter(
+        status=RequestStatus.PENDING,
+        requester__username="outsider",
+        record__access_rights=Tier.SHARED,
     ).exists()
     for data_object in objects:
         with default_storage.open(data_object.storage_key, "rb") as fh:
