@@ -27,7 +27,9 @@ class AccountsConfig(AppConfig):
         # After every app's permissions exist: connect once, for the last app migrated.
         post_migrate.connect(ensure_site_groups, dispatch_uid="kura.ensure_site_groups")
 
-        from .catalogue import watch
-        from .models import Institution, Project
+        from .catalogue import ACTIVITY, watch
+        from .models import Institution, Project, User
 
         watch(Institution, Project)
+        # People's names are listed on dashboards; a login only stamps last_login.
+        watch(User, generation=ACTIVITY, quiet_fields={"last_login"})

@@ -321,6 +321,11 @@ KURA_PAGE_CACHE_SECONDS = env.int(
     "KURA_PAGE_CACHE_SECONDS",
     default=300 if CACHES["default"]["BACKEND"].endswith("RedisCache") else 0,
 )
+# Project dashboards' bodies (their figures, rendered) are cached this many seconds (0: off),
+# under the catalogue and activity generations, so any change shows at once.
+KURA_DASHBOARD_CACHE_SECONDS = env.int(
+    "KURA_DASHBOARD_CACHE_SECONDS", default=KURA_PAGE_CACHE_SECONDS
+)
 
 # --- Security in production -----------------------------------------------------------
 if not DEBUG:

@@ -39,7 +39,16 @@ end of this module.
 
 from enum import StrEnum
 
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Value
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -309,9 +318,29 @@ def project_role(user, project: Project) -> str | None:
     """The user's role in ``project``, or ``None``."""
     if not user.is_authenticated:
         return None
+    known = project.__dict__.get(_ROLE_READ)
+    if known is not None and known[0] == user.pk:
+        return known[1]
     return (
         Membership.objects.filter(user=user, project=project).values_list("role", flat=True).first()
     )
+
+
+# Where a project fetched with its viewer's role (_with_role) keeps it: (user id, role).
+_ROLE_READ = "_kura_viewer_role"
+
+
+def _with_role(user, queryset: QuerySet) -> QuerySet:
+    """``queryset`` of projects, each read with ``user``'s role in it (see :func:`_role_read`)."""
+    roles = Membership.objects.filter(user=user, project=OuterRef("pk")).values("role")[:1]
+    return queryset.annotate(viewer_role=Subquery(roles))
+
+
+def _role_read(user, project: Project) -> Project:
+    """Let :func:`project_role` answer for ``user`` from the role read with ``project``: the
+    same row, read in the same query, so the page asks once rather than once per check."""
+    project.__dict__[_ROLE_READ] = (user.pk, project.viewer_role)
+    return project
 
 
 # --- Data management plans ----------------------------------------------------------------
@@ -368,8 +397,19 @@ def can_view_dashboard(user, project: Project) -> bool:
 
 
 def access_dashboard_project(user, pk) -> Project:
-    """The project ``pk`` if ``user`` may read its dashboard, else ``Http404`` (as if missing)."""
-    project = access_project(user, pk)
+    """The project ``pk`` if ``user`` may read its dashboard, else ``Http404`` (as if missing).
+
+    Everyone who may read a project's dashboard may open its page (its stewards are
+    members; curators and superusers open every project), so :func:`project_rule`, which
+    costs more than the dashboard's own check, need not be asked. The project comes with
+    ``user``'s role in it, which the page's other checks reuse."""
+    if not user.is_authenticated:
+        raise Http404("No such project.")
+    try:
+        project = _with_role(user, Project.objects.all()).get(pk=pk)
+    except (Project.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such project.") from exc
+    _role_read(user, project)
     if not can_view_dashboard(user, project):
         raise Http404("No such project.")
     return project

@@ -7,8 +7,11 @@ class RepositoryConfig(AppConfig):
     verbose_name = _("Repository")
 
     def ready(self) -> None:
-        from accounts.catalogue import watch
+        from accounts.catalogue import ACTIVITY, watch, watch_m2m
 
-        from .models import DataObject
+        from .models import AccessGrant, AccessRequest, AuditEvent, DataObject, TierChangeRequest
 
         watch(DataObject)
+        # What project dashboards list beside their figures.
+        watch(TierChangeRequest, AccessRequest, AccessGrant, AuditEvent, generation=ACTIVITY)
+        watch_m2m(TierChangeRequest.data_objects, generation=ACTIVITY)

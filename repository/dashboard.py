@@ -12,20 +12,33 @@ dashboard (its PM and data managers, curators, superusers) see all of them, so t
 read the same numbers. Objects still uploading, abandoned or deleted hold no bytes and are
 left out.
 
+The rendered body of the page (everything but the site's header, which names the viewer)
+is kept in the shared cache by :func:`dashboard_body`, one copy per project, language, day
+and variant (curators read it without the links to edit the DMP), filed under the catalogue
+and activity generations (``accounts/catalogue.py``): every write to an object, record,
+project, request, grant, audit event or person's name makes the copy unreachable at once.
+Who may read it is checked on every request, before the cache is asked.
+
 "By data type" uses the record's data type (データ種別, the funders' vocabulary of the
 common metadata, column 11 of the CSTI report): it is what a PM reports to a funder, while
 an object's file format is a technical detail of each file.
 """
 
 import datetime
+import hashlib
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum, Value, Window
 from django.db.models.functions import Coalesce, TruncMonth
 from django.template.defaultfilters import filesizeformat
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from accounts import catalogue
 from accounts.models import Project
 from dmp.common_metadata import REQUIRED, missing_requirements
 from dmp.selectors import EXPORT_FORMATS
@@ -304,7 +317,9 @@ def _data_type_label(code: str | None) -> str:
     return code or ""
 
 
-def project_dashboard_context(*, user, project: Project) -> dict:
+def project_dashboard_context(*, user, project: Project, can_edit: bool | None = None) -> dict:
+    """Everything the dashboard's body shows (``can_edit``: whether it links to editing the
+    DMP; asked of :func:`repository.access.can_edit_dmp` when not given)."""
     today = timezone.localdate()
     objects = dashboard_objects(user=user, project=project)
     records = list(records_visible_to(user).filter(project=project).order_by("data_number", "pk"))
@@ -388,5 +403,48 @@ def project_dashboard_context(*, user, project: Project) -> dict:
         "access_requests_total": access_requests[0].total if access_requests else 0,
         "events": recent_events(project),
         "export_formats": EXPORT_FORMATS,
-        "can_edit_dmp": can_edit_dmp(user, project),
+        "can_edit_dmp": can_edit_dmp(user, project) if can_edit is None else can_edit,
     }
+
+
+# --- The cached body ---------------------------------------------------------------------------
+
+BODY_TEMPLATE = "repository/_dashboard_body.html"
+
+
+def _body_key(project: Project, can_edit: bool, generations: tuple[int, ...]) -> str:
+    raw = "\n".join(
+        (
+            *map(str, generations),
+            str(project.pk),
+            get_language() or "",
+            # The embargo window and "due" count from today.
+            timezone.localdate().isoformat(),
+            "edit" if can_edit else "read",
+        )
+    )
+    return "kura:dashboard:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def dashboard_body(*, user, project: Project) -> SafeString:
+    """The dashboard's body, rendered, for ``user`` (who may read it: the caller checked).
+
+    Everyone who may read the dashboard counts the same objects and records (its PM and
+    data managers, curators and superusers see all of the project's), so the body depends
+    only on the project, the language, the day and whether it links to editing the DMP; it
+    is served from the shared cache while no generation it is filed under has moved."""
+    can_edit = can_edit_dmp(user, project)
+    seconds = settings.KURA_DASHBOARD_CACHE_SECONDS
+    key = None
+    if seconds > 0:
+        key, stored = catalogue.cached_lookup(
+            (catalogue.CATALOGUE, catalogue.ACTIVITY),
+            lambda generations: _body_key(project, can_edit, generations),
+        )
+        if stored is not None:
+            return mark_safe(stored)  # noqa: S308 - our own rendering, stored as it was
+    context = project_dashboard_context(user=user, project=project, can_edit=can_edit)
+    body = render_to_string(BODY_TEMPLATE, context)
+    if key is not None:
+        catalogue.cached_store(key, str(body), seconds)
+    return body

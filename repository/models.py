@@ -5,7 +5,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.catalogue import CatalogueQuerySet
+from accounts.catalogue import ActivityQuerySet, CatalogueQuerySet
 from accounts.models import Project
 from dmp.models import DmpRecord
 from dmp.vocabularies import Tier
@@ -248,6 +248,8 @@ class TierChangeRequest(models.Model):
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     decision_comment = models.TextField(_("decision comment"), blank=True)
 
+    objects = ActivityQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("tier change request")
         verbose_name_plural = _("tier change requests")
@@ -296,6 +298,8 @@ class AccessRequest(models.Model):
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     decision_comment = models.TextField(_("decision comment"), blank=True)
 
+    objects = ActivityQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("access request")
         verbose_name_plural = _("access requests")
@@ -306,7 +310,7 @@ class AccessRequest(models.Model):
         return f"{self.requester} → {self.record} ({self.get_status_display()})"
 
 
-class AccessGrantQuerySet(models.QuerySet):
+class AccessGrantQuerySet(ActivityQuerySet):
     def live(self, now=None) -> "AccessGrantQuerySet":
         now = now or timezone.now()
         return self.filter(revoked_at__isnull=True, expires_at__gt=now)
@@ -361,7 +365,9 @@ class AccessGrant(models.Model):
         return f"{self.grantee} ⇒ {self.record} until {self.expires_at:%Y-%m-%d}"
 
 
-class AuditEventQuerySet(models.QuerySet):
+class AuditEventQuerySet(ActivityQuerySet):
+    """Appends only; ``bulk_create`` bumps the activity generation."""
+
     def update(self, **kwargs):
         raise PermissionError("The audit trail is append-only.")
 

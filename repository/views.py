@@ -49,8 +49,8 @@ def project_detail(request, project_id: int):
 @require_safe
 def project_dashboard(request, project_id: int):
     project = access_dashboard_project(request.user, project_id)
-    context = dashboard.project_dashboard_context(user=request.user, project=project)
-    return render(request, "repository/dashboard.html", context)
+    body = dashboard.dashboard_body(user=request.user, project=project)
+    return render(request, "repository/dashboard.html", {"project": project, "body": body})
 
 
 @login_required
