@@ -47,13 +47,10 @@ Run: ``.venv/bin/python bench/dashboard.py``. Never part of the test suite.
 import argparse
 import datetime
 import os
-import statistics
-import sys
 import time
-import types
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _harness import bench_urlconf, copy_rows, django_setup, median_ms, run_on_throwaway_database
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/kura_bench_dashboard"
 RECORDS = 200
 OTHER_PROJECTS = 3
@@ -63,35 +60,7 @@ TIERS = ["public", "shared", "shared", "non_shared", "non_shared", "non_shared",
 CHECKSUM_STATES = ["verified"] * 16 + ["pending", "verifying", "failed"]
 
 
-def _django(database_url: str) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-    # The production default with a Redis cache (the test settings switch it off).
-    os.environ["KURA_DASHBOARD_CACHE_SECONDS"] = "300"
-    import django
-
-    django.setup()
-
-
 # --- Seeding ---------------------------------------------------------------------------------
-
-
-def _copy(table: str, columns: list[str], rows) -> None:
-    from django.db import connection
-
-    connection.ensure_connection()
-    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"  # our own names only
-    with connection.connection.cursor() as cursor:
-        # Django's foreign keys are DEFERRABLE INITIALLY DEFERRED and would be checked one
-        # by one at commit; the rows are consistent by construction (superuser only).
-        cursor.execute("SET session_replication_role = replica")
-        try:
-            with cursor.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        finally:
-            cursor.execute("SET session_replication_role = DEFAULT")
 
 
 OBJECT_COLUMNS = [
@@ -224,7 +193,7 @@ def seed(objects: int) -> dict:
     start = 0
     for p in projects:
         count = objects if p is project else objects // OTHER_PROJECTS
-        _copy(
+        copy_rows(
             DataObject._meta.db_table,
             OBJECT_COLUMNS,
             object_rows(
@@ -267,7 +236,7 @@ def seed(objects: int) -> dict:
         )
         for n in range(100)
     )
-    _copy(
+    copy_rows(
         AuditEvent._meta.db_table,
         [
             "occurred_at",
@@ -308,37 +277,6 @@ def seed(objects: int) -> dict:
 
 
 # --- Measuring -------------------------------------------------------------------------------
-
-
-def bench_urlconf() -> str:
-    from django.contrib.auth.decorators import login_required
-    from django.http import HttpResponse
-    from django.urls import include, path
-
-    def minimal(request):
-        return HttpResponse("ok")
-
-    module = types.ModuleType("bench_dashboard_urls")
-    module.urlpatterns = [
-        path("bench-minimal/", minimal, name="bench-minimal"),
-        path("bench-minimal-login/", login_required(minimal), name="bench-minimal-login"),
-        path("", include("config.urls")),
-    ]
-    sys.modules[module.__name__] = module
-    return module.__name__
-
-
-def median_ms(client, url: str, requests: int, warmup: int) -> float:
-    for _ in range(warmup):
-        response = client.get(url)
-        assert response.status_code == 200, (url, response.status_code)
-    timings = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        response = client.get(url)
-        timings.append(time.perf_counter() - started)
-        assert response.status_code == 200, (url, response.status_code)
-    return statistics.median(timings) * 1000
 
 
 def count_queries(client, url: str) -> int:
@@ -399,20 +337,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     options = parser.parse_args()
     database_url = os.environ.get("KURA_BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
-    _django(database_url)
-    from django.db import connection
-    from django.test.utils import setup_databases, teardown_databases
+    # The production default with a Redis cache (the test settings switch it off).
+    django_setup(database_url, KURA_DASHBOARD_CACHE_SECONDS="300")
 
-    print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
-    old_config = setup_databases(verbosity=0, interactive=False)
-    try:
-        print(f"database {connection.settings_dict['NAME']}", flush=True)
-        seeded = seed(options.objects)
-        results = measure(seeded, options.requests, options.warmup)
-    finally:
-        connection.close()
-        teardown_databases(old_config, verbosity=0)
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    def work() -> dict:
+        return measure(seed(options.objects), options.requests, options.warmup)
+
+    results = run_on_throwaway_database(work)
     plain = results["dashboard"] / results["minimal"]
     ratio = results["dashboard"] / results["minimal_login"]
     print(

@@ -35,14 +35,11 @@ Run: ``.venv/bin/python bench/public.py``. Never part of the test suite.
 import argparse
 import datetime
 import os
-import statistics
-import sys
 import time
-import types
-from pathlib import Path
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
+from _harness import bench_urlconf, copy_rows, django_setup, median_ms, run_on_throwaway_database
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/kura_bench_public"
 PROJECTS = 100
 OBJECTS_PER_RECORD = 10
@@ -121,40 +118,7 @@ TIERS = [
 ]
 
 
-def _django(database_url: str) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-    # The production default with a Redis cache (the test settings switch it off).
-    os.environ["KURA_PAGE_CACHE_SECONDS"] = "300"
-    import django
-    from django.conf import settings
-
-    django.setup()
-    # As in production: no query log, no template debugging. (Set after setup so that the
-    # test settings keep their development static-files storage: no collectstatic needed.)
-    settings.DEBUG = False
-
-
 # --- Seeding ---------------------------------------------------------------------------------
-
-
-def _copy(table: str, columns: list[str], rows) -> None:
-    from django.db import connection
-
-    connection.ensure_connection()
-    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"  # our own names only
-    with connection.connection.cursor() as cursor:
-        # Django's foreign keys are DEFERRABLE INITIALLY DEFERRED: checked one by one at
-        # commit, 3 per object, they take many minutes for a million rows. The rows are
-        # consistent by construction, so the copy runs with triggers off (superuser only).
-        cursor.execute("SET session_replication_role = replica")
-        try:
-            with cursor.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        finally:
-            cursor.execute("SET session_replication_role = DEFAULT")
 
 
 def seed(records: int) -> None:
@@ -232,11 +196,11 @@ def seed(records: int) -> None:
                 *fixed_values,
             ]
 
-    _copy(DmpRecord._meta.db_table, columns, record_rows())
+    copy_rows(DmpRecord._meta.db_table, columns, record_rows())
     record_ids = list(DmpRecord.objects.order_by("pk").values_list("pk", "project_id"))
     seeded_records = time.perf_counter()
 
-    _copy(
+    copy_rows(
         RecordCreator._meta.db_table,
         [
             "record_id",
@@ -308,7 +272,7 @@ def seed(records: int) -> None:
                 ]
                 number += 1
 
-    _copy(DataObject._meta.db_table, object_columns, object_rows())
+    copy_rows(DataObject._meta.db_table, object_columns, object_rows())
     seeded_objects = time.perf_counter()
     with connection.cursor() as cursor:
         for model in (Project, DmpRecord, RecordCreator, DataObject):
@@ -324,34 +288,6 @@ def seed(records: int) -> None:
 
 
 # --- Measuring -------------------------------------------------------------------------------
-
-
-def bench_urlconf() -> str:
-    from django.http import HttpResponse
-    from django.urls import include, path
-
-    module = types.ModuleType("bench_public_urls")
-    module.urlpatterns = [
-        path("bench-minimal/", lambda request: HttpResponse("ok"), name="bench-minimal"),
-        path("", include("config.urls")),
-    ]
-    sys.modules[module.__name__] = module
-    return module.__name__
-
-
-def median_ms(client, url: str, requests: int, warmup: int, check=None) -> float:
-    for _ in range(warmup):
-        response = client.get(url)
-        assert response.status_code == 200, (url, response.status_code)
-        if check is not None:
-            check(response)
-    timings = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        response = client.get(url)
-        timings.append(time.perf_counter() - started)
-        assert response.status_code == 200, (url, response.status_code)
-    return statistics.median(timings) * 1000
 
 
 def oai_token_after(position: float) -> tuple[str, int, int]:
@@ -428,20 +364,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     options = parser.parse_args()
     database_url = os.environ.get("KURA_BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
-    _django(database_url)
-    from django.db import connection
-    from django.test.utils import setup_databases, teardown_databases
+    # The production default with a Redis cache (the test settings switch it off).
+    django_setup(database_url, KURA_PAGE_CACHE_SECONDS="300")
 
-    print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
-    old_config = setup_databases(verbosity=0, interactive=False)
-    try:
-        print(f"database {connection.settings_dict['NAME']}", flush=True)
+    def work() -> dict:
         seed(options.records)
-        results = measure(options.requests, options.warmup)
-    finally:
-        connection.close()
-        teardown_databases(old_config, verbosity=0)
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+        return measure(options.requests, options.warmup)
+
+    results = run_on_throwaway_database(work)
     landing = results["landing"] / results["minimal"]
     search = results["search"] / results["minimal"]
     deep = results["oai_deep"] / results["oai_early"]
