@@ -12,7 +12,7 @@ to its messages, ``non_field_errors`` holding the rest.
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, pagination
+from rest_framework import exceptions, filters, pagination
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -70,6 +70,12 @@ def _code_for(status: int) -> str:
     )
 
 
+class Unavailable(exceptions.APIException):
+    status_code = 503
+    default_detail = "The storage is unavailable; nothing was changed. Try again shortly."
+    default_code = "unavailable"
+
+
 class ServiceUnavailable(Exception):
     """A service the request needs (storage, …) could not be reached; nothing was changed."""
 
@@ -85,9 +91,21 @@ def service_call(function, **kwargs):
     except PermissionDenied as exc:
         raise exceptions.PermissionDenied(str(exc) or None) from exc
     except ServiceUnavailable as exc:
-        raise exceptions.APIException(
-            "The storage is unavailable; nothing was changed. Try again shortly."
-        ) from exc
+        raise Unavailable() from exc
+
+
+class StableOrdering(filters.OrderingFilter):
+    """``?ordering=`` with the primary key as the last key, so that rows which tie on the
+    chosen field keep one order and cursor pages neither skip nor repeat them."""
+
+    def get_ordering(self, request, queryset, view):
+        ordering = super().get_ordering(request, queryset, view)
+        if not ordering:
+            return ordering
+        ordering = tuple(ordering)
+        if any(field.lstrip("-") in ("pk", "id") for field in ordering):
+            return ordering
+        return (*ordering, "-pk" if ordering[0].startswith("-") else "pk")
 
 
 class NewestFirst(pagination.CursorPagination):

@@ -237,13 +237,14 @@ REST_FRAMEWORK = {
         "accounts.throttling.UserRateThrottle",
         "accounts.throttling.AnonRateThrottle",
     ],
-    # How many reverse proxies stand in front (X-Forwarded-For); unset: use REMOTE_ADDR.
-    "NUM_PROXIES": env.int("KURA_API_NUM_PROXIES", default=None),
+    # How many reverse proxies stand in front: 0 (the default) trusts no X-Forwarded-For
+    # and uses REMOTE_ADDR; n takes the address the n-th proxy from the right saw.
+    "NUM_PROXIES": env.int("KURA_API_NUM_PROXIES", default=0),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "config.api.NewestFirst",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "config.api.StableOrdering",
     ],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     # The API speaks JSON only (the document says so; form bodies get a 415 in the error body).

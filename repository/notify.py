@@ -49,7 +49,8 @@ def send_bilingual(
     for language in LANGUAGES:
         with translation.override(language):
             subject, body = compose()
-        subjects.append(subject)
+        # A header holds one line: a title typed with a line break must not drop the mail.
+        subjects.append(" ".join(subject.split()))
         bodies.append(body)
     try:
         send_mail("[Kura] " + " / ".join(subjects), "\n\n-----\n\n".join(bodies), None, recipients)

@@ -22,8 +22,14 @@ from repository.access import (
     tier_requests_visible_to,
     visible_to,
 )
-from repository.models import AuditEvent
-from tests.factories import DataObjectFactory, DmpRecordFactory, MembershipFactory, ProjectFactory
+from repository.models import AccessRequest, AuditEvent, TierChangeRequest
+from tests.factories import (
+    DataObjectFactory,
+    DmpRecordFactory,
+    MembershipFactory,
+    ProjectFactory,
+    UserFactory,
+)
 from tests.repository.test_access import ROLES, STATES, build_object, build_user
 
 pytestmark = pytest.mark.django_db
@@ -231,15 +237,65 @@ def test_api_answers_as_the_access_rules(role, state):
     status = client.get(f"/api/v1/projects/{obj.project_id}/").status_code
     assert status == (200 if obj.project_id in projects else 404)
 
-    # Requests and the audit trail: signed-in people only, each as its rule says.
-    AuditEvent.objects.create(action=AuditEvent.Action.DOWNLOAD, project=obj.project)
-    for url, visible in (
-        ("/api/v1/tier-requests/", tier_requests_visible_to),
-        ("/api/v1/access-requests/", access_requests_visible_to),
-        ("/api/v1/audit-events/", audit_events_visible_to),
+    # Requests and the audit trail: signed-in people only, each as its rule says. One of
+    # each exists for the object's project (tier requests come with some roles already).
+    event = AuditEvent.objects.create(action=AuditEvent.Action.DOWNLOAD, project=obj.project)
+    asked = AccessRequest.objects.create(record=obj.record, requester=UserFactory(), purpose="x")
+    tier_request = TierChangeRequest.objects.filter(project=obj.project).first()
+    if tier_request is None:
+        tier_request = TierChangeRequest.objects.create(
+            project=obj.project, requested_by=obj.uploaded_by, requested_tier=Tier.PUBLIC
+        )
+    for url, visible, row in (
+        ("/api/v1/tier-requests/", tier_requests_visible_to, tier_request),
+        ("/api/v1/access-requests/", access_requests_visible_to, asked),
+        ("/api/v1/audit-events/", audit_events_visible_to, event),
     ):
         if not who.is_authenticated:
             assert client.get(url).status_code == 401
+            assert client.get(f"{url}{row.pk}/").status_code == 401
             continue
         expected = set(visible(who).values_list("pk", flat=True))
         assert set(_ids(client, url)) == expected, url
+        status = client.get(f"{url}{row.pk}/").status_code
+        assert status == (200 if row.pk in expected else 404), url
+
+
+def test_an_unreachable_storage_answers_503_and_creates_nothing(settings):
+    from botocore.config import Config
+
+    from repository.models import DataObject
+
+    project = ProjectFactory()
+    researcher = MembershipFactory(project=project, role=Role.RESEARCHER).user
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "endpoint_url": "http://127.0.0.1:9",  # nothing listens on the discard port
+                "client_config": Config(connect_timeout=0.5, retries={"max_attempts": 1}),
+            },
+        },
+    }
+    response = _client(researcher).post(
+        "/api/v1/uploads/", {"project": project.pk, "filename": "a.csv", "size": 10}
+    )
+    body = _assert_error(response, 503, "unavailable")
+    assert "nothing was changed" in body["detail"]
+    assert not DataObject.objects.filter(project=project).exists()
+
+
+def test_ties_in_the_chosen_order_neither_repeat_nor_vanish_across_pages():
+    project = ProjectFactory()
+    pm = MembershipFactory(project=project, role=Role.PM).user
+    objects = [
+        DataObjectFactory(
+            project=project, tier=Tier.NON_SHARED, size=1234, original_filename="same.csv"
+        )
+        for _ in range(120)
+    ]
+    client = _client(pm)
+    for ordering in ("size", "-size", "original_filename", "-created_at"):
+        ids = _ids(client, "/api/v1/objects/", project=project.pk, ordering=ordering, page_size=7)
+        assert len(ids) == len(set(ids)) == len(objects), ordering

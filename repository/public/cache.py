@@ -55,25 +55,43 @@ def _storable(request, response) -> bool:
     )
 
 
-def cached_for_visitors(view):
-    """Serve ``view``'s page from the shared cache to visitors without a session."""
+def cached_for_visitors(*, params: frozenset[str] = frozenset()):
+    """Serve the view's page from the shared cache to visitors without a session.
 
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        seconds = settings.KURA_PAGE_CACHE_SECONDS
-        if seconds <= 0 or request.method != "GET" or _personal(request):
-            return view(request, *args, **kwargs)
-        key, stored = catalogue.cached_lookup(
-            (catalogue.CATALOGUE,), lambda generations: _key(request, generations)
+    Only requests whose query parameters are all among ``params`` are cached: a page asked
+    for with anything else (``?x=<random>``) is rendered and not stored, so nobody can fill
+    the cache with copies of one page. (Each distinct search still takes an entry, for
+    ``KURA_PAGE_CACHE_SECONDS``: give the cache a memory limit, see the README.)
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            return _serve(view, params, request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _serve(view, params, request, *args, **kwargs):
+    seconds = settings.KURA_PAGE_CACHE_SECONDS
+    if (
+        seconds <= 0
+        or request.method != "GET"
+        or _personal(request)
+        or not set(request.GET) <= params
+    ):
+        return view(request, *args, **kwargs)
+    key, stored = catalogue.cached_lookup(
+        (catalogue.CATALOGUE,), lambda generations: _key(request, generations)
+    )
+    if stored is not None:
+        status, headers, content = stored
+        return HttpResponse(content, status=status, headers=headers)
+    response = view(request, *args, **kwargs)
+    if key is not None and _storable(request, response):
+        catalogue.cached_store(
+            key, (response.status_code, dict(response.items()), response.content), seconds
         )
-        if stored is not None:
-            status, headers, content = stored
-            return HttpResponse(content, status=status, headers=headers)
-        response = view(request, *args, **kwargs)
-        if key is not None and _storable(request, response):
-            catalogue.cached_store(
-                key, (response.status_code, dict(response.items()), response.content), seconds
-            )
-        return response
-
-    return wrapper
+    return response

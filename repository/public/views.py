@@ -80,7 +80,7 @@ def _access_request_mailto(record: DmpRecord) -> str:
 
 
 @require_safe
-@cached_for_visitors
+@cached_for_visitors()
 def dataset_landing(request, record_id: int):
     record = landing.record_for_landing(user=request.user, record_id=record_id)
     if record.withdrawn_at:

@@ -23,7 +23,7 @@ def _query_string(params: QueryDict, **changes) -> str:
 
 
 @require_safe
-@cached_for_visitors
+@cached_for_visitors(params=frozenset({"q", "page", *selectors.FACET_PARAMS}))
 def dataset_list(request):
     search = selectors.dataset_search(
         user=request.user,

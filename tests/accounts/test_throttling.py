@@ -92,3 +92,40 @@ def test_an_empty_rate_turns_the_limit_off():
     anonymous = APIClient(REMOTE_ADDR=next(_addresses))
 
     assert all(anonymous.get("/api/v1/objects/").status_code == 200 for _ in range(5))
+
+
+@override_settings(KURA_API_THROTTLE_ANON="2/minute")
+def test_a_forged_forwarded_for_header_does_not_escape_the_anonymous_limit():
+    address = next(_addresses)
+    answers = [
+        APIClient(REMOTE_ADDR=address, HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").get(
+            "/api/v1/objects/"
+        )
+        for n in range(4)
+    ]
+    assert [r.status_code for r in answers[:2]] == [200, 200]
+    _retry_after(answers[2])
+
+
+def test_behind_a_configured_proxy_the_forwarded_address_counts():
+    proxied = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    proxy = next(_addresses)
+    with override_settings(REST_FRAMEWORK=proxied, KURA_API_THROTTLE_ANON="1/minute"):
+        first, second = next(_addresses), next(_addresses)
+        client = APIClient(REMOTE_ADDR=proxy)
+        assert client.get("/api/v1/objects/", HTTP_X_FORWARDED_FOR=first).status_code == 200
+        _retry_after(client.get("/api/v1/objects/", HTTP_X_FORWARDED_FOR=first))
+        assert client.get("/api/v1/objects/", HTTP_X_FORWARDED_FOR=second).status_code == 200
+
+
+def test_an_unreachable_cache_lets_requests_through():
+    dead = {
+        "default": {
+            "BACKEND": "config.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens on the discard port
+            "OPTIONS": {"socket_connect_timeout": 0.2},
+        }
+    }
+    with override_settings(CACHES=dead, KURA_API_THROTTLE_ANON="1/minute"):
+        client = APIClient(REMOTE_ADDR=next(_addresses))
+        assert [client.get("/api/v1/objects/").status_code for _ in range(3)] == [200] * 3

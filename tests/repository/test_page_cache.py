@@ -233,3 +233,20 @@ def test_a_commit_bumps_the_generation_again():
         during = catalogue.generation()
         assert during > before
     assert catalogue.generation() > during
+
+
+def test_unknown_query_parameters_are_rendered_but_never_stored(
+    client, dataset, django_assert_num_queries
+):
+    record, _ = dataset
+    landing = reverse("dataset-landing", args=[record.pk])
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(landing, {"x": "random"}).status_code == 200
+        assert len(queries) > 0  # rendered each time: no copy of the page per junk parameter
+    with CaptureQueriesContext(connection) as queries:
+        client.get(reverse("dataset-list"), {"q": "cachetest", "utm": "x"})
+        client.get(reverse("dataset-list"), {"q": "cachetest", "utm": "x"})
+    assert len(queries) > 2
+    # Known parameters (query, facets, page) are cached as before.
+    _served_from_cache(client, django_assert_num_queries, lambda c: _search(c, q="cachetest"))
