@@ -27,6 +27,11 @@ urlpatterns = [
         name="object-tier-change",
     ),
     path(
+        "objects/<int:object_id>/quarantine",
+        repository_views.object_quarantine_clear,
+        name="object-quarantine-clear",
+    ),
+    path(
         "objects/<int:object_id>/download",
         repository_views.object_download,
         name="object-download",

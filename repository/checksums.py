@@ -159,7 +159,7 @@ LOCK_NAMESPACE = 0x4B555241  # "KURA"
 
 
 @contextmanager
-def _hashing_lock(data_object_id: int) -> Iterator[bool]:
+def hashing_lock(data_object_id: int) -> Iterator[bool]:
     """Whether this worker may hash the object now; held until the block ends.
 
     PostgreSQL: a session advisory lock. SQLite (the embedded profile, one host): a file
@@ -192,7 +192,7 @@ def _hashing_lock(data_object_id: int) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-class _ProgressWriter:
+class ProgressWriter:
     """Writes ``checksum_progress`` when it has grown by a percent and a few seconds passed,
     so a million chunks cost about a hundred small updates, not a million."""
 
@@ -239,13 +239,17 @@ def data_object_checksum_verify(*, data_object_id: int) -> DataObject:
     another worker is hashing right now: a second run changes nothing. A storage error
     puts the state back to ``pending`` and propagates, so the task can retry.
     """
-    with _hashing_lock(data_object_id) as locked:
+    with hashing_lock(data_object_id) as locked:
         data_object = DataObject.objects.get(pk=data_object_id)
         if not locked:
             return data_object
+        # A quarantined object is "verifying" only while a curator's re-verification runs
+        # (repository.quarantine), which must not be taken for a first verification: that
+        # would record the digests of bytes nobody trusts.
         claimed = DataObject.objects.filter(
             pk=data_object_id,
             status=DataObject.Status.STORED,
+            quarantined_at__isnull=True,
             checksum_state__in=[
                 DataObject.ChecksumState.PENDING,
                 DataObject.ChecksumState.VERIFYING,
@@ -257,7 +261,7 @@ def data_object_checksum_verify(*, data_object_id: int) -> DataObject:
             scan = object_scan(
                 storage_key=data_object.storage_key,
                 filename=data_object.original_filename,
-                on_progress=_ProgressWriter(data_object_id),
+                on_progress=ProgressWriter(data_object_id),
             )
         except BaseException:
             DataObject.objects.filter(
@@ -342,22 +346,15 @@ def data_object_fixity_check(
     Returns ``None`` without doing anything while another worker hashes the object, or when
     it has been checked since ``if_last_checked_before``.
     """
-    with _hashing_lock(data_object_id) as locked:
+    with hashing_lock(data_object_id) as locked:
         if not locked:
             return None
         data_object = DataObject.objects.get(pk=data_object_id)
         last = data_object.last_fixity_at
         if if_last_checked_before is not None and last and last >= if_last_checked_before:
             return None
-        if not data_object.sha256:
-            raise ValueError(f"data object {data_object_id} has no recorded checksum yet")
         try:
-            digests = object_scan(
-                storage_key=data_object.storage_key, extract_metadata=False
-            ).digests
-        except NoSuchObject as exc:
-            logger.error("fixity: object %s is missing: %s", data_object_id, exc)
-            return _fixity_record(data_object, None, [Reason(REASON_MISSING)])
+            digests, problems = fixity_compare(data_object)
         except StoreError as exc:
             # The storage's message stays in the log: it can name hosts and buckets.
             logger.warning("fixity: object %s could not be read: %s", data_object_id, exc)
@@ -366,20 +363,50 @@ def data_object_fixity_check(
                 outcome=FixityCheck.Outcome.ERROR,
                 detail="The storage did not answer; the check will be repeated.",
             )
-        matches = (
-            digests.size == data_object.size
-            and digests.sha256 == data_object.sha256
-            and (not data_object.md5 or digests.md5 == data_object.md5)
-        )
-        if matches:
-            return _fixity_record(data_object, digests, [])
+        return fixity_record(data_object, digests, problems)
+
+
+def fixity_compare(
+    data_object: DataObject, *, on_progress: Callable[[int, int], None] | None = None
+) -> tuple[Digests | None, list[Reason]]:
+    """Stream the object's stored bytes again and compare them with what Kura recorded.
+
+    Answers the fresh digests (``None`` when the file is gone) and what disagrees: the
+    size, SHA-256 or MD5 recorded after upload, or the SHA-256 the uploader gave. An empty
+    list means the bytes are the ones recorded. Other storage failures raise
+    :class:`~repository.object_store.StoreError`.
+    """
+    if not data_object.sha256:
+        raise ValueError(f"data object {data_object.pk} has no recorded checksum yet")
+    try:
+        digests = object_scan(
+            storage_key=data_object.storage_key, extract_metadata=False, on_progress=on_progress
+        ).digests
+    except NoSuchObject as exc:
+        logger.error("fixity: object %s is missing: %s", data_object.pk, exc)
+        return None, [Reason(REASON_MISSING)]
+    matches = (
+        digests.size == data_object.size
+        and digests.sha256 == data_object.sha256
+        and (not data_object.md5 or digests.md5 == data_object.md5)
+    )
+    if not matches:
         date = f"{timezone.localtime(data_object.last_fixity_at or timezone.now()):%Y-%m-%d}"
-        return _fixity_record(data_object, digests, [Reason(REASON_FIXITY, {"date": date})])
+        return digests, [Reason(REASON_FIXITY, {"date": date})]
+    # Recorded digests are those of the stored bytes, even when an upload failed its
+    # verification because they were not the uploader's: those bytes must not pass.
+    return digests, _verification_problems(data_object, digests)
 
 
-def _fixity_record(
-    data_object: DataObject, digests: Digests | None, problems: list[Reason]
+def fixity_record(
+    data_object: DataObject,
+    digests: Digests | None,
+    problems: list[Reason],
+    *,
+    detail: str = "",
 ) -> FixityCheck:
+    """Record one fixity check (``detail`` goes before the problems) and set
+    ``last_fixity_at``; problems fail the checksum state and quarantine the object."""
     now = timezone.now()
     with transaction.atomic():
         check = FixityCheck.objects.create(
@@ -389,7 +416,7 @@ def _fixity_record(
             sha256=digests.sha256 if digests else "",
             md5=digests.md5 if digests else "",
             size=digests.size if digests else None,
-            detail=" ".join(map(str, problems)),
+            detail=" ".join([detail, *map(str, problems)]).strip(),
         )
         updates: dict = {"last_fixity_at": now}
         if problems:

@@ -33,6 +33,21 @@ class TierChangeForm(forms.Form):
         self.fields["available_date"].widget.attrs["min"] = tomorrow.isoformat()
 
 
+class QuarantineClearForm(forms.Form):
+    """A curator asks Kura to re-verify a quarantined object and clear it if intact
+    (repository.quarantine)."""
+
+    comment = forms.CharField(
+        label=_("Comment"),
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "What you looked into. The audit trail keeps it; the uploader and the project's "
+            "PMs read it if the quarantine is cleared."
+        ),
+    )
+
+
 class TierDecisionForm(forms.Form):
     """A curator approves or rejects a tier change request (or all of a record's)."""
 

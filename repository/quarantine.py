@@ -1,21 +1,34 @@
 """Quarantine: an object whose bytes cannot be trusted is withheld from everyone.
 
-Set by the checksum and fixity services (:mod:`repository.checksums`); cleared by a curator.
+Set by the checksum and fixity services (:mod:`repository.checksums`). Cleared only by a
+curator, and only by reading the stored bytes again: :func:`quarantine_reverify_request`
+marks the object (``checksum_state`` ``verifying`` while quarantined means "a curator's
+re-verification is pending") and queues :func:`data_object_quarantine_reverify`, which
+lifts the quarantine when the bytes are the recorded ones and leaves it in place otherwise.
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
+from urllib.parse import urljoin
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Membership, Role
 
-from .models import AuditEvent, DataObject
+from .access import can_review_tiers
+from .models import AuditEvent, DataObject, FixityCheck
+from .object_store import StoreError
 from .services import audit_event_record
 
 logger = logging.getLogger(__name__)
@@ -65,49 +78,302 @@ def data_object_quarantine(
     return True
 
 
+def _pm_emails(data_object: DataObject) -> list[str]:
+    return list(
+        Membership.objects.filter(
+            project_id=data_object.project_id, role=Role.PM, user__is_active=True
+        ).values_list("user__email", flat=True)
+    )
+
+
 def _quarantine_recipients(data_object: DataObject) -> list[str]:
-    pm_emails = Membership.objects.filter(
-        project_id=data_object.project_id, role=Role.PM, user__is_active=True
-    ).values_list("user__email", flat=True)
-    emails = {data_object.uploaded_by.email, *pm_emails}
+    emails = {data_object.uploaded_by.email, *_pm_emails(data_object)}
     return sorted(email for email in emails if email)
 
 
-def _quarantine_notify(*, data_object_id: int, reasons: list[Reason]) -> None:
-    """E-mail the uploader and the PMs, in Japanese and English (their language is not
-    known). A mail server that fails is logged: the quarantine itself stands."""
-    data_object = DataObject.objects.select_related("project", "uploaded_by").get(pk=data_object_id)
-    recipients = _quarantine_recipients(data_object)
+def _object_url(data_object: DataObject) -> str:
+    return urljoin(settings.KURA_BASE_URL, reverse("object-detail", args=[data_object.pk]))
+
+
+def _mail_in_both_languages(
+    *,
+    data_object: DataObject,
+    recipients: list[str],
+    subject: str,
+    body: str,
+    values: Callable[[], dict],
+) -> None:
+    """One e-mail in Japanese and English (the recipients' language is not known): the
+    ``subject`` and ``body`` msgids are translated and filled with ``values()`` in each
+    language. A mail server that fails is logged: what the e-mail reports stands."""
     if not recipients:
         return
     subjects, bodies = [], []
     for language in ("ja", "en"):
         with translation.override(language):
-            values = {
+            filled = {
                 "filename": data_object.original_filename,
                 "project": data_object.project.name,
-                "reason": " ".join(reason.translated() for reason in reasons),
-                "path": reverse("object-detail", args=[data_object.pk]),
+                "url": _object_url(data_object),
+                "path": _object_url(data_object),  # the name an older message uses
+                **values(),
             }
-            subjects.append(gettext("Fixity failure: %(filename)s") % values)
-            bodies.append(
-                gettext(
-                    "Kura has quarantined a stored file because its checksum verification "
-                    "failed: nobody can download it until a curator has looked into it and "
-                    "cleared the quarantine.\n\n"
-                    "File: %(filename)s\n"
-                    "Project: %(project)s\n"
-                    "Reason: %(reason)s\n"
-                    "Object page: %(path)s"
-                )
-                % values
-            )
+            subjects.append(gettext(subject) % filled)
+            bodies.append(gettext(body) % filled)
     try:
-        send_mail(
-            "[Kura] " + " / ".join(subjects),
-            "\n\n-----\n\n".join(bodies),
-            None,
-            recipients,
-        )
+        send_mail("[Kura] " + " / ".join(subjects), "\n\n-----\n\n".join(bodies), None, recipients)
     except Exception:
-        logger.exception("quarantine e-mail for object %s was not sent", data_object_id)
+        logger.exception("quarantine e-mail for object %s was not sent", data_object.pk)
+
+
+QUARANTINED_SUBJECT = gettext_noop("Fixity failure: %(filename)s")
+QUARANTINED_BODY = gettext_noop(
+    "Kura has quarantined a stored file because its checksum verification "
+    "failed: nobody can download it until a curator has looked into it and "
+    "cleared the quarantine.\n\n"
+    "File: %(filename)s\n"
+    "Project: %(project)s\n"
+    "Reason: %(reason)s\n"
+    "Object page: %(path)s"
+)
+
+
+def _quarantine_notify(*, data_object_id: int, reasons: list[Reason]) -> None:
+    """E-mail the uploader and the PMs that the object is quarantined."""
+    data_object = DataObject.objects.select_related("project", "uploaded_by").get(pk=data_object_id)
+    _mail_in_both_languages(
+        data_object=data_object,
+        recipients=_quarantine_recipients(data_object),
+        subject=QUARANTINED_SUBJECT,
+        body=QUARANTINED_BODY,
+        values=lambda: {"reason": " ".join(reason.translated() for reason in reasons)},
+    )
+
+
+# --- Clearing: a curator asks, a worker reads the bytes again -----------------------------
+
+
+class ReverifyOutcome(StrEnum):
+    CLEARED = "cleared"
+    STILL_QUARANTINED = "still_quarantined"
+    STORAGE_ERROR = "storage_error"
+    NOTHING_TO_DO = "nothing_to_do"
+
+
+# A quarantined object "verifying" has a curator's re-verification pending (or running).
+_REVERIFY_PENDING = {
+    "status": DataObject.Status.STORED,
+    "quarantined_at__isnull": False,
+    "checksum_state": DataObject.ChecksumState.VERIFYING,
+}
+
+# Fixity check details are stored in English, like the other checks' details.
+REVERIFY_MATCH = (
+    "Re-verified at a curator's request: the stored bytes match the recorded checksums."
+)
+REVERIFY_MISMATCH = "Re-verified at a curator's request:"
+REVERIFY_ERROR = (
+    "Re-verification at a curator's request failed: the storage did not answer. "
+    "The object stays quarantined; ask again later."
+)
+
+
+def quarantine_reverify_pending(data_object: DataObject) -> bool:
+    """Whether a curator's re-verification of the quarantined object is queued or running."""
+    return (
+        data_object.is_quarantined
+        and data_object.status == DataObject.Status.STORED
+        and data_object.checksum_state == DataObject.ChecksumState.VERIFYING
+    )
+
+
+def quarantine_reverify_request(
+    *, actor, data_object_id: int, comment: str, ip_address: str | None = None
+) -> DataObject:
+    """A curator asks Kura to read a quarantined object's bytes again and, if they are the
+    recorded ones, to lift the quarantine (curators and superusers only).
+
+    The ``comment`` (required) says what the curator looked into; it goes to the audit
+    trail and the e-mails. Marks the re-verification pending (``checksum_state``
+    ``verifying``) and, once committed, queues the ``kura.quarantine_reverify`` task. Refuses
+    with a ``ValidationError`` (and changes nothing) an object that is not quarantined, whose
+    file is deleted, or whose re-verification is already pending.
+    """
+    from .tasks import quarantine_reverify_task  # tasks imports checksums, which imports us
+
+    if not can_review_tiers(actor):
+        raise PermissionDenied(gettext("Only curators clear a quarantine."))
+    comment = (comment or "").strip()
+    if not comment:
+        raise ValidationError(
+            {"comment": gettext("Say what you looked into: the audit trail keeps it.")}
+        )
+    with transaction.atomic():
+        data_object = DataObject.objects.select_for_update().filter(pk=data_object_id).first()
+        if data_object is None:
+            raise Http404("No such data object.")
+        if not data_object.is_quarantined or data_object.status != DataObject.Status.STORED:
+            raise ValidationError(gettext("This object is not quarantined."))
+        if quarantine_reverify_pending(data_object):
+            raise ValidationError(gettext("A re-verification of this object is already pending."))
+        if not data_object.sha256:
+            raise ValidationError(
+                gettext("No checksums were recorded for this object: there is nothing to compare.")
+            )
+        data_object.checksum_state = DataObject.ChecksumState.VERIFYING
+        data_object.checksum_progress = 0
+        data_object.save(update_fields=["checksum_state", "checksum_progress"])
+        pk, actor_id = data_object.pk, actor.pk
+        transaction.on_commit(
+            lambda: quarantine_reverify_task.delay(pk, actor_id, comment, ip_address)
+        )
+    return data_object
+
+
+def data_object_quarantine_reverify(
+    *,
+    data_object_id: int,
+    curator_id: int | None,
+    comment: str,
+    ip_address: str | None = None,
+    last_attempt: bool = False,
+) -> ReverifyOutcome:
+    """Read a quarantined object's stored bytes again, as a curator asked, and decide.
+
+    Streams the bytes once (:func:`repository.checksums.fixity_compare`) and records the
+    FixityCheck. When the size, SHA-256 and MD5 are the recorded ones (and the uploader's
+    SHA-256, if given), the quarantine is lifted, the checksum state is ``verified``, a
+    ``quarantine_cleared`` AuditEvent names the curator, their address and comment, and the
+    uploader and PMs are e-mailed. Otherwise the object stays quarantined (state ``failed``)
+    and the curator and PMs are e-mailed.
+
+    Only an object whose re-verification is pending is read, under the hashing lock, so a
+    second run changes nothing. A storage error propagates for the task to retry, leaving
+    the request pending; on the ``last_attempt`` it is recorded as an ``error`` check and
+    the request ends (state ``failed``).
+    """
+    from . import checksums  # checksums imports this module
+
+    with checksums.hashing_lock(data_object_id) as locked:
+        if not locked:
+            return ReverifyOutcome.NOTHING_TO_DO  # another worker is reading it right now
+        data_object = DataObject.objects.filter(pk=data_object_id, **_REVERIFY_PENDING).first()
+        if data_object is None:
+            return ReverifyOutcome.NOTHING_TO_DO
+        try:
+            digests, problems = checksums.fixity_compare(
+                data_object, on_progress=checksums.ProgressWriter(data_object_id)
+            )
+        except StoreError as exc:
+            if not last_attempt:
+                raise
+            # The storage's message stays in the log: it can name hosts and buckets.
+            logger.warning("re-verification of object %s gave up: %s", data_object_id, exc)
+            return _reverify_give_up(data_object)
+        curator = get_user_model().objects.filter(pk=curator_id).first() if curator_id else None
+        with transaction.atomic():
+            data_object = (
+                DataObject.objects.select_for_update()
+                .filter(pk=data_object_id, **_REVERIFY_PENDING)
+                .first()
+            )
+            if data_object is None:
+                return ReverifyOutcome.NOTHING_TO_DO
+            if problems:
+                checksums.fixity_record(data_object, digests, problems, detail=REVERIFY_MISMATCH)
+                transaction.on_commit(
+                    lambda: _reverify_mismatch_notify(
+                        data_object_id=data_object_id, curator=curator, reasons=problems
+                    )
+                )
+                return ReverifyOutcome.STILL_QUARANTINED
+            checksums.fixity_record(data_object, digests, [], detail=REVERIFY_MATCH)
+            DataObject.objects.filter(pk=data_object_id).update(
+                quarantined_at=None,
+                quarantine_reason="",
+                checksum_state=DataObject.ChecksumState.VERIFIED,
+                checksum_progress=100,
+            )
+            audit_event_record(
+                actor=curator,
+                action=AuditEvent.Action.QUARANTINE_CLEARED,
+                data_object=data_object,
+                ip_address=ip_address,
+                before={"quarantined": True, "quarantine_reason": data_object.quarantine_reason},
+                after={"quarantined": False, "checksum_state": DataObject.ChecksumState.VERIFIED},
+                detail=comment,
+            )
+            transaction.on_commit(
+                lambda: _cleared_notify(
+                    data_object_id=data_object_id, curator=curator, comment=comment
+                )
+            )
+    return ReverifyOutcome.CLEARED
+
+
+def _reverify_give_up(data_object: DataObject) -> ReverifyOutcome:
+    with transaction.atomic():
+        ended = DataObject.objects.filter(pk=data_object.pk, **_REVERIFY_PENDING).update(
+            checksum_state=DataObject.ChecksumState.FAILED, checksum_progress=0
+        )
+        if not ended:
+            return ReverifyOutcome.NOTHING_TO_DO
+        FixityCheck.objects.create(
+            data_object=data_object, outcome=FixityCheck.Outcome.ERROR, detail=REVERIFY_ERROR
+        )
+    return ReverifyOutcome.STORAGE_ERROR
+
+
+CLEARED_SUBJECT = gettext_noop("Quarantine cleared: %(filename)s")
+CLEARED_BODY = gettext_noop(
+    "A curator had Kura read a quarantined file again: its bytes match the checksums "
+    "recorded for it, so the quarantine is lifted and the file can be downloaded again "
+    "as its access tier allows.\n\n"
+    "File: %(filename)s\n"
+    "Project: %(project)s\n"
+    "Curator: %(curator)s\n"
+    "Comment: %(comment)s\n"
+    "Object page: %(url)s"
+)
+MISMATCH_SUBJECT = gettext_noop("Still quarantined: %(filename)s")
+MISMATCH_BODY = gettext_noop(
+    "A curator had Kura read a quarantined file again, but its bytes still do not match "
+    "the checksums recorded for it: it stays quarantined and nobody can download it.\n\n"
+    "File: %(filename)s\n"
+    "Project: %(project)s\n"
+    "Curator: %(curator)s\n"
+    "Result: %(reason)s\n"
+    "Object page: %(url)s"
+)
+
+
+def _display_name(user) -> str:
+    return user.display_name if user is not None else "-"
+
+
+def _cleared_notify(*, data_object_id: int, curator, comment: str) -> None:
+    """E-mail the uploader and the PMs that the file can be downloaded again."""
+    data_object = DataObject.objects.select_related("project", "uploaded_by").get(pk=data_object_id)
+    _mail_in_both_languages(
+        data_object=data_object,
+        recipients=_quarantine_recipients(data_object),
+        subject=CLEARED_SUBJECT,
+        body=CLEARED_BODY,
+        values=lambda: {"curator": _display_name(curator), "comment": comment},
+    )
+
+
+def _reverify_mismatch_notify(*, data_object_id: int, curator, reasons: list[Reason]) -> None:
+    """E-mail the curator who asked and the PMs that the object stays quarantined."""
+    data_object = DataObject.objects.select_related("project").get(pk=data_object_id)
+    emails = {curator.email if curator is not None else "", *_pm_emails(data_object)}
+    _mail_in_both_languages(
+        data_object=data_object,
+        recipients=sorted(email for email in emails if email),
+        subject=MISMATCH_SUBJECT,
+        body=MISMATCH_BODY,
+        values=lambda: {
+            "curator": _display_name(curator),
+            "reason": " ".join(reason.translated() for reason in reasons),
+        },
+    )

@@ -187,10 +187,14 @@ def upload_page_context(*, user, project: Project) -> dict:
     }
 
 
-def object_page_context(*, user, data_object: DataObject, tier_form=None) -> dict:
+def object_page_context(
+    *, user, data_object: DataObject, tier_form=None, quarantine_form=None
+) -> dict:
     """The object page; stewards get the tier form, and they and curators see the pending
-    tier change requests on the object."""
-    from .forms import TierChangeForm
+    tier change requests on the object. Curators see a quarantined object's reason and
+    either its pending re-verification or the form to ask for one."""
+    from .forms import QuarantineClearForm, TierChangeForm
+    from .quarantine import quarantine_reverify_pending
 
     record = None
     if data_object.record_id:
@@ -206,12 +210,25 @@ def object_page_context(*, user, data_object: DataObject, tier_form=None) -> dic
         pending_requests = data_object.tier_requests.filter(
             status=RequestStatus.PENDING
         ).select_related("requested_by")
+    can_review = can_review_tiers(user)
+    fixity_checks = list(data_object.fixity_checks.all()[:10])
+    quarantine = None
+    if can_review and (data_object.is_quarantined or quarantine_form is not None):
+        pending = quarantine_reverify_pending(data_object)
+        if quarantine_form is None and not pending:
+            quarantine_form = QuarantineClearForm()
+        quarantine = {
+            "pending": pending,
+            "form": quarantine_form,
+            "last_check": fixity_checks[0] if fixity_checks else None,
+        }
     return {
         "object": data_object,
         "record": record,
         "permissions": permissions,
-        "fixity_checks": data_object.fixity_checks.all()[:10],
+        "fixity_checks": fixity_checks,
         "tier_form": tier_form if may_change_tier else None,
         "pending_tier_requests": pending_requests,
-        "can_review": can_review_tiers(user),
+        "can_review": can_review,
+        "quarantine": quarantine,
     }

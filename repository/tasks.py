@@ -2,7 +2,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from . import checksums, housekeeping, tiers
+from . import checksums, housekeeping, quarantine, tiers
 from .health import run_health_checks
 from .models import DataObject
 from .object_store import StoreError
@@ -43,6 +43,30 @@ def checksum_task(self, object_id: int) -> dict:
         "checksum_state": data_object.checksum_state,
         "sha256": data_object.sha256,
     }
+
+
+@shared_task(
+    name="kura.quarantine_reverify",
+    bind=True,
+    acks_late=True,
+    autoretry_for=(StoreError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=8,
+    **HASHING_LIMITS,
+)
+def quarantine_reverify_task(
+    self, object_id: int, curator_id: int | None, comment: str, ip_address: str | None = None
+) -> dict:
+    """Read a quarantined object again and clear it if intact (queued by a curator)."""
+    outcome = quarantine.data_object_quarantine_reverify(
+        data_object_id=object_id,
+        curator_id=curator_id,
+        comment=comment,
+        ip_address=ip_address,
+        last_attempt=self.request.retries >= self.max_retries,
+    )
+    return {"object_id": object_id, "outcome": outcome.value}
 
 
 @shared_task(name="kura.fixity_sweep", acks_late=True, **HASHING_LIMITS)

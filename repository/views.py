@@ -9,16 +9,17 @@ from django.views.decorators.http import require_POST, require_safe
 
 from dmp.vocabularies import Tier
 
-from . import dashboard, selectors, services, tiers
+from . import dashboard, quarantine, selectors, services, tiers
 from .access import (
     Action,
     access_dashboard_project,
     access_data_object,
     access_project,
     can,
+    can_review_tiers,
     can_upload_to,
 )
-from .forms import TierChangeForm
+from .forms import QuarantineClearForm, TierChangeForm
 from .health import run_health_checks
 from .storage import download_response
 
@@ -111,6 +112,38 @@ def _tier_change_message(outcome: tiers.TierChangeOutcome, tier: str) -> str:
         values["id"] = outcome.request.pk
         return _("Request #%(id)s to make this object %(tier)s is waiting for a curator.") % values
     return _("The access tier is now %(tier)s.") % values
+
+
+@login_required
+@require_POST
+def object_quarantine_clear(request, object_id: int):
+    data_object = access_data_object(request.user, object_id, Action.VIEW_METADATA)
+    if not can_review_tiers(request.user):
+        raise PermissionDenied(_("Only curators clear a quarantine."))
+    form = QuarantineClearForm(request.POST)
+    if form.is_valid():
+        try:
+            quarantine.quarantine_reverify_request(
+                actor=request.user,
+                data_object_id=data_object.pk,
+                comment=form.cleaned_data["comment"],
+                ip_address=request.META.get("REMOTE_ADDR"),
+            )
+        except ValidationError as exc:
+            form_errors_add(form, exc)
+        else:
+            messages.success(
+                request,
+                _(
+                    "Kura is reading the file again. If its bytes match the recorded "
+                    "checksums, the quarantine is cleared; if not, you will get an e-mail."
+                ),
+            )
+            return redirect("object-detail", object_id=data_object.pk)
+    context = selectors.object_page_context(
+        user=request.user, data_object=data_object, quarantine_form=form
+    )
+    return render(request, "repository/object_detail.html", context, status=400)
 
 
 @never_cache

@@ -356,7 +356,7 @@ def test_the_embedded_profile_keeps_workers_apart_with_a_file_lock(monkeypatch, 
     """SQLite has no advisory locks; the embedded profile's workers share one host."""
     monkeypatch.setattr(connection, "vendor", "sqlite")
     settings.VAR_DIR = tmp_path
-    lock = checksums._hashing_lock  # private, but the lock itself is under test
+    lock = checksums.hashing_lock
 
     with lock(7) as first, lock(7) as second, lock(8) as other:
         assert (first, second, other) == (True, False, True)
