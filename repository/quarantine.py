@@ -12,22 +12,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from urllib.parse import urljoin
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.http import Http404
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
-
-from accounts.models import Membership, Role
 
 from .access import can_review_tiers
 from .models import AuditEvent, DataObject, FixityCheck
+from .notify import absolute_url, project_emails, send_bilingual
 from .object_store import StoreError
 from .services import audit_event_record
 
@@ -78,24 +74,11 @@ def data_object_quarantine(
     return True
 
 
-def _pm_emails(data_object: DataObject) -> list[str]:
-    return list(
-        Membership.objects.filter(
-            project_id=data_object.project_id, role=Role.PM, user__is_active=True
-        ).values_list("user__email", flat=True)
-    )
-
-
 def _quarantine_recipients(data_object: DataObject) -> list[str]:
-    emails = {data_object.uploaded_by.email, *_pm_emails(data_object)}
-    return sorted(email for email in emails if email)
+    return [data_object.uploaded_by.email, *project_emails(data_object.project_id)]
 
 
-def _object_url(data_object: DataObject) -> str:
-    return urljoin(settings.KURA_BASE_URL, reverse("object-detail", args=[data_object.pk]))
-
-
-def _mail_in_both_languages(
+def _mail(
     *,
     data_object: DataObject,
     recipients: list[str],
@@ -103,27 +86,24 @@ def _mail_in_both_languages(
     body: str,
     values: Callable[[], dict],
 ) -> None:
-    """One e-mail in Japanese and English (the recipients' language is not known): the
-    ``subject`` and ``body`` msgids are translated and filled with ``values()`` in each
-    language. A mail server that fails is logged: what the e-mail reports stands."""
-    if not recipients:
-        return
-    subjects, bodies = [], []
-    for language in ("ja", "en"):
-        with translation.override(language):
-            filled = {
-                "filename": data_object.original_filename,
-                "project": data_object.project.name,
-                "url": _object_url(data_object),
-                "path": _object_url(data_object),  # the name an older message uses
-                **values(),
-            }
-            subjects.append(gettext(subject) % filled)
-            bodies.append(gettext(body) % filled)
-    try:
-        send_mail("[Kura] " + " / ".join(subjects), "\n\n-----\n\n".join(bodies), None, recipients)
-    except Exception:
-        logger.exception("quarantine e-mail for object %s was not sent", data_object.pk)
+    """One bilingual message about ``data_object``: the ``subject`` and ``body`` msgids,
+    translated in each language and filled with the object's names, its page's address and
+    ``values()`` (called in each language too)."""
+
+    def compose() -> tuple[str, str]:
+        url = absolute_url(reverse("object-detail", args=[data_object.pk]))
+        filled = {
+            "filename": data_object.original_filename,
+            "project": data_object.project.name,
+            "url": url,
+            "path": url,  # the name an older message uses
+            **values(),
+        }
+        return gettext(subject) % filled, gettext(body) % filled
+
+    send_bilingual(
+        recipients=recipients, compose=compose, what=f"quarantine (object {data_object.pk})"
+    )
 
 
 QUARANTINED_SUBJECT = gettext_noop("Fixity failure: %(filename)s")
@@ -141,7 +121,7 @@ QUARANTINED_BODY = gettext_noop(
 def _quarantine_notify(*, data_object_id: int, reasons: list[Reason]) -> None:
     """E-mail the uploader and the PMs that the object is quarantined."""
     data_object = DataObject.objects.select_related("project", "uploaded_by").get(pk=data_object_id)
-    _mail_in_both_languages(
+    _mail(
         data_object=data_object,
         recipients=_quarantine_recipients(data_object),
         subject=QUARANTINED_SUBJECT,
@@ -354,7 +334,7 @@ def _display_name(user) -> str:
 def _cleared_notify(*, data_object_id: int, curator, comment: str) -> None:
     """E-mail the uploader and the PMs that the file can be downloaded again."""
     data_object = DataObject.objects.select_related("project", "uploaded_by").get(pk=data_object_id)
-    _mail_in_both_languages(
+    _mail(
         data_object=data_object,
         recipients=_quarantine_recipients(data_object),
         subject=CLEARED_SUBJECT,
@@ -366,10 +346,9 @@ def _cleared_notify(*, data_object_id: int, curator, comment: str) -> None:
 def _reverify_mismatch_notify(*, data_object_id: int, curator, reasons: list[Reason]) -> None:
     """E-mail the curator who asked and the PMs that the object stays quarantined."""
     data_object = DataObject.objects.select_related("project").get(pk=data_object_id)
-    emails = {curator.email if curator is not None else "", *_pm_emails(data_object)}
-    _mail_in_both_languages(
+    _mail(
         data_object=data_object,
-        recipients=sorted(email for email in emails if email),
+        recipients=[curator.email if curator else "", *project_emails(data_object.project_id)],
         subject=MISMATCH_SUBJECT,
         body=MISMATCH_BODY,
         values=lambda: {
