@@ -349,7 +349,10 @@ def data_object_fixity_check(
     with hashing_lock(data_object_id) as locked:
         if not locked:
             return None
-        data_object = DataObject.objects.get(pk=data_object_id)
+        stored = DataObject.objects.filter(status=DataObject.Status.STORED)
+        data_object = stored.filter(pk=data_object_id).first()
+        if data_object is None:  # deleted since the sweep listed it: nothing to check
+            return None
         last = data_object.last_fixity_at
         if if_last_checked_before is not None and last and last >= if_last_checked_before:
             return None
@@ -363,7 +366,12 @@ def data_object_fixity_check(
                 outcome=FixityCheck.Outcome.ERROR,
                 detail="The storage did not answer; the check will be repeated.",
             )
-        return fixity_record(data_object, digests, problems)
+        with transaction.atomic():
+            # Deletion removes the bytes under this row lock: an object deleted while its
+            # bytes were being read is not "missing", and must raise no fixity alarm.
+            if not stored.select_for_update().filter(pk=data_object_id).exists():
+                return None
+            return fixity_record(data_object, digests, problems)
 
 
 def fixity_compare(

@@ -9,12 +9,19 @@ from django.test import override_settings
 from django.utils import timezone
 
 from config.celery import app
-from repository.checksums import data_object_checksum_verify, fixity_due, fixity_sweep
+from repository import checksums
+from repository.checksums import (
+    data_object_checksum_verify,
+    data_object_fixity_check,
+    fixity_due,
+    fixity_sweep,
+)
+from repository.deletion import data_object_delete
 from repository.housekeeping import checksums_stalled, uploads_abandon_idle
 from repository.models import AuditEvent, DataObject, FixityCheck, UploadSession
 from repository.object_store import NoSuchUpload, object_store
 from repository.tasks import abandoned_uploads_sweep_task, fixity_sweep_task
-from tests.factories import DataObjectFactory
+from tests.factories import DataObjectFactory, make_superuser
 
 from .stored_objects import (
     digests,
@@ -256,3 +263,45 @@ def test_checksums_left_pending_are_queued_again(django_capture_on_commit_callba
 
     assert checksums_stalled(now=now) == [stalled.pk]
     assert "kura.checksum_requeue" in {e["task"] for e in settings.CELERY_BEAT_SCHEDULE.values()}
+
+
+def _no_fixity_alarm(data_object, mailoutbox, checks_before: int) -> None:
+    data_object.refresh_from_db()
+    assert data_object.status == DataObject.Status.DELETED
+    assert data_object.quarantined_at is None
+    assert data_object.checksum_state == DataObject.ChecksumState.VERIFIED
+    assert data_object.fixity_checks.count() == checks_before  # no check of a deleted file
+    assert not AuditEvent.objects.filter(
+        data_object=data_object, action=AuditEvent.Action.FIXITY_FAILED
+    ).exists()
+    assert mailoutbox == []
+
+
+def test_an_object_deleted_after_the_sweep_listed_it_raises_no_alarm(mailoutbox, on_commit):
+    data_object = verified_object(b"d" * 1000, last_checked=None)
+    checks = data_object.fixity_checks.count()
+    assert fixity_due(now=NOW, limit=10) == [data_object.pk]
+    data_object_delete(actor=make_superuser(), data_object_id=data_object.pk)
+
+    with on_commit():
+        assert data_object_fixity_check(data_object_id=data_object.pk) is None
+
+    _no_fixity_alarm(data_object, mailoutbox, checks)
+
+
+def test_an_object_deleted_while_its_bytes_are_read_raises_no_alarm(
+    mailoutbox, on_commit, monkeypatch
+):
+    data_object = verified_object(b"e" * 1000, last_checked=None)
+    checks = data_object.fixity_checks.count()
+    read = checksums.fixity_compare
+
+    def read_while_someone_deletes(obj, **kwargs):
+        data_object_delete(actor=make_superuser(), data_object_id=obj.pk)
+        return read(obj, **kwargs)  # the bytes are gone by now: "missing"
+
+    monkeypatch.setattr(checksums, "fixity_compare", read_while_someone_deletes)
+    with on_commit():
+        assert data_object_fixity_check(data_object_id=data_object.pk) is None
+
+    _no_fixity_alarm(data_object, mailoutbox, checks)
