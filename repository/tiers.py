@@ -326,13 +326,57 @@ def _cancel_pending(*, actor, objects, ip_address) -> None:
         )
 
 
+def data_object_withdraw_from_requests(
+    *, actor, data_object: DataObject, ip_address: str | None = None
+) -> None:
+    """Take ``data_object`` (being deleted) out of the pending requests that cover it.
+
+    A request for that object alone is cancelled; from a larger one the object is removed,
+    so that the curator can still decide on the others. Both are audited per object as a
+    cancellation, like :func:`_cancel_pending`. The caller holds the object's row lock.
+    """
+    comment = f"Cancelled: the object was deleted ({data_object.original_filename})."
+    requests = _pending_requests_of([data_object]).select_for_update(of=("self",))
+    for pending in requests.prefetch_related("data_objects"):
+        if len(pending.data_objects.all()) == 1:
+            _decision_record(
+                actor=actor,
+                tier_request=pending,
+                status=RequestStatus.CANCELLED,
+                comment=comment,
+                ip_address=ip_address,
+            )
+            continue
+        pending.data_objects.remove(data_object)
+        _decision_audit(
+            actor=actor,
+            tier_request=pending,
+            objects=[data_object],
+            status=RequestStatus.CANCELLED,
+            comment=comment,
+            ip_address=ip_address,
+        )
+
+
 def _decision_record(*, actor, tier_request, status, comment, ip_address) -> None:
     tier_request.status = status
     tier_request.decided_by = actor if actor is not None and actor.is_authenticated else None
     tier_request.decided_at = timezone.now()
     tier_request.decision_comment = comment
     tier_request.save(update_fields=["status", "decided_by", "decided_at", "decision_comment"])
-    for o in tier_request.data_objects.all():
+    _decision_audit(
+        actor=actor,
+        tier_request=tier_request,
+        objects=tier_request.data_objects.all(),
+        status=status,
+        comment=comment,
+        ip_address=ip_address,
+    )
+
+
+def _decision_audit(*, actor, tier_request, objects, status, comment, ip_address) -> None:
+    """One ``tier_decided`` event per object: what became of its part in the request."""
+    for o in objects:
         audit_event_record(
             actor=actor,
             action=AuditEvent.Action.TIER_DECIDED,
