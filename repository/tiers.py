@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -475,6 +476,37 @@ def tier_request_decide(
     return tier_request
 
 
+@dataclass(frozen=True)
+class RecordDecision:
+    """What deciding for a record did: the requests decided, and those left pending because
+    they also cover objects of other records (or objects not described yet)."""
+
+    decided: list[TierChangeRequest]
+    left: list[TierChangeRequest]
+
+
+def record_pending_requests(*, record_id: int) -> QuerySet:
+    """Pending requests with an object of the record, oldest first, each annotated
+    ``spans_other_records``: whether it also covers an object of another record or of none.
+    Deciding for the record decides only the others."""
+    ours = DataObject.objects.filter(tier_requests=OuterRef("pk"), record_id=record_id)
+    # exclude() keeps the objects without a record: they are not the record's either.
+    elsewhere = DataObject.objects.filter(tier_requests=OuterRef("pk")).exclude(record_id=record_id)
+    return (
+        TierChangeRequest.objects.filter(Exists(ours), status=RequestStatus.PENDING)
+        .annotate(spans_other_records=Exists(elsewhere))
+        .order_by("pk")
+    )
+
+
+def requests_left_message(left: Sequence[TierChangeRequest]) -> str:
+    """Why deciding for a record left ``left`` pending."""
+    return _(
+        "Left pending: request(s) %(ids)s also cover objects of other records; decide them"
+        " on their own pages."
+    ) % {"ids": ", ".join(f"#{r.pk}" for r in left)}
+
+
 def tier_requests_decide_for_record(
     *,
     actor,
@@ -482,27 +514,25 @@ def tier_requests_decide_for_record(
     approve: bool,
     comment: str = "",
     ip_address: str | None = None,
-) -> list[TierChangeRequest]:
-    """Decide every pending request with an object of the record, all or none (curators
-    only). Requests someone else decides meanwhile are left to that decision."""
+) -> RecordDecision:
+    """Decide every pending request whose objects all belong to the record, all or none
+    (curators only). A request that also covers objects of other records is left pending
+    (deciding it would open or refuse those too) and is named in the result. Requests
+    someone else decides meanwhile are left to that decision."""
     if not can_review_tiers(actor):
         raise PermissionDenied(_("Only curators decide tier change requests."))
     decided = []
     with transaction.atomic():
-        pending = (
-            TierChangeRequest.objects.filter(
-                status=RequestStatus.PENDING, data_objects__record_id=record_id
-            )
-            .distinct()
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-        for tier_request_id in list(pending):
+        pending = list(record_pending_requests(record_id=record_id))
+        left = [r for r in pending if r.spans_other_records]
+        for tier_request in pending:
+            if tier_request.spans_other_records:
+                continue
             try:
                 decided.append(
                     tier_request_decide(
                         actor=actor,
-                        tier_request_id=tier_request_id,
+                        tier_request_id=tier_request.pk,
                         approve=approve,
                         comment=comment,
                         ip_address=ip_address,
@@ -510,11 +540,13 @@ def tier_requests_decide_for_record(
                 )
             except TierRequestAlreadyDecided:
                 continue
+        if not decided and left:
+            raise ValidationError({"decision": requests_left_message(left)})
         if not decided:
             raise ValidationError(
                 {"decision": _("This record has no tier change requests waiting for a curator.")}
             )
-    return decided
+    return RecordDecision(decided=decided, left=left)
 
 
 def tier_decision_notify(*, tier_request_id: int) -> None:
