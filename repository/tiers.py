@@ -128,6 +128,17 @@ def tier_change_blockers(
     return reasons
 
 
+def _blockers_of(
+    objects: Sequence[DataObject], *, tier: str, available_date: datetime.date | None
+) -> list[str]:
+    """Every reason, object by object, why ``objects`` may not change to ``tier``."""
+    return [
+        reason
+        for o in objects
+        for reason in tier_change_blockers(o, tier=tier, available_date=available_date)
+    ]
+
+
 def data_object_tier_apply(
     *,
     actor,
@@ -221,11 +232,7 @@ def tier_change_request(
         changes = [o for o in objects if (o.tier, o.available_date) != (tier, available_date)]
         if not changes:
             raise ValidationError({"tier": _("The access tier is already as requested.")})
-        blockers = [
-            reason_
-            for o in changes
-            for reason_ in tier_change_blockers(o, tier=tier, available_date=available_date)
-        ]
+        blockers = _blockers_of(changes, tier=tier, available_date=available_date)
         if blockers:
             raise ValidationError({"tier": blockers})
         reviewed = [
@@ -310,13 +317,13 @@ def tier_request_create(
     return tier_request
 
 
-def _cancel_pending(*, actor, objects, ip_address) -> None:
+def _cancel_pending(*, actor, objects, ip_address, comment: str = "") -> None:
     """Cancel the pending requests that cover ``objects``, audited like a decision."""
     if not objects:
         return
     # Stored as written, like every audit detail: the reader's language is not known here.
     names = ", ".join(o.original_filename for o in objects)
-    comment = f"Cancelled: the access tier was changed directly ({names})."
+    comment = comment or f"Cancelled: the access tier was changed directly ({names})."
     for pending in _pending_requests_of(objects).select_for_update(of=("self",)):
         _decision_record(
             actor=actor,
@@ -332,22 +339,15 @@ def data_object_withdraw_from_requests(
 ) -> None:
     """Take ``data_object`` (being deleted) out of the pending requests that cover it.
 
-    A request for that object alone is cancelled; from a larger one the object is removed,
-    so that the curator can still decide on the others. Both are audited per object as a
-    cancellation, like :func:`_cancel_pending`. The caller holds the object's row lock.
+    The object is removed from a request that covers others too, so that the curator can
+    still decide on them; a request for that object alone is cancelled
+    (:func:`_cancel_pending`). Both are audited per object as a cancellation. The caller
+    holds the object's row lock.
     """
     comment = f"Cancelled: the object was deleted ({data_object.original_filename})."
-    requests = _pending_requests_of([data_object]).select_for_update(of=("self",))
-    for pending in requests.prefetch_related("data_objects"):
-        if len(pending.data_objects.all()) == 1:
-            _decision_record(
-                actor=actor,
-                tier_request=pending,
-                status=RequestStatus.CANCELLED,
-                comment=comment,
-                ip_address=ip_address,
-            )
-            continue
+    others = DataObject.objects.filter(tier_requests=OuterRef("pk")).exclude(pk=data_object.pk)
+    larger = _pending_requests_of([data_object]).filter(Exists(others))
+    for pending in larger.select_for_update(of=("self",)):
         pending.data_objects.remove(data_object)
         _decision_audit(
             actor=actor,
@@ -357,6 +357,7 @@ def data_object_withdraw_from_requests(
             comment=comment,
             ip_address=ip_address,
         )
+    _cancel_pending(actor=actor, objects=[data_object], ip_address=ip_address, comment=comment)
 
 
 def _decision_record(*, actor, tier_request, status, comment, ip_address) -> None:
@@ -448,11 +449,7 @@ def tier_request_decide(
             raise _already_decided(tier_request)
         tier, available_date = tier_request.requested_tier, tier_request.available_date
         if approve:
-            blockers = [
-                reason
-                for o in objects
-                for reason in tier_change_blockers(o, tier=tier, available_date=available_date)
-            ]
+            blockers = _blockers_of(objects, tier=tier, available_date=available_date)
             if blockers:
                 raise ValidationError({"decision": blockers})
             for o in objects:

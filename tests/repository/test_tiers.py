@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from dmp.vocabularies import Tier
-from repository import selectors, tiers
+from repository import tiers
 from repository.models import AuditEvent, DataObject, RequestStatus, TierChangeRequest
 from repository.tasks import embargo_lift_task
 from tests.factories import (
@@ -700,21 +700,6 @@ def test_the_embargo_task_runs_on_the_beat_schedule():
 
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "kura.embargo_lift" in tasks
-
-
-def test_embargoes_lifting_in_the_next_days_for_a_project(setup):
-    soon = setup.object(tier=Tier.EMBARGOED, available_date=in_days(3))
-    later = setup.object(tier=Tier.EMBARGOED, available_date=in_days(20))
-    setup.object(tier=Tier.EMBARGOED, available_date=in_days(40))
-    setup.object(tier=Tier.SHARED)
-    DataObjectFactory(tier=Tier.EMBARGOED, available_date=in_days(2))  # another project
-
-    found = selectors.embargoes_lifting_soon(user=setup.pm, project=setup.project, days=30)
-
-    assert list(found) == [soon, later]
-    assert list(selectors.embargoes_lifting_soon(user=setup.pm, project=setup.project, days=5)) == [
-        soon
-    ]
 
 
 def test_curators_may_download_an_object_while_a_request_on_it_is_pending(setup):
