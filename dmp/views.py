@@ -16,6 +16,7 @@ from repository.access import (
     can_view_programs,
     records_visible_to,
 )
+from repository.views import form_errors_add
 
 from . import exports, madmp, selectors, services
 from .forms import ImportForm, PlanForm, RecordForm, creators_formset, creators_from
@@ -87,7 +88,7 @@ def plan_edit(request, project_id: int):
         try:
             services.plan_save(actor=request.user, plan_or_project=project, answers=answers)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(request, _("The data management plan was saved."))
             return redirect("project-dmp", project_id=project.pk)
@@ -120,11 +121,6 @@ def dmp_import(request, project_id: int):
     return render(request, "dmp/import.html", context, status=400 if form.errors else 200)
 
 
-def _add_errors(form, exc: ValidationError) -> None:
-    for name, messages_ in exc.message_dict.items():
-        form.add_error(name if name in form.fields else None, messages_)
-
-
 def _record_form(request, project, record=None):
     if request.method == "POST":
         form = RecordForm(request.POST, instance=record, project=project)
@@ -147,7 +143,7 @@ def _record_form(request, project, record=None):
                         creators=creators_from(creators),
                     )
             except ValidationError as exc:
-                _add_errors(form, exc)
+                form_errors_add(form, exc)
             else:
                 messages.success(request, _("The record was saved."))
                 return redirect("dmp-record-detail", project_id=project.pk, record_id=record.pk)

@@ -78,8 +78,19 @@ def audit_events(*, project: Project | None = None, filters: AuditFilter | None 
     return events.order_by("-occurred_at", "-pk")
 
 
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP, "CSV
+# injection"); the trail holds text written by outsiders (an access request's purpose).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: str) -> str:
+    """``value`` as a spreadsheet shows it as text: a leading ``'`` where it would start a
+    formula."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def _csv_row(event: AuditEvent) -> list[str]:
-    return [
+    cells = [
         timezone.localtime(event.occurred_at).isoformat(),
         event.actor.username if event.actor else "",
         event.action,
@@ -94,6 +105,7 @@ def _csv_row(event: AuditEvent) -> list[str]:
         event.ip_address or "",
         event.detail,
     ]
+    return [csv_cell(cell) for cell in cells]
 
 
 class _Echo:

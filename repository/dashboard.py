@@ -44,6 +44,7 @@ from dmp.common_metadata import REQUIRED, missing_requirements
 from dmp.selectors import EXPORT_FORMATS
 from dmp.vocabularies import DATA_TYPES, Tier
 
+from . import grants
 from .access import Action, can_edit_dmp, records_visible_to, visible_to
 from .models import AccessRequest, AuditEvent, DataObject, RequestStatus, TierChangeRequest
 from .selectors import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
@@ -294,13 +295,7 @@ def pending_tier_requests(project: Project) -> list[TierChangeRequest]:
 
 
 def pending_access_requests(project: Project) -> list[AccessRequest]:
-    return list(
-        _with_total(
-            AccessRequest.objects.filter(record__project=project, status=RequestStatus.PENDING)
-            .select_related("requester", "record")
-            .order_by("created_at", "pk")
-        )[:SHORT_LIST]
-    )
+    return list(_with_total(grants.pending_access_requests(project=project))[:SHORT_LIST])
 
 
 def recent_events(project: Project) -> list[AuditEvent]:

@@ -12,14 +12,17 @@ from .access import Action, visible_to
 from .models import AuditEvent, DataObject
 from .object_store import object_store
 from .services import audit_event_record
+from .tiers import data_object_withdraw_from_requests
 
 
 def data_object_delete(*, actor, data_object_id, ip_address: str | None = None) -> DataObject:
     """Delete the object ``data_object_id`` for ``actor`` (its uploader, PM or data manager).
 
-    Under a row lock: removes the bytes from storage, marks the object deleted and audits
-    ``deleted`` with what it was (name, size, SHA-256, tier). ``Http404`` if ``actor`` may not
-    delete it or it is already gone; a ``StoreError`` from the storage rolls everything
+    Under a row lock: removes the bytes from storage, marks the object deleted, audits
+    ``deleted`` with what it was (name, size, SHA-256, tier) and takes it out of the pending
+    tier change requests that cover it
+    (:func:`~repository.tiers.data_object_withdraw_from_requests`). ``Http404`` if ``actor``
+    may not delete it or it is already gone; a ``StoreError`` from the storage rolls everything
     back, so nothing is marked deleted while its bytes are still there.
     """
     with transaction.atomic():
@@ -44,6 +47,9 @@ def data_object_delete(*, actor, data_object_id, ip_address: str | None = None) 
         object_store().delete(data_object.storage_key)
         data_object.status = DataObject.Status.DELETED
         data_object.save(update_fields=["status"])
+        data_object_withdraw_from_requests(
+            actor=actor, data_object=data_object, ip_address=ip_address
+        )
         audit_event_record(
             actor=actor,
             action=AuditEvent.Action.DELETED,

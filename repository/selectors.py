@@ -54,24 +54,6 @@ def data_object_list(*, user, project: Project | None = None) -> QuerySet:
     return with_permissions(objects, user, Action.DOWNLOAD, Action.EDIT)
 
 
-def embargoes_lifting_soon(
-    *, user, project: Project, days: int, today: datetime.date | None = None
-) -> QuerySet:
-    """Embargoed objects of ``project`` that ``user`` may see whose available date falls in
-    the next ``days`` days (today included), soonest first."""
-    today = today or timezone.localdate()
-    return (
-        visible_to(user, Action.VIEW_METADATA)
-        .filter(
-            project=project,
-            tier=Tier.EMBARGOED,
-            available_date__range=(today, today + datetime.timedelta(days=days)),
-        )
-        .select_related("record")
-        .order_by("available_date", "pk")
-    )
-
-
 def recent_public_objects(*, user, limit: int = 10) -> list[DataObject]:
     """The newest objects anyone may download, for the home page."""
     anonymous_view = visible_to(user, Action.DOWNLOAD).filter(tier="public")

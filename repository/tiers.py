@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -127,6 +128,17 @@ def tier_change_blockers(
     return reasons
 
 
+def _blockers_of(
+    objects: Sequence[DataObject], *, tier: str, available_date: datetime.date | None
+) -> list[str]:
+    """Every reason, object by object, why ``objects`` may not change to ``tier``."""
+    return [
+        reason
+        for o in objects
+        for reason in tier_change_blockers(o, tier=tier, available_date=available_date)
+    ]
+
+
 def data_object_tier_apply(
     *,
     actor,
@@ -220,11 +232,7 @@ def tier_change_request(
         changes = [o for o in objects if (o.tier, o.available_date) != (tier, available_date)]
         if not changes:
             raise ValidationError({"tier": _("The access tier is already as requested.")})
-        blockers = [
-            reason_
-            for o in changes
-            for reason_ in tier_change_blockers(o, tier=tier, available_date=available_date)
-        ]
+        blockers = _blockers_of(changes, tier=tier, available_date=available_date)
         if blockers:
             raise ValidationError({"tier": blockers})
         reviewed = [
@@ -309,13 +317,13 @@ def tier_request_create(
     return tier_request
 
 
-def _cancel_pending(*, actor, objects, ip_address) -> None:
+def _cancel_pending(*, actor, objects, ip_address, comment: str = "") -> None:
     """Cancel the pending requests that cover ``objects``, audited like a decision."""
     if not objects:
         return
     # Stored as written, like every audit detail: the reader's language is not known here.
     names = ", ".join(o.original_filename for o in objects)
-    comment = f"Cancelled: the access tier was changed directly ({names})."
+    comment = comment or f"Cancelled: the access tier was changed directly ({names})."
     for pending in _pending_requests_of(objects).select_for_update(of=("self",)):
         _decision_record(
             actor=actor,
@@ -326,13 +334,51 @@ def _cancel_pending(*, actor, objects, ip_address) -> None:
         )
 
 
+def data_object_withdraw_from_requests(
+    *, actor, data_object: DataObject, ip_address: str | None = None
+) -> None:
+    """Take ``data_object`` (being deleted) out of the pending requests that cover it.
+
+    The object is removed from a request that covers others too, so that the curator can
+    still decide on them; a request for that object alone is cancelled
+    (:func:`_cancel_pending`). Both are audited per object as a cancellation. The caller
+    holds the object's row lock.
+    """
+    comment = f"Cancelled: the object was deleted ({data_object.original_filename})."
+    others = DataObject.objects.filter(tier_requests=OuterRef("pk")).exclude(pk=data_object.pk)
+    larger = _pending_requests_of([data_object]).filter(Exists(others))
+    for pending in larger.select_for_update(of=("self",)):
+        pending.data_objects.remove(data_object)
+        _decision_audit(
+            actor=actor,
+            tier_request=pending,
+            objects=[data_object],
+            status=RequestStatus.CANCELLED,
+            comment=comment,
+            ip_address=ip_address,
+        )
+    _cancel_pending(actor=actor, objects=[data_object], ip_address=ip_address, comment=comment)
+
+
 def _decision_record(*, actor, tier_request, status, comment, ip_address) -> None:
     tier_request.status = status
     tier_request.decided_by = actor if actor is not None and actor.is_authenticated else None
     tier_request.decided_at = timezone.now()
     tier_request.decision_comment = comment
     tier_request.save(update_fields=["status", "decided_by", "decided_at", "decision_comment"])
-    for o in tier_request.data_objects.all():
+    _decision_audit(
+        actor=actor,
+        tier_request=tier_request,
+        objects=tier_request.data_objects.all(),
+        status=status,
+        comment=comment,
+        ip_address=ip_address,
+    )
+
+
+def _decision_audit(*, actor, tier_request, objects, status, comment, ip_address) -> None:
+    """One ``tier_decided`` event per object: what became of its part in the request."""
+    for o in objects:
         audit_event_record(
             actor=actor,
             action=AuditEvent.Action.TIER_DECIDED,
@@ -403,11 +449,7 @@ def tier_request_decide(
             raise _already_decided(tier_request)
         tier, available_date = tier_request.requested_tier, tier_request.available_date
         if approve:
-            blockers = [
-                reason
-                for o in objects
-                for reason in tier_change_blockers(o, tier=tier, available_date=available_date)
-            ]
+            blockers = _blockers_of(objects, tier=tier, available_date=available_date)
             if blockers:
                 raise ValidationError({"decision": blockers})
             for o in objects:
@@ -431,6 +473,37 @@ def tier_request_decide(
     return tier_request
 
 
+@dataclass(frozen=True)
+class RecordDecision:
+    """What deciding for a record did: the requests decided, and those left pending because
+    they also cover objects of other records (or objects not described yet)."""
+
+    decided: list[TierChangeRequest]
+    left: list[TierChangeRequest]
+
+
+def record_pending_requests(*, record_id: int) -> QuerySet:
+    """Pending requests with an object of the record, oldest first, each annotated
+    ``spans_other_records``: whether it also covers an object of another record or of none.
+    Deciding for the record decides only the others."""
+    ours = DataObject.objects.filter(tier_requests=OuterRef("pk"), record_id=record_id)
+    # exclude() keeps the objects without a record: they are not the record's either.
+    elsewhere = DataObject.objects.filter(tier_requests=OuterRef("pk")).exclude(record_id=record_id)
+    return (
+        TierChangeRequest.objects.filter(Exists(ours), status=RequestStatus.PENDING)
+        .annotate(spans_other_records=Exists(elsewhere))
+        .order_by("pk")
+    )
+
+
+def requests_left_message(left: Sequence[TierChangeRequest]) -> str:
+    """Why deciding for a record left ``left`` pending."""
+    return _(
+        "Left pending: request(s) %(ids)s also cover objects of other records; decide them"
+        " on their own pages."
+    ) % {"ids": ", ".join(f"#{r.pk}" for r in left)}
+
+
 def tier_requests_decide_for_record(
     *,
     actor,
@@ -438,27 +511,25 @@ def tier_requests_decide_for_record(
     approve: bool,
     comment: str = "",
     ip_address: str | None = None,
-) -> list[TierChangeRequest]:
-    """Decide every pending request with an object of the record, all or none (curators
-    only). Requests someone else decides meanwhile are left to that decision."""
+) -> RecordDecision:
+    """Decide every pending request whose objects all belong to the record, all or none
+    (curators only). A request that also covers objects of other records is left pending
+    (deciding it would open or refuse those too) and is named in the result. Requests
+    someone else decides meanwhile are left to that decision."""
     if not can_review_tiers(actor):
         raise PermissionDenied(_("Only curators decide tier change requests."))
     decided = []
     with transaction.atomic():
-        pending = (
-            TierChangeRequest.objects.filter(
-                status=RequestStatus.PENDING, data_objects__record_id=record_id
-            )
-            .distinct()
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-        for tier_request_id in list(pending):
+        pending = list(record_pending_requests(record_id=record_id))
+        left = [r for r in pending if r.spans_other_records]
+        for tier_request in pending:
+            if tier_request.spans_other_records:
+                continue
             try:
                 decided.append(
                     tier_request_decide(
                         actor=actor,
-                        tier_request_id=tier_request_id,
+                        tier_request_id=tier_request.pk,
                         approve=approve,
                         comment=comment,
                         ip_address=ip_address,
@@ -466,11 +537,13 @@ def tier_requests_decide_for_record(
                 )
             except TierRequestAlreadyDecided:
                 continue
+        if not decided and left:
+            raise ValidationError({"decision": requests_left_message(left)})
         if not decided:
             raise ValidationError(
                 {"decision": _("This record has no tier change requests waiting for a curator.")}
             )
-    return decided
+    return RecordDecision(decided=decided, left=left)
 
 
 def tier_decision_notify(*, tier_request_id: int) -> None:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from dmp.models import DmpRecord
 
 from ..models import DataObject, RequestStatus, TierChangeRequest
-from ..tiers import tier_change_blockers
+from ..tiers import record_pending_requests, tier_change_blockers
 
 PAGE_SIZE = 25
 # Technical metadata shown per object on the detail page: the rest is on the object page.
@@ -89,17 +89,17 @@ def tier_request_detail_context(*, tier_request: TierChangeRequest) -> dict:
         )
         for o in objects
     ]
-    records = (
-        DmpRecord.objects.filter(pk__in={o.record_id for o in objects if o.record_id})
-        .annotate(
-            pending_requests=Count(
-                "data_objects__tier_requests",
-                filter=Q(data_objects__tier_requests__status=RequestStatus.PENDING),
-                distinct=True,
-            ),
+    records = list(
+        DmpRecord.objects.filter(pk__in={o.record_id for o in objects if o.record_id}).order_by(
+            "data_number", "pk"
         )
-        .order_by("data_number", "pk")
     )
+    for record in records:
+        # What "decide all for this record" would decide, and which requests it would leave.
+        pending = list(record_pending_requests(record_id=record.pk))
+        record.pending_requests = len(pending)
+        record.spanning_requests = [r for r in pending if r.spans_other_records]
+        record.decidable_requests = len(pending) - len(record.spanning_requests)
     return {
         "tier_request": tier_request,
         "objects": reviewed,

@@ -80,7 +80,7 @@ def decide_record(request, record_id: int):
     back = request.POST.get("back")
     if form.is_valid():
         try:
-            decided = tiers.tier_requests_decide_for_record(
+            outcome = tiers.tier_requests_decide_for_record(
                 actor=request.user,
                 record_id=record.pk,
                 approve=form.approve,
@@ -91,7 +91,9 @@ def decide_record(request, record_id: int):
             for error in exc.messages:
                 messages.error(request, error)
         else:
-            messages.success(request, _decided_message(form.approve, len(decided)))
+            messages.success(request, _decided_message(form.approve, len(outcome.decided)))
+            if outcome.left:
+                messages.warning(request, tiers.requests_left_message(outcome.left))
             return redirect("review-queue")
     else:
         for errors in form.errors.values():

@@ -1,3 +1,5 @@
+import datetime
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -79,6 +81,16 @@ class AuditFilterForm(forms.Form):
         max_length=150,
         help_text=_("A user name, or part of a person's name."),
     )
+
+    def clean_date_to(self):
+        date_to = self.cleaned_data.get("date_to")
+        # The trail runs to the end of the day: the day after the calendar's last one does
+        # not exist.
+        if date_to == datetime.date.max:
+            raise ValidationError(
+                _("Enter a date before %(date)s.") % {"date": datetime.date.max.isoformat()}
+            )
+        return date_to
 
     def clean(self):
         cleaned = super().clean()

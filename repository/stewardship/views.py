@@ -20,20 +20,13 @@ from repository.access import (
 )
 from repository.object_store import StoreError
 from repository.public.landing import record_for_landing
+from repository.views import form_errors_add
 
 from .forms import AccessRequestForm, ApproveForm, AuditFilterForm, RejectForm
 
 
 def _ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR")
-
-
-def _add_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for name, errors in exc.message_dict.items():
-            form.add_error(name if name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 # --- Access requests ------------------------------------------------------------------------
@@ -51,7 +44,7 @@ def access_request_new(request, record_id: int):
                 requester=request.user, record=record, purpose=form.cleaned_data["purpose"]
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(
                 request,
@@ -133,7 +126,7 @@ def access_request_approve(request, project_id: int, request_id: int):
                 ip_address=_ip(request),
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(
                 request,
@@ -160,7 +153,7 @@ def access_request_reject(request, project_id: int, request_id: int):
                 comment=form.cleaned_data["comment"],
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            form_errors_add(form, exc)
         else:
             messages.success(
                 request,

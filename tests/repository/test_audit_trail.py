@@ -16,7 +16,7 @@ from accounts.models import Role
 from dmp.vocabularies import Tier
 from repository import audit
 from repository.checksums import data_object_checksum_verify, fixity_sweep
-from repository.models import AuditEvent, DataObject
+from repository.models import AccessRequest, AuditEvent, DataObject
 from repository.services import audit_event_record
 from tests.factories import (
     DataObjectFactory,
@@ -433,3 +433,90 @@ def test_deleted_objects_keep_their_audit_link():
     )
 
     assert AuditEvent.objects.get(pk=event.pk).data_object == data_object
+
+
+# --- Hostile text in the CSV ----------------------------------------------------------------
+
+FORMULA = '=HYPERLINK("http://x","y")'
+
+
+def test_an_outsiders_purpose_reaches_the_csv_as_text_not_a_formula(
+    client, shared, outsider, django_capture_on_commit_callbacks
+):
+    """OWASP "CSV injection": a cell that starts like a formula is prefixed with ``'``."""
+    client.force_login(outsider)
+    client.post(f"/datasets/{shared['record'].pk}/request-access/", {"purpose": FORMULA})
+    access_request = AccessRequest.objects.get(requester=outsider)
+    client.force_login(shared["pm"])
+    expires_on = timezone.localdate() + datetime.timedelta(days=30)
+    prefix = f"approve-{access_request.pk}"
+    with django_capture_on_commit_callbacks(execute=True):
+        approved = client.post(
+            f"/projects/{shared['project'].pk}/access-requests/{access_request.pk}/approve",
+            {f"{prefix}-expires_on": expires_on.isoformat(), f"{prefix}-comment": ""},
+        )
+    assert approved.status_code == 302
+
+    (row,) = read_csv(
+        client.get(f"/projects/{shared['project'].pk}/audit/?format=csv&action=grant_created")
+    )
+
+    assert row["detail"] == "'" + FORMULA
+    assert AccessRequest.objects.get(pk=access_request.pk).purpose == FORMULA  # stored as given
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_every_free_text_cell_that_starts_like_a_formula_is_neutralised(client, trail, start):
+    trail["object"].original_filename = f"{start}1+1.tiff"
+    trail["object"].save(update_fields=["original_filename"])
+    trail["project"].name_en = trail["project"].name_ja = f"{start}cmd|'/c calc'!A1"
+    trail["project"].save()
+    audit_event_record(
+        actor=trail["pm"],
+        action=AuditEvent.Action.DOWNLOAD,
+        data_object=trail["object"],
+        detail=f"{start}SUM(A1:A9)",
+    )
+    client.force_login(trail["pm"])
+
+    row = read_csv(client.get(f"/projects/{trail['project'].pk}/audit/?format=csv"))[0]
+
+    assert row["detail"] == f"'{start}SUM(A1:A9)"
+    assert row["data_object"] == f"'{start}1+1.tiff"
+    assert row["project"] == f"'{start}cmd|'/c calc'!A1"
+    assert row["actor"] == "hanako"  # ordinary text is left alone
+
+
+# --- Dates beyond what the trail can hold ---------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/audit/", "/projects/{project}/audit/"])
+@pytest.mark.parametrize("fmt", ["", "csv"])
+def test_the_last_day_of_the_calendar_as_end_date_is_a_400_not_a_500(client, trail, path, fmt):
+    client.force_login(make_curator())
+    params = {"date_to": "9999-12-31", **({"format": fmt} if fmt else {})}
+
+    response = client.get(path.format(project=trail["project"].pk), params)
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="id_date_to_errors"' in html
+    assert "Enter a date before 9999-12-31." in html
+    assert AuditEvent.objects.count() == len(trail["events"])
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        ({"date_to": "9999-12-30"}, 3),
+        ({"date_from": "0001-01-01"}, 3),
+        ({"date_from": "9999-12-31"}, 0),
+    ],
+)
+def test_other_far_dates_still_filter(client, trail, query, shown):
+    client.force_login(make_curator())
+
+    response = client.get("/audit/", query)
+
+    assert response.status_code == 200
+    assert len(shown_ids(response)) == shown

@@ -15,7 +15,7 @@ from dmp.common_metadata import REQUIRED, missing_items
 from dmp.selectors import EXPORT_FORMATS
 from dmp.vocabularies import Tier
 from repository.access import Action, visible_to
-from repository.dashboard import EMBARGO_WINDOW_DAYS
+from repository.dashboard import EMBARGO_WINDOW_DAYS, dashboard_objects, embargo_schedule
 from repository.models import AccessRequest, DataObject, RequestStatus
 from tests.dmp.complete_records import complete_record
 from tests.factories import (
@@ -533,6 +533,37 @@ def test_embargo_schedule_equals_sql(seeded, dashboard):
         [seeded.project.pk, today + datetime.timedelta(days=90)],
     )
     assert beyond > 0
+
+
+def test_embargo_schedule_lists_the_projects_embargoes_lifting_in_the_window():
+    """The one list of embargoes lifting soon: the project's stored objects its viewer may
+    see, grouped by day and record, soonest first."""
+    project = ProjectFactory()
+    pm = MembershipFactory(project=project, role=Role.PM).user
+    record, other_record = DmpRecordFactory(project=project), DmpRecordFactory(project=project)
+    today = timezone.localdate()
+
+    def embargo(days, **fields):
+        values = {"project": project, "record": record, "tier": Tier.EMBARGOED, "size": 10}
+        available_date = today + datetime.timedelta(days=days)
+        return DataObjectFactory(available_date=available_date, **{**values, **fields})
+
+    embargo(3)
+    embargo(20), embargo(20), embargo(20, record=other_record)
+    embargo(EMBARGO_WINDOW_DAYS + 1)  # beyond the window
+    embargo(5, status=DataObject.Status.DELETED)  # no bytes any more
+    embargo(2, project=ProjectFactory(), record=None)  # another project
+    DataObjectFactory(project=project, record=record, tier=Tier.SHARED)
+
+    schedule = embargo_schedule(dashboard_objects(user=pm, project=project), today=today)
+
+    assert [(e["days"], e["record_id"], e["count"], e["bytes"]) for e in schedule] == [
+        (3, record.pk, 1, 10),
+        (20, record.pk, 2, 20),
+        (20, other_record.pk, 1, 10),
+    ]
+    outsider = dashboard_objects(user=UserFactory(), project=project)  # embargoes are listed
+    assert [e["count"] for e in embargo_schedule(outsider, today=today)] == [1, 2, 1]
 
 
 def test_japanese(client, seeded):

@@ -9,9 +9,9 @@ from django.http import Http404
 
 from accounts.models import Role
 from dmp.vocabularies import MetadataAccess, Tier
-from repository import deletion
+from repository import deletion, tiers
 from repository.access import Action, visible_to
-from repository.models import AuditEvent, DataObject
+from repository.models import AuditEvent, DataObject, RequestStatus, TierChangeRequest
 from repository.object_store import StoreError
 from tests.factories import (
     DataObjectFactory,
@@ -192,3 +192,69 @@ def test_store_error_propagates_from_the_service(stored, settings):
     with pytest.raises(StoreError):
         deletion.data_object_delete(actor=stored.uploaded_by, data_object_id=stored.pk)
     assert DataObject.objects.get(pk=stored.pk).status == DataObject.Status.STORED
+
+
+# --- Pending tier requests of a deleted object ------------------------------------------------
+
+
+@pytest.fixture
+def roles():
+    from tests.repository.test_tiers import ProjectWithRoles
+
+    return ProjectWithRoles()
+
+
+def ask_public(actor, objects) -> TierChangeRequest:
+    return tiers.tier_change_request(
+        actor=actor, data_object_ids=[o.pk for o in objects], tier=Tier.PUBLIC, reason="Paper."
+    ).request
+
+
+def test_a_deleted_object_leaves_its_pending_request_and_the_rest_can_be_approved(client, roles):
+    gone, kept = roles.object(original_filename="gone.tiff"), roles.object()
+    tier_request = ask_public(roles.uploader, [gone, kept])
+    client.force_login(roles.uploader)
+
+    assert delete(client, gone, REMOTE_ADDR="192.0.2.7").status_code == 302
+
+    tier_request.refresh_from_db()
+    assert tier_request.status == RequestStatus.PENDING
+    assert list(tier_request.data_objects.all()) == [kept]
+    event = AuditEvent.objects.get(action=AuditEvent.Action.TIER_DECIDED)
+    assert (event.data_object, event.actor, event.ip_address) == (gone, roles.uploader, "192.0.2.7")
+    assert event.before == {"request": tier_request.pk, "status": RequestStatus.PENDING}
+    assert event.after["status"] == RequestStatus.CANCELLED
+    assert "gone.tiff" in event.detail and "deleted" in event.detail
+
+    client.force_login(make_curator())
+    approved = client.post(f"/review/{tier_request.pk}/", {"decision": "approve"})
+
+    assert approved.status_code == 302
+    kept.refresh_from_db()
+    assert kept.tier == Tier.PUBLIC
+    tier_request.refresh_from_db()
+    assert tier_request.status == RequestStatus.APPROVED
+
+
+def test_a_request_for_the_deleted_object_alone_is_cancelled(roles):
+    gone = roles.object(original_filename="gone.tiff")
+    tier_request = ask_public(roles.uploader, [gone])
+    elsewhere = ask_public(roles.uploader, [roles.object()])
+    decided = ask_public(roles.uploader, [roles.object()])
+    tiers.tier_request_decide(
+        actor=make_curator(), tier_request_id=decided.pk, approve=False, comment="No."
+    )
+    decided.data_objects.add(gone)  # a decided request is history: deleting leaves it alone
+
+    deletion.data_object_delete(actor=roles.pm, data_object_id=gone.pk, ip_address="192.0.2.8")
+
+    tier_request.refresh_from_db()
+    assert (tier_request.status, tier_request.decided_by) == (RequestStatus.CANCELLED, roles.pm)
+    assert "gone.tiff" in tier_request.decision_comment
+    assert list(tier_request.data_objects.all()) == [gone]  # what it asked for stays on record
+    event = AuditEvent.objects.filter(action=AuditEvent.Action.TIER_DECIDED).latest("pk")
+    assert (event.data_object, event.after["status"]) == (gone, RequestStatus.CANCELLED)
+    statuses = dict(TierChangeRequest.objects.values_list("pk", "status"))
+    assert statuses[elsewhere.pk] == RequestStatus.PENDING
+    assert statuses[decided.pk] == RequestStatus.REJECTED
+    assert set(decided.data_objects.all()) >= {gone}

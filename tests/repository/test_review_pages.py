@@ -466,6 +466,40 @@ def test_deciding_all_requests_of_a_record_from_the_detail_page(client, setup):
     ) == {RequestStatus.REJECTED}
 
 
+def test_the_review_page_says_which_requests_deciding_for_a_record_leaves(client, setup):
+    other_record = DmpRecordFactory(project=setup.project)
+    theirs = setup.object(record=other_record)
+    spanning = TierChangeRequestFactory(
+        project=setup.project, data_objects=[setup.object(), theirs]
+    )
+    first = TierChangeRequestFactory(project=setup.project, data_objects=[setup.object()])
+    second = TierChangeRequestFactory(project=setup.project, data_objects=[setup.object()])
+    client.force_login(make_curator())
+
+    html = client.get(f"/review/{first.pk}/").content.decode()
+    form = html[html.index(f'id="decide-record-{setup.record.pk}"') :]
+    form = form[: form.index("</form>")]
+    assert f'href="/review/{spanning.pk}/"' in form
+    assert "also cover objects of other records" in form
+
+    response = client.post(
+        f"/review/records/{setup.record.pk}/decide",
+        {"decision": "approve", "comment": "", "back": first.pk},
+        follow=True,
+    )
+
+    statuses = dict(TierChangeRequest.objects.values_list("pk", "status"))
+    assert statuses == {
+        first.pk: RequestStatus.APPROVED,
+        second.pk: RequestStatus.APPROVED,
+        spanning.pk: RequestStatus.PENDING,
+    }
+    assert state(theirs) == (Tier.SHARED, None)
+    page = response.content.decode()
+    assert "Approved 2 request(s)" in page
+    assert f"#{spanning.pk}" in page and "also cover objects of other records" in page
+
+
 def test_deciding_all_of_a_record_with_bad_input_changes_nothing(client, setup):
     tier_request = TierChangeRequestFactory(project=setup.project, data_objects=[setup.object()])
     client.force_login(make_curator())

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from dmp.vocabularies import Tier
-from repository import selectors, tiers
+from repository import tiers
 from repository.models import AuditEvent, DataObject, RequestStatus, TierChangeRequest
 from repository.tasks import embargo_lift_task
 from tests.factories import (
@@ -497,11 +497,12 @@ def test_deciding_all_requests_of_a_record_at_once(setup):
     other_record = DmpRecordFactory(project=setup.project)
     elsewhere = ask(setup.pm, [setup.object(record=other_record)], Tier.PUBLIC).request
 
-    decided = tiers.tier_requests_decide_for_record(
+    outcome = tiers.tier_requests_decide_for_record(
         actor=make_curator(), record_id=setup.record.pk, approve=False, comment="Not yet."
     )
 
-    assert {r.pk for r in decided} == {first.pk, second.pk}
+    assert {r.pk for r in outcome.decided} == {first.pk, second.pk}
+    assert outcome.left == []
     statuses = dict(TierChangeRequest.objects.values_list("pk", "status"))
     assert statuses == {
         first.pk: RequestStatus.REJECTED,
@@ -528,6 +529,50 @@ def test_approving_all_requests_of_a_record_is_all_or_nothing(setup):
             "status", flat=True
         )
     ) == {RequestStatus.PENDING}
+
+
+def test_deciding_for_a_record_leaves_requests_that_span_other_records(setup):
+    other_record = DmpRecordFactory(project=setup.project)
+    ours, theirs = setup.object(), setup.object(record=other_record)
+    spanning = ask(setup.uploader, [ours, theirs], Tier.PUBLIC).request
+    own = ask(setup.uploader, [setup.object()], Tier.PUBLIC).request
+    unrecorded = TierChangeRequestFactory(  # one object not yet described: not the record's
+        project=setup.project, data_objects=[setup.object(), setup.object(record=None)]
+    )
+
+    outcome = tiers.tier_requests_decide_for_record(
+        actor=make_curator(), record_id=setup.record.pk, approve=True
+    )
+
+    assert [r.pk for r in outcome.decided] == [own.pk]
+    assert [r.pk for r in outcome.left] == [spanning.pk, unrecorded.pk]
+    statuses = dict(TierChangeRequest.objects.values_list("pk", "status"))
+    assert statuses == {
+        spanning.pk: RequestStatus.PENDING,
+        own.pk: RequestStatus.APPROVED,
+        unrecorded.pk: RequestStatus.PENDING,
+    }
+    assert state(theirs)[0] == Tier.SHARED  # the other record's object is not opened
+    assert state(ours)[0] == Tier.SHARED
+
+
+def test_a_record_with_only_requests_spanning_other_records_is_a_clear_error(setup):
+    other_record = DmpRecordFactory(project=setup.project)
+    spanning = ask(
+        setup.uploader, [setup.object(), setup.object(record=other_record)], Tier.PUBLIC
+    ).request
+    events = AuditEvent.objects.count()
+
+    with pytest.raises(ValidationError) as refused:
+        tiers.tier_requests_decide_for_record(
+            actor=make_curator(), record_id=setup.record.pk, approve=True
+        )
+
+    assert f"#{spanning.pk}" in refused.value.message_dict["decision"][0]
+    assert "other records" in refused.value.message_dict["decision"][0]
+    spanning.refresh_from_db()
+    assert spanning.status == RequestStatus.PENDING
+    assert AuditEvent.objects.count() == events
 
 
 def test_a_record_without_pending_requests_is_a_clear_error(setup):
@@ -655,21 +700,6 @@ def test_the_embargo_task_runs_on_the_beat_schedule():
 
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "kura.embargo_lift" in tasks
-
-
-def test_embargoes_lifting_in_the_next_days_for_a_project(setup):
-    soon = setup.object(tier=Tier.EMBARGOED, available_date=in_days(3))
-    later = setup.object(tier=Tier.EMBARGOED, available_date=in_days(20))
-    setup.object(tier=Tier.EMBARGOED, available_date=in_days(40))
-    setup.object(tier=Tier.SHARED)
-    DataObjectFactory(tier=Tier.EMBARGOED, available_date=in_days(2))  # another project
-
-    found = selectors.embargoes_lifting_soon(user=setup.pm, project=setup.project, days=30)
-
-    assert list(found) == [soon, later]
-    assert list(selectors.embargoes_lifting_soon(user=setup.pm, project=setup.project, days=5)) == [
-        soon
-    ]
 
 
 def test_curators_may_download_an_object_while_a_request_on_it_is_pending(setup):
