@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
+from config.http import client_ip
 from dmp.vocabularies import Tier
 
 from . import dashboard, quarantine, selectors, services, tiers
@@ -92,7 +93,7 @@ def object_tier_change(request, object_id: int):
             outcome = tiers.tier_change_request(
                 actor=request.user,
                 data_object_ids=[data_object.pk],
-                ip_address=request.META.get("REMOTE_ADDR"),
+                ip_address=client_ip(request),
                 **form.cleaned_data,
             )
         except ValidationError as exc:
@@ -127,7 +128,7 @@ def object_quarantine_clear(request, object_id: int):
                 actor=request.user,
                 data_object_id=data_object.pk,
                 comment=form.cleaned_data["comment"],
-                ip_address=request.META.get("REMOTE_ADDR"),
+                ip_address=client_ip(request),
             )
         except ValidationError as exc:
             form_errors_add(form, exc)
@@ -151,7 +152,7 @@ def object_quarantine_clear(request, object_id: int):
 def object_download(request, object_id: int):
     data_object = access_data_object(request.user, object_id, Action.DOWNLOAD)
     services.data_object_download_note(
-        actor=request.user, data_object=data_object, ip_address=request.META.get("REMOTE_ADDR")
+        actor=request.user, data_object=data_object, ip_address=client_ip(request)
     )
     return download_response(data_object)
 

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import NewestFirst, service_call
+from config.http import client_ip
 from repository import grants, tiers
 from repository.access import (
     access_requests_visible_to,
@@ -20,10 +21,6 @@ from repository.access import (
 from repository.models import AccessRequest, AuditEvent, TierChangeRequest
 
 from . import serializers
-
-
-def _ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 class TierRequestFilter(django_filters.FilterSet):
@@ -74,7 +71,7 @@ class TierRequestListView(generics.ListAPIView):
             tier=fields["tier"],
             available_date=fields["available_date"],
             reason=fields["reason"],
-            ip_address=_ip(request),
+            ip_address=client_ip(request),
         )
         tier_request = (
             _tier_requests(request.user).get(pk=outcome.request.pk) if outcome.request else None
@@ -118,7 +115,7 @@ class TierRequestDecisionView(APIView):
             tier_request_id=request_id,
             approve=data.validated_data["approve"],
             comment=data.validated_data["comment"],
-            ip_address=_ip(request),
+            ip_address=client_ip(request),
         )
         decided = _tier_requests(request.user).get(pk=request_id)
         return Response(serializers.TierRequestSerializer(decided).data)
@@ -206,7 +203,7 @@ class AccessRequestDecisionView(APIView):
                 access_request_id=request_id,
                 expires_on=fields["expires_on"],
                 comment=fields["comment"],
-                ip_address=_ip(request),
+                ip_address=client_ip(request),
             )
         else:
             service_call(

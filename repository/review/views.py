@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from config.http import client_ip
 from dmp.models import DmpRecord
 
 from .. import tiers
@@ -23,10 +24,6 @@ def _require_curator(user) -> None:
     # The same answer as for a page that does not exist: the queue is not advertised.
     if not can_review_tiers(user):
         raise Http404("No such page.")
-
-
-def _ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 @login_required
@@ -58,7 +55,7 @@ def detail(request, request_id: int):
                 tier_request_id=tier_request.pk,
                 approve=form.approve,
                 comment=form.cleaned_data["comment"],
-                ip_address=_ip(request),
+                ip_address=client_ip(request),
             )
         except ValidationError as exc:
             form_errors_add(form, exc)
@@ -85,7 +82,7 @@ def decide_record(request, record_id: int):
                 record_id=record.pk,
                 approve=form.approve,
                 comment=form.cleaned_data["comment"],
-                ip_address=_ip(request),
+                ip_address=client_ip(request),
             )
         except ValidationError as exc:
             for error in exc.messages:

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from config.http import client_ip
 from repository import audit, deletion, grants
 from repository.access import (
     Action,
@@ -23,11 +24,6 @@ from repository.public.landing import record_for_landing
 from repository.views import form_errors_add
 
 from .forms import AccessRequestForm, ApproveForm, AuditFilterForm, RejectForm
-
-
-def _ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
-
 
 # --- Access requests ------------------------------------------------------------------------
 
@@ -123,7 +119,7 @@ def access_request_approve(request, project_id: int, request_id: int):
                 access_request_id=request_id,
                 expires_on=form.cleaned_data["expires_on"],
                 comment=form.cleaned_data["comment"],
-                ip_address=_ip(request),
+                ip_address=client_ip(request),
             )
         except ValidationError as exc:
             form_errors_add(form, exc)
@@ -172,7 +168,7 @@ def access_grant_revoke(request, project_id: int, grant_id: int):
     project = access_grants_project(request.user, project_id)
     try:
         grant = grants.access_grant_revoke(
-            actor=request.user, project=project, grant_id=grant_id, ip_address=_ip(request)
+            actor=request.user, project=project, grant_id=grant_id, ip_address=client_ip(request)
         )
     except ValidationError as exc:
         for message in exc.messages:
@@ -197,7 +193,7 @@ def object_delete(request, object_id: int):
     if request.method == "POST":
         try:
             deletion.data_object_delete(
-                actor=request.user, data_object_id=data_object.pk, ip_address=_ip(request)
+                actor=request.user, data_object_id=data_object.pk, ip_address=client_ip(request)
             )
         except StoreError:
             messages.error(
