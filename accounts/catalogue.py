@@ -23,10 +23,18 @@ their own change) and again when its transaction commits (so a page rendered by 
 connection from the data as it was before the commit, and cached under the first bump, is
 left behind). The numbers live in the shared cache; if the cache is unreachable nothing is
 cached or bumped and pages are rendered every time.
+
+Every bump is also announced on a Redis channel; each web process keeps the numbers it
+heard (:class:`_Listener`) and serves cached pages without asking Redis while that copy is
+certainly current, falling back to reading the numbers whenever it cannot be sure.
 """
 
 import logging
+import os
+import select
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from django.core.cache import caches
@@ -62,6 +70,8 @@ class Generation:
                 # under earlier numbers survive, the new numbers are all beyond theirs.
                 cache.add(self.key, time.time_ns(), timeout=None)
                 value = cache.get(self.key)
+                if value is not None:
+                    _listener.announce(cache, self.key, value)
         except Exception:  # noqa: BLE001 - any cache failure means "do not cache"
             log.warning("%s generation unavailable", self.name, exc_info=True)
             return None
@@ -71,9 +81,12 @@ class Generation:
         cache = _cache()
         try:
             try:
-                cache.incr(self.key)
+                number = cache.incr(self.key)
             except ValueError:  # no such key yet
-                cache.add(self.key, time.time_ns(), timeout=None)
+                number = time.time_ns()
+                if not cache.add(self.key, number, timeout=None):
+                    number = cache.incr(self.key)
+            _listener.announce(cache, self.key, number)
         except Exception:  # noqa: BLE001 - a write must not fail because the cache is down
             log.warning("could not bump the %s generation", self.name, exc_info=True)
 
@@ -89,6 +102,7 @@ class Generation:
 
 CATALOGUE = Generation("catalogue")
 ACTIVITY = Generation("activity")
+GENERATIONS = (CATALOGUE, ACTIVITY)
 
 # The public pages' names for the catalogue generation.
 GENERATION_KEY = CATALOGUE.key
@@ -96,9 +110,187 @@ generation = CATALOGUE.current
 changed = CATALOGUE.changed
 
 
-# The numbers this process saw last, per set of generations read together: a guess that
-# saves a round trip, never trusted.
-_seen: dict[tuple[str, ...], tuple[int, ...]] = {}
+class _LocalCopies:
+    """Pages this process fetched lately, by their full key (which holds the generation
+    numbers): a copy is only ever served for the numbers it was stored under, so keeping
+    it here is as safe as keeping it in Redis, and saves moving the page on every hit.
+    Copies live at most ``seconds``, so the cache's expiry stays a backstop here too."""
+
+    def __init__(self, size: int = 256, seconds: float = 60):
+        self.size = size
+        self.seconds = seconds
+        self._pages: OrderedDict[str, tuple[float, object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str):
+        with self._lock:
+            entry = self._pages.get(key)
+            if entry is None:
+                return None
+            if entry[0] < time.monotonic():
+                del self._pages[key]
+                return None
+            self._pages.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: str, page) -> None:
+        with self._lock:
+            self._pages[key] = (time.monotonic() + self.seconds, page)
+            self._pages.move_to_end(key)
+            while len(self._pages) > self.size:
+                self._pages.popitem(last=False)
+
+
+_local = _LocalCopies()
+
+
+class _Listener:
+    """The generation numbers as this process last heard them, kept current by a thread
+    subscribed to the channel every bump is announced on (Redis pub/sub).
+
+    With it, a cached page costs no round trip at all. It is trusted only while it is
+    certainly current: the thread is subscribed, it has had an answer to a PING in the last
+    ``HEALTHY_SECONDS``, and no message is waiting unread on its socket (checked without
+    blocking on every use, so an announcement that has reached this host is never ignored
+    because the thread has not run yet). Otherwise the numbers are read from Redis, as
+    without it. Announcements may be lost only with the connection, which the thread then
+    re-opens, reading the numbers afresh after subscribing.
+    """
+
+    HEALTHY_SECONDS = 3.0
+    PING_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._pid = None
+        self._config = None
+        self._numbers: dict[str, int] = {}
+        self._pong_at = 0.0
+        self._socket = None
+
+    @staticmethod
+    def _config_of(cache):
+        client = getattr(cache, "_cache", None)
+        if client is None or not hasattr(client, "get_client"):
+            return None  # not Redis (the embedded profile): no channel to listen on
+        return (tuple(client._servers), cache.key_prefix)
+
+    @staticmethod
+    def channel(cache) -> str:
+        return cache.make_key("kura:generations")
+
+    def announce(self, cache, key: str, number: int) -> None:
+        """After a bump: tell every process, and this one at once."""
+        config = self._config_of(cache)
+        if config is None:
+            return
+        cache._cache.get_client(None, write=True).publish(self.channel(cache), f"{key}\n{number}")
+        with self._lock:
+            if config == self._config:
+                self._heard(key, number)
+
+    def _heard(self, key: str, number: int) -> None:
+        if number > self._numbers.get(key, -1):
+            self._numbers[key] = number
+
+    def numbers(self, cache, keys: list[str]) -> dict[str, int] | None:
+        """The numbers of ``keys`` if this process certainly knows them, else ``None``."""
+        config = self._config_of(cache)
+        if config is None:
+            return None
+        with self._lock:
+            if self._pid != os.getpid() or self._config != config:
+                self._start(cache, config)
+                return None
+            if self._socket is None or time.monotonic() - self._pong_at > self.HEALTHY_SECONDS:
+                return None
+            known = {key: self._numbers[key] for key in keys if key in self._numbers}
+            if len(known) != len(keys):
+                return None
+            # The thread drains its socket under this lock: nothing waiting there means
+            # every announcement that has reached this host has been applied.
+            try:
+                waiting, _w, _x = select.select([self._socket], [], [], 0)
+            except (OSError, ValueError):
+                return None
+            return None if waiting else known
+
+    def _start(self, cache, config) -> None:
+        self._pid, self._config = os.getpid(), config
+        self._numbers, self._pong_at, self._socket = {}, 0.0, None
+        thread = threading.Thread(
+            target=self._run,
+            args=(cache._cache.get_client(None), self.channel(cache), cache.make_key, config),
+            name="kura-generations",
+            daemon=True,
+        )
+        thread.start()
+
+    def _current(self, config) -> bool:
+        return self._pid == os.getpid() and self._config == config
+
+    def _run(self, client, channel: str, make_key, config) -> None:
+        while self._current(config):
+            pubsub = client.pubsub()
+            try:
+                pubsub.subscribe(channel)
+                self._listen(pubsub, client, make_key, config)
+            except Exception:  # noqa: BLE001 - reconnect; readers fall back to Redis meanwhile
+                log.info("generation listener reconnecting", exc_info=True)
+                with self._lock:
+                    self._pong_at, self._socket = 0.0, None
+                time.sleep(0.5)
+            finally:
+                pubsub.close()
+
+    def _listen(self, pubsub, client, make_key, config) -> None:
+        pinged = 0.0
+        while self._current(config):
+            sock = pubsub.connection._sock
+            select.select([sock], [], [], self.PING_SECONDS / 2)
+            with self._lock:
+                # Read and apply everything that has arrived, in one go under the lock, so
+                # that no reader ever sees a message read but not yet applied.
+                while (message := pubsub.get_message(timeout=0)) is not None:
+                    kind = message["type"]
+                    if kind == "subscribe":
+                        # Subscribed first, then read: no bump can fall between the two.
+                        self._refresh(client, make_key)
+                        self._socket = sock
+                    elif kind == "message":
+                        key, _sep, number = message["data"].decode().partition("\n")
+                        self._heard(key, int(number))
+                    elif kind == "pong":
+                        self._pong_at = time.monotonic()
+                now = time.monotonic()
+                if self._socket is not None and now - pinged >= self.PING_SECONDS:
+                    pubsub.ping()
+                    pinged = now
+
+    def _refresh(self, client, make_key) -> None:
+        keys = [g.key for g in GENERATIONS]
+        values = client.mget([make_key(key) for key in keys])
+        for key, value in zip(keys, values, strict=True):
+            if value is not None:
+                self._heard(key, int(value))
+
+
+_listener = _Listener()
+
+
+def _numbers(cache, generations: Sequence[Generation]) -> dict[str, int]:
+    """The generation numbers: from this process's listener when it certainly knows them,
+    else in one MGET (straight through the Redis client when the cache is Redis: they are
+    stored as plain integers, so Django's per-key validation and unpickling are skipped)."""
+    keys = [g.key for g in generations]
+    known = _listener.numbers(cache, keys)
+    if known is not None:
+        return known
+    client_of = getattr(getattr(cache, "_cache", None), "get_client", None)
+    if client_of is None:
+        return cache.get_many(keys)
+    values = client_of(None).mget([cache.make_key(key) for key in keys])
+    return {key: int(value) for key, value in zip(keys, values, strict=True) if value is not None}
 
 
 def cached_lookup(
@@ -107,15 +299,12 @@ def cached_lookup(
     """The key to store a page under (``key_for`` the current numbers of ``generations``)
     and the page stored there, or ``(None, None)`` when the cache is unreachable.
 
-    One round trip when the numbers have not moved since this process last looked: they
-    are read together with the page filed under the numbers seen last (MGET is atomic),
-    and that page is used only if those numbers are still the current ones."""
-    names = tuple(g.name for g in generations)
-    guess = _seen.get(names)
-    keys = [g.key for g in generations] + ([key_for(guess)] if guess is not None else [])
+    On a hit, no round trip while this process's listener is current (else one small MGET
+    for the numbers); the page itself comes from this process's recent copies when it has
+    one under that very key, else from Redis."""
     cache = _cache()
     try:
-        found = cache.get_many(keys)
+        found = _numbers(cache, generations)
         current = []
         for g in generations:
             number = found.get(g.key)
@@ -124,12 +313,13 @@ def cached_lookup(
                 if number is None:
                     return None, None
             current.append(number)
-        current = tuple(current)
-        _seen[names] = current
-        key = key_for(current)
-        if current == guess:
-            return key, found.get(key)
-        return key, cache.get(key)
+        key = key_for(tuple(current))
+        page = _local.get(key)
+        if page is None:
+            page = cache.get(key)
+            if page is not None:
+                _local.put(key, page)
+        return key, page
     except Exception:  # noqa: BLE001 - a cache failure only costs a rendering
         log.warning("page cache unavailable", exc_info=True)
         return None, None
@@ -139,6 +329,7 @@ def cached_store(key: str, value, seconds: int) -> None:
     """Keep ``value`` under ``key`` (from :func:`cached_lookup`) for ``seconds``."""
     try:
         _cache().set(key, value, seconds)
+        _local.put(key, value)
     except Exception:  # noqa: BLE001 - a cache failure only costs a rendering next time
         log.warning("could not cache %s", key, exc_info=True)
 
