@@ -1,12 +1,14 @@
 """Housekeeping that Celery beat runs: uploads that were started and never finished."""
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 
-from .models import DataObject, UploadSession
+from .models import AuditEvent, DataObject, UploadSession
 from .object_store import StoreError, object_store
 
 logger = logging.getLogger(__name__)
@@ -66,3 +68,57 @@ def checksums_stalled(*, now: datetime) -> list[int]:
         .order_by("stored_at")
         .values_list("pk", flat=True)[:1000]
     )
+
+
+@dataclass(frozen=True)
+class StalledReverification:
+    """A curator's re-verification whose task was lost: what to queue it with again."""
+
+    object_id: int
+    curator_id: int | None
+    comment: str
+    ip_address: str | None
+
+
+def quarantine_reverifications_stalled(*, now: datetime) -> list[StalledReverification]:
+    """Quarantined objects whose re-verification a curator asked for well over
+    ``KURA_CHECKSUM_REQUEUE_AFTER_MINUTES`` ago, that are still pending and that no worker
+    is reading now: the task was lost (a broker restarted, say). Queuing it again is safe:
+    the task reads only a pending object, under the hashing lock."""
+    from .checksums import hashing_lock
+    from .quarantine import REVERIFY_PENDING
+
+    asked_before = now - timedelta(minutes=settings.KURA_CHECKSUM_REQUEUE_AFTER_MINUTES)
+    latest = AuditEvent.objects.filter(
+        data_object=OuterRef("pk"), action=AuditEvent.Action.QUARANTINE_REVERIFY_REQUESTED
+    ).order_by("-occurred_at", "-pk")
+    pending = (
+        DataObject.objects.filter(**REVERIFY_PENDING)
+        .annotate(asked_at=Subquery(latest.values("occurred_at")[:1]))
+        .filter(asked_at__lt=asked_before)
+        .order_by("asked_at")
+        .values_list("pk", flat=True)[:100]
+    )
+    stalled = []
+    for object_id in pending:
+        with hashing_lock(object_id) as free:
+            if not free:
+                continue  # a worker is reading it: not lost, only long
+        asked = (
+            AuditEvent.objects.filter(
+                data_object_id=object_id,
+                action=AuditEvent.Action.QUARANTINE_REVERIFY_REQUESTED,
+            )
+            .order_by("-occurred_at", "-pk")
+            .values("actor_id", "detail", "ip_address")
+            .first()
+        )
+        stalled.append(
+            StalledReverification(
+                object_id=object_id,
+                curator_id=asked["actor_id"],
+                comment=asked["detail"],
+                ip_address=asked["ip_address"],
+            )
+        )
+    return stalled

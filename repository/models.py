@@ -387,6 +387,10 @@ class AuditEvent(models.Model):
         DOWNLOAD = "download", _("Download of non-public data")
         DELETED = "deleted", _("Deleted")
         FIXITY_FAILED = "fixity_failed", _("Fixity failure")
+        QUARANTINE_REVERIFY_REQUESTED = (
+            "quarantine_reverify_requested",
+            _("Quarantine re-verification requested"),
+        )
         QUARANTINE_CLEARED = "quarantine_cleared", _("Quarantine cleared")
         EMBARGO_LIFTED = "embargo_lifted", _("Embargo lifted")
 

@@ -141,7 +141,7 @@ class ReverifyOutcome(StrEnum):
 
 
 # A quarantined object "verifying" has a curator's re-verification pending (or running).
-_REVERIFY_PENDING = {
+REVERIFY_PENDING = {
     "status": DataObject.Status.STORED,
     "quarantined_at__isnull": False,
     "checksum_state": DataObject.ChecksumState.VERIFYING,
@@ -200,9 +200,21 @@ def quarantine_reverify_request(
             raise ValidationError(
                 gettext("No checksums were recorded for this object: there is nothing to compare.")
             )
+        before = {"checksum_state": data_object.checksum_state}
         data_object.checksum_state = DataObject.ChecksumState.VERIFYING
         data_object.checksum_progress = 0
         data_object.save(update_fields=["checksum_state", "checksum_progress"])
+        # The request on the trail is also what queues it again should the task be lost
+        # (housekeeping.quarantine_reverifications_stalled).
+        audit_event_record(
+            actor=actor,
+            action=AuditEvent.Action.QUARANTINE_REVERIFY_REQUESTED,
+            data_object=data_object,
+            ip_address=ip_address,
+            before=before,
+            after={"checksum_state": DataObject.ChecksumState.VERIFYING},
+            detail=comment,
+        )
         pk, actor_id = data_object.pk, actor.pk
         transaction.on_commit(
             lambda: quarantine_reverify_task.delay(pk, actor_id, comment, ip_address)
@@ -237,7 +249,7 @@ def data_object_quarantine_reverify(
     with checksums.hashing_lock(data_object_id) as locked:
         if not locked:
             return ReverifyOutcome.NOTHING_TO_DO  # another worker is reading it right now
-        data_object = DataObject.objects.filter(pk=data_object_id, **_REVERIFY_PENDING).first()
+        data_object = DataObject.objects.filter(pk=data_object_id, **REVERIFY_PENDING).first()
         if data_object is None:
             return ReverifyOutcome.NOTHING_TO_DO
         try:
@@ -254,7 +266,7 @@ def data_object_quarantine_reverify(
         with transaction.atomic():
             data_object = (
                 DataObject.objects.select_for_update()
-                .filter(pk=data_object_id, **_REVERIFY_PENDING)
+                .filter(pk=data_object_id, **REVERIFY_PENDING)
                 .first()
             )
             if data_object is None:
@@ -293,7 +305,7 @@ def data_object_quarantine_reverify(
 
 def _reverify_give_up(data_object: DataObject) -> ReverifyOutcome:
     with transaction.atomic():
-        ended = DataObject.objects.filter(pk=data_object.pk, **_REVERIFY_PENDING).update(
+        ended = DataObject.objects.filter(pk=data_object.pk, **REVERIFY_PENDING).update(
             checksum_state=DataObject.ChecksumState.FAILED, checksum_progress=0
         )
         if not ended:

@@ -83,11 +83,18 @@ def abandoned_uploads_sweep_task() -> dict:
 
 @shared_task(name="kura.checksum_requeue", acks_late=True)
 def checksum_requeue_task() -> dict:
-    """Queue again the checksums of stored objects left ``pending`` (Celery beat)."""
-    object_ids = housekeeping.checksums_stalled(now=timezone.now())
+    """Queue again the checksums of stored objects left ``pending``, and the curators'
+    re-verifications of quarantined objects whose task was lost (Celery beat)."""
+    now = timezone.now()
+    object_ids = housekeeping.checksums_stalled(now=now)
     for object_id in object_ids:
         checksum_task.delay(object_id)
-    return {"queued": len(object_ids)}
+    reverifications = housekeeping.quarantine_reverifications_stalled(now=now)
+    for stalled in reverifications:
+        quarantine_reverify_task.delay(
+            stalled.object_id, stalled.curator_id, stalled.comment, stalled.ip_address
+        )
+    return {"queued": len(object_ids), "reverifications": len(reverifications)}
 
 
 @shared_task(name="kura.embargo_lift", acks_late=True)

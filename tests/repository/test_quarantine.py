@@ -1,21 +1,30 @@
 """Clearing a quarantine: a curator asks, Kura reads the stored bytes again, and only bytes
 that match the recorded checksums are released."""
 
+import datetime
 import os
+import threading
 
 import pytest
 from celery import signals
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.test import override_settings
+from django.utils import timezone
 
 from accounts.models import Role
 from dmp.vocabularies import Tier
 from repository import quarantine
-from repository.checksums import data_object_checksum_verify, data_object_fixity_check
+from repository.checksums import (
+    data_object_checksum_verify,
+    data_object_fixity_check,
+    hashing_lock,
+)
+from repository.housekeeping import StalledReverification, quarantine_reverifications_stalled
 from repository.models import AuditEvent, DataObject, FixityCheck
 from repository.object_store import StoreError, object_store
 from repository.quarantine import ReverifyOutcome
-from repository.tasks import quarantine_reverify_task
+from repository.tasks import checksum_requeue_task, quarantine_reverify_task
 from tests.factories import MembershipFactory, UserFactory, make_curator, make_program_officer
 
 from .stored_objects import digests, overwrite_behind_kuras_back, snapshot, store_object
@@ -557,3 +566,73 @@ def test_the_cleared_event_is_on_the_audit_trail_page(
 
     assert page.status_code == 200
     assert COMMENT in page.content.decode()
+
+
+# --- A lost task ----------------------------------------------------------------------------
+
+
+def test_the_request_is_on_the_audit_trail(
+    quarantined, curator, django_capture_on_commit_callbacks
+):
+    request_reverify(quarantined, curator, django_capture_on_commit_callbacks)
+    event = AuditEvent.objects.get(
+        data_object=quarantined, action=AuditEvent.Action.QUARANTINE_REVERIFY_REQUESTED
+    )
+    assert (event.actor, event.ip_address, event.detail) == (curator, IP, COMMENT)
+    assert event.after == {"checksum_state": "verifying"}
+
+
+def _later(minutes: int):
+    return timezone.now() + datetime.timedelta(minutes=minutes)
+
+
+def test_a_lost_reverification_is_queued_again_with_the_curators_request(
+    quarantined, curator, django_capture_on_commit_callbacks, settings, monkeypatch
+):
+    request_reverify(quarantined, curator, django_capture_on_commit_callbacks)
+    wait = settings.KURA_CHECKSUM_REQUEUE_AFTER_MINUTES
+    assert quarantine_reverifications_stalled(now=_later(wait - 1)) == []
+    stalled = quarantine_reverifications_stalled(now=_later(wait + 1))
+    assert stalled == [StalledReverification(quarantined.pk, curator.pk, COMMENT, IP)]
+
+    queued = []
+    monkeypatch.setattr(quarantine_reverify_task, "delay", lambda *args: queued.append(args))
+    moment = _later(wait + 1)
+    monkeypatch.setattr(timezone, "now", lambda: moment)
+    assert checksum_requeue_task.apply().result["reverifications"] == 1
+    assert queued == [(quarantined.pk, curator.pk, COMMENT, IP)]
+
+
+def test_a_reverification_a_worker_is_running_is_not_queued_again(
+    quarantined, curator, django_capture_on_commit_callbacks, settings
+):
+    request_reverify(quarantined, curator, django_capture_on_commit_callbacks)
+    holding, release = threading.Event(), threading.Event()
+
+    def worker():  # another worker, on its own database connection, reading the object
+        try:
+            with hashing_lock(quarantined.pk) as locked:
+                assert locked
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        later = _later(settings.KURA_CHECKSUM_REQUEUE_AFTER_MINUTES + 1)
+        assert quarantine_reverifications_stalled(now=later) == []
+    finally:
+        release.set()
+        thread.join(10)
+
+
+def test_a_finished_reverification_is_not_queued_again(
+    quarantined, curator, django_capture_on_commit_callbacks, settings
+):
+    request_reverify(quarantined, curator, django_capture_on_commit_callbacks)
+    run_task(quarantined, curator, django_capture_on_commit_callbacks)  # still damaged
+    later = _later(settings.KURA_CHECKSUM_REQUEUE_AFTER_MINUTES + 1)
+    assert quarantine_reverifications_stalled(now=later) == []
