@@ -222,7 +222,7 @@ def dataset_search(
 ) -> DatasetSearch:
     """One page of the datasets ``user`` may read that match ``query`` (every term, in any
     searched field) and the facet selections in ``params``, with facet counts over the whole
-    result set. Runs a fixed number of queries: one count, one page, one per facet."""
+    result set. Runs a fixed number of queries: one count, one page, one for every facet."""
     params = params or {}
     terms = query_terms(query)
     selected = selected_facets(params)
@@ -240,31 +240,50 @@ def dataset_search(
         record.landing_path = dataset_path(record.pk)
         record.data_type_label = _label("type", record.data_type)
     search = DatasetSearch(query=normalize_query(query), terms=terms, selected=selected, page=page)
-    search.facets = [_facet(spec, records, selected.get(spec.param)) for spec in FACETS]
+    combinations = _combinations(records)
+    search.facets = [_facet(spec, combinations, selected.get(spec.param)) for spec in FACETS]
     return search
 
 
-def _grouped(records: QuerySet, spec: FacetSpec) -> list[dict]:
-    """``value``, ``label`` and ``n`` for one facet over ``records``: one GROUP BY query."""
-    records = records.order_by()
-    if spec.param == "year":
-        records = records.filter(date_issued_updated__isnull=False).annotate(
-            year=ExtractYear("date_issued_updated")
+def _combinations(records: QuerySet) -> list[dict]:
+    """How many of ``records`` have each combination of facet values: one GROUP BY query
+    over all the facet columns at once (the matching rows are found once, not per facet)."""
+    columns = tuple(dict.fromkeys(c for spec in FACETS for c in spec.group_by))
+    return list(
+        records.order_by()
+        .annotate(year=ExtractYear("date_issued_updated"))
+        .values(*columns)
+        .annotate(
+            n=Count("pk"),
+            name_ja=Max("project__program_name_ja"),
+            name_en=Max("project__program_name_en"),
         )
-    grouped = records.values(*spec.group_by).annotate(n=Count("pk"))
-    if spec.param == "program":
-        grouped = grouped.annotate(
-            name_ja=Max("project__program_name_ja"), name_en=Max("project__program_name_en")
-        )
-    rows = []
-    for row in grouped:
-        if spec.param == "program":
+    )
+
+
+def _grouped(combinations: list[dict], spec: FacetSpec) -> list[dict]:
+    """``value``, ``label`` and ``n`` for one facet, summed over the combinations."""
+    counts: dict[str, int] = {}
+    names: dict[str, tuple[str, str]] = {}
+    for row in combinations:
+        if spec.param == "year":
+            if row["year"] is None:
+                continue
+            value = str(row["year"])
+        elif spec.param == "program":
             value = _program_value(row["project__funder"], row["project__funding_stream_code"])
-            label = bilingual(row["name_ja"], row["name_en"]) or value
+            name_ja, name_en = names.get(value, ("", ""))
+            names[value] = (max(name_ja, row["name_ja"] or ""), max(name_en, row["name_en"] or ""))
         else:
             value = str(row[spec.group_by[0]])
+        counts[value] = counts.get(value, 0) + row["n"]
+    rows = []
+    for value, n in counts.items():
+        if spec.param == "program":
+            label = bilingual(*names[value]) or value
+        else:
             label = _label(spec.param, value)
-        rows.append({"value": value, "label": label, "n": row["n"]})
+        rows.append({"value": value, "label": label, "n": n})
     return rows
 
 
@@ -277,8 +296,8 @@ def _label(param: str, value: str) -> str:
     return value
 
 
-def _facet(spec: FacetSpec, records: QuerySet, selected: str | None) -> Facet:
-    rows = _grouped(records, spec)
+def _facet(spec: FacetSpec, combinations: list[dict], selected: str | None) -> Facet:
+    rows = _grouped(combinations, spec)
     if spec.param == "year":
         rows.sort(key=lambda r: r["value"], reverse=True)
     else:
