@@ -104,11 +104,6 @@ CATALOGUE = Generation("catalogue")
 ACTIVITY = Generation("activity")
 GENERATIONS = (CATALOGUE, ACTIVITY)
 
-# The public pages' names for the catalogue generation.
-GENERATION_KEY = CATALOGUE.key
-generation = CATALOGUE.current
-changed = CATALOGUE.changed
-
 
 class _LocalCopies:
     """Pages this process fetched lately, by their full key (which holds the generation
@@ -286,10 +281,9 @@ def _numbers(cache, generations: Sequence[Generation]) -> dict[str, int]:
     known = _listener.numbers(cache, keys)
     if known is not None:
         return known
-    client_of = getattr(getattr(cache, "_cache", None), "get_client", None)
-    if client_of is None:
+    if _Listener._config_of(cache) is None:  # not Redis
         return cache.get_many(keys)
-    values = client_of(None).mget([cache.make_key(key) for key in keys])
+    values = cache._cache.get_client(None).mget([cache.make_key(key) for key in keys])
     return {key: int(value) for key, value in zip(keys, values, strict=True) if value is not None}
 
 

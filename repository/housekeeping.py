@@ -92,33 +92,23 @@ def quarantine_reverifications_stalled(*, now: datetime) -> list[StalledReverifi
     latest = AuditEvent.objects.filter(
         data_object=OuterRef("pk"), action=AuditEvent.Action.QUARANTINE_REVERIFY_REQUESTED
     ).order_by("-occurred_at", "-pk")
+    # The request's curator, comment and address come with the object: one query.
     pending = (
         DataObject.objects.filter(**REVERIFY_PENDING)
-        .annotate(asked_at=Subquery(latest.values("occurred_at")[:1]))
+        .annotate(
+            asked_at=Subquery(latest.values("occurred_at")[:1]),
+            curator_id=Subquery(latest.values("actor_id")[:1]),
+            comment=Subquery(latest.values("detail")[:1]),
+            asked_from=Subquery(latest.values("ip_address")[:1]),
+        )
         .filter(asked_at__lt=asked_before)
         .order_by("asked_at")
-        .values_list("pk", flat=True)[:100]
+        .values_list("pk", "curator_id", "comment", "asked_from")[:100]
     )
     stalled = []
-    for object_id in pending:
+    for object_id, curator_id, comment, ip_address in pending:
         with hashing_lock(object_id) as free:
             if not free:
                 continue  # a worker is reading it: not lost, only long
-        asked = (
-            AuditEvent.objects.filter(
-                data_object_id=object_id,
-                action=AuditEvent.Action.QUARANTINE_REVERIFY_REQUESTED,
-            )
-            .order_by("-occurred_at", "-pk")
-            .values("actor_id", "detail", "ip_address")
-            .first()
-        )
-        stalled.append(
-            StalledReverification(
-                object_id=object_id,
-                curator_id=asked["actor_id"],
-                comment=asked["detail"],
-                ip_address=asked["ip_address"],
-            )
-        )
+        stalled.append(StalledReverification(object_id, curator_id, comment, ip_address))
     return stalled

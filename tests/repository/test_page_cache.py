@@ -227,12 +227,12 @@ def test_an_unreachable_cache_only_costs_a_rendering(client, dataset, settings):
 def test_a_commit_bumps_the_generation_again():
     """A page rendered by another connection before the commit, and cached under the first
     bump, must not outlive the commit."""
-    before = catalogue.generation()
+    before = catalogue.CATALOGUE.current()
     with transaction.atomic():
-        catalogue.changed()
-        during = catalogue.generation()
+        catalogue.CATALOGUE.changed()
+        during = catalogue.CATALOGUE.current()
         assert during > before
-    assert catalogue.generation() > during
+    assert catalogue.CATALOGUE.current() > during
 
 
 def test_unknown_query_parameters_are_rendered_but_never_stored(
