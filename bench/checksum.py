@@ -1,12 +1,12 @@
 """Throughput and memory of the checksum pass, on the filesystem and on S3.
 
 An object of 2 GiB (``--size-mib``) of random bytes is written once under a temporary
-``KURA_VAR_DIR`` (filesystem backend) and uploaded to a moto S3 server that this script
-starts on a free loopback port (S3 backend). For each backend the checksum service's
-streamed pass (``repository.checksums.object_scan``: ranged reads in the configured chunk
-size, SHA-256 and MD5, byte count, format sniffing) runs in a child process of its own, so
-the peak RSS reported (the child's ``ru_maxrss``, from ``wait4``) is that of the checksum
-work alone, Python and Django included.
+``KURA_VAR_DIR`` (filesystem backend) and uploaded to a SeaweedFS S3 server that this script
+starts on free loopback ports (S3 backend; tests/seaweedfs.py, as the suite does). For each
+backend the checksum service's streamed pass (``repository.checksums.object_scan``: ranged
+reads in the configured chunk size, SHA-256 and MD5, byte count, format sniffing) runs in a
+child process of its own, so the peak RSS reported (the child's ``ru_maxrss``, from
+``wait4``) is that of the checksum work alone, Python and Django included.
 
 The baseline, measured in the same run: hashlib computing SHA-256 and MD5 over bytes already
 in memory, one after the other, the way a straightforward loop would. It hashes a 256 MiB
@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,10 @@ MIB = 1024**2
 BASELINE_BUFFER_MIB = 256
 KEY = "objects/be/bench-object"
 BUCKET = "kura-bench"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "kura-bench", "AWS_SECRET_ACCESS_KEY": "kura-bench-secret"}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "KURABENCHACCESSKEY01",
+    "AWS_SECRET_ACCESS_KEY": "kura-bench-secret-key-0123456789abcdefghij",
+}
 
 
 # --- Children: one measurement each --------------------------------------------------------
@@ -118,29 +120,6 @@ def write_random(path: Path, size_mib: int) -> None:
         fh.write(os.urandom((size_mib % 16) * MIB))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_moto(port: int) -> subprocess.Popen:
-    server = Path(sys.executable).with_name("moto_server")
-    process = subprocess.Popen(  # noqa: S603 - moto from this virtualenv
-        [str(server), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return process
-        time.sleep(0.1)
-    process.terminate()
-    raise SystemExit("moto server did not start")
-
-
 def upload_to_s3(endpoint: str, path: Path) -> None:
     import boto3
     from boto3.s3.transfer import TransferConfig
@@ -174,7 +153,14 @@ def main() -> None:
         return
 
     workdir = Path(tempfile.mkdtemp(prefix="kura-bench-"))
-    moto = None
+    sys.path.insert(0, str(ROOT))
+    from tests.seaweedfs import SeaweedFS
+
+    seaweedfs = SeaweedFS(
+        workdir / "seaweedfs",
+        access_key=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        secret_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
     try:
         var_dir = workdir / "var"
         path = var_dir / "media" / KEY
@@ -188,10 +174,8 @@ def main() -> None:
         base_env.pop("DATABASE_URL", None)
         base_env.pop("CELERY_BROKER_URL", None)
 
-        port = free_port()
-        moto = start_moto(port)
-        endpoint = f"http://127.0.0.1:{port}"
-        print(f"uploading it to moto S3 at {endpoint}")
+        endpoint = seaweedfs.start()
+        print(f"uploading it to SeaweedFS S3 at {endpoint}")
         upload_to_s3(endpoint, path)
         s3_env = {
             **base_env,
@@ -230,8 +214,8 @@ def main() -> None:
         s3_runs = [measure("s3", s3_env)]
         answer, _ = run_child(["read-only"], s3_env)
         print(
-            f"moto alone, ranged reads without hashing: {throughput(answer):7.1f} MiB/s "
-            "(moto re-reads the whole object for every ranged GET: this bounds the S3 figure)"
+            f"SeaweedFS alone, ranged reads without hashing: {throughput(answer):7.1f} MiB/s "
+            "(this bounds the S3 figure)"
         )
         print(f"load average after: {os.getloadavg()[0]:.2f}")
         baseline = max(baselines)
@@ -248,9 +232,7 @@ def main() -> None:
             f"peak_rss_mib={peak_rss:.0f}"
         )
     finally:
-        if moto is not None:
-            moto.terminate()
-            moto.wait(timeout=30)
+        seaweedfs.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

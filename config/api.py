@@ -15,6 +15,8 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, filters, pagination
 from rest_framework.views import exception_handler as drf_exception_handler
 
+RETRY_AFTER_SECONDS = 5  # what a 503 asks the client to wait before trying again
+
 
 def _messages(value) -> list[str]:
     if isinstance(value, dict):
@@ -61,6 +63,8 @@ def exception_handler(exc, context):
             "detail": " ".join(_messages(detail)),
         }
     response.data = body
+    if response.status_code == 503:
+        response.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
     return response
 
 

@@ -74,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost: a view's database or storage outage becomes a 503 with Retry-After.
+    "config.outages.OutageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -107,6 +109,16 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", d
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # The embedded profile serves a browser batch (six part uploads at once, several files
+    # starting and completing together) beside a checksumming worker and beat, all writing
+    # one file. WAL lets readers and one writer work at once; IMMEDIATE transactions take
+    # the write lock when they begin, so two writers queue on the busy timeout instead of
+    # one failing with "database is locked" when it upgrades a read lock; a lock held longer
+    # than the timeout still answers 503 with Retry-After (config/outages.py), never 500.
+    _sqlite = DATABASES["default"].setdefault("OPTIONS", {})
+    _sqlite.setdefault("timeout", env.int("KURA_SQLITE_TIMEOUT", default=30))
+    _sqlite.setdefault("transaction_mode", "IMMEDIATE")
+    _sqlite.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [

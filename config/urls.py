@@ -41,6 +41,7 @@ urlpatterns = [
     path("", include("repository.search.urls")),
     path("", include("repository.review.urls")),
     path("", include("repository.stewardship.urls")),
+    path("", include("repository.my_uploads.urls")),
     path("api/v1/", include("repository.api.urls")),
     path("api/v1/", include("dmp.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -141,7 +141,9 @@ def coverage(*, records: list[DmpRecord], objects: QuerySet) -> Coverage:
 
 def dmp_page_context(*, user, project: Project) -> dict:
     plan = DataManagementPlan.objects.filter(project=project).select_related("updated_by").first()
-    objects = visible_to(user, Action.VIEW_METADATA).filter(project=project)
+    objects = visible_to(user, Action.VIEW_METADATA).filter(
+        project=project, status=DataObject.Status.STORED
+    )
     records = list(project_records(user=user, project=project, objects=objects))
     for record in records:
         record.access_rights_label = ACCESS_RIGHTS[record.access_rights].label()
@@ -227,7 +229,7 @@ def record_sections(record: DmpRecord) -> list[dict]:
 def record_page_context(*, user, record: DmpRecord) -> dict:
     objects = (
         visible_to(user, Action.VIEW_METADATA)
-        .filter(record=record)
+        .filter(record=record, status=DataObject.Status.STORED)
         .order_by("original_filename", "pk")
     )
     return {
@@ -270,7 +272,11 @@ def program_overview(*, user) -> list[dict]:
             incomplete[record.project_id] += 1
     unrecorded = dict(
         visible_to(user, Action.VIEW_METADATA)
-        .filter(project__in=[p.pk for p in projects], record__isnull=True)
+        .filter(
+            project__in=[p.pk for p in projects],
+            record__isnull=True,
+            status=DataObject.Status.STORED,
+        )
         .order_by()
         .values_list("project_id")
         .annotate(n=Count("pk"))

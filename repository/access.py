@@ -25,13 +25,17 @@ shared       members, holders of a live AccessGrant      everyone if the record'
 non_shared   uploader, PM, data managers                 the same people
 ===========  ==========================================  ===============================
 
-Further rules: curators see all metadata and may download (and decide) only while a tier
-change request on the object is pending; a quarantined object cannot be downloaded by
-anyone; only stored objects are downloadable, and objects still uploading or abandoned
-are seen by their stewards only. The uploader counts as a steward only while still a
-member of the project. Superusers see, edit and manage everything, but quarantine binds
-them too. Deleting an object (its bytes leave storage; the row stays, marked deleted, for
-the audit trail) is for its stewards.
+Further rules: curators see all stored metadata and may download (and decide) only while
+a tier change request on the object is pending; a quarantined object cannot be downloaded
+by anyone. Only stored objects are downloaded, edited or deleted, and pages that list
+objects list only stored ones: an upload that never completed is seen by nobody but its
+uploader, who sees it while it is still ``uploading`` (on "My uploads", the upload page
+and the object API; it is aborted through the upload API, not edited), and by nobody once
+``abandoned``; deleted objects are seen by nobody (the audit trail keeps what they were).
+The uploader counts as a steward only while still a member of the project. Superusers see,
+edit and manage every stored object, but quarantine binds them too. Deleting an object
+(its bytes leave storage; the row stays, marked deleted, for the audit trail) is for its
+stewards.
 
 Project-level rules (who decides access requests, who reads the audit trail) are at the
 end of this module.
@@ -80,7 +84,6 @@ ALL = Q(pk__isnull=False)
 NOTHING = Q(pk__isnull=True)
 
 STORED = Q(status=DataObject.Status.STORED)
-NOT_DELETED = ~Q(status=DataObject.Status.DELETED)
 NOT_QUARANTINED = Q(quarantined_at__isnull=True)
 
 
@@ -100,9 +103,14 @@ def _steward(user, project=None) -> Q:
     """PM and data managers of the object's project, and its uploader while a member."""
     if not user.is_authenticated:
         return NOTHING
-    return _membership(user, roles=STEWARD_ROLES, project=project) | (
-        Q(uploaded_by=user) & _membership(user, project=project)
-    )
+    return _membership(user, roles=STEWARD_ROLES, project=project) | _own_upload(user, project)
+
+
+def _own_upload(user, project=None) -> Q:
+    """Objects ``user`` uploaded while still a member of their project."""
+    if not user.is_authenticated:
+        return NOTHING
+    return Q(uploaded_by=user) & _membership(user, project=project)
 
 
 def _live_grant(user, now) -> Q:
@@ -131,14 +139,16 @@ def rule(user, action: Action | str, project: Project | None = None) -> Q:
     now = timezone.now()
     if action is Action.VIEW_METADATA:
         if user.is_superuser or is_curator(user):
-            return ALL
+            return STORED
         listed_to_everyone = Q(tier__in=[Tier.PUBLIC, Tier.EMBARGOED]) | Q(
             tier=Tier.SHARED, record__metadata_access=MetadataAccess.OPEN
         )
         members = _membership(user, project=project) & ~Q(tier=Tier.NON_SHARED)
-        return (STORED & (listed_to_everyone | members | _live_grant(user, now))) | (
-            NOT_DELETED & _steward(user, project)
-        )
+        stewards = _membership(user, roles=STEWARD_ROLES, project=project)
+        # The uploader sees their own upload in flight (to resume it); nobody else does.
+        stored_or_in_flight = Q(status__in=[DataObject.Status.STORED, DataObject.Status.UPLOADING])
+        own = stored_or_in_flight & _own_upload(user, project)
+        return (STORED & (listed_to_everyone | members | _live_grant(user, now) | stewards)) | own
     if action is Action.DOWNLOAD:
         if user.is_superuser:
             return STORED & NOT_QUARANTINED
@@ -159,12 +169,12 @@ def rule(user, action: Action | str, project: Project | None = None) -> Q:
         )
     if action is Action.EDIT:
         if user.is_superuser:
-            return NOT_DELETED
-        return NOT_DELETED & _steward(user, project)
+            return STORED
+        return STORED & _steward(user, project)
     if action is Action.MANAGE_ACCESS:
         if user.is_superuser:
-            return NOT_DELETED
-        return NOT_DELETED & (_steward(user, project) | _pending_review(user))
+            return STORED
+        return STORED & (_steward(user, project) | _pending_review(user))
     if action is Action.DELETE:
         # Only stored objects: an upload in flight is aborted, not deleted.
         if user.is_superuser:

@@ -5,7 +5,8 @@ and MD5 together, counts the bytes and feeds the technical-metadata extractor; m
 at a few chunks whatever the size of the file. Two consumers use that pass:
 
 * :func:`data_object_checksum_verify` — once, right after an upload is stored:
-  ``pending → verifying → verified | failed``;
+  ``pending → verifying → verified | failed`` (a verified upload whose bytes its record
+  already holds is flagged as a duplicate, :mod:`repository.duplicates`);
 * :func:`data_object_fixity_check` — again and again (:func:`fixity_sweep`, Celery beat),
   comparing with what was recorded the first time.
 
@@ -33,6 +34,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from . import techmeta
+from .duplicates import duplicate_original_find
 from .models import DataObject, FixityCheck
 from .object_store import NoSuchObject, StoreError, object_store
 from .quarantine import Reason, data_object_quarantine
@@ -300,6 +302,11 @@ def _verification_record(data_object: DataObject, scan: ObjectScan) -> None:
     if technical.contains_personal_data:
         updates["contains_personal_data"] = True  # never cleared here: people may know more
     with transaction.atomic():
+        if not problems:
+            # The same bytes already in the record: the uploader decides (repository.duplicates).
+            updates["duplicate_of"] = duplicate_original_find(
+                data_object=data_object, sha256=digests.sha256
+            )
         updated = DataObject.objects.filter(
             pk=data_object.pk, checksum_state=DataObject.ChecksumState.VERIFYING
         ).update(**updates)

@@ -47,6 +47,8 @@ def data_object_delete(*, actor, data_object_id, ip_address: str | None = None) 
         object_store().delete(data_object.storage_key)
         data_object.status = DataObject.Status.DELETED
         data_object.save(update_fields=["status"])
+        # Its copies are no longer duplicates of anything kept (repository.duplicates).
+        DataObject.objects.filter(duplicate_of=data_object).update(duplicate_of=None)
         data_object_withdraw_from_requests(
             actor=actor, data_object=data_object, ip_address=ip_address
         )

@@ -19,7 +19,8 @@ def uploads_abandon_idle(*, now: datetime) -> int:
     mark their objects ``abandoned``; answers how many were abandoned.
 
     The storage then frees the parts already uploaded. The UploadSession row stays as the
-    record of what happened. The object row is locked while its upload is aborted, so a
+    record of what happened, with why (``failure_reason``: "No activity for N hours", which
+    the uploader reads on "My uploads"). The object row is locked while its upload is aborted, so a
     completion arriving at the same moment either finishes first (and the object is no
     longer ``uploading``) or finds the upload gone. An upload the storage fails to abort is
     left for the next run; a second run changes nothing.
@@ -51,6 +52,9 @@ def uploads_abandon_idle(*, now: datetime) -> int:
                 continue
             data_object.status = DataObject.Status.ABANDONED
             data_object.save(update_fields=["status"])
+            UploadSession.objects.filter(pk=session_id).update(
+                failure_reason=UploadSession.failure_idle(settings.KURA_UPLOAD_ABANDON_AFTER_HOURS)
+            )
             abandoned += 1
     return abandoned
 

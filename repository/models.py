@@ -1,8 +1,10 @@
+import re
 import uuid
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from accounts.catalogue import ActivityQuerySet, CatalogueQuerySet
@@ -89,6 +91,19 @@ class DataObject(models.Model):
         blank=True,
         help_text=_("Cross-checked against the SHA-256 Kura computes from the stored bytes."),
     )
+    duplicate_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="duplicates",
+        verbose_name=_("duplicate of"),
+        help_text=_(
+            "An object of the same record (or, without a record, of the same project) that"
+            " already held the same bytes when this one was verified; cleared when the"
+            " uploader keeps both."
+        ),
+    )
     quarantined_at = models.DateTimeField(_("quarantined at"), null=True, blank=True)
     quarantine_reason = models.TextField(_("quarantine reason"), blank=True)
     technical_metadata = models.JSONField(_("technical metadata"), default=dict, blank=True)
@@ -134,6 +149,22 @@ class DataObject(models.Model):
     def embargo_lifted(self) -> bool:
         return self.available_date is not None and self.available_date <= timezone.localdate()
 
+    @property
+    def integrity(self) -> str | None:
+        """How far "verified" reaches: ``end_to_end`` when the uploader's SHA-256 matched
+        the stored bytes, ``at_rest`` when the uploader sent none (only the stored bytes
+        were hashed), ``None`` while not verified (a mismatch never ends verified)."""
+        if self.checksum_state != self.ChecksumState.VERIFIED:
+            return None
+        return Integrity.END_TO_END if self.client_sha256 else Integrity.AT_REST
+
+
+class Integrity(models.TextChoices):
+    """What a verified checksum vouches for (:attr:`DataObject.integrity`)."""
+
+    END_TO_END = "end_to_end", _("Verified end to end: the uploader's SHA-256 matched")
+    AT_REST = "at_rest", _("Verified at rest: no digest was sent by the uploader")
+
 
 class UploadSession(models.Model):
     """One multipart upload in flight."""
@@ -167,6 +198,19 @@ class UploadSession(models.Model):
     last_activity_at = models.DateTimeField(_("last activity at"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires at"))
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    failure_reason = models.TextField(
+        _("failure reason"),
+        blank=True,
+        help_text=_(
+            "Why the upload was abandoned, in English (translated when shown): one of"
+            " the UploadSession.FAILURE_* sentences."
+        ),
+    )
+
+    # Why an upload was abandoned. Stored in English, shown translated (failure_reason_display).
+    FAILURE_IDLE = gettext_noop("No activity for %(hours)s hours.")
+    FAILURE_ABORTED = gettext_noop("Aborted by the uploader.")
+    _FAILURE_IDLE_STORED = re.compile(r"^No activity for (?P<hours>\d+) hours\.$")
 
     class Meta:
         verbose_name = _("upload session")
@@ -175,6 +219,22 @@ class UploadSession(models.Model):
 
     def __str__(self) -> str:
         return f"upload {self.pk} of {self.data_object}"
+
+    @classmethod
+    def failure_idle(cls, hours: int) -> str:
+        """The stored reason of an upload the idle sweep aborted after ``hours``."""
+        return cls.FAILURE_IDLE % {"hours": hours}
+
+    @property
+    def failure_reason_display(self) -> str:
+        """:attr:`failure_reason` in the current language (other text as it was stored)."""
+        reason = self.failure_reason.strip()
+        if reason == self.FAILURE_ABORTED:
+            return gettext(self.FAILURE_ABORTED)
+        idle = self._FAILURE_IDLE_STORED.match(reason)
+        if idle:
+            return gettext(self.FAILURE_IDLE) % {"hours": idle["hours"]}
+        return reason
 
 
 class FixityCheck(models.Model):
@@ -392,6 +452,7 @@ class AuditEvent(models.Model):
             _("Quarantine re-verification requested"),
         )
         QUARANTINE_CLEARED = "quarantine_cleared", _("Quarantine cleared")
+        DUPLICATE_KEPT = "duplicate_kept", _("Duplicate kept")
         EMBARGO_LIFTED = "embargo_lifted", _("Embargo lifted")
 
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now, db_index=True)

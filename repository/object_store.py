@@ -3,8 +3,15 @@
 Two implementations with one interface: S3 (through the boto3 client that django-storages
 already configured, so no upload byte passes through Django) and the embedded profile's
 filesystem (parts are PUT to a Django view that writes them under ``KURA_UPLOAD_DIR``).
+
+A part URL can carry the sender's MD5 of the part (``content_md5``, base64 as in the
+``Content-MD5`` header). It is bound into the signature: the sender must send that header,
+and the store refuses a body whose MD5 differs (S3: 400 BadDigest; the filesystem store the
+same), so a part corrupted between the researcher's disk and the store is never stored.
 """
 
+import base64
+import binascii
 import hashlib
 import shutil
 import uuid
@@ -34,11 +41,28 @@ class NoSuchObject(StoreError):
 BARE_NOT_FOUND = {"404", "NotFound"}
 
 
+class BadDigest(StoreError):
+    """A part's bytes do not match the MD5 (or length) its URL was signed for."""
+
+
 @dataclass(frozen=True)
 class StoredPart:
     part_number: int
     size: int
     etag: str
+    modified: float = 0.0  # when the store received it (seconds since the epoch), if known
+
+
+def content_md5_valid(value: str) -> bool:
+    """Whether ``value`` is a base64 MD5 digest, as the ``Content-MD5`` header carries."""
+    try:
+        return len(base64.b64decode(value, validate=True)) == 16
+    except (binascii.Error, ValueError):
+        return False
+
+
+def md5_base64_to_hex(value: str) -> str:
+    return base64.b64decode(value).hex()
 
 
 def _etag(value: str) -> str:
@@ -113,17 +137,20 @@ class S3Store:
         )
         return response["UploadId"]
 
-    def part_url(self, key: str, upload_id: str, part_number: int, expires: int) -> str:
+    def part_url(
+        self, key: str, upload_id: str, part_number: int, expires: int, content_md5: str = ""
+    ) -> str:
+        """A presigned UploadPart URL; with ``content_md5`` the header is a signed one."""
+        params = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "UploadId": upload_id,
+            "PartNumber": part_number,
+        }
+        if content_md5:
+            params["ContentMD5"] = content_md5
         return self.client.generate_presigned_url(
-            "upload_part",
-            Params={
-                "Bucket": self.bucket,
-                "Key": key,
-                "UploadId": upload_id,
-                "PartNumber": part_number,
-            },
-            ExpiresIn=expires,
-            HttpMethod="PUT",
+            "upload_part", Params=params, ExpiresIn=expires, HttpMethod="PUT"
         )
 
     def list_parts(self, key: str, upload_id: str) -> list[StoredPart]:
@@ -134,7 +161,12 @@ class S3Store:
                 "list_parts", Key=key, UploadId=upload_id, PartNumberMarker=marker, MaxParts=1000
             )
             parts.extend(
-                StoredPart(p["PartNumber"], p["Size"], _etag(p["ETag"]))
+                StoredPart(
+                    p["PartNumber"],
+                    p["Size"],
+                    _etag(p["ETag"]),
+                    p["LastModified"].timestamp() if p.get("LastModified") else 0.0,
+                )
                 for p in response.get("Parts", [])
             )
             if not response.get("IsTruncated"):
@@ -219,34 +251,67 @@ class FilesystemStore:
         self._parts_dir(upload_id).mkdir(parents=True)
         return upload_id
 
-    def part_url(self, key: str, upload_id: str, part_number: int, expires: int) -> str:
-        token = signing.dumps({"u": upload_id, "n": part_number}, salt=self.signing_salt)
+    def part_url(
+        self, key: str, upload_id: str, part_number: int, expires: int, content_md5: str = ""
+    ) -> str:
+        """A signed URL of Kura's ``part_put`` view; ``content_md5`` is signed into it."""
+        payload = {"u": upload_id, "n": part_number}
+        if content_md5:
+            payload["m"] = content_md5
+        token = signing.dumps(payload, salt=self.signing_salt)
         return f"{reverse('upload-part-put')}?token={token}"
 
-    def part_token_read(self, token: str, expires: int) -> tuple[str, int]:
-        """(upload id, part number) from a part URL's token; ``signing.BadSignature`` if not."""
+    def part_token_read(self, token: str, expires: int) -> tuple[str, int, str]:
+        """(upload id, part number, signed Content-MD5 or "") from a part URL's token;
+        ``signing.BadSignature`` if it is not one of ours or has expired."""
         payload = signing.loads(token, salt=self.signing_salt, max_age=expires)
-        return payload["u"], int(payload["n"])
+        return payload["u"], int(payload["n"]), str(payload.get("m", ""))
 
-    def part_write(self, upload_id: str, part_number: int, stream, max_size: int) -> str:
-        """Write one part from a file-like ``stream``; answer its ETag (MD5, like S3)."""
+    def part_write(
+        self,
+        upload_id: str,
+        part_number: int,
+        stream,
+        *,
+        expected_size: int,
+        content_md5: str = "",
+    ) -> str:
+        """Write one part from a file-like ``stream``; answer its ETag (MD5, like S3).
+
+        The part is stored only whole: a body shorter or longer than ``expected_size`` (a
+        request cut off by a reload, say) or whose MD5 is not ``content_md5`` raises
+        :class:`BadDigest` and leaves any part stored earlier under that number as it was.
+        """
         directory = self._parts_dir(upload_id)
         if not directory.is_dir():
             raise NoSuchUpload(upload_id)
         digest = hashlib.md5(usedforsecurity=False)
-        partial = directory / f"{part_number:05d}.partial"
+        partial = directory / f"{part_number:05d}.{uuid.uuid4().hex}.partial"
         written = 0
-        with partial.open("wb") as fh:
-            while chunk := stream.read(1024 * 1024):
-                written += len(chunk)
-                if written > max_size:
-                    partial.unlink()
-                    raise StoreError(f"part {part_number} is larger than {max_size} bytes")
-                digest.update(chunk)
-                fh.write(chunk)
-        etag = digest.hexdigest()
-        (directory / f"{part_number:05d}.etag").write_text(etag)
-        partial.rename(directory / f"{part_number:05d}.part")
+        try:
+            with partial.open("wb") as fh:
+                while chunk := stream.read(1024 * 1024):
+                    written += len(chunk)
+                    if written > expected_size:
+                        raise BadDigest(f"part {part_number} is larger than {expected_size} bytes")
+                    digest.update(chunk)
+                    fh.write(chunk)
+            if written != expected_size:
+                raise BadDigest(f"part {part_number} has {written} bytes, expected {expected_size}")
+            if content_md5 and digest.digest() != base64.b64decode(content_md5):
+                raise BadDigest(
+                    f"part {part_number}: the bytes do not match the Content-MD5 they were"
+                    " signed for"
+                )
+            etag = digest.hexdigest()
+            # The ETag first, then the part: a listed part always has its ETag.
+            etag_tmp = directory / f"{part_number:05d}.{uuid.uuid4().hex}.etag-partial"
+            etag_tmp.write_text(etag)
+            etag_tmp.rename(directory / f"{part_number:05d}.etag")
+            partial.rename(directory / f"{part_number:05d}.part")
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         return etag
 
     def list_parts(self, key: str, upload_id: str) -> list[StoredPart]:
@@ -255,8 +320,12 @@ class FilesystemStore:
             raise NoSuchUpload(upload_id)
         parts = []
         for path in sorted(directory.glob("*.part")):
-            etag = path.with_suffix(".etag").read_text()
-            parts.append(StoredPart(int(path.stem), path.stat().st_size, etag))
+            try:
+                etag = path.with_suffix(".etag").read_text()
+                stat = path.stat()
+            except FileNotFoundError:
+                continue  # aborted or completed while listing
+            parts.append(StoredPart(int(path.stem), stat.st_size, etag, stat.st_mtime))
         return parts
 
     def complete(self, key: str, upload_id: str, parts: list[StoredPart]) -> None:

@@ -4,6 +4,7 @@ import datetime
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -46,8 +47,9 @@ CHECKSUM_FILTER_LABELS = {
 
 
 def data_object_list(*, user, project: Project | None = None) -> QuerySet:
-    """Objects ``user`` may see, newest first, with permission flags for the page."""
-    objects = visible_to(user, Action.VIEW_METADATA)
+    """Stored objects ``user`` may see, newest first, with permission flags for the page
+    (an upload in flight is listed only on its uploader's "My uploads" and upload page)."""
+    objects = visible_to(user, Action.VIEW_METADATA).filter(status=DataObject.Status.STORED)
     if project is not None:
         objects = objects.filter(project=project)
     objects = objects.select_related("record", "uploaded_by")
@@ -131,6 +133,17 @@ UPLOADER_STRINGS = {
     # %(progress)s is replaced in the browser.
     "verifying": pgettext_lazy("checksum state", "verifying %(progress)s%%"),
     "verified": pgettext_lazy("checksum state", "verified"),
+    "verifiedEndToEnd": pgettext_lazy("checksum state", "verified end to end"),
+    "verifiedAtRest": pgettext_lazy("checksum state", "verified (at rest)"),
+    "paused": pgettext_lazy("upload state", "paused"),
+    "waiting": pgettext_lazy("upload state", "waiting: press Upload"),
+    # %(progress)s is replaced in the browser.
+    "hashing": _("SHA-256 in your browser: %(progress)s%%"),
+    "hashed": _("SHA-256 computed in your browser"),
+    "hashFailed": _("Your browser could not compute the SHA-256: checked at rest only."),
+    "reselect": _("Choose the file again"),
+    "reselectLabel": _("Choose %(name)s again to continue its upload"),
+    "partRefused": _("The storage refused a part of this file. Try again."),
     "failed": pgettext_lazy("checksum state", "failed"),
     "preparing": _("Preparing the upload…"),
     "chooseRecord": _("Choose the DMP record for this batch before uploading."),
@@ -140,6 +153,10 @@ UPLOADER_STRINGS = {
     "note": _("Any number of files. Large files go up in parts and can be paused and resumed."),
     "progressLabel": _("Upload progress of %(name)s"),
     "reviewPending": _("Stored as shared until a curator approves the requested tier."),
+    "duplicate": _("The same bytes are already in this record:"),
+    # %(id)s is replaced in the browser.
+    "duplicateOriginal": _("object %(id)s"),
+    "duplicateDecide": _("keep both or delete this copy"),
 }
 
 
@@ -165,6 +182,12 @@ def upload_page_context(*, user, project: Project) -> dict:
             "max_parts": settings.KURA_UPLOAD_MAX_PARTS,
             "resume_hours": settings.KURA_UPLOAD_ABANDON_AFTER_HOURS,
             "reviewed_tiers": list(settings.KURA_REVIEWED_TIERS),
+            # The hashing worker and the hash-wasm builds it loads (hashed names in production).
+            "hasher_url": static("js/upload-hasher.js"),
+            "hash_library_urls": [
+                static("vendor/hash-wasm-4.13.0/md5.umd.min.js"),
+                static("vendor/hash-wasm-4.13.0/sha256.umd.min.js"),
+            ],
         },
     }
 

@@ -3,6 +3,11 @@
 The browser (or the command-line client) sends bytes to presigned part URLs; Kura only
 creates, checks and completes the multipart upload. Completion checks every part's ETag
 and size against what the storage holds, then the stored size, and queues the checksum.
+
+End to end: a sender that gives each part's MD5 when it asks for the part's URL gets a URL
+the store honours only with exactly those bytes, and a sender that gives the whole file's
+SHA-256 (at the start or at completion) has it cross-checked by the checksum worker — the
+object is then verified from the researcher's disk to the store, not only at rest.
 """
 
 import math
@@ -25,7 +30,7 @@ from dmp.vocabularies import Tier
 
 from .access import can_upload_to, records_visible_to
 from .models import DataObject, UploadSession
-from .object_store import NoSuchUpload, StoredPart, object_store
+from .object_store import NoSuchUpload, StoredPart, StoreError, object_store
 from .tiers import tier_request_create
 
 MIB = 1024 * 1024
@@ -190,9 +195,23 @@ def _touch(session: UploadSession) -> None:
     )
 
 
-def upload_part_urls(*, session: UploadSession, part_numbers: list[int]) -> list[tuple[int, str]]:
-    """Short-lived URLs to PUT the given parts to (renewable: ask again when they expire)."""
+@dataclass(frozen=True)
+class SignedPart:
+    part_number: int
+    url: str
+    headers: dict[str, str]
+
+
+def upload_part_urls(
+    *, session: UploadSession, part_numbers: list[int], md5s: dict[int, str] | None = None
+) -> list[SignedPart]:
+    """Short-lived URLs to PUT the given parts to (renewable: ask again when they expire).
+
+    ``md5s`` maps part numbers to the sender's base64 MD5 of the part: the URL is then
+    valid only with that ``Content-MD5`` header, and the store refuses other bytes.
+    """
     _in_flight(session)
+    md5s = md5s or {}
     wrong = sorted({n for n in part_numbers if not 1 <= n <= session.part_count})
     if wrong:
         raise ValidationError(
@@ -205,19 +224,46 @@ def upload_part_urls(*, session: UploadSession, part_numbers: list[int]) -> list
     key = session.data_object.storage_key
     expiry = settings.KURA_UPLOAD_PART_URL_EXPIRY
     _touch(session)
-    return [(n, store.part_url(key, session.upload_id, n, expiry)) for n in part_numbers]
+    signed = []
+    for n in part_numbers:
+        md5 = md5s.get(n, "")
+        url = store.part_url(key, session.upload_id, n, expiry, content_md5=md5)
+        signed.append(SignedPart(n, url, {"Content-MD5": md5} if md5 else {}))
+    return signed
+
+
+def _stored_copies(session: UploadSession) -> dict[int, list[StoredPart]]:
+    """Every copy the storage lists of each part, newest first.
+
+    A part number sent twice with different bytes is listed twice by some S3 servers
+    (SeaweedFS), in any order; AWS keeps only the latest."""
+    try:
+        listed = object_store().list_parts(session.data_object.storage_key, session.upload_id)
+    except NoSuchUpload as exc:
+        raise ValidationError({"upload": _("The storage no longer knows this upload.")}) from exc
+    except StoreError as exc:
+        raise UploadUnavailable(str(exc)) from exc
+    copies: dict[int, list[StoredPart]] = {}
+    for part in sorted(listed, key=lambda p: p.modified, reverse=True):
+        copies.setdefault(part.part_number, []).append(part)
+    return copies
 
 
 def upload_parts_list(*, session: UploadSession) -> list[StoredPart]:
-    """Parts the storage already holds (to resume an interrupted upload)."""
+    """Parts the storage already holds, each once (the newest copy), to resume an upload.
+
+    A part whose newest copy does not have the part's expected size is left out, so the
+    sender sends it again."""
     _in_flight(session)
-    try:
-        return object_store().list_parts(session.data_object.storage_key, session.upload_id)
-    except NoSuchUpload as exc:
-        raise ValidationError({"upload": _("The storage no longer knows this upload.")}) from exc
+    parts = []
+    for number, copies in sorted(_stored_copies(session).items()):
+        newest = copies[0]
+        if 1 <= number <= session.part_count and newest.size == expected_part_size(session, number):
+            parts.append(newest)
+    return parts
 
 
-def _expected_part_size(session: UploadSession, part_number: int) -> int:
+def expected_part_size(session: UploadSession, part_number: int) -> int:
     if part_number < session.part_count:
         return session.part_size
     return session.data_object.size - session.part_size * (session.part_count - 1)
@@ -237,22 +283,29 @@ def _checked_parts(session: UploadSession, claimed: dict[int, str]) -> list[Stor
                 }
             }
         )
-    stored = {p.part_number: p for p in upload_parts_list(session=session)}
+    copies = _stored_copies(session)
     problems = []
+    chosen = []
     for number in range(1, session.part_count + 1):
-        part = stored.get(number)
-        if part is None:
+        expected = expected_part_size(session, number)
+        etag = claimed[number].strip('"')
+        listed = copies.get(number, [])
+        match = next((p for p in listed if p.etag == etag and p.size == expected), None)
+        if match is not None:
+            chosen.append(match)
+        elif not listed:
             problems.append(_("part %(n)s was never stored") % {"n": number})
-        elif part.etag != claimed[number].strip('"'):
+        elif not any(p.etag == etag for p in listed):
             problems.append(_("part %(n)s has a different ETag") % {"n": number})
-        elif part.size != _expected_part_size(session, number):
+        else:
+            size = next(p.size for p in listed if p.etag == etag)
             problems.append(
                 _("part %(n)s has %(size)s bytes, expected %(expected)s")
-                % {"n": number, "size": part.size, "expected": _expected_part_size(session, number)}
+                % {"n": number, "size": size, "expected": expected}
             )
     if problems:
         raise ValidationError({"parts": problems[:20]})
-    return [stored[n] for n in range(1, session.part_count + 1)]
+    return chosen
 
 
 def upload_complete(
@@ -316,14 +369,28 @@ def upload_complete(
                 available_date=session.requested_available_date,
                 reason=_("Requested when the file was uploaded."),
             )
-        transaction.on_commit(lambda: checksum_task.delay(data_object.pk))
+        # Robust: a broker that is away must not turn this committed completion into an
+        # error; the object stays pending and beat's requeue sends it later.
+        transaction.on_commit(lambda: checksum_task.delay(data_object.pk), robust=True)
     return data_object
 
 
 def upload_abort(*, session: UploadSession) -> None:
-    """Abort the multipart upload and mark its object abandoned (nothing is kept)."""
-    _in_flight(session)
-    object_store().abort(session.data_object.storage_key, session.upload_id)
-    DataObject.objects.filter(pk=session.data_object_id, status=DataObject.Status.UPLOADING).update(
-        status=DataObject.Status.ABANDONED
-    )
+    """Abort the multipart upload and mark its object abandoned (nothing is kept).
+
+    Serialised with :func:`upload_complete` on the upload's row: whichever comes first
+    wins, and the other is told the truth (an upload already complete is not aborted)."""
+    with transaction.atomic():
+        session = UploadSession.objects.select_for_update().get(pk=session.pk)
+        session.data_object = DataObject.objects.select_for_update().get(pk=session.data_object_id)
+        _in_flight(session)
+        try:
+            object_store().abort(session.data_object.storage_key, session.upload_id)
+        except StoreError as exc:
+            raise UploadUnavailable(str(exc)) from exc
+        DataObject.objects.filter(pk=session.data_object_id).update(
+            status=DataObject.Status.ABANDONED
+        )
+        UploadSession.objects.filter(pk=session.pk).update(
+            failure_reason=UploadSession.FAILURE_ABORTED
+        )

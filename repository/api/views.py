@@ -20,7 +20,7 @@ from repository.access import (
     visible_to,
 )
 from repository.models import UploadSession
-from repository.object_store import FilesystemStore, NoSuchUpload, StoreError
+from repository.object_store import BadDigest, FilesystemStore, NoSuchUpload, StoreError
 
 from . import filters, serializers
 
@@ -91,15 +91,21 @@ class UploadPartsView(APIView):
         session = uploads.upload_session_for(actor=request.user, upload_pk=upload_id)
         data = serializers.PartNumbersSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        urls = service_call(
+        signed = service_call(
             uploads.upload_part_urls,
             session=session,
             part_numbers=data.validated_data["part_numbers"],
+            md5s=data.validated_data["md5s"],
         )
         return Response(
             {
                 "parts": [
-                    {"part_number": n, "url": request.build_absolute_uri(url)} for n, url in urls
+                    {
+                        "part_number": part.part_number,
+                        "url": request.build_absolute_uri(part.url),
+                        "headers": part.headers,
+                    }
+                    for part in signed
                 ],
                 "expires_in": settings.KURA_UPLOAD_PART_URL_EXPIRY,
             }
@@ -169,22 +175,36 @@ def part_put(request):
     """The embedded profile's stand-in for S3's UploadPart: write one part under var/."""
     store = FilesystemStore()
     try:
-        upload_id, part_number = store.part_token_read(
+        upload_id, part_number, content_md5 = store.part_token_read(
             request.GET.get("token", ""), settings.KURA_UPLOAD_PART_URL_EXPIRY
         )
     except (signing.BadSignature, KeyError, ValueError):
         return JsonResponse({"detail": "This part URL is invalid or has expired."}, status=403)
+    if content_md5 and request.headers.get("Content-MD5", "") != content_md5:
+        # As S3 does: a signed header must be sent, and with the value that was signed.
+        return JsonResponse(
+            {"detail": "This part URL needs the Content-MD5 header it was signed with."},
+            status=403,
+        )
     session = (
         UploadSession.objects.select_related("data_object")
         .filter(upload_id=upload_id, completed_at__isnull=True)
         .first()
     )
-    if session is None:
+    if session is None or not 1 <= part_number <= session.part_count:
         return JsonResponse({"detail": "No such upload."}, status=404)
     try:
-        etag = store.part_write(upload_id, part_number, request, max_size=session.part_size)
+        etag = store.part_write(
+            upload_id,
+            part_number,
+            request,
+            expected_size=uploads.expected_part_size(session, part_number),
+            content_md5=content_md5,
+        )
     except NoSuchUpload:
         return JsonResponse({"detail": "No such upload."}, status=404)
+    except BadDigest as exc:
+        return JsonResponse({"code": "BadDigest", "detail": str(exc)}, status=400)
     except StoreError as exc:
         return JsonResponse({"detail": str(exc)}, status=400)
     response = HttpResponse(status=200)

@@ -13,6 +13,7 @@ from django.http import Http404
 
 from dmp.models import DmpRecord
 from repository.access import Action, records_visible_to, visible_to, with_permissions
+from repository.models import DataObject
 
 DOI_RE = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:)(10\.\d{4,9}/\S+)$", re.IGNORECASE)
 
@@ -32,7 +33,9 @@ def record_for_landing(*, user, record_id) -> DmpRecord:
 
 def listed_objects(*, user, record: DmpRecord) -> QuerySet:
     """Objects of ``record`` whose metadata ``user`` may see, each with a ``can_download`` flag."""
-    objects = visible_to(user, Action.VIEW_METADATA).filter(record=record)
+    objects = visible_to(user, Action.VIEW_METADATA).filter(
+        record=record, status=DataObject.Status.STORED
+    )
     return with_permissions(objects, user, Action.DOWNLOAD).order_by("original_filename", "pk")
 
 

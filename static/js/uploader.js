@@ -5,18 +5,31 @@
  *
  *   preprocessor           POST /api/v1/uploads/             one server upload per file
  *   createMultipartUpload  (the upload made by the preprocessor)
- *   signPart               POST /api/v1/uploads/<id>/parts   presigned part URLs, in batches
- *   (Uppy)                 PUT <url>                          part bytes straight to storage
+ *   signPart               POST /api/v1/uploads/<id>/parts   one part's URL, bound to its MD5
+ *   (Uppy)                 PUT <url> with Content-MD5         part bytes straight to storage
  *   listParts              GET  /api/v1/uploads/<id>/parts   parts already stored (resume)
- *   completeMultipartUpload POST /api/v1/uploads/<id>/complete
+ *   completeMultipartUpload POST /api/v1/uploads/<id>/complete   with the file's SHA-256
  *   abortMultipartUpload   DELETE /api/v1/uploads/<id>       only when the user removes a file
  *   then                   GET  /api/v1/objects/<object_id>/ every 1.5 s until verified/failed
+ *
+ * End-to-end integrity: a Web Worker (static/js/upload-hasher.js, hash-wasm) computes each
+ * part's MD5 just before the part is signed; the store refuses a part whose bytes do not
+ * match (400), and Uppy signs and sends it again. While the parts go up, the same kind of
+ * worker reads the whole file once more for its SHA-256, which completion sends to Kura;
+ * the server's checksum worker compares it with the stored bytes, and the object is then
+ * "verified end to end" (without a browser digest: "verified (at rest)").
+ *
+ * Failures: Kura's API answers 503 or 429 with Retry-After when it is briefly busy; api()
+ * waits and asks again, as it does after a network error. A part URL the store refuses
+ * with 403 (it expired during a long pause) is signed again.
  *
  * Resume after a reload: Golden Retriever keeps Uppy's state (each file's meta, which
  * carries Kura's upload id, and the multipart state) in localStorage under an id per user
  * and project. Files larger than 10 MiB come back as "ghosts"; adding the same file again
- * (same name, size, type and modification time) fills the ghost in, and the upload
- * continues after the parts the server lists as stored.
+ * (same name, size, type and modification time; the row's "Choose the file again" button
+ * opens the file chooser) fills the ghost in, and the upload continues after the parts the
+ * server lists as stored. The batch choices (record, tier, available date) are kept in
+ * localStorage under the same id.
  *
  * No build step: plain ES2020 in an IIFE.
  */
@@ -26,8 +39,11 @@
   const config = JSON.parse(document.getElementById("upload-config").textContent);
   const strings = JSON.parse(document.getElementById("upload-i18n").textContent);
   const POLL_INTERVAL_MS = 1500;
-  const SIGN_BATCH = 16; // part URLs asked for at once
   const MAX_POLL_FAILURES = 5;
+  const API_ATTEMPTS = 5; // each API request, when the server is busy or unreachable
+  const RETRIED_STATUSES = new Set([429, 503]);
+  const MAX_RETRY_AFTER_MS = 60_000;
+  const PART_REFUSALS = 2; // times a part URL refused with 403 is signed again
 
   const form = document.getElementById("upload-batch");
   const recordSelect = document.getElementById("upload-record");
@@ -78,35 +94,76 @@
     return match ? decodeURIComponent(match[1]) : "";
   }
 
+  /** Resolves after `ms`, or rejects with an AbortError when `signal` aborts first. */
+  function sleep(ms, signal) {
+    return new Promise((resolve, reject) => {
+      if (signal && signal.aborted) {
+        reject(new DOMException("Aborted", "AbortError"));
+        return;
+      }
+      const timer = window.setTimeout(() => {
+        if (signal) signal.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        window.clearTimeout(timer);
+        reject(new DOMException("Aborted", "AbortError"));
+      };
+      if (signal) signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** How long to wait before asking again: the server's Retry-After, else a backoff. */
+  function retryDelay(response, attempt) {
+    const header = response ? response.headers.get("Retry-After") : null;
+    let ms = NaN;
+    if (header && /^\d+$/.test(header.trim())) ms = Number(header.trim()) * 1000;
+    else if (header) ms = Date.parse(header) - Date.now();
+    if (!Number.isFinite(ms) || ms < 0) ms = 500 * 2 ** (attempt - 1);
+    return Math.min(ms, MAX_RETRY_AFTER_MS);
+  }
+
+  // A busy server (503: the database is briefly locked; 429: the rate limit) says when to
+  // come back; those requests and ones lost on the network are asked again a few times.
   async function api(method, url, body, signal) {
-    let response;
-    try {
-      response = await fetch(url, {
-        method,
-        credentials: "same-origin",
-        headers: {
-          Accept: "application/json",
-          ...(body === undefined ? {} : { "Content-Type": "application/json" }),
-          ...(method === "GET" ? {} : { "X-CSRFToken": csrfToken() }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal,
-      });
-    } catch (err) {
-      if (err && err.name === "AbortError") throw err;
-      const offline = new Error(strings.serverError);
-      offline.source = { status: 0 }; // retried by Uppy
-      throw offline;
+    for (let attempt = 1; ; attempt++) {
+      let response;
+      try {
+        response = await fetch(url, {
+          method,
+          credentials: "same-origin",
+          headers: {
+            Accept: "application/json",
+            ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+            ...(method === "GET" ? {} : { "X-CSRFToken": csrfToken() }),
+          },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal,
+        });
+      } catch (err) {
+        if (err && err.name === "AbortError") throw err;
+        if (attempt < API_ATTEMPTS) {
+          await sleep(retryDelay(null, attempt), signal);
+          continue;
+        }
+        const offline = new Error(strings.serverError);
+        offline.source = { status: 0 }; // retried by Uppy
+        throw offline;
+      }
+      if (RETRIED_STATUSES.has(response.status) && attempt < API_ATTEMPTS) {
+        await sleep(retryDelay(response, attempt), signal);
+        continue;
+      }
+      if (response.status === 204) return null;
+      let data = null;
+      try {
+        data = await response.json();
+      } catch {
+        data = null;
+      }
+      if (!response.ok) throw new ApiError(response.status, data);
+      return data;
     }
-    if (response.status === 204) return null;
-    let data = null;
-    try {
-      data = await response.json();
-    } catch {
-      data = null;
-    }
-    if (!response.ok) throw new ApiError(response.status, data);
-    return data;
   }
 
   const uploadUrl = (uploadId, suffix = "") => `${config.uploads_url}${uploadId}${suffix}`;
@@ -120,8 +177,41 @@
     dateField.hidden = !embargoed;
     dateInput.required = embargoed;
   }
+  // The batch choices survive a reload (an interrupted upload is usually continued with
+  // the same ones), per user and project like Uppy's own saved state.
+  const choicesKey = `${config.uppy_id}:batch`;
+
+  function saveChoices() {
+    try {
+      window.localStorage.setItem(
+        choicesKey,
+        JSON.stringify({ record: recordSelect.value, tier: tierSelect.value, available_date: dateInput.value }),
+      );
+    } catch {
+      // Storage full or disabled: the choices are simply not kept.
+    }
+  }
+
+  function restoreChoices() {
+    let saved = null;
+    try {
+      saved = JSON.parse(window.localStorage.getItem(choicesKey) || "null");
+    } catch {
+      saved = null;
+    }
+    if (!saved || typeof saved !== "object") return;
+    const offers = (select, value) => [...select.options].some((option) => option.value === value && !option.disabled);
+    if (typeof saved.record === "string" && offers(recordSelect, saved.record)) recordSelect.value = saved.record;
+    if (typeof saved.tier === "string" && offers(tierSelect, saved.tier)) tierSelect.value = saved.tier;
+    if (typeof saved.available_date === "string" && saved.available_date >= dateInput.min) {
+      dateInput.value = saved.available_date;
+    }
+  }
+
+  restoreChoices();
   tierSelect.addEventListener("change", showDateField);
   showDateField();
+  for (const field of [recordSelect, tierSelect, dateInput]) field.addEventListener("change", saveChoices);
 
   function setFieldErrors(id, messages) {
     const list = document.getElementById(`${id}-errors`);
@@ -243,6 +333,7 @@
       fileIDs.map(async (fileID) => {
         const file = uppy.getFile(fileID);
         if (!file || file.error || file.progress.uploadComplete) return;
+        fileDigest(file);
         if (file.meta.kuraUploadId) {
           if (!file.s3Multipart || !file.s3Multipart.uploadId) {
             const id = String(file.meta.kuraUploadId);
@@ -269,45 +360,172 @@
   }
   uppy.addPreProcessor(createServerUploads);
 
-  // Presigned URLs, fetched SIGN_BATCH at a time; each is handed out once (a retry asks again).
-  const signedParts = new Map(); // upload id -> Map(part number -> {url, staleAfter})
-  const signing = new Map(); // upload id -> the batch request in flight
+  // --- Digests, computed in Web Workers ------------------------------------------------
 
-  async function fetchPartUrls(file, uploadId, partNumber, signal) {
-    const cache = signedParts.get(uploadId);
-    const partCount = uppy.getFile(file.id)?.meta.kuraPartCount || partNumber;
-    const wanted = [];
-    for (let n = partNumber; n <= partCount && wanted.length < SIGN_BATCH; n++) {
-      if (n === partNumber || !cache.has(n)) wanted.push(n);
-    }
-    const answer = await api("POST", uploadUrl(uploadId, "/parts"), { part_numbers: wanted }, signal);
-    const staleAfter = Date.now() + answer.expires_in * 800; // 80 % of their lifetime
-    for (const part of answer.parts) cache.set(part.part_number, { url: part.url, staleAfter });
+  const MD5_WORKERS = 2; // parts are signed up to six at a time; MD5 is fast
+  const hashJobs = new Map(); // job id -> {resolve, reject, onProgress, worker}
+  const md5Workers = [];
+  let shaWorker = null;
+  let nextJob = 1;
+  let nextMd5Worker = 0;
+
+  function hasherStart() {
+    const worker = new Worker(config.hasher_url);
+    worker.postMessage({ type: "init", scripts: config.hash_library_urls });
+    worker.onmessage = (event) => {
+      const { id } = event.data;
+      const job = hashJobs.get(id);
+      if (!job) return;
+      if ("progress" in event.data) {
+        if (job.onProgress) job.onProgress(event.data.progress);
+        return;
+      }
+      hashJobs.delete(id);
+      if (event.data.error) job.reject(new Error(event.data.error));
+      else if (event.data.cancelled) job.reject(new DOMException("Cancelled", "AbortError"));
+      else job.resolve(event.data.md5 || event.data.sha256);
+    };
+    // The script or hash-wasm could not be loaded: this worker answers nothing more, so
+    // its jobs and later ones fail at once (the file goes up without digests).
+    worker.onerror = (event) => {
+      event.preventDefault();
+      worker.broken = true;
+      for (const [id, job] of hashJobs) {
+        if (job.worker !== worker) continue;
+        hashJobs.delete(id);
+        job.reject(new Error(event.message || "hash worker error"));
+      }
+    };
+    return worker;
   }
 
-  async function signPart(file, { uploadId, partNumber, signal }) {
-    if (!signedParts.has(uploadId)) signedParts.set(uploadId, new Map());
-    const cache = signedParts.get(uploadId);
-    for (let attempt = 0; attempt < 4; attempt++) {
-      const signed = cache.get(partNumber);
-      if (signed && signed.staleAfter > Date.now()) {
-        cache.delete(partNumber);
-        return { method: "PUT", url: signed.url };
-      }
-      const inFlight = signing.get(uploadId);
-      if (inFlight) {
-        await inFlight.catch(() => {});
-        if (cache.has(partNumber)) continue;
-      }
-      const request = fetchPartUrls(file, uploadId, partNumber, signal);
-      signing.set(uploadId, request);
-      try {
-        await request;
-      } finally {
-        if (signing.get(uploadId) === request) signing.delete(uploadId);
-      }
+  function hasherRun(worker, message, onProgress) {
+    const id = nextJob++;
+    return {
+      id,
+      promise: new Promise((resolve, reject) => {
+        if (worker.broken) {
+          reject(new Error("hash worker unavailable"));
+          return;
+        }
+        hashJobs.set(id, { resolve, reject, onProgress, worker });
+        worker.postMessage({ ...message, id });
+      }),
+    };
+  }
+
+  /** The base64 MD5 of one part (its Content-MD5), or null when the browser cannot hash. */
+  async function partMd5(body) {
+    if (!config.hasher_url || typeof Worker === "undefined") return null;
+    try {
+      if (md5Workers.length < MD5_WORKERS) md5Workers.push(hasherStart());
+      const worker = md5Workers[nextMd5Worker++ % md5Workers.length];
+      return await hasherRun(worker, { type: "md5", blob: body }).promise;
+    } catch (err) {
+      uppy.log(`[Kura] no MD5 for this part: ${err}`, "warning");
+      return null;
     }
-    throw new Error(strings.serverError);
+  }
+
+  // The whole file's SHA-256, one job per Uppy file and Blob (a ghost filled in again gets
+  // a new one). The promise never rejects: it gives null when there is no digest to send.
+  const fileDigests = new Map(); // Uppy file id -> {data, promise, jobId, done, failed}
+
+  function fileDigest(file) {
+    const current = uppy.getFile(file.id) || file;
+    const data = current.data;
+    let digest = fileDigests.get(current.id);
+    if (digest && digest.data === data) return digest.promise;
+    if (digest && digest.jobId && shaWorker) shaWorker.postMessage({ type: "cancel", id: digest.jobId });
+    if (!data || !config.hasher_url || typeof Worker === "undefined" || current.isGhost) {
+      return Promise.resolve(null);
+    }
+    digest = { data, jobId: null, done: false, failed: false, progress: 0 };
+    fileDigests.set(current.id, digest);
+    try {
+      if (!shaWorker) shaWorker = hasherStart();
+      const job = hasherRun(shaWorker, { type: "sha256", blob: data }, (bytes) => {
+        digest.progress = data.size ? bytes / data.size : 1;
+        showDigestProgress(current.id, digest);
+      });
+      digest.jobId = job.id;
+      digest.promise = job.promise.then(
+        (sha256) => {
+          digest.done = true;
+          digest.progress = 1;
+          showDigestProgress(current.id, digest);
+          return sha256;
+        },
+        (err) => {
+          if (!(err && err.name === "AbortError")) {
+            digest.failed = true;
+            uppy.log(`[Kura] no SHA-256 for ${current.name}: ${err}`, "warning");
+            showDigestProgress(current.id, digest);
+          }
+          return null;
+        },
+      );
+    } catch (err) {
+      digest.failed = true;
+      digest.promise = Promise.resolve(null);
+      showDigestProgress(current.id, digest);
+    }
+    showDigestProgress(current.id, digest);
+    return digest.promise;
+  }
+
+  function fileDigestForget(fileID) {
+    const digest = fileDigests.get(fileID);
+    if (digest && !digest.done && digest.jobId && shaWorker) {
+      shaWorker.postMessage({ type: "cancel", id: digest.jobId });
+    }
+    fileDigests.delete(fileID);
+  }
+
+  // --- Signing parts --------------------------------------------------------------------
+
+  // Each part is signed for its own MD5 just before it is sent, so the store checks the
+  // bytes it receives; a retried part is hashed and signed again.
+  const partUrls = new Map(); // signed URL -> "<upload id>:<part number>"
+  const partRefusals = new Map(); // "<upload id>:<part number>" -> 403s so far
+
+  async function signPart(file, { uploadId, partNumber, body, signal }) {
+    const md5 = body ? await partMd5(body) : null;
+    const request = md5 ? { parts: [{ part_number: partNumber, md5 }] } : { part_numbers: [partNumber] };
+    const answer = await api("POST", uploadUrl(uploadId, "/parts"), request, signal);
+    const part = answer.parts.find((p) => p.part_number === partNumber);
+    if (!part) throw new Error(strings.serverError);
+    partUrls.set(part.url, `${uploadId}:${partNumber}`);
+    return { method: "PUT", url: part.url, headers: part.headers || {} };
+  }
+
+  // Uppy signs and sends a part again when the store refused it with 400 (a Content-MD5
+  // that does not match the bytes: corrupted on the way) or when its URL expired (403,
+  // "Request has expired"). Any 403 from the store is taken for an expired URL (stores word
+  // it differently, and a laptop asleep during a pause wakes up with stale URLs), a few
+  // times per part, so a persistent refusal still ends in an error instead of a loop.
+  async function uploadPartBytes(options) {
+    const url = options.signature && options.signature.url;
+    const part = partUrls.get(url);
+    partUrls.delete(url);
+    try {
+      return await AwsS3.uploadPartBytes(options);
+    } catch (err) {
+      if (!err || err.name === "AbortError" || !err.source) throw err;
+      const { status } = err.source;
+      if (status === 403) {
+        const refusals = (partRefusals.get(part) || 0) + 1;
+        partRefusals.set(part, refusals);
+        // "Request has expired" is what makes Uppy sign the part again.
+        const refused = new Error(refusals <= PART_REFUSALS ? "Request has expired" : strings.partRefused);
+        refused.source = { status: 403 };
+        throw refused;
+      }
+      // Uppy reads only the status to decide on a retry; the message is what the row shows.
+      const failure = new Error(status >= 400 ? strings.partRefused : strings.serverError);
+      failure.source = err.source;
+      throw failure;
+    }
   }
 
   const abortedUploads = new Set();
@@ -317,7 +535,6 @@
     const uploadId = file && file.meta.kuraUploadId;
     if (!uploadId || file.progress.uploadComplete || abortedUploads.has(uploadId)) return Promise.resolve();
     abortedUploads.add(uploadId);
-    signedParts.delete(String(uploadId));
     removeResultRow(file.id);
     return api("DELETE", uploadUrl(uploadId)).catch(() => {
       // Already gone, or the server is away: the beat task aborts abandoned uploads.
@@ -327,8 +544,10 @@
   uppy.use(AwsS3, {
     shouldUseMultipart: true,
     limit: 6, // requests at once, per the browser's HTTP/1.1 limit per origin
+    // Per part: a refused or lost part is signed and sent again after each delay.
     retryDelays: [0, 1000, 3000, 5000, 10000],
     getChunkSize: (data) => partSizeFor(fileForData(data)),
+    uploadPartBytes,
 
     async createMultipartUpload(file) {
       let current = uppy.getFile(file.id) || file;
@@ -338,6 +557,7 @@
         await startServerUpload(current, batch);
         current = uppy.getFile(file.id);
       }
+      fileDigest(current);
       const id = String(current.meta.kuraUploadId);
       return { uploadId: id, key: id };
     },
@@ -360,12 +580,12 @@
     },
 
     async completeMultipartUpload(file, { uploadId, parts, signal }) {
-      const answer = await api(
-        "POST",
-        uploadUrl(uploadId, "/complete"),
-        { parts: parts.map((part) => ({ part_number: part.PartNumber, etag: part.ETag })) },
-        signal,
-      );
+      const sha256 = await fileDigest(file);
+      if (signal && signal.aborted) throw new DOMException("Aborted", "AbortError");
+      const body = { parts: parts.map((part) => ({ part_number: part.PartNumber, etag: part.ETag })) };
+      if (sha256) body.sha256 = sha256;
+      const answer = await api("POST", uploadUrl(uploadId, "/complete"), body, signal);
+      for (const key of partRefusals.keys()) if (key.startsWith(`${uploadId}:`)) partRefusals.delete(key);
       return {
         location: new URL(objectPageUrl(answer.object_id), window.location.href).href,
         objectId: answer.object_id,
@@ -384,6 +604,7 @@
 
   // A file removed after it failed has no uploader any more: abort its upload here too.
   uppy.on("file-removed", (file) => {
+    fileDigestForget(file.id);
     removeResultRow(file.id);
     abortServerUpload(file);
   });
@@ -410,16 +631,80 @@
       progress.max = 100;
       progress.value = 0;
       progress.setAttribute("aria-label", strings.progressLabel.replace("%(name)s", file.name));
+      const hash = document.createElement("span");
+      hash.className = "upload-hash muted";
+      hash.hidden = true;
       const errors = document.createElement("ul");
       errors.className = "field-errors upload-errors";
-      row.append(name, " ", state, progress, errors);
+      row.append(name, " ", state, progress, hash, errors);
       results.append(row);
       rows.set(file.id, row);
       resultsEmpty.hidden = true;
+      const digest = fileDigests.get(file.id);
+      if (digest) showDigestProgress(file.id, digest);
     }
     if (file.meta.kuraObjectId) row.dataset.objectId = String(file.meta.kuraObjectId);
     return row;
   }
+
+  /** The browser's SHA-256 of the file: its progress, then whether it will be sent. */
+  function showDigestProgress(fileID, digest) {
+    const row = rows.get(fileID);
+    const element = row && row.querySelector(".upload-hash");
+    if (!element) return;
+    element.hidden = false;
+    if (digest.failed) {
+      element.dataset.state = "failed";
+      element.textContent = strings.hashFailed;
+    } else if (digest.done) {
+      element.dataset.state = "done";
+      element.textContent = strings.hashed;
+    } else {
+      const percent = Math.floor(100 * (digest.progress || 0));
+      element.dataset.state = "hashing";
+      element.textContent = strings.hashing.replace("%(progress)s", String(percent)).replace("%%", "%");
+    }
+  }
+
+  /** A button in the row that opens the file chooser, to give an interrupted upload its file. */
+  const reselectInput = document.createElement("input");
+  reselectInput.type = "file";
+  reselectInput.multiple = true;
+  reselectInput.hidden = true;
+  reselectInput.className = "upload-reselect-input";
+  document.body.append(reselectInput);
+  reselectInput.addEventListener("change", () => {
+    const chosen = [...reselectInput.files];
+    reselectInput.value = "";
+    for (const data of chosen) {
+      try {
+        uppy.addFile({ name: data.name, type: data.type, data, source: "Kura" });
+      } catch (err) {
+        uppy.log(err, "warning"); // Uppy already told the user (restrictions)
+      }
+    }
+  });
+
+  function showReselect(row, file) {
+    let button = row.querySelector(".upload-reselect");
+    if (!file.isGhost) {
+      if (button) button.remove();
+      return;
+    }
+    if (button) return;
+    button = document.createElement("button");
+    button.type = "button";
+    button.className = "button button-small upload-reselect";
+    button.textContent = strings.reselect;
+    button.setAttribute("aria-label", strings.reselectLabel.replace("%(name)s", file.name));
+    button.addEventListener("click", () => reselectInput.click());
+    row.insertBefore(button, row.querySelector(".upload-errors"));
+  }
+
+  // Uppy's own "Re-select" only opens its panel; let it open the file chooser as well.
+  document.getElementById("uppy-dashboard").addEventListener("click", (event) => {
+    if (event.target.closest(".uppy-Dashboard-Item-reSelect")) reselectInput.click();
+  });
 
   function removeResultRow(fileID) {
     const row = rows.get(fileID);
@@ -456,26 +741,73 @@
   }
 
   uppy.on("upload-progress", (file, progress) => {
-    const row = resultRow(uppy.getFile(file.id) || file);
-    if (!row || !progress.bytesTotal) return;
+    const current = uppy.getFile(file.id) || file;
+    const row = resultRow(current);
+    if (!row || !progress.bytesTotal || row.dataset.stored) return;
     const bar = row.querySelector(".upload-progress");
     bar.value = Math.floor((100 * progress.bytesUploaded) / progress.bytesTotal);
-    if (row.querySelector(".checksum-state").dataset.state !== "uploading") {
-      setState(row, "uploading", strings.uploading);
+    // Requests still in flight report progress after a pause: paused stays paused.
+    const wanted = current.isPaused ? "paused" : "uploading";
+    if (row.querySelector(".checksum-state").dataset.state !== wanted) {
+      setState(row, wanted, strings[wanted]);
       clearUploadError(row);
     }
+  });
+
+  // Kura's rows follow Uppy's pause and resume, for one file or all of them.
+  function showPaused(file, paused) {
+    const row = file && rows.get(file.id);
+    if (!row || row.dataset.stored || file.error || file.progress.uploadComplete) return;
+    setState(row, paused ? "paused" : "uploading", paused ? strings.paused : strings.uploading);
+  }
+  uppy.on("upload-pause", (file, paused) => showPaused(uppy.getFile(file.id) || file, paused));
+  uppy.on("pause-all", () => {
+    for (const file of uppy.getFiles()) if (file.progress.uploadStarted) showPaused(file, true);
+  });
+  uppy.on("resume-all", () => {
+    for (const file of uppy.getFiles()) if (file.progress.uploadStarted) showPaused(file, false);
   });
 
   uppy.on("upload-error", (file, err) => {
     if (file) showUploadError(uppy.getFile(file.id) || file, err);
   });
 
-  uppy.on("upload-retry", (file) => {
-    const row = rows.get(file.id);
-    if (row) {
+  function showRetrying(file) {
+    const row = file && rows.get(file.id);
+    if (row && !row.dataset.stored) {
       setState(row, "uploading", strings.uploading);
       clearUploadError(row);
     }
+  }
+  uppy.on("upload-retry", showRetrying);
+  uppy.on("retry-all", (files) => (files || []).forEach(showRetrying));
+
+  // After a failed batch Uppy shows only "Retry"; once files are added, the failed ones
+  // join them as files to upload (they continue their server uploads), so "Upload" sends
+  // both. A ghost given its file again says so in its row.
+  uppy.on("files-added", (added) => {
+    for (const file of added) {
+      const row = rows.get(file.id);
+      const current = uppy.getFile(file.id);
+      const interrupted = row && row.querySelector(".checksum-state").dataset.state === "interrupted";
+      if (interrupted && current && !row.dataset.stored) {
+        setState(row, "interrupted", current.isGhost ? strings.interruptedGhost : strings.interrupted);
+        showReselect(row, current);
+      }
+    }
+    const { error, currentUploads } = uppy.getState();
+    const uploading = Object.keys(currentUploads || {}).length > 0;
+    if (!error || uploading) return;
+    for (const file of uppy.getFiles()) {
+      if (file.error && !file.progress.uploadComplete) {
+        uppy.setFileState(file.id, { error: null, progress: { ...file.progress, uploadStarted: null } });
+        const row = rows.get(file.id);
+        if (row && !row.dataset.stored) {
+          setState(row, "waiting", strings.waiting);
+        }
+      }
+    }
+    uppy.setState({ error: null });
   });
 
   uppy.on("upload-success", (file, response) => {
@@ -512,6 +844,13 @@
       const progress = Math.round(object.checksum_progress || 0);
       const text = strings.verifying.replace("%(progress)s", String(progress)).replace("%%", "%");
       setState(row, "verifying", text);
+    } else if (state === "verified") {
+      // "end_to_end": the browser's SHA-256 matched the stored bytes; "at_rest": only the
+      // stored bytes were hashed (no digest was sent).
+      const integrity = object.integrity;
+      const text = { end_to_end: strings.verifiedEndToEnd, at_rest: strings.verifiedAtRest }[integrity];
+      setState(row, state, text || strings.verified);
+      if (integrity) row.querySelector(".checksum-state").dataset.integrity = integrity;
     } else if (state in strings) {
       setState(row, state, strings[state]);
     }
@@ -526,6 +865,20 @@
       code.textContent = object.sha256;
       digest.append(label, " ", code);
       row.insertBefore(digest, row.querySelector(".upload-errors"));
+    }
+    // The same SHA-256 is already in the record: say so, with the original and the place
+    // (this object's page) where the uploader keeps or deletes the copy.
+    if (state === "verified" && object.duplicate_of && !row.querySelector(".upload-duplicate")) {
+      const notice = document.createElement("span");
+      notice.className = "upload-duplicate";
+      const original = document.createElement("a");
+      original.href = objectPageUrl(object.duplicate_of);
+      original.textContent = strings.duplicateOriginal.replace("%(id)s", String(object.duplicate_of));
+      const decide = document.createElement("a");
+      decide.href = objectPageUrl(object.id);
+      decide.textContent = strings.duplicateDecide;
+      notice.append(strings.duplicate, " ", original, " — ", decide);
+      row.insertBefore(notice, row.querySelector(".upload-errors"));
     }
   }
 
@@ -564,6 +917,7 @@
       const { bytesUploaded, bytesTotal } = file.progress;
       if (bytesTotal) row.querySelector(".upload-progress").value = Math.floor((100 * bytesUploaded) / bytesTotal);
       setState(row, "interrupted", file.isGhost ? strings.interruptedGhost : strings.interrupted);
+      showReselect(row, file);
     }
   });
 })();

@@ -1,12 +1,19 @@
 """The upload page in Chromium: Uppy sends parts straight to the S3 test server, Kura
-completes the upload and a real Celery worker verifies the checksum."""
+completes the upload and a real Celery worker verifies the checksum.
 
+Every part goes with the Content-MD5 the browser computed (the store refuses other bytes),
+and completion carries the browser's SHA-256 of the file, so the object ends verified end
+to end."""
+
+import base64
+import datetime
 import hashlib
 import os
 import re
 import time
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.models import Role
@@ -17,9 +24,11 @@ from tests.factories import PASSWORD, DmpRecordFactory, MembershipFactory
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 MIB = 1024 * 1024
-SIZE = 30 * MIB  # four parts of 8 MiB (the server's smallest part size): 8 + 8 + 8 + 6
+PART_SIZE = 8 * MIB  # the server's smallest part size
+SIZE = 30 * MIB  # four parts: 8 + 8 + 8 + 6
 PART_URL = re.compile(r"[?&]partNumber=(\d+)")
 CHECKSUM_TIMEOUT_MS = 120_000
+VERIFIED_END_TO_END = "verified end to end"
 
 
 @pytest.fixture
@@ -38,26 +47,80 @@ def specimen(tmp_path):
 
 
 class PartGate:
-    """Intercepts the browser's part PUTs: records them and can hold some back.
+    """Intercepts the browser's part PUTs: records them and can hold some back or corrupt
+    them on the way.
 
     A held request is never answered, as on a stalled connection; it ends when Uppy aborts
-    it (pause, removal) or the page goes away. Playwright runs the handler only while the
-    test waits inside a Playwright call, so tests wait with ``page.wait_for_timeout``.
+    it (pause, removal) or the page goes away. A part in ``delayed_parts`` waits once in
+    ``delayed`` until the test lets it go. A part in ``corrupt_parts`` goes to the store
+    once with one byte changed (its Content-MD5 still that of the true bytes).
+    Playwright runs the handler only while the test waits inside a Playwright call, so
+    tests wait with ``page.wait_for_timeout``.
     """
 
     def __init__(self, page):
         self.held_parts: set[int] = set()
+        self.corrupt_parts: set[int] = set()
+        self.delayed_parts: set[int] = set()
+        self.delayed = []  # routes kept waiting, continued by the test
         self.held: list[int] = []
         self.sent: list[int] = []
+        self.content_md5: dict[int, list[str | None]] = {}
+        self.statuses: dict[int, list[int]] = {}
         page.route(PART_URL, self._handle)
+        page.on("response", self._response)
 
     def _handle(self, route):
-        part_number = int(PART_URL.search(route.request.url).group(1))
+        request = route.request
+        if request.method != "PUT":  # the CORS preflight
+            route.continue_()
+            return
+        part_number = int(PART_URL.search(request.url).group(1))
         if part_number in self.held_parts:
             self.held.append(part_number)
             return
         self.sent.append(part_number)
+        self.content_md5.setdefault(part_number, []).append(
+            request.all_headers().get("content-md5")
+        )
+        if part_number in self.delayed_parts:
+            self.delayed_parts.discard(part_number)
+            self.delayed.append(route)
+            return
+        if part_number in self.corrupt_parts:
+            self.corrupt_parts.discard(part_number)
+            body = bytearray(request.post_data_buffer)
+            body[len(body) // 2] ^= 0xFF
+            route.continue_(post_data=bytes(body))
+            return
         route.continue_()
+
+    def _response(self, response):
+        match = PART_URL.search(response.url)
+        if match and response.request.method == "PUT":
+            self.statuses.setdefault(int(match.group(1)), []).append(response.status)
+
+
+def part_md5s(data: bytes) -> dict[int, str]:
+    """Each part's Content-MD5 (base64 of the MD5 of its bytes), by part number."""
+    return {
+        index // PART_SIZE + 1: base64.b64encode(
+            hashlib.md5(data[index : index + PART_SIZE], usedforsecurity=False).digest()
+        ).decode()
+        for index in range(0, len(data), PART_SIZE)
+    }
+
+
+def completions(page) -> list[dict]:
+    """The bodies of the page's completion requests, as they are sent."""
+    sent: list[dict] = []
+
+    def record(request):
+        if request.method == "POST" and request.url.endswith("/complete"):
+            sent.append(request.post_data_json)
+
+    page.on("request", record)
+    return sent
 
 
 def log_in(page, user):
@@ -104,6 +167,7 @@ def test_researcher_uploads_pauses_resumes_and_sees_the_checksum_verified(
     path, data = specimen
     gate = PartGate(page)
     gate.held_parts = {4}
+    completed = completions(page)
     open_upload_page(page, user, record.project)
 
     page.select_option("#upload-record", str(record.pk))
@@ -125,16 +189,25 @@ def test_researcher_uploads_pauses_resumes_and_sees_the_checksum_verified(
     )
     assert int(total.get_attribute("aria-valuenow")) < 100
 
-    # Pause (Uppy drops the stalled request), then resume with the network back.
+    # Pause (Uppy drops the stalled request): Kura's row says so too. Then resume with the
+    # network back.
     toggle = page.locator("button[data-cy=togglePauseResume]")
     toggle.click()
     expect(toggle).to_have_attribute("aria-label", "Resume")
+    expect(row.locator(".checksum-state")).to_have_text("paused")
     gate.held_parts = set()
     toggle.click()
+    expect(row.locator(".checksum-state")).not_to_have_text("paused")
 
-    expect(row.locator(".checksum-state")).to_have_text("verified", timeout=CHECKSUM_TIMEOUT_MS)
+    expect(row.locator(".checksum-state")).to_have_text(
+        VERIFIED_END_TO_END, timeout=CHECKSUM_TIMEOUT_MS
+    )
     expect(row.locator("code.sha256")).to_have_text(hashlib.sha256(data).hexdigest())
+    expect(row.locator(".upload-hash")).to_have_text("SHA-256 computed in your browser")
     assert sorted(gate.sent) == [1, 2, 3, 4]  # nothing sent twice
+    # Every part went with its own MD5, and completion with the file's SHA-256.
+    assert {n: md5s[0] for n, md5s in gate.content_md5.items()} == part_md5s(data)
+    assert [body["sha256"] for body in completed] == [hashlib.sha256(data).hexdigest()]
     data_object = DataObject.objects.get(pk=row.get_attribute("data-object-id"))
     assert data_object.original_filename == path.name
     assert data_object.size == SIZE
@@ -142,6 +215,7 @@ def test_researcher_uploads_pauses_resumes_and_sees_the_checksum_verified(
     assert data_object.uploaded_by == user
     assert data_object.tier == "shared"
     assert data_object.checksum_state == DataObject.ChecksumState.VERIFIED
+    assert data_object.integrity == "end_to_end"
     expect(row.locator("a.upload-filename")).to_have_attribute(
         "href", f"/objects/{data_object.pk}/"
     )
@@ -156,6 +230,7 @@ def test_upload_continues_after_a_reload_without_sending_stored_parts_again(
     gate.held_parts = {3, 4}
     open_upload_page(page, user, record.project)
     page.select_option("#upload-record", str(record.pk))
+    page.select_option("#upload-tier", "shared")
     add_file(page, path)
     start_upload(page)
     session = wait_for_stored_parts(page, 2)
@@ -164,18 +239,107 @@ def test_upload_continues_after_a_reload_without_sending_stored_parts_again(
     gate.sent.clear()
     page.reload()
 
-    # Golden Retriever brings the file back as a ghost (too big to keep in the browser).
+    # The batch choices are kept; Golden Retriever brings the file back as a ghost (too big
+    # to keep in the browser), and the row's button opens the file chooser to give it back.
+    expect(page.locator("#upload-record")).to_have_value(str(record.pk))
+    expect(page.locator("#upload-tier")).to_have_value("shared")
     expect(page.locator("#uppy-dashboard")).to_contain_text(path.name)
     row = page.locator(f"#upload-results li[data-object-id='{session.data_object_id}']")
     expect(row.locator(".checksum-state")).to_have_attribute("data-state", "interrupted")
-    page.locator(".uppy-Dashboard-Item-reSelect").click()
-    page.locator("#uppy-dashboard input[type=file]").first.set_input_files(path)
+    with page.expect_file_chooser():  # Uppy's own "Re-select" opens one too
+        page.locator(".uppy-Dashboard-Item-reSelect").click()
+    with page.expect_file_chooser() as chooser:
+        row.get_by_role("button", name=f"Choose {path.name} again").click()
+    chooser.value.set_files(path)
+    expect(row.locator(".checksum-state")).to_have_text("interrupted: press Upload to continue")
+    expect(row.get_by_role("button", name=f"Choose {path.name} again")).to_have_count(0)
     start_upload(page)
 
-    expect(row.locator(".checksum-state")).to_have_text("verified", timeout=CHECKSUM_TIMEOUT_MS)
+    expect(row.locator(".checksum-state")).to_have_text(
+        VERIFIED_END_TO_END, timeout=CHECKSUM_TIMEOUT_MS
+    )
     expect(row.locator("code.sha256")).to_have_text(hashlib.sha256(data).hexdigest())
     assert sorted(gate.sent) == [3, 4]
-    assert DataObject.objects.get(pk=session.data_object_id).size == SIZE
+    data_object = DataObject.objects.get(pk=session.data_object_id)
+    assert (data_object.size, data_object.tier) == (SIZE, "shared")
+    assert data_object.integrity == "end_to_end"
+
+
+def test_a_part_corrupted_on_the_way_is_refused_by_the_store_and_sent_again(
+    page, live_server, celery_worker_process, researcher, specimen
+):
+    user, record = researcher
+    path, data = specimen
+    gate = PartGate(page)
+    gate.corrupt_parts = {2}
+    open_upload_page(page, user, record.project)
+    page.select_option("#upload-record", str(record.pk))
+    add_file(page, path)
+    start_upload(page)
+
+    row = page.locator("#upload-results li[data-object-id]")
+    expect(row.locator(".checksum-state")).to_have_text(
+        VERIFIED_END_TO_END, timeout=CHECKSUM_TIMEOUT_MS
+    )
+    # The store refused the altered bytes (their MD5 is not the signed one); Uppy signed
+    # part 2 again and resent it, and only the true bytes were stored.
+    assert gate.statuses[2] == [400, 200]
+    assert sorted(gate.sent) == [1, 2, 2, 3, 4]
+    assert gate.content_md5[2] == [part_md5s(data)[2]] * 2
+    data_object = DataObject.objects.get(pk=row.get_attribute("data-object-id"))
+    assert data_object.sha256 == hashlib.sha256(data).hexdigest()
+    assert data_object.integrity == "end_to_end"
+    stored = object_store().read_range(data_object.storage_key, 0, SIZE)
+    assert hashlib.sha256(stored).digest() == hashlib.sha256(data).digest()
+
+
+def test_a_part_whose_url_expired_on_the_way_is_signed_again(
+    page, live_server, celery_worker_process, researcher, specimen, settings
+):
+    user, record = researcher
+    path, data = specimen
+    settings.KURA_UPLOAD_PART_URL_EXPIRY = 5
+    gate = PartGate(page)
+    gate.delayed_parts = {3}
+    open_upload_page(page, user, record.project)
+    page.select_option("#upload-record", str(record.pk))
+    add_file(page, path)
+    start_upload(page)
+
+    # Part 3 reaches the store only after its URL expired (a long stall on the way).
+    deadline = time.monotonic() + 30
+    while not gate.delayed:
+        assert time.monotonic() < deadline, "part 3 was never sent"
+        page.wait_for_timeout(100)
+    page.wait_for_timeout(8_000)
+    gate.delayed.pop().continue_()
+
+    row = page.locator("#upload-results li[data-object-id]")
+    expect(row.locator(".checksum-state")).to_have_text(
+        VERIFIED_END_TO_END, timeout=CHECKSUM_TIMEOUT_MS
+    )
+    assert gate.statuses[3] == [403, 200]
+    assert gate.content_md5[3] == [part_md5s(data)[3]] * 2
+    data_object = DataObject.objects.get(pk=row.get_attribute("data-object-id"))
+    assert data_object.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_batch_choices_are_kept_across_a_reload(page, live_server, researcher):
+    user, record = researcher
+    other = DmpRecordFactory(project=record.project)
+    available = (timezone.localdate() + datetime.timedelta(days=30)).isoformat()
+    open_upload_page(page, user, record.project)
+    page.select_option("#upload-record", str(other.pk))
+    page.select_option("#upload-tier", "embargoed")
+    page.locator("#upload-available-date").fill(available)
+    page.locator("#upload-available-date").dispatch_event("change")
+
+    page.reload()
+
+    expect(page.locator("#upload-record")).to_have_value(str(other.pk))
+    expect(page.locator("#upload-tier")).to_have_value("embargoed")
+    expect(page.locator("#upload-available-date")).to_be_visible()
+    expect(page.locator("#upload-available-date")).to_have_value(available)
 
 
 def test_removing_a_file_mid_upload_aborts_its_upload(page, live_server, researcher, specimen):
@@ -230,3 +394,133 @@ def test_the_batch_needs_a_record_and_server_errors_show_next_to_the_file(
     expect(row.locator(".upload-errors")).to_contain_text("quota")
     assert not DataObject.objects.exists()
     assert errors == []
+
+
+def test_after_a_failed_batch_new_files_and_the_failed_ones_go_up_with_upload(
+    page, live_server, celery_worker_process, researcher, specimen, tmp_path
+):
+    user, record = researcher
+    path, data = specimen
+    small = tmp_path / "notes.csv"
+    small.write_bytes(b"sample,reads\n" + os.urandom(64 * 1024).hex().encode())
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    record.project.quota_bytes = MIB
+    record.project.save(update_fields=["quota_bytes"])
+    open_upload_page(page, user, record.project)
+    page.select_option("#upload-record", str(record.pk))
+    add_file(page, path)
+    start_upload(page)
+    failed = page.locator("#upload-results li", has_text=path.name)
+    expect(failed.locator(".checksum-state")).to_have_text("upload failed")
+
+    # The quota is raised and another file is added: "Upload" (not only "Retry") is offered
+    # and sends both; Uppy and Kura's rows agree on the outcome.
+    record.project.quota_bytes = 10 * SIZE
+    record.project.save(update_fields=["quota_bytes"])
+    page.locator(".uppy-DashboardContent-addMore").click()
+    page.locator("#uppy-dashboard input[type=file]").first.set_input_files(small)
+    expect(page.locator(".uppy-Dashboard-Item-name")).to_have_count(2)
+    expect(failed.locator(".checksum-state")).to_have_text("waiting: press Upload")
+    expect(page.locator(".uppy-StatusBar-actionBtn--upload")).to_have_text("Upload 2 files")
+    start_upload(page)
+
+    rows = page.locator("#upload-results li")
+    expect(rows).to_have_count(2)
+    for row in rows.all():
+        expect(row.locator(".checksum-state")).to_have_text(
+            VERIFIED_END_TO_END, timeout=CHECKSUM_TIMEOUT_MS
+        )
+    expect(page.locator(".uppy-Dashboard-Item.is-complete")).to_have_count(2)
+    expect(page.locator(".uppy-Dashboard-Item.is-error")).to_have_count(0)
+    stored = DataObject.objects.order_by("original_filename")
+    assert [(o.original_filename, o.integrity) for o in stored] == [
+        ("notes.csv", "end_to_end"),
+        (path.name, "end_to_end"),
+    ]
+    assert stored.get(original_filename=path.name).sha256 == hashlib.sha256(data).hexdigest()
+    assert errors == []
+
+
+def test_a_busy_server_and_a_lost_request_are_retried_without_failing_the_file(
+    page, live_server, celery_worker_process, researcher, specimen
+):
+    """Kura's API answers 503 with Retry-After while its database is briefly locked; a
+    request can also be lost on the network. The page waits as told and asks again."""
+    user, record = researcher
+    path, data = specimen
+    refused: list[float] = []
+    lost: list[str] = []
+    started: list[float] = []
+
+    def busy_once(route):
+        if route.request.method == "POST" and not refused:
+            refused.append(time.monotonic())
+            route.fulfill(
+                status=503,
+                headers={"Retry-After": "2", "Content-Type": "application/json"},
+                body='{"status": 503, "code": "unavailable", "detail": "busy"}',
+            )
+            return
+        started.append(time.monotonic())
+        route.continue_()
+
+    def lost_once(route):
+        if not lost:
+            lost.append(route.request.url)
+            route.abort("connectionreset")
+            return
+        route.continue_()
+
+    page.route(re.compile(r"/api/v1/uploads/$"), busy_once)
+    page.route(re.compile(r"/api/v1/uploads/\d+/parts$"), lost_once)
+    open_upload_page(page, user, record.project)
+    page.select_option("#upload-record", str(record.pk))
+    add_file(page, path)
+    start_upload(page)
+
+    row = page.locator("#upload-results li[data-object-id]")
+    expect(row.locator(".checksum-state")).to_have_text(
+        VERIFIED_END_TO_END, timeout=CHECKSUM_TIMEOUT_MS
+    )
+    assert len(refused) == 1 and len(started) == 1
+    assert started[0] - refused[0] >= 1.9  # the server's Retry-After was kept
+    assert len(lost) == 1
+    data_object = DataObject.objects.get()  # one object: the refused start left nothing
+    assert data_object.sha256 == hashlib.sha256(data).hexdigest()
+    expect(page.locator(".uppy-Dashboard-Item.is-error")).to_have_count(0)
+
+
+def test_a_second_upload_of_the_same_bytes_is_flagged_with_a_link_to_the_first(
+    page, live_server, celery_worker_process, researcher, tmp_path
+):
+    user, record = researcher
+    first, second = tmp_path / "plate_A1.csv", tmp_path / "plate_A1_again.csv"
+    data = os.urandom(40_000)
+    first.write_bytes(data)
+    second.write_bytes(data)
+    open_upload_page(page, user, record.project)
+    page.select_option("#upload-record", str(record.pk))
+    add_file(page, first)
+    start_upload(page)
+    rows = page.locator("#upload-results li[data-object-id]")
+    expect(rows.first.locator(".checksum-state")).to_have_text(
+        VERIFIED_END_TO_END, timeout=CHECKSUM_TIMEOUT_MS
+    )
+    expect(rows.first.locator(".upload-duplicate")).to_have_count(0)
+
+    page.locator(".uppy-DashboardContent-addMore").click()
+    page.locator("#uppy-dashboard input[type=file]").first.set_input_files(second)
+    start_upload(page)
+
+    copy_row = page.locator("#upload-results li", has_text="plate_A1_again.csv")
+    expect(copy_row.locator(".checksum-state")).to_have_text(
+        VERIFIED_END_TO_END, timeout=CHECKSUM_TIMEOUT_MS
+    )
+    notice = copy_row.locator(".upload-duplicate")
+    expect(notice).to_be_visible()
+    original = DataObject.objects.get(original_filename="plate_A1.csv")
+    copy = DataObject.objects.get(original_filename="plate_A1_again.csv")
+    assert copy.duplicate_of_id == original.pk
+    links = [a.get_attribute("href") for a in notice.locator("a").all()]
+    assert links == [f"/objects/{original.pk}/", f"/objects/{copy.pk}/"]

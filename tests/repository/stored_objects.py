@@ -1,4 +1,4 @@
-"""Objects whose bytes really are in the (moto) S3 bucket, for checksum and fixity tests."""
+"""Objects whose bytes really are in the S3 test bucket, for checksum and fixity tests."""
 
 import hashlib
 from contextlib import contextmanager

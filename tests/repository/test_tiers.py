@@ -318,7 +318,6 @@ BLOCKERS = {
     "quarantined": ({"quarantined_at": timezone.now}, {}, "quarantined"),
     "no record": ({"record": None}, {}, "not described by a DMP record"),
     "withdrawn record": ({}, {"withdrawn_at": timezone.now}, "record has been withdrawn"),
-    "still uploading": ({"status": DataObject.Status.UPLOADING}, {}, "upload is not complete"),
 }
 
 
@@ -349,6 +348,19 @@ def test_opening_is_blocked_with_the_reason_and_the_object_named(setup, case, ti
     assert tiers.tier_change_blockers(data_object, tier=tier, available_date=available_date) == [
         message
     ]
+
+
+@pytest.mark.parametrize("tier", [Tier.PUBLIC, Tier.NON_SHARED])
+@pytest.mark.parametrize("status", [DataObject.Status.UPLOADING, DataObject.Status.ABANDONED])
+def test_an_upload_that_never_completed_has_no_tier_to_change(setup, status, tier):
+    """An upload in flight is aborted through the upload API, not edited."""
+    data_object = setup.object(status=status)
+
+    with pytest.raises(PermissionDenied):
+        ask(setup.uploader, [data_object], tier)
+
+    assert state(data_object) == (Tier.SHARED, None)
+    assert nothing_changed_since(0)
 
 
 @pytest.mark.parametrize("case", ["object personal data", "record personal data"])

@@ -1,6 +1,7 @@
 """The upload API: multipart uploads straight to storage, checked before they count."""
 
 import datetime
+import hashlib
 import os
 
 import pytest
@@ -21,7 +22,7 @@ from repository.object_store import NoSuchUpload, object_store
 from repository.uploads import part_size_for
 from tests.factories import DmpRecordFactory, MembershipFactory, UserFactory
 
-from .upload_client import UploadClient, digests
+from .upload_client import UploadClient, digests, md5_base64, part_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -401,3 +402,108 @@ def test_embedded_part_urls_refuse_forged_tokens_and_oversized_parts(
     assert forged.status_code == 403
     assert oversized.status_code == 400
     assert client.stored_parts(upload.id).json()["parts"] == []
+
+
+def test_embedded_store_keeps_a_part_only_whole(filesystem_profile, researcher, record):
+    """A part cut off on the way (a reload mid-request) is refused, not listed as stored,
+    and the upload completes once the part is sent again."""
+    client = UploadClient(researcher.user)
+    upload = client.start_ok(**_fields(researcher, record))
+    etags = client.put_parts(upload, DATA, [1, 3])
+    url = client.part_urls(upload.id, [2]).json()["parts"][0]["url"]
+    whole = part_bytes(DATA, upload.part_size, 2)
+
+    short = client.client.put(url, whole[:-1000], content_type="application/octet-stream")
+
+    assert short.status_code == 400
+    assert "expected" in short.json()["detail"]
+    listed = [p["part_number"] for p in client.stored_parts(upload.id).json()["parts"]]
+    assert listed == [1, 3]
+    etags.update(client.put_parts(upload, DATA, [2]))
+    response = client.complete(upload.id, etags)
+    assert response.status_code == 200, response.content
+    data_object = DataObject.objects.get(pk=response.json()["object_id"])
+    assert (filesystem_profile / "media" / data_object.storage_key).read_bytes() == DATA
+
+
+def test_embedded_store_refuses_bytes_that_differ_from_the_signed_md5(
+    filesystem_profile, researcher, record
+):
+    client = UploadClient(researcher.user)
+    upload = client.start_ok(**_fields(researcher, record))
+    good = part_bytes(DATA, upload.part_size, 1)
+    signed = client.part_urls(upload.id, [1], {1: md5_base64(good)}).json()["parts"][0]
+    corrupted = bytearray(good)
+    corrupted[4096] ^= 0xFF
+
+    refused = client.client.put(
+        signed["url"],
+        bytes(corrupted),
+        content_type="application/octet-stream",
+        headers=signed["headers"],
+    )
+    no_header = client.client.put(signed["url"], good, content_type="application/octet-stream")
+    other_header = client.client.put(
+        signed["url"],
+        good,
+        content_type="application/octet-stream",
+        headers={"Content-MD5": md5_base64(bytes(corrupted))},
+    )
+
+    assert signed["headers"] == {"Content-MD5": md5_base64(good)}
+    assert (refused.status_code, refused.json()["code"]) == (400, "BadDigest")
+    assert no_header.status_code == 403
+    assert other_header.status_code == 403
+    assert client.stored_parts(upload.id).json()["parts"] == []
+    etag = client.put_bytes(signed["url"], good, signed["headers"])
+    assert etag == hashlib.md5(good).hexdigest()  # noqa: S324
+
+
+def test_part_urls_are_signed_with_the_senders_md5(researcher, record):
+    """On S3 the MD5 is a signed header of the presigned URL (the store checks the body)."""
+    client = UploadClient(researcher.user)
+    upload = client.start_ok(**_fields(researcher, record))
+    md5 = md5_base64(part_bytes(DATA, upload.part_size, 1))
+
+    with_md5 = client.part_urls(upload.id, [1], {1: md5}).json()["parts"][0]
+    without = client.part_urls(upload.id, [2]).json()["parts"][0]
+
+    assert with_md5["headers"] == {"Content-MD5": md5}
+    assert "content-md5" in with_md5["url"].lower()
+    assert without["headers"] == {}
+    assert "content-md5" not in without["url"].lower()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"part_numbers": [1], "parts": [{"part_number": 2}]},
+        {"parts": [{"part_number": 1, "md5": "not base64!"}]},
+        {"parts": [{"part_number": 1, "md5": "YWJj"}]},  # base64, but not 16 bytes
+        {"parts": [{"part_number": 1}, {"part_number": 1}]},
+    ],
+)
+def test_malformed_part_signing_requests_are_refused(researcher, record, body):
+    client = UploadClient(researcher.user)
+    upload = client.start_ok(**_fields(researcher, record))
+
+    response = client.post(f"/api/v1/uploads/{upload.id}/parts", body)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+
+
+def test_an_upload_already_complete_is_not_aborted(researcher, record):
+    client = UploadClient(researcher.user)
+    upload = client.start_ok(**_fields(researcher, record))
+    etags = client.put_parts(upload, DATA, range(1, upload.part_count + 1))
+    assert client.complete(upload.id, etags).status_code == 200
+
+    response = client.abort(upload.id)
+
+    assert response.status_code == 400
+    assert "already complete" in response.json()["detail"]
+    data_object = DataObject.objects.get(pk=upload.object_id)
+    assert data_object.status == DataObject.Status.STORED
+    assert _stored_bytes(data_object) == DATA
