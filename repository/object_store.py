@@ -304,11 +304,13 @@ class FilesystemStore:
                     " signed for"
                 )
             etag = digest.hexdigest()
-            # The ETag first, then the part: a listed part always has its ETag.
-            etag_tmp = directory / f"{part_number:05d}.{uuid.uuid4().hex}.etag-partial"
-            etag_tmp.write_text(etag)
-            etag_tmp.rename(directory / f"{part_number:05d}.etag")
-            partial.rename(directory / f"{part_number:05d}.part")
+            # The ETag is part of the name, so one rename stores bytes and ETag together;
+            # then earlier copies of the part number go (a resend replaces, as on AWS).
+            stored = directory / f"{part_number:05d}-{etag}.part"
+            partial.rename(stored)
+            for earlier in directory.glob(f"{part_number:05d}-*.part"):
+                if earlier != stored:
+                    earlier.unlink(missing_ok=True)
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
@@ -319,13 +321,13 @@ class FilesystemStore:
         if not directory.is_dir():
             raise NoSuchUpload(upload_id)
         parts = []
-        for path in sorted(directory.glob("*.part")):
+        for path in sorted(directory.glob("*-*.part")):
+            number, _, etag = path.stem.partition("-")
             try:
-                etag = path.with_suffix(".etag").read_text()
                 stat = path.stat()
             except FileNotFoundError:
-                continue  # aborted or completed while listing
-            parts.append(StoredPart(int(path.stem), stat.st_size, etag, stat.st_mtime))
+                continue  # replaced, aborted or completed while listing
+            parts.append(StoredPart(int(number), stat.st_size, etag, stat.st_mtime))
         return parts
 
     def complete(self, key: str, upload_id: str, parts: list[StoredPart]) -> None:
@@ -337,7 +339,7 @@ class FilesystemStore:
         assembling = target.with_name(target.name + ".assembling")
         with assembling.open("wb") as out:
             for part in parts:
-                with (directory / f"{part.part_number:05d}.part").open("rb") as fh:
+                with (directory / f"{part.part_number:05d}-{part.etag}.part").open("rb") as fh:
                     shutil.copyfileobj(fh, out, 8 * 1024 * 1024)
         assembling.rename(target)
         shutil.rmtree(directory, ignore_errors=True)

@@ -5,142 +5,18 @@ held longer than the busy timeout answers 503 with ``Retry-After`` and changes n
 
 import base64
 import hashlib
-import json
 import os
 import re
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.test_settings import PROFILE_VARIABLES
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from tests.embedded import DEMO_PASSWORD, embedded_api_token, embedded_kura_start
+from tests.seaweedfs import wait_for
 
 pytestmark = pytest.mark.integration
-
-SETUP = """
-import json
-import django
-django.setup()
-from django.core.management import call_command
-from accounts.models import Membership, User
-from accounts.tokens import api_token_create
-from dmp.models import DmpRecord
-call_command("kura_demo", verbosity=0)
-user = User.objects.get(username="researcher")
-project = Membership.objects.filter(user=user).order_by("pk").first().project
-record = DmpRecord.objects.filter(project=project).order_by("pk").first()
-_, token = api_token_create(user=user, name="concurrency test")
-print(json.dumps({"project": project.pk, "record": record.pk, "token": token}))
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout:.0f}s")
-
-
-SERVER_ERROR = re.compile(r'" 5\d\d ')
-
-
-class EmbeddedKura:
-    """Kura as ``bin/run`` starts it, in its own folder and on a free port."""
-
-    def __init__(self, var_dir: Path, sqlite_timeout: int):
-        self.var_dir = var_dir
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
-        self.env.update(
-            DJANGO_SETTINGS_MODULE="config.settings",
-            KURA_VAR_DIR=str(var_dir),
-            KURA_DEMO_PASSWORD="kura-demo-test",  # noqa: S105 - test only
-            KURA_SQLITE_TIMEOUT=str(sqlite_timeout),
-        )
-        self.log = var_dir / "web.log"
-        self.processes: list[subprocess.Popen] = []
-
-    def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=True,
-        )
-        return result.stdout
-
-    def start(self, *, worker: bool) -> dict:
-        self.var_dir.mkdir(parents=True, exist_ok=True)
-        self.manage("migrate", "--noinput", "-v0")
-        self.manage("kura_storage_setup")
-        setup = subprocess.run(
-            [sys.executable, "-c", SETUP],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=True,
-        )
-        facts = json.loads(setup.stdout.strip().splitlines()[-1])
-        if worker:
-            self._spawn(
-                [str(BIN / "celery"), "-A", "config", "worker", "--concurrency=2", "-l", "WARNING"],
-                self.var_dir / "worker.log",
-            )
-        self._spawn(
-            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"],
-            self.log,
-        )
-        _wait_for(lambda: _port_open(self.port), 60, "the embedded web server")
-        return facts
-
-    def _spawn(self, command: list[str], log: Path) -> None:
-        with log.open("w") as fh:
-            self.processes.append(
-                subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=fh, stderr=fh)
-            )
-
-    def server_errors(self) -> list[str]:
-        return [line for line in self.log.read_text().splitlines() if SERVER_ERROR.search(line)]
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def _md5_base64(data: bytes) -> str:
@@ -190,12 +66,17 @@ def _upload(session: requests.Session, url: str, facts: dict, name: str, data: b
     return completed.json()["object_id"]
 
 
+def _api_session(kura) -> requests.Session:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {embedded_api_token(kura, 'researcher')}"
+    return session
+
+
 def test_a_batch_of_uploads_and_a_worker_share_sqlite_without_errors(tmp_path):
-    kura = EmbeddedKura(tmp_path / "var", sqlite_timeout=30)
+    kura = embedded_kura_start(tmp_path / "var")
     try:
-        facts = kura.start(worker=True)
-        session = requests.Session()
-        session.headers["Authorization"] = f"Bearer {facts['token']}"
+        facts = kura.projects["batch"]
+        session = _api_session(kura)
         files = {f"batch_{i:02d}.csv": os.urandom(20_000 + 997 * i) for i in range(30)}
         files["lane1_R1.fastq.gz"] = os.urandom(9 * 1024 * 1024)  # two parts
 
@@ -215,21 +96,21 @@ def test_a_batch_of_uploads_and_a_worker_share_sqlite_without_errors(tmp_path):
             ]
             return all(s["checksum_state"] == "verified" for s in states)
 
-        _wait_for(all_verified, 240, "every checksum")
+        wait_for(all_verified, 240, "every checksum")
         for name, pk in ids.items():
             body = session.get(f"{kura.url}/api/v1/objects/{pk}/", timeout=30).json()
             assert body["sha256"] == hashlib.sha256(files[name]).hexdigest()
+            assert body["integrity"] == "end_to_end"
         assert kura.server_errors() == []
     finally:
         kura.stop()
 
 
 def test_a_write_lock_held_too_long_answers_503_and_changes_nothing(tmp_path):
-    kura = EmbeddedKura(tmp_path / "var", sqlite_timeout=1)
+    kura = embedded_kura_start(tmp_path / "var", KURA_SQLITE_TIMEOUT="1")
     try:
-        facts = kura.start(worker=False)
-        session = requests.Session()
-        session.headers["Authorization"] = f"Bearer {facts['token']}"
+        facts = kura.projects["batch"]
+        session = _api_session(kura)
         body = {
             "project": facts["project"],
             "record": facts["record"],
@@ -250,7 +131,7 @@ def test_a_write_lock_held_too_long_answers_503_and_changes_nothing(tmp_path):
                 data={
                     "csrfmiddlewaretoken": csrf,
                     "username": "researcher",
-                    "password": "kura-demo-test",
+                    "password": DEMO_PASSWORD,
                 },
                 headers={"Referer": f"{kura.url}/accounts/login/"},
                 allow_redirects=False,

@@ -507,3 +507,26 @@ def test_an_upload_already_complete_is_not_aborted(researcher, record):
     data_object = DataObject.objects.get(pk=upload.object_id)
     assert data_object.status == DataObject.Status.STORED
     assert _stored_bytes(data_object) == DATA
+
+
+def test_embedded_store_keeps_the_latest_copy_of_a_part_sent_twice(
+    filesystem_profile, researcher, record
+):
+    client = UploadClient(researcher.user)
+    upload = client.start_ok(**_fields(researcher, record))
+    etags = client.put_parts(upload, DATA, [2, 3])
+    wrong = bytes(upload.part_size)  # a first attempt with other bytes, no MD5 signed
+    url = client.part_urls(upload.id, [1]).json()["parts"][0]["url"]
+    stale_etag = client.put_bytes(url, wrong)
+    etags.update(client.put_parts(upload, DATA, [1]))
+
+    listed = client.stored_parts(upload.id).json()["parts"]
+    stale = client.complete(upload.id, {**etags, 1: stale_etag})
+    response = client.complete(upload.id, etags)
+
+    assert [p["part_number"] for p in listed] == [1, 2, 3]
+    assert listed[0]["etag"].strip('"') == etags[1] != stale_etag
+    assert stale.status_code == 400
+    assert response.status_code == 200, response.content
+    data_object = DataObject.objects.get(pk=response.json()["object_id"])
+    assert (filesystem_profile / "media" / data_object.storage_key).read_bytes() == DATA
