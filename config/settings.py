@@ -227,6 +227,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     # embargo lifts within the hour after local midnight).
     "embargo-lift": {"task": "kura.embargo_lift", "schedule": 60 * 60},
 }
+# Beat keeps its schedule on disk on every profile; its folder must exist on a fresh
+# production deployment too (only the filesystem broker made it before).
+(VAR_DIR / "celery").mkdir(parents=True, exist_ok=True)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celery" / "beat-schedule")
 CELERY_TASK_ALWAYS_EAGER = False
 

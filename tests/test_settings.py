@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,41 @@ def test_a_malformed_cache_or_rate_setting_refuses_to_start(tmp_path, variables,
 
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_beat_starts_on_a_fresh_production_deployment(tmp_path):
+    """No folder exists yet under KURA_VAR_DIR: beat must still find where to keep its
+    schedule, and keep running (it used to stop with FileNotFoundError)."""
+    var_dir = tmp_path / "fresh"
+    env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        KURA_VAR_DIR=str(var_dir),
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/kura",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/15",
+        CELERY_TASK_DEFAULT_QUEUE=f"kura-beat-test-{os.getpid()}",
+        KURA_STORAGE="s3",
+        AWS_STORAGE_BUCKET_NAME="kura",
+    )
+    beat = subprocess.Popen(
+        [str(Path(sys.executable).with_name("celery")), "-A", "config", "beat", "-l", "INFO"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and beat.poll() is None:
+            if list((var_dir / "celery").glob("beat-schedule*")):
+                break
+            time.sleep(0.2)
+        time.sleep(1)
+        alive = beat.poll() is None
+    finally:
+        beat.terminate()
+        output, _ = beat.communicate(timeout=30)
+
+    assert alive, output
+    assert list((var_dir / "celery").glob("beat-schedule*")), output
