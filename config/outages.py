@@ -58,3 +58,20 @@ class OutageMiddleware:
         else:
             detail = "The database is busy or unavailable; nothing was changed. Try again shortly."
         return unavailable_response(request, detail)
+
+
+def server_error(request):
+    """Django's 500 handler, but a database outage raised outside a view (a middleware
+    saving the session, say) still answers 503: the handler runs while the exception is
+    being handled, so it can see which one it was."""
+    import sys
+
+    from django.views.defaults import server_error as default_server_error
+
+    exception = sys.exc_info()[1]
+    if isinstance(exception, OUTAGES):
+        return unavailable_response(
+            request,
+            "The database is busy or unavailable; nothing was changed. Try again shortly.",
+        )
+    return default_server_error(request)

@@ -23,7 +23,8 @@ from .services import audit_event_record
 
 def duplicate_original_find(*, data_object: DataObject, sha256: str) -> DataObject | None:
     """The earliest other stored, verified, unquarantined object holding ``sha256`` in
-    ``data_object``'s record (its project when it has no record), or ``None``."""
+    ``data_object``'s record (its project when it has no record) that the uploader may
+    see, or ``None``: a duplicate flag never tells anyone of a file hidden from them."""
     if not sha256:
         return None
     if data_object.record_id is not None:
@@ -31,7 +32,8 @@ def duplicate_original_find(*, data_object: DataObject, sha256: str) -> DataObje
     else:
         same_place = Q(project_id=data_object.project_id)
     return (
-        DataObject.objects.filter(
+        visible_to(data_object.uploaded_by, Action.VIEW_METADATA)
+        .filter(
             same_place,
             sha256=sha256,
             status=DataObject.Status.STORED,

@@ -12,6 +12,7 @@ same), so a part corrupted between the researcher's disk and the store is never 
 
 import base64
 import binascii
+import fcntl
 import hashlib
 import shutil
 import uuid
@@ -307,10 +308,14 @@ class FilesystemStore:
             # The ETag is part of the name, so one rename stores bytes and ETag together;
             # then earlier copies of the part number go (a resend replaces, as on AWS).
             stored = directory / f"{part_number:05d}-{etag}.part"
-            partial.rename(stored)
-            for earlier in directory.glob(f"{part_number:05d}-*.part"):
-                if earlier != stored:
-                    earlier.unlink(missing_ok=True)
+            # One writer of a part number at a time here: two sends of the same part with
+            # different bytes must not each delete the other's copy.
+            with (directory / f"{part_number:05d}.lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                partial.rename(stored)
+                for earlier in directory.glob(f"{part_number:05d}-*.part"):
+                    if earlier != stored:
+                        earlier.unlink(missing_ok=True)
         except BaseException:
             partial.unlink(missing_ok=True)
             raise

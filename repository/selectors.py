@@ -227,10 +227,18 @@ def object_page_context(
             "form": quarantine_form,
             "last_check": fixity_checks[0] if fixity_checks else None,
         }
+    # The copy's original, only when this person may see it (it may be another member's
+    # file they are not shown: then the copy is not said to be a duplicate).
+    duplicate_original = None
+    if data_object.duplicate_of_id:
+        duplicate_original = (
+            visible_to(user, Action.VIEW_METADATA).filter(pk=data_object.duplicate_of_id).first()
+        )
     return {
         "object": data_object,
         "record": record,
         "permissions": permissions,
+        "duplicate_original": duplicate_original,
         "fixity_checks": fixity_checks,
         "tier_form": tier_form if may_change_tier else None,
         "pending_tier_requests": pending_requests,

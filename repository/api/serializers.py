@@ -1,10 +1,12 @@
 import datetime
 
-from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from accounts.models import Project
 from dmp.vocabularies import Tier
+from repository.access import Action, visible_to
 from repository.models import (
     AccessRequest,
     AuditEvent,
@@ -253,12 +255,21 @@ class CompleteSerializer(serializers.Serializer):
     ]
 )
 class DataObjectSerializer(serializers.ModelSerializer):
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_duplicate_of(self, data_object) -> int | None:
+        request = self.context.get("request")
+        if not data_object.duplicate_of_id or request is None:
+            return None
+        original = visible_to(request.user, Action.VIEW_METADATA).filter(
+            pk=data_object.duplicate_of_id
+        )
+        return data_object.duplicate_of_id if original.exists() else None
+
     filename = serializers.CharField(source="original_filename")
-    duplicate_of = serializers.IntegerField(
-        source="duplicate_of_id",
-        allow_null=True,
+    duplicate_of = serializers.SerializerMethodField(
         help_text="An object of the same record that already held these bytes when this one"
-        " was verified (the uploader may keep both or delete this copy), else null.",
+        " was verified (the uploader may keep both or delete this copy), else null; given"
+        " only to callers who may see that object.",
     )
     integrity = serializers.ChoiceField(
         choices=Integrity.choices,

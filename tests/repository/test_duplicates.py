@@ -14,8 +14,14 @@ from django.test import Client
 from accounts.models import Role
 from dmp.vocabularies import MetadataAccess, Tier
 from repository.checksums import data_object_checksum_verify
+from repository.duplicates import duplicate_original_find
 from repository.models import AuditEvent, DataObject
-from tests.factories import DmpRecordFactory, MembershipFactory, ProjectFactory
+from tests.factories import (
+    DataObjectFactory,
+    DmpRecordFactory,
+    MembershipFactory,
+    ProjectFactory,
+)
 
 from .stored_objects import snapshot, store_object
 
@@ -270,3 +276,38 @@ def test_the_api_names_the_original_of_a_copy(lab, flagged):
 
     assert body["duplicate_of"] == original.pk
     assert {o["id"]: o["duplicate_of"] for o in listed} == {original.pk: None, copy.pk: original.pk}
+
+
+def test_a_file_hidden_from_the_uploader_is_never_named_as_the_original():
+    """Another member's non-shared file with the same bytes: the uploader's copy is not
+    flagged, and neither the page nor the API names the hidden file."""
+    owner = MembershipFactory(role=Role.RESEARCHER)
+    other = MembershipFactory(role=Role.RESEARCHER, project=owner.project)
+    record = DmpRecordFactory(project=owner.project)
+    sha256 = "ab" * 32
+    hidden = DataObjectFactory(
+        project=owner.project,
+        record=record,
+        uploaded_by=owner.user,
+        tier=Tier.NON_SHARED,
+        sha256=sha256,
+        checksum_state=DataObject.ChecksumState.VERIFIED,
+    )
+    copy = DataObjectFactory(
+        project=owner.project,
+        record=record,
+        uploaded_by=other.user,
+        tier=Tier.PUBLIC,
+        sha256=sha256,
+        checksum_state=DataObject.ChecksumState.VERIFIED,
+    )
+
+    assert duplicate_original_find(data_object=copy, sha256=sha256) is None
+    DataObject.objects.filter(pk=copy.pk).update(duplicate_of=hidden)  # flagged earlier
+    member = Client()
+    member.force_login(other.user)
+    page = member.get(f"/objects/{copy.pk}/").content.decode()
+    api = Client().get(f"/api/v1/objects/{copy.pk}/").json()
+
+    assert hidden.original_filename not in page
+    assert api["duplicate_of"] is None
