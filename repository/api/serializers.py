@@ -1,6 +1,5 @@
 import datetime
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
@@ -255,7 +254,7 @@ class CompleteSerializer(serializers.Serializer):
     ]
 )
 class DataObjectSerializer(serializers.ModelSerializer):
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_duplicate_of(self, data_object) -> int | None:
         request = self.context.get("request")
         if not data_object.duplicate_of_id or request is None:
