@@ -205,7 +205,7 @@ def object_page_context(
     if data_object.record_id:
         record = records_visible_to(user).filter(pk=data_object.record_id).first()
     permissions = permissions_for(user, data_object)
-    may_change_tier = permissions["can_edit"] and data_object.status != DataObject.Status.DELETED
+    may_change_tier = permissions["can_edit"]  # only stored objects are editable
     if may_change_tier and tier_form is None:
         tier_form = TierChangeForm(
             initial={"tier": data_object.tier, "available_date": data_object.available_date}
