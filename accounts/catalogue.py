@@ -24,9 +24,13 @@ connection from the data as it was before the commit, and cached under the first
 left behind). The numbers live in the shared cache; if the cache is unreachable nothing is
 cached or bumped and pages are rendered every time.
 
-Every bump is also announced on a Redis channel; each web process keeps the numbers it
-heard (:class:`_Listener`) and serves cached pages without asking Redis while that copy is
-certainly current, falling back to reading the numbers whenever it cannot be sure.
+Every bump is also announced on a Redis channel; each web process keeps the numbers
+(:class:`_Listener`) and serves cached pages without asking Redis while that copy is
+certainly current, falling back to reading the numbers whenever it cannot be sure. An
+announcement is only a hint to read the numbers again: the numbers a process keeps are only
+ever ones it read from its own keys in Redis (or got from its own ``INCR``), so nothing
+published on the channel — by another Kura on the same Redis server, whose database number
+pub/sub ignores, or by anyone else — can hold a process's numbers back or push them ahead.
 """
 
 import logging
@@ -172,7 +176,13 @@ class _Listener:
 
     @staticmethod
     def channel(cache) -> str:
-        return cache.make_key("kura:generations")
+        """The channel of this cache's database and key prefix. Redis pub/sub ignores
+        database numbers, so the number is part of the name: another Kura on the same
+        server, with another database and the same prefix, announces elsewhere. (Its
+        announcements would do no harm here, only cost a read: see :meth:`_listen`.)"""
+        client = cache._cache.get_client(None)
+        database = client.connection_pool.connection_kwargs.get("db", 0)
+        return f"{cache.make_key('kura:generations')}:db{database}"
 
     def announce(self, cache, key: str, number: int) -> None:
         """After a bump: tell every process, and this one at once."""
@@ -185,6 +195,8 @@ class _Listener:
                 self._heard(key, number)
 
     def _heard(self, key: str, number: int) -> None:
+        """A number read from this cache's key, or got from this process's own ``INCR``:
+        the larger is the later (numbers only grow; a lost key starts again from the clock)."""
         if number > self._numbers.get(key, -1):
             self._numbers[key] = number
 
@@ -244,8 +256,9 @@ class _Listener:
             sock = pubsub.connection._sock
             select.select([sock], [], [], self.PING_SECONDS / 2)
             with self._lock:
-                # Read and apply everything that has arrived, in one go under the lock, so
-                # that no reader ever sees a message read but not yet applied.
+                # Read everything that has arrived and apply it, in one go under the lock,
+                # so that no reader ever sees a message read but not yet applied.
+                announced = False
                 while (message := pubsub.get_message(timeout=0)) is not None:
                     kind = message["type"]
                     if kind == "subscribe":
@@ -253,10 +266,13 @@ class _Listener:
                         self._refresh(client, make_key)
                         self._socket = sock
                     elif kind == "message":
-                        key, _sep, number = message["data"].decode().partition("\n")
-                        self._heard(key, int(number))
+                        announced = True
                     elif kind == "pong":
                         self._pong_at = time.monotonic()
+                if announced:
+                    # The number in a message is never taken: whoever published it, the
+                    # numbers come from this cache's own keys (one read for all messages).
+                    self._refresh(client, make_key)
                 now = time.monotonic()
                 if self._socket is not None and now - pinged >= self.PING_SECONDS:
                     pubsub.ping()

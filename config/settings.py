@@ -363,6 +363,10 @@ KURA_OAI_REPOSITORY_ID = env.str("KURA_OAI_REPOSITORY_ID", default="kura")
 KURA_OAI_PAGE_SIZE = env.int("KURA_OAI_PAGE_SIZE", default=100)
 KURA_OAI_ADMIN_EMAIL = env.str("KURA_OAI_ADMIN_EMAIL", default="oai-admin@kura.invalid")
 KURA_HEALTH_TIMEOUT = env.float("KURA_HEALTH_TIMEOUT", default=3.0)
+# /readyz (the deep check) answers callers with this bearer token, or direct loopback ones;
+# its result is reused for this many seconds in each process.
+KURA_HEALTH_TOKEN = env.str("KURA_HEALTH_TOKEN", default="")
+KURA_HEALTH_CACHE_SECONDS = env.float("KURA_HEALTH_CACHE_SECONDS", default=5.0)
 # Access grants to shared data: the expiry a PM or data manager is offered, and the latest
 # expiry they may choose (days from today).
 KURA_ACCESS_GRANT_DEFAULT_DAYS = env.int("KURA_ACCESS_GRANT_DEFAULT_DAYS", default=90)

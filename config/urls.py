@@ -12,6 +12,7 @@ from repository.oai import views as oai_views
 urlpatterns = [
     path("", repository_views.home, name="home"),
     path("healthz", repository_views.healthz, name="healthz"),
+    path("readyz", repository_views.readyz, name="readyz"),
     path("oai", oai_views.endpoint, name="oai"),
     path("projects/<int:project_id>/", repository_views.project_detail, name="project-detail"),
     path(

@@ -1,5 +1,8 @@
 """Reachability of the services Kura depends on: database, broker and storage."""
 
+import hmac
+import ipaddress
+import threading
 import time
 import uuid
 
@@ -52,3 +55,35 @@ def run_health_checks(*, include_broker: bool = True) -> dict:
         checks["broker"] = _timed(check_broker)
     checks["storage"] = _timed(check_storage)
     return checks
+
+
+_cached: tuple[float, dict] | None = None
+_cached_lock = threading.Lock()
+
+
+def run_health_checks_cached() -> dict:
+    """:func:`run_health_checks`, run at most once per ``KURA_HEALTH_CACHE_SECONDS`` in
+    this process (a monitor polling every second costs one storage write per period)."""
+    global _cached
+    seconds = settings.KURA_HEALTH_CACHE_SECONDS
+    with _cached_lock:
+        if _cached is not None and time.monotonic() - _cached[0] < seconds:
+            return _cached[1]
+        checks = run_health_checks()
+        _cached = (time.monotonic(), checks)
+        return checks
+
+
+def health_caller_allowed(request) -> bool:
+    """A caller with the bearer token ``KURA_HEALTH_TOKEN``, or one on this host that came
+    straight in (loopback, no ``X-Forwarded-For``: a reverse proxy on the same host adds one)."""
+    token = settings.KURA_HEALTH_TOKEN
+    header = request.headers.get("Authorization", "")
+    if token and header.startswith("Bearer "):
+        return hmac.compare_digest(header.removeprefix("Bearer ").strip(), token)
+    if "X-Forwarded-For" in request.headers:
+        return False
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False

@@ -157,6 +157,11 @@ UPLOADER_STRINGS = {
     # %(id)s is replaced in the browser.
     "duplicateOriginal": _("object %(id)s"),
     "duplicateDecide": _("keep both or delete this copy"),
+    # %(code)s is replaced in the browser (the character's hexadecimal code).
+    "hiddenCharacter": _(
+        "This file name contains an invisible or direction-changing character (U+%(code)s),"
+        " which could make it look like another name. Rename the file and add it again."
+    ),
 }
 
 

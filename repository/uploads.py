@@ -36,6 +36,10 @@ from .tiers import tier_request_create
 MIB = 1024 * 1024
 MAX_FILENAME_BYTES = 255
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Format characters (bidi overrides and isolates such as U+202E, zero-width spaces and
+# joiners, the BOM), line and paragraph separators (U+2028, U+2029) and lone surrogates:
+# invisible, they let "gpj.exe" show as "exe.jpg" or two names look the same.
+HIDDEN_CATEGORIES = frozenset({"Cf", "Zl", "Zp", "Cs"})
 
 
 class UploadUnavailable(ServiceUnavailable):
@@ -43,8 +47,9 @@ class UploadUnavailable(ServiceUnavailable):
 
 
 def filename_normalize(filename: str) -> str:
-    """The name as Kura keeps it: NFC, trimmed; refuses paths, control characters and
-    names over 255 UTF-8 bytes (it never becomes a storage key)."""
+    """The name as Kura keeps it: NFC, trimmed; refuses paths, control characters,
+    invisible and direction-changing characters and names over 255 UTF-8 bytes (it never
+    becomes a storage key)."""
     name = unicodedata.normalize("NFC", filename or "").strip()
     if not name:
         raise ValidationError({"filename": _("The file name is empty.")})
@@ -52,6 +57,17 @@ def filename_normalize(filename: str) -> str:
         raise ValidationError({"filename": _("The file name must not contain a path.")})
     if CONTROL_CHARACTERS.search(name):
         raise ValidationError({"filename": _("The file name contains control characters.")})
+    hidden = next((c for c in name if unicodedata.category(c) in HIDDEN_CATEGORIES), None)
+    if hidden is not None:
+        raise ValidationError(
+            {
+                "filename": _(
+                    "The file name contains an invisible or direction-changing character"
+                    " (U+%(code)04X), which could make it look like another name."
+                )
+                % {"code": ord(hidden)}
+            }
+        )
     if len(name.encode("utf-8")) > MAX_FILENAME_BYTES:
         raise ValidationError({"filename": _("The file name is longer than 255 bytes in UTF-8.")})
     return name

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,7 +22,7 @@ from .access import (
     can_upload_to,
 )
 from .forms import QuarantineClearForm, TierChangeForm
-from .health import run_health_checks
+from .health import health_caller_allowed, run_health_checks_cached
 from .storage import download_response
 
 
@@ -160,8 +161,27 @@ def object_download(request, object_id: int):
 @never_cache
 @require_safe
 def healthz(request):
-    checks = run_health_checks()
+    """Liveness, for anyone: this process answers. Touches no other service, so it costs
+    nothing to call and tells nothing about the deployment."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_safe
+def readyz(request):
+    """Readiness: the database, the broker and the storage (a write, a read and a delete),
+    for monitoring only — a caller with ``KURA_HEALTH_TOKEN`` or a direct loopback caller —
+    and at most once per ``KURA_HEALTH_CACHE_SECONDS`` per process whoever asks."""
+    if not health_caller_allowed(request):
+        return JsonResponse(
+            {"status": "forbidden", "detail": "Readiness is for monitoring; use /healthz."},
+            status=403,
+        )
+    checks = run_health_checks_cached()
     healthy = all(c["ok"] for c in checks.values())
-    return JsonResponse(
+    response = JsonResponse(
         {"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503
     )
+    if not healthy:
+        response["Retry-After"] = str(max(1, round(settings.KURA_HEALTH_CACHE_SECONDS)))
+    return response

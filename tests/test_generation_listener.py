@@ -103,3 +103,104 @@ def test_without_answers_to_its_pings_the_listener_is_not_trusted(monkeypatch):
     assert catalogue._listener.numbers(cache, [catalogue.CATALOGUE.key]) is None
     number = _bump_in_another_process()
     assert _numbers() == number
+
+
+# --- Another Kura on the same Redis server ------------------------------------------------
+
+# A second Kura instance, as a deployment beside this one would run it: the same Redis
+# server, another database number (or another key prefix). Its writes bump its own
+# generation, and each bump is announced; it starts after this one, so its numbers (which
+# start from the clock) are larger than ours.
+NEIGHBOUR = (
+    "import sys, time, django; django.setup(); "
+    "from accounts import catalogue\n"
+    "for _ in range(5):\n"
+    "    catalogue.CATALOGUE.bump(); catalogue.ACTIVITY.bump()\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(float(sys.argv[1]))\n"
+)
+
+
+def _neighbour(cache_url: str, prefix: str, seconds: float) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "KURA_CACHE_URL": cache_url,
+        "KURA_CACHE_KEY_PREFIX": prefix,
+    }
+    neighbour = subprocess.Popen(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", NEIGHBOUR, str(seconds)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert neighbour.stdout.readline().strip() == "ready"
+    return neighbour
+
+
+def _other_database_url(cache) -> str:
+    server = cache._cache._servers[0]
+    base, _slash, database = server.rpartition("/")
+    return f"{base}/{(int(database or 0) + 1) % 16}"
+
+
+def _real_number(cache) -> int:
+    return int(
+        Redis.from_url(cache._cache._servers[0]).get(cache.make_key(catalogue.CATALOGUE.key))
+    )
+
+
+def test_a_message_from_another_database_never_holds_our_numbers():
+    """Redis pub/sub ignores database numbers: whatever is published on the channel — here a
+    huge number for our very key, from a client on another database — the numbers this
+    process uses are its own keys' values, and its own bumps show at once."""
+    _listening()
+    cache = caches[catalogue.CACHE_ALIAS]
+    other = Redis.from_url(_other_database_url(cache))
+    for channel in (catalogue._listener.channel(cache), cache.make_key("kura:generations")):
+        other.publish(channel, f"{catalogue.CATALOGUE.key}\n{10**30}")
+    time.sleep(0.2)
+    assert _listening()[catalogue.CATALOGUE.key] == _real_number(cache)
+    catalogue.CATALOGUE.bump()
+    assert _listening()[catalogue.CATALOGUE.key] == _real_number(cache)
+    assert _numbers() == _real_number(cache)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("neighbour_differs_by", ["database", "key prefix"])
+def test_another_instance_on_the_same_redis_never_hides_a_closed_record(
+    client, settings, neighbour_differs_by
+):
+    """Two Kura instances on one Redis server: after the other one has written (and
+    announced its larger numbers), a record closed here leaves this instance's public page
+    at once, every time."""
+    from django.urls import reverse
+
+    from dmp.models import DmpRecord
+    from dmp.vocabularies import MetadataAccess
+    from tests.repository.test_public import _open_record
+
+    settings.KURA_PAGE_CACHE_SECONDS = 300
+    cache = caches[catalogue.CACHE_ALIAS]
+    record = _open_record(title_en="Shared Redis dataset")
+    landing = reverse("dataset-landing", args=[record.pk])
+    _listening()  # this instance is running and subscribed before the other one writes
+    if neighbour_differs_by == "database":
+        neighbour = _neighbour(_other_database_url(cache), cache.key_prefix, 20)
+    else:
+        neighbour = _neighbour(cache._cache._servers[0], f"{cache.key_prefix}-other", 20)
+    try:
+        _listening()
+        assert client.get(landing).status_code == 200
+        assert client.get(landing).status_code == 200  # now from the cache
+        for attempt in range(3):
+            DmpRecord.objects.filter(pk=record.pk).update(metadata_access=MetadataAccess.CLOSED)
+            _listening()  # a later request: the listener has heard the bump
+            assert client.get(landing).status_code == 404, attempt
+            DmpRecord.objects.filter(pk=record.pk).update(metadata_access=MetadataAccess.OPEN)
+            _listening()
+            assert client.get(landing).status_code == 200, attempt
+        assert neighbour.poll() is None, "the other instance stopped before the checks ended"
+    finally:
+        neighbour.kill()
+        neighbour.wait()

@@ -251,6 +251,8 @@
   // --- Uppy ---------------------------------------------------------------------------
 
   const { Uppy: UppyCore, Dashboard, AwsS3, GoldenRetriever } = window.Uppy;
+  // Invisible and direction-changing characters: "photo\u202egpj.exe" shows as "photoexe.jpg".
+  const HIDDEN_CHARACTER = /[\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
   const language = document.documentElement.lang || "en";
   const uppyLocale = language.startsWith("ja") ? window.Uppy.locales.ja_JP : undefined;
 
@@ -260,6 +262,14 @@
     allowMultipleUploadBatches: true,
     restrictions: { minFileSize: 1, maxFileSize: config.max_file_size },
     ...(uppyLocale ? { locale: uppyLocale } : {}),
+    // The server refuses the same names (repository/uploads.py, filename_normalize).
+    onBeforeFileAdded: (file) => {
+      const hidden = HIDDEN_CHARACTER.exec(file.name || "");
+      if (!hidden) return true;
+      const code = hidden[0].codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+      uppy.info(strings.hiddenCharacter.replace("%(code)s", code), "error", 10000);
+      return false;
+    },
     onBeforeUpload: (files) => {
       const pending = Object.values(files).some((f) => !f.meta.kuraUploadId && !f.progress.uploadStarted);
       if (!pending) return true;

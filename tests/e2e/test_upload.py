@@ -524,3 +524,22 @@ def test_a_second_upload_of_the_same_bytes_is_flagged_with_a_link_to_the_first(
     assert copy.duplicate_of_id == original.pk
     links = [a.get_attribute("href") for a in notice.locator("a").all()]
     assert links == [f"/objects/{original.pk}/", f"/objects/{copy.pk}/"]
+
+
+def test_a_name_with_a_direction_changing_character_is_refused_in_the_browser(
+    page, live_server, researcher
+):
+    user, record = researcher
+    open_upload_page(page, user, record.project)
+    files = page.locator("#uppy-dashboard input[type=file]").first
+    files.set_input_files(
+        [
+            {"name": "invoice\u202efdp.exe", "mimeType": "application/pdf", "buffer": b"x" * 64},
+            {"name": "notes.csv", "mimeType": "text/csv", "buffer": b"a,b\n1,2\n"},
+        ]
+    )
+
+    expect(page.locator(".uppy-Informer", has_text="U+202E").first).to_be_visible()
+    expect(page.locator(".uppy-Dashboard-Item-name")).to_have_count(1)
+    expect(page.locator(".uppy-Dashboard-Item-name")).to_contain_text("notes.csv")
+    assert not DataObject.objects.exists()

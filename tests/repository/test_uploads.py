@@ -170,6 +170,13 @@ def test_embargo_request_keeps_its_date(researcher, record):
         ({"filename": "a/b.txt"}, "filename"),
         ({"filename": "bad\x00name.txt"}, "filename"),
         ({"filename": "tab\tname.txt"}, "filename"),
+        # Spoofing: "photo\u202egpj.exe" shows as "photoexe.jpg"; others hide or split.
+        ({"filename": "photo\u202egpj.exe"}, "filename"),
+        ({"filename": "report\u2066.pdf\u2069.exe"}, "filename"),
+        ({"filename": "line\u2028break.txt"}, "filename"),
+        ({"filename": "para\u2029graph.txt"}, "filename"),
+        ({"filename": "zero\u200bwidth.txt"}, "filename"),
+        ({"filename": "\ufeffbom.csv"}, "filename"),
         ({"filename": "é" * 150}, "filename"),  # 300 UTF-8 bytes
         ({"filename": "   "}, "filename"),
         ({"tier": "secret"}, "tier"),
@@ -185,6 +192,23 @@ def test_bad_input_is_refused_and_creates_nothing(researcher, record, overrides,
     assert response.status_code == 400
     assert field in response.json()["errors"]
     assert not DataObject.objects.exists()
+
+
+def test_a_spoofing_name_is_refused_with_its_character_named(researcher, record):
+    response = UploadClient(researcher.user).start(
+        **_fields(researcher, record, filename="invoice\u202efdp.exe")
+    )
+
+    assert response.status_code == 400
+    assert "U+202E" in str(response.json()["errors"]["filename"])
+
+
+def test_japanese_names_and_combining_marks_are_kept(researcher, record):
+    name = "顕微鏡画像_カ\u3099ン.tif"  # a combining voiced mark (Mn) is not hidden
+    response = UploadClient(researcher.user).start(**_fields(researcher, record, filename=name))
+
+    assert response.status_code == 201
+    assert DataObject.objects.get().original_filename == "顕微鏡画像_\u30acン.tif"  # NFC
 
 
 def test_record_of_another_project_is_refused(researcher):
