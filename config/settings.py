@@ -7,6 +7,7 @@ production profile: PostgreSQL, Redis and S3.
 """
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -62,6 +63,8 @@ INSTALLED_APPS = [
     "accounts",
     "dmp",
     "repository",
+    # Sign-in lockout after repeated wrong passwords (django-axes; see the README).
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -74,6 +77,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Answers a locked-out sign-in with the lockout page (django-axes).
+    "axes.middleware.AxesMiddleware",
     # Innermost: a view's database or storage outage becomes a 503 with Retry-After.
     "config.outages.OutageMiddleware",
 ]
@@ -130,6 +135,26 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
+
+# Sign-in throttling (django-axes, a maintained library): after KURA_LOGIN_FAILURE_LIMIT
+# wrong passwords for one username from one address, that pair is locked out for
+# KURA_LOGIN_COOLOFF_MINUTES (the page says so, 429 with Retry-After). The pair, not the
+# username alone, so nobody can lock a colleague out from elsewhere; the address is the
+# one the API's rate limit counts (KURA_API_NUM_PROXIES, config/http.py).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("KURA_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("KURA_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.http.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.locked_out"
+AXES_VERBOSE = False
+# Bad API tokens from one address: after this many within the window, 429 for the window.
+KURA_API_TOKEN_FAILURE_LIMIT = env.int("KURA_API_TOKEN_FAILURE_LIMIT", default=20)
+KURA_API_TOKEN_FAILURE_WINDOW = env.int("KURA_API_TOKEN_FAILURE_WINDOW", default=600)
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "en"
