@@ -65,10 +65,14 @@ INSTALLED_APPS = [
     "repository",
     # Sign-in lockout after repeated wrong passwords (django-axes; see the README).
     "axes",
+    # The Content-Security-Policy header (django-csp; the policy is under "Security").
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.http.ContentSecurityPolicyMiddleware",
+    "config.http.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -368,12 +372,49 @@ KURA_DASHBOARD_CACHE_SECONDS = env.int(
     "KURA_DASHBOARD_CACHE_SECONDS", default=KURA_PAGE_CACHE_SECONDS
 )
 
-# --- Security in production -----------------------------------------------------------
+
+# --- Security ---------------------------------------------------------------------------
+# Content-Security-Policy on every page, development included (so a page that needs more is
+# noticed at once): scripts, styles, fonts and workers from Kura itself only; WebAssembly
+# for the upload page's hashing worker (hash-wasm); XHR to Kura and to the bucket the
+# presigned URLs point at (added per request by config.http.ContentSecurityPolicyMiddleware,
+# from the storage settings); nothing framed, no plugins.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", "'wasm-unsafe-eval'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'", *env.list("KURA_CSP_CONNECT_SRC", default=[])],
+        "worker-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Browser features no page of Kura uses (config.http.PermissionsPolicyMiddleware).
+KURA_PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_CONTENT_TYPE_NOSNIFF = True
+    # KURA_TLS=true behind a TLS-terminating proxy (which sets X-Forwarded-Proto): plain
+    # HTTP is redirected to HTTPS and browsers are told to use HTTPS only (HSTS).
+    KURA_TLS = env.bool("KURA_TLS", default=False)
+    SECURE_SSL_REDIRECT = KURA_TLS
+    SECURE_HSTS_SECONDS = env.int("KURA_HSTS_SECONDS", default=31536000 if KURA_TLS else 0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("KURA_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("KURA_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading binds the whole registered domain (often the university's) to HTTPS in
+        # every browser: the institution's decision (KURA_HSTS_PRELOAD), not a default.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+    # /healthz and /readyz answer monitors on plain HTTP inside the host.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 # --- Kura -----------------------------------------------------------------------------
 # Tiers that open data beyond the project: changing to them needs a curator's approval.

@@ -170,3 +170,76 @@ def test_beat_starts_on_a_fresh_production_deployment(tmp_path):
 
     assert alive, output
     assert list((var_dir / "celery").glob("beat-schedule*")), output
+
+
+# The README's production settings (Deployment), behind a TLS-terminating proxy.
+PRODUCTION = {
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": "kura-production-check-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG",
+    "DJANGO_ALLOWED_HOSTS": "kura.example.org",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/kura",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "KURA_CACHE_URL": "redis://127.0.0.1:6379/1",
+    "KURA_STORAGE": "s3",
+    "AWS_STORAGE_BUCKET_NAME": "kura",
+    "KURA_TLS": "true",
+}
+
+HEADERS_PROBE = """
+import json, django
+django.setup()
+from django.test import Client
+client = Client(HTTP_HOST="kura.example.org")
+plain = client.get("/healthz")
+proxied = client.get("/healthz", HTTP_X_FORWARDED_PROTO="https")
+redirected = client.get("/datasets/")
+print(json.dumps({
+    "plain": plain.status_code,
+    "proxied": proxied.status_code,
+    "hsts": proxied.get("Strict-Transport-Security"),
+    "redirect": [redirected.status_code, redirected.get("Location")],
+}))
+"""
+
+
+def _production(tmp_path, code, **variables):
+    env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "KURA_VAR_DIR": str(tmp_path),
+            **PRODUCTION,
+            **variables,
+        }
+    )
+    return subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, *code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_check_deploy_is_clean_with_the_documented_production_settings(tmp_path):
+    result = _production(tmp_path, ["manage.py", "check", "--deploy", "--fail-level", "WARNING"])
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_without_tls_check_deploy_names_what_is_missing(tmp_path):
+    result = _production(
+        tmp_path, ["manage.py", "check", "--deploy", "--fail-level", "WARNING"], KURA_TLS="false"
+    )
+
+    assert result.returncode != 0
+    assert "security.W004" in result.stderr + result.stdout  # no HSTS
+    assert "security.W008" in result.stderr + result.stdout  # no redirect to HTTPS
+
+
+def test_behind_a_tls_proxy_hsts_is_sent_and_plain_http_redirected(tmp_path):
+    result = _production(tmp_path, ["-c", HEADERS_PROBE])
+
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout)
+    assert answers["plain"] == 200  # monitors on the host reach /healthz over HTTP
+    assert answers["proxied"] == 200
+    assert answers["hsts"] == "max-age=31536000; includeSubDomains"
+    assert answers["redirect"] == [301, "https://kura.example.org/datasets/"]
