@@ -19,6 +19,7 @@ def django_setup(database_url: str, **environment: str) -> None:
     sys.path.insert(0, str(ROOT))
     os.environ["DATABASE_URL"] = database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    os.environ["DJANGO_DEBUG"] = "true"  # for setup only (the default is production)
     os.environ.update(environment)
     import django
     from django.conf import settings

@@ -169,6 +169,8 @@ def main() -> None:
         base_env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KURA_"))},
             "DJANGO_SETTINGS_MODULE": "config.settings",
+            # Development mode, as before (the default is production, which needs secrets).
+            "DJANGO_DEBUG": "true",
             "KURA_VAR_DIR": str(var_dir),
         }
         base_env.pop("DATABASE_URL", None)

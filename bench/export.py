@@ -38,6 +38,9 @@ def _django(database_url: str) -> None:
     sys.path.insert(0, str(ROOT))
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Development mode unless told otherwise (the default is production, which needs secrets);
+    # the children inherit it.
+    os.environ.setdefault("DJANGO_DEBUG", "true")
     import django
 
     django.setup()

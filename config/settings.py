@@ -4,6 +4,11 @@ With nothing set you get the *embedded* profile: SQLite and media under ``var/``
 filesystem storage and a Celery broker that needs no server. Setting ``DATABASE_URL``,
 ``CELERY_BROKER_URL`` and ``KURA_STORAGE=s3`` (plus the ``AWS_*`` variables) gives the
 production profile: PostgreSQL, Redis and S3.
+
+Production mode is the default on either profile: ``DEBUG`` is off and Kura will not start
+without ``DJANGO_SECRET_KEY`` and ``DJANGO_ALLOWED_HOSTS``. Development asks for itself
+with ``DJANGO_DEBUG=true`` (``bin/run`` and the tests set it), so a deployment that forgets
+a variable never serves debug pages or a well-known secret key.
 """
 
 import re
@@ -13,6 +18,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -21,7 +27,8 @@ env.read_env(BASE_DIR / ".env")  # optional; a missing file is fine
 
 VAR_DIR = Path(env.str("KURA_VAR_DIR", default=str(BASE_DIR / "var")))
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Off unless asked for: a forgotten variable must leave a deployment safe, not in debug mode.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 
 def _required_in_production(name: str) -> str:
@@ -29,7 +36,8 @@ def _required_in_production(name: str) -> str:
     value = env.str(name, default="")
     if not value:
         raise ImproperlyConfigured(
-            f"{name} must be set when DJANGO_DEBUG is false (Kura will not start without it)."
+            f"{name} must be set when DJANGO_DEBUG is false, its default (Kura will not "
+            "start without it). For development set DJANGO_DEBUG=true, as bin/run does."
         )
     return value
 
@@ -231,13 +239,62 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     _default_result_backend = f"file://{VAR_DIR / 'celery' / 'results'}"
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60 * 24 * 2}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("KURA_CHECKSUM_TIME_LIMIT", default=24 * 60 * 60) + 3600
+    }
     _default_result_backend = CELERY_BROKER_URL
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=_default_result_backend)
 CELERY_RESULT_EXPIRES = 60 * 60 * 24
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="kura")
+# Housekeeping (requeues, sweeps, embargo lifting) has a queue of its own, so a backlog of
+# checksums never delays it; every worker consumes both unless told otherwise (README).
+KURA_HOUSEKEEPING_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-housekeeping"
+CELERY_TASK_QUEUES = [
+    # A worker started without -Q consumes both (bin/run's; a deployment may split them).
+    Queue(CELERY_TASK_DEFAULT_QUEUE),
+    Queue(KURA_HOUSEKEEPING_QUEUE),
+]
+# The fixity sweep stays on the checksum queue: it hashes (up to a batch of objects, for
+# up to 50 minutes), which would hold up a worker that only does housekeeping.
+CELERY_TASK_ROUTES = {
+    name: {"queue": KURA_HOUSEKEEPING_QUEUE}
+    for name in (
+        "kura.abandoned_uploads_sweep",
+        "kura.checksum_requeue",
+        "kura.embargo_lift",
+        "kura.storage_reconcile",
+    )
+}
+# A task is acknowledged when it ends, so a worker lost mid-task (killed, or stopped hard
+# after its shutdown timeout) leaves the message to be delivered again; a pool child that
+# dies hands its task back at once. A whole worker killed leaves the message unacknowledged
+# until the visibility timeout, which must outlast the longest checksum (else a running
+# hash would be delivered twice — harmless, the hashing lock lets one run — but wasteful);
+# beat's requeue (kura.checksum_requeue, every minute) does not wait for it: a checksum
+# left "verifying" whose hashing lock nobody holds is queued again at once.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Stopping a worker: SIGTERM is Celery's warm shutdown, which waits for a running hash
+# (hours for a big file) — a deploy's stop timeout then kills it, and beat's requeue
+# recovers the object. Better, run the worker with REMAP_SIGTERM=SIGQUIT: SIGTERM then
+# starts Celery's (5.5+) soft shutdown — short tasks get this many seconds to finish, then
+# the cold shutdown cancels what still runs and hands its unacknowledged message straight
+# back to the broker for another worker (the hash restarts there from the beginning).
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env.float("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", default=60)
+# Kura's tasks report through the database, never through their results, so by default
+# a task writes no result: a result backend that cannot write (the embedded profile's disk
+# full) must not lose a delivered checksum. Tests that wait for a result ask for it.
+CELERY_TASK_IGNORE_RESULT = True
+# A broker that is down is given up on within a few seconds when a task is queued (the
+# work is then kept in the database, repository.tasks.checksum_send): a completion waits
+# seconds, not minutes, before it answers.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 5 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 4 * 60
@@ -250,11 +307,15 @@ CELERY_BEAT_SCHEDULE: dict = {
     "fixity-sweep": {"task": "kura.fixity_sweep", "schedule": 60 * 60},
     # Abort multipart uploads idle for KURA_UPLOAD_ABANDON_AFTER_HOURS.
     "abandoned-uploads-sweep": {"task": "kura.abandoned_uploads_sweep", "schedule": 60 * 60},
-    # Queue again checksums that a lost message or exhausted retries left pending.
-    "checksum-requeue": {"task": "kura.checksum_requeue", "schedule": 15 * 60},
+    # Queue checksums the broker missed, and again those a lost worker or message left
+    # pending or verifying (cheap: two indexed queries when nothing is stuck).
+    "checksum-requeue": {"task": "kura.checksum_requeue", "schedule": 60},
     # Make public the embargoed objects whose available date has come (hourly, so an
     # embargo lifts within the hour after local midnight).
     "embargo-lift": {"task": "kura.embargo_lift", "schedule": 60 * 60},
+    # Delete the bytes no row owns and abort the multipart uploads nobody waits on, older
+    # than six hours (repository/reconcile.py; `manage.py kura_storage_reconcile` shows them).
+    "storage-reconcile": {"task": "kura.storage_reconcile", "schedule": 24 * 60 * 60},
 }
 # Beat keeps its schedule on disk on every profile; its folder must exist on a fresh
 # production deployment too (only the filesystem broker made it before).
@@ -419,6 +480,10 @@ if not DEBUG:
 # --- Kura -----------------------------------------------------------------------------
 # Tiers that open data beyond the project: changing to them needs a curator's approval.
 KURA_REVIEWED_TIERS = env.list("KURA_REVIEWED_TIERS", default=["public", "embargoed"])
+# Four eyes: whoever asked to open data never decides it; with this on (the default) nor
+# does a PM or data manager of the project (or the object's uploader). An installation
+# whose only curator also manages projects turns it off (see README, "Security").
+KURA_FOUR_EYES_EXCLUDE_STEWARDS = env.bool("KURA_FOUR_EYES_EXCLUDE_STEWARDS", default=True)
 KURA_CURATOR_GROUP = "curators"
 KURA_PROGRAM_OFFICER_GROUP = "program_officers"
 KURA_DEMO_PASSWORD = env.str("KURA_DEMO_PASSWORD", default="")
@@ -448,6 +513,12 @@ KURA_UPLOAD_MIN_PART_SIZE = 8 * 1024**2  # never below 8 MiB (S3 needs >= 5 MiB)
 KURA_UPLOAD_MAX_PARTS = 10_000
 KURA_UPLOAD_PART_URL_EXPIRY = env.int("KURA_UPLOAD_PART_URL_EXPIRY", default=15 * 60)
 KURA_UPLOAD_ABANDON_AFTER_HOURS = env.int("KURA_UPLOAD_ABANDON_AFTER_HOURS", default=24)
+# Uploads one request of /api/v1/uploads/batch/ may start or complete (each answered alone).
+KURA_UPLOAD_BATCH_MAX = env.int("KURA_UPLOAD_BATCH_MAX", default=100)
+# How long a presigned download link works (seconds). A link already handed out keeps
+# working until then even if access is taken away, so links to non-public objects are short.
+KURA_DOWNLOAD_URL_EXPIRY = env.int("KURA_DOWNLOAD_URL_EXPIRY", default=300)
+KURA_RESTRICTED_DOWNLOAD_URL_EXPIRY = env.int("KURA_RESTRICTED_DOWNLOAD_URL_EXPIRY", default=60)
 KURA_UPLOAD_DIR = VAR_DIR / "uploads"  # parts of embedded-profile uploads in flight
 # Origins whose pages may PUT parts straight to the bucket (kura_storage_setup).
 KURA_UPLOAD_CORS_ORIGINS = env.list("KURA_UPLOAD_CORS_ORIGINS", default=["*"])
@@ -457,7 +528,13 @@ KURA_CHECKSUM_CHUNK_SIZE = env.int("KURA_CHECKSUM_CHUNK_SIZE", default=8 * 1024*
 KURA_CHECKSUM_RANGE_SIZE = env.int("KURA_CHECKSUM_RANGE_SIZE", default=64 * 1024**2)
 # A 1 TB object at a conservative 100 MB/s takes under three hours; allow a day.
 KURA_CHECKSUM_TIME_LIMIT = env.int("KURA_CHECKSUM_TIME_LIMIT", default=24 * 60 * 60)
-KURA_CHECKSUM_REQUEUE_AFTER_MINUTES = env.int("KURA_CHECKSUM_REQUEUE_AFTER_MINUTES", default=30)
+# A checksum still pending (or a re-verification still asked for) this long after it was
+# queued is queued again: its message was lost. Short, as a duplicate costs two queries
+# (the service runs once per object); a hash whose worker died is requeued at once.
+KURA_CHECKSUM_REQUEUE_AFTER_MINUTES = env.int("KURA_CHECKSUM_REQUEUE_AFTER_MINUTES", default=10)
+# A first verification that finds no stored file tries this many times (the task's retries
+# spread them over several minutes) before the object is quarantined and reported missing.
+KURA_CHECKSUM_MISSING_TRIES = env.int("KURA_CHECKSUM_MISSING_TRIES", default=8)
 KURA_FIXITY_INTERVAL_DAYS = env.int("KURA_FIXITY_INTERVAL_DAYS", default=90)
 KURA_FIXITY_BATCH_SIZE = env.int("KURA_FIXITY_BATCH_SIZE", default=100)
 

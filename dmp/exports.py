@@ -16,6 +16,8 @@ from typing import IO, Any
 from django.db.models import Prefetch, QuerySet
 from django.utils.translation import gettext as _
 
+from config.spreadsheet import csv_cell, csv_cell_text
+
 from .common_metadata import (
     CREATOR_SEPARATOR,
     CSV_COLUMNS,
@@ -66,12 +68,16 @@ def csv_rows(records: QuerySet[DmpRecord], language: str) -> Iterator[bytes]:
     with a BOM (so that Excel reads it as UTF-8), CRLF line ends. The ``ja`` file carries
     the Japanese values and labels, the ``en`` file the English ones.
 
+    Cells that a spreadsheet would read as a formula get a leading ``'``
+    (:func:`config.spreadsheet.csv_cell`); :func:`csv_parse` removes it again.
+
     Suitable for ``StreamingHttpResponse``.
     """
     writer = csv.writer(_Line())
     yield BOM + writer.writerow(csv_headers(language)).encode("utf-8")
     for record in _for_export(records):
-        yield writer.writerow(record_csv_row(record, language)).encode("utf-8")
+        row = [csv_cell(cell) for cell in record_csv_row(record, language)]
+        yield writer.writerow(row).encode("utf-8")
 
 
 def _header_language(header: list[str]) -> str:
@@ -109,6 +115,22 @@ def csv_parse(file: Any, language: str | None = None) -> list[dict]:
     is, for it to report.
     """
     reader = csv.reader(io.StringIO(_read_text(file), newline=""))
+    try:
+        return _csv_parse(reader, language)
+    except csv.Error as error:
+        # A hostile or broken file (a value over the csv module's field limit, a NUL
+        # byte): refused as a whole, like any other file of the wrong shape.
+        if "field larger than field limit" in str(error):
+            message = _(
+                "A value on line %(line)d is longer than %(limit)s characters, the most a "
+                "CSV value may have."
+            ) % {"line": reader.line_num, "limit": f"{csv.field_size_limit():,}"}
+        else:
+            message = _("This is not a readable CSV file: %(error)s") % {"error": error}
+        raise ImportRefused([ImportProblem(None, "", "", message)]) from error
+
+
+def _csv_parse(reader, language: str | None) -> list[dict]:
     header = next(reader, None)
     if not header:
         raise ImportRefused([ImportProblem(None, "", "", _("The file is empty."))])
@@ -149,7 +171,7 @@ def csv_parse(file: Any, language: str | None = None) -> list[dict]:
                 )
             )
             continue
-        rows.append(_row(cells, positions, values_language))
+        rows.append(_row([csv_cell_text(cell) for cell in cells], positions, values_language))
     if problems:
         raise ImportRefused(problems)
     return rows

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from .common_metadata import REQUIRED
 from .items import FIELDSETS, ITEM_NAMES, item_stem
 from .models import DataManagementPlan, DmpRecord
+from .records_import import IMPORT_FORMATS
 from .services import CREATOR_FIELDS, PLAN_ANSWER_FIELDS, RECORD_FIELDS, required_item_errors
 from .vocabularies import (
     ACCESS_RIGHTS,
@@ -244,11 +245,7 @@ class ImportForm(forms.Form):
 
     MAX_BYTES = 20 * 1024 * 1024
 
-    FORMATS = [
-        ("csti-csv", _("Common-metadata CSV (Japanese or English)")),
-        ("madmp-json", _("maDMP 1.2 JSON")),
-    ]
-    format = forms.ChoiceField(label=_("Format"), choices=FORMATS)
+    format = forms.ChoiceField(label=_("Format"), choices=IMPORT_FORMATS)
     file = forms.FileField(label=_("File"))
 
     def clean_file(self):

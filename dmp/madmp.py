@@ -33,6 +33,7 @@ another project → export; everything else is identical.
 
 import json
 import re
+import sys
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
@@ -196,7 +197,10 @@ def madmp_validation_errors(document: Any) -> list[tuple[str, str]]:
         for error in schema_validator.iter_errors(document)
         for parts in _error_paths(error)
     ]
-    datasets = document.get("dmp", {}).get("dataset") if isinstance(document, dict) else None
+    # The schema errors above already say when "dmp" is not an object; a hostile file
+    # may make it anything.
+    dmp = document.get("dmp") if isinstance(document, dict) else None
+    datasets = dmp.get("dataset") if isinstance(dmp, dict) else None
     if isinstance(datasets, list):
         for index, dataset in enumerate(datasets):
             if isinstance(dataset, dict) and EXTENSION in dataset:
@@ -425,7 +429,11 @@ def _parse(document: bytes | str) -> Any:
                 [_problem("", "", _("The file is not UTF-8 text: %(error)s") % {"error": exc})]
             ) from exc
     try:
-        return json.loads(document)
+        parsed = json.loads(document)
+    except RecursionError as exc:
+        raise ImportRefused(
+            [_problem("", "", _("The JSON is nested too deeply to be a maDMP document."))]
+        ) from exc
     except json.JSONDecodeError as exc:
         raise ImportRefused(
             [
@@ -437,6 +445,56 @@ def _parse(document: bytes | str) -> Any:
                 )
             ]
         ) from exc
+    except ValueError as exc:
+        # Python refuses to convert an integer of more than 4,300 digits (a guard
+        # against quadratic-time parsing); no maDMP value is such a number.
+        raise ImportRefused(
+            [
+                _problem(
+                    "",
+                    "",
+                    _(
+                        "The JSON holds a number of more than %(digits)s digits, too long "
+                        "to be a maDMP value."
+                    )
+                    % {"digits": f"{sys.get_int_max_str_digits():,}"},
+                )
+            ]
+        ) from exc
+    if _depth_exceeds(parsed, MAX_DEPTH):
+        raise ImportRefused(
+            [
+                _problem(
+                    "",
+                    "",
+                    _(
+                        "The JSON is nested more than %(depth)d levels deep, too deep to be "
+                        "a maDMP document."
+                    )
+                    % {"depth": MAX_DEPTH},
+                )
+            ]
+        )
+    return parsed
+
+
+# The maDMP schema nests about eight levels; the limit leaves room for extensions while
+# keeping the schema validator (which recurses) far from Python's recursion limit.
+MAX_DEPTH = 64
+
+
+def _depth_exceeds(document: Any, limit: int) -> bool:
+    """Whether ``document`` nests lists or objects more than ``limit`` deep (walked
+    without recursion, so any depth json.loads returned is safe to measure)."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _row_of(path: str) -> int | None:
@@ -592,7 +650,9 @@ def _record_problem_path(index: int, field: str, dataset: dict) -> str:
     return f"dmp.dataset[{index}].{suffix}"
 
 
-def madmp_import(*, actor, project: Project, document: bytes | str) -> list[DmpRecord]:
+def madmp_import(
+    *, actor, project: Project, document: bytes | str, ip_address: str | None = None
+) -> list[DmpRecord]:
     """Add the datasets of an maDMP 1.2 document to ``project`` as records.
 
     All or nothing: a document that is not JSON, breaks the maDMP schema or Kura's
@@ -633,7 +693,13 @@ def madmp_import(*, actor, project: Project, document: bytes | str) -> list[DmpR
 
     with transaction.atomic():
         try:
-            records = records_import(actor=actor, project=project, rows=rows)
+            records = records_import(
+                actor=actor,
+                project=project,
+                rows=rows,
+                source="madmp-json",
+                ip_address=ip_address,
+            )
         except ImportRefused as exc:
             records = []
             problems.extend(_record_problems(exc.problems, datasets))

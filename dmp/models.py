@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.catalogue import CatalogueQuerySet
 from accounts.models import Project, bilingual, erad_researcher_validator, ror_validator
 
+from .validators import repo_link_validate
 from .vocabularies import (
     ACCESS_RIGHTS,
     DATA_POLICY_FREE,
@@ -99,7 +100,12 @@ class DmpRecord(models.Model):
     repo_information_en = models.CharField(
         _("repository information (English)"), max_length=500, blank=True
     )
-    repo_url_doi_link = models.URLField(_("repository URL / DOI link"), max_length=500, blank=True)
+    repo_url_doi_link = models.URLField(
+        _("repository URL / DOI link"),
+        max_length=500,
+        blank=True,
+        validators=[repo_link_validate],
+    )
     hosting_inst_ja = models.CharField(
         _("hosting institution (Japanese)"), max_length=500, blank=True
     )

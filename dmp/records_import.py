@@ -13,6 +13,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Project, Role
 
@@ -22,6 +23,13 @@ from .models import RECORD_FIELDS as RECORD_NAMES
 from .vocabularies import Tier
 
 IMPORT_ROLES = (Role.PM, Role.DATA_MANAGER)
+
+# The file formats records are imported from: (code, label). The code is what the import
+# form sends and what the audit trail keeps.
+IMPORT_FORMATS = [
+    ("csti-csv", gettext_lazy("Common-metadata CSV (Japanese or English)")),
+    ("madmp-json", gettext_lazy("maDMP 1.2 JSON")),
+]
 
 # Fields an import may set: everything a person fills in, not the bookkeeping.
 RECORD_FIELDS = {name: DmpRecord._meta.get_field(name) for name in RECORD_NAMES}
@@ -179,7 +187,14 @@ def _creators_from_row(row: _Row, data: dict) -> list[RecordCreator]:
     return result
 
 
-def records_import(*, actor, project: Project, rows: list[dict]) -> list[DmpRecord]:
+def records_import(
+    *,
+    actor,
+    project: Project,
+    rows: list[dict],
+    source: str = "csti-csv",
+    ip_address: str | None = None,
+) -> list[DmpRecord]:
     """Create the DMP records ``rows`` describe in ``project``, all of them or none.
 
     ``rows`` are dicts of DmpRecord model field names (text, dates as ``date`` or
@@ -195,8 +210,13 @@ def records_import(*, actor, project: Project, rows: list[dict]) -> list[DmpReco
     records and their creators in one transaction and returns the records.
 
     Only the project's PM and data managers may import (else ``PermissionDenied``).
+
+    An import audits one ``records_imported`` event: the format it came in (``source``, a
+    code of :data:`IMPORT_FORMATS`), how many records it created and their Data Nos.
     """
     from repository.access import project_role  # repository imports dmp: import late
+    from repository.models import AuditEvent
+    from repository.services import audit_event_record
 
     if project_role(actor, project) not in IMPORT_ROLES:
         raise PermissionDenied(_("Only the project manager and data managers import records."))
@@ -253,6 +273,14 @@ def records_import(*, actor, project: Project, rows: list[dict]) -> list[DmpReco
                     creator.record = record
                     creators.append(creator)
             RecordCreator.objects.bulk_create(creators)
+            audit_event_record(
+                actor=actor,
+                action=AuditEvent.Action.RECORDS_IMPORTED,
+                project=project,
+                ip_address=ip_address,
+                after={"format": source, "created": len(records)},
+                detail=", ".join(record.data_number for record in records),
+            )
     except IntegrityError as error:
         # Someone created one of these Data Nos. between the check and the insert.
         raise ImportRefused(

@@ -1,9 +1,10 @@
 """Writes to the DMP: the plan (versioned) and its records (common metadata rows).
 
 Every service checks permission itself (``repository.access.can_edit_dmp``), so views,
-API and imports cannot forget to.
+API and imports cannot forget to; and each audits what it changed, in its transaction.
 """
 
+import datetime
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -14,6 +15,8 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Project
 from repository.access import can_edit_dmp
+from repository.models import AuditEvent
+from repository.services import audit_event_record
 
 from .common_metadata import missing_requirements
 from .models import (
@@ -106,14 +109,32 @@ def _plan_answers(plan: DataManagementPlan) -> dict[str, str]:
     return {name: getattr(plan, name) for name in PLAN_ANSWER_FIELDS}
 
 
+def _raw(value: Any) -> Any:
+    """``value`` as the audit trail keeps it: JSON, dates in ISO 8601."""
+    if isinstance(value, datetime.date):  # and datetime
+        return value.isoformat()
+    return value
+
+
+def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[dict, dict]:
+    """The items whose value differs, as (before, after)."""
+    changed = [name for name in after if before.get(name) != after[name]]
+    return {n: before.get(n) for n in changed}, {n: after[n] for n in changed}
+
+
 @transaction.atomic
 def plan_save(
-    *, actor, plan_or_project: DataManagementPlan | Project, answers: Mapping[str, str]
+    *,
+    actor,
+    plan_or_project: DataManagementPlan | Project,
+    answers: Mapping[str, str],
+    ip_address: str | None = None,
 ) -> DataManagementPlan:
     """Save the plan-level answers, creating the plan if the project has none.
 
     Every save bumps ``version`` and keeps a :class:`DataManagementPlanVersion` with the
-    full answers and who saved them, in the same transaction.
+    full answers and who saved them, in the same transaction. A save that changes an
+    answer audits ``plan_edited`` with the answers it changed and the version.
     """
     if isinstance(plan_or_project, DataManagementPlan):
         project = plan_or_project.project
@@ -124,6 +145,7 @@ def plan_save(
     if unknown:
         raise ValidationError({name: _("Unknown field.") for name in sorted(unknown)})
     plan = DataManagementPlan.objects.select_for_update().filter(project=project).first()
+    before = _plan_answers(plan) if plan is not None else {}
     if plan is None:
         plan = DataManagementPlan(project=project, version=0)
         plan.title = answers.get("title") or _("Data management plan of %(project)s") % {
@@ -140,6 +162,19 @@ def plan_save(
     DataManagementPlanVersion.objects.create(
         plan=plan, version=plan.version, answers=_plan_answers(plan), saved_by=plan.updated_by
     )
+    if before:
+        changed_before, changed_after = _changes(before, _plan_answers(plan))
+    else:  # a new plan: what it was created with
+        changed_before, changed_after = {}, {n: v for n, v in _plan_answers(plan).items() if v}
+    if changed_after:
+        audit_event_record(
+            actor=actor,
+            action=AuditEvent.Action.PLAN_EDITED,
+            project=project,
+            ip_address=ip_address,
+            before={**changed_before, "version": plan.version - 1} if before else {},
+            after={**changed_after, "version": plan.version},
+        )
     return plan
 
 
@@ -201,6 +236,18 @@ def _creators_replace(record: DmpRecord, creators: Iterable[Mapping[str, str]]) 
     RecordCreator.objects.bulk_create(rows)
 
 
+def _record_snapshot(record: DmpRecord, *, creators: bool) -> dict[str, Any]:
+    """The record's items (and, with ``creators``, its creators in order) as the audit
+    trail keeps them."""
+    snapshot = {name: _raw(getattr(record, name)) for name in RECORD_FIELDS}
+    if creators:
+        snapshot["creators"] = [
+            {name: value for name, value in row.items() if value}
+            for row in record.creators.order_by("position", "pk").values(*CREATOR_FIELDS)
+        ]
+    return snapshot
+
+
 @transaction.atomic
 def record_create(
     *,
@@ -208,8 +255,10 @@ def record_create(
     project: Project,
     fields: Mapping[str, Any],
     creators: Iterable[Mapping[str, str]] = (),
+    ip_address: str | None = None,
 ) -> DmpRecord:
-    """Declare a new managed dataset in ``project`` with its creators (in citation order).
+    """Declare a new managed dataset in ``project`` with its creators (in citation order);
+    audits ``record_created`` with the items it was given.
 
     Raises ``ValidationError`` with field-level messages when a required item is missing.
     """
@@ -219,6 +268,14 @@ def record_create(
     _record_validate(record)
     record.save()
     _creators_replace(record, list(creators))
+    given = _record_snapshot(record, creators=True)
+    audit_event_record(
+        actor=actor,
+        action=AuditEvent.Action.RECORD_CREATED,
+        record=record,
+        ip_address=ip_address,
+        after={name: value for name, value in given.items() if value not in ("", None, False, [])},
+    )
     return record
 
 
@@ -229,13 +286,31 @@ def record_update(
     record: DmpRecord,
     fields: Mapping[str, Any],
     creators: Iterable[Mapping[str, str]] | None = None,
+    ip_address: str | None = None,
 ) -> DmpRecord:
-    """Change a record's common metadata; ``creators`` (when given) replaces the list."""
+    """Change a record's common metadata; ``creators`` (when given) replaces the list.
+
+    Audits ``record_edited`` with the items that changed (before and after); a save that
+    changes nothing writes no event.
+    """
     _require_steward(actor, record.project)
     record = DmpRecord.objects.select_for_update().get(pk=record.pk)
+    before = _record_snapshot(record, creators=creators is not None)
     _record_apply(record, fields)
     _record_validate(record)
     record.save()
     if creators is not None:
         _creators_replace(record, list(creators))
+    changed_before, changed_after = _changes(
+        before, _record_snapshot(record, creators=creators is not None)
+    )
+    if changed_after:
+        audit_event_record(
+            actor=actor,
+            action=AuditEvent.Action.RECORD_EDITED,
+            record=record,
+            ip_address=ip_address,
+            before=changed_before,
+            after=changed_after,
+        )
     return record

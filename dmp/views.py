@@ -9,6 +9,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_safe
 
+from config.http import client_ip
 from repository.access import (
     access_dmp_project,
     access_dmp_record,
@@ -86,7 +87,12 @@ def plan_edit(request, project_id: int):
     if request.method == "POST" and form.is_valid():
         answers = {name: form.cleaned_data[name] for name in form.Meta.fields}
         try:
-            services.plan_save(actor=request.user, plan_or_project=project, answers=answers)
+            services.plan_save(
+                actor=request.user,
+                plan_or_project=project,
+                answers=answers,
+                ip_address=client_ip(request),
+            )
         except ValidationError as exc:
             form_errors_add(form, exc)
         else:
@@ -95,10 +101,18 @@ def plan_edit(request, project_id: int):
     return render(request, "dmp/plan_form.html", {"project": project, "plan": plan, "form": form})
 
 
-def _import(actor, project, fmt: str, upload):
+def _import(actor, project, fmt: str, upload, ip_address: str | None):
     if fmt == "madmp-json":
-        return madmp.madmp_import(actor=actor, project=project, document=upload.read())
-    return records_import(actor=actor, project=project, rows=exports.csv_parse(upload))
+        return madmp.madmp_import(
+            actor=actor, project=project, document=upload.read(), ip_address=ip_address
+        )
+    return records_import(
+        actor=actor,
+        project=project,
+        rows=exports.csv_parse(upload),
+        source=fmt,
+        ip_address=ip_address,
+    )
 
 
 @login_required
@@ -111,7 +125,11 @@ def dmp_import(request, project_id: int):
     if request.method == "POST" and form.is_valid():
         try:
             created = _import(
-                request.user, project, form.cleaned_data["format"], form.cleaned_data["file"]
+                request.user,
+                project,
+                form.cleaned_data["format"],
+                form.cleaned_data["file"],
+                client_ip(request),
             )
         except ImportRefused as refused:
             context["problems"] = refused.problems
@@ -134,6 +152,7 @@ def _record_form(request, project, record=None):
                         project=project,
                         fields=fields,
                         creators=creators_from(creators),
+                        ip_address=client_ip(request),
                     )
                 else:
                     record = services.record_update(
@@ -141,6 +160,7 @@ def _record_form(request, project, record=None):
                         record=record,
                         fields=fields,
                         creators=creators_from(creators),
+                        ip_address=client_ip(request),
                     )
             except ValidationError as exc:
                 form_errors_add(form, exc)

@@ -43,6 +43,7 @@ end of this module.
 
 from enum import StrEnum
 
+from django.conf import settings
 from django.db.models import (
     BooleanField,
     Exists,
@@ -56,6 +57,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import STEWARD_ROLES, Membership, Project, Role
 from accounts.roles import is_curator, is_program_officer
@@ -385,6 +387,40 @@ def can_review_tiers(user) -> bool:
     if not user.is_authenticated:
         return False
     return user.is_superuser or is_curator(user)
+
+
+def _requesters_and_stewards(tier_request: TierChangeRequest) -> tuple[set[int], set[int]]:
+    """Who asked for ``tier_request``, and who stewards its data: the project's PM and
+    data managers and the uploaders of its objects who are still members."""
+    members = Membership.objects.filter(project_id=tier_request.project_id)
+    stewards = set(members.filter(role__in=STEWARD_ROLES).values_list("user_id", flat=True))
+    uploaders = DataObject.objects.filter(
+        tier_requests=tier_request, uploaded_by__in=members.values("user_id")
+    ).values_list("uploaded_by_id", flat=True)
+    return {tier_request.requested_by_id}, stewards | set(uploaders)
+
+
+def tier_decision_refusal(user, tier_request: TierChangeRequest) -> str | None:
+    """Why ``user``, a curator, may not decide ``tier_request`` (``None``: they may).
+
+    Four eyes: opening data takes two people, so whoever asked never decides, and (with
+    ``KURA_FOUR_EYES_EXCLUDE_STEWARDS``, the default) neither does anyone who stewards the
+    data. Superusers are bound too; a single-curator installation turns the setting off,
+    or leaves tiers out of ``KURA_REVIEWED_TIERS``."""
+    requesters, stewards = _requesters_and_stewards(tier_request)
+    if user.pk in requesters:
+        return _("You asked for this; another curator decides.")
+    if settings.KURA_FOUR_EYES_EXCLUDE_STEWARDS and user.pk in stewards:
+        return _("You manage this project's data; a curator from outside the project decides.")
+    return None
+
+
+def access_decision_refusal(user, access_request: AccessRequest) -> str | None:
+    """Why ``user`` may not decide ``access_request`` (``None``: they may): the person who
+    asked never decides their own request (four eyes), superusers included."""
+    if user.pk == access_request.requester_id:
+        return _("You asked for this; another steward of the project decides.")
+    return None
 
 
 def can_view_programs(user) -> bool:

@@ -119,13 +119,32 @@ def object_scan(
     filename: str = "",
     extract_metadata: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
+    expected_size: int | None = None,
 ) -> ObjectScan:
     """Stream the stored object once: digests, size and (optionally) technical metadata.
 
     ``on_progress(bytes_so_far, total_bytes)`` is called after every chunk. Storage
-    failures raise :class:`~repository.object_store.StoreError`.
+    failures raise :class:`~repository.object_store.StoreError`. ``expected_size`` (the
+    declared size) lets a small object be read in one request; the digests and size are
+    always those of the bytes actually stored.
     """
     store = object_store()
+    # An object of one chunk (KURA_CHECKSUM_CHUNK_SIZE) is read with one GET and hashed in
+    # this thread: for it, starting the reading and hashing threads (a reading thread opens
+    # an S3 client of its own) and a streamed read's two HEADs cost more than its hash.
+    small = settings.KURA_CHECKSUM_CHUNK_SIZE
+    if expected_size and expected_size <= small:
+        try:
+            # One byte more than a chunk tells a stored file larger than declared.
+            data = store.read_range(storage_key, 0, small + 1)
+        except NoSuchObject:
+            raise
+        except StoreError:
+            data = None  # e.g. an empty stored file refuses a range: the streamed read
+        if data is not None and len(data) <= small:
+            return _small_object_scan(
+                data, storage_key, filename, extract_metadata=extract_metadata, store=store
+            )
     total = store.size(storage_key)
     extractor: techmeta.Extractor | None = None
     first = True
@@ -152,6 +171,28 @@ def object_scan(
     digests = stream_digests(chunks, on_chunk=on_chunk)
     if extractor is None:
         return ObjectScan(digests)
+    return ObjectScan(digests, techmeta.metadata_finish(extractor))
+
+
+def _small_object_scan(
+    data: bytes, storage_key: str, filename: str, *, extract_metadata: bool, store
+) -> ObjectScan:
+    digests = Digests(
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+    )
+    if not (extract_metadata and data):
+        return ObjectScan(digests)
+    extractor = techmeta.extractor_for(
+        head=data[:HEAD_BYTES],
+        filename=filename,
+        read_range=partial(store.read_range, storage_key),
+        size=len(data),
+    )
+    if extractor is None:
+        return ObjectScan(digests)
+    extractor.feed(data)  # one chunk, as the streamed read would give it
     return ObjectScan(digests, techmeta.metadata_finish(extractor))
 
 
@@ -264,15 +305,44 @@ def data_object_checksum_verify(*, data_object_id: int) -> DataObject:
                 storage_key=data_object.storage_key,
                 filename=data_object.original_filename,
                 on_progress=ProgressWriter(data_object_id),
+                expected_size=data_object.size,
+            )
+        except NoSuchObject as exc:
+            if not _missing_noted(data_object_id):
+                _back_to_pending(data_object_id)
+                raise
+            logger.error(
+                "object %s is missing before its first verification: %s", data_object_id, exc
+            )
+            fixity_record(
+                data_object, None, [Reason(REASON_MISSING)], detail="Verification after upload."
             )
         except BaseException:
-            DataObject.objects.filter(
-                pk=data_object_id, checksum_state=DataObject.ChecksumState.VERIFYING
-            ).update(checksum_state=DataObject.ChecksumState.PENDING, checksum_progress=0)
+            _back_to_pending(data_object_id)
             raise
-        _verification_record(data_object, scan)
+        else:
+            _verification_record(data_object, scan)
     data_object.refresh_from_db()
     return data_object
+
+
+def _back_to_pending(data_object_id: int) -> None:
+    DataObject.objects.filter(
+        pk=data_object_id, checksum_state=DataObject.ChecksumState.VERIFYING
+    ).update(checksum_state=DataObject.ChecksumState.PENDING, checksum_progress=0)
+
+
+def _missing_noted(data_object_id: int) -> bool:
+    """Count one read that found no stored file; true once there have been
+    ``KURA_CHECKSUM_MISSING_TRIES`` (the task's retries spread them over minutes, so a
+    store that lists a new object late is not taken for a lost file)."""
+    DataObject.objects.filter(pk=data_object_id).update(
+        checksum_missing_tries=F("checksum_missing_tries") + 1
+    )
+    tries = DataObject.objects.values_list("checksum_missing_tries", flat=True).get(
+        pk=data_object_id
+    )
+    return tries >= settings.KURA_CHECKSUM_MISSING_TRIES
 
 
 def _verification_problems(data_object: DataObject, digests: Digests) -> list[Reason]:
@@ -302,8 +372,15 @@ def _verification_record(data_object: DataObject, scan: ObjectScan) -> None:
     if technical.contains_personal_data:
         updates["contains_personal_data"] = True  # never cleared here: people may know more
     with transaction.atomic():
-        if not problems:
-            # The same bytes already in the record: the uploader decides (repository.duplicates).
+        # The same bytes already in the record: the uploader decides (repository.duplicates).
+        # Most uploads have no twin: one plain query in the project says so, before the
+        # full lookup that applies the uploader's access.
+        if (
+            not problems
+            and DataObject.objects.filter(project_id=data_object.project_id, sha256=digests.sha256)
+            .exclude(pk=data_object.pk)
+            .exists()
+        ):
             updates["duplicate_of"] = duplicate_original_find(
                 data_object=data_object, sha256=digests.sha256
             )
@@ -395,7 +472,10 @@ def fixity_compare(
         raise ValueError(f"data object {data_object.pk} has no recorded checksum yet")
     try:
         digests = object_scan(
-            storage_key=data_object.storage_key, extract_metadata=False, on_progress=on_progress
+            storage_key=data_object.storage_key,
+            extract_metadata=False,
+            on_progress=on_progress,
+            expected_size=data_object.size,
         ).digests
     except NoSuchObject as exc:
         logger.error("fixity: object %s is missing: %s", data_object.pk, exc)

@@ -298,9 +298,19 @@ def pending_access_requests(project: Project) -> list[AccessRequest]:
     return list(_with_total(grants.pending_access_requests(project=project))[:SHORT_LIST])
 
 
+# An upload's own steps are in the audit trail only: the dashboard counts stored files, and
+# no page but the trail names an upload in flight (only its uploader sees it elsewhere).
+UPLOAD_STEPS = (
+    AuditEvent.Action.UPLOAD_STARTED,
+    AuditEvent.Action.UPLOAD_COMPLETED,
+    AuditEvent.Action.UPLOAD_ABORTED,
+)
+
+
 def recent_events(project: Project) -> list[AuditEvent]:
     return list(
         AuditEvent.objects.filter(project=project)
+        .exclude(action__in=UPLOAD_STEPS)
         .select_related("actor", "data_object", "record")
         .order_by("-occurred_at", "-pk")[:RECENT_EVENTS]
     )

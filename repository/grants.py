@@ -29,7 +29,13 @@ from accounts.models import STEWARD_ROLES, Project
 from dmp.models import DmpRecord
 from dmp.vocabularies import Tier
 
-from .access import Action, can_decide_access, project_role, visible_to
+from .access import (
+    Action,
+    access_decision_refusal,
+    can_decide_access,
+    project_role,
+    visible_to,
+)
 from .models import AccessGrant, AccessRequest, AuditEvent, RequestStatus
 from .notify import absolute_url, project_emails, send_bilingual
 from .services import audit_event_record
@@ -197,7 +203,9 @@ def _require_decider(actor, project: Project) -> None:
         )
 
 
-def _pending_request_for_update(project: Project, access_request_id) -> AccessRequest:
+def _pending_request_for_update(actor, project: Project, access_request_id) -> AccessRequest:
+    """The pending request, locked; ``PermissionDenied`` if ``actor`` asked for it (four
+    eyes: nobody decides their own request)."""
     try:
         access_request = (
             AccessRequest.objects.select_for_update(of=("self",))
@@ -211,6 +219,9 @@ def _pending_request_for_update(project: Project, access_request_id) -> AccessRe
             _("This request has already been decided (%(status)s).")
             % {"status": access_request.get_status_display()}
         )
+    refusal = access_decision_refusal(actor, access_request)
+    if refusal:
+        raise PermissionDenied(refusal)
     return access_request
 
 
@@ -254,7 +265,7 @@ def access_request_approve(
     expires_at = grant_expiry(expires_on)
     now = timezone.now()
     with transaction.atomic():
-        access_request = _pending_request_for_update(project, access_request_id)
+        access_request = _pending_request_for_update(actor, project, access_request_id)
         access_request.status = RequestStatus.APPROVED
         access_request.decided_by = actor
         access_request.decided_at = now
@@ -288,8 +299,10 @@ def access_request_reject(
     project: Project,
     access_request_id,
     comment: str,
+    ip_address: str | None = None,
 ) -> AccessRequest:
-    """Refuse a pending request, saying why; the requester is e-mailed the comment.
+    """Refuse a pending request, saying why; audits ``access_request_rejected`` (actor,
+    address, requester and comment) and e-mails the requester the comment.
 
     ``Http404`` for a request not of ``project``; ``ValidationError`` (nothing changed)
     without a comment or for a request already decided.
@@ -299,13 +312,27 @@ def access_request_reject(
     if not comment:
         raise ValidationError({"comment": _("Tell the requester why access is refused.")})
     with transaction.atomic():
-        access_request = _pending_request_for_update(project, access_request_id)
+        access_request = _pending_request_for_update(actor, project, access_request_id)
         access_request.status = RequestStatus.REJECTED
         access_request.decided_by = actor
         access_request.decided_at = timezone.now()
         access_request.decision_comment = comment
         access_request.save(
             update_fields=["status", "decided_by", "decided_at", "decision_comment"]
+        )
+        audit_event_record(
+            actor=actor,
+            action=AuditEvent.Action.ACCESS_REQUEST_REJECTED,
+            record=access_request.record,
+            ip_address=ip_address,
+            before={"request": access_request.pk, "status": RequestStatus.PENDING},
+            after={
+                "request": access_request.pk,
+                "status": RequestStatus.REJECTED,
+                "requester": access_request.requester.username,
+                "decision_comment": comment,
+            },
+            detail=access_request.purpose,
         )
         pk = access_request.pk
         transaction.on_commit(lambda: _notify_requester(access_request_id=pk))

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 
 from .models import AuditEvent, DataObject, UploadSession
 from .object_store import StoreError, object_store
@@ -24,7 +24,20 @@ def uploads_abandon_idle(*, now: datetime) -> int:
     completion arriving at the same moment either finishes first (and the object is no
     longer ``uploading``) or finds the upload gone. An upload the storage fails to abort is
     left for the next run; a second run changes nothing.
+
+    An idle upload whose object the store already completed (a completion whose database
+    commit was lost) is **adopted**, not deleted: only Kura completes a multipart upload, and
+    only after checking every part's size and ETag against the store, so those bytes are
+    exactly what the uploader sent and asked to keep; deleting them would lose a finished
+    upload the uploader may believe failed only at the last step. The object must have the
+    declared size and a multipart ETag of the session's part count; it becomes ``stored``
+    with its checksum queued, so the worker verifies it (against the uploader's SHA-256
+    when one was given) before anyone can rely on it. An object there that is not this
+    upload is deleted with it. Abandoning also deletes the key, so an abandoned row never
+    leaves bytes behind.
     """
+    from .reconcile import completed_object_find, upload_adopt
+
     idle_since = now - timedelta(hours=settings.KURA_UPLOAD_ABANDON_AFTER_HOURS)
     sessions = UploadSession.objects.filter(
         completed_at__isnull=True,
@@ -35,18 +48,34 @@ def uploads_abandon_idle(*, now: datetime) -> int:
     abandoned = 0
     for session_id, data_object_id, upload_id in sessions:
         with transaction.atomic():
+            # The upload's row first, then the object's: the order upload_complete locks in.
+            session = (
+                UploadSession.objects.select_for_update()
+                .filter(pk=session_id, completed_at__isnull=True, last_activity_at__lt=idle_since)
+                .first()
+            )
             data_object = (
                 DataObject.objects.select_for_update()
                 .filter(pk=data_object_id, status=DataObject.Status.UPLOADING)
                 .first()
             )
-            still_idle = UploadSession.objects.filter(
-                pk=session_id, completed_at__isnull=True, last_activity_at__lt=idle_since
-            ).exists()
-            if data_object is None or not still_idle:
+            if data_object is None or session is None:
+                continue
+            session.data_object = data_object
+            try:
+                completed = completed_object_find(session=session)
+            except ValueError as exc:
+                logger.warning("upload session %s: deleting a stray object: %s", session_id, exc)
+                completed = None
+            except StoreError as exc:
+                logger.warning("upload session %s not reconciled yet: %s", session_id, exc)
+                continue
+            if completed is not None:
+                upload_adopt(session=session)
                 continue
             try:
                 store.abort(data_object.storage_key, upload_id)
+                store.delete(data_object.storage_key)
             except StoreError as exc:
                 logger.warning("upload session %s not aborted yet: %s", session_id, exc)
                 continue
@@ -60,18 +89,44 @@ def uploads_abandon_idle(*, now: datetime) -> int:
 
 
 def checksums_stalled(*, now: datetime) -> list[int]:
-    """Stored objects still ``pending`` well after they were stored: their checksum task
-    was lost or gave up. Queuing them again is safe (the checksum service runs once)."""
+    """Stored objects whose first verification nobody is doing, oldest first:
+
+    * the broker was away when the checksum was to be queued (``checksum_unsent``);
+    * ``verifying`` while no worker holds its hashing lock: the worker died mid-hash (the
+      lock goes with its database session or process), so its message may wait for the
+      broker's visibility timeout, or be lost with a broker restarted empty;
+    * ``pending`` well after it was stored (``KURA_CHECKSUM_REQUEUE_AFTER_MINUTES``): the
+      message was lost, or the task gave up on a store that was down.
+
+    Queuing any of them again is safe: the checksum service runs once per object.
+    """
+    from .checksums import hashing_lock
+
+    stored = DataObject.objects.filter(status=DataObject.Status.STORED, quarantined_at__isnull=True)
     stored_before = now - timedelta(minutes=settings.KURA_CHECKSUM_REQUEUE_AFTER_MINUTES)
-    return list(
-        DataObject.objects.filter(
-            status=DataObject.Status.STORED,
-            checksum_state=DataObject.ChecksumState.PENDING,
-            stored_at__lt=stored_before,
+    candidates = list(
+        stored.filter(
+            Q(checksum_unsent=True)
+            | Q(checksum_state=DataObject.ChecksumState.VERIFYING)
+            | Q(checksum_state=DataObject.ChecksumState.PENDING, stored_at__lt=stored_before)
+        )
+        .filter(
+            checksum_state__in=[
+                DataObject.ChecksumState.PENDING,
+                DataObject.ChecksumState.VERIFYING,
+            ]
         )
         .order_by("stored_at")
-        .values_list("pk", flat=True)[:1000]
+        .values_list("pk", "checksum_state")[:1000]
     )
+    stalled = []
+    for object_id, state in candidates:
+        if state == DataObject.ChecksumState.VERIFYING:
+            with hashing_lock(object_id) as free:
+                if not free:
+                    continue  # a worker is hashing it: not lost, only long
+        stalled.append(object_id)
+    return stalled
 
 
 @dataclass(frozen=True)
@@ -85,10 +140,11 @@ class StalledReverification:
 
 
 def quarantine_reverifications_stalled(*, now: datetime) -> list[StalledReverification]:
-    """Quarantined objects whose re-verification a curator asked for well over
-    ``KURA_CHECKSUM_REQUEUE_AFTER_MINUTES`` ago, that are still pending and that no worker
-    is reading now: the task was lost (a broker restarted, say). Queuing it again is safe:
-    the task reads only a pending object, under the hashing lock."""
+    """Quarantined objects whose re-verification a curator asked for, still pending, that
+    no worker is reading now, and either never queued (the broker was away:
+    ``checksum_unsent``) or asked for over ``KURA_CHECKSUM_REQUEUE_AFTER_MINUTES`` ago (the
+    task was lost, or its worker died). Queuing it again is safe: the task reads only a
+    pending object, under the hashing lock."""
     from .checksums import hashing_lock
     from .quarantine import REVERIFY_PENDING
 
@@ -105,7 +161,7 @@ def quarantine_reverifications_stalled(*, now: datetime) -> list[StalledReverifi
             comment=Subquery(latest.values("detail")[:1]),
             asked_from=Subquery(latest.values("ip_address")[:1]),
         )
-        .filter(asked_at__lt=asked_before)
+        .filter(Q(asked_at__lt=asked_before) | Q(checksum_unsent=True))
         .order_by("asked_at")
         .values_list("pk", "curator_id", "comment", "asked_from")[:100]
     )

@@ -21,7 +21,9 @@ def new_storage_key() -> str:
 
 class DataObjectQuerySet(CatalogueQuerySet):
     # Columns no public page shows: updating only these leaves cached pages alone.
-    quiet_fields = frozenset({"checksum_progress", "last_fixity_at"})
+    quiet_fields = frozenset(
+        {"checksum_progress", "last_fixity_at", "checksum_unsent", "checksum_missing_tries"}
+    )
 
     def visible_to(self, user, action) -> "DataObjectQuerySet":
         """Objects ``user`` may act on; the rule lives in :mod:`repository.access`."""
@@ -84,6 +86,22 @@ class DataObject(models.Model):
     )
     checksum_progress = models.PositiveSmallIntegerField(
         _("checksum progress (%)"), default=0, help_text=_("How far the running verification is.")
+    )
+    checksum_unsent = models.BooleanField(
+        _("checksum not queued yet"),
+        default=False,
+        help_text=_(
+            "The broker was away when the checksum was to be queued: beat's requeue sends it"
+            " as soon as the broker is back."
+        ),
+    )
+    checksum_missing_tries = models.PositiveSmallIntegerField(
+        _("reads that found no stored file"),
+        default=0,
+        help_text=_(
+            "First verification only: after KURA_CHECKSUM_MISSING_TRIES such reads the object"
+            " is quarantined and reported as missing."
+        ),
     )
     client_sha256 = models.CharField(
         _("SHA-256 given by the uploader"),
@@ -436,7 +454,11 @@ class AuditEventQuerySet(ActivityQuerySet):
 
 
 class AuditEvent(models.Model):
-    """Append-only record of every change of access and every integrity event."""
+    """Append-only record of every change of access, every integrity event, every upload
+    and every change of the DMP (its plan and records).
+
+    ``before`` and ``after`` keep the raw values (codes, ISO dates) for machines; the pages
+    and the CSV show them with labels (:func:`repository.audit.audit_values_shown`)."""
 
     class Action(models.TextChoices):
         TIER_CHANGED = "tier_changed", _("Tier changed")
@@ -454,6 +476,14 @@ class AuditEvent(models.Model):
         QUARANTINE_CLEARED = "quarantine_cleared", _("Quarantine cleared")
         DUPLICATE_KEPT = "duplicate_kept", _("Duplicate kept")
         EMBARGO_LIFTED = "embargo_lifted", _("Embargo lifted")
+        UPLOAD_STARTED = "upload_started", _("Upload started")
+        UPLOAD_COMPLETED = "upload_completed", _("Upload completed")
+        UPLOAD_ABORTED = "upload_aborted", _("Upload aborted")
+        ACCESS_REQUEST_REJECTED = "access_request_rejected", _("Access request rejected")
+        PLAN_EDITED = "plan_edited", _("Data management plan edited")
+        RECORD_CREATED = "record_created", _("DMP record created")
+        RECORD_EDITED = "record_edited", _("DMP record edited")
+        RECORDS_IMPORTED = "records_imported", _("DMP records imported")
 
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(

@@ -8,6 +8,12 @@ A part URL can carry the sender's MD5 of the part (``content_md5``, base64 as in
 ``Content-MD5`` header). It is bound into the signature: the sender must send that header,
 and the store refuses a body whose MD5 differs (S3: 400 BadDigest; the filesystem store the
 same), so a part corrupted between the researcher's disk and the store is never stored.
+
+A file that fits in one part can skip the multipart upload on S3 (``single_put``): its
+"upload id" is :data:`SINGLE_PUT_UPLOAD_ID`, its one "part" URL a presigned PutObject
+signed with ``If-None-Match: *``, so the key is written once and no later PUT (a replay of
+the URL after completion) can replace the bytes. Listing its parts answers the object
+itself, so completion checks its size and ETag exactly as it checks a part's.
 """
 
 import base64
@@ -47,6 +53,31 @@ class BadDigest(StoreError):
 
 
 @dataclass(frozen=True)
+class ObjectHead:
+    """What the store says of a stored object; ``etag`` is "" where the store keeps none."""
+
+    size: int
+    etag: str
+    modified: float
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    size: int
+    modified: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class ListedUpload:
+    """A multipart upload in flight; ``key`` is "" where the store does not know it."""
+
+    key: str
+    upload_id: str
+    initiated: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
 class StoredPart:
     part_number: int
     size: int
@@ -68,6 +99,11 @@ def md5_base64_to_hex(value: str) -> str:
 
 def _etag(value: str) -> str:
     return value.strip('"')
+
+
+# The upload id of an S3 upload sent as one PutObject instead of a multipart upload: the
+# store keeps no upload for it, the key itself is the upload (see the module docstring).
+SINGLE_PUT_UPLOAD_ID = "single-put"
 
 
 class S3Store:
@@ -130,7 +166,11 @@ class S3Store:
         )
         return f"bucket {self.bucket} {'created' if created else 'exists'}; CORS set"
 
-    def create(self, key: str, content_type: str) -> str:
+    def create(self, key: str, content_type: str, *, single_put: bool = False) -> str:
+        """Start a multipart upload; with ``single_put`` nothing is asked of the store (the
+        one PUT creates the object)."""
+        if single_put:
+            return SINGLE_PUT_UPLOAD_ID
         response = self._call(
             "create_multipart_upload",
             Key=key,
@@ -141,7 +181,17 @@ class S3Store:
     def part_url(
         self, key: str, upload_id: str, part_number: int, expires: int, content_md5: str = ""
     ) -> str:
-        """A presigned UploadPart URL; with ``content_md5`` the header is a signed one."""
+        """A presigned UploadPart URL; with ``content_md5`` the header is a signed one.
+
+        For a single-PUT upload: a PutObject URL for the key that also signs
+        ``If-None-Match: *`` (the store refuses to replace an object already there)."""
+        if upload_id == SINGLE_PUT_UPLOAD_ID:
+            params = {"Bucket": self.bucket, "Key": key, "IfNoneMatch": "*"}
+            if content_md5:
+                params["ContentMD5"] = content_md5
+            return self.client.generate_presigned_url(
+                "put_object", Params=params, ExpiresIn=expires, HttpMethod="PUT"
+            )
         params = {
             "Bucket": self.bucket,
             "Key": key,
@@ -155,6 +205,13 @@ class S3Store:
         )
 
     def list_parts(self, key: str, upload_id: str) -> list[StoredPart]:
+        if upload_id == SINGLE_PUT_UPLOAD_ID:
+            # The object is the one part, once it has been PUT.
+            try:
+                head = self.head(key)
+            except NoSuchObject:
+                return []
+            return [StoredPart(1, head.size, head.etag, head.modified)]
         parts: list[StoredPart] = []
         marker = 0
         while True:
@@ -175,6 +232,8 @@ class S3Store:
             marker = int(response["NextPartNumberMarker"])
 
     def complete(self, key: str, upload_id: str, parts: list[StoredPart]) -> None:
+        if upload_id == SINGLE_PUT_UPLOAD_ID:
+            return  # the PUT stored the object; its size and ETag were checked as a part's
         self._call(
             "complete_multipart_upload",
             Key=key,
@@ -185,6 +244,9 @@ class S3Store:
         )
 
     def abort(self, key: str, upload_id: str) -> None:
+        if upload_id == SINGLE_PUT_UPLOAD_ID:
+            self.delete(key)  # whatever the PUT stored is the upload
+            return
         try:
             self._call("abort_multipart_upload", Key=key, UploadId=upload_id)
         except NoSuchUpload:
@@ -217,6 +279,49 @@ class S3Store:
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=key)
 
+    def head(self, key: str) -> ObjectHead:
+        """Size, ETag and time of the object; :class:`NoSuchObject` if there is none."""
+        response = self._call("head_object", Key=key)
+        modified = response.get("LastModified")
+        return ObjectHead(
+            int(response["ContentLength"]),
+            _etag(response.get("ETag", "")),
+            modified.timestamp() if modified else 0.0,
+        )
+
+    def list_objects(self, prefix: str) -> Iterator[ListedObject]:
+        """Every object whose key starts with ``prefix``, a page at a time."""
+        token = None
+        while True:
+            params = {"Prefix": prefix, "MaxKeys": 1000}
+            if token:
+                params["ContinuationToken"] = token
+            response = self._call("list_objects_v2", **params)
+            for item in response.get("Contents", []):
+                yield ListedObject(item["Key"], int(item["Size"]), item["LastModified"].timestamp())
+            token = response.get("NextContinuationToken")
+            if not response.get("IsTruncated") or not token:
+                return
+
+    def list_uploads(self, prefix: str) -> Iterator[ListedUpload]:
+        """Every multipart upload in flight under ``prefix``, a page at a time."""
+        markers: dict = {}
+        while True:
+            response = self._call(
+                "list_multipart_uploads", Prefix=prefix, MaxUploads=1000, **markers
+            )
+            for item in response.get("Uploads", []):
+                initiated = item.get("Initiated")
+                yield ListedUpload(
+                    item["Key"], item["UploadId"], initiated.timestamp() if initiated else 0.0
+                )
+            if not response.get("IsTruncated"):
+                return
+            markers = {
+                "KeyMarker": response.get("NextKeyMarker", ""),
+                "UploadIdMarker": response.get("NextUploadIdMarker", ""),
+            }
+
 
 class FilesystemStore:
     """The embedded profile: parts are written by :func:`repository.api.views.part_put`."""
@@ -247,7 +352,9 @@ class FilesystemStore:
         self.parts_root.mkdir(parents=True, exist_ok=True)
         return f"folders {default_storage.path('')} and {self.parts_root} ready"
 
-    def create(self, key: str, content_type: str) -> str:
+    def create(self, key: str, content_type: str, *, single_put: bool = False) -> str:
+        """A folder for the parts; ``single_put`` changes nothing here (one part is PUT
+        to Kura's part view, which is already one request)."""
         upload_id = uuid.uuid4().hex
         self._parts_dir(upload_id).mkdir(parents=True)
         return upload_id
@@ -386,6 +493,45 @@ class FilesystemStore:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def head(self, key: str) -> ObjectHead:
+        """Size and time of the file; no ETag (the parts' boundaries are not kept)."""
+        try:
+            stat = self._path(key).stat()
+        except FileNotFoundError as exc:
+            raise self._not_found(exc) from exc
+        except OSError as exc:
+            raise StoreError(str(exc)) from exc
+        return ObjectHead(stat.st_size, "", stat.st_mtime)
+
+    def list_objects(self, prefix: str) -> Iterator[ListedObject]:
+        """Every file whose key starts with ``prefix`` (files being assembled left out)."""
+        root = Path(default_storage.location)
+        if not root.is_dir():
+            raise StoreError(f"the storage folder {root} is missing")
+        start = root / prefix.rsplit("/", 1)[0] if "/" in prefix else root
+        for path in sorted(start.rglob("*")):
+            key = path.relative_to(root).as_posix()
+            if not key.startswith(prefix) or path.name.endswith(".assembling"):
+                continue
+            try:
+                if not path.is_file():
+                    continue
+                stat = path.stat()
+            except FileNotFoundError:
+                continue  # deleted while listing
+            yield ListedObject(key, stat.st_size, stat.st_mtime)
+
+    def list_uploads(self, prefix: str) -> Iterator[ListedUpload]:
+        """Every upload folder in flight (their keys are not kept: ``key`` is "")."""
+        if not self.parts_root.is_dir():
+            return
+        for path in sorted(self.parts_root.iterdir()):
+            try:
+                if path.is_dir() and path.name.isalnum():
+                    yield ListedUpload("", path.name, path.stat().st_mtime)
+            except FileNotFoundError:
+                continue  # completed or aborted while listing
 
 
 def object_store() -> S3Store | FilesystemStore:

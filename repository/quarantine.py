@@ -179,7 +179,7 @@ def quarantine_reverify_request(
     with a ``ValidationError`` (and changes nothing) an object that is not quarantined, whose
     file is deleted, or whose re-verification is already pending.
     """
-    from .tasks import quarantine_reverify_task  # tasks imports checksums, which imports us
+    from .tasks import quarantine_reverify_send  # tasks imports checksums, which imports us
 
     if not can_review_tiers(actor):
         raise PermissionDenied(gettext("Only curators clear a quarantine."))
@@ -216,8 +216,10 @@ def quarantine_reverify_request(
             detail=comment,
         )
         pk, actor_id = data_object.pk, actor.pk
+        # A broker that is away must not turn the committed request into an error: the
+        # request is kept (checksum_unsent) and beat's requeue sends it once it is back.
         transaction.on_commit(
-            lambda: quarantine_reverify_task.delay(pk, actor_id, comment, ip_address)
+            lambda: quarantine_reverify_send(pk, actor_id, comment, ip_address), robust=True
         )
     return data_object
 
@@ -273,6 +275,17 @@ def data_object_quarantine_reverify(
                 return ReverifyOutcome.NOTHING_TO_DO
             if problems:
                 checksums.fixity_record(data_object, digests, problems, detail=REVERIFY_MISMATCH)
+                # The object was quarantined already (no new quarantine event): the trail
+                # must still say that the curator's re-verification found it corrupt.
+                audit_event_record(
+                    actor=curator,
+                    action=AuditEvent.Action.FIXITY_FAILED,
+                    data_object=data_object,
+                    ip_address=ip_address,
+                    before={"quarantined": True},
+                    after={"quarantined": True, "checksum_state": DataObject.ChecksumState.FAILED},
+                    detail=" ".join([REVERIFY_MISMATCH, *map(str, problems), comment]),
+                )
                 transaction.on_commit(
                     lambda: _reverify_mismatch_notify(
                         data_object_id=data_object_id, curator=curator, reasons=problems

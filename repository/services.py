@@ -1,5 +1,6 @@
 """Writes: every change of data objects and their access goes through a function here."""
 
+from accounts.models import Project
 from dmp.models import DmpRecord
 from dmp.vocabularies import Tier
 
@@ -12,6 +13,7 @@ def audit_event_record(
     action: AuditEvent.Action,
     data_object: DataObject | None = None,
     record: DmpRecord | None = None,
+    project: Project | None = None,
     ip_address: str | None = None,
     before: dict | None = None,
     after: dict | None = None,
@@ -19,15 +21,20 @@ def audit_event_record(
 ) -> AuditEvent:
     """Append one event to the audit trail (append-only).
 
-    The event is about ``data_object`` (its project and record are taken from it) or, for
-    events that concern a whole record such as access grants, about ``record``.
+    The event is about ``data_object`` (its project and record are taken from it); for
+    events that concern a whole record such as access grants, about ``record``; for events
+    that concern the project's DMP as a whole (the plan, an import), about ``project``.
+    Write it in the transaction of the change it records, so that a change rolled back
+    leaves no event.
     """
-    if data_object is None and record is None:
-        raise ValueError("An audit event is about a data object or a record.")
     if data_object is not None:
         project_id, record_id = data_object.project_id, data_object.record_id
-    else:
+    elif record is not None:
         project_id, record_id = record.project_id, record.pk
+    elif project is not None:
+        project_id, record_id = project.pk, None
+    else:
+        raise ValueError("An audit event is about a data object or a record (or a project).")
     return AuditEvent.objects.create(
         actor=actor if actor is not None and actor.is_authenticated else None,
         action=action,

@@ -5,10 +5,21 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponseRedirect
 from django.utils.http import content_disposition_header
 
+from dmp.vocabularies import Tier
+
 from .models import DataObject
 
-# A presigned download link lives at most this long (seconds).
-DOWNLOAD_URL_EXPIRY = 300
+
+def download_url_expiry(data_object: DataObject) -> int:
+    """Seconds a presigned download link for ``data_object`` works.
+
+    A link already handed out cannot be called back: it keeps working after a grant is
+    revoked, a member leaves or the tier is closed, until it expires. So only public
+    objects get the longer ``KURA_DOWNLOAD_URL_EXPIRY``; everything else (shared,
+    non_shared, embargoed) the shorter ``KURA_RESTRICTED_DOWNLOAD_URL_EXPIRY``."""
+    if data_object.tier == Tier.PUBLIC:
+        return settings.KURA_DOWNLOAD_URL_EXPIRY
+    return settings.KURA_RESTRICTED_DOWNLOAD_URL_EXPIRY
 
 
 def download_response(data_object: DataObject):
@@ -24,7 +35,7 @@ def download_response(data_object: DataObject):
                 "ResponseContentDisposition": disposition,
                 "ResponseContentType": data_object.content_type or "application/octet-stream",
             },
-            expire=DOWNLOAD_URL_EXPIRY,
+            expire=download_url_expiry(data_object),
         )
         return HttpResponseRedirect(url)
     response = FileResponse(

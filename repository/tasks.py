@@ -1,4 +1,7 @@
+import logging
+
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 from django.utils import timezone
 
@@ -7,8 +10,10 @@ from .health import run_health_checks
 from .models import DataObject
 from .object_store import StoreError
 
+logger = logging.getLogger(__name__)
 
-@shared_task(name="kura.health_check")
+
+@shared_task(name="kura.health_check", ignore_result=False)  # its answer is read
 def health_check_task() -> dict:
     """Database and storage as seen from a worker (the broker is how the task got here)."""
     return run_health_checks(include_broker=False)
@@ -81,17 +86,46 @@ def abandoned_uploads_sweep_task() -> dict:
     return {"abandoned": housekeeping.uploads_abandon_idle(now=timezone.now())}
 
 
+def _send(task, object_id: int, *args) -> bool:
+    """Queue ``task`` for an object; if the broker is away, note it on the object instead
+    (``checksum_unsent``) for beat's requeue (every minute) to send once the broker is
+    back. Never raises: called after a commit, whose success must stand."""
+    try:
+        task.delay(object_id, *args)
+    except Exception:  # noqa: BLE001 - any broker failure: keep the work in the database
+        logger.warning(
+            "%s of object %s not queued; kept for the requeue", task.name, object_id, exc_info=True
+        )
+        DataObject.objects.filter(pk=object_id).update(checksum_unsent=True)
+        return False
+    DataObject.objects.filter(pk=object_id, checksum_unsent=True).update(checksum_unsent=False)
+    return True
+
+
+def checksum_send(object_id: int) -> bool:
+    """Queue the first verification of a stored object, or keep it for the requeue."""
+    return _send(checksum_task, object_id)
+
+
+def quarantine_reverify_send(
+    object_id: int, curator_id: int | None, comment: str, ip_address: str | None = None
+) -> bool:
+    """Queue a curator's re-verification, or keep it for the requeue."""
+    return _send(quarantine_reverify_task, object_id, curator_id, comment, ip_address)
+
+
 @shared_task(name="kura.checksum_requeue", acks_late=True)
 def checksum_requeue_task() -> dict:
-    """Queue again the checksums of stored objects left ``pending``, and the curators'
-    re-verifications of quarantined objects whose task was lost (Celery beat)."""
+    """Queue the checksums the broker missed, and again those a lost worker or message
+    left ``pending`` or ``verifying``, and the curators' re-verifications of quarantined
+    objects whose task was lost (Celery beat, every minute; and when a worker starts)."""
     now = timezone.now()
     object_ids = housekeeping.checksums_stalled(now=now)
     for object_id in object_ids:
-        checksum_task.delay(object_id)
+        checksum_send(object_id)
     reverifications = housekeeping.quarantine_reverifications_stalled(now=now)
     for stalled in reverifications:
-        quarantine_reverify_task.delay(
+        quarantine_reverify_send(
             stalled.object_id, stalled.curator_id, stalled.comment, stalled.ip_address
         )
     return {"queued": len(object_ids), "reverifications": len(reverifications)}
@@ -101,3 +135,22 @@ def checksum_requeue_task() -> dict:
 def embargo_lift_task() -> dict:
     """Make public the embargoed objects whose available date has come (Celery beat)."""
     return {"lifted": tiers.embargoes_lift(today=timezone.localdate())}
+
+
+@worker_ready.connect
+def _requeue_when_a_worker_starts(sender=None, **kwargs) -> None:
+    """A worker (re)started after a crash: what it was hashing is queued again at once,
+    without waiting for beat."""
+    try:
+        checksum_requeue_task.delay()
+    except Exception:  # noqa: BLE001 - beat's schedule does it anyway
+        logger.warning("could not queue the checksum requeue at worker start", exc_info=True)
+
+
+@shared_task(name="kura.storage_reconcile", acks_late=True)
+def storage_reconcile_task() -> dict:
+    """Delete the objects and abort the multipart uploads no row owns, older than the
+    grace period (Celery beat, daily); report stored objects whose bytes are missing."""
+    from .reconcile import storage_reconcile
+
+    return storage_reconcile(now=timezone.now(), dry_run=False).as_dict()

@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 
 from dmp.vocabularies import Tier
 
-from .access import Action, can_review_tiers, visible_to
+from .access import Action, can_review_tiers, tier_decision_refusal, visible_to
 from .models import AuditEvent, DataObject, RequestStatus, TierChangeRequest
 from .notify import absolute_url, project_emails, send_bilingual
 from .services import audit_event_record
@@ -417,7 +417,8 @@ def tier_request_decide(
     comment: str = "",
     ip_address: str | None = None,
 ) -> TierChangeRequest:
-    """Approve or reject a pending request (curators only).
+    """Approve or reject a pending request (curators only, never the one who asked nor,
+    by ``KURA_FOUR_EYES_EXCLUDE_STEWARDS``, a steward of the data: ``PermissionDenied``).
 
     Approval checks every object again (:func:`tier_change_blockers`) and applies the
     requested tier to all of them, or to none. The objects and then the request are locked,
@@ -447,6 +448,9 @@ def tier_request_decide(
             raise Http404("No such request.")
         if tier_request.status != RequestStatus.PENDING:
             raise _already_decided(tier_request)
+        refusal = tier_decision_refusal(actor, tier_request)
+        if refusal:
+            raise PermissionDenied(refusal)
         tier, available_date = tier_request.requested_tier, tier_request.available_date
         if approve:
             blockers = _blockers_of(objects, tier=tier, available_date=available_date)
@@ -522,6 +526,15 @@ def tier_requests_decide_for_record(
     with transaction.atomic():
         pending = list(record_pending_requests(record_id=record_id))
         left = [r for r in pending if r.spans_other_records]
+        # Four eyes, all or none: one request the curator may not decide stops them all.
+        for tier_request in pending:
+            refusal = (
+                None
+                if tier_request.spans_other_records
+                else tier_decision_refusal(actor, tier_request)
+            )
+            if refusal:
+                raise PermissionDenied(f"#{tier_request.pk}: {refusal}")
         for tier_request in pending:
             if tier_request.spans_other_records:
                 continue

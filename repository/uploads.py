@@ -29,8 +29,15 @@ from config.api import ServiceUnavailable
 from dmp.vocabularies import Tier
 
 from .access import can_upload_to, records_visible_to
-from .models import DataObject, UploadSession
-from .object_store import NoSuchUpload, StoredPart, StoreError, object_store
+from .models import AuditEvent, DataObject, UploadSession
+from .object_store import (
+    SINGLE_PUT_UPLOAD_ID,
+    NoSuchUpload,
+    StoredPart,
+    StoreError,
+    object_store,
+)
+from .services import audit_event_record
 from .tiers import tier_request_create
 
 MIB = 1024 * 1024
@@ -44,6 +51,11 @@ HIDDEN_CATEGORIES = frozenset({"Cf", "Zl", "Zp", "Cs"})
 
 class UploadUnavailable(ServiceUnavailable):
     """The storage could not be reached; nothing was changed (answer 503, try again)."""
+
+
+class UploadGone(ValidationError):
+    """The storage no longer knows the multipart upload: completed (by a completion whose
+    commit was lost), aborted or expired. A 400 unless the completion can adopt it."""
 
 
 def filename_normalize(filename: str) -> str:
@@ -118,10 +130,13 @@ class UploadRequest:
     tier: str
     available_date: date | None = None
     sha256: str = ""
+    # A file of one part may be sent as one PUT (S3 PutObject): see upload_batch.py.
+    single_put: bool = False
 
 
-def upload_start(*, actor, request: UploadRequest) -> UploadSession:
-    """Validate an upload, create its DataObject (``uploading``) and the multipart upload.
+def upload_start(*, actor, request: UploadRequest, ip_address: str | None = None) -> UploadSession:
+    """Validate an upload, create its DataObject (``uploading``) and the multipart upload;
+    audits ``upload_started``.
 
     Opening tiers (``KURA_REVIEWED_TIERS``) are remembered and requested from a curator
     when the upload completes; until then the object is ``shared``.
@@ -167,11 +182,15 @@ def upload_start(*, actor, request: UploadRequest) -> UploadSession:
             client_sha256=request.sha256.lower(),
         )
         try:
-            upload_id = store.create(data_object.storage_key, data_object.content_type)
+            upload_id = store.create(
+                data_object.storage_key,
+                data_object.content_type,
+                single_put=request.single_put and part_size >= request.size,
+            )
         except Exception as exc:
             raise UploadUnavailable(str(exc)) from exc
         now = timezone.now()
-        return UploadSession.objects.create(
+        session = UploadSession.objects.create(
             data_object=data_object,
             upload_id=upload_id,
             part_size=part_size,
@@ -182,6 +201,17 @@ def upload_start(*, actor, request: UploadRequest) -> UploadSession:
             requested_tier=request.tier if reviewed else "",
             requested_available_date=request.available_date if reviewed else None,
         )
+        started = {"status": data_object.status, "size": data_object.size, "tier": data_object.tier}
+        if data_object.available_date is not None:
+            started["available_date"] = data_object.available_date.isoformat()
+        audit_event_record(
+            actor=actor,
+            action=AuditEvent.Action.UPLOAD_STARTED,
+            data_object=data_object,
+            ip_address=ip_address,
+            after=started,
+        )
+        return session
 
 
 def upload_session_for(*, actor, upload_pk) -> UploadSession:
@@ -244,7 +274,10 @@ def upload_part_urls(
     for n in part_numbers:
         md5 = md5s.get(n, "")
         url = store.part_url(key, session.upload_id, n, expiry, content_md5=md5)
-        signed.append(SignedPart(n, url, {"Content-MD5": md5} if md5 else {}))
+        headers = {"Content-MD5": md5} if md5 else {}
+        if session.upload_id == SINGLE_PUT_UPLOAD_ID:
+            headers["If-None-Match"] = "*"  # signed into a one-PUT URL (object_store.py)
+        signed.append(SignedPart(n, url, headers))
     return signed
 
 
@@ -256,7 +289,7 @@ def _stored_copies(session: UploadSession) -> dict[int, list[StoredPart]]:
     try:
         listed = object_store().list_parts(session.data_object.storage_key, session.upload_id)
     except NoSuchUpload as exc:
-        raise ValidationError({"upload": _("The storage no longer knows this upload.")}) from exc
+        raise UploadGone({"upload": _("The storage no longer knows this upload.")}) from exc
     except StoreError as exc:
         raise UploadUnavailable(str(exc)) from exc
     copies: dict[int, list[StoredPart]] = {}
@@ -325,15 +358,20 @@ def _checked_parts(session: UploadSession, claimed: dict[int, str]) -> list[Stor
 
 
 def upload_complete(
-    *, session: UploadSession, parts: dict[int, str], sha256: str = ""
+    *,
+    session: UploadSession,
+    parts: dict[int, str],
+    sha256: str = "",
+    ip_address: str | None = None,
 ) -> DataObject:
-    """Complete the multipart upload, check the stored size, mark the object ``stored``
-    and queue its checksum. Safe to call again after success (returns the object).
+    """Complete the multipart upload, check the stored size, mark the object ``stored``,
+    audit ``upload_completed`` (by the uploader) and queue its checksum. Safe to call again
+    after success (returns the object, writes no second event).
 
     ``sha256`` is the uploader's digest when it was not known at the start (a client that
     hashes while it sends); it must agree with one given at the start.
     """
-    from .tasks import checksum_task
+    from .tasks import checksum_send
 
     sha256 = sha256.lower()
 
@@ -348,15 +386,20 @@ def upload_complete(
             raise ValidationError(
                 {"sha256": _("This SHA-256 differs from the one given when the upload started.")}
             )
-        stored_parts = _checked_parts(session, parts)
         store = object_store()
         try:
+            stored_parts = _checked_parts(session, parts)
             store.complete(data_object.storage_key, session.upload_id, stored_parts)
-            stored_size = store.size(data_object.storage_key)
-        except NoSuchUpload as exc:
-            raise ValidationError(
-                {"upload": _("The storage no longer knows this upload.")}
-            ) from exc
+            if session.upload_id == SINGLE_PUT_UPLOAD_ID:
+                stored_size = stored_parts[0].size  # its one part is the object, just read
+            else:
+                stored_size = store.size(data_object.storage_key)
+        except (UploadGone, NoSuchUpload):
+            # A completion whose commit was lost: the store finished the object, Kura did
+            # not record it. Adopt it if it is exactly the claimed parts; else the truth.
+            stored_size = _completed_size(session, parts)
+        except ValidationError:
+            raise
         except Exception as exc:
             raise UploadUnavailable(str(exc)) from exc
         if stored_size != data_object.size:
@@ -377,6 +420,14 @@ def upload_complete(
         session.completed_at = now
         session.last_activity_at = now
         session.save(update_fields=["completed_at", "last_activity_at"])
+        audit_event_record(
+            actor=session.created_by,
+            action=AuditEvent.Action.UPLOAD_COMPLETED,
+            data_object=data_object,
+            ip_address=ip_address,
+            before={"status": DataObject.Status.UPLOADING},
+            after={"status": DataObject.Status.STORED},
+        )
         if session.requested_tier:
             tier_request_create(
                 actor=session.created_by,
@@ -385,23 +436,51 @@ def upload_complete(
                 available_date=session.requested_available_date,
                 reason=_("Requested when the file was uploaded."),
             )
-        # Robust: a broker that is away must not turn this committed completion into an
-        # error; the object stays pending and beat's requeue sends it later.
-        transaction.on_commit(lambda: checksum_task.delay(data_object.pk), robust=True)
+        # A broker that is away must not turn this committed completion into an error:
+        # the object is marked unsent and beat's requeue sends it once the broker is back.
+        transaction.on_commit(lambda: checksum_send(data_object.pk), robust=True)
     return data_object
 
 
-def upload_abort(*, session: UploadSession) -> None:
-    """Abort the multipart upload and mark its object abandoned (nothing is kept).
+def _completed_size(session: UploadSession, claimed: dict[int, str]) -> int:
+    """The size of the object the store completed for ``session`` from the ``claimed``
+    part ETags, when the multipart upload is gone because a completion's commit was lost;
+    :class:`UploadGone` if the store holds nothing (aborted or expired), a
+    ``ValidationError`` if it holds something else."""
+    from .reconcile import completed_object_find
+
+    try:
+        head = completed_object_find(
+            session=session,
+            part_etags=[claimed[n] for n in range(1, session.part_count + 1)],
+        )
+    except ValueError as exc:
+        raise ValidationError(
+            {"upload": _("The storage no longer knows this upload. %(why)s") % {"why": exc}}
+        ) from exc
+    except StoreError as exc:
+        raise UploadUnavailable(str(exc)) from exc
+    if head is None:
+        raise UploadGone({"upload": _("The storage no longer knows this upload.")})
+    return head.size
+
+
+def upload_abort(*, session: UploadSession, ip_address: str | None = None) -> None:
+    """Abort the multipart upload and mark its object abandoned (nothing is kept); audits
+    ``upload_aborted`` (by the uploader).
 
     Serialised with :func:`upload_complete` on the upload's row: whichever comes first
-    wins, and the other is told the truth (an upload already complete is not aborted)."""
+    wins, and the other is told the truth (an upload already complete is not aborted).
+    The object's key is deleted too: a completion whose commit was lost may have left the
+    finished object there, and an abandoned row must not leave bytes behind."""
     with transaction.atomic():
         session = UploadSession.objects.select_for_update().get(pk=session.pk)
         session.data_object = DataObject.objects.select_for_update().get(pk=session.data_object_id)
         _in_flight(session)
         try:
-            object_store().abort(session.data_object.storage_key, session.upload_id)
+            store = object_store()
+            store.abort(session.data_object.storage_key, session.upload_id)
+            store.delete(session.data_object.storage_key)
         except StoreError as exc:
             raise UploadUnavailable(str(exc)) from exc
         DataObject.objects.filter(pk=session.data_object_id).update(
@@ -409,4 +488,12 @@ def upload_abort(*, session: UploadSession) -> None:
         )
         UploadSession.objects.filter(pk=session.pk).update(
             failure_reason=UploadSession.FAILURE_ABORTED
+        )
+        audit_event_record(
+            actor=session.created_by,
+            action=AuditEvent.Action.UPLOAD_ABORTED,
+            data_object=session.data_object,
+            ip_address=ip_address,
+            before={"status": DataObject.Status.UPLOADING},
+            after={"status": DataObject.Status.ABANDONED},
         )

@@ -75,7 +75,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, s3_server):
             "config",
             "worker",
             "--pool=solo",
-            f"--queues={queue}",
+            f"--queues={queue},{settings.KURA_HOUSEKEEPING_QUEUE}",
             f"--hostname={hostname}",
             "--without-gossip",
             "--without-mingle",

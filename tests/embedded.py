@@ -92,6 +92,7 @@ def embedded_environment(var_dir: Path) -> dict[str, str]:
     }
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_DEBUG="true",  # development mode, as bin/run sets it (the default is production)
         KURA_VAR_DIR=str(var_dir),
         KURA_DEMO_PASSWORD=DEMO_PASSWORD,
         PYTHONUNBUFFERED="1",

@@ -29,6 +29,9 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "kura-test")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "kura-test-secret")  # noqa: S105 - test server only
 os.environ.setdefault("AWS_S3_REGION_NAME", "us-east-1")
 os.environ.setdefault("KURA_DEMO_PASSWORD", "kura-demo-test")  # noqa: S105 - test only
+# Development mode, which config/settings.py no longer defaults to (tests render Django's
+# development static files without collectstatic); a test that runs Kura as in production
+# passes DJANGO_DEBUG=false with the secrets it then needs (tests/faults/kura_server.py).
 os.environ.setdefault("DJANGO_DEBUG", "true")
 
 from config.settings import *  # noqa: E402,F403

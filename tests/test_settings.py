@@ -39,7 +39,14 @@ PROFILE_VARIABLES = (
     "KURA_CACHE_URL",
     "KURA_API_THROTTLE_USER",
     "KURA_API_THROTTLE_ANON",
+    # The browser tests switch Django's async guard off for their own process only.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
 )
+
+
+# Development mode, which everything that runs Kura for development sets itself (bin/run,
+# tests/settings.py, tests/embedded.py): the default is production.
+DEVELOPMENT = {"DJANGO_DEBUG": "true"}
 
 
 def _settings_in_subprocess(tmp_path, **variables):
@@ -50,8 +57,8 @@ def _settings_in_subprocess(tmp_path, **variables):
     )
 
 
-def test_nothing_set_gives_the_embedded_profile(tmp_path):
-    result = _settings_in_subprocess(tmp_path)
+def test_development_mode_with_nothing_else_set_gives_the_embedded_profile(tmp_path):
+    result = _settings_in_subprocess(tmp_path, **DEVELOPMENT)
 
     assert result.returncode == 0, result.stderr
     profile = json.loads(result.stdout)
@@ -66,9 +73,34 @@ def test_nothing_set_gives_the_embedded_profile(tmp_path):
     assert (tmp_path / "celery" / "broker").is_dir()
 
 
+def test_nothing_set_is_production_and_refuses_to_start_without_its_secrets(tmp_path):
+    """A deployment that forgets DJANGO_DEBUG gets production, never debug pages or the
+    development secret key: with nothing set Kura stops and says what to set."""
+    result = _settings_in_subprocess(tmp_path)
+
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false, its default" in (
+        result.stderr
+    )
+    assert "For development set DJANGO_DEBUG=true, as bin/run does." in result.stderr
+
+
+@pytest.mark.parametrize("debug", [{}, {"DJANGO_DEBUG": ""}], ids=["unset", "empty"])
+def test_without_django_debug_debug_is_off(tmp_path, debug):
+    result = _settings_in_subprocess(
+        tmp_path, DJANGO_SECRET_KEY="x" * 50, DJANGO_ALLOWED_HOSTS="kura.example.org", **debug
+    )
+
+    assert result.returncode == 0, result.stderr
+    profile = json.loads(result.stdout)
+    assert profile["debug"] is False
+    assert profile["engine"] == "django.db.backends.sqlite3"  # the embedded profile, in production
+
+
 def test_environment_selects_postgres_redis_and_s3(tmp_path):
     result = _settings_in_subprocess(
         tmp_path,
+        **DEVELOPMENT,
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/kura",
         CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
         KURA_STORAGE="s3",
@@ -86,6 +118,7 @@ def test_environment_selects_postgres_redis_and_s3(tmp_path):
     assert profile["broker"] == "redis://127.0.0.1:6379/0"
 
 
+@pytest.mark.parametrize("debug", [{"DJANGO_DEBUG": "false"}, {}], ids=["false", "unset"])
 @pytest.mark.parametrize(
     ("variables", "missing"),
     [
@@ -93,8 +126,10 @@ def test_environment_selects_postgres_redis_and_s3(tmp_path):
         ({"DJANGO_SECRET_KEY": "x" * 50}, "DJANGO_ALLOWED_HOSTS"),
     ],
 )
-def test_production_without_a_required_variable_refuses_to_start(tmp_path, variables, missing):
-    result = _settings_in_subprocess(tmp_path, DJANGO_DEBUG="false", **variables)
+def test_production_without_a_required_variable_refuses_to_start(
+    tmp_path, debug, variables, missing
+):
+    result = _settings_in_subprocess(tmp_path, **debug, **variables)
 
     assert result.returncode != 0
     assert f"{missing} must be set when DJANGO_DEBUG is false" in result.stderr
@@ -113,7 +148,7 @@ def test_production_with_its_variables_starts(tmp_path):
 
 
 def test_s3_without_a_bucket_is_refused(tmp_path):
-    result = _settings_in_subprocess(tmp_path, KURA_STORAGE="s3")
+    result = _settings_in_subprocess(tmp_path, KURA_STORAGE="s3", **DEVELOPMENT)
 
     assert result.returncode != 0
     assert "AWS_STORAGE_BUCKET_NAME must be set" in result.stderr
@@ -128,7 +163,7 @@ def test_s3_without_a_bucket_is_refused(tmp_path):
     ],
 )
 def test_a_malformed_cache_or_rate_setting_refuses_to_start(tmp_path, variables, message):
-    result = _settings_in_subprocess(tmp_path, **variables)
+    result = _settings_in_subprocess(tmp_path, **DEVELOPMENT, **variables)
 
     assert result.returncode != 0
     assert message in result.stderr
@@ -142,6 +177,8 @@ def test_beat_starts_on_a_fresh_production_deployment(tmp_path):
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
         KURA_VAR_DIR=str(var_dir),
+        DJANGO_SECRET_KEY=PRODUCTION["DJANGO_SECRET_KEY"],
+        DJANGO_ALLOWED_HOSTS=PRODUCTION["DJANGO_ALLOWED_HOSTS"],
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/kura",
         CELERY_BROKER_URL="redis://127.0.0.1:6379/15",
         CELERY_TASK_DEFAULT_QUEUE=f"kura-beat-test-{os.getpid()}",
@@ -172,9 +209,9 @@ def test_beat_starts_on_a_fresh_production_deployment(tmp_path):
     assert list((var_dir / "celery").glob("beat-schedule*")), output
 
 
-# The README's production settings (Deployment), behind a TLS-terminating proxy.
+# The README's production settings (Deployment), behind a TLS-terminating proxy; no
+# DJANGO_DEBUG, as production is the default.
 PRODUCTION = {
-    "DJANGO_DEBUG": "false",
     "DJANGO_SECRET_KEY": "kura-production-check-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG",
     "DJANGO_ALLOWED_HOSTS": "kura.example.org",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/kura",

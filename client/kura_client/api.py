@@ -96,7 +96,11 @@ class KuraApi:
         raise AssertionError("unreachable")
 
     def _error(self, response: requests.Response, what: str) -> KuraError:
-        status, detail = response.status_code, _detail(response)
+        return self.error_for(response.status_code, _detail(response), what)
+
+    def error_for(self, status: int, detail: str, what: str) -> KuraError:
+        """The one-line error for ``status``, said the same way for a whole request and
+        for one file of a batch."""
         if status == 401:
             message = (
                 f"the server refused the token (401): {detail} "
@@ -154,6 +158,53 @@ class KuraApi:
             json={"parts": parts, "sha256": sha256},
         )
         return response.json()
+
+    def upload_batch_start(self, items: list[dict], *, skip_identical: bool) -> list[dict]:
+        """Start many uploads in one request; one answer per item, in order: ``status``
+        201 (``upload``), 200 (``object``: Kura already holds the file) or the item's own
+        error (``error``)."""
+        response = self.request(
+            "POST",
+            "api/v1/uploads/batch/",
+            f"start the uploads of {items[0]['filename']} and {len(items) - 1} more"
+            if len(items) > 1
+            else f"start the upload of {items[0]['filename']}",
+            json={"uploads": items, "skip_identical": skip_identical},
+        )
+        return response.json()["uploads"]
+
+    def upload_batch_complete(self, items: list[dict]) -> list[dict]:
+        """Complete many uploads in one request; one answer per item, in order."""
+        response = self.request(
+            "POST",
+            "api/v1/uploads/batch/complete",
+            f"complete {len(items)} uploads",
+            json={"uploads": items},
+        )
+        return response.json()["uploads"]
+
+    def item_error(self, answer: dict, what: str) -> KuraError:
+        """The error of one item of a batch answer, as a KuraError with its status."""
+        error = answer.get("error") or {}
+        status = int(answer.get("status") or error.get("status") or 0)
+        return self.error_for(status, str(error.get("detail") or "refused"), what)
+
+    def verified_objects_named(self, project: int, name: str) -> list[dict]:
+        """The project's stored, verified objects called exactly ``name`` (the list API
+        filters by a part of the name; the exact match is made here)."""
+        response = self.request(
+            "GET",
+            "api/v1/objects/",
+            f"look for {name} in project {project}",
+            params={
+                "project": project,
+                "filename": name,
+                "status": "stored",
+                "checksum_state": "verified",
+                "page_size": 100,
+            },
+        )
+        return [o for o in response.json().get("results", []) if o.get("filename") == name]
 
     def abort(self, upload_id: int) -> None:
         self.request("DELETE", f"api/v1/uploads/{upload_id}", f"abort upload {upload_id}")

@@ -3,9 +3,14 @@
     export KURA_URL=https://kura.example.org KURA_TOKEN=kura_…
     kura-upload --project 12 --record 34 --wait scans/ notes.txt
 
+Large files (over 8 MiB) go one at a time, ``--workers`` parts of each in parallel; small
+files go ``--jobs`` at a time, in batches, one PUT each (client/kura_client/small.py).
+A file Kura already holds (same name, size and SHA-256 in the project and record, and
+verified) is not sent again.
+
 Exit status: 0 all sent (and, with --wait, verified); 1 any failure, said in one line on
-stderr; 2 a usage error; 3 a checksum did not match; 130 interrupted (run the same
-command again to resume).
+stderr (the files that could be sent are sent); 2 a usage error; 3 a checksum did not
+match; 130 interrupted (run the same command again to resume).
 """
 
 import argparse
@@ -18,6 +23,7 @@ from pathlib import Path
 
 from . import __version__
 from .api import KuraApi, KuraError
+from .small import SMALL_MAX, SmallFiles, is_small
 from .upload import Settings, State, Uploader, files_to_upload, wait_for_verification
 
 TIERS = ["non_shared", "shared", "embargoed", "public"]
@@ -27,8 +33,12 @@ EXIT_MISMATCH = 3
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kura-upload",
-        description="Upload files, or whole folders (recursively), into a Kura project.",
-        epilog="The token is best given as KURA_TOKEN: a command line is visible to others.",
+        description="Upload files, or whole folders (recursively), into a Kura project."
+        " Files Kura already holds (same name, size and SHA-256, verified) are skipped, so"
+        " running the same command again sends only what is missing.",
+        epilog="The token is best given as KURA_TOKEN: a command line is visible to others."
+        " Busy answers (429, 502, 503, 504) are tried again after Retry-After; a full disk"
+        " (507) and refusals (4xx) are not.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files and folders to upload")
     parser.add_argument(
@@ -41,7 +51,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--record", type=int, help="DMP record id the files belong to")
     parser.add_argument("--tier", choices=TIERS, default="non_shared", help="access tier")
     parser.add_argument("--available-date", help="embargo end (YYYY-MM-DD), for --tier embargoed")
-    parser.add_argument("--workers", type=int, default=4, help="parts sent in parallel (default 4)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=4,
+        help=f"small files (up to {SMALL_MAX // 1024**2} MiB) sent at once, each with one PUT,"
+        " started and completed in batches (default 4)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=4,
+        help="parts of one large file sent in parallel; large files go one at a time (default 4)",
+    )
     parser.add_argument(
         "--separator",
         default="__",
@@ -100,6 +122,7 @@ class Progress:
         self.lock = threading.Lock()
         self.last_draw = 0.0
         self.last_tenth = -1
+        self.failures: list = []
 
     def _write(self, line: str, final: bool = False) -> None:
         if self.quiet:
@@ -125,11 +148,28 @@ class Progress:
             self.file_done_bytes = 0
             self._write(self._line())
 
-    def skip_file(self, local) -> None:
+    def skip_file(self, local, how: str = "sent earlier") -> None:
         with self.lock:
             self.index += 1
             self.done += local.size
-            self._write(f"[{self.index}/{self.count}] {local.name}: sent earlier", final=True)
+            self._write(f"[{self.index}/{self.count}] {local.name}: {how}", final=True)
+
+    def file_sent(self, local) -> None:
+        """A small file, sent whole (several are in flight at once: one line each)."""
+        with self.lock:
+            self.index += 1
+            self.done += local.size
+            self._write(
+                f"[{self.index}/{self.count}] {local.name}: sent ({_size(local.size)})"
+                f" — total {_size(self.done)} / {_size(self.total)}",
+                final=True,
+            )
+
+    def file_failed(self, local, message: str) -> None:
+        """Counted now; said at the end (so that one failure stays one line)."""
+        with self.lock:
+            self.index += 1
+            self.failures.append((local, message))
 
     def add(self, local, size: int) -> None:
         with self.lock:
@@ -172,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give a personal API token with --token or KURA_TOKEN")
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     if args.retries < 0:
         parser.error("--retries must be 0 or more")
     try:
@@ -182,6 +224,31 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kura-upload: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+
+
+def _send(api, settings, state, progress, uploader, locals_, jobs: int) -> list[dict]:
+    """Large files one at a time (parts in parallel), then small files ``jobs`` at a time;
+    answers the result of every file not failed, in the order given."""
+    large = [local for local in locals_ if not is_small(local)]
+    small = [local for local in locals_ if is_small(local)]
+    results = {local.path: uploader.upload(local) for local in large}
+    if small:
+        sender = SmallFiles(api, settings, state, progress, uploader.counters, jobs)
+        try:
+            sent = sender.send(small)
+        except KuraError as exc:
+            if exc.status != 404:
+                raise
+            # A Kura without batch uploads: every file on its own, as before.
+            sent = []
+            for local in small:
+                results[local.path] = uploader.upload(local)
+        for item in sent:
+            if item.result is not None:
+                results[item.local.path] = item.result
+        for local in sender.multipart:
+            results[local.path] = uploader.upload(local)
+    return [results[local.path] for local in locals_ if local.path in results]
 
 
 def _run(args) -> int:
@@ -211,13 +278,17 @@ def _run(args) -> int:
     )
     uploader = Uploader(api, settings, state, progress)
     try:
-        results = [uploader.upload(local) for local in locals_]
+        results = _send(api, settings, state, progress, uploader, locals_, args.jobs)
     finally:
         uploader.close()
     counters = uploader.counters
+    failures = progress.failures
+    if len(failures) == 1 and not results:
+        raise KuraError(failures[0][1])  # nothing was sent: the one reason, in one line
     progress.say(
-        f"sent {len(results)} files: parts_sent={counters.parts_sent}"
+        f"sent {len(results) - counters.files_held} files: parts_sent={counters.parts_sent}"
         f" parts_already_stored={counters.parts_skipped} bytes_sent={counters.bytes_sent}"
+        f" already_in_kura={counters.files_held} failed={len(failures)}"
     )
     exit_code = 0
     if args.wait:
@@ -241,7 +312,17 @@ def _run(args) -> int:
                 ]
             )
         )
-    state.forget(locals_)  # every file is in Kura now: nothing left to resume
+    failed_paths = {local.path for local, _message in failures}
+    # Every file sent is in Kura now: nothing left to resume. A failed one keeps its entry,
+    # so that the next run aborts its unfinished upload before starting it again.
+    state.forget([local for local in locals_ if local.path not in failed_paths])
+    if failures:
+        if len(failures) > 1:
+            for local, message in failures:
+                progress.say(f"failed: {local.name}: {message}")
+        first = failures[0][1]
+        more = f" ({len(failures)} of {len(locals_)} files failed)" if len(failures) > 1 else ""
+        raise KuraError(f"{first}{more}")
     if exit_code:
         failed = [r for r in results if r["checksum_state"] != "verified"]
         first = failed[0]

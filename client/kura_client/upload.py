@@ -49,12 +49,17 @@ class Counters:
     parts_sent: int = 0
     parts_skipped: int = 0
     bytes_sent: int = 0
+    files_held: int = 0  # already in Kura (same name, size and SHA-256): not sent
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def sent(self, size: int) -> None:
         with self.lock:
             self.parts_sent += 1
             self.bytes_sent += size
+
+    def held(self) -> None:
+        with self.lock:
+            self.files_held += 1
 
 
 def files_to_upload(paths: list[str], separator: str, skip: set[Path]) -> list[LocalFile]:
@@ -97,6 +102,7 @@ class State:
     def __init__(self, path: Path):
         self.path = path
         self.files: dict[str, dict] = {}
+        self.lock = threading.RLock()  # files are sent by several threads at once
         if path.exists():
             try:
                 data = json.loads(path.read_text())
@@ -112,15 +118,30 @@ class State:
         return None
 
     def put(self, local: LocalFile, entry: dict) -> None:
-        self.files[str(local.path)] = {**entry, "size": local.size, "mtime_ns": local.mtime_ns}
-        self.save()
+        self.put_many([(local, entry)])
+
+    def put_many(self, entries: list[tuple[LocalFile, dict]]) -> None:
+        """Remember several files' uploads with one write (a batch of small files)."""
+        with self.lock:
+            for local, entry in entries:
+                self.files[str(local.path)] = {
+                    **entry,
+                    "size": local.size,
+                    "mtime_ns": local.mtime_ns,
+                }
+            self.save()
 
     def forget(self, locals_: list[LocalFile]) -> None:
-        for local in locals_:
-            self.files.pop(str(local.path), None)
-        self.save()
+        with self.lock:
+            for local in locals_:
+                self.files.pop(str(local.path), None)
+            self.save()
 
     def save(self) -> None:
+        with self.lock:
+            self._save()
+
+    def _save(self) -> None:
         try:
             if not self.files:
                 self.path.unlink(missing_ok=True)
@@ -150,6 +171,12 @@ class Uploader:
         if entry and entry.get("complete"):
             self.progress.skip_file(local)
             return {**entry, "name": local.name, "resumed": True}
+        if entry is None:
+            held = self.held_already(local)
+            if held is not None:
+                self.counters.held()
+                self.progress.skip_file(local, f"already in Kura (object {held['id']})")
+                return held_result(local, held)
         stored: dict[int, tuple[int, str]] = {}
         if entry:
             try:
@@ -176,6 +203,20 @@ class Uploader:
         self.state.put(local, entry)
         self.progress.file_done(local)
         return {**entry, "name": local.name, "checksum_state": body.get("checksum_state")}
+
+    def held_already(self, local: LocalFile) -> dict | None:
+        """A verified object of the target (project and record) with this file's name,
+        size and SHA-256, asked of the server by name; the file is hashed only when an
+        object of that name and size is there."""
+        candidates = [
+            held
+            for held in self.api.verified_objects_named(self.settings.project, local.name)
+            if held.get("size") == local.size and held.get("record") == self.settings.record
+        ]
+        if not candidates:
+            return None
+        sha256 = file_sha256(local)
+        return next((held for held in candidates if held.get("sha256") == sha256), None)
 
     def _fields(self, local: LocalFile) -> dict:
         content_type = mimetypes.guess_type(local.name)[0] or "application/octet-stream"
@@ -276,6 +317,26 @@ class Uploader:
                     break  # not transient; 400/403 may be an expired URL: sign again
             time.sleep(min(2**attempt, 30) if attempt < attempts else 0)
         raise KuraError(f"could not send part {number} of {local.name}: {problem}")
+
+
+def file_sha256(local: LocalFile) -> str:
+    digest = hashlib.sha256()
+    with open(local.path, "rb") as source:
+        while chunk := source.read(8 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def held_result(local: LocalFile, held: dict) -> dict:
+    """The result row of a file Kura already holds (nothing was sent)."""
+    return {
+        "object_id": held["id"],
+        "name": local.name,
+        "sha256": held.get("sha256") or "",
+        "server_sha256": held.get("sha256") or "",
+        "checksum_state": held.get("checksum_state") or "verified",
+        "held": True,
+    }
 
 
 def wait_for_verification(api: KuraApi, object_ids: list[int], timeout: float, progress) -> dict:

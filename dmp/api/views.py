@@ -5,6 +5,7 @@ from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 
 from config.api import NewestFirst, service_call
+from config.http import client_ip
 from dmp import services
 from dmp.models import RecordCreator
 from repository.access import projects_visible_to, records_visible_to
@@ -52,6 +53,7 @@ class RecordListView(generics.ListCreateAPIView):
             project=project,
             fields=fields,
             creators=creators,
+            ip_address=client_ip(request),
         )
         body = serializers.RecordSerializer(_records(request.user).get(pk=record.pk)).data
         return Response(body, status=status.HTTP_201_CREATED)
@@ -79,5 +81,6 @@ class RecordDetailView(generics.RetrieveUpdateAPIView):
             record=record,
             fields=fields,
             creators=creators,
+            ip_address=client_ip(request),
         )
         return Response(self.get_serializer(_records(request.user).get(pk=record.pk)).data)

@@ -3,7 +3,6 @@
 Reads go through repository/access.py, writes through repository/tiers.py and
 repository/grants.py: the same rules, refusals, e-mails and audit events as the pages."""
 
-import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, permissions, status
 from rest_framework.response import Response
@@ -21,9 +20,10 @@ from repository.access import (
 from repository.models import AccessRequest, AuditEvent, TierChangeRequest
 
 from . import serializers
+from .filters import IdFilter, IdFilterSet, MomentFilter
 
 
-class TierRequestFilter(django_filters.FilterSet):
+class TierRequestFilter(IdFilterSet):
     class Meta:
         model = TierChangeRequest
         fields = ["project", "status", "requested_tier", "requested_by"]
@@ -121,8 +121,8 @@ class TierRequestDecisionView(APIView):
         return Response(serializers.TierRequestSerializer(decided).data)
 
 
-class AccessRequestFilter(django_filters.FilterSet):
-    project = django_filters.NumberFilter(field_name="record__project")
+class AccessRequestFilter(IdFilterSet):
+    project = IdFilter(field_name="record__project")
 
     class Meta:
         model = AccessRequest
@@ -212,14 +212,15 @@ class AccessRequestDecisionView(APIView):
                 project=project,
                 access_request_id=request_id,
                 comment=fields["comment"],
+                ip_address=client_ip(request),
             )
         decided = _access_requests(request.user).get(pk=request_id)
         return Response(serializers.AccessRequestSerializer(decided).data)
 
 
-class AuditEventFilter(django_filters.FilterSet):
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+class AuditEventFilter(IdFilterSet):
+    occurred_after = MomentFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = MomentFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

@@ -59,15 +59,65 @@ class UploadStartSerializer(serializers.Serializer):
     sha256 = serializers.RegexField(
         r"^[0-9a-fA-F]{64}$", required=False, allow_blank=True, default=""
     )
+    single_put = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="For a file of one part (at most the part size, 8 MiB): answer the one URL"
+        " to PUT the whole file to (`put`), so that no part needs signing. On S3 it is a"
+        " PutObject URL that writes the key once only.",
+    )
+    md5 = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=24,
+        help_text="With single_put: the file's MD5, base64 (as in a Content-MD5 header),"
+        " signed into the PUT URL; the store then refuses any other bytes.",
+    )
+
+    def validate_md5(self, value):
+        if value and not content_md5_valid(value):
+            raise serializers.ValidationError("Give the file's MD5 digest in base64 (16 bytes).")
+        return value
+
+
+class PutUrlSerializer(serializers.Serializer):
+    url = serializers.CharField()
+    headers = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="Headers the PUT must carry exactly (Content-MD5, If-None-Match).",
+    )
+    expires_in = serializers.IntegerField(help_text="Seconds the URL stays valid.")
 
 
 @extend_schema_serializer(
     examples=[
         OpenApiExample(
             "Started",
-            value={"id": 88, "object_id": 1201, "part_size": 67_108_864, "part_count": 80},
+            value={
+                "id": 88,
+                "object_id": 1201,
+                "part_size": 67_108_864,
+                "part_count": 80,
+                "put": None,
+            },
             response_only=True,
-        )
+        ),
+        OpenApiExample(
+            "A small file, sent with one PUT",
+            value={
+                "id": 89,
+                "object_id": 1202,
+                "part_size": 8_388_608,
+                "part_count": 1,
+                "put": {
+                    "url": "https://s3.example.jp/kura/objects/ab/abd?X-Amz-Signature=...",
+                    "headers": {"Content-MD5": "1B2M2Y8AsgTpgAmY7PhCfg==", "If-None-Match": "*"},
+                    "expires_in": 900,
+                },
+            },
+            response_only=True,
+        ),
     ]
 )
 class UploadStartedSerializer(serializers.Serializer):
@@ -75,6 +125,13 @@ class UploadStartedSerializer(serializers.Serializer):
     object_id = serializers.IntegerField(source="data_object_id")
     part_size = serializers.IntegerField()
     part_count = serializers.IntegerField()
+    put = PutUrlSerializer(
+        allow_null=True,
+        required=False,
+        help_text="Only when single_put was asked. For a one-part file: PUT the whole file"
+        " here, then complete with part 1 and the ETag the PUT answered; null for a file of"
+        " several parts (sign them as usual).",
+    )
 
 
 class PartToSignSerializer(serializers.Serializer):
@@ -573,3 +630,203 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "detail",
         ]
         read_only_fields = fields
+
+
+# --- Many uploads in one request (repository/upload_batch.py) -----------------------------
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Two small files, skipping those Kura already holds",
+            value={
+                "skip_identical": True,
+                "uploads": [
+                    {
+                        "project": 12,
+                        "record": 345,
+                        "filename": "plate01__A01.tif",
+                        "size": 1_048_576,
+                        "content_type": "image/tiff",
+                        "tier": "shared",
+                        "sha256": SHA256_EXAMPLE,
+                        "md5": "1B2M2Y8AsgTpgAmY7PhCfg==",
+                        "single_put": True,
+                    },
+                    {
+                        "project": 12,
+                        "record": 345,
+                        "filename": "plate01__A02.tif",
+                        "size": 1_048_576,
+                        "content_type": "image/tiff",
+                        "tier": "shared",
+                        "sha256": "60303ae22b998861bce3b28f33eec1be"
+                        "758a213c86c93c076dbe9f558c11c752",
+                        "md5": "XrY7u+Ae7tCTyyK7j1rNww==",
+                        "single_put": True,
+                    },
+                ],
+            },
+            request_only=True,
+        )
+    ]
+)
+class UploadBatchStartSerializer(serializers.Serializer):
+    """Each item is validated on its own: a malformed item is refused alone (its own 400)."""
+
+    skip_identical = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Answer 200 with the existing object, instead of starting an upload, for a"
+        " file Kura already holds: a verified object you can see in the same project and"
+        " record with the same name, size and sha256 (items without a sha256 never match).",
+    )
+    uploads = UploadStartSerializer(
+        many=True, help_text="1 to KURA_UPLOAD_BATCH_MAX (100) uploads, as POST /uploads/ takes."
+    )
+
+
+class BatchErrorSerializer(serializers.Serializer):
+    status = serializers.IntegerField()
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    errors = serializers.DictField(required=False)
+
+
+class UploadBatchStartedItemSerializer(serializers.Serializer):
+    status = serializers.IntegerField(
+        help_text="201 started (see upload), 200 already held (see object), else the error's"
+        " status (see error): 400 refused, 403 no permission, 503 storage away (try again)."
+    )
+    upload = UploadStartedSerializer(required=False)
+    object = serializers.DictField(
+        required=False, help_text="The object that already holds these bytes (as GET /objects/)."
+    )
+    error = BatchErrorSerializer(required=False)
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "One started, one already held, one refused",
+            value={
+                "uploads": [
+                    {
+                        "status": 201,
+                        "upload": {
+                            "id": 89,
+                            "object_id": 1202,
+                            "part_size": 8_388_608,
+                            "part_count": 1,
+                            "put": {
+                                "url": "https://s3.example.jp/kura/objects/ab/abd?X-Amz-Signature=...",
+                                "headers": {
+                                    "Content-MD5": "1B2M2Y8AsgTpgAmY7PhCfg==",
+                                    "If-None-Match": "*",
+                                },
+                                "expires_in": 900,
+                            },
+                        },
+                    },
+                    {"status": 200, "object": {"id": 1187, "filename": "plate01__A02.tif"}},
+                    {
+                        "status": 400,
+                        "error": {
+                            "status": 400,
+                            "code": "invalid",
+                            "detail": "filename: The file name must not contain a path.",
+                            "errors": {"filename": ["The file name must not contain a path."]},
+                        },
+                    },
+                ]
+            },
+            response_only=True,
+        )
+    ]
+)
+class UploadBatchStartedSerializer(serializers.Serializer):
+    uploads = UploadBatchStartedItemSerializer(
+        many=True, help_text="One answer per item, in order."
+    )
+
+
+class UploadBatchCompletionSerializer(CompleteSerializer):
+    id = serializers.IntegerField(min_value=1, help_text="The upload to complete.")
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Two one-PUT uploads",
+            value={
+                "uploads": [
+                    {
+                        "id": 89,
+                        "parts": [{"part_number": 1, "etag": '"a54357aff0632cce46d942af68356b38"'}],
+                        "sha256": SHA256_EXAMPLE,
+                    },
+                    {
+                        "id": 90,
+                        "parts": [{"part_number": 1, "etag": '"0c78aef83f66abc1fa1e8477f296d394"'}],
+                    },
+                ]
+            },
+            request_only=True,
+        )
+    ]
+)
+class UploadBatchCompleteSerializer(serializers.Serializer):
+    """Each item is validated on its own: a malformed item is refused alone (its own 400)."""
+
+    uploads = UploadBatchCompletionSerializer(
+        many=True, help_text="1 to KURA_UPLOAD_BATCH_MAX (100) completions."
+    )
+
+
+class UploadBatchCompletedItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField(allow_null=True, help_text="The upload, as given.")
+    status = serializers.IntegerField(
+        help_text="200 completed (see object; its checksum is queued), else the error's status"
+        " (see error): 400 refused (parts, size, sha256), 404 not your upload, 503 try again."
+    )
+    object = DataObjectSerializer(required=False)
+    error = BatchErrorSerializer(required=False)
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "One completed, one refused",
+            value={
+                "uploads": [
+                    {
+                        "id": 89,
+                        "status": 200,
+                        "object": {
+                            "id": 1202,
+                            "filename": "plate01__A01.tif",
+                            "size": 1_048_576,
+                            "status": "stored",
+                            "checksum_state": "pending",
+                        },
+                    },
+                    {
+                        "id": 90,
+                        "status": 400,
+                        "error": {
+                            "status": 400,
+                            "code": "invalid",
+                            "detail": "part 1 has a different ETag",
+                            "errors": {"parts": ["part 1 has a different ETag"]},
+                        },
+                    },
+                ]
+            },
+            response_only=True,
+        )
+    ]
+)
+class UploadBatchCompletedSerializer(serializers.Serializer):
+    uploads = UploadBatchCompletedItemSerializer(
+        many=True, help_text="One answer per item, in order."
+    )

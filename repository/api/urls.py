@@ -1,10 +1,16 @@
 from django.urls import path
 
-from . import requests, views
+from . import requests, upload_batch, views
 
 urlpatterns = [
     path("uploads/", views.UploadListView.as_view(), name="upload-list"),
     path("uploads/part", views.part_put, name="upload-part-put"),
+    path("uploads/batch/", upload_batch.UploadBatchStartView.as_view(), name="upload-batch"),
+    path(
+        "uploads/batch/complete",
+        upload_batch.UploadBatchCompleteView.as_view(),
+        name="upload-batch-complete",
+    ),
     path("uploads/<int:upload_id>", views.UploadDetailView.as_view(), name="upload-detail"),
     path("uploads/<int:upload_id>/parts", views.UploadPartsView.as_view(), name="upload-parts"),
     path(

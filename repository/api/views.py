@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import NewestFirst, service_call
+from config.http import client_ip
 from repository import uploads
 from repository.access import (
     Action,
@@ -21,8 +22,10 @@ from repository.access import (
 )
 from repository.models import UploadSession
 from repository.object_store import BadDigest, FilesystemStore, NoSuchUpload, StoreError
+from repository.upload_batch import upload_put_url
 
 from . import filters, serializers
+from .upload_batch import started_body, upload_request
 
 
 class UploadListView(APIView):
@@ -39,18 +42,12 @@ class UploadListView(APIView):
         session = service_call(
             uploads.upload_start,
             actor=request.user,
-            request=uploads.UploadRequest(
-                project_id=fields["project"],
-                record_id=fields["record"],
-                filename=fields["filename"],
-                size=fields["size"],
-                content_type=fields["content_type"],
-                tier=fields["tier"],
-                available_date=fields["available_date"],
-                sha256=fields["sha256"],
-            ),
+            request=upload_request(fields),
+            ip_address=client_ip(request),
         )
-        return Response(serializers.UploadStartedSerializer(session).data, status=201)
+        put = upload_put_url(session=session, md5=fields["md5"]) if fields["single_put"] else None
+        body = started_body(request, session, put, single_put=fields["single_put"])
+        return Response(body, status=201)
 
 
 class UploadDetailView(APIView):
@@ -70,7 +67,7 @@ class UploadDetailView(APIView):
     )
     def delete(self, request, upload_id: int):
         session = uploads.upload_session_for(actor=request.user, upload_pk=upload_id)
-        service_call(uploads.upload_abort, session=session)
+        service_call(uploads.upload_abort, session=session, ip_address=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -128,6 +125,7 @@ class UploadCompleteView(APIView):
             session=session,
             parts=claimed,
             sha256=data.validated_data["sha256"],
+            ip_address=client_ip(request),
         )
         body = serializers.DataObjectSerializer(data_object).data
         return Response({**body, "object_id": data_object.pk})

@@ -6,6 +6,7 @@ at a time; nothing holds a whole file. Above ``KURA_BAGIT_INLINE_MAX_BYTES`` (de
 """
 
 import hashlib
+import logging
 import re
 from collections.abc import Iterator
 
@@ -18,6 +19,8 @@ from dmp.models import DmpRecord
 
 from . import facts
 from .landing import PublicFile
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_INLINE_MAX_BYTES = 1024**3
 CHUNK_SIZE = 1024**2
@@ -51,10 +54,34 @@ def _encode_path(path: str) -> str:
 
 
 def _stream(storage_key: str, digest) -> Iterator[bytes]:
-    with default_storage.open(storage_key, "rb") as handle:
-        while chunk := handle.read(CHUNK_SIZE):
-            digest.update(chunk)
-            yield chunk
+    """One payload file's bytes. If the store fails here, after the response began, the
+    exception ends the response without the zip's central directory (and, over HTTP/1.1,
+    without the last chunk): every zip and HTTP client reports the download incomplete,
+    where closing the archive neatly would hand over a valid zip with a short file."""
+    try:
+        with default_storage.open(storage_key, "rb") as handle:
+            while chunk := handle.read(CHUNK_SIZE):
+                digest.update(chunk)
+                yield chunk
+    except Exception:
+        logger.exception("BagIt export cut off: the store failed reading %s", storage_key)
+        raise
+
+
+def store_check(files: list[PublicFile]) -> None:
+    """Ask the store for the first payload file before the first byte is sent, so an
+    outage answers 503 with ``Retry-After`` instead of a 200 that breaks off."""
+    from config.api import ServiceUnavailable
+    from repository.object_store import NoSuchObject, StoreError, object_store
+
+    if not files:
+        return
+    try:
+        object_store().size(files[0].storage_key)
+    except NoSuchObject:
+        return  # a missing file is not an outage; the stream breaks off at that file
+    except StoreError as exc:
+        raise ServiceUnavailable(str(exc)) from exc
 
 
 def _lazy(build) -> Iterator[bytes]:
@@ -83,6 +110,8 @@ def bag_stream(
 ) -> tuple[ZipStream, bool]:
     """The zip stream of the bag and whether its payload is fetched (``fetch.txt``)."""
     fetched = sum(f.size for f in files) > inline_max_bytes()
+    if not fetched:
+        store_check(files)
     paths = payload_paths(files)
     zs = ZipStream(sized=False)
     digests: dict[str, object] = {}

@@ -22,8 +22,25 @@ def citation_text(record: DmpRecord, *, landing_url: str) -> str:
     return ". ".join(p for p in parts if p) + f". {link}"
 
 
+# BibTeX counts braces without regard to backslashes, so "\}" would still close a field
+# and let a title add fields of its own: braces and backslashes become brace-balanced
+# commands, the other special characters are escaped, and line breaks are spaces.
+_BIBTEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "{": r"\textbraceleft{}",
+    "}": r"\textbraceright{}",
+    **{char: "\\" + char for char in "%&$#_"},
+}
+
+
 def _bibtex_escape(text: str) -> str:
-    return re.sub(r"([{}%&$#_\\])", r"\\\1", text)
+    text = " ".join(text.split())
+    return re.sub(r"[\\{}%&$#_]", lambda match: _BIBTEX_SPECIAL[match.group()], text)
+
+
+def _ris_value(text: str) -> str:
+    """``text`` on one line: a line break would start a tag of its own."""
+    return " ".join(text.split())
 
 
 def bibtex(record: DmpRecord, *, landing_url: str) -> str:
@@ -60,7 +77,7 @@ def ris(record: DmpRecord, *, landing_url: str) -> str:
     lines += [("KW", word) for word in facts.keywords(record)]
     abstract = record.description_en or record.description_ja
     if abstract:
-        lines.append(("AB", " ".join(abstract.split())))
+        lines.append(("AB", abstract))
     lines.append(("ID", record.data_number))
     lines.append(("ER", ""))
-    return "\r\n".join(f"{tag}  - {value}".rstrip() for tag, value in lines) + "\r\n"
+    return "\r\n".join(f"{tag}  - {_ris_value(value)}".rstrip() for tag, value in lines) + "\r\n"

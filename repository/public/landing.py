@@ -12,10 +12,13 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from dmp.models import DmpRecord
+from dmp.validators import DOI_PATTERN
 from repository.access import Action, records_visible_to, visible_to, with_permissions
 from repository.models import DataObject
 
-DOI_RE = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:)(10\.\d{4,9}/\S+)$", re.IGNORECASE)
+# The DOI pattern refuses whitespace, <, >, quotes and backslashes: a record stored before
+# links were validated may hold them, and its "DOI" must not reach a header or citation.
+DOI_RE = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:)(" + DOI_PATTERN + ")$", re.IGNORECASE)
 
 
 def record_for_landing(*, user, record_id) -> DmpRecord:

@@ -58,9 +58,19 @@ def signposting_links(request, record: DmpRecord, files) -> list[tuple[str, str,
     return links
 
 
+# Everything RFC 3986 allows in a URI except what ends a header link: a target is
+# percent-encoded to these, so no stored value can leave its <…> (or add a header line).
+_LINK_TARGET_SAFE = "!#$%&()*+,-./:;=?@[]_~"
+
+
+def link_target(url: str) -> str:
+    """``url`` as it can stand between ``<`` and ``>`` in a ``Link`` header."""
+    return quote(url, safe=_LINK_TARGET_SAFE)
+
+
 def link_header(links) -> str:
     return ", ".join(
-        f'<{target}>; rel="{rel}"' + (f'; type="{media}"' if media else "")
+        f'<{link_target(target)}>; rel="{rel}"' + (f'; type="{media}"' if media else "")
         for target, rel, media in links
     )
 
@@ -188,5 +198,5 @@ def dataset_export(request, record_id: int, fmt: str):
     response["Content-Disposition"] = content_disposition_header(
         fmt in {"bagit", "bibtex", "ris"}, filename
     )
-    response["Link"] = f'<{facts.cite_as(record, landing_url)}>; rel="cite-as"'
+    response["Link"] = link_header([(facts.cite_as(record, landing_url), "cite-as", "")])
     return response

@@ -12,7 +12,7 @@ from config.http import client_ip
 from dmp.models import DmpRecord
 
 from .. import tiers
-from ..access import can_review_tiers
+from ..access import can_review_tiers, tier_decision_refusal
 from ..forms import TierDecisionForm
 from ..models import TierChangeRequest
 from ..views import form_errors_add
@@ -65,6 +65,8 @@ def detail(request, request_id: int):
             return redirect("review-queue")
     context = selectors.tier_request_detail_context(tier_request=tier_request)
     context["form"] = form
+    # Four eyes: the page offers no decision to whom the service would refuse it.
+    context["decision_refusal"] = tier_decision_refusal(request.user, tier_request)
     return render(request, "review/detail.html", context, status=400 if form.errors else 200)
 
 

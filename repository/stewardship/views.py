@@ -16,6 +16,7 @@ from repository.access import (
     Action,
     access_audit_project,
     access_data_object,
+    access_decision_refusal,
     access_grants_project,
     can_view_audit_trail,
 )
@@ -81,6 +82,8 @@ def _access_page(request, project, *, status=200, bound=None):
                 _approve_form(access_request.pk),
                 _reject_form(access_request.pk),
             )
+        # Four eyes: whoever asked is shown why they cannot decide, not the forms.
+        access_request.decision_refusal = access_decision_refusal(request.user, access_request)
         pending.append((access_request, approve_form, reject_form))
     if bound and bound[0] not in {access_request.pk for access_request, *_forms in pending}:
         # Decided meanwhile (or by someone else): its forms are no longer on the page.
@@ -147,6 +150,7 @@ def access_request_reject(request, project_id: int, request_id: int):
                 project=project,
                 access_request_id=request_id,
                 comment=form.cleaned_data["comment"],
+                ip_address=client_ip(request),
             )
         except ValidationError as exc:
             form_errors_add(form, exc)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.screenshots import Screenshots, screenshot_folder
+
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls made by
 # the test itself (fixtures, assertions) are still synchronous and safe here.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -42,3 +44,13 @@ def page(browser, live_server):
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Screenshots:
+    """Screenshots for reviewing pages by eye, kept under var/screenshots/ when
+    KURA_SCREENSHOTS asks for them (tests/e2e/screenshots.py); off otherwise."""
+    try:
+        return Screenshots(screenshot_folder(os.environ.get("KURA_SCREENSHOTS")))
+    except ValueError as exc:
+        pytest.fail(str(exc), pytrace=False)

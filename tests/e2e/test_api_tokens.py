@@ -1,7 +1,5 @@
 """A person creates an API token from the user menu, copies it once, uses it, revokes it."""
 
-import os
-
 import pytest
 from playwright.sync_api import expect
 from rest_framework.test import APIClient
@@ -12,7 +10,7 @@ from tests.factories import PASSWORD, UserFactory
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def test_create_use_and_revoke_a_token(page, tmp_path):
+def test_create_use_and_revoke_a_token(page, screenshots):
     user = UserFactory()
     page.goto("/accounts/login/")
     page.locator("#id_username").fill(user.username)
@@ -28,8 +26,7 @@ def test_create_use_and_revoke_a_token(page, tmp_path):
     row = page.locator("#token-table tbody tr").first
     expect(row).to_contain_text("lab workstation")
     expect(row).to_contain_text("never")
-    if os.environ.get("KURA_SCREENSHOTS"):
-        page.screenshot(path=str(tmp_path / "api-tokens.png"), full_page=True)
+    screenshots.take(page, "api-tokens", full_page=True)
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     assert api.get("/api/v1/objects/").status_code == 200

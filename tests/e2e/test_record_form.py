@@ -1,9 +1,6 @@
 """The DMP record form in Chromium, in Japanese and in English: item names, required marks,
 vocabulary labels, and field-level errors in the reader's language."""
 
-import os
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
@@ -13,8 +10,6 @@ from dmp.vocabularies import Tier
 from tests.factories import PASSWORD, DataObjectFactory, DmpRecordFactory, MembershipFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-SCREENSHOTS = os.environ.get("KURA_SCREENSHOTS")  # a directory: keep full-page screenshots
 
 LANGUAGES = {
     "ja": {
@@ -68,7 +63,7 @@ def log_in(page, user):
     page.locator("#login-form button[type=submit]").click()
 
 
-def test_record_form_in_the_readers_language(localized_page, pm):
+def test_record_form_in_the_readers_language(localized_page, pm, screenshots):
     page, language = localized_page
     strings = LANGUAGES[language]
     user, project = pm
@@ -77,9 +72,7 @@ def test_record_form_in_the_readers_language(localized_page, pm):
     page.goto(f"/projects/{project.pk}/")
     page.locator(f'a[href="/projects/{project.pk}/dmp/"]').click()
     expect(page.locator("#objects-without-record + ul")).to_contain_text("loose.tif")
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=f"{SCREENSHOTS}/dmp-page-{language}.png", full_page=True)
+    screenshots.take(page, f"dmp-page-{language}", full_page=True)
     page.locator(f'a[href="/projects/{project.pk}/dmp/records/new/"]').click()
 
     expect(page.locator("html")).to_have_attribute("lang", language)
@@ -104,12 +97,11 @@ def test_record_form_in_the_readers_language(localized_page, pm):
     page.locator("#id_data_policy_free").select_option("")
     page.locator("#id_title_ja").fill("")
     page.locator("#id_title_en").fill("")
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=f"{SCREENSHOTS}/record-form-{language}.png", full_page=True)
+    if screenshots.enabled:
+        screenshots.take(page, f"record-form-{language}", full_page=True)
         for fieldset in page.locator("fieldset.fieldset").all():
             slug = fieldset.get_attribute("id")
-            fieldset.screenshot(path=f"{SCREENSHOTS}/record-form-{language}-{slug}.png")
+            screenshots.take(fieldset, f"record-form-{language}-{slug}")
     page.locator("#record-form button[type=submit]").click()
 
     expect(page.locator("#form-errors")).to_be_visible()
@@ -119,8 +111,5 @@ def test_record_form_in_the_readers_language(localized_page, pm):
     expect(page.locator("#id_title_ja")).to_have_attribute("aria-describedby", "pair-title-errors")
     expect(page.locator("#id_creators-1-name_en")).to_have_value("Taro Suzuki")
     assert DmpRecord.objects.filter(project=project).count() == 1
-    if SCREENSHOTS:
-        page.screenshot(path=f"{SCREENSHOTS}/record-form-errors-{language}.png", full_page=True)
-        page.locator("#fieldset-basic").screenshot(
-            path=f"{SCREENSHOTS}/record-form-errors-{language}-basic.png"
-        )
+    screenshots.take(page, f"record-form-errors-{language}", full_page=True)
+    screenshots.take(page.locator("#fieldset-basic"), f"record-form-errors-{language}-basic")

@@ -25,8 +25,8 @@ def test_a_real_worker_verifies_an_upload_from_s3(celery_worker_process):
     )
     default_storage.save(data_object.storage_key, ContentFile(data))
 
-    outcome = checksum_task.delay(data_object.pk).get(timeout=120)
-    again = checksum_task.delay(data_object.pk).get(timeout=120)
+    outcome = checksum_task.apply_async((data_object.pk,), ignore_result=False).get(timeout=120)
+    again = checksum_task.apply_async((data_object.pk,), ignore_result=False).get(timeout=120)
 
     data_object.refresh_from_db()
     assert data_object.checksum_state == DataObject.ChecksumState.VERIFIED

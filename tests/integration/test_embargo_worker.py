@@ -19,8 +19,8 @@ def test_a_real_worker_lifts_a_due_embargo_once(celery_worker_process):
     DataObject.objects.filter(pk=due.pk).update(available_date=timezone.localdate())
     waiting = DataObjectFactory(tier=Tier.EMBARGOED, available_date=tomorrow)
 
-    first = embargo_lift_task.delay().get(timeout=60)
-    second = embargo_lift_task.delay().get(timeout=60)
+    first = embargo_lift_task.apply_async(ignore_result=False).get(timeout=60)
+    second = embargo_lift_task.apply_async(ignore_result=False).get(timeout=60)
 
     assert (first, second) == ({"lifted": 1}, {"lifted": 0})
     due.refresh_from_db()

@@ -26,7 +26,11 @@ print(json.dumps(health_check_task.delay().get(timeout=60)))
 
 def test_a_task_reaches_a_worker_through_the_filesystem_broker(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
-    env.update(DJANGO_SETTINGS_MODULE="config.settings", KURA_VAR_DIR=str(tmp_path))
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_DEBUG="true",  # development mode, as bin/run sets it (the default is production)
+        KURA_VAR_DIR=str(tmp_path),
+    )
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
         cwd=ROOT,

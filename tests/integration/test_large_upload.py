@@ -68,5 +68,5 @@ def test_large_upload_is_resumed_and_verified_by_a_worker(celery_worker_process)
         return row, FixityCheck.objects.filter(data_object_id=upload.object_id).count()
 
     before = state()
-    checksum_task.delay(upload.object_id).get(timeout=120)
+    checksum_task.apply_async((upload.object_id,), ignore_result=False).get(timeout=120)
     assert state() == before

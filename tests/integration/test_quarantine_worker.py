@@ -34,7 +34,9 @@ def test_a_curator_clears_a_quarantine_through_a_real_worker(client, celery_work
     assert response.status_code == 302
     # The worker runs one task at a time in queue order: when this one is answered, the
     # one the form queued has run, and this second run found nothing left to do.
-    again = quarantine_reverify_task.delay(data_object.pk, curator.pk, "again").get(timeout=120)
+    again = quarantine_reverify_task.apply_async(
+        (data_object.pk, curator.pk, "again"), ignore_result=False
+    ).get(timeout=120)
 
     assert again == {"object_id": data_object.pk, "outcome": "nothing_to_do"}
     data_object.refresh_from_db()

@@ -336,19 +336,60 @@ def test_a_transient_storage_failure_is_retried_until_the_bytes_are_readable(ret
     assert data_object.sha256 == digests(data)[0]
 
 
-def test_a_storage_failure_that_persists_gives_up_and_leaves_the_object_pending(retries):
+def test_bytes_missing_before_the_first_verification_are_quarantined_and_reported(
+    retries, settings, mailoutbox, django_capture_on_commit_callbacks
+):
+    """A stored file that is gone before anyone verified it: after
+    KURA_CHECKSUM_MISSING_TRIES reads it is reported like a fixity failure, not retried
+    for ever."""
+    settings.KURA_CHECKSUM_MISSING_TRIES = 3
     seen, _ = retries
     data_object = store_object(b"gone")
     default_storage.delete(data_object.storage_key)
 
-    result = checksum_task.apply(args=[data_object.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        result = checksum_task.apply(args=[data_object.pk])
+
+    assert len(seen) == 2  # the third read decided
+    assert result.successful()
+    data_object.refresh_from_db()
+    assert data_object.checksum_state == DataObject.ChecksumState.FAILED
+    assert data_object.quarantined_at is not None
+    assert "missing" in data_object.quarantine_reason
+    check = data_object.fixity_checks.get()
+    assert check.outcome == FixityCheck.Outcome.MISMATCH
+    assert "missing" in check.detail
+    assert AuditEvent.objects.filter(
+        data_object=data_object, action=AuditEvent.Action.FIXITY_FAILED
+    ).exists()
+    assert len(mailoutbox) == 1
+    # A requeue later changes nothing.
+    checksum_task.apply(args=[data_object.pk])
+    assert data_object.fixity_checks.count() == 1
+
+
+def test_a_store_that_stays_down_gives_up_and_leaves_the_object_pending(retries):
+    """A store that cannot be reached is no evidence of lost bytes: nothing is quarantined,
+    the object stays pending for beat's requeue."""
+    seen, _ = retries
+    data_object = store_object(b"kept")
+    unreachable = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"endpoint_url": "http://127.0.0.1:9"},
+        },
+    }
+    with override_settings(STORAGES=unreachable, AWS_S3_MAX_POOL_CONNECTIONS=1):
+        result = checksum_task.apply(args=[data_object.pk])
 
     assert len(seen) == checksum_task.max_retries
     assert result.failed()
     assert isinstance(result.result, StoreError)
     data_object.refresh_from_db()
     assert data_object.checksum_state == DataObject.ChecksumState.PENDING
-    assert data_object.checksum_progress == 0
+    assert data_object.quarantined_at is None
+    assert data_object.checksum_missing_tries == 0
     assert not data_object.fixity_checks.exists()
 
 
@@ -362,3 +403,21 @@ def test_the_embedded_profile_keeps_workers_apart_with_a_file_lock(monkeypatch, 
         assert (first, second, other) == (True, False, True)
     with lock(7) as after_release:
         assert after_release is True
+
+
+def test_a_small_object_is_verified_with_one_storage_request(verify):
+    """Thousands of small uploads: each costs one GET, not HEADs, threads and new clients."""
+    data = os.urandom(1024 * 1024)
+    data_object = store_object(data)
+    requests = []
+    client = default_storage.connection.meta.client
+    client.meta.events.register("before-call.s3", lambda model, **kw: requests.append(model.name))
+
+    with CaptureQueriesContext(connection) as queries:
+        verify(data_object)
+
+    assert requests == ["GetObject"]
+    assert len(queries) <= 10, [q["sql"] for q in queries]
+    data_object.refresh_from_db()
+    assert data_object.checksum_state == DataObject.ChecksumState.VERIFIED
+    assert (data_object.sha256, data_object.md5) == digests(data)

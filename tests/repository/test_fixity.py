@@ -20,7 +20,12 @@ from repository.deletion import data_object_delete
 from repository.housekeeping import checksums_stalled, uploads_abandon_idle
 from repository.models import AuditEvent, DataObject, FixityCheck, UploadSession
 from repository.object_store import NoSuchUpload, object_store
-from repository.tasks import abandoned_uploads_sweep_task, fixity_sweep_task
+from repository.tasks import (
+    abandoned_uploads_sweep_task,
+    checksum_requeue_task,
+    checksum_send,
+    fixity_sweep_task,
+)
 from tests.factories import DataObjectFactory, make_superuser
 
 from .stored_objects import (
@@ -263,6 +268,66 @@ def test_checksums_left_pending_are_queued_again(django_capture_on_commit_callba
 
     assert checksums_stalled(now=now) == [stalled.pk]
     assert "kura.checksum_requeue" in {e["task"] for e in settings.CELERY_BEAT_SCHEDULE.values()}
+
+
+def test_a_checksum_left_verifying_by_a_dead_worker_is_queued_at_once():
+    """A worker killed mid-hash leaves "verifying" and frees its hashing lock (its session
+    dies with it): the requeue takes it back without waiting, unless a worker holds it."""
+    now = timezone.now()
+    lost = DataObjectFactory(checksum_state=DataObject.ChecksumState.VERIFYING, stored_at=now)
+    running = DataObjectFactory(checksum_state=DataObject.ChecksumState.VERIFYING, stored_at=now)
+
+    with hashing_elsewhere(running):
+        assert checksums_stalled(now=now) == [lost.pk]
+    assert sorted(checksums_stalled(now=now)) == sorted([lost.pk, running.pk])
+
+
+def test_a_checksum_the_broker_missed_is_queued_at_once_and_marked_sent():
+    now = timezone.now()
+    unsent = DataObjectFactory(
+        checksum_state=DataObject.ChecksumState.PENDING, stored_at=now, checksum_unsent=True
+    )
+    assert checksums_stalled(now=now) == [unsent.pk]
+    assert settings.CELERY_BEAT_SCHEDULE["checksum-requeue"]["schedule"] <= 60
+
+    checksum_requeue_task.apply()
+
+    unsent.refresh_from_db()
+    assert unsent.checksum_unsent is False
+    assert checksums_stalled(now=now) == []
+
+
+def test_a_broker_that_is_away_keeps_the_checksum_in_the_database():
+    data_object = DataObjectFactory(checksum_state=DataObject.ChecksumState.PENDING)
+    from tests.faults.test_checksum_faults import broker
+
+    with broker("redis://127.0.0.1:9/0"):  # nothing listens there
+        assert checksum_send(data_object.pk) is False
+
+    data_object.refresh_from_db()
+    assert data_object.checksum_unsent is True
+    assert checksums_stalled(now=timezone.now()) == [data_object.pk]
+
+
+def test_housekeeping_has_its_own_queue():
+    routes = settings.CELERY_TASK_ROUTES
+    housekeeping = (
+        "kura.checksum_requeue",
+        "kura.abandoned_uploads_sweep",
+        "kura.embargo_lift",
+        "kura.storage_reconcile",
+    )
+    for name in housekeeping:
+        assert routes[name]["queue"] == settings.KURA_HOUSEKEEPING_QUEUE
+        assert name in app.tasks
+    assert "kura.checksum" not in routes
+    # Orphaned bytes are looked for daily, without an operator.
+    by_task = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert by_task["kura.storage_reconcile"] == 24 * 60 * 60
+    assert {q.name for q in settings.CELERY_TASK_QUEUES} == {
+        settings.CELERY_TASK_DEFAULT_QUEUE,
+        settings.KURA_HOUSEKEEPING_QUEUE,
+    }
 
 
 def _no_fixity_alarm(data_object, mailoutbox, checks_before: int) -> None:

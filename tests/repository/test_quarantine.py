@@ -372,6 +372,15 @@ def test_bytes_that_really_differ_stay_quarantined_and_the_curator_is_told(
     assert check.sha256 == digests(damaged(quarantined.original_data))[0]
     assert check.detail.startswith("Re-verified at a curator's request: Fixity check failed")
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.QUARANTINE_CLEARED).exists()
+    # The trail says who looked again, from where, and that the bytes are still corrupt.
+    event = AuditEvent.objects.filter(
+        data_object=quarantined, action=AuditEvent.Action.FIXITY_FAILED
+    ).latest("pk")
+    assert event.actor == curator
+    assert event.ip_address == IP
+    assert event.after["checksum_state"] == DataObject.ChecksumState.FAILED
+    assert event.detail.startswith("Re-verified at a curator's request: Fixity check failed")
+    assert COMMENT in event.detail
     (mail,) = mailoutbox
     assert sorted(mail.to) == sorted([curator.email, pm_of(quarantined).email])
     assert "Still quarantined" in mail.subject
@@ -636,3 +645,22 @@ def test_a_finished_reverification_is_not_queued_again(
     run_task(quarantined, curator, django_capture_on_commit_callbacks)  # still damaged
     later = _later(settings.KURA_CHECKSUM_REQUEUE_AFTER_MINUTES + 1)
     assert quarantine_reverifications_stalled(now=later) == []
+
+
+def test_a_request_made_while_the_broker_is_away_is_kept_and_sent_by_the_requeue(
+    quarantined, curator, django_capture_on_commit_callbacks
+):
+    """The curator's request commits; the broker being away does not turn it into an error,
+    and beat's next requeue sends it without waiting KURA_CHECKSUM_REQUEUE_AFTER_MINUTES."""
+    from tests.faults.test_checksum_faults import broker
+
+    with broker("redis://127.0.0.1:9/0"), django_capture_on_commit_callbacks(execute=True):
+        quarantine.quarantine_reverify_request(
+            actor=curator, data_object_id=quarantined.pk, comment=COMMENT, ip_address=IP
+        )
+
+    quarantined.refresh_from_db()
+    assert quarantined.checksum_state == DataObject.ChecksumState.VERIFYING
+    assert quarantined.checksum_unsent is True
+    (stalled,) = quarantine_reverifications_stalled(now=timezone.now())
+    assert stalled == StalledReverification(quarantined.pk, curator.pk, COMMENT, IP)

@@ -19,7 +19,6 @@ from django.conf import settings
 
 from accounts.models import Role
 from dmp.vocabularies import Tier
-from repository import storage
 from repository.models import DataObject, UploadSession
 from repository.object_store import S3Store
 from tests.factories import DataObjectFactory, DmpRecordFactory, MembershipFactory
@@ -85,9 +84,9 @@ def _stored_object(tier: str = Tier.PUBLIC) -> tuple[DataObject, bytes]:
     return data_object, content
 
 
-def test_an_expired_download_url_is_refused(client, monkeypatch):
+def test_an_expired_download_url_is_refused(client, settings):
     data_object, content = _stored_object()
-    monkeypatch.setattr(storage, "DOWNLOAD_URL_EXPIRY", 2)
+    settings.KURA_DOWNLOAD_URL_EXPIRY = 2
 
     url = client.get(f"/objects/{data_object.pk}/download")["Location"]
     fresh = requests.get(url, timeout=10)

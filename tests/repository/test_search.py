@@ -404,7 +404,11 @@ def test_robots_txt(client):
 
 def test_the_migrations_run_on_sqlite(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
-    env.update(DJANGO_SETTINGS_MODULE="config.settings", KURA_VAR_DIR=str(tmp_path))
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_DEBUG="true",  # development mode, as bin/run sets it (the default is production)
+        KURA_VAR_DIR=str(tmp_path),
+    )
 
     result = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],

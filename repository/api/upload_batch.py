@@ -1,0 +1,192 @@
+"""Many uploads in one request: ``POST /api/v1/uploads/batch/`` starts them and
+``POST /api/v1/uploads/batch/complete`` completes them (repository/upload_batch.py).
+
+Each item is validated and answered on its own, with the status and error body it would
+have had alone; the request itself answers 200 unless it is malformed as a whole (not a
+list, or more than ``KURA_UPLOAD_BATCH_MAX`` items), which is a 400 that starts nothing.
+"""
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, fields, permissions
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import exception_handler, service_call
+from config.http import client_ip
+from repository import upload_batch, uploads
+
+from . import serializers
+
+
+def error_body(exc: Exception) -> dict:
+    """The API's error body for one item's failure, as the item alone would have had it."""
+
+    def reraise():
+        raise exc
+
+    try:
+        service_call(reraise)  # Django's errors to DRF's, as for a single request
+    except Exception as converted:  # noqa: BLE001 - every item error becomes its body
+        response = exception_handler(converted, {})
+        if response is None:
+            raise
+        return response.data
+    raise AssertionError("unreachable")
+
+
+def _items(request, limit: int) -> list:
+    """The request's ``uploads`` list; a 400 for the batch if it is not one of 1..limit."""
+    items = request.data.get("uploads") if isinstance(request.data, dict) else None
+    if not isinstance(items, list) or not 1 <= len(items) <= limit:
+        raise exceptions.ValidationError(
+            {
+                "uploads": [
+                    _("Give a list of 1 to %(max)s uploads.") % {"max": limit},
+                ]
+            }
+        )
+    return items
+
+
+def _invalid(errors) -> dict:
+    return error_body(exceptions.ValidationError(errors))
+
+
+def _put_body(put) -> dict | None:
+    if put is None:
+        return None
+    return {
+        "url": put.url,
+        "headers": put.headers,
+        "expires_in": settings.KURA_UPLOAD_PART_URL_EXPIRY,
+    }
+
+
+def started_body(request, session, put, *, single_put: bool) -> dict:
+    """What POST /uploads/ answers for a started upload: ``put`` (the URL made absolute,
+    or null for a file of several parts) only when ``single_put`` was asked, so that the
+    answer to every other start is as it always was."""
+    body = dict(serializers.UploadStartedSerializer(session).data)
+    body.pop("put", None)  # the session has none: the serializer says null
+    if not single_put:
+        return body
+    put_body = _put_body(put)
+    if put_body is not None:
+        put_body["url"] = request.build_absolute_uri(put_body["url"])
+    body["put"] = put_body
+    return body
+
+
+def upload_request(fields: dict) -> uploads.UploadRequest:
+    return uploads.UploadRequest(
+        project_id=fields["project"],
+        record_id=fields["record"],
+        filename=fields["filename"],
+        size=fields["size"],
+        content_type=fields["content_type"],
+        tier=fields["tier"],
+        available_date=fields["available_date"],
+        sha256=fields["sha256"],
+        single_put=fields["single_put"],
+    )
+
+
+class UploadBatchStartView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request=serializers.UploadBatchStartSerializer,
+        responses={200: serializers.UploadBatchStartedSerializer},
+        description="Start up to KURA_UPLOAD_BATCH_MAX uploads at once; each item is checked"
+        " and answered on its own (status 201, 200 or its error), as POST /uploads/ would.",
+    )
+    def post(self, request):
+        items = _items(request, settings.KURA_UPLOAD_BATCH_MAX)
+        skip = fields.BooleanField().to_internal_value(request.data.get("skip_identical", False))
+        answers: list[dict | None] = [None] * len(items)
+        valid: list[tuple[int, dict]] = []
+        for index, item in enumerate(items):
+            data = serializers.UploadStartSerializer(data=item)
+            if data.is_valid():
+                valid.append((index, data.validated_data))
+            else:
+                answers[index] = {"status": 400, "error": _invalid(data.errors)}
+        if valid:
+            outcomes = service_call(
+                upload_batch.uploads_start_many,
+                actor=request.user,
+                requests=[upload_request(fields) for _, fields in valid],
+                md5s=[fields["md5"] for _, fields in valid],
+                skip_identical=skip,
+                ip_address=client_ip(request),
+            )
+            for (index, fields_), outcome in zip(valid, outcomes, strict=True):
+                answers[index] = self._answer(request, outcome, single_put=fields_["single_put"])
+        return Response({"uploads": answers})
+
+    @staticmethod
+    def _answer(request, outcome: upload_batch.StartOutcome, *, single_put: bool) -> dict:
+        if outcome.error is not None:
+            body = error_body(outcome.error)
+            return {"status": body["status"], "error": body}
+        if outcome.existing is not None:
+            data = serializers.DataObjectSerializer(
+                outcome.existing, context={"request": request}
+            ).data
+            return {"status": 200, "object": data}
+        return {
+            "status": 201,
+            "upload": started_body(request, outcome.session, outcome.put, single_put=single_put),
+        }
+
+
+class UploadBatchCompleteView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request=serializers.UploadBatchCompleteSerializer,
+        responses={200: serializers.UploadBatchCompletedSerializer},
+        description="Complete up to KURA_UPLOAD_BATCH_MAX uploads at once; each is checked"
+        " (parts, size, sha256) and answered on its own, as POST /uploads/{id}/complete.",
+    )
+    def post(self, request):
+        items = _items(request, settings.KURA_UPLOAD_BATCH_MAX)
+        answers: list[dict | None] = [None] * len(items)
+        valid: list[tuple[int, upload_batch.Completion]] = []
+        for index, item in enumerate(items):
+            data = serializers.UploadBatchCompletionSerializer(data=item)
+            if data.is_valid():
+                fields = data.validated_data
+                claimed = {p["part_number"]: p["etag"] for p in fields["parts"]}
+                valid.append(
+                    (index, upload_batch.Completion(fields["id"], claimed, fields["sha256"]))
+                )
+            else:
+                given = item.get("id") if isinstance(item, dict) else None
+                answers[index] = {
+                    # bool is an int to Python, not to JSON: echo only a real integer
+                    "id": given if type(given) is int else None,
+                    "status": 400,
+                    "error": _invalid(data.errors),
+                }
+        if valid:
+            outcomes = service_call(
+                upload_batch.uploads_complete_many,
+                actor=request.user,
+                completions=[completion for _, completion in valid],
+                ip_address=client_ip(request),
+            )
+            for (index, completion), outcome in zip(valid, outcomes, strict=True):
+                answer = {"id": completion.upload_pk}
+                if outcome.error is not None:
+                    body = error_body(outcome.error)
+                    answer.update(status=body["status"], error=body)
+                else:
+                    data = serializers.DataObjectSerializer(
+                        outcome.data_object, context={"request": request}
+                    ).data
+                    answer.update(status=200, object=data)
+                answers[index] = answer
+        return Response({"uploads": answers})

