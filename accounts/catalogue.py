@@ -380,7 +380,9 @@ class ActivityQuerySet(CatalogueQuerySet):
 
 
 def _receiver(generation: Generation, quiet: frozenset[str] | None):
-    def on_write(sender, using=None, update_fields=None, **kwargs) -> None:
+    def on_write(sender, instance=None, using=None, update_fields=None, **kwargs) -> None:
+        if kwargs.get("created") and getattr(instance, "quiet_when_created", bool)():
+            return  # a new row no cached page shows (the model says so)
         quiet_fields = quiet
         if quiet_fields is None:
             queryset_class = sender._default_manager._queryset_class
@@ -395,7 +397,8 @@ def _receiver(generation: Generation, quiet: frozenset[str] | None):
 def watch(*model_classes, generation: Generation = CATALOGUE, quiet_fields=None) -> None:
     """Bump ``generation`` on every ``save()`` and ``delete()`` of ``model_classes`` (a
     ``save(update_fields=...)`` of quiet fields only excepted: ``quiet_fields``, else the
-    model's queryset's)."""
+    model's queryset's; and the creation of a row whose ``quiet_when_created()`` says no
+    cached page shows it)."""
     quiet = frozenset(quiet_fields) if quiet_fields is not None else None
     for model in model_classes:
         receiver = _receiver(generation, quiet)

@@ -263,6 +263,7 @@ CELERY_TASK_ROUTES = {
         "kura.checksum_requeue",
         "kura.embargo_lift",
         "kura.storage_reconcile",
+        "kura.tally_check",
     )
 }
 # A task is acknowledged when it ends, so a worker lost mid-task (killed, or stopped hard
@@ -316,6 +317,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Delete the bytes no row owns and abort the multipart uploads nobody waits on, older
     # than six hours (repository/reconcile.py; `manage.py kura_storage_reconcile` shows them).
     "storage-reconcile": {"task": "kura.storage_reconcile", "schedule": 24 * 60 * 60},
+    # The dashboard's tallies against a recount of the objects; rebuilt if they differ
+    # (repository/tally.py; `manage.py kura_tally --check` shows the difference).
+    "tally-check": {"task": "kura.tally_check", "schedule": 24 * 60 * 60},
 }
 # Beat keeps its schedule on disk on every profile; its folder must exist on a fresh
 # production deployment too (only the filesystem broker made it before).
@@ -392,6 +396,10 @@ def _throttle_rate(name: str, default: str) -> str:
 # Per signed-in user (session or API token) and per anonymous client address.
 KURA_API_THROTTLE_USER = _throttle_rate("KURA_API_THROTTLE_USER", "1200/minute")
 KURA_API_THROTTLE_ANON = _throttle_rate("KURA_API_THROTTLE_ANON", "120/minute")
+# Dataset searches that miss the page cache, per signed-in user or per anonymous client
+# address (an IPv6 /64 counts as one): each one queries the database, and a crafted stream
+# of fresh queries must not occupy every worker.
+KURA_SEARCH_THROTTLE = _throttle_rate("KURA_SEARCH_THROTTLE", "60/minute")
 
 # --- Cache ----------------------------------------------------------------------------
 # The one CACHES block: API throttling counts, the public page cache and the catalogue
@@ -420,6 +428,16 @@ else:
         }
     }
 
+# The dataset search counts matches up to this many ("more than …" past it) and its facets
+# count the first this many: its cost is bounded by the cap, not by the number of records.
+KURA_SEARCH_COUNT_CAP = env.int("KURA_SEARCH_COUNT_CAP", default=10_000)
+if KURA_SEARCH_COUNT_CAP < 1:
+    raise ImproperlyConfigured(
+        f"KURA_SEARCH_COUNT_CAP must be at least 1; got {KURA_SEARCH_COUNT_CAP}."
+    )
+# Public pages (landing, search) cancel any query that runs longer (PostgreSQL; 0: none)
+# and answer 503 with Retry-After instead of holding a worker (config/db.py).
+KURA_PUBLIC_QUERY_TIMEOUT_MS = env.int("KURA_PUBLIC_QUERY_TIMEOUT_MS", default=5_000)
 # Anonymous visitors' landing and search pages are cached this many seconds (0: off); any
 # change to what they show invalidates them at once (accounts/catalogue.py). Off by default
 # without Redis: the file cache has no atomic counter shared by web and worker processes.

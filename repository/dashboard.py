@@ -29,7 +29,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum, Value, Window
+from django.db.models import Count, F, Q, QuerySet, Sum, Value, Window
 from django.db.models.functions import Coalesce, TruncMonth
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
@@ -45,9 +45,18 @@ from dmp.selectors import EXPORT_FORMATS
 from dmp.vocabularies import DATA_TYPES, Tier
 
 from . import grants
-from .access import Action, can_edit_dmp, records_visible_to, visible_to
-from .models import AccessRequest, AuditEvent, DataObject, RequestStatus, TierChangeRequest
+from .access import Action, can_edit_dmp, can_view_dashboard, records_visible_to, visible_to
+from .models import (
+    AccessRequest,
+    AuditEvent,
+    DataObject,
+    MonthTally,
+    ObjectTally,
+    RequestStatus,
+    TierChangeRequest,
+)
 from .selectors import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
+from .tally import tally_in_use
 
 EMBARGO_WINDOW_DAYS = 90
 EMBARGO_LIST = 50
@@ -107,6 +116,53 @@ def _bytes(condition: Q | None = None):
     return Coalesce(Sum("size", filter=condition), Value(0))
 
 
+@dataclass(frozen=True)
+class Counting:
+    """How a dashboard counts: over the objects themselves, or over their tallies
+    (:class:`~repository.models.ObjectTally`, one row per combination, with its count and
+    bytes). The same conditions (tier, embargo date) hold for both."""
+
+    count: object  # condition -> aggregate of how many objects
+    bytes: object  # condition -> aggregate of their bytes
+    checksum: dict[str, Q]  # checksum panel state -> condition
+    month: object  # expression: the month an object was stored
+
+
+BY_OBJECT = Counting(
+    count=lambda condition=None: Count("pk", filter=condition),
+    bytes=_bytes,
+    checksum=CHECKSUM_FILTERS,
+    month=TruncMonth(Coalesce("stored_at", "created_at")),
+)
+BY_TALLY = Counting(
+    count=lambda condition=None: Coalesce(Sum("object_count", filter=condition), Value(0)),
+    bytes=lambda condition=None: Coalesce(Sum("byte_count", filter=condition), Value(0)),
+    checksum={state: Q(checksum=state) for state in CHECKSUM_FILTERS},
+    month=F("month"),
+)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What the dashboard counts, and how: the rows by record and the rows by month."""
+
+    by_record: QuerySet
+    by_month: QuerySet
+    counting: Counting
+
+
+def dashboard_sources(*, user, project: Project, objects: QuerySet) -> Sources:
+    """The project's tallies on PostgreSQL (a few rows whatever its size; everyone who may
+    read the dashboard sees all its objects), else its stored ``objects`` themselves."""
+    if can_view_dashboard(user, project) and tally_in_use():
+        return Sources(
+            ObjectTally.objects.filter(project=project).order_by(),
+            MonthTally.objects.filter(project=project).order_by(),
+            BY_TALLY,
+        )
+    return Sources(objects, objects, BY_OBJECT)
+
+
 def _embargo_lifts(today: datetime.date) -> Q:
     """Embargoed objects whose available date is at most :data:`EMBARGO_WINDOW_DAYS` days
     away (or already past, waiting for the task that lifts it)."""
@@ -114,22 +170,17 @@ def _embargo_lifts(today: datetime.date) -> Q:
     return Q(tier=Tier.EMBARGOED, available_date__lte=until)
 
 
-def objects_by_record(objects: QuerySet, *, today: datetime.date) -> list[dict]:
+def objects_by_record(rows: QuerySet, *, counting: Counting = BY_OBJECT) -> list[dict]:
     """One row per DMP record (``record_id`` ``None`` for objects without one): count and
-    bytes in all, per tier, the count in each checksum state, and the count and bytes of
-    the embargoes lifting soon."""
-    aggregates = {
-        "count": Count("pk"),
-        "bytes": _bytes(),
-        "count_lifting": Count("pk", filter=_embargo_lifts(today)),
-        "bytes_lifting": _bytes(_embargo_lifts(today)),
-    }
+    bytes in all, per tier, and the count in each checksum state."""
+    aggregates = {"count": counting.count(), "bytes": counting.bytes()}
     for tier in Tier:
-        aggregates[f"count_{tier.value}"] = Count("pk", filter=Q(tier=tier))
-        aggregates[f"bytes_{tier.value}"] = _bytes(Q(tier=tier))
-    for state, condition in CHECKSUM_FILTERS.items():
-        aggregates[f"checksum_{state}"] = Count("pk", filter=condition)
-    return list(objects.values("record_id").annotate(**aggregates).order_by())
+        aggregates[f"count_{tier.value}"] = counting.count(Q(tier=tier))
+        aggregates[f"bytes_{tier.value}"] = counting.bytes(Q(tier=tier))
+    for state, condition in counting.checksum.items():
+        aggregates[f"checksum_{state}"] = counting.count(condition)
+    grouped = rows.values("record_id").annotate(**aggregates).order_by()
+    return [row for row in grouped if row["count"]]
 
 
 # --- Storage growth by month ------------------------------------------------------------------
@@ -146,16 +197,18 @@ def _next_month(month: datetime.date) -> datetime.date:
     return (month + datetime.timedelta(days=32)).replace(day=1)
 
 
-def growth_by_month(objects: QuerySet, *, today: datetime.date) -> list[dict]:
+def growth_by_month(
+    rows: QuerySet, *, today: datetime.date, counting: Counting = BY_OBJECT
+) -> list[dict]:
     """Bytes and objects added per month (when the bytes were stored), with the running
     total; months without additions are listed too, up to the current month."""
-    rows = (
-        objects.annotate(month=TruncMonth(Coalesce("stored_at", "created_at")))
-        .values("month")
-        .annotate(count=Count("pk"), bytes=_bytes())
-        .order_by("month")
+    grouped = (
+        rows.annotate(stored_month=counting.month)
+        .values("stored_month")
+        .annotate(count=counting.count(), bytes=counting.bytes())
+        .order_by("stored_month")
     )
-    added = {_month(row["month"]): row for row in rows}
+    added = {_month(row["stored_month"]): row for row in grouped if row["count"]}
     if not added:
         return []
     months = []
@@ -264,10 +317,17 @@ def tier_mix_chart(tier_rows: list[dict], total_bytes: int) -> dict | None:
 # --- The other panels --------------------------------------------------------------------------
 
 
+def embargoes_lifting(objects: QuerySet, *, today: datetime.date) -> dict:
+    """How many of ``objects``, and how many bytes, are embargoed and lift soon. Counted
+    from the objects (the tallies keep no dates): what grows is the number of embargoes in
+    the window, not the project."""
+    return objects.filter(_embargo_lifts(today)).aggregate(count=Count("pk"), bytes=_bytes())
+
+
 def embargo_schedule(objects: QuerySet, *, today: datetime.date) -> list[dict]:
     """The first :data:`EMBARGO_LIST` (date, record) pairs of the embargoes lifting soon,
-    with their objects; the totals come with :func:`objects_by_record`."""
-    rows = (
+    with their objects; the totals come from :func:`embargoes_lifting`."""
+    grouped = (
         objects.filter(_embargo_lifts(today))
         .values("available_date", "record_id")
         .annotate(count=Count("pk"), bytes=_bytes())
@@ -275,7 +335,7 @@ def embargo_schedule(objects: QuerySet, *, today: datetime.date) -> list[dict]:
     )[:EMBARGO_LIST]
     return [
         {**row, "days": (row["available_date"] - today).days, "due": row["available_date"] <= today}
-        for row in rows
+        for row in grouped
     ]
 
 
@@ -298,19 +358,10 @@ def pending_access_requests(project: Project) -> list[AccessRequest]:
     return list(_with_total(grants.pending_access_requests(project=project))[:SHORT_LIST])
 
 
-# An upload's own steps are in the audit trail only: the dashboard counts stored files, and
-# no page but the trail names an upload in flight (only its uploader sees it elsewhere).
-UPLOAD_STEPS = (
-    AuditEvent.Action.UPLOAD_STARTED,
-    AuditEvent.Action.UPLOAD_COMPLETED,
-    AuditEvent.Action.UPLOAD_ABORTED,
-)
-
-
 def recent_events(project: Project) -> list[AuditEvent]:
     return list(
         AuditEvent.objects.filter(project=project)
-        .exclude(action__in=UPLOAD_STEPS)
+        .exclude(action__in=AuditEvent.UPLOAD_STEPS)
         .select_related("actor", "data_object", "record")
         .order_by("-occurred_at", "-pk")[:RECENT_EVENTS]
     )
@@ -327,17 +378,16 @@ def project_dashboard_context(*, user, project: Project, can_edit: bool | None =
     DMP; asked of :func:`repository.access.can_edit_dmp` when not given)."""
     today = timezone.localdate()
     objects = dashboard_objects(user=user, project=project)
+    sources = dashboard_sources(user=user, project=project, objects=objects)
     records = list(records_visible_to(user).filter(project=project).order_by("data_number", "pk"))
     records_by_id = {record.pk: record for record in records}
 
     totals = Figures()
     checksum = dict.fromkeys(CHECKSUM_FILTERS, 0)
-    lifting = {"count": 0, "bytes": 0}
+    lifting = embargoes_lifting(objects, today=today)
     by_record: dict[int | None, dict] = {}
-    for row in objects_by_record(objects, today=today):
+    for row in objects_by_record(sources.by_record, counting=sources.counting):
         totals.add(row)
-        lifting["count"] += row["count_lifting"]
-        lifting["bytes"] += row["bytes_lifting"]
         for state in checksum:
             checksum[state] += row[f"checksum_{state}"]
         by_record[row["record_id"]] = row
@@ -366,7 +416,7 @@ def project_dashboard_context(*, user, project: Project, can_edit: bool | None =
     if None in by_record:
         without_record.add(by_record[None])
 
-    months = growth_by_month(objects, today=today)
+    months = growth_by_month(sources.by_month, today=today, counting=sources.counting)
     tier_rows = totals.tier_rows
     for row in tier_rows:
         row["share"] = 100 * row["bytes"] / totals.bytes if totals.bytes else 0

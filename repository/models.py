@@ -159,6 +159,11 @@ class DataObject(models.Model):
             self.storage_key = new_storage_key()
         super().save(*args, **kwargs)
 
+    def quiet_when_created(self) -> bool:
+        """A new upload in flight is on no cached page (pages list stored files only), so
+        its creation bumps no generation (accounts.catalogue.watch)."""
+        return self.status == self.Status.UPLOADING
+
     @property
     def is_quarantined(self) -> bool:
         return self.quarantined_at is not None
@@ -485,6 +490,13 @@ class AuditEvent(models.Model):
         RECORD_EDITED = "record_edited", _("DMP record edited")
         RECORDS_IMPORTED = "records_imported", _("DMP records imported")
 
+    # An upload's own steps are in the audit trail only: the dashboard counts stored files,
+    # and no page but the trail names an upload in flight (only its uploader sees it
+    # elsewhere, on pages that are never cached).
+    UPLOAD_STEPS = frozenset(
+        {Action.UPLOAD_STARTED, Action.UPLOAD_COMPLETED, Action.UPLOAD_ABORTED}
+    )
+
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -542,3 +554,50 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("The audit trail is append-only.")
+
+    def quiet_when_created(self) -> bool:
+        """An upload's step changes no cached page (accounts.catalogue.watch)."""
+        return self.action in self.UPLOAD_STEPS
+
+
+class ObjectTally(models.Model):
+    """How many stored objects, and how many bytes, a project holds in each combination of
+    DMP record, tier and checksum state (``quarantined`` for a quarantined object). Kept
+    current in the transaction of every write to an object by a PostgreSQL trigger
+    (:mod:`repository.tally`), so the dashboard reads a few rows whatever the project's
+    size. Not kept on SQLite (the embedded profile counts the objects themselves)."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    record = models.ForeignKey(
+        DmpRecord, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+    )
+    tier = models.CharField(max_length=16)
+    checksum = models.CharField(max_length=16)
+    object_count = models.BigIntegerField(default=0)
+    byte_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["project"], name="objecttally_project_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.record_id} {self.tier} {self.checksum}"
+
+
+class MonthTally(models.Model):
+    """How many stored objects, and how many bytes, a project added in each month (that of
+    ``coalesce(stored_at, created_at)`` in ``TIME_ZONE``); kept like :class:`ObjectTally`."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    month = models.DateField()
+    object_count = models.BigIntegerField(default=0)
+    byte_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "month"], name="monthtally_project_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.month:%Y-%m}"

@@ -86,10 +86,11 @@ def abandoned_uploads_sweep_task() -> dict:
     return {"abandoned": housekeeping.uploads_abandon_idle(now=timezone.now())}
 
 
-def _send(task, object_id: int, *args) -> bool:
+def _send(task, object_id: int, *args, noted_unsent: bool = True) -> bool:
     """Queue ``task`` for an object; if the broker is away, note it on the object instead
     (``checksum_unsent``) for beat's requeue (every minute) to send once the broker is
-    back. Never raises: called after a commit, whose success must stand."""
+    back, which clears the note. Never raises: called after a commit, whose success must
+    stand. ``noted_unsent=False``: the object cannot carry the note yet (just stored)."""
     try:
         task.delay(object_id, *args)
     except Exception:  # noqa: BLE001 - any broker failure: keep the work in the database
@@ -98,13 +99,14 @@ def _send(task, object_id: int, *args) -> bool:
         )
         DataObject.objects.filter(pk=object_id).update(checksum_unsent=True)
         return False
-    DataObject.objects.filter(pk=object_id, checksum_unsent=True).update(checksum_unsent=False)
+    if noted_unsent:
+        DataObject.objects.filter(pk=object_id, checksum_unsent=True).update(checksum_unsent=False)
     return True
 
 
-def checksum_send(object_id: int) -> bool:
+def checksum_send(object_id: int, *, noted_unsent: bool = True) -> bool:
     """Queue the first verification of a stored object, or keep it for the requeue."""
-    return _send(checksum_task, object_id)
+    return _send(checksum_task, object_id, noted_unsent=noted_unsent)
 
 
 def quarantine_reverify_send(
@@ -154,3 +156,12 @@ def storage_reconcile_task() -> dict:
     from .reconcile import storage_reconcile
 
     return storage_reconcile(now=timezone.now(), dry_run=False).as_dict()
+
+
+@shared_task(name="kura.tally_check", acks_late=True)
+def tally_check_task() -> dict:
+    """Compare the dashboard's tallies with a recount of the objects and rebuild them if
+    they differ (Celery beat, daily): a safety net, since the trigger keeps them exact."""
+    from .tally import tally_check
+
+    return tally_check()

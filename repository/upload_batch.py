@@ -38,10 +38,12 @@ from .object_store import SINGLE_PUT_UPLOAD_ID, object_store
 from .uploads import (
     SignedPart,
     UploadRequest,
+    UploadTarget,
     filename_normalize,
     upload_complete,
-    upload_session_for,
+    upload_sessions_for,
     upload_start,
+    upload_target,
 )
 
 # What a file of a batch may fail with, answered for that file alone; anything else (the
@@ -159,13 +161,25 @@ def uploads_start_many(
     _batch_size_check(len(requests))
     md5s = md5s or [""] * len(requests)
     identical = objects_identical(actor=actor, requests=requests) if skip_identical else {}
+    targets: dict[tuple, UploadTarget | Exception] = {}  # one check per project and record
     outcomes = []
     for index, request in enumerate(requests):
         if index in identical:
             outcomes.append(StartOutcome(existing=identical[index]))
             continue
+        where = (request.project_id, request.record_id)
+        if where not in targets:
+            try:
+                targets[where] = upload_target(actor=actor, request=request)
+            except ITEM_ERRORS as exc:
+                targets[where] = exc
+        if isinstance(targets[where], Exception):
+            outcomes.append(StartOutcome(error=targets[where]))
+            continue
         try:
-            session = upload_start(actor=actor, request=request, ip_address=ip_address)
+            session = upload_start(
+                actor=actor, request=request, ip_address=ip_address, target=targets[where]
+            )
         except ITEM_ERRORS as exc:
             outcomes.append(StartOutcome(error=exc))
             continue
@@ -181,10 +195,13 @@ def uploads_complete_many(
     size and declared SHA-256 checked, checksum queued); one outcome per completion, in
     order. An upload that is not the caller's is answered as not found, as alone."""
     _batch_size_check(len(completions))
+    sessions = upload_sessions_for(actor=actor, upload_pks={c.upload_pk for c in completions})
     outcomes = []
     for completion in completions:
         try:
-            session = upload_session_for(actor=actor, upload_pk=completion.upload_pk)
+            session = sessions.get(completion.upload_pk)
+            if session is None:
+                raise Http404("No such upload.")
             data_object = upload_complete(
                 session=session,
                 parts=completion.parts,

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Project
 from config.api import ServiceUnavailable
+from dmp.models import DmpRecord
 from dmp.vocabularies import Tier
 
 from .access import can_upload_to, records_visible_to
@@ -99,9 +100,13 @@ def project_quota_bytes(project: Project) -> int:
 
 
 def _check_quota(project: Project, size: int) -> None:
+    """Refuse ``size`` more bytes if they would exceed the project's quota; call it in the
+    transaction that creates the object (it locks the project row so that two uploads
+    cannot both take the last bytes)."""
     quota = project_quota_bytes(project)
     if not quota:
         return
+    Project.objects.select_for_update().get(pk=project.pk)
     used = (
         DataObject.objects.filter(
             project=project, status__in=[DataObject.Status.UPLOADING, DataObject.Status.STORED]
@@ -134,13 +139,22 @@ class UploadRequest:
     single_put: bool = False
 
 
-def upload_start(*, actor, request: UploadRequest, ip_address: str | None = None) -> UploadSession:
-    """Validate an upload, create its DataObject (``uploading``) and the multipart upload;
-    audits ``upload_started``.
+@dataclass(frozen=True)
+class UploadTarget:
+    """Where an upload goes: a project its starter may upload to, and a record of it that
+    they can see (or none)."""
 
-    Opening tiers (``KURA_REVIEWED_TIERS``) are remembered and requested from a curator
-    when the upload completes; until then the object is ``shared``.
-    """
+    project: Project
+    record: DmpRecord | None
+
+    def matches(self, request: UploadRequest) -> bool:
+        record_id = self.record.pk if self.record is not None else None
+        return self.project.pk == request.project_id and record_id == request.record_id
+
+
+def upload_target(*, actor, request: UploadRequest) -> UploadTarget:
+    """The project and record of ``request`` if ``actor`` may upload there; else
+    ``PermissionDenied`` (the project) or ``ValidationError`` (the record)."""
     project = Project.objects.filter(pk=request.project_id).first()
     if project is None or not can_upload_to(actor, project):
         raise PermissionDenied(_("You cannot upload to this project."))
@@ -149,6 +163,26 @@ def upload_start(*, actor, request: UploadRequest, ip_address: str | None = None
         record = records_visible_to(actor).filter(pk=request.record_id, project=project).first()
         if record is None:
             raise ValidationError({"record": _("Choose a DMP record of this project.")})
+    return UploadTarget(project, record)
+
+
+def upload_start(
+    *,
+    actor,
+    request: UploadRequest,
+    ip_address: str | None = None,
+    target: UploadTarget | None = None,
+) -> UploadSession:
+    """Validate an upload, create its DataObject (``uploading``) and the multipart upload;
+    audits ``upload_started``. ``target`` is :func:`upload_target` for this actor and
+    request when the caller already has it (a batch of files for one record).
+
+    Opening tiers (``KURA_REVIEWED_TIERS``) are remembered and requested from a curator
+    when the upload completes; until then the object is ``shared``.
+    """
+    if target is None or not target.matches(request):
+        target = upload_target(actor=actor, request=request)
+    project, record = target.project, target.record
     filename = filename_normalize(request.filename)
     if request.size <= 0:
         raise ValidationError({"size": _("The file is empty.")})
@@ -168,7 +202,6 @@ def upload_start(*, actor, request: UploadRequest, ip_address: str | None = None
     part_size = part_size_for(request.size)
     store = object_store()
     with transaction.atomic():
-        Project.objects.select_for_update().get(pk=project.pk)  # serialise quota checks
         _check_quota(project, request.size)
         data_object = DataObject.objects.create(
             project=project,
@@ -214,14 +247,27 @@ def upload_start(*, actor, request: UploadRequest, ip_address: str | None = None
         return session
 
 
+def upload_sessions_for(*, actor, upload_pks) -> dict[int, UploadSession]:
+    """{id: upload} of the uploads among ``upload_pks`` that ``actor`` started and may still
+    upload to (one query, and one role check per project)."""
+    sessions = UploadSession.objects.select_related("data_object__project").filter(
+        pk__in=upload_pks, created_by_id=getattr(actor, "pk", None)
+    )
+    allowed: dict[int, bool] = {}
+    found = {}
+    for session in sessions:
+        project = session.data_object.project
+        if project.pk not in allowed:
+            allowed[project.pk] = can_upload_to(actor, project)
+        if allowed[project.pk]:
+            found[session.pk] = session
+    return found
+
+
 def upload_session_for(*, actor, upload_pk) -> UploadSession:
     """The upload ``upload_pk`` if ``actor`` started it and may still upload, else 404."""
-    session = (
-        UploadSession.objects.select_related("data_object__project")
-        .filter(pk=upload_pk, created_by_id=getattr(actor, "pk", None))
-        .first()
-    )
-    if session is None or not can_upload_to(actor, session.data_object.project):
+    session = upload_sessions_for(actor=actor, upload_pks=[upload_pk]).get(upload_pk)
+    if session is None:
         raise Http404("No such upload.")
     return session
 
@@ -438,7 +484,9 @@ def upload_complete(
             )
         # A broker that is away must not turn this committed completion into an error:
         # the object is marked unsent and beat's requeue sends it once the broker is back.
-        transaction.on_commit(lambda: checksum_send(data_object.pk), robust=True)
+        transaction.on_commit(
+            lambda: checksum_send(data_object.pk, noted_unsent=False), robust=True
+        )
     return data_object
 
 

@@ -19,6 +19,7 @@ os.environ.setdefault("KURA_CACHE_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("KURA_CACHE_KEY_PREFIX", f"kura-test-{os.getpid()}")
 os.environ.setdefault("KURA_API_THROTTLE_USER", "100000/minute")
 os.environ.setdefault("KURA_API_THROTTLE_ANON", "100000/minute")
+os.environ.setdefault("KURA_SEARCH_THROTTLE", "100000/minute")
 os.environ.setdefault("KURA_API_TOKEN_FAILURE_LIMIT", "100000")
 # Pages are rendered every time (tests read response.context); tests/repository/
 # test_page_cache.py switches the public page cache on.

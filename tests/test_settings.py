@@ -39,6 +39,7 @@ PROFILE_VARIABLES = (
     "KURA_CACHE_URL",
     "KURA_API_THROTTLE_USER",
     "KURA_API_THROTTLE_ANON",
+    "KURA_SEARCH_THROTTLE",
     # The browser tests switch Django's async guard off for their own process only.
     "DJANGO_ALLOW_ASYNC_UNSAFE",
 )
@@ -160,6 +161,8 @@ def test_s3_without_a_bucket_is_refused(tmp_path):
         ({"KURA_API_THROTTLE_USER": "lots"}, "KURA_API_THROTTLE_USER must look like 600/minute"),
         ({"KURA_API_THROTTLE_ANON": "10/fortnight"}, "KURA_API_THROTTLE_ANON must look like"),
         ({"KURA_CACHE_URL": "memcached://127.0.0.1"}, "KURA_CACHE_URL must be a redis:// URL"),
+        ({"KURA_SEARCH_THROTTLE": "often"}, "KURA_SEARCH_THROTTLE must look like"),
+        ({"KURA_SEARCH_COUNT_CAP": "0"}, "KURA_SEARCH_COUNT_CAP must be at least 1"),
     ],
 )
 def test_a_malformed_cache_or_rate_setting_refuses_to_start(tmp_path, variables, message):

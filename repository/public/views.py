@@ -11,6 +11,7 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
+from config.db import statement_timeout
 from dmp.models import DmpRecord
 from dmp.vocabularies import DATA_POLICY_FREE, Tier
 from repository.access import projects_visible_to
@@ -91,6 +92,7 @@ def _access_request_mailto(record: DmpRecord) -> str:
 
 @require_safe
 @cached_for_visitors()
+@statement_timeout
 def dataset_landing(request, record_id: int):
     record = landing.record_for_landing(user=request.user, record_id=record_id)
     if record.withdrawn_at:

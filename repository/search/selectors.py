@@ -8,7 +8,9 @@ only; this module narrows that set (query, facets, not withdrawn) and never look
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.paginator import Page, Paginator
 from django.db import connection
@@ -26,7 +28,10 @@ PAGE_SIZE = 20
 MAX_TERMS = 10
 
 # Columns the free-text query looks in; dmp/migrations/0004 indexes each with pg_trgm, and
-# dmp/migrations/0005 indexes the bigrams of their concatenation (in this order).
+# dmp/migrations/0007 keeps the bigrams of their concatenation (in this order) in a stored
+# generated column. PostgreSQL refuses to change the type of (or drop) a column a generated
+# column reads: a migration that alters one of these must drop ``search_bigrams`` first and
+# add it again after (as 0007 does).
 SEARCHED_FIELDS = (
     "title_ja",
     "title_en",
@@ -36,6 +41,8 @@ SEARCHED_FIELDS = (
     "keywords_en",
     "data_number",
 )
+
+BIGRAM_COLUMN = "search_bigrams"
 
 NO_STREAM = "-"  # stands in for a blank funding stream code in a program value
 
@@ -61,22 +68,24 @@ class BigramPrefilter(Func):
     """True when the searched columns hold every two-character substring of ``term``.
 
     A superset of :func:`_term_condition` (a column whose ``UPPER`` contains ``UPPER(term)``
-    puts all of the term's bigrams into the upper-cased concatenation), served by the GIN
-    index of dmp/migrations/0005: the SQL here must stay the index expression, column for
-    column. PostgreSQL only; useless for a one-character term (it has no bigram).
+    puts all of the term's bigrams into the upper-cased concatenation). The record's
+    bigrams are stored in the generated column ``search_bigrams`` (dmp/migrations/0007,
+    GIN-indexed), so a common term compares two small arrays per row and a rare one is
+    found through the index; only the term's own bigrams are computed, once. PostgreSQL
+    only; useless for a one-character term (it has no bigram).
     """
 
-    template = "kura_bigrams(UPPER(%(expressions)s)) @> kura_bigrams(UPPER(%(term)s))"
-    arg_joiner = " || chr(1) || "
     output_field = BooleanField()
 
     def __init__(self, term: str):
-        super().__init__(*(F(name) for name in SEARCHED_FIELDS))
+        super().__init__(F("pk"))  # resolved to the record table's alias, whatever it is
         self.term = term
 
     def as_sql(self, compiler, connection, **extra_context):
-        sql, params = super().as_sql(compiler, connection, term="%s", **extra_context)
-        return sql, (*params, self.term)
+        (record_id,) = self.get_source_expressions()
+        table = compiler.quote_name_unless_alias(record_id.alias)
+        column = connection.ops.quote_name(BIGRAM_COLUMN)
+        return f"{table}.{column} @> kura_bigrams(UPPER(%s))", (self.term,)
 
 
 def _term_filters(term: str) -> list:
@@ -179,6 +188,29 @@ class Facet:
     selected: str | None
 
 
+class CappedPaginator(Paginator):
+    """Counts matches only up to ``cap``: past it, ``count`` is ``cap`` and ``capped`` is
+    true ("more than …"), and the count query stops at the first ``cap + 1`` matches, so a
+    term found in every record costs the same at a million records as at ten thousand (as
+    OpenSearch's ``track_total_hits`` does)."""
+
+    def __init__(self, object_list, per_page, *, cap: int):
+        super().__init__(object_list, per_page)
+        self.cap = cap
+
+    @cached_property
+    def _capped_count(self) -> int:
+        return self.object_list.order_by().values("pk")[: self.cap + 1].count()
+
+    @cached_property
+    def count(self) -> int:
+        return min(self._capped_count, self.cap)
+
+    @property
+    def capped(self) -> bool:
+        return self._capped_count > self.cap
+
+
 @dataclass
 class DatasetSearch:
     query: str
@@ -190,6 +222,12 @@ class DatasetSearch:
     @property
     def count(self) -> int:
         return self.page.paginator.count
+
+    @property
+    def capped(self) -> bool:
+        """More than ``count`` records match; the facet counts are those of the first
+        ``count`` in the order shown (lower bounds)."""
+        return self.page.paginator.capped
 
 
 def _with_facet_columns(records: QuerySet) -> QuerySet:
@@ -222,7 +260,11 @@ def dataset_search(
 ) -> DatasetSearch:
     """One page of the datasets ``user`` may read that match ``query`` (every term, in any
     searched field) and the facet selections in ``params``, with facet counts over the whole
-    result set. Runs a fixed number of queries: one count, one page, one for every facet."""
+    result set. Runs a fixed number of queries: one count, one page, one for all facets.
+
+    Past ``KURA_SEARCH_COUNT_CAP`` matches the count says "more than" and the facets count
+    the first that many found (:class:`CappedPaginator`): the cost is bounded by the cap, not by
+    the number of records."""
     params = params or {}
     terms = query_terms(query)
     selected = selected_facets(params)
@@ -235,12 +277,16 @@ def dataset_search(
             records = records.filter(spec.condition(selected[spec.param]))
 
     ordered = records.select_related("project").order_by("-updated_at", "-id")
-    page = Paginator(ordered, PAGE_SIZE).get_page(page_number)
+    cap = settings.KURA_SEARCH_COUNT_CAP
+    page = CappedPaginator(ordered, PAGE_SIZE, cap=cap).get_page(page_number)
     for record in page:
         record.landing_path = dataset_path(record.pk)
         record.data_type_label = _label("type", record.data_type)
     search = DatasetSearch(query=normalize_query(query), terms=terms, selected=selected, page=page)
-    combinations = _combinations(records)
+    if search.capped:  # facets of the first ``cap`` matches found, not of every record
+        combinations = _first_combinations(records.order_by(), cap)
+    else:
+        combinations = _combinations(records)
     search.facets = [_facet(spec, combinations, selected.get(spec.param)) for spec in FACETS]
     return search
 
@@ -248,7 +294,7 @@ def dataset_search(
 def _combinations(records: QuerySet) -> list[dict]:
     """How many of ``records`` have each combination of facet values: one GROUP BY query
     over all the facet columns at once (the matching rows are found once, not per facet)."""
-    columns = tuple(dict.fromkeys(c for spec in FACETS for c in spec.group_by))
+    columns = _facet_columns()
     return list(
         records.order_by()
         .annotate(year=ExtractYear("date_issued_updated"))
@@ -259,6 +305,38 @@ def _combinations(records: QuerySet) -> list[dict]:
             name_en=Max("project__program_name_en"),
         )
     )
+
+
+def _first_combinations(records: QuerySet, cap: int) -> list[dict]:
+    """:func:`_combinations` of the first ``cap`` of ``records`` that the database finds
+    (in no particular order: by whichever index or scan finds them fastest), grouped in one
+    query over exactly those rows, so that its cost does not depend on how many match."""
+    columns = _facet_columns()
+    aliases = {f"facet_{n}": column for n, column in enumerate(columns)}
+    first = (
+        records.annotate(
+            year=ExtractYear("date_issued_updated"),
+            program_ja=F("project__program_name_ja"),
+            program_en=F("project__program_name_en"),
+        )
+        .annotate(**{alias: F(column) for alias, column in aliases.items()})
+        .values(*aliases, "program_ja", "program_en")[:cap]
+    )
+    inner, params = first.query.sql_with_params()
+    quote = connection.ops.quote_name
+    grouped = ", ".join(quote(alias) for alias in aliases)
+    # Only our own names and Django's compiled SQL; the values stay parameters.
+    maxima = f"MAX({quote('program_ja')}), MAX({quote('program_en')})"
+    sql = f"SELECT {grouped}, COUNT(*), {maxima} FROM ({inner}) AS t GROUP BY {grouped}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    names = [*columns, "n", "name_ja", "name_en"]
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def _facet_columns() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(c for spec in FACETS for c in spec.group_by))
 
 
 def _grouped(combinations: list[dict], spec: FacetSpec) -> list[dict]:

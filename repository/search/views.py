@@ -1,10 +1,16 @@
 """Dataset browse/search and the crawler files (sitemap.xml, robots.txt)."""
 
+import math
+from functools import wraps
+
 from django.contrib.sitemaps import Sitemap
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
+
+from accounts.throttling import SearchRateThrottle
+from config.db import statement_timeout
 
 from ..public.cache import cached_for_visitors
 from . import selectors
@@ -22,8 +28,28 @@ def _query_string(params: QueryDict, **changes) -> str:
     return f"?{encoded}" if encoded else "?"
 
 
+def searches_throttled(view):
+    """Refuse (429, ``Retry-After``) an address past ``KURA_SEARCH_THROTTLE`` searches that
+    reach the database; pages served from the cache are answered before this counts."""
+
+    @wraps(view)
+    def throttled(request, *args, **kwargs):
+        throttle = SearchRateThrottle()
+        if throttle.allow_request(request, None):
+            return view(request, *args, **kwargs)
+        wait = max(1, math.ceil(throttle.wait() or 1))
+        response = render(request, "429.html", {"wait": wait}, status=429)
+        response["Retry-After"] = str(wait)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    return throttled
+
+
 @require_safe
 @cached_for_visitors(params=frozenset({"q", "page", *selectors.FACET_PARAMS}))
+@searches_throttled
+@statement_timeout
 def dataset_list(request):
     search = selectors.dataset_search(
         user=request.user,

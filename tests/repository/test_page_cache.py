@@ -18,6 +18,7 @@ from dmp.vocabularies import MetadataAccess, Tier
 from repository.models import DataObject
 from tests.factories import MembershipFactory
 from tests.repository.test_public import _download_url, _landing, _object, _open_record
+from tests.repository.upload_client import UploadClient
 
 pytestmark = pytest.mark.django_db
 
@@ -250,3 +251,31 @@ def test_unknown_query_parameters_are_rendered_but_never_stored(
     assert len(queries) > 2
     # Known parameters (query, facets, page) are cached as before.
     _served_from_cache(client, django_assert_num_queries, lambda c: _search(c, q="cachetest"))
+
+
+def test_an_upload_in_flight_leaves_cached_pages_alone_until_it_is_stored(
+    client, dataset, django_assert_num_queries
+):
+    """No cached page shows an upload in flight, so starting one (its object and its audit
+    event) keeps them; completing it stores a file, which empties them at once."""
+    record, _ = dataset
+    uploader = UploadClient(MembershipFactory(project=record.project, role=Role.RESEARCHER).user)
+    data = b"arriving bytes " * 100
+    _landing(client, record)
+
+    upload = uploader.start_ok(
+        project=record.project.pk,
+        record=record.pk,
+        filename="arriving.tif",
+        size=len(data),
+        content_type="image/tiff",
+        tier=Tier.SHARED,
+    )
+    with django_assert_num_queries(0):
+        assert _landing(client, record).status_code == 200
+
+    etags = uploader.put_parts(upload, data, [1])
+    assert uploader.complete(upload.id, etags).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert _landing(client, record).status_code == 200
+    assert len(queries) > 0

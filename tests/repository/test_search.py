@@ -9,8 +9,10 @@ from collections import Counter
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Q
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -364,10 +366,13 @@ def test_search_runs_a_constant_number_of_queries(client, django_assert_num_quer
             title_en=f"Soil {n}",
             date_issued_updated=datetime.date(2020 + n % 5, 1, 1),
         )
-    # One count, one page, one GROUP BY for all the facets.
-    with django_assert_num_queries(3):
+    # The statement timeout set and put back, one count, one page, one GROUP BY for all
+    # the facets.
+    with django_assert_num_queries(5) as captured:
         response = client.get("/datasets/", {"q": "soil"})
     assert response.context["search"].count == matching
+    assert captured.captured_queries[0]["sql"].startswith("SET statement_timeout = ")
+    assert captured.captured_queries[-1]["sql"] == "SET statement_timeout = DEFAULT"
 
 
 # --- Crawlers ------------------------------------------------------------------------------
@@ -521,16 +526,24 @@ def test_the_bigram_prefilter_alone_is_a_superset():
             assert exact <= candidates, term
 
 
-def test_the_bigram_index_exists_on_postgresql():
+def test_the_bigrams_are_a_stored_column_with_a_gin_index():
     with connection.cursor() as cursor:
         cursor.execute(
+            "SELECT is_generated, generation_expression FROM information_schema.columns "
+            "WHERE table_name = 'dmp_dmprecord' AND column_name = %s",
+            [selectors.BIGRAM_COLUMN],
+        )
+        (generated, expression) = cursor.fetchone()
+        cursor.execute(
             "SELECT indexdef FROM pg_indexes WHERE tablename = 'dmp_dmprecord' "
-            "AND indexname = 'dmprecord_search_bigram'"
+            "AND indexname = 'dmprecord_search_bigrams'"
         )
         (indexdef,) = cursor.fetchone()
-    assert "kura_bigrams" in indexdef
+    assert generated == "ALWAYS"
+    assert "kura_bigrams" in expression
     for column in selectors.SEARCHED_FIELDS:
-        assert column in indexdef
+        assert column in expression
+    assert "gin (search_bigrams)" in indexdef
 
 
 def test_a_two_character_term_can_use_the_bigram_index():
@@ -541,7 +554,23 @@ def test_a_two_character_term_can_use_the_bigram_index():
         DmpRecord.objects.filter(*selectors._term_filters("土壌")).order_by().only("pk").explain()
     )
 
-    assert "Bitmap Index Scan on dmprecord_search_bigram" in plan
+    assert "Bitmap Index Scan on dmprecord_search_bigrams" in plan
+
+
+def test_a_common_term_evaluates_no_function_per_row():
+    """A term in every record makes PostgreSQL read the table; each row then costs a
+    comparison with its stored bigrams, never a bigram computation of its columns."""
+    project = ProjectFactory()
+    for n in range(300):
+        open_record(project=project, title_ja=f"観測データ {n}", title_en=f"Dataset {n}")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE dmp_dmprecord")
+    records = selectors.published_records(user=AnonymousUser())
+
+    plan = records.filter(*selectors._term_filters("データ")).order_by().explain(verbose=True)
+
+    assert "search_bigrams @> '{" in plan  # the term's bigrams, computed once
+    assert "kura_bigrams" not in plan
 
 
 def test_the_count_page_and_facet_queries_all_carry_the_prefilter():
@@ -553,4 +582,123 @@ def test_the_count_page_and_facet_queries_all_carry_the_prefilter():
     assert search.count == 1
     assert len(captured.captured_queries) == 3  # count, page, facets
     for query in captured.captured_queries:
-        assert query["sql"].count("kura_bigrams(UPPER(") == 4, query["sql"]
+        assert query["sql"].count('"search_bigrams" @> kura_bigrams(UPPER(') == 2, query["sql"]
+
+
+# --- Bounded cost ---------------------------------------------------------------------------
+
+
+def test_past_the_cap_the_count_says_more_than_and_the_facets_count_the_first(client, settings):
+    settings.KURA_SEARCH_COUNT_CAP = 5
+    project = ProjectFactory()
+    newest = [
+        open_record(project=project, title_en=f"Capped soil {n}", data_type="dataset")
+        for n in range(7)
+    ]
+    DmpRecord.objects.filter(pk__in=[r.pk for r in newest[:2]]).update(data_type="survey data")
+
+    response = client.get("/datasets/", {"q": "capped soil"})
+
+    search = response.context["search"]
+    assert search.capped and search.count == 5
+    body = response.content.decode()
+    assert "More than 5 datasets" in body
+    data_types = next(f for f in search.facets if f.param == "type")
+    assert sum(v.count for v in data_types.values) == 5  # the first five found
+    assert {v.value for v in data_types.values} <= {"dataset", "survey data"}
+    assert search.page.paginator.num_pages == 1
+
+    def labelled(search, param):
+        facet = next(f for f in search.facets if f.param == param)
+        return [(v.value, v.label) for v in facet.values]
+
+    settings.KURA_SEARCH_COUNT_CAP = 100
+    whole = client.get("/datasets/", {"q": "capped soil"}).context["search"]
+    assert not whole.capped and whole.count == 7
+    for param in ("program", "funder", "year", "access", "field"):
+        assert labelled(search, param) == labelled(whole, param), param
+
+
+def test_up_to_the_cap_the_count_is_exact(client, settings):
+    settings.KURA_SEARCH_COUNT_CAP = 5
+    project = ProjectFactory()
+    for n in range(5):
+        open_record(project=project, title_en=f"Exact soil {n}")
+
+    search = client.get("/datasets/", {"q": "exact soil"}).context["search"]
+
+    assert search.count == 5 and not search.capped
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_public_query_past_its_timeout_answers_503_and_frees_the_connection(
+    client, settings, monkeypatch
+):
+    settings.KURA_PUBLIC_QUERY_TIMEOUT_MS = 50
+
+    def slow_search(**kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(2)")
+
+    monkeypatch.setattr(selectors, "dataset_search", slow_search)
+
+    response = client.get("/datasets/", {"q": "anything"})
+
+    assert response.status_code == 503
+    assert response["Retry-After"]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] != "50ms"  # put back for whatever runs next
+
+
+def test_uncached_searches_are_limited_per_address(settings):
+    settings.KURA_SEARCH_THROTTLE = "2/minute"
+    cache.delete_many(["throttle_search_192.0.2.77", "throttle_search_192.0.2.78"])
+    visitor = Client(REMOTE_ADDR="192.0.2.77")
+    neighbour = Client(REMOTE_ADDR="192.0.2.78")
+
+    answers = [visitor.get("/datasets/", {"q": f"fresh {n}"}) for n in range(3)]
+
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert 1 <= int(answers[2]["Retry-After"]) <= 60
+    assert "Too many searches" in answers[2].content.decode()
+    assert neighbour.get("/datasets/", {"q": "fresh 9"}).status_code == 200
+
+
+def test_searches_served_from_the_page_cache_are_not_counted(settings):
+    settings.KURA_PAGE_CACHE_SECONDS = 300
+    settings.KURA_SEARCH_THROTTLE = "1/minute"
+    cache.delete("throttle_search_192.0.2.79")
+    visitor = Client(REMOTE_ADDR="192.0.2.79")
+
+    answers = [visitor.get("/datasets/", {"q": "cached again"}) for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert visitor.get("/datasets/", {"q": "another"}).status_code == 429
+
+
+def test_signed_in_searchers_are_counted_each_and_ipv6_by_its_network(settings):
+    from accounts.throttling import SearchRateThrottle
+
+    settings.KURA_SEARCH_THROTTLE = "1/minute"
+    one, other = MembershipFactory().user, MembershipFactory().user
+    cache.delete_many(
+        [f"throttle_search_user-{one.pk}", f"throttle_search_user-{other.pk}"]
+        + ["throttle_search_2001:db8:1:2::/64"]
+    )
+    first, second = Client(REMOTE_ADDR="192.0.2.90"), Client(REMOTE_ADDR="192.0.2.90")
+    first.force_login(one)
+    second.force_login(other)
+
+    assert first.get("/datasets/", {"q": "a"}).status_code == 200
+    assert second.get("/datasets/", {"q": "b"}).status_code == 200  # same address, own count
+    assert first.get("/datasets/", {"q": "c"}).status_code == 429
+
+    neighbours = [Client(REMOTE_ADDR=f"2001:db8:1:2::{n}") for n in (1, 2)]
+    assert neighbours[0].get("/datasets/", {"q": "d"}).status_code == 200
+    assert neighbours[1].get("/datasets/", {"q": "e"}).status_code == 429
+    assert (
+        SearchRateThrottle()
+        .get_cache_key(neighbours[1].get("/").wsgi_request, None)
+        .endswith("2001:db8:1:2::/64")
+    )
