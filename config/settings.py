@@ -264,6 +264,7 @@ CELERY_TASK_ROUTES = {
         "kura.embargo_lift",
         "kura.storage_reconcile",
         "kura.tally_check",
+        "kura.tally_fold",
     )
 }
 # A task is acknowledged when it ends, so a worker lost mid-task (killed, or stopped hard
@@ -320,6 +321,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # The dashboard's tallies against a recount of the objects; rebuilt if they differ
     # (repository/tally.py; `manage.py kura_tally --check` shows the difference).
     "tally-check": {"task": "kura.tally_check", "schedule": 24 * 60 * 60},
+    # The changes appended by the objects' trigger, moved into the tallies.
+    "tally-fold": {"task": "kura.tally_fold", "schedule": 60},
 }
 # Beat keeps its schedule on disk on every profile; its folder must exist on a fresh
 # production deployment too (only the filesystem broker made it before).

@@ -29,7 +29,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Count, F, Q, QuerySet, Sum, Value, Window
+from django.db.models import Count, Q, QuerySet, Sum, Value, Window
 from django.db.models.functions import Coalesce, TruncMonth
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
@@ -50,13 +50,11 @@ from .models import (
     AccessRequest,
     AuditEvent,
     DataObject,
-    MonthTally,
-    ObjectTally,
     RequestStatus,
     TierChangeRequest,
 )
 from .selectors import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
-from .tally import tally_in_use
+from .tally import tally_by_month, tally_by_record, tally_in_use
 
 EMBARGO_WINDOW_DAYS = 90
 EMBARGO_LIST = 50
@@ -116,51 +114,14 @@ def _bytes(condition: Q | None = None):
     return Coalesce(Sum("size", filter=condition), Value(0))
 
 
-@dataclass(frozen=True)
-class Counting:
-    """How a dashboard counts: over the objects themselves, or over their tallies
-    (:class:`~repository.models.ObjectTally`, one row per combination, with its count and
-    bytes). The same conditions (tier, embargo date) hold for both."""
-
-    count: object  # condition -> aggregate of how many objects
-    bytes: object  # condition -> aggregate of their bytes
-    checksum: dict[str, Q]  # checksum panel state -> condition
-    month: object  # expression: the month an object was stored
-
-
-BY_OBJECT = Counting(
-    count=lambda condition=None: Count("pk", filter=condition),
-    bytes=_bytes,
-    checksum=CHECKSUM_FILTERS,
-    month=TruncMonth(Coalesce("stored_at", "created_at")),
-)
-BY_TALLY = Counting(
-    count=lambda condition=None: Coalesce(Sum("object_count", filter=condition), Value(0)),
-    bytes=lambda condition=None: Coalesce(Sum("byte_count", filter=condition), Value(0)),
-    checksum={state: Q(checksum=state) for state in CHECKSUM_FILTERS},
-    month=F("month"),
-)
-
-
-@dataclass(frozen=True)
-class Sources:
-    """What the dashboard counts, and how: the rows by record and the rows by month."""
-
-    by_record: QuerySet
-    by_month: QuerySet
-    counting: Counting
-
-
-def dashboard_sources(*, user, project: Project, objects: QuerySet) -> Sources:
-    """The project's tallies on PostgreSQL (a few rows whatever its size; everyone who may
-    read the dashboard sees all its objects), else its stored ``objects`` themselves."""
+def dashboard_figures(*, user, project: Project, objects: QuerySet) -> tuple[list, list]:
+    """The rows by record (:func:`objects_by_record`) and by month (:func:`objects_by_month`)
+    the dashboard shows: from the project's tallies on PostgreSQL (a few rows whatever its
+    size; everyone who may read the dashboard sees all its objects), else counted from its
+    stored ``objects``."""
     if can_view_dashboard(user, project) and tally_in_use():
-        return Sources(
-            ObjectTally.objects.filter(project=project).order_by(),
-            MonthTally.objects.filter(project=project).order_by(),
-            BY_TALLY,
-        )
-    return Sources(objects, objects, BY_OBJECT)
+        return tally_by_record(project.pk), tally_by_month(project.pk)
+    return objects_by_record(objects), objects_by_month(objects)
 
 
 def _embargo_lifts(today: datetime.date) -> Q:
@@ -170,17 +131,16 @@ def _embargo_lifts(today: datetime.date) -> Q:
     return Q(tier=Tier.EMBARGOED, available_date__lte=until)
 
 
-def objects_by_record(rows: QuerySet, *, counting: Counting = BY_OBJECT) -> list[dict]:
+def objects_by_record(objects: QuerySet) -> list[dict]:
     """One row per DMP record (``record_id`` ``None`` for objects without one): count and
     bytes in all, per tier, and the count in each checksum state."""
-    aggregates = {"count": counting.count(), "bytes": counting.bytes()}
+    aggregates = {"count": Count("pk"), "bytes": _bytes()}
     for tier in Tier:
-        aggregates[f"count_{tier.value}"] = counting.count(Q(tier=tier))
-        aggregates[f"bytes_{tier.value}"] = counting.bytes(Q(tier=tier))
-    for state, condition in counting.checksum.items():
-        aggregates[f"checksum_{state}"] = counting.count(condition)
-    grouped = rows.values("record_id").annotate(**aggregates).order_by()
-    return [row for row in grouped if row["count"]]
+        aggregates[f"count_{tier.value}"] = Count("pk", filter=Q(tier=tier))
+        aggregates[f"bytes_{tier.value}"] = _bytes(Q(tier=tier))
+    for state, condition in CHECKSUM_FILTERS.items():
+        aggregates[f"checksum_{state}"] = Count("pk", filter=condition)
+    return list(objects.values("record_id").annotate(**aggregates).order_by())
 
 
 # --- Storage growth by month ------------------------------------------------------------------
@@ -197,18 +157,20 @@ def _next_month(month: datetime.date) -> datetime.date:
     return (month + datetime.timedelta(days=32)).replace(day=1)
 
 
-def growth_by_month(
-    rows: QuerySet, *, today: datetime.date, counting: Counting = BY_OBJECT
-) -> list[dict]:
-    """Bytes and objects added per month (when the bytes were stored), with the running
-    total; months without additions are listed too, up to the current month."""
-    grouped = (
-        rows.annotate(stored_month=counting.month)
+def objects_by_month(objects: QuerySet) -> list[dict]:
+    """Objects and bytes added per month (``stored_month``: when the bytes were stored)."""
+    return list(
+        objects.annotate(stored_month=TruncMonth(Coalesce("stored_at", "created_at")))
         .values("stored_month")
-        .annotate(count=counting.count(), bytes=counting.bytes())
+        .annotate(count=Count("pk"), bytes=_bytes())
         .order_by("stored_month")
     )
-    added = {_month(row["stored_month"]): row for row in grouped if row["count"]}
+
+
+def growth_by_month(added_by_month: list[dict], *, today: datetime.date) -> list[dict]:
+    """The months of ``added_by_month`` (:func:`objects_by_month`) with the running total;
+    months without additions are listed too, up to the current month."""
+    added = {_month(row["stored_month"]): row for row in added_by_month if row["count"]}
     if not added:
         return []
     months = []
@@ -378,7 +340,7 @@ def project_dashboard_context(*, user, project: Project, can_edit: bool | None =
     DMP; asked of :func:`repository.access.can_edit_dmp` when not given)."""
     today = timezone.localdate()
     objects = dashboard_objects(user=user, project=project)
-    sources = dashboard_sources(user=user, project=project, objects=objects)
+    record_figures, month_figures = dashboard_figures(user=user, project=project, objects=objects)
     records = list(records_visible_to(user).filter(project=project).order_by("data_number", "pk"))
     records_by_id = {record.pk: record for record in records}
 
@@ -386,7 +348,7 @@ def project_dashboard_context(*, user, project: Project, can_edit: bool | None =
     checksum = dict.fromkeys(CHECKSUM_FILTERS, 0)
     lifting = embargoes_lifting(objects, today=today)
     by_record: dict[int | None, dict] = {}
-    for row in objects_by_record(sources.by_record, counting=sources.counting):
+    for row in record_figures:
         totals.add(row)
         for state in checksum:
             checksum[state] += row[f"checksum_{state}"]
@@ -416,7 +378,7 @@ def project_dashboard_context(*, user, project: Project, can_edit: bool | None =
     if None in by_record:
         without_record.add(by_record[None])
 
-    months = growth_by_month(sources.by_month, today=today, counting=sources.counting)
+    months = growth_by_month(month_figures, today=today)
     tier_rows = totals.tier_rows
     for row in tier_rows:
         row["share"] = 100 * row["bytes"] / totals.bytes if totals.bytes else 0

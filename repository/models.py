@@ -562,10 +562,10 @@ class AuditEvent(models.Model):
 
 class ObjectTally(models.Model):
     """How many stored objects, and how many bytes, a project holds in each combination of
-    DMP record, tier and checksum state (``quarantined`` for a quarantined object). Kept
-    current in the transaction of every write to an object by a PostgreSQL trigger
-    (:mod:`repository.tally`), so the dashboard reads a few rows whatever the project's
-    size. Not kept on SQLite (the embedded profile counts the objects themselves)."""
+    DMP record, tier and checksum state (``quarantined`` for a quarantined object), as of
+    the last fold of :class:`TallyDelta` (:mod:`repository.tally`), so the dashboard reads a
+    few rows whatever the project's size. Not kept on SQLite (the embedded profile counts
+    the objects themselves)."""
 
     project = models.ForeignKey(
         Project, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
@@ -583,6 +583,32 @@ class ObjectTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id}/{self.record_id} {self.tier} {self.checksum}"
+
+
+class TallyDelta(models.Model):
+    """One change of a stored object's contribution to the tallies (``object_count`` ±1,
+    ``byte_count`` ± its size), appended by the trigger: appending takes no lock that
+    another write could wait on, so concurrent writes never block or deadlock each other.
+    A job folds the changes into :class:`ObjectTally` and :class:`MonthTally` every minute;
+    a dashboard reads the tallies and the changes not yet folded, in one statement."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    record = models.ForeignKey(
+        DmpRecord, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+    )
+    tier = models.CharField(max_length=16)
+    checksum = models.CharField(max_length=16)
+    month = models.DateField()
+    object_count = models.IntegerField()
+    byte_count = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["project"], name="tallydelta_project_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.record_id} {self.object_count:+d}"
 
 
 class MonthTally(models.Model):

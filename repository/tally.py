@@ -1,20 +1,28 @@
-"""The dashboard's figures kept as they change: :class:`~repository.models.ObjectTally`.
+"""The dashboard's figures kept as they change: tallies instead of counting the objects.
 
-A PostgreSQL trigger on the objects table adds each stored object's count and bytes to
-its tally rows (by record, tier and checksum state; by month stored) and takes them off
-again when the object changes or goes, in the same transaction as the write: every path
-(``save``, ``QuerySet.update``, ``bulk_create``, ``COPY``, a raw statement) is counted,
-and a rolled-back write was never counted (a session that turns triggers off, as the
-benchmarks' seeding does, calls :func:`tally_rebuild` after). A dashboard then reads a few
-rows whatever the project's size (``bench/scale.py``). Embargo dates are not tallied: the
-embargo panel counts the objects lifting within its window.
+A PostgreSQL trigger on the objects table appends, in the transaction of every write that
+changes what a stored object counts for, one :class:`~repository.models.TallyDelta` row
+per side of the change: the old contribution taken off (−1, −size), the new one added.
+Every path is counted (``save``, ``QuerySet.update``, ``bulk_create``, ``COPY``, a raw
+statement), and a rolled-back write never was. Appending takes no lock that another write
+waits on: concurrent uploads and checksum workers never block or deadlock each other over
+a shared counter. (A session that turns triggers off, as the benchmarks' seeding does,
+calls :func:`tally_rebuild` after.)
+
+:func:`tally_fold` (Celery beat, every minute) moves the changes into the tallies,
+:class:`~repository.models.ObjectTally` (record, tier, checksum state) and
+:class:`~repository.models.MonthTally` (month stored), in one statement, one fold at a
+time. A dashboard reads a project's tallies plus its changes not yet folded, in one
+statement each (:func:`tally_by_record`, :func:`tally_by_month`), so its figures are exact
+and cost the same whatever the project's size. Embargo dates are not tallied: the embargo
+panel counts the objects lifting within its window.
 
 The month is that of ``coalesce(stored_at, created_at)`` in ``TIME_ZONE`` as it was when
-the trigger was made (:func:`tally_rebuild` remakes it; until then, a dashboard under
+the trigger was made (:func:`tally_rebuild` remakes it; until then a dashboard under
 another ``TIME_ZONE`` counts the objects themselves). :func:`tally_mismatches` compares
-the tallies with a recount of the objects; ``manage.py kura_tally --check`` runs it and
+the tallies with a recount of the objects; ``manage.py kura_tally`` runs it and
 ``--rebuild`` starts again from the objects. The embedded profile (SQLite) keeps no
-tally: its dashboards count the objects.
+tallies: its dashboards count the objects.
 """
 
 import logging
@@ -22,33 +30,32 @@ import logging
 from django.conf import settings
 from django.db import connection, transaction
 
-from .models import DataObject, MonthTally, ObjectTally
+from dmp.vocabularies import Tier
+
+from .models import DataObject, MonthTally, ObjectTally, TallyDelta
 
 log = logging.getLogger(__name__)
 
 OBJECTS = DataObject._meta.db_table
+DELTAS = TallyDelta._meta.db_table
+BY_RECORD = ObjectTally._meta.db_table
+BY_MONTH = MonthTally._meta.db_table
+RECORD_GROUPING = ("project_id", "record_id", "tier", "checksum")
+MONTH_GROUPING = ("project_id", "month")
 # What an object counts as, in SQL over a row ``o`` of the objects table.
-_MONTH = (
-    "date_trunc('month', coalesce({o}.stored_at, {o}.created_at)"
-    " AT TIME ZONE kura_tally_zone())::date"
-)
-_CHECKSUM = (
-    "CASE WHEN {o}.quarantined_at IS NOT NULL THEN 'quarantined' ELSE {o}.checksum_state END"
-)
-# Each tally: its table, and its grouping columns with their value for an object ``o``.
-TALLIES = (
-    (
-        ObjectTally._meta.db_table,
-        {
-            "project_id": "{o}.project_id",
-            "record_id": "{o}.record_id",
-            "tier": "{o}.tier",
-            "checksum": _CHECKSUM,
-        },
+DERIVED = {
+    "project_id": "{o}.project_id",
+    "record_id": "{o}.record_id",
+    "tier": "{o}.tier",
+    "checksum": (
+        "CASE WHEN {o}.quarantined_at IS NOT NULL THEN 'quarantined' ELSE {o}.checksum_state END"
     ),
-    (MonthTally._meta.db_table, {"project_id": "{o}.project_id", "month": _MONTH}),
-)
-# The columns whose change can move an object to another tally row.
+    "month": (
+        "date_trunc('month', coalesce({o}.stored_at, {o}.created_at)"
+        " AT TIME ZONE kura_tally_zone())::date"
+    ),
+}
+# The columns whose change can change what an object counts for.
 WATCHED = (
     "status",
     "project_id",
@@ -60,10 +67,11 @@ WATCHED = (
     "quarantined_at",
     "size",
 )
+FOLD_LOCK = 7_351_001  # pg_advisory_xact_lock key: one fold at a time
 
 
-def _values(grouped: dict[str, str], o: str) -> str:
-    return ", ".join(expression.format(o=o) for expression in grouped.values())
+def _values(o: str) -> str:
+    return ", ".join(expression.format(o=o) for expression in DERIVED.values())
 
 
 def _zone_function(zone: str) -> str:
@@ -74,25 +82,20 @@ def _zone_function(zone: str) -> str:
     )
 
 
-def _upsert(table: str, grouped: dict[str, str]) -> str:
-    columns = ", ".join(grouped)
-    return (
-        f"INSERT INTO {table} ({columns}, object_count, byte_count) "  # noqa: S608 - our names
-        f"VALUES ({_values(grouped, 'o')}, sign, sign * o.size) "
-        f"ON CONFLICT ({columns}) DO UPDATE "
-        f"SET object_count = {table}.object_count + EXCLUDED.object_count, "
-        f"byte_count = {table}.byte_count + EXCLUDED.byte_count;"
-    )
+def _add_function(columns: str) -> str:
+    insert = f"INSERT INTO {DELTAS} ({columns}, object_count, byte_count)"  # noqa: S608
+    head = f"CREATE OR REPLACE FUNCTION kura_tally_add(o {OBJECTS}, sign integer) RETURNS void"
+    body = f"{insert} VALUES ({_values('o')}, sign, sign * o.size)"
+    return f"{head} LANGUAGE sql AS $$ {body} $$"
 
 
 def install_sql(zone: str) -> list[str]:
     """The statements that make the tallies' functions, trigger and unique indexes."""
     changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in WATCHED)
-    upserts = "\n".join(_upsert(table, grouped) for table, grouped in TALLIES)
+    columns = ", ".join(DERIVED)
     return [
         _zone_function(zone),
-        f"CREATE OR REPLACE FUNCTION kura_tally_add(o {OBJECTS}, sign integer) RETURNS void "
-        f"LANGUAGE sql AS $$ {upserts} $$",
+        _add_function(columns),
         """
 CREATE OR REPLACE FUNCTION kura_tally_object() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -104,11 +107,10 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$""",
-        *(
-            f"CREATE UNIQUE INDEX IF NOT EXISTS {table}_grouped ON {table} "
-            f"({', '.join(grouped)}) NULLS NOT DISTINCT"
-            for table, grouped in TALLIES
-        ),
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {BY_RECORD}_grouped ON {BY_RECORD} "
+        f"({', '.join(RECORD_GROUPING)}) NULLS NOT DISTINCT",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {BY_MONTH}_grouped ON {BY_MONTH} "
+        f"({', '.join(MONTH_GROUPING)})",
         f"DROP TRIGGER IF EXISTS kura_tally_insert_delete ON {OBJECTS}",
         f"CREATE TRIGGER kura_tally_insert_delete AFTER INSERT OR DELETE ON {OBJECTS} "
         "FOR EACH ROW EXECUTE FUNCTION kura_tally_object()",
@@ -124,16 +126,59 @@ UNINSTALL_SQL = [
     "DROP FUNCTION IF EXISTS kura_tally_object()",
     f"DROP FUNCTION IF EXISTS kura_tally_add({OBJECTS}, integer)",
     "DROP FUNCTION IF EXISTS kura_tally_zone()",
-    *(f"DROP INDEX IF EXISTS {table}_grouped" for table, _grouped in TALLIES),
+    f"DROP INDEX IF EXISTS {BY_RECORD}_grouped",
+    f"DROP INDEX IF EXISTS {BY_MONTH}_grouped",
 ]
 
 
-def _recount_sql(grouped: dict[str, str], where: str = "") -> str:
-    """Every stored object's contribution, grouped as a tally is."""
-    positions = ", ".join(str(n) for n in range(1, len(grouped) + 1))
+def _upsert(table: str, grouping: tuple[str, ...], source: str) -> str:
+    """Add the summed counts of ``source`` (rows with ``grouping``, object_count and
+    byte_count) to ``table``."""
+    columns = ", ".join(grouping)
     return (
-        f"SELECT {_values(grouped, 'o')}, count(*), coalesce(sum(o.size), 0) "  # noqa: S608
+        f"INSERT INTO {table} ({columns}, object_count, byte_count) "  # noqa: S608 - our names
+        f"SELECT {columns}, sum(object_count)::bigint, sum(byte_count)::bigint FROM {source} "
+        f"GROUP BY {columns} "
+        f"ON CONFLICT ({columns}) DO UPDATE "
+        f"SET object_count = {table}.object_count + EXCLUDED.object_count, "
+        f"byte_count = {table}.byte_count + EXCLUDED.byte_count"
+    )
+
+
+def tally_fold() -> int:
+    """Move the changes appended so far into the tallies (one statement, one fold at a
+    time; changes appended meanwhile wait for the next); answers how many were moved."""
+    if connection.vendor != "postgresql":
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FOLD_LOCK])
+        cursor.execute(
+            f"WITH moved AS (DELETE FROM {DELTAS} RETURNING *), "  # noqa: S608 - our names
+            f"by_record AS ({_upsert(BY_RECORD, RECORD_GROUPING, 'moved')}), "
+            f"by_month AS ({_upsert(BY_MONTH, MONTH_GROUPING, 'moved')}) "
+            "SELECT count(*) FROM moved"
+        )
+        return cursor.fetchone()[0]
+
+
+def _recount(grouping: tuple[str, ...], where: str = "") -> str:
+    """Every stored object's contribution, summed by ``grouping``."""
+    expressions = ", ".join(DERIVED[column].format(o="o") for column in grouping)
+    positions = ", ".join(str(n) for n in range(1, len(grouping) + 1))
+    return (
+        f"SELECT {expressions}, count(*), coalesce(sum(o.size), 0) "  # noqa: S608 - our names
         f"FROM {OBJECTS} o WHERE o.status = 'stored' {where} GROUP BY {positions}"
+    )
+
+
+def _current(table: str, grouping: tuple[str, ...], where: str) -> str:
+    """The tally ``table`` plus the changes not yet folded, summed by ``grouping``."""
+    columns = ", ".join(grouping)
+    return (
+        f"SELECT {columns}, sum(object_count)::bigint, sum(byte_count)::bigint FROM ("  # noqa: S608
+        f"SELECT {columns}, object_count, byte_count FROM {table} WHERE {where} UNION ALL "
+        f"SELECT {columns}, object_count, byte_count FROM {DELTAS} WHERE {where}"
+        f") AS current GROUP BY {columns}"
     )
 
 
@@ -142,17 +187,17 @@ def tally_rebuild() -> None:
     current ``TIME_ZONE``); writes to objects wait meanwhile."""
     if connection.vendor != "postgresql":
         return
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            for statement in install_sql(settings.TIME_ZONE):
-                cursor.execute(statement)
-            cursor.execute(f"LOCK TABLE {OBJECTS} IN SHARE MODE")
-            for table, grouped in TALLIES:
-                cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - our own name
-                cursor.execute(
-                    f"INSERT INTO {table} ({', '.join(grouped)}, object_count, byte_count) "  # noqa: S608
-                    + _recount_sql(grouped)
-                )
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement in install_sql(settings.TIME_ZONE):
+            cursor.execute(statement)
+        cursor.execute(f"LOCK TABLE {OBJECTS} IN SHARE MODE")
+        for table in (DELTAS, BY_RECORD, BY_MONTH):
+            cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - our own names
+        for table, grouping in ((BY_RECORD, RECORD_GROUPING), (BY_MONTH, MONTH_GROUPING)):
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(grouping)}, object_count, byte_count) "  # noqa: S608
+                + _recount(grouping)
+            )
 
 
 def tally_in_use() -> bool:
@@ -165,36 +210,81 @@ def tally_in_use() -> bool:
         return cursor.fetchone()[0] == settings.TIME_ZONE
 
 
+def tally_by_record(project_id: int) -> list[dict]:
+    """The project's figures by DMP record, as :func:`repository.dashboard.objects_by_record`
+    counts them from the objects (one statement: tallies plus changes not yet folded)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _current(BY_RECORD, RECORD_GROUPING[1:], "project_id = %s"), [project_id] * 2
+        )
+        rows = cursor.fetchall()
+    by_record: dict[int | None, dict] = {}
+    for record_id, tier, checksum, count, volume in rows:
+        if not count:
+            continue
+        row = by_record.setdefault(record_id, _empty_record_row(record_id))
+        row["count"] += count
+        row["bytes"] += volume
+        row[f"count_{tier}"] = row.get(f"count_{tier}", 0) + count
+        row[f"bytes_{tier}"] = row.get(f"bytes_{tier}", 0) + volume
+        row[f"checksum_{checksum}"] = row.get(f"checksum_{checksum}", 0) + count
+    return list(by_record.values())
+
+
+def _empty_record_row(record_id) -> dict:
+    from .selectors import CHECKSUM_FILTERS
+
+    row = {"record_id": record_id, "count": 0, "bytes": 0}
+    for tier in Tier:
+        row[f"count_{tier.value}"] = row[f"bytes_{tier.value}"] = 0
+    for state in CHECKSUM_FILTERS:
+        row[f"checksum_{state}"] = 0
+    return row
+
+
+def tally_by_month(project_id: int) -> list[dict]:
+    """The project's objects and bytes added per month (``stored_month``, ``count``,
+    ``bytes``), tallies plus changes not yet folded, in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(_current(BY_MONTH, ("month",), "project_id = %s"), [project_id] * 2)
+        rows = cursor.fetchall()
+    return [
+        {"stored_month": month, "count": count, "bytes": volume}
+        for month, count, volume in sorted(rows)
+        if count
+    ]
+
+
 def tally_mismatches(*, project_id: int | None = None) -> list[dict]:
-    """The tally rows that differ from a recount of the objects (none when all is well),
-    of one project or of all; each names its table and grouping."""
+    """The tallies (with the changes not yet folded) that differ from a recount of the
+    objects, of one project or of all; none when all is well. Read in one snapshot."""
     if connection.vendor != "postgresql":
         return []
     only = project_id is not None
+    where = "project_id = %s" if only else "TRUE"
     params = [project_id] if only else []
     nothing = (0, 0)
     mismatches = []
-    for table, grouped in TALLIES:
-        width = len(grouped)
-        tallied = (
-            f"SELECT {', '.join(grouped)}, object_count, byte_count FROM {table} "  # noqa: S608
-            f"WHERE {'project_id = %s' if only else 'TRUE'}"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(_recount_sql(grouped, "AND o.project_id = %s" if only else ""), params)
+    outermost = not connection.in_atomic_block  # else the caller's transaction decides
+    with transaction.atomic(), connection.cursor() as cursor:
+        if outermost:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        for table, grouping in ((BY_RECORD, RECORD_GROUPING), (BY_MONTH, MONTH_GROUPING)):
+            width = len(grouping)
+            cursor.execute(_recount(grouping, "AND o.project_id = %s" if only else ""), params)
             counted = {tuple(row[:width]): tuple(row[width:]) for row in cursor.fetchall()}
-            cursor.execute(tallied, params)
+            cursor.execute(_current(table, grouping, where), params * 2)
             kept = {tuple(row[:width]): tuple(row[width:]) for row in cursor.fetchall()}
-        mismatches += [
-            {
-                "table": table,
-                **dict(zip(grouped, key, strict=True)),
-                "counted": counted.get(key, nothing),
-                "tallied": kept.get(key, nothing),
-            }
-            for key in sorted(set(counted) | set(kept), key=repr)
-            if counted.get(key, nothing) != kept.get(key, nothing)
-        ]
+            mismatches += [
+                {
+                    "table": table,
+                    **dict(zip(grouping, key, strict=True)),
+                    "counted": counted.get(key, nothing),
+                    "tallied": kept.get(key, nothing),
+                }
+                for key in sorted(set(counted) | set(kept), key=repr)
+                if counted.get(key, nothing) != kept.get(key, nothing)
+            ]
     return mismatches
 
 

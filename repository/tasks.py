@@ -165,3 +165,12 @@ def tally_check_task() -> dict:
     from .tally import tally_check
 
     return tally_check()
+
+
+@shared_task(name="kura.tally_fold", acks_late=True)
+def tally_fold_task() -> dict:
+    """Move the changes the objects' trigger appended into the dashboard's tallies (Celery
+    beat, every minute; dashboards read unfolded changes too, so this only keeps them few)."""
+    from .tally import tally_fold
+
+    return {"folded": tally_fold()}

@@ -95,5 +95,43 @@ class Migration(migrations.Migration):
                 "indexes": [models.Index(fields=["project"], name="objecttally_project_idx")],
             },
         ),
+        migrations.CreateModel(
+            name="TallyDelta",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("tier", models.CharField(max_length=16)),
+                ("checksum", models.CharField(max_length=16)),
+                ("month", models.DateField()),
+                ("object_count", models.IntegerField()),
+                ("byte_count", models.BigIntegerField()),
+                (
+                    "project",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="accounts.project",
+                    ),
+                ),
+                (
+                    "record",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="dmp.dmprecord",
+                    ),
+                ),
+            ],
+            options={
+                "indexes": [models.Index(fields=["project"], name="tallydelta_project_idx")],
+            },
+        ),
         migrations.RunPython(install, uninstall, elidable=False),
     ]

@@ -316,6 +316,8 @@ def test_housekeeping_has_its_own_queue():
         "kura.abandoned_uploads_sweep",
         "kura.embargo_lift",
         "kura.storage_reconcile",
+        "kura.tally_check",
+        "kura.tally_fold",
     )
     for name in housekeeping:
         assert routes[name]["queue"] == settings.KURA_HOUSEKEEPING_QUEUE
@@ -324,6 +326,7 @@ def test_housekeeping_has_its_own_queue():
     # Orphaned bytes are looked for daily, without an operator.
     by_task = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert by_task["kura.storage_reconcile"] == 24 * 60 * 60
+    assert by_task["kura.tally_fold"] == 60 and by_task["kura.tally_check"] == 24 * 60 * 60
     assert {q.name for q in settings.CELERY_TASK_QUEUES} == {
         settings.CELERY_TASK_DEFAULT_QUEUE,
         settings.KURA_HOUSEKEEPING_QUEUE,
