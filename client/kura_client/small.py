@@ -138,41 +138,58 @@ class SmallFiles:
         """Start the batch; answers the files to PUT now. Files Kura already holds are
         done; a file the server gave several parts is left for the part-by-part path."""
         started: list[SmallFile] = []
+
+        def send(files):
+            fields = [self._fields(small) for small in files]
+            return self.api.upload_batch_start(fields, skip_identical=True)
+
+        def accept(small, answer, status, remembered) -> bool:
+            if status == 200:
+                small.result = held_result(small.local, answer["object"])
+                self.counters.held()
+                self.progress.skip_file(
+                    small.local, f"already in Kura (object {answer['object']['id']})"
+                )
+            elif status == 201 and answer["upload"].get("put"):
+                upload = answer["upload"]
+                small.upload_id, small.object_id = upload["id"], upload["object_id"]
+                small.put = upload["put"]
+                started.append(small)
+                remembered.append((small.local, self._entry(small, complete=False)))
+            elif status == 201:
+                self._abandon({"upload_id": answer["upload"]["id"]})
+                self.multipart.append(small.local)
+            else:
+                return False
+            return True
+
+        self._each_answer(waiting, send, accept, "start")
+        return started
+
+    def _each_answer(self, waiting: list[SmallFile], send, accept, verb: str) -> None:
+        """Send ``waiting`` as one batch request until every file has its answer:
+        ``accept(small, answer, status, remembered)`` takes the answers it knows (and adds
+        what the state file should keep to ``remembered``); a file answered 429/502/503/504
+        goes again, after ``ITEM_RETRY_AFTER``, up to the client's attempts; any other
+        answer fails that file alone."""
         while waiting:
-            answers = self.api.upload_batch_start(
-                [self._fields(small) for small in waiting], skip_identical=True
-            )
-            again = []
-            remembered = []
+            answers = send(waiting)
+            again, remembered = [], []
             for small, answer in zip(waiting, answers, strict=True):
                 status = int(answer.get("status") or 0)
-                if status == 200:
-                    small.result = held_result(small.local, answer["object"])
-                    self.counters.held()
-                    self.progress.skip_file(
-                        small.local, f"already in Kura (object {answer['object']['id']})"
-                    )
-                elif status == 201 and answer["upload"].get("put"):
-                    upload = answer["upload"]
-                    small.upload_id, small.object_id = upload["id"], upload["object_id"]
-                    small.put = upload["put"]
-                    started.append(small)
-                    remembered.append((small.local, self._entry(small, complete=False)))
-                elif status == 201:
-                    self._abandon({"upload_id": answer["upload"]["id"]})
-                    self.multipart.append(small.local)
-                elif status in ITEM_RETRY and small.attempts < self.api.attempts - 1:
+                if accept(small, answer, status, remembered):
+                    continue
+                if status in ITEM_RETRY and small.attempts < self.api.attempts - 1:
                     small.attempts += 1
                     again.append(small)
                 else:
-                    what = f"start the upload of {small.local.name}"
+                    what = f"{verb} the upload of {small.local.name}"
                     self._fail(small, self.api.item_error(answer, what))
             if remembered:
                 self.state.put_many(remembered)
             if again:
                 time.sleep(ITEM_RETRY_AFTER)
             waiting = again
-        return started
 
     def _entry(self, small: SmallFile, *, complete: bool) -> dict:
         return {
@@ -232,40 +249,30 @@ class SmallFiles:
         self._fail(small, KuraError(f"could not send {small.local.name}: {problem}"))
 
     def _complete(self, sent: list[SmallFile]) -> None:
-        waiting = sent
-        while waiting:
-            answers = self.api.upload_batch_complete(
+        def send(files):
+            return self.api.upload_batch_complete(
                 [
                     {
                         "id": small.upload_id,
                         "parts": [{"part_number": 1, "etag": small.etag}],
                         "sha256": small.sha256,
                     }
-                    for small in waiting
+                    for small in files
                 ]
             )
-            again, remembered = [], []
-            for small, answer in zip(waiting, answers, strict=True):
-                status = int(answer.get("status") or 0)
-                if status == 200:
-                    body = answer["object"]
-                    small.result = {
-                        **self._entry(small, complete=True),
-                        "checksum_state": body.get("checksum_state"),
-                    }
-                    remembered.append((small.local, self._entry(small, complete=True)))
-                    self.progress.file_sent(small.local)
-                elif status in ITEM_RETRY and small.attempts < self.api.attempts - 1:
-                    small.attempts += 1
-                    again.append(small)
-                else:
-                    what = f"complete the upload of {small.local.name}"
-                    self._fail(small, self.api.item_error(answer, what))
-            if remembered:
-                self.state.put_many(remembered)
-            if again:
-                time.sleep(ITEM_RETRY_AFTER)
-            waiting = again
+
+        def accept(small, answer, status, remembered) -> bool:
+            if status != 200:
+                return False
+            small.result = {
+                **self._entry(small, complete=True),
+                "checksum_state": answer["object"].get("checksum_state"),
+            }
+            remembered.append((small.local, self._entry(small, complete=True)))
+            self.progress.file_sent(small.local)
+            return True
+
+        self._each_answer(sent, send, accept, "complete")
 
     def _fail(self, small: SmallFile, error: KuraError) -> None:
         small.error = error
