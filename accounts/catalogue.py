@@ -1,36 +1,50 @@
 """Generations: numbers in the shared cache that change whenever some cached pages may.
 
-Two are kept, each for the models a kind of cached page shows:
-
-* ``catalogue`` (:data:`CATALOGUE`): records, creators, objects, projects, institutions —
-  what the public pages show (``repository/public/cache.py``) and the dashboards count;
-* ``activity`` (:data:`ACTIVITY`): tier-change and access requests, grants, the audit trail
-  and people's names — what project dashboards list beside their figures
-  (``repository/dashboard.py``). Downloads of non-public data write an audit event each
-  time; keeping those apart leaves the public pages' cache alone.
-
 A cached page is filed under the generations of everything it shows, so it is never served
-after the data behind it changed. Every write to a watched model bumps its generation:
+after the data behind it changed, and a write moves only the generations of what it
+changes, so pages showing other things stay cached:
+
+* ``catalogue`` (:data:`CATALOGUE`): records, creators, plans, projects, institutions —
+  what the public pages show (``repository/public/cache.py``) and the dashboards name;
+* ``activity`` (:data:`ACTIVITY`): people's names, which dashboards list beside their
+  figures (``repository/dashboard.py``);
+* one generation per DMP record for its files (:data:`RECORD_FILES`): a record's landing
+  page is filed under it, so an upload to one record leaves every other landing page and
+  every search page alone;
+* one generation per project (:data:`PROJECT`): its objects, tier-change and access
+  requests, grants and audit trail — what its dashboard counts and lists. An upload, or an
+  audited download of non-public data, moves only its own project's dashboard.
+
+The per-record and per-project numbers are *scoped* generations (:class:`Family`): which
+ones a write moves is named by the written rows' own columns (``scope_fields`` of the
+model's queryset, see :class:`CatalogueQuerySet`).
+
+Every write to a watched model bumps its generations:
 
 * ``save()`` and ``delete()``, through Django's signals (:func:`watch`), and changes of a
   watched many-to-many relation (:func:`watch_m2m`);
 * ``QuerySet.update()``, ``bulk_create()`` and ``bulk_update()`` through
   :class:`CatalogueQuerySet` (or :class:`ActivityQuerySet`), which watched models use as
-  their manager.
+  their manager (an update first reads which scopes its rows are in).
 
 A write bumps at once (so the writing connection, and a test inside one transaction, read
 their own change) and again when its transaction commits (so a page rendered by another
 connection from the data as it was before the commit, and cached under the first bump, is
 left behind). The numbers live in the shared cache; if the cache is unreachable nothing is
-cached or bumped and pages are rendered every time.
+cached or bumped and pages are rendered every time. A scoped number is made by the first
+write to its scope (until then it reads as 0, so reads add no keys), and every number that
+is made again (after a flush) starts from the clock, beyond every earlier one, so a page
+cached under an old number is never served.
 
-Every bump is also announced on a Redis channel; each web process keeps the numbers
-(:class:`_Listener`) and serves cached pages without asking Redis while that copy is
-certainly current, falling back to reading the numbers whenever it cannot be sure. An
-announcement is only a hint to read the numbers again: the numbers a process keeps are only
-ever ones it read from its own keys in Redis (or got from its own ``INCR``), so nothing
-published on the channel — by another Kura on the same Redis server, whose database number
-pub/sub ignores, or by anyone else — can hold a process's numbers back or push them ahead.
+Every bump of ``catalogue`` and ``activity`` is also announced on a Redis channel; each web
+process keeps those two numbers (:class:`_Listener`) and serves cached pages without asking
+Redis for them while that copy is certainly current, falling back to reading the numbers
+whenever it cannot be sure. Scoped numbers are always read from Redis (one ``MGET`` with
+whatever else is needed). An announcement is only a hint to read the numbers again: the
+numbers a process keeps are only ever ones it read from its own keys in Redis (or got from
+its own ``INCR``), so nothing published on the channel — by another Kura on the same Redis
+server, whose database number pub/sub ignores, or by anyone else — can hold a process's
+numbers back or push them ahead.
 """
 
 import logging
@@ -55,27 +69,42 @@ def _cache():
 
 
 class Generation:
-    """One named generation number."""
+    """One named generation number. A scoped one (``scoped``: of a record, of a project) is
+    made by the first write only: until then it reads as 0, so looking at pages of records
+    nobody writes to (or of ids that do not exist) adds nothing to the cache."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, scoped: bool = False) -> None:
         self.name = name
         self.key = f"kura:{name}-generation"
+        self.scoped = scoped
 
     def __repr__(self) -> str:
         return f"<Generation {self.name}>"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Generation) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def _announce(self, cache, number: int) -> None:
+        if self.key in _LISTENED:
+            _listener.announce(cache, self.key, number)
 
     def current(self) -> int | None:
         """The current number, or ``None`` when the cache cannot say."""
         cache = _cache()
         try:
             value = cache.get(self.key)
+            if value is None and self.scoped:
+                return 0  # never written: the first write starts it from the clock
             if value is None:
                 # Start from the clock, not 1: if the key is ever evicted while pages cached
                 # under earlier numbers survive, the new numbers are all beyond theirs.
                 cache.add(self.key, time.time_ns(), timeout=None)
                 value = cache.get(self.key)
                 if value is not None:
-                    _listener.announce(cache, self.key, value)
+                    self._announce(cache, value)
         except Exception:  # noqa: BLE001 - any cache failure means "do not cache"
             log.warning("%s generation unavailable", self.name, exc_info=True)
             return None
@@ -90,7 +119,7 @@ class Generation:
                 number = time.time_ns()
                 if not cache.add(self.key, number, timeout=None):
                     number = cache.incr(self.key)
-            _listener.announce(cache, self.key, number)
+            self._announce(cache, number)
         except Exception:  # noqa: BLE001 - a write must not fail because the cache is down
             log.warning("could not bump the %s generation", self.name, exc_info=True)
 
@@ -99,14 +128,33 @@ class Generation:
         self.bump()
         connection = transaction.get_connection(using)
         # Once per transaction is enough: the bump at commit covers every write before it.
-        # (A bound method is made anew on each access: compare with ==, not is.)
-        if not any(func == self.bump for _sids, func, _robust in connection.run_on_commit):
+        # (Scoped generations are made anew for each write: compare the generations.)
+        if not any(
+            getattr(func, "__func__", None) is Generation.bump and func.__self__ == self
+            for _sids, func, _robust in connection.run_on_commit
+        ):
             transaction.on_commit(self.bump, using=using)
+
+
+class Family:
+    """Generations one per scope (a record's primary key, a project's): ``of(scope)``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<Family {self.name}>"
+
+    def of(self, scope) -> Generation:
+        return Generation(f"{self.name}:{scope}", scoped=True)
 
 
 CATALOGUE = Generation("catalogue")
 ACTIVITY = Generation("activity")
-GENERATIONS = (CATALOGUE, ACTIVITY)
+GENERATIONS = (CATALOGUE, ACTIVITY)  # the ones every process listens for
+_LISTENED = frozenset(g.key for g in GENERATIONS)
+RECORD_FILES = Family("record-files")
+PROJECT = Family("project")
 
 
 class _LocalCopies:
@@ -290,17 +338,32 @@ _listener = _Listener()
 
 
 def _numbers(cache, generations: Sequence[Generation]) -> dict[str, int]:
-    """The generation numbers: from this process's listener when it certainly knows them,
-    else in one MGET (straight through the Redis client when the cache is Redis: they are
-    stored as plain integers, so Django's per-key validation and unpickling are skipped)."""
+    """The generation numbers: the listened ones from this process's listener when it
+    certainly knows them, the others in one MGET (straight through the Redis client when the
+    cache is Redis: they are stored as plain integers, so Django's per-key validation and
+    unpickling are skipped)."""
     keys = [g.key for g in generations]
-    known = _listener.numbers(cache, keys)
-    if known is not None:
+    listened = [key for key in keys if key in _LISTENED]
+    known = (_listener.numbers(cache, listened) if listened else None) or {}
+    missing = [key for key in keys if key not in known]
+    if not missing:
         return known
     if _Listener._config_of(cache) is None:  # not Redis
-        return cache.get_many(keys)
-    values = cache._cache.get_client(None).mget([cache.make_key(key) for key in keys])
-    return {key: int(value) for key, value in zip(keys, values, strict=True) if value is not None}
+        return {**known, **cache.get_many(missing)}
+    values = cache._cache.get_client(None).mget([cache.make_key(key) for key in missing])
+    found = {
+        key: int(value) for key, value in zip(missing, values, strict=True) if value is not None
+    }
+    return {**known, **found}
+
+
+def _number(generation: Generation, found: dict[str, int]) -> int | None:
+    """``generation``'s number among ``found`` (a scoped one not found was never written:
+    0), else read (and made) now; ``None`` when the cache cannot say."""
+    number = found.get(generation.key)
+    if number is None:
+        return generation.current()
+    return number
 
 
 def cached_lookup(
@@ -317,11 +380,9 @@ def cached_lookup(
         found = _numbers(cache, generations)
         current = []
         for g in generations:
-            number = found.get(g.key)
+            number = _number(g, found)
             if number is None:
-                number = g.current()
-                if number is None:
-                    return None, None
+                return None, None
             current.append(number)
         key = key_for(tuple(current))
         page = _local.get(key)
@@ -345,31 +406,88 @@ def cached_store(key: str, value, seconds: int) -> None:
 
 
 class CatalogueQuerySet(models.QuerySet):
-    """A queryset whose bulk writes bump :attr:`generation` (the catalogue's).
+    """A queryset whose bulk writes bump :attr:`generation` (the catalogue's; ``None`` for
+    none) and the scoped generations of the rows written (:meth:`scoped`).
 
     ``quiet_fields`` names columns no cached page shows (progress counters, timestamps of
     background checks): updates touching only those leave cached pages alone.
+    ``scope_fields`` names the columns (``record_id``, or a path such as
+    ``record__project_id``) that :meth:`scoped` turns into generations.
     """
 
-    generation: Generation = CATALOGUE
+    generation: Generation | None = CATALOGUE
     quiet_fields: frozenset[str] = frozenset()
+    scope_fields: tuple[str, ...] = ()
+
+    @staticmethod
+    def scoped(values: dict) -> list[Generation]:
+        """The scoped generations of a row whose ``scope_fields`` hold ``values``."""
+        return []
+
+    def _changed(self, scopes) -> None:
+        generations = {g for values in scopes for g in self.scoped(values)}
+        if self.generation is not None:
+            generations.add(self.generation)
+        for generation in generations:
+            generation.changed(self.db)
+
+    def scoped_as(self, instance) -> "CatalogueQuerySet":
+        """This queryset's rows are ``instance`` (a row filtered by its primary key, say):
+        an update bumps ``instance``'s scoped generations without reading them first (for
+        hot paths such as the checksum worker's, which holds the row already)."""
+        clone = self._chain()
+        clone._known_scopes = [scope_values(instance, self.scope_fields)]
+        return clone
+
+    def _clone(self):
+        clone = super()._clone()
+        clone._known_scopes = getattr(self, "_known_scopes", None)
+        return clone
+
+    def _scopes_of(self, objs) -> list[dict]:
+        """The scopes of ``objs`` as they are, and as they were loaded (a row moved)."""
+        if not self.scope_fields:
+            return []
+        scopes = []
+        for obj in objs:
+            now = scope_values(obj, self.scope_fields)
+            scopes.append(now)
+            loaded = getattr(obj, "_loaded_scope", None)
+            if loaded:
+                scopes.append({**now, **loaded})
+        return scopes
 
     def update(self, **kwargs) -> int:
+        if not set(kwargs) - self.quiet_fields:
+            return super().update(**kwargs)
+        before = getattr(self, "_known_scopes", None) or []
+        if self.scope_fields and not before:
+            # The scopes the rows are in before (and, if the update moves them, after).
+            before = [
+                dict(zip(self.scope_fields, row, strict=True))
+                for row in self.order_by().values_list(*self.scope_fields).distinct()
+            ]
         rows = super().update(**kwargs)
-        if rows and set(kwargs) - self.quiet_fields:
-            self.generation.changed(self.db)
+        if rows:
+            moved = {
+                field: _pk(kwargs[name])
+                for field in self.scope_fields
+                for name in (field, field.removesuffix("_id"))
+                if name in kwargs
+            }
+            self._changed([*before, *({**values, **moved} for values in before if moved)])
         return rows
 
     def bulk_create(self, objs, *args, **kwargs):
         created = super().bulk_create(objs, *args, **kwargs)
         if created:
-            self.generation.changed(self.db)
+            self._changed(self._scopes_of(created))
         return created
 
     def bulk_update(self, objs, fields, *args, **kwargs):
         rows = super().bulk_update(objs, fields, *args, **kwargs)
         if rows and set(fields) - self.quiet_fields:
-            self.generation.changed(self.db)
+            self._changed(self._scopes_of(objs))
         return rows
 
 
@@ -379,52 +497,113 @@ class ActivityQuerySet(CatalogueQuerySet):
     generation = ACTIVITY
 
 
-def _receiver(generation: Generation, quiet: frozenset[str] | None):
+def _pk(value):
+    return value.pk if isinstance(value, models.Model) else value
+
+
+def scope_values(instance, fields: tuple[str, ...]) -> dict:
+    """``fields`` of ``instance`` (``record_id``; ``record__project_id`` follows the record)."""
+    values = {}
+    for field in fields:
+        target = instance
+        *path, last = field.split("__")
+        for step in path:
+            target = getattr(target, step, None) if target is not None else None
+        values[field] = getattr(target, last, None) if target is not None else None
+    return values
+
+
+class ScopeTracking(models.Model):
+    """Remembers the scope columns a row was loaded with, so that a ``save()`` moving it
+    (to another record, say) also bumps the generations of where it was."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        fields = cls._default_manager._queryset_class.scope_fields
+        instance._loaded_scope = {
+            field: instance.__dict__[field]
+            for field in fields
+            if "__" not in field and field in instance.__dict__  # not deferred
+        }
+        return instance
+
+
+def _receiver(generation: Generation | None, quiet: frozenset[str] | None):
     def on_write(sender, instance=None, using=None, update_fields=None, **kwargs) -> None:
         if kwargs.get("created") and getattr(instance, "quiet_when_created", bool)():
             return  # a new row no cached page shows (the model says so)
+        queryset_class = sender._default_manager._queryset_class
         quiet_fields = quiet
         if quiet_fields is None:
-            queryset_class = sender._default_manager._queryset_class
             quiet_fields = getattr(queryset_class, "quiet_fields", frozenset())
         if update_fields and set(update_fields) <= quiet_fields:
             return
-        generation.changed(using)
+        generations = set()
+        if generation is not None:
+            generations.add(generation)
+        fields = getattr(queryset_class, "scope_fields", ())
+        if fields:
+            scoped = queryset_class.scoped
+            generations.update(scoped(scope_values(instance, fields)))
+            loaded = getattr(instance, "_loaded_scope", None)
+            if loaded:
+                generations.update(scoped({**scope_values(instance, fields), **loaded}))
+            if loaded is not None:  # saved: where it is now is where it was for the next save
+                instance._loaded_scope = scope_values(instance, tuple(loaded))
+        for changed in generations:
+            changed.changed(using)
 
     return on_write
 
 
-def watch(*model_classes, generation: Generation = CATALOGUE, quiet_fields=None) -> None:
-    """Bump ``generation`` on every ``save()`` and ``delete()`` of ``model_classes`` (a
-    ``save(update_fields=...)`` of quiet fields only excepted: ``quiet_fields``, else the
-    model's queryset's; and the creation of a row whose ``quiet_when_created()`` says no
-    cached page shows it)."""
+def watch(*model_classes, generation: Generation | None = CATALOGUE, quiet_fields=None) -> None:
+    """Bump ``generation`` (``None``: only the scoped ones) and the scoped generations of
+    the row (its queryset's :meth:`CatalogueQuerySet.scoped`) on every ``save()`` and
+    ``delete()`` of ``model_classes`` (a ``save(update_fields=...)`` of quiet fields only
+    excepted: ``quiet_fields``, else the model's queryset's; and the creation of a row whose
+    ``quiet_when_created()`` says no cached page shows it)."""
     quiet = frozenset(quiet_fields) if quiet_fields is not None else None
     for model in model_classes:
         receiver = _receiver(generation, quiet)
-        uid = f"kura.{generation.name}.{model._meta.label_lower}"
+        name = generation.name if generation is not None else "scoped"
+        uid = f"kura.{name}.{model._meta.label_lower}"
         post_save.connect(receiver, sender=model, weak=False, dispatch_uid=f"{uid}.save")
         post_delete.connect(receiver, sender=model, weak=False, dispatch_uid=f"{uid}.delete")
 
 
-def _on_m2m_change(generation: Generation):
-    def on_change(sender, action, using=None, **kwargs) -> None:
+def _on_m2m_change(scoped: Callable[[models.Model], list[Generation]]):
+    def on_change(sender, instance, action, using=None, **kwargs) -> None:
         if action.startswith("post_"):
-            generation.changed(using)
+            for generation in scoped(instance):
+                generation.changed(using)
 
     return on_change
 
 
-def watch_m2m(*fields, generation: Generation) -> None:
-    """Bump ``generation`` on every ``add()``, ``remove()``, ``set()`` and ``clear()`` of
-    the many-to-many ``fields`` (``Model.field`` descriptors), and on every ``save()`` and
-    ``delete()`` of a row of their through tables."""
+def watch_m2m(*fields, scoped: Callable[[models.Model], list[Generation]]) -> None:
+    """Bump ``scoped(instance)`` on every ``add()``, ``remove()``, ``set()`` and ``clear()``
+    of the many-to-many ``fields`` (``Model.field`` descriptors; ``instance`` is the side
+    the change was made from), and on every ``save()`` and ``delete()`` of a row of their
+    through tables (with the row's first foreign key's object as ``instance``)."""
     for descriptor in fields:
         through = descriptor.through
+        handler = _on_m2m_change(scoped)
         m2m_changed.connect(
-            _on_m2m_change(generation),
+            handler,
             sender=through,
             weak=False,
-            dispatch_uid=f"kura.{generation.name}.{through._meta.label_lower}.m2m",
+            dispatch_uid=f"kura.scoped.{through._meta.label_lower}.m2m",
         )
-        watch(through, generation=generation, quiet_fields=())
+
+        def on_row(sender, instance=None, using=None, **kwargs) -> None:
+            owner = next(getattr(instance, f.name) for f in sender._meta.fields if f.is_relation)
+            for generation in scoped(owner):
+                generation.changed(using)
+
+        uid = f"kura.scoped.{through._meta.label_lower}"
+        post_save.connect(on_row, sender=through, weak=False, dispatch_uid=f"{uid}.save")
+        post_delete.connect(on_row, sender=through, weak=False, dispatch_uid=f"{uid}.delete")

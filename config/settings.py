@@ -449,7 +449,8 @@ KURA_PAGE_CACHE_SECONDS = env.int(
     default=300 if CACHES["default"]["BACKEND"].endswith("RedisCache") else 0,
 )
 # Project dashboards' bodies (their figures, rendered) are cached this many seconds (0: off),
-# under the catalogue and activity generations, so any change shows at once.
+# under the catalogue and activity generations and the project's own, so any change to what
+# they show shows at once and writes in other projects leave them cached.
 KURA_DASHBOARD_CACHE_SECONDS = env.int(
     "KURA_DASHBOARD_CACHE_SECONDS", default=KURA_PAGE_CACHE_SECONDS
 )

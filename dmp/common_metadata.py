@@ -10,11 +10,13 @@ coverage page and the forms. Two parts (METADATA.md §2 and §4):
   into model fields (:func:`column_parse`).
 """
 
-from collections.abc import Callable
+import operator
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import reduce
 from typing import Any
 
+from django.db.models import CharField, Q, TextField
 from django.utils.translation import gettext_lazy as _
 
 from .vocabularies import (
@@ -39,49 +41,97 @@ def text_language(language: str | None) -> str:
 
 
 # --- Required items ------------------------------------------------------------------------
+#
+# Each item's rule is written once, as a small tree (:class:`Filled`, :class:`Differs`,
+# :class:`AnyOf`, :class:`AllOf`), that answers both for a record in memory
+# (:meth:`holds`: forms, imports, exports) and as a database condition (:meth:`condition`:
+# counting incomplete records without loading them, for dashboards and program pages).
 
 
-def _filled(record, field: str) -> bool:
-    value = getattr(record, field)
-    return value is not None and value != ""
+@dataclass(frozen=True)
+class Filled:
+    """The field holds a value (not null, not blank)."""
+
+    field: str
+
+    def holds(self, record) -> bool:
+        value = getattr(record, self.field)
+        return value is not None and value != ""
+
+    def condition(self, model) -> Q:
+        met = Q(**{f"{self.field}__isnull": False})
+        if isinstance(model._meta.get_field(self.field), (CharField, TextField)):
+            met &= ~Q(**{self.field: ""})
+        return met
 
 
-def _either(record, base: str) -> bool:
-    return _filled(record, f"{base}_ja") or _filled(record, f"{base}_en")
+@dataclass(frozen=True)
+class Differs:
+    """The field holds anything but ``value`` (null included)."""
+
+    field: str
+    value: Any
+
+    def holds(self, record) -> bool:
+        return getattr(record, self.field) != self.value
+
+    def condition(self, model) -> Q:
+        return ~Q(**{self.field: self.value})
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    parts: tuple
+
+    def holds(self, record) -> bool:
+        return any(part.holds(record) for part in self.parts)
+
+    def condition(self, model) -> Q:
+        return reduce(operator.or_, (part.condition(model) for part in self.parts))
+
+
+@dataclass(frozen=True)
+class AllOf:
+    parts: tuple
+
+    def holds(self, record) -> bool:
+        return all(part.holds(record) for part in self.parts)
+
+    def condition(self, model) -> Q:
+        return reduce(operator.and_, (part.condition(model) for part in self.parts))
+
+
+def _either(base: str) -> AnyOf:
+    """The Japanese or the English value."""
+    return AnyOf((Filled(f"{base}_ja"), Filled(f"{base}_en")))
+
+
+def _individual(rule) -> AnyOf:
+    """Required only when the data manager is a person."""
+    return AnyOf((Differs("data_man_type", DataManagerType.INDIVIDUAL), rule))
 
 
 @dataclass(frozen=True)
 class Requirement:
     """One required item: ``name`` is what :func:`missing_items` reports; ``fields`` are
-    the model fields that can satisfy it (a form marks them)."""
+    the model fields that can satisfy it (a form marks them); ``rule`` says when it is met."""
 
     name: str
     label: Any  # lazy translated string
     fields: tuple[str, ...]
-    is_met: Callable[[Any], bool]
+    rule: Filled | Differs | AnyOf | AllOf
+
+    def is_met(self, record) -> bool:
+        return self.rule.holds(record)
 
 
 def _single(name: str, label) -> Requirement:
-    return Requirement(name, label, (name,), lambda record: _filled(record, name))
+    return Requirement(name, label, (name,), Filled(name))
 
 
 def _pair(name: str, label) -> Requirement:
     """Either the Japanese or the English value."""
-    return Requirement(name, label, (f"{name}_ja", f"{name}_en"), lambda r: _either(r, name))
-
-
-def _individual(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    """Required only when the data manager is a person."""
-    return lambda record: record.data_man_type != DataManagerType.INDIVIDUAL or check(record)
-
-
-def _contact(record) -> bool:
-    """An e-mail address, or organisation + address + phone number."""
-    return _filled(record, "data_man_email") or (
-        _either(record, "data_man_org")
-        and _either(record, "data_man_address")
-        and _filled(record, "data_man_tel")
-    )
+    return Requirement(name, label, (f"{name}_ja", f"{name}_en"), _either(name))
 
 
 REQUIRED: tuple[Requirement, ...] = (
@@ -99,7 +149,7 @@ REQUIRED: tuple[Requirement, ...] = (
         "available_date",
         _("Available date (embargoed data)"),
         ("available_date",),
-        lambda r: r.access_rights != Tier.EMBARGOED or _filled(r, "available_date"),
+        AnyOf((Differs("access_rights", Tier.EMBARGOED), Filled("available_date"))),
     ),
     _pair("repo_information", _("Repository information")),
     _pair("hosting_inst", _("Hosting institution")),
@@ -107,13 +157,13 @@ REQUIRED: tuple[Requirement, ...] = (
         "data_man_number",
         _("Data manager's e-Rad researcher number"),
         ("data_man_number",),
-        _individual(lambda r: _filled(r, "data_man_number")),
+        _individual(Filled("data_man_number")),
     ),
     Requirement(
         "data_man_name",
         _("Data manager"),
         ("data_man_name_ja", "data_man_name_en"),
-        _individual(lambda r: _either(r, "data_man_name")),
+        _individual(_either("data_man_name")),
     ),
     Requirement(
         "data_man_contact",
@@ -126,7 +176,15 @@ REQUIRED: tuple[Requirement, ...] = (
             "data_man_address_en",
             "data_man_tel",
         ),
-        _contact,
+        # An e-mail address, or organisation + address + phone number.
+        AnyOf(
+            (
+                Filled("data_man_email"),
+                AllOf(
+                    (_either("data_man_org"), _either("data_man_address"), Filled("data_man_tel"))
+                ),
+            )
+        ),
     ),
 )
 
@@ -139,6 +197,12 @@ def missing_requirements(record) -> list[Requirement]:
     Reads only the record's own fields: no query, whatever is (or is not) prefetched.
     """
     return [requirement for requirement in REQUIRED if not requirement.is_met(record)]
+
+
+def incomplete_condition(model) -> Q:
+    """A database condition true for the rows of ``model`` (``DmpRecord``) that lack at
+    least one required item: the same rules as :func:`missing_requirements`."""
+    return ~reduce(operator.and_, (requirement.rule.condition(model) for requirement in REQUIRED))
 
 
 def missing_items(record) -> list[str]:

@@ -2,6 +2,7 @@ import re
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
 from accounts.catalogue import CatalogueQuerySet
@@ -206,6 +207,9 @@ class DmpRecord(models.Model):
             models.Index(fields=["metadata_access", "access_rights"]),
             # OAI-PMH pages by (datestamp, id) and harvests by date range.
             models.Index(fields=["updated_at", "id"], name="dmprecord_datestamp_idx"),
+            # The search puts records whose title is the query first (title__iexact).
+            models.Index(Upper("title_ja"), name="dmprecord_title_ja_upper_idx"),
+            models.Index(Upper("title_en"), name="dmprecord_title_en_upper_idx"),
         ]
 
     def __str__(self) -> str:

@@ -17,7 +17,7 @@ from repository.access import (
 )
 from repository.models import DataObject
 
-from .common_metadata import missing_requirements
+from .common_metadata import incomplete_condition, missing_requirements
 from .items import FIELDSETS, ITEM_NAMES, item_label
 from .models import DataManagementPlan, DataManagementPlanVersion, DmpRecord, RecordCreator
 from .services import PLAN_ANSWER_FIELDS
@@ -258,18 +258,14 @@ def program_overview(*, user) -> list[dict]:
         .annotate(record_count=Count("records", distinct=True))
         .order_by("funder", "funding_stream_code", "name_en", "name_ja", "pk")
     )
-    records = (
+    incomplete = dict(
         records_visible_to(user)
-        .filter(project__in=[p.pk for p in projects])
-        .select_related("project")
-        .prefetch_related(
-            Prefetch("creators", queryset=RecordCreator.objects.order_by("position", "pk"))
-        )
+        .filter(incomplete_condition(DmpRecord), project__in=[p.pk for p in projects])
+        .order_by()
+        .values_list("project_id")
+        .annotate(n=Count("pk"))
+        .values_list("project_id", "n")
     )
-    incomplete: dict[int, int] = defaultdict(int)
-    for record in records:
-        if _missing_items(record):
-            incomplete[record.project_id] += 1
     unrecorded = dict(
         visible_to(user, Action.VIEW_METADATA)
         .filter(

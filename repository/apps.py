@@ -7,11 +7,16 @@ class RepositoryConfig(AppConfig):
     verbose_name = _("Repository")
 
     def ready(self) -> None:
-        from accounts.catalogue import ACTIVITY, watch, watch_m2m
+        from accounts.catalogue import PROJECT, watch, watch_m2m
 
         from .models import AccessGrant, AccessRequest, AuditEvent, DataObject, TierChangeRequest
 
-        watch(DataObject)
-        # What project dashboards list beside their figures.
-        watch(TierChangeRequest, AccessRequest, AccessGrant, AuditEvent, generation=ACTIVITY)
-        watch_m2m(TierChangeRequest.data_objects, generation=ACTIVITY)
+        # Only the generations of the rows' own record and project (their querysets'
+        # scope_fields): an object's landing page and dashboard, a request's dashboard.
+        watch(
+            DataObject, TierChangeRequest, AccessRequest, AccessGrant, AuditEvent, generation=None
+        )
+        watch_m2m(
+            TierChangeRequest.data_objects,
+            scoped=lambda instance: [PROJECT.of(instance.project_id)],
+        )

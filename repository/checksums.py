@@ -289,15 +289,19 @@ def data_object_checksum_verify(*, data_object_id: int) -> DataObject:
         # A quarantined object is "verifying" only while a curator's re-verification runs
         # (repository.quarantine), which must not be taken for a first verification: that
         # would record the digests of bytes nobody trusts.
-        claimed = DataObject.objects.filter(
-            pk=data_object_id,
-            status=DataObject.Status.STORED,
-            quarantined_at__isnull=True,
-            checksum_state__in=[
-                DataObject.ChecksumState.PENDING,
-                DataObject.ChecksumState.VERIFYING,
-            ],
-        ).update(checksum_state=DataObject.ChecksumState.VERIFYING, checksum_progress=0)
+        claimed = (
+            DataObject.objects.filter(
+                pk=data_object_id,
+                status=DataObject.Status.STORED,
+                quarantined_at__isnull=True,
+                checksum_state__in=[
+                    DataObject.ChecksumState.PENDING,
+                    DataObject.ChecksumState.VERIFYING,
+                ],
+            )
+            .scoped_as(data_object)
+            .update(checksum_state=DataObject.ChecksumState.VERIFYING, checksum_progress=0)
+        )
         if not claimed:
             return data_object
         try:
@@ -384,9 +388,13 @@ def _verification_record(data_object: DataObject, scan: ObjectScan) -> None:
             updates["duplicate_of"] = duplicate_original_find(
                 data_object=data_object, sha256=digests.sha256
             )
-        updated = DataObject.objects.filter(
-            pk=data_object.pk, checksum_state=DataObject.ChecksumState.VERIFYING
-        ).update(**updates)
+        updated = (
+            DataObject.objects.filter(
+                pk=data_object.pk, checksum_state=DataObject.ChecksumState.VERIFYING
+            )
+            .scoped_as(data_object)
+            .update(**updates)
+        )
         if not updated:
             return
         FixityCheck.objects.create(
@@ -516,7 +524,7 @@ def fixity_record(
         updates: dict = {"last_fixity_at": now}
         if problems:
             updates["checksum_state"] = DataObject.ChecksumState.FAILED
-        DataObject.objects.filter(pk=data_object.pk).update(**updates)
+        DataObject.objects.filter(pk=data_object.pk).scoped_as(data_object).update(**updates)
         if problems:
             data_object_quarantine(data_object=data_object, reasons=problems, now=now)
     return check

@@ -15,8 +15,10 @@ left out.
 The rendered body of the page (everything but the site's header, which names the viewer)
 is kept in the shared cache by :func:`dashboard_body`, one copy per project, language, day
 and variant (curators read it without the links to edit the DMP), filed under the catalogue
-and activity generations (``accounts/catalogue.py``): every write to an object, record,
-project, request, grant, audit event or person's name makes the copy unreachable at once.
+and activity generations and the project's own (``accounts/catalogue.py``): every write to
+a record, plan, project or person's name, and every write to one of the project's objects,
+requests, grants or audit events, makes the copy unreachable at once; writes in other
+projects leave it alone.
 Who may read it is checked on every request, before the cache is asked.
 
 "By data type" uses the record's data type (データ種別, the funders' vocabulary of the
@@ -29,7 +31,17 @@ import hashlib
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum, Value, Window
+from django.core.paginator import Page, Paginator
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    Window,
+)
 from django.db.models.functions import Coalesce, TruncMonth
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
@@ -40,7 +52,8 @@ from django.utils.translation import gettext as _
 
 from accounts import catalogue
 from accounts.models import Project
-from dmp.common_metadata import REQUIRED, missing_requirements
+from dmp.common_metadata import REQUIRED, incomplete_condition, missing_requirements
+from dmp.models import DmpRecord
 from dmp.selectors import EXPORT_FORMATS
 from dmp.vocabularies import DATA_TYPES, Tier
 
@@ -54,12 +67,13 @@ from .models import (
     TierChangeRequest,
 )
 from .selectors import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
-from .tally import tally_by_month, tally_by_record, tally_in_use
+from .tally import tally_by_month, tally_by_record, tally_embargoes, tally_in_use
 
 EMBARGO_WINDOW_DAYS = 90
-EMBARGO_LIST = 50
-RECENT_EVENTS = 20
+EMBARGO_LIST = 20
+RECENT_EVENTS = 10
 SHORT_LIST = 5
+RECORD_PAGE = 25  # rows of the table by DMP record
 
 # Tier colours of the charts: the badges' colours (static/css/kura.css).
 TIER_COLOURS = {
@@ -279,10 +293,30 @@ def tier_mix_chart(tier_rows: list[dict], total_bytes: int) -> dict | None:
 # --- The other panels --------------------------------------------------------------------------
 
 
+def dashboard_embargoes(
+    *, user, project: Project, objects: QuerySet, today: datetime.date
+) -> tuple[list[dict], dict]:
+    """The embargo panel: the first :data:`EMBARGO_LIST` (date, record) pairs lifting
+    within the window (:func:`embargo_schedule`) and the totals of all
+    (:func:`embargoes_lifting`), from the project's tallies when the dashboard reads them."""
+    if can_view_dashboard(user, project) and tally_in_use():
+        until = today + datetime.timedelta(days=EMBARGO_WINDOW_DAYS)
+        listed, lifting = tally_embargoes(project.pk, until=until, first=EMBARGO_LIST)
+        return [_schedule_entry(row, today) for row in listed], lifting
+    return embargo_schedule(objects, today=today), embargoes_lifting(objects, today=today)
+
+
+def _schedule_entry(row: dict, today: datetime.date) -> dict:
+    return {
+        **row,
+        "days": (row["available_date"] - today).days,
+        "due": row["available_date"] <= today,
+    }
+
+
 def embargoes_lifting(objects: QuerySet, *, today: datetime.date) -> dict:
-    """How many of ``objects``, and how many bytes, are embargoed and lift soon. Counted
-    from the objects (the tallies keep no dates): what grows is the number of embargoes in
-    the window, not the project."""
+    """How many of ``objects``, and how many bytes, are embargoed and lift soon, counted
+    from the objects (where the tallies are not kept; see :func:`dashboard_embargoes`)."""
     return objects.filter(_embargo_lifts(today)).aggregate(count=Count("pk"), bytes=_bytes())
 
 
@@ -295,10 +329,7 @@ def embargo_schedule(objects: QuerySet, *, today: datetime.date) -> list[dict]:
         .annotate(count=Count("pk"), bytes=_bytes())
         .order_by("available_date", "record_id")
     )[:EMBARGO_LIST]
-    return [
-        {**row, "days": (row["available_date"] - today).days, "due": row["available_date"] <= today}
-        for row in grouped
-    ]
+    return [_schedule_entry(row, today) for row in grouped]
 
 
 def _with_total(queryset: QuerySet) -> QuerySet:
@@ -335,28 +366,52 @@ def _data_type_label(code: str | None) -> str:
     return code or ""
 
 
-def project_dashboard_context(*, user, project: Project, can_edit: bool | None = None) -> dict:
+def dashboard_record_page(records: QuerySet, count: int, page_number: int) -> Page:
+    """One page of :data:`RECORD_PAGE` of ``records`` (ordered, ``count`` of them); past
+    the last page, the last one."""
+    paginator = Paginator(records, RECORD_PAGE, allow_empty_first_page=True)
+    paginator.count = count  # known already: no COUNT query
+    return paginator.page(min(max(page_number, 1), paginator.num_pages))
+
+
+def project_dashboard_context(
+    *, user, project: Project, can_edit: bool | None = None, records_page: int = 1
+) -> dict:
     """Everything the dashboard's body shows (``can_edit``: whether it links to editing the
-    DMP; asked of :func:`repository.access.can_edit_dmp` when not given)."""
+    DMP; asked of :func:`repository.access.can_edit_dmp` when not given). The table by DMP
+    record shows page ``records_page``: only that page's records are loaded; the others
+    are read as (id, data type, complete or not), checked in the database
+    (:func:`dmp.common_metadata.incomplete_condition`)."""
     today = timezone.localdate()
     objects = dashboard_objects(user=user, project=project)
     record_figures, month_figures = dashboard_figures(user=user, project=project, objects=objects)
-    records = list(records_visible_to(user).filter(project=project).order_by("data_number", "pk"))
-    records_by_id = {record.pk: record for record in records}
+    project_records = records_visible_to(user).filter(project=project)
+    # Every record's data type and completeness, in one small read.
+    data_types, records_incomplete = {}, 0
+    for pk, data_type, incomplete in project_records.order_by().values_list(
+        "pk", "data_type", ExpressionWrapper(incomplete_condition(DmpRecord), BooleanField())
+    ):
+        data_types[pk] = data_type
+        records_incomplete += incomplete
+    page = dashboard_record_page(
+        project_records.order_by("data_number", "pk"), len(data_types), records_page
+    )
 
     totals = Figures()
     checksum = dict.fromkeys(CHECKSUM_FILTERS, 0)
-    lifting = embargoes_lifting(objects, today=today)
     by_record: dict[int | None, dict] = {}
+    by_type: dict[str | None, Figures] = {}
     for row in record_figures:
         totals.add(row)
         for state in checksum:
             checksum[state] += row[f"checksum_{state}"]
         by_record[row["record_id"]] = row
+        if row["record_id"] in data_types:
+            by_type.setdefault(data_types[row["record_id"]], Figures()).add(row)
 
     labels = {requirement.name: str(requirement.label) for requirement in REQUIRED}
-    record_rows, by_type = [], {}
-    for record in records:
+    record_rows = []
+    for record in page.object_list:
         row = by_record.get(record.pk)
         figures = Figures()
         if row:
@@ -372,8 +427,6 @@ def project_dashboard_context(*, user, project: Project, can_edit: bool | None =
                 "missing": [labels[requirement.name] for requirement in missing],
             }
         )
-        if row:
-            by_type.setdefault(record.data_type, Figures()).add(row)
     without_record = Figures()
     if None in by_record:
         without_record.add(by_record[None])
@@ -382,7 +435,10 @@ def project_dashboard_context(*, user, project: Project, can_edit: bool | None =
     tier_rows = totals.tier_rows
     for row in tier_rows:
         row["share"] = 100 * row["bytes"] / totals.bytes if totals.bytes else 0
-    embargoes = embargo_schedule(objects, today=today)
+    embargoes, lifting = dashboard_embargoes(
+        user=user, project=project, objects=objects, today=today
+    )
+    records_by_id = project_records.in_bulk({entry["record_id"] for entry in embargoes} - {None})
     for entry in embargoes:
         entry["record"] = records_by_id.get(entry["record_id"])
     tier_requests = pending_tier_requests(project)
@@ -394,6 +450,7 @@ def project_dashboard_context(*, user, project: Project, can_edit: bool | None =
         "tier_rows": tier_rows,
         "tier_mix_chart": tier_mix_chart(tier_rows, totals.bytes),
         "record_rows": record_rows,
+        "record_page": page,
         "without_record": without_record,
         "type_rows": sorted(
             (
@@ -406,7 +463,7 @@ def project_dashboard_context(*, user, project: Project, can_edit: bool | None =
             {"state": state, "label": CHECKSUM_FILTER_LABELS[state], "count": count}
             for state, count in checksum.items()
         ],
-        "records_incomplete": sum(1 for row in record_rows if row["missing"]),
+        "records_incomplete": records_incomplete,
         "months": months,
         "growth_chart": growth_chart(months),
         "embargoes": embargoes,
@@ -429,11 +486,14 @@ def project_dashboard_context(*, user, project: Project, can_edit: bool | None =
 BODY_TEMPLATE = "repository/_dashboard_body.html"
 
 
-def _body_key(project: Project, can_edit: bool, generations: tuple[int, ...]) -> str:
+def _body_key(
+    project: Project, can_edit: bool, records_page: int, generations: tuple[int, ...]
+) -> str:
     raw = "\n".join(
         (
             *map(str, generations),
             str(project.pk),
+            str(records_page),
             get_language() or "",
             # The embargo window and "due" count from today.
             timezone.localdate().isoformat(),
@@ -443,7 +503,7 @@ def _body_key(project: Project, can_edit: bool, generations: tuple[int, ...]) ->
     return "kura:dashboard:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
-def dashboard_body(*, user, project: Project) -> SafeString:
+def dashboard_body(*, user, project: Project, records_page: int = 1) -> SafeString:
     """The dashboard's body, rendered, for ``user`` (who may read it: the caller checked).
 
     Everyone who may read the dashboard counts the same objects and records (its PM and
@@ -455,12 +515,14 @@ def dashboard_body(*, user, project: Project) -> SafeString:
     key = None
     if seconds > 0:
         key, stored = catalogue.cached_lookup(
-            (catalogue.CATALOGUE, catalogue.ACTIVITY),
-            lambda generations: _body_key(project, can_edit, generations),
+            (catalogue.CATALOGUE, catalogue.ACTIVITY, catalogue.PROJECT.of(project.pk)),
+            lambda generations: _body_key(project, can_edit, records_page, generations),
         )
         if stored is not None:
             return mark_safe(stored)  # noqa: S308 - our own rendering, stored as it was
-    context = project_dashboard_context(user=user, project=project, can_edit=can_edit)
+    context = project_dashboard_context(
+        user=user, project=project, can_edit=can_edit, records_page=records_page
+    )
     body = render_to_string(BODY_TEMPLATE, context)
     if key is not None:
         catalogue.cached_store(key, str(body), seconds)

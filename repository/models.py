@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
-from accounts.catalogue import ActivityQuerySet, CatalogueQuerySet
+from accounts.catalogue import PROJECT, RECORD_FILES, CatalogueQuerySet, ScopeTracking
 from accounts.models import Project
 from dmp.models import DmpRecord
 from dmp.vocabularies import Tier
@@ -19,11 +19,44 @@ def new_storage_key() -> str:
     return f"objects/{key[:2]}/{key}"
 
 
+def _project_scoped(values: dict) -> list:
+    """The generation of the project a row belongs to (accounts.catalogue)."""
+    project_id = values.get("project_id", values.get("record__project_id"))
+    return [PROJECT.of(project_id)] if project_id is not None else []
+
+
+class ProjectActivityQuerySet(CatalogueQuerySet):
+    """Requests and audit events: what a project's dashboard lists. A write moves only that
+    project's generation (accounts.catalogue)."""
+
+    generation = None
+    scope_fields = ("project_id",)
+    scoped = staticmethod(_project_scoped)
+
+
+class RecordActivityQuerySet(ProjectActivityQuerySet):
+    """Access requests and grants, which belong to a project through their record."""
+
+    scope_fields = ("record__project_id",)
+
+
 class DataObjectQuerySet(CatalogueQuerySet):
     # Columns no public page shows: updating only these leaves cached pages alone.
     quiet_fields = frozenset(
         {"checksum_progress", "last_fixity_at", "checksum_unsent", "checksum_missing_tries"}
     )
+    # A write moves the generations of the object's record (its landing page) and of its
+    # project (its dashboard), not the whole catalogue's (accounts.catalogue).
+    generation = None
+    scope_fields = ("record_id", "project_id")
+
+    @staticmethod
+    def scoped(values: dict) -> list:
+        record_id = values.get("record_id")
+        return [
+            *([RECORD_FILES.of(record_id)] if record_id is not None else []),
+            *_project_scoped(values),
+        ]
 
     def visible_to(self, user, action) -> "DataObjectQuerySet":
         """Objects ``user`` may act on; the rule lives in :mod:`repository.access`."""
@@ -32,7 +65,7 @@ class DataObjectQuerySet(CatalogueQuerySet):
         return self.filter(rule(user, action))
 
 
-class DataObject(models.Model):
+class DataObject(ScopeTracking):
     """One stored file of managed data."""
 
     class Status(models.TextChoices):
@@ -331,7 +364,7 @@ class TierChangeRequest(models.Model):
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     decision_comment = models.TextField(_("decision comment"), blank=True)
 
-    objects = ActivityQuerySet.as_manager()
+    objects = ProjectActivityQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("tier change request")
@@ -381,7 +414,7 @@ class AccessRequest(models.Model):
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     decision_comment = models.TextField(_("decision comment"), blank=True)
 
-    objects = ActivityQuerySet.as_manager()
+    objects = RecordActivityQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("access request")
@@ -393,7 +426,7 @@ class AccessRequest(models.Model):
         return f"{self.requester} → {self.record} ({self.get_status_display()})"
 
 
-class AccessGrantQuerySet(ActivityQuerySet):
+class AccessGrantQuerySet(RecordActivityQuerySet):
     def live(self, now=None) -> "AccessGrantQuerySet":
         now = now or timezone.now()
         return self.filter(revoked_at__isnull=True, expires_at__gt=now)
@@ -448,8 +481,8 @@ class AccessGrant(models.Model):
         return f"{self.grantee} ⇒ {self.record} until {self.expires_at:%Y-%m-%d}"
 
 
-class AuditEventQuerySet(ActivityQuerySet):
-    """Appends only; ``bulk_create`` bumps the activity generation."""
+class AuditEventQuerySet(ProjectActivityQuerySet):
+    """Appends only; ``bulk_create`` bumps the generations of the events' projects."""
 
     def update(self, **kwargs):
         raise PermissionError("The audit trail is append-only.")
@@ -589,7 +622,8 @@ class TallyDelta(models.Model):
     """One change of a stored object's contribution to the tallies (``object_count`` ±1,
     ``byte_count`` ± its size), appended by the trigger: appending takes no lock that
     another write could wait on, so concurrent writes never block or deadlock each other.
-    A job folds the changes into :class:`ObjectTally` and :class:`MonthTally` every minute;
+    A job folds the changes into :class:`ObjectTally`, :class:`MonthTally` and
+    :class:`EmbargoTally` every minute;
     a dashboard reads the tallies and the changes not yet folded, in one statement."""
 
     project = models.ForeignKey(
@@ -601,6 +635,7 @@ class TallyDelta(models.Model):
     tier = models.CharField(max_length=16)
     checksum = models.CharField(max_length=16)
     month = models.DateField()
+    available_date = models.DateField(null=True)  # embargoed objects only
     object_count = models.IntegerField()
     byte_count = models.BigIntegerField()
 
@@ -627,3 +662,27 @@ class MonthTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id} {self.month:%Y-%m}"
+
+
+class EmbargoTally(models.Model):
+    """How many stored embargoed objects, and how many bytes, a project holds in each DMP
+    record lifting on each date; kept like :class:`ObjectTally`, for the dashboard's
+    embargo panel."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    record = models.ForeignKey(
+        DmpRecord, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+    )
+    available_date = models.DateField()
+    object_count = models.BigIntegerField(default=0)
+    byte_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["project", "available_date"], name="embargotally_project_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.record_id} {self.available_date}"

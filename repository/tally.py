@@ -14,8 +14,9 @@ calls :func:`tally_rebuild` after.)
 :class:`~repository.models.MonthTally` (month stored), in one statement, one fold at a
 time. A dashboard reads a project's tallies plus its changes not yet folded, in one
 statement each (:func:`tally_by_record`, :func:`tally_by_month`), so its figures are exact
-and cost the same whatever the project's size. Embargo dates are not tallied: the embargo
-panel counts the objects lifting within its window.
+and cost the same whatever the project's size; :class:`~repository.models.EmbargoTally`
+(record, available date of embargoed objects) gives the embargo panel
+(:func:`tally_embargoes`) the same way.
 
 The month is that of ``coalesce(stored_at, created_at)`` in ``TIME_ZONE`` as it was when
 the trigger was made (:func:`tally_rebuild` remakes it; until then a dashboard under
@@ -32,7 +33,7 @@ from django.db import connection, transaction
 
 from dmp.vocabularies import Tier
 
-from .models import DataObject, MonthTally, ObjectTally, TallyDelta
+from .models import DataObject, EmbargoTally, MonthTally, ObjectTally, TallyDelta
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,10 @@ OBJECTS = DataObject._meta.db_table
 DELTAS = TallyDelta._meta.db_table
 BY_RECORD = ObjectTally._meta.db_table
 BY_MONTH = MonthTally._meta.db_table
+BY_EMBARGO = EmbargoTally._meta.db_table
 RECORD_GROUPING = ("project_id", "record_id", "tier", "checksum")
 MONTH_GROUPING = ("project_id", "month")
+EMBARGO_GROUPING = ("project_id", "record_id", "available_date")
 # What an object counts as, in SQL over a row ``o`` of the objects table.
 DERIVED = {
     "project_id": "{o}.project_id",
@@ -54,7 +57,15 @@ DERIVED = {
         "date_trunc('month', coalesce({o}.stored_at, {o}.created_at)"
         " AT TIME ZONE kura_tally_zone())::date"
     ),
+    "available_date": "CASE WHEN {o}.tier = 'embargoed' THEN {o}.available_date END",
 }
+# Each tally: its table, its grouping, and which changes it keeps (a condition on the
+# columns of DERIVED; "" for all).
+TALLIES = (
+    (BY_RECORD, RECORD_GROUPING, ""),
+    (BY_MONTH, MONTH_GROUPING, ""),
+    (BY_EMBARGO, EMBARGO_GROUPING, "available_date IS NOT NULL"),
+)
 # The columns whose change can change what an object counts for.
 WATCHED = (
     "status",
@@ -66,6 +77,7 @@ WATCHED = (
     "checksum_state",
     "quarantined_at",
     "size",
+    "available_date",
 )
 FOLD_LOCK = 7_351_001  # pg_advisory_xact_lock key: one fold at a time
 
@@ -107,10 +119,11 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$""",
-        f"CREATE UNIQUE INDEX IF NOT EXISTS {BY_RECORD}_grouped ON {BY_RECORD} "
-        f"({', '.join(RECORD_GROUPING)}) NULLS NOT DISTINCT",
-        f"CREATE UNIQUE INDEX IF NOT EXISTS {BY_MONTH}_grouped ON {BY_MONTH} "
-        f"({', '.join(MONTH_GROUPING)})",
+        *(
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {table}_grouped ON {table} "
+            f"({', '.join(grouping)}) NULLS NOT DISTINCT"
+            for table, grouping, _kept in TALLIES
+        ),
         f"DROP TRIGGER IF EXISTS kura_tally_insert_delete ON {OBJECTS}",
         f"CREATE TRIGGER kura_tally_insert_delete AFTER INSERT OR DELETE ON {OBJECTS} "
         "FOR EACH ROW EXECUTE FUNCTION kura_tally_object()",
@@ -126,8 +139,7 @@ UNINSTALL_SQL = [
     "DROP FUNCTION IF EXISTS kura_tally_object()",
     f"DROP FUNCTION IF EXISTS kura_tally_add({OBJECTS}, integer)",
     "DROP FUNCTION IF EXISTS kura_tally_zone()",
-    f"DROP INDEX IF EXISTS {BY_RECORD}_grouped",
-    f"DROP INDEX IF EXISTS {BY_MONTH}_grouped",
+    *(f"DROP INDEX IF EXISTS {table}_grouped" for table, _grouping, _kept in TALLIES),
 ]
 
 
@@ -154,21 +166,33 @@ def tally_fold() -> int:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FOLD_LOCK])
         cursor.execute(
             f"WITH moved AS (DELETE FROM {DELTAS} RETURNING *), "  # noqa: S608 - our names
-            f"by_record AS ({_upsert(BY_RECORD, RECORD_GROUPING, 'moved')}), "
-            f"by_month AS ({_upsert(BY_MONTH, MONTH_GROUPING, 'moved')}) "
-            "SELECT count(*) FROM moved"
+            + ", ".join(
+                f"fold_{n} AS ({_upsert(table, grouping, _kept_changes(kept, 'moved'))})"
+                for n, (table, grouping, kept) in enumerate(TALLIES)
+            )
+            + " SELECT count(*) FROM moved"
         )
         return cursor.fetchone()[0]
 
 
-def _recount(grouping: tuple[str, ...], where: str = "") -> str:
-    """Every stored object's contribution, summed by ``grouping``."""
+def _kept_changes(kept: str, source: str) -> str:
+    """The rows of ``source`` a tally keeps (``kept``: a condition, "" for all)."""
+    return f"(SELECT * FROM {source} WHERE {kept}) AS kept" if kept else source  # noqa: S608
+
+
+def _recount(grouping: tuple[str, ...], where: str = "", kept: str = "") -> str:
+    """Every stored object's contribution, summed by ``grouping`` (only the groups a tally
+    keeps: ``kept``, a condition on the grouping's columns)."""
     expressions = ", ".join(DERIVED[column].format(o="o") for column in grouping)
     positions = ", ".join(str(n) for n in range(1, len(grouping) + 1))
-    return (
+    recount = (
         f"SELECT {expressions}, count(*), coalesce(sum(o.size), 0) "  # noqa: S608 - our names
         f"FROM {OBJECTS} o WHERE o.status = 'stored' {where} GROUP BY {positions}"
     )
+    if not kept:
+        return recount
+    names = ", ".join((*grouping, "object_count", "byte_count"))
+    return f"SELECT * FROM ({recount}) AS counted({names}) WHERE {kept}"  # noqa: S608
 
 
 def _current(table: str, grouping: tuple[str, ...], where: str) -> str:
@@ -191,12 +215,12 @@ def tally_rebuild() -> None:
         for statement in install_sql(settings.TIME_ZONE):
             cursor.execute(statement)
         cursor.execute(f"LOCK TABLE {OBJECTS} IN SHARE MODE")
-        for table in (DELTAS, BY_RECORD, BY_MONTH):
+        for table in (DELTAS, *(table for table, _grouping, _kept in TALLIES)):
             cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - our own names
-        for table, grouping in ((BY_RECORD, RECORD_GROUPING), (BY_MONTH, MONTH_GROUPING)):
+        for table, grouping, kept in TALLIES:
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(grouping)}, object_count, byte_count) "  # noqa: S608
-                + _recount(grouping)
+                + _recount(grouping, kept=kept)
             )
 
 
@@ -212,34 +236,34 @@ def tally_in_use() -> bool:
 
 def tally_by_record(project_id: int) -> list[dict]:
     """The project's figures by DMP record, as :func:`repository.dashboard.objects_by_record`
-    counts them from the objects (one statement: tallies plus changes not yet folded)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _current(BY_RECORD, RECORD_GROUPING[1:], "project_id = %s"), [project_id] * 2
-        )
-        rows = cursor.fetchall()
-    by_record: dict[int | None, dict] = {}
-    for record_id, tier, checksum, count, volume in rows:
-        if not count:
-            continue
-        row = by_record.setdefault(record_id, _empty_record_row(record_id))
-        row["count"] += count
-        row["bytes"] += volume
-        row[f"count_{tier}"] = row.get(f"count_{tier}", 0) + count
-        row[f"bytes_{tier}"] = row.get(f"bytes_{tier}", 0) + volume
-        row[f"checksum_{checksum}"] = row.get(f"checksum_{checksum}", 0) + count
-    return list(by_record.values())
-
-
-def _empty_record_row(record_id) -> dict:
+    counts them from the objects (one statement: tallies plus changes not yet folded, one
+    row per record with its tiers and checksum states side by side)."""
     from .selectors import CHECKSUM_FILTERS
 
-    row = {"record_id": record_id, "count": 0, "bytes": 0}
+    columns = ["count", "bytes"]
+    sums = ["sum(n)", "sum(b)"]
+    params: list = []
     for tier in Tier:
-        row[f"count_{tier.value}"] = row[f"bytes_{tier.value}"] = 0
+        columns += [f"count_{tier.value}", f"bytes_{tier.value}"]
+        sums += ["coalesce(sum(n) FILTER (WHERE tier = %s), 0)"] * 2
+        sums[-1] = sums[-1].replace("sum(n)", "sum(b)")
+        params += [tier.value, tier.value]
     for state in CHECKSUM_FILTERS:
-        row[f"checksum_{state}"] = 0
-    return row
+        columns.append(f"checksum_{state}")
+        sums.append("coalesce(sum(n) FILTER (WHERE checksum = %s), 0)")
+        params.append(state)
+    current = _current(BY_RECORD, RECORD_GROUPING[1:], "project_id = %s")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT record_id, {', '.join(sums)} FROM ("  # noqa: S608 - our own SQL
+            f"SELECT record_id, tier, checksum, n, b FROM ({current}) AS t(record_id, tier, "
+            "checksum, n, b) WHERE n <> 0) AS c GROUP BY record_id",
+            [*params, project_id, project_id],
+        )
+        return [
+            {"record_id": row[0], **dict(zip(columns, map(int, row[1:]), strict=True))}
+            for row in cursor.fetchall()
+        ]
 
 
 def tally_by_month(project_id: int) -> list[dict]:
@@ -253,6 +277,31 @@ def tally_by_month(project_id: int) -> list[dict]:
         for month, count, volume in sorted(rows)
         if count
     ]
+
+
+def tally_embargoes(project_id: int, *, until, first: int) -> tuple[list[dict], dict]:
+    """The project's embargoed objects lifting on or before ``until``: the first ``first``
+    (date, record) pairs with their count and bytes, and the totals of all of them (one
+    statement: tallies plus changes not yet folded)."""
+    current = _current(
+        BY_EMBARGO,
+        ("available_date", "record_id"),
+        "project_id = %s AND available_date IS NOT NULL AND available_date <= %s",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT available_date, record_id, n, b, sum(n) OVER (), sum(b) OVER () "  # noqa: S608
+            f"FROM ({current}) AS t(available_date, record_id, n, b) WHERE n <> 0 "
+            "ORDER BY available_date, record_id LIMIT %s",
+            [project_id, until, project_id, until, first],
+        )
+        rows = cursor.fetchall()
+    listed = [
+        {"available_date": day, "record_id": record_id, "count": int(n), "bytes": int(b)}
+        for day, record_id, n, b, _n, _b in rows
+    ]
+    count, volume = (int(rows[0][4]), int(rows[0][5])) if rows else (0, 0)
+    return listed, {"count": count, "bytes": volume}
 
 
 def tally_mismatches(*, project_id: int | None = None) -> list[dict]:
@@ -269,11 +318,15 @@ def tally_mismatches(*, project_id: int | None = None) -> list[dict]:
     with transaction.atomic(), connection.cursor() as cursor:
         if outermost:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        for table, grouping in ((BY_RECORD, RECORD_GROUPING), (BY_MONTH, MONTH_GROUPING)):
+        for table, grouping, kept in TALLIES:
             width = len(grouping)
-            cursor.execute(_recount(grouping, "AND o.project_id = %s" if only else ""), params)
+            cursor.execute(
+                _recount(grouping, "AND o.project_id = %s" if only else "", kept), params
+            )
             counted = {tuple(row[:width]): tuple(row[width:]) for row in cursor.fetchall()}
-            cursor.execute(_current(table, grouping, where), params * 2)
+            cursor.execute(
+                _current(table, grouping, f"{where} AND {kept}" if kept else where), params * 2
+            )
             kept = {tuple(row[:width]): tuple(row[width:]) for row in cursor.fetchall()}
             mismatches += [
                 {

@@ -1,3 +1,5 @@
+import re
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -52,7 +54,15 @@ def project_detail(request, project_id: int):
 @require_safe
 def project_dashboard(request, project_id: int):
     project = access_dashboard_project(request.user, project_id)
-    body = dashboard.dashboard_body(user=request.user, project=project)
+    records_page = request.GET.get("records", "1")
+    if not re.fullmatch(r"[0-9]{1,9}", records_page):
+        return HttpResponseBadRequest(
+            _("Not a page number: %(page)s") % {"page": records_page[:40]},
+            content_type="text/plain; charset=utf-8",
+        )
+    body = dashboard.dashboard_body(
+        user=request.user, project=project, records_page=int(records_page)
+    )
     return render(request, "repository/dashboard.html", {"project": project, "body": body})
 
 

@@ -152,3 +152,11 @@ def make_program_officer(**kwargs) -> User:
 
 def make_superuser(**kwargs) -> User:
     return UserFactory(is_staff=True, is_superuser=True, **kwargs)
+
+
+def queued_work(callbacks) -> list:
+    """The on-commit callbacks that are work (tasks, mail), without the bumps of cached
+    pages' generations (accounts.catalogue) that every write registers too."""
+    from accounts.catalogue import Generation
+
+    return [c for c in callbacks if getattr(c, "__func__", None) is not Generation.bump]

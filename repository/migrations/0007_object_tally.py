@@ -6,11 +6,8 @@ from django.db import migrations, models
 
 
 def install(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    from repository.tally import tally_rebuild
-
-    tally_rebuild()
+    """Nothing: 0008 makes the trigger and fills the tallies (``tally_rebuild`` makes them
+    as the code has them now, which needs 0008's columns)."""
 
 
 def uninstall(apps, schema_editor):

@@ -24,6 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Project
+from config.db import statement_timeout
 from dmp.models import DmpRecord
 from dmp.vocabularies import FUNDERS
 from repository.access import Action, records_visible_to, visible_to
@@ -397,6 +398,7 @@ def check_arguments(query) -> tuple[str, dict[str, str]]:
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
+@statement_timeout
 def endpoint(request) -> HttpResponse:
     query = request.POST if request.method == "POST" else request.GET
     try:

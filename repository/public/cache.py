@@ -2,12 +2,15 @@
 
 Harvesters, crawlers and first-time visitors ask for the same landing and search pages
 over and over; for them the rendered page is kept in the shared cache. The key holds the
-catalogue generation (``accounts/catalogue.py``: it changes with every write to a record,
-creator, object, project or institution), today's date (embargo dates), the language, the
-host and the full path with its query, so a cached page is never older than the data it
-shows. A request is served from the cache only when nothing about it is personal: a GET
-with no session and no pending messages (so the visitor is anonymous without a database
-query). A page is stored only if its rendering set no cookie and embedded no CSRF token.
+generations of what the page shows (``accounts/catalogue.py``: the catalogue's, which
+changes with every write to a record, creator, plan, project or institution, and for a
+landing page its record's files' generation, which changes with every write to one of its
+objects), today's date (embargo dates), the language, the host and the full path with its
+query, so a cached page is never older than the data it shows, and an upload to another
+record leaves it cached. A request is served from the cache only when nothing about it is
+personal: a GET with no session and no pending messages (so the visitor is anonymous
+without a database query). A page is stored only if its rendering set no cookie and
+embedded no CSRF token.
 """
 
 import hashlib
@@ -35,7 +38,7 @@ def _personal(request) -> bool:
 def _key(request, generations: tuple[int, ...]) -> str:
     raw = "\n".join(
         (
-            str(generations[0]),
+            *map(str, generations),
             timezone.localdate().isoformat(),
             get_language() or "",
             request.scheme,
@@ -55,8 +58,11 @@ def _storable(request, response) -> bool:
     )
 
 
-def cached_for_visitors(*, params: frozenset[str] = frozenset()):
+def cached_for_visitors(*, params: frozenset[str] = frozenset(), scoped=None):
     """Serve the view's page from the shared cache to visitors without a session.
+
+    The page is filed under the catalogue generation and ``scoped(**view_kwargs)`` (the
+    scoped generations of what else it shows, e.g. a record's files).
 
     Only requests whose query parameters are all among ``params`` are cached: a page asked
     for with anything else (``?x=<random>``) is rendered and not stored, so nobody can fill
@@ -67,14 +73,15 @@ def cached_for_visitors(*, params: frozenset[str] = frozenset()):
     def decorator(view):
         @wraps(view)
         def wrapper(request, *args, **kwargs):
-            return _serve(view, params, request, *args, **kwargs)
+            generations = (catalogue.CATALOGUE, *(scoped(**kwargs) if scoped else ()))
+            return _serve(view, params, generations, request, *args, **kwargs)
 
         return wrapper
 
     return decorator
 
 
-def _serve(view, params, request, *args, **kwargs):
+def _serve(view, params, generations, request, *args, **kwargs):
     seconds = settings.KURA_PAGE_CACHE_SECONDS
     if (
         seconds <= 0
@@ -83,9 +90,7 @@ def _serve(view, params, request, *args, **kwargs):
         or not set(request.GET) <= params
     ):
         return view(request, *args, **kwargs)
-    key, stored = catalogue.cached_lookup(
-        (catalogue.CATALOGUE,), lambda generations: _key(request, generations)
-    )
+    key, stored = catalogue.cached_lookup(generations, lambda numbers: _key(request, numbers))
     if stored is not None:
         status, headers, content = stored
         return HttpResponse(content, status=status, headers=headers)

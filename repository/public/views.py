@@ -11,6 +11,7 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
+from accounts import catalogue
 from config.db import statement_timeout
 from dmp.models import DmpRecord
 from dmp.vocabularies import DATA_POLICY_FREE, Tier
@@ -91,7 +92,7 @@ def _access_request_mailto(record: DmpRecord) -> str:
 
 
 @require_safe
-@cached_for_visitors()
+@cached_for_visitors(scoped=lambda record_id: [catalogue.RECORD_FILES.of(record_id)])
 @statement_timeout
 def dataset_landing(request, record_id: int):
     record = landing.record_for_landing(user=request.user, record_id=record_id)
@@ -115,8 +116,14 @@ def dataset_landing(request, record_id: int):
         "creators": facts.creators(record),
         "objects": objects,
         # Anyone who sees one of its objects may open the project page (access.project_rule).
+        # For visitors without a session the page is cached under this record's files only
+        # (public/cache.py), so it links the project when one of *these* files is listed,
+        # never because of another record's files.
         "project_visible": bool(objects)
-        or projects_visible_to(request.user).filter(pk=project.pk).exists(),
+        or (
+            request.user.is_authenticated
+            and projects_visible_to(request.user).filter(pk=project.pk).exists()
+        ),
         "licence": facts.licence(record),
         "access_right": facts.access_right(record),
         "data_type": facts.data_type(record),
@@ -160,6 +167,7 @@ def _jpcoar(record: DmpRecord, *, landing_url: str, files) -> bytes:
 
 
 @require_safe
+@statement_timeout
 def dataset_export(request, record_id: int, fmt: str):
     if fmt not in EXPORTS:
         raise Http404("No such export format.")

@@ -216,12 +216,29 @@ class DatasetSearch:
     query: str
     terms: list[str]
     selected: dict[str, str]
-    page: Page
+    page: Page  # the matches whose title is not the query, newest first
     facets: list[Facet] = field(default_factory=list)
+    # Matches whose title is the query (either language, any case): first, on page 1.
+    title_matches: list = field(default_factory=list)
+    title_match_count: int = 0
 
     @property
     def count(self) -> int:
-        return self.page.paginator.count
+        if self.page.paginator.capped:  # "more than" the cap, whatever came first
+            return self.page.paginator.count
+        return self.page.paginator.count + self.title_match_count
+
+    @property
+    def results(self) -> list:
+        """The records this page lists, in order."""
+        return [*self.title_matches, *self.page]
+
+    @property
+    def start_index(self) -> int:
+        """The number of this page's first record in the whole list."""
+        if self.page.number == 1:
+            return 1
+        return self.page.start_index() + self.title_match_count
 
     @property
     def capped(self) -> bool:
@@ -260,7 +277,8 @@ def dataset_search(
 ) -> DatasetSearch:
     """One page of the datasets ``user`` may read that match ``query`` (every term, in any
     searched field) and the facet selections in ``params``, with facet counts over the whole
-    result set. Runs a fixed number of queries: one count, one page, one for all facets.
+    result set. Runs a fixed number of queries: one for the records titled as the query
+    (and one to load them, on page 1), one count, one page, one for all facets.
 
     Past ``KURA_SEARCH_COUNT_CAP`` matches the count says "more than" and the facets count
     the first that many found (:class:`CappedPaginator`): the cost is bounded by the cap, not by
@@ -276,13 +294,35 @@ def dataset_search(
         if spec.param in selected:
             records = records.filter(spec.condition(selected[spec.param]))
 
-    ordered = records.select_related("project").order_by("-updated_at", "-id")
+    # Relevance: records whose title is the query come first (found through the indexes
+    # of dmp/migrations/0008, so the rest keeps its cheap newest-first order).
+    phrase = normalize_query(query)
+    title_ids = []
+    if terms:
+        title_ids = list(
+            records.filter(Q(title_ja__iexact=phrase) | Q(title_en__iexact=phrase))
+            .order_by("-updated_at", "-id")
+            .values_list("pk", flat=True)[:PAGE_SIZE]
+        )
+    rest = records.exclude(pk__in=title_ids) if title_ids else records
+    ordered = rest.select_related("project").order_by("-updated_at", "-id")
     cap = settings.KURA_SEARCH_COUNT_CAP
     page = CappedPaginator(ordered, PAGE_SIZE, cap=cap).get_page(page_number)
-    for record in page:
+    title_matches = []
+    if title_ids and page.number == 1:
+        found = records.select_related("project").in_bulk(title_ids)
+        title_matches = [found[pk] for pk in title_ids if pk in found]
+    for record in (*title_matches, *page):
         record.landing_path = dataset_path(record.pk)
         record.data_type_label = _label("type", record.data_type)
-    search = DatasetSearch(query=normalize_query(query), terms=terms, selected=selected, page=page)
+    search = DatasetSearch(
+        query=phrase,
+        terms=terms,
+        selected=selected,
+        page=page,
+        title_matches=title_matches,
+        title_match_count=len(title_ids),
+    )
     if search.capped:  # facets of the first ``cap`` matches found, not of every record
         combinations = _first_combinations(records.order_by(), cap)
     else:

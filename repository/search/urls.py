@@ -1,13 +1,15 @@
 from django.contrib.sitemaps.views import sitemap
 from django.urls import path
 
+from config.db import statement_timeout
+
 from . import views
 
 urlpatterns = [
     path("datasets/", views.dataset_list, name="dataset-list"),
     path(
         "sitemap.xml",
-        sitemap,
+        statement_timeout(sitemap),
         {"sitemaps": views.SITEMAPS},
         name="sitemap",
     ),

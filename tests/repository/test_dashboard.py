@@ -15,7 +15,12 @@ from dmp.common_metadata import REQUIRED, missing_items
 from dmp.selectors import EXPORT_FORMATS
 from dmp.vocabularies import Tier
 from repository.access import Action, visible_to
-from repository.dashboard import EMBARGO_WINDOW_DAYS, dashboard_objects, embargo_schedule
+from repository.dashboard import (
+    EMBARGO_WINDOW_DAYS,
+    RECENT_EVENTS,
+    dashboard_objects,
+    embargo_schedule,
+)
 from repository.models import AccessRequest, DataObject, RequestStatus
 from tests.dmp.complete_records import complete_record
 from tests.factories import (
@@ -286,13 +291,13 @@ def test_pending_requests_and_recent_activity_equal_sql(seeded, dashboard):
         pk
         for (pk,) in fetch(
             "SELECT id FROM repository_auditevent WHERE project_id = %s "
-            "ORDER BY occurred_at DESC, id DESC LIMIT 20",
-            [seeded.project.pk],
+            "ORDER BY occurred_at DESC, id DESC LIMIT %s",
+            [seeded.project.pk, RECENT_EVENTS],
         )
     ]
     assert [event.pk for event in dashboard.context["events"]] == latest
     body = dashboard.content.decode()
-    assert "event 24" in body and "event 4" not in body and "another project" not in body
+    assert "event 24" in body and "event 14" not in body and "another project" not in body
 
 
 def test_export_buttons(seeded, dashboard, client):
@@ -620,3 +625,44 @@ def test_visible_to_a_project_gives_the_same_answer_as_filtering_afterwards(role
         )
         assert bound == filtered
         assert bound == ({obj.pk} if test_access.allowed(role, state, action) else set())
+
+
+# --- The table by DMP record, page by page -------------------------------------------------
+
+
+def test_the_record_table_shows_a_page_and_counts_every_record(client):
+    from repository.dashboard import RECORD_PAGE
+
+    project = ProjectFactory()
+    client.force_login(MembershipFactory(project=project, role=Role.PM).user)
+    complete = [complete_record(project, number=n) for n in range(1, 4)]
+    sparse = [
+        DmpRecordFactory(project=project, data_number=f"S-{n:03d}") for n in range(RECORD_PAGE + 2)
+    ]
+    ordered = sorted(complete + sparse, key=lambda record: (record.data_number, record.pk))
+
+    def rows(response) -> list[int]:
+        body = response.content.decode()
+        return [int(pk) for pk in re.findall(r'<tr data-record="(\d+)">', body)]
+
+    first = client.get(url(project))
+    assert rows(first) == [record.pk for record in ordered[:RECORD_PAGE]]
+    # Incomplete records are counted over all pages, not the one shown.
+    assert first.context["records_incomplete"] == len(sparse)
+    assert f"Records 1–{RECORD_PAGE} of {len(ordered)}" in first.content.decode()
+    assert 'href="?records=2#dash-records"' in first.content.decode()
+
+    second = client.get(url(project), {"records": "2"})
+    assert rows(second) == [record.pk for record in ordered[RECORD_PAGE:]]
+    assert second.context["records_incomplete"] == len(sparse)
+    # Past the last page: the last page.
+    assert rows(client.get(url(project), {"records": "99"})) == rows(second)
+
+
+@pytest.mark.parametrize("page", ["x", "-1", "1.5", "9" * 12, "²", "١"])
+def test_a_bad_record_page_is_refused_clearly(client, page):
+    project = ProjectFactory()
+    client.force_login(MembershipFactory(project=project, role=Role.PM).user)
+    response = client.get(url(project), {"records": page})
+    assert response.status_code == 400
+    assert "Not a page number" in response.content.decode()

@@ -463,8 +463,14 @@ def test_an_unreachable_cache_only_costs_a_rendering(client, world, settings):
 # --- The generations ----------------------------------------------------------------------------
 
 
-def _numbers() -> tuple[int, int]:
-    return catalogue.CATALOGUE.current(), catalogue.ACTIVITY.current()
+def _numbers(world) -> dict[str, int]:
+    return {
+        "catalogue": catalogue.CATALOGUE.current(),
+        "activity": catalogue.ACTIVITY.current(),
+        "project": catalogue.PROJECT.of(world.project.pk).current(),
+        "files": catalogue.RECORD_FILES.of(world.record.pk).current(),
+        "other project": catalogue.PROJECT.of(world.project.pk + 10_000).current(),
+    }
 
 
 ACTIVITY_WRITES = {
@@ -481,7 +487,7 @@ ACTIVITY_WRITES = {
     ),
     "access-grant-create": lambda w: AccessGrant.objects.create(
         record=w.record,
-        grantee=UserFactory(),
+        grantee=w.stranger,
         granted_by=w.pm,
         expires_at=timezone.now() + datetime.timedelta(days=30),
     ),
@@ -493,26 +499,34 @@ ACTIVITY_WRITES = {
 
 
 @pytest.mark.parametrize("write", ACTIVITY_WRITES.values(), ids=ACTIVITY_WRITES.keys())
-def test_activity_writes_leave_the_public_pages_cache_alone(world, write):
+def test_activity_writes_move_only_their_own_projects_dashboard(world, write):
+    """A request, grant or audit event moves its project's generation (its dashboard) and
+    nothing else: not the public pages, not another project's dashboard, not the files of
+    its record. A person's name is on every dashboard: it moves the activity generation."""
     AccessGrant.objects.create(
         record=world.record,
         grantee=UserFactory(),
         granted_by=world.pm,
         expires_at=timezone.now() + datetime.timedelta(days=30),
     )
-    public_before, activity_before = _numbers()
+    world.stranger = UserFactory()  # made before: a new person moves the activity generation
+    before = _numbers(world)
 
     write(world)
 
-    public_after, activity_after = _numbers()
-    assert activity_after > activity_before
-    assert public_after == public_before
+    after = _numbers(world)
+    moved = {name for name in before if after[name] != before[name]}
+    assert all(after[name] >= before[name] for name in before)
+    if write is ACTIVITY_WRITES["person-renamed"]:
+        assert moved == {"activity"}
+    else:
+        assert moved == {"project"}
 
 
 def test_a_login_leaves_the_dashboards_alone(world):
-    before = _numbers()
+    before = _numbers(world)
     Client().force_login(world.pm)  # stamps last_login
-    assert _numbers() == before
+    assert _numbers(world) == before
 
 
 @pytest.mark.django_db(transaction=True)
@@ -523,3 +537,38 @@ def test_a_commit_bumps_the_activity_generation_again():
         during = catalogue.ACTIVITY.current()
         assert during > before
     assert catalogue.ACTIVITY.current() > during
+
+
+def test_object_writes_move_their_own_record_and_project_only(world):
+    other_project = ProjectFactory()
+    other_record = DmpRecordFactory(project=other_project)
+    before = _numbers(world)
+    elsewhere = DataObjectFactory(
+        project=other_project, record=other_record, uploaded_by=world.uploader
+    )
+    DataObject.objects.filter(pk=elsewhere.pk).update(tier=Tier.SHARED)
+    assert _numbers(world) == before  # another project's upload and tier change
+
+    mine = DataObjectFactory(project=world.project, record=world.record, uploaded_by=world.pm)
+    after = _numbers(world)
+    assert {name for name in before if after[name] != before[name]} == {"project", "files"}
+    before = after
+    DataObjectFactory(project=world.project, record=None, uploaded_by=world.pm)  # dashboard only
+    after = _numbers(world)
+    assert {name for name in before if after[name] != before[name]} == {"project"}
+    before = after
+    mine.delete()
+    after = _numbers(world)
+    assert {name for name in before if after[name] != before[name]} == {"project", "files"}
+
+
+def test_an_update_of_a_row_the_caller_holds_needs_no_read_of_its_scope(world):
+    held = DataObjectFactory(project=world.project, record=world.record, uploaded_by=world.pm)
+    before = _numbers(world)
+    with CaptureQueriesContext(connection) as queries:
+        DataObject.objects.filter(pk=held.pk).scoped_as(held).update(
+            checksum_state=DataObject.ChecksumState.VERIFIED
+        )
+    assert [q["sql"].split()[0] for q in queries] == ["UPDATE"]
+    after = _numbers(world)
+    assert {name for name in before if after[name] != before[name]} == {"project", "files"}

@@ -15,7 +15,8 @@ from accounts import catalogue
 from accounts.models import Role
 from dmp.models import DmpRecord, RecordCreator
 from dmp.vocabularies import MetadataAccess, Tier
-from repository.models import DataObject
+from repository.models import AuditEvent, DataObject
+from repository.services import audit_event_record
 from tests.factories import MembershipFactory
 from tests.repository.test_public import _download_url, _landing, _object, _open_record
 from tests.repository.upload_client import UploadClient
@@ -279,3 +280,76 @@ def test_an_upload_in_flight_leaves_cached_pages_alone_until_it_is_stored(
     with CaptureQueriesContext(connection) as queries:
         assert _landing(client, record).status_code == 200
     assert len(queries) > 0
+
+
+# --- Invalidated by what a page shows -----------------------------------------------------------
+
+
+def test_files_written_elsewhere_leave_this_landing_page_and_search_cached(
+    client, dataset, django_assert_num_queries
+):
+    """A landing page is filed under its own record's files: an upload stored in another
+    record (of this project or another), its checksum verified, and an audited download
+    there move neither it nor the search page."""
+    record, public = dataset
+    other = _open_record(record.project, number=2, title_en="Another dataset")
+    elsewhere = _open_record(title_en="A dataset of another project")
+    _landing(client, record)
+    _search(client)
+
+    for target in (other, elsewhere):
+        stored = _object(target, "new-elsewhere.tif", tier=Tier.PUBLIC)
+        DataObject.objects.filter(pk=stored.pk).update(
+            checksum_state=DataObject.ChecksumState.VERIFYING
+        )
+        stored.checksum_state = DataObject.ChecksumState.VERIFIED
+        stored.save()
+        audit_event_record(
+            actor=None,
+            action=AuditEvent.Action.DOWNLOAD,
+            data_object=stored,
+        )
+        with django_assert_num_queries(0):
+            assert public.original_filename in _landing(client, record).content.decode()
+            assert record.title_en in _search(client).content.decode()
+        # The other record's own landing page shows its new file at once.
+        assert "new-elsewhere.tif" in _landing(client, target).content.decode()
+
+
+@pytest.mark.parametrize(
+    "move",
+    [
+        pytest.param(lambda obj, to: setattr(obj, "record", to) or obj.save(), id="save"),
+        pytest.param(
+            lambda obj, to: DataObject.objects.filter(pk=obj.pk).update(record=to),
+            id="queryset-update",
+        ),
+    ],
+)
+def test_a_file_moved_to_another_record_leaves_both_landing_pages(client, dataset, move):
+    record, public = dataset
+    other = _open_record(record.project, number=2, title_en="Another dataset")
+    name = public.original_filename
+    public = DataObject.objects.get(pk=public.pk)  # as loaded from the database
+    assert name in _landing(client, record).content.decode()
+    assert name not in _landing(client, other).content.decode()
+
+    move(public, other)
+
+    assert name not in _landing(client, record).content.decode()
+    assert name in _landing(client, other).content.decode()
+
+
+def test_a_landing_page_links_its_project_only_for_its_own_files(client, dataset):
+    """A visitor without a session gets the page cached under this record's files, so
+    whether it links the project may not depend on another record's files."""
+    record, public = dataset
+    bare = _open_record(record.project, number=2, title_en="A dataset without files")
+    project_link = f'href="/projects/{record.project.pk}/"'
+    assert project_link in _landing(client, record).content.decode()
+    assert project_link not in _landing(client, bare).content.decode()
+    _object(bare, "later.tif", tier=Tier.NON_SHARED)  # nothing a visitor may see
+    assert project_link not in _landing(client, bare).content.decode()
+    # Signed in, the page is not cached: the project page's own rule decides.
+    client.force_login(MembershipFactory(project=record.project).user)
+    assert project_link in _landing(client, bare).content.decode()

@@ -25,7 +25,13 @@ from repository.models import AuditEvent, DataObject, FixityCheck
 from repository.object_store import StoreError, object_store
 from repository.quarantine import ReverifyOutcome
 from repository.tasks import checksum_requeue_task, quarantine_reverify_task
-from tests.factories import MembershipFactory, UserFactory, make_curator, make_program_officer
+from tests.factories import (
+    MembershipFactory,
+    UserFactory,
+    make_curator,
+    make_program_officer,
+    queued_work,
+)
 
 from .stored_objects import digests, overwrite_behind_kuras_back, snapshot, store_object
 
@@ -75,7 +81,7 @@ def request_reverify(data_object, curator, django_capture_on_commit_callbacks, c
         quarantine.quarantine_reverify_request(
             actor=curator, data_object_id=data_object.pk, comment=comment, ip_address=IP
         )
-    assert len(callbacks) == 1
+    assert len(queued_work(callbacks)) == 1
 
 
 def run_task(data_object, curator, django_capture_on_commit_callbacks, comment=COMMENT):
@@ -148,7 +154,7 @@ def test_posting_the_form_marks_the_object_pending_and_queues_one_task(
 
     assert response.status_code == 302
     assert response["Location"] == f"/objects/{quarantined.pk}/"
-    assert len(callbacks) == 1
+    assert len(queued_work(callbacks)) == 1
     quarantined.refresh_from_db()
     assert quarantined.is_quarantined
     assert quarantined.checksum_state == DataObject.ChecksumState.VERIFYING
@@ -286,7 +292,7 @@ def test_a_superuser_may_ask(client, quarantined, django_capture_on_commit_callb
         response = client.post(f"/objects/{quarantined.pk}/quarantine", {"comment": COMMENT})
 
     assert response.status_code == 302
-    assert len(callbacks) == 1
+    assert len(queued_work(callbacks)) == 1
 
 
 # --- Re-verifying -------------------------------------------------------------------------

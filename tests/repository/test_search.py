@@ -34,12 +34,12 @@ def open_record(**fields) -> DmpRecord:
 def result_ids(client, **params) -> list[int]:
     response = client.get("/datasets/", params)
     assert response.status_code == 200
-    return [record.pk for record in response.context["search"].page]
+    return [record.pk for record in response.context["search"].results]
 
 
 def search_ids(query: str = "", **params) -> set[int]:
     search = selectors.dataset_search(user=AnonymousUser(), query=query, params=params)
-    return {record.pk for record in search.page}
+    return {record.pk for record in search.results}
 
 
 # --- Matching ------------------------------------------------------------------------------
@@ -366,9 +366,9 @@ def test_search_runs_a_constant_number_of_queries(client, django_assert_num_quer
             title_en=f"Soil {n}",
             date_issued_updated=datetime.date(2020 + n % 5, 1, 1),
         )
-    # The statement timeout set and put back, one count, one page, one GROUP BY for all
-    # the facets.
-    with django_assert_num_queries(5) as captured:
+    # The statement timeout set and put back, the records titled as the query (none here),
+    # one count, one page, one GROUP BY for all the facets.
+    with django_assert_num_queries(6) as captured:
         response = client.get("/datasets/", {"q": "soil"})
     assert response.context["search"].count == matching
     assert captured.captured_queries[0]["sql"].startswith("SET statement_timeout = ")
@@ -580,7 +580,7 @@ def test_the_count_page_and_facet_queries_all_carry_the_prefilter():
         search = selectors.dataset_search(user=AnonymousUser(), query="土壌 メタン")
 
     assert search.count == 1
-    assert len(captured.captured_queries) == 3  # count, page, facets
+    assert len(captured.captured_queries) == 4  # titled as the query, count, page, facets
     for query in captured.captured_queries:
         assert query["sql"].count('"search_bigrams" @> kura_bigrams(UPPER(') == 2, query["sql"]
 
@@ -702,3 +702,76 @@ def test_signed_in_searchers_are_counted_each_and_ipv6_by_its_network(settings):
         .get_cache_key(neighbours[1].get("/").wsgi_request, None)
         .endswith("2001:db8:1:2::/64")
     )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/oai?verb=ListRecords&metadataPrefix=oai_dc",
+        "/oai?verb=ListIdentifiers&metadataPrefix=jpcoar_2.0",
+        "/datasets/{pk}/export/datacite-json",
+        "/datasets/{pk}/",
+        "/sitemap.xml",
+    ],
+)
+def test_every_public_read_of_the_records_has_the_statement_timeout(client, settings, path):
+    """Harvesters, exports and crawlers too: a slow query of theirs is cancelled (503 with
+    Retry-After), and the connection's limit is put back afterwards."""
+    settings.KURA_PUBLIC_QUERY_TIMEOUT_MS = 50
+    record = open_record(title_en="Timed dataset")
+
+    def slow(execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith("SELECT") and "dmp_dmprecord" in sql:
+            execute("SELECT pg_sleep(2)", None, False, context)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(slow):
+        response = client.get(path.format(pk=record.pk))
+
+    assert response.status_code == 503
+    assert response["Retry-After"]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] != "50ms"
+
+
+def test_a_record_titled_as_the_query_comes_first_then_the_newest(client):
+    project = ProjectFactory()
+    titled = open_record(project=project, title_en="Soil Moisture", title_ja="")
+    newer = [open_record(project=project, title_en=f"Soil moisture map {n}") for n in range(3)]
+    DmpRecord.objects.filter(pk=titled.pk).update(
+        updated_at=timezone.now() - datetime.timedelta(days=400)
+    )
+
+    search = client.get("/datasets/", {"q": "soil moisture"}).context["search"]
+
+    assert [r.pk for r in search.results] == [titled.pk, *[r.pk for r in reversed(newer)]]
+    assert search.count == 4
+    # Listed once, and the title match is found through its index, not by a scan.
+    assert len({r.pk for r in search.results}) == 4
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute(
+            "EXPLAIN SELECT id FROM dmp_dmprecord WHERE UPPER(title_en::text) = UPPER(%s)",
+            ["soil moisture"],
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("SET enable_seqscan = on")
+    assert "dmprecord_title_en_upper_idx" in plan
+
+
+def test_title_matches_are_counted_once_across_pages(client, settings, monkeypatch):
+    monkeypatch.setattr(selectors, "PAGE_SIZE", 2)
+    project = ProjectFactory()
+    titled = open_record(project=project, title_en="Leaf area")
+    others = [open_record(project=project, title_en=f"Leaf area index {n}") for n in range(3)]
+
+    first = client.get("/datasets/", {"q": "leaf area"}).context["search"]
+    second = client.get("/datasets/", {"q": "leaf area", "page": 2}).context["search"]
+
+    listed = [r.pk for r in first.results] + [r.pk for r in second.results]
+    assert listed[0] == titled.pk
+    assert sorted(listed) == sorted([titled.pk, *[r.pk for r in others]])
+    assert first.count == second.count == 4
+    assert second.start_index == len(first.results) + 1
