@@ -98,3 +98,19 @@ def median_ms(client, url: str, requests: int, warmup: int, check=None) -> float
         timings.append(time.perf_counter() - started)
         assert response.status_code == 200, (url, response.status_code)
     return statistics.median(timings) * 1000
+
+
+def interleaved_medians_ms(client, urls: dict[str, str], requests: int, warmup: int) -> dict:
+    """Median latency of each of ``urls`` (name: url), asked in turn ``requests`` times
+    after ``warmup`` rounds: a busy moment on a shared machine slows each alike, so their
+    ratio holds better than that of medians taken one after the other."""
+    timings: dict[str, list[float]] = {name: [] for name in urls}
+    for round_number in range(warmup + requests):
+        for name, url in urls.items():
+            started = time.perf_counter()
+            response = client.get(url)
+            elapsed = time.perf_counter() - started
+            assert response.status_code == 200, (url, response.status_code)
+            if round_number >= warmup:
+                timings[name].append(elapsed)
+    return {name: statistics.median(values) * 1000 for name, values in timings.items()}

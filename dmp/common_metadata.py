@@ -1,10 +1,11 @@
 """The Cabinet Office common metadata items, described once.
 
 Used by the CSV export and import (:mod:`dmp.exports`, :mod:`dmp.records_import`), the
-coverage page and the forms. Two parts (METADATA.md §2 and §4):
+coverage page and the forms. Two parts (docs/metadata.md, "Common metadata items" and
+"CSV columns"):
 
-* :data:`REQUIRED` and :func:`missing_items`: which items a record must have (the "C"
-  and "R" marks of §2);
+* :data:`REQUIRED` and :func:`missing_items`: which items a record must have (the
+  "Kura" column of the items table);
 * :data:`CSV_COLUMNS`: the 30 columns of the funders' CSV report, in order, each knowing
   how to read its value from a record (:func:`column_value`) and how to turn a cell back
   into model fields (:func:`column_parse`).
@@ -58,6 +59,9 @@ class Filled:
         value = getattr(record, self.field)
         return value is not None and value != ""
 
+    def columns(self) -> set[str]:
+        return {self.field}
+
     def condition(self, model) -> Q:
         met = Q(**{f"{self.field}__isnull": False})
         if isinstance(model._meta.get_field(self.field), (CharField, TextField)):
@@ -75,6 +79,9 @@ class Differs:
     def holds(self, record) -> bool:
         return getattr(record, self.field) != self.value
 
+    def columns(self) -> set[str]:
+        return {self.field}
+
     def condition(self, model) -> Q:
         return ~Q(**{self.field: self.value})
 
@@ -86,6 +93,9 @@ class AnyOf:
     def holds(self, record) -> bool:
         return any(part.holds(record) for part in self.parts)
 
+    def columns(self) -> set[str]:
+        return set().union(*(part.columns() for part in self.parts))
+
     def condition(self, model) -> Q:
         return reduce(operator.or_, (part.condition(model) for part in self.parts))
 
@@ -96,6 +106,9 @@ class AllOf:
 
     def holds(self, record) -> bool:
         return all(part.holds(record) for part in self.parts)
+
+    def columns(self) -> set[str]:
+        return set().union(*(part.columns() for part in self.parts))
 
     def condition(self, model) -> Q:
         return reduce(operator.and_, (part.condition(model) for part in self.parts))
@@ -203,6 +216,11 @@ def incomplete_condition(model) -> Q:
     """A database condition true for the rows of ``model`` (``DmpRecord``) that lack at
     least one required item: the same rules as :func:`missing_requirements`."""
     return ~reduce(operator.and_, (requirement.rule.condition(model) for requirement in REQUIRED))
+
+
+def requirement_columns() -> set[str]:
+    """Every column the required-items rules read (to load no more than that)."""
+    return set().union(*(requirement.rule.columns() for requirement in REQUIRED))
 
 
 def missing_items(record) -> list[str]:
@@ -340,7 +358,7 @@ CSV_COLUMNS: tuple[Column, ...] = _columns(
     ("備考", "Remarks", "remarks", Kind.BILINGUAL),
 )
 
-assert len(CSV_COLUMNS) == 30  # noqa: S101 - METADATA.md §4 has 30 columns
+assert len(CSV_COLUMNS) == 30  # noqa: S101 - docs/metadata.md, "CSV columns"
 
 
 def csv_headers(language: str) -> list[str]:

@@ -64,9 +64,9 @@ class _Line:
 
 
 def csv_rows(records: QuerySet[DmpRecord], language: str) -> Iterator[bytes]:
-    """The common-metadata CSV of ``records`` (METADATA.md §4), as encoded lines: UTF-8
-    with a BOM (so that Excel reads it as UTF-8), CRLF line ends. The ``ja`` file carries
-    the Japanese values and labels, the ``en`` file the English ones.
+    """The common-metadata CSV of ``records`` (docs/metadata.md, "CSV columns"), as
+    encoded lines: UTF-8 with a BOM (so that Excel reads it as UTF-8), CRLF line ends. The
+    ``ja`` file carries the Japanese values and labels, the ``en`` file the English ones.
 
     Cells that a spreadsheet would read as a formula get a leading ``'``
     (:func:`config.spreadsheet.csv_cell`); :func:`csv_parse` removes it again.
@@ -252,7 +252,7 @@ def _lines(*values: str) -> str:
 
 
 def moonshot_row(record: DmpRecord, language: str) -> list[str]:
-    """One row of the Moonshot table (METADATA.md §5) for ``record``."""
+    """One row of the Moonshot table (docs/metadata.md, "Moonshot table") for ``record``."""
     lang = text_language(language)
     manager = _pick(record, "data_man_name", lang)
     hosting = _pick(record, "hosting_inst", lang)

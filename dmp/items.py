@@ -1,9 +1,9 @@
 """Official names of the Cabinet Office common metadata items, in Japanese and English.
 
 Like the vocabulary labels, these are published by the funders in both languages
-(METADATA.md §2), so they are data rather than interface strings: the form shows the one
-that matches the page's language. Bilingual items are keyed by their stem (``title`` for
-``title_ja`` / ``title_en``).
+(docs/metadata.md, "Common metadata items"), so they are data rather than interface
+strings: the form shows the one that matches the page's language. Bilingual items are
+keyed by their stem (``title`` for ``title_ja`` / ``title_en``).
 """
 
 from django.utils.translation import gettext_lazy as _

@@ -1,4 +1,4 @@
-"""The whole DMP as RDA maDMP 1.2 JSON (METADATA.md §6), out and back in.
+"""The whole DMP as RDA maDMP 1.2 JSON (docs/metadata.md, "maDMP 1.2"), out and back in.
 
 :func:`madmp_export` builds ``{"dmp": {...}}`` with one ``dataset`` per :class:`DmpRecord`;
 :func:`madmp_import` reads such a document back into a project's records through

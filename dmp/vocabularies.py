@@ -1,7 +1,7 @@
 """Controlled vocabularies of the Cabinet Office common metadata items.
 
 Codes are what Kura stores; labels are bilingual (ja, en) as the funders publish them.
-See METADATA.md §1 and §3 in the project's shared docs.
+See docs/metadata.md, "Access rights" and "Vocabularies".
 """
 
 from dataclasses import dataclass

@@ -12,7 +12,7 @@ action. Everything else is derived from :func:`rule`:
 
 Nothing else in Kura filters ``DataObject`` by tier.
 
-Tier table (``ARCHITECTURE.md``):
+Tier table (``docs/architecture.md``, "Tier table"):
 
 ===========  ==========================================  ===============================
 tier         bytes downloadable by                       metadata listed to

@@ -52,7 +52,12 @@ from django.utils.translation import gettext as _
 
 from accounts import catalogue
 from accounts.models import Project
-from dmp.common_metadata import REQUIRED, incomplete_condition, missing_requirements
+from dmp.common_metadata import (
+    REQUIRED,
+    incomplete_condition,
+    missing_requirements,
+    requirement_columns,
+)
 from dmp.models import DmpRecord
 from dmp.selectors import EXPORT_FORMATS
 from dmp.vocabularies import DATA_TYPES, Tier
@@ -74,6 +79,10 @@ EMBARGO_LIST = 20
 RECENT_EVENTS = 10
 SHORT_LIST = 5
 RECORD_PAGE = 25  # rows of the table by DMP record
+RECORD_TABLE_FIELDS = sorted(
+    {"project_id", "data_number", "title_ja", "title_en", "data_type"} | requirement_columns()
+)
+DISPLAY_NAME_FIELDS = ("name_ja", "name_en", "first_name", "last_name", "username")
 
 # Tier colours of the charts: the badges' colours (static/css/kura.css).
 TIER_COLOURS = {
@@ -207,6 +216,12 @@ CHART_HEIGHT = 260
 CHART_MARGIN = {"left": 16, "right": 16, "top": 28, "bottom": 36}
 
 
+def _svg(value: float) -> str:
+    """A coordinate as SVG wants it: never localised (no decimal comma, no thousands
+    separator), and a string, so the template does not format it again."""
+    return f"{value:.2f}"
+
+
 def growth_chart(months: list[dict]) -> dict | None:
     """Bars for the bytes added each month and a line for the running total, each on its
     own scale (the largest value of each is written at the top)."""
@@ -226,10 +241,10 @@ def growth_chart(months: list[dict]) -> dict | None:
         bar_height = height * month["bytes"] / top_added
         bars.append(
             {
-                "x": round(x + (band - bar) / 2, 2),
-                "y": round(top + height - bar_height, 2),
-                "width": round(bar, 2),
-                "height": round(bar_height, 2),
+                "x": _svg(x + (band - bar) / 2),
+                "y": _svg(top + height - bar_height),
+                "width": _svg(bar),
+                "height": _svg(bar_height),
                 "title": _("%(month)s: %(added)s added, %(total)s in all")
                 % {
                     "month": month["month"].strftime("%Y-%m"),
@@ -241,7 +256,7 @@ def growth_chart(months: list[dict]) -> dict | None:
         cx = x + band / 2
         points.append(f"{cx:.2f},{top + height - height * month['cumulative'] / top_total:.2f}")
         if n % step == 0:
-            labels.append({"x": round(cx, 2), "text": month["month"].strftime("%Y-%m")})
+            labels.append({"x": _svg(cx), "text": month["month"].strftime("%Y-%m")})
     return {
         "width": CHART_WIDTH,
         "height": CHART_HEIGHT,
@@ -275,8 +290,8 @@ def tier_mix_chart(tier_rows: list[dict], total_bytes: int) -> dict | None:
         segments.append(
             {
                 "tier": row["tier"],
-                "x": round(x, 2),
-                "width": round(share * width, 2),
+                "x": _svg(x),
+                "width": _svg(share * width),
                 "colour": TIER_COLOURS[row["tier"]],
                 "title": _("%(tier)s: %(size)s (%(share)s%%)")
                 % {
@@ -356,6 +371,15 @@ def recent_events(project: Project) -> list[AuditEvent]:
         AuditEvent.objects.filter(project=project)
         .exclude(action__in=AuditEvent.UPLOAD_STEPS)
         .select_related("actor", "data_object", "record")
+        # Only what the panel shows: objects and records are wide rows.
+        .only(
+            "occurred_at",
+            "action",
+            "detail",
+            *(f"actor__{name}" for name in DISPLAY_NAME_FIELDS),
+            "data_object__original_filename",
+            "record__data_number",
+        )
         .order_by("-occurred_at", "-pk")[:RECENT_EVENTS]
     )
 
@@ -394,7 +418,10 @@ def project_dashboard_context(
         data_types[pk] = data_type
         records_incomplete += incomplete
     page = dashboard_record_page(
-        project_records.order_by("data_number", "pk"), len(data_types), records_page
+        # Only the columns the table and the required-items check read.
+        project_records.only(*RECORD_TABLE_FIELDS).order_by("data_number", "pk"),
+        len(data_types),
+        records_page,
     )
 
     totals = Figures()

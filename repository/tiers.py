@@ -1,6 +1,6 @@
 """Tier changes: asking, applying, a curator's decision, and lifting embargoes.
 
-The rules (ARCHITECTURE.md, "Tier changes"):
+The rules (docs/architecture.md, "Tier changes"):
 
 * the uploader, the PM or a data manager asks — whoever may edit the object
   (``Action.EDIT`` in :mod:`repository.access`);

@@ -77,7 +77,8 @@ def _bilingual(parent, tag: str, ja: str, en: str, **attrs) -> None:
 def jpcoar_element(
     record: DmpRecord, *, landing_url: str, files: list[PublicFile] = ()
 ) -> ET.Element:
-    """The JPCOAR 2.0 ``jpcoar:jpcoar`` element of ``record`` (METADATA.md §6).
+    """The JPCOAR 2.0 ``jpcoar:jpcoar`` element of ``record`` (docs/metadata.md,
+    "JPCOAR 2.0").
 
     ``files`` must already be limited to what anyone may download; contact details of the
     data manager (address, phone, e-mail) are left out on purpose.

@@ -1,7 +1,7 @@
 /* Kura 蔵 — the browser upload page (/projects/<id>/upload/).
  *
  * Uppy (static/vendor/uppy-5.2.4, global `Uppy`) draws the dashboard and moves the bytes;
- * this file connects it to Kura's upload API (ARCHITECTURE.md, "Upload and checksum flow"):
+ * this file connects it to Kura's upload API (docs/architecture.md, "Upload and checksum flow"):
  *
  *   preprocessor           POST /api/v1/uploads/             one server upload per file
  *   createMultipartUpload  (the upload made by the preprocessor)

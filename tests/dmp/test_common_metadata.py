@@ -2,7 +2,9 @@ import datetime
 import random
 
 import pytest
+from django.db import connection
 from django.db.models import Prefetch
+from django.test.utils import CaptureQueriesContext
 
 from dmp.common_metadata import (
     CSV_COLUMNS,
@@ -243,3 +245,16 @@ def test_the_database_condition_agrees_with_the_rules_record_by_record():
         assert met == {record.pk for record in records if requirement.is_met(record)}, (
             requirement.name
         )
+
+
+@pytest.mark.django_db
+def test_the_rules_read_only_the_columns_they_name():
+    """A record loaded with only ``requirement_columns()`` is checked without a query."""
+    from dmp.common_metadata import requirement_columns
+
+    records = _varied_records(ProjectFactory(), 20)
+    loaded = DmpRecord.objects.only(*requirement_columns()).filter(pk__in=[r.pk for r in records])
+    with CaptureQueriesContext(connection) as queries:
+        checked = {record.pk: missing_items(record) for record in loaded}
+    assert len(queries) == 1  # the records themselves, no deferred field fetched
+    assert checked == {record.pk: missing_items(record) for record in records}

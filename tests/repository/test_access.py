@@ -1,6 +1,6 @@
 """The access matrix: who may do what to one data object, in every tier state.
 
-``EXPECTED`` is the specification (ARCHITECTURE.md, "Access tiers"). Every case builds one
+``EXPECTED`` is the specification (docs/architecture.md, "Access tiers"). Every case builds one
 fresh project holding one stored object, makes one user whose role is relative to that
 object, and asks :mod:`repository.access` every way it can be asked: the queryset filter,
 the single-object check and the per-row annotation must all give the table's answer.

@@ -1,4 +1,4 @@
-"""Tier changes (ARCHITECTURE.md, "Tier changes"): who may ask for what, what is applied at
+"""Tier changes (docs/architecture.md, "Tier changes"): who may ask for what, what is applied at
 once and what waits for a curator, what blocks opening, the decision, and the embargo lift.
 """
 
