@@ -137,12 +137,21 @@ def _bytes(condition: Q | None = None):
     return Coalesce(Sum("size", filter=condition), Value(0))
 
 
-def dashboard_figures(*, user, project: Project, objects: QuerySet) -> tuple[list, list]:
+def reads_tallies(user, project: Project) -> bool:
+    """Whether ``user``'s dashboard of ``project`` comes from the tallies: on PostgreSQL
+    with the tallies in use, for those who may read the dashboard (they see all its
+    objects); else the panels count the objects ``user`` may see."""
+    return can_view_dashboard(user, project) and tally_in_use()
+
+
+def dashboard_figures(
+    *, user, project: Project, objects: QuerySet, tallied: bool | None = None
+) -> tuple[list, list]:
     """The rows by record (:func:`objects_by_record`) and by month (:func:`objects_by_month`)
-    the dashboard shows: from the project's tallies on PostgreSQL (a few rows whatever its
-    size; everyone who may read the dashboard sees all its objects), else counted from its
-    stored ``objects``."""
-    if can_view_dashboard(user, project) and tally_in_use():
+    the dashboard shows: from the project's tallies (a few rows whatever its size) when
+    ``tallied`` (:func:`reads_tallies`, asked when not given), else counted from its stored
+    ``objects``."""
+    if reads_tallies(user, project) if tallied is None else tallied:
         return tally_by_record(project.pk), tally_by_month(project.pk)
     return objects_by_record(objects), objects_by_month(objects)
 
@@ -309,12 +318,18 @@ def tier_mix_chart(tier_rows: list[dict], total_bytes: int) -> dict | None:
 
 
 def dashboard_embargoes(
-    *, user, project: Project, objects: QuerySet, today: datetime.date
+    *,
+    user,
+    project: Project,
+    objects: QuerySet,
+    today: datetime.date,
+    tallied: bool | None = None,
 ) -> tuple[list[dict], dict]:
     """The embargo panel: the first :data:`EMBARGO_LIST` (date, record) pairs lifting
     within the window (:func:`embargo_schedule`) and the totals of all
-    (:func:`embargoes_lifting`), from the project's tallies when the dashboard reads them."""
-    if can_view_dashboard(user, project) and tally_in_use():
+    (:func:`embargoes_lifting`), from the project's tallies when ``tallied``
+    (:func:`reads_tallies`, asked when not given)."""
+    if reads_tallies(user, project) if tallied is None else tallied:
         until = today + datetime.timedelta(days=EMBARGO_WINDOW_DAYS)
         listed, lifting = tally_embargoes(project.pk, until=until, first=EMBARGO_LIST)
         return [_schedule_entry(row, today) for row in listed], lifting
@@ -408,7 +423,10 @@ def project_dashboard_context(
     (:func:`dmp.common_metadata.incomplete_condition`)."""
     today = timezone.localdate()
     objects = dashboard_objects(user=user, project=project)
-    record_figures, month_figures = dashboard_figures(user=user, project=project, objects=objects)
+    tallied = reads_tallies(user, project)  # asked once for every panel
+    record_figures, month_figures = dashboard_figures(
+        user=user, project=project, objects=objects, tallied=tallied
+    )
     project_records = records_visible_to(user).filter(project=project)
     # Every record's data type and completeness, in one small read.
     data_types, records_incomplete = {}, 0
@@ -463,7 +481,7 @@ def project_dashboard_context(
     for row in tier_rows:
         row["share"] = 100 * row["bytes"] / totals.bytes if totals.bytes else 0
     embargoes, lifting = dashboard_embargoes(
-        user=user, project=project, objects=objects, today=today
+        user=user, project=project, objects=objects, today=today, tallied=tallied
     )
     records_by_id = project_records.in_bulk({entry["record_id"] for entry in embargoes} - {None})
     for entry in embargoes:

@@ -277,8 +277,8 @@ def dataset_search(
 ) -> DatasetSearch:
     """One page of the datasets ``user`` may read that match ``query`` (every term, in any
     searched field) and the facet selections in ``params``, with facet counts over the whole
-    result set. Runs a fixed number of queries: one for the records titled as the query
-    (and one to load them, on page 1), one count, one page, one for all facets.
+    result set. Runs a fixed number of queries: one for the records titled as the query,
+    one count, one page, one for all facets.
 
     Past ``KURA_SEARCH_COUNT_CAP`` matches the count says "more than" and the facets count
     the first that many found (:class:`CappedPaginator`): the cost is bounded by the cap, not by
@@ -297,21 +297,18 @@ def dataset_search(
     # Relevance: records whose title is the query come first (found through the indexes
     # of dmp/migrations/0008, so the rest keeps its cheap newest-first order).
     phrase = normalize_query(query)
-    title_ids = []
+    titled = []
     if terms:
-        title_ids = list(
+        titled = list(
             records.filter(Q(title_ja__iexact=phrase) | Q(title_en__iexact=phrase))
-            .order_by("-updated_at", "-id")
-            .values_list("pk", flat=True)[:PAGE_SIZE]
+            .select_related("project")
+            .order_by("-updated_at", "-id")[:PAGE_SIZE]
         )
-    rest = records.exclude(pk__in=title_ids) if title_ids else records
+    rest = records.exclude(pk__in=[record.pk for record in titled]) if titled else records
     ordered = rest.select_related("project").order_by("-updated_at", "-id")
     cap = settings.KURA_SEARCH_COUNT_CAP
     page = CappedPaginator(ordered, PAGE_SIZE, cap=cap).get_page(page_number)
-    title_matches = []
-    if title_ids and page.number == 1:
-        found = records.select_related("project").in_bulk(title_ids)
-        title_matches = [found[pk] for pk in title_ids if pk in found]
+    title_matches = titled if page.number == 1 else []
     for record in (*title_matches, *page):
         record.landing_path = dataset_path(record.pk)
         record.data_type_label = _label("type", record.data_type)
@@ -321,7 +318,7 @@ def dataset_search(
         selected=selected,
         page=page,
         title_matches=title_matches,
-        title_match_count=len(title_ids),
+        title_match_count=len(titled),
     )
     if search.capped:  # facets of the first ``cap`` matches found, not of every record
         combinations = _first_combinations(records.order_by(), cap)

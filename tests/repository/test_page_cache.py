@@ -353,3 +353,22 @@ def test_a_landing_page_links_its_project_only_for_its_own_files(client, dataset
     # Signed in, the page is not cached: the project page's own rule decides.
     client.force_login(MembershipFactory(project=record.project).user)
     assert project_link in _landing(client, bare).content.decode()
+
+
+def test_reading_pages_makes_no_scoped_numbers(client, dataset):
+    """Only writes make a record's or a project's generation: visitors asking for landing
+    pages, of records nobody wrote to or of ids that do not exist, add no keys."""
+    record, _ = dataset
+    quiet = _open_record(record.project, number=2, title_en="Nobody writes here")
+    redis = catalogue._cache()._cache.get_client(None)
+    keys = lambda: set(redis.keys("*record-files*")) | set(redis.keys("*project:*"))  # noqa: E731
+    before = keys()
+    assert _landing(client, quiet).status_code == 200
+    assert client.get(reverse("dataset-landing", args=[10**9])).status_code == 404
+    assert keys() == before
+    _object(quiet, "first-file.tif", tier=Tier.PUBLIC)  # the first write makes its number
+    made = keys() - before
+    assert [key.decode().split(":")[-2:] for key in made] == [
+        ["record-files", f"{quiet.pk}-generation"]
+    ]
+    assert "first-file.tif" in _landing(client, quiet).content.decode()

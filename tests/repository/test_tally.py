@@ -219,3 +219,12 @@ def test_under_another_time_zone_the_dashboard_counts_the_objects(settings):
     tally_rebuild()
     assert tally_in_use()
     assert tally_mismatches() == []
+
+
+def test_the_dashboard_asks_once_whether_it_reads_the_tallies():
+    steward = MembershipFactory(role=Role.PM)
+    DataObjectFactory(project=steward.project, size=7)
+    with CaptureQueriesContext(connection) as captured:
+        dashboard.project_dashboard_context(user=steward.user, project=steward.project)
+    asked = [q["sql"] for q in captured.captured_queries if "kura_tally_zone()" in q["sql"]]
+    assert len(asked) == 1
