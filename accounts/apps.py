@@ -27,7 +27,8 @@ class AccountsConfig(AppConfig):
         # After every app's permissions exist: connect once, for the last app migrated.
         post_migrate.connect(ensure_site_groups, dispatch_uid="kura.ensure_site_groups")
 
-        from .catalogue import ACTIVITY, watch
+        from core.generations import ACTIVITY, watch
+
         from .models import Institution, Project, User
 
         watch(Institution, Project)

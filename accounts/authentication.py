@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from config.http import client_ip
+from core.http import client_ip
 
 from .tokens import api_token_authenticate
 

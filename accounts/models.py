@@ -4,8 +4,8 @@ from django.db import models
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from accounts.catalogue import CatalogueQuerySet
-from dmp.vocabularies import FUNDERS, RESEARCH_FIELDS
+from core.generations import CatalogueQuerySet
+from core.vocabularies import FUNDERS, RESEARCH_FIELDS
 
 ror_validator = RegexValidator(
     r"^https://ror\.org/0[a-hj-km-np-tv-z0-9]{6}[0-9]{2}$",

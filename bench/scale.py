@@ -24,7 +24,7 @@ the tallies of repository/tally.py, not the objects).
 Then, at ``--small`` records and with the page cache **on**, anonymous visitors ask for
 50 landing pages and the search pages for ``--hit-rate-seconds`` while another project
 receives one upload (started, stored, verified) and one audited download each second:
-pages are filed under what they show (accounts/catalogue.py), so those writes should
+pages are filed under what they show (core/generations.py), so those writes should
 leave them cached.
 
 Last line: ``search_common_ms=… search_growth=… dashboard_growth=… landing_growth=…
@@ -109,10 +109,10 @@ def cache_hit_rate(seconds: float, pages: int) -> tuple[float, int, int]:
     from django.test.utils import override_settings
     from django.utils import timezone
 
-    from accounts import catalogue
     from accounts.models import Membership, Role
+    from core import generations
+    from core.vocabularies import Tier
     from dmp.models import DmpRecord
-    from dmp.vocabularies import Tier
     from repository.models import AuditEvent, DataObject
     from repository.services import audit_event_record
     from tests.factories import DmpRecordFactory, MembershipFactory
@@ -131,7 +131,7 @@ def cache_hit_rate(seconds: float, pages: int) -> tuple[float, int, int]:
     caches["default"].clear()  # nothing from an earlier run on this Redis database
 
     counts = {"hits": 0, "lookups": 0, "writes": 0}
-    lookup = catalogue.cached_lookup
+    lookup = generations.cached_lookup
 
     def counted(generations, key_for):
         key, page = lookup(generations, key_for)
@@ -173,7 +173,7 @@ def cache_hit_rate(seconds: float, pages: int) -> tuple[float, int, int]:
 
     client = Client()
     with override_settings(KURA_PAGE_CACHE_SECONDS=300):
-        catalogue.cached_lookup = counted
+        generations.cached_lookup = counted
         thread = threading.Thread(target=write_each_second)
         thread.start()
         try:
@@ -184,7 +184,7 @@ def cache_hit_rate(seconds: float, pages: int) -> tuple[float, int, int]:
         finally:
             stop.set()
             thread.join()
-            catalogue.cached_lookup = lookup
+            generations.cached_lookup = lookup
     return counts["hits"] / counts["lookups"], counts["lookups"], counts["writes"]
 
 

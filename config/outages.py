@@ -2,7 +2,7 @@
 
 Two kinds of outage reach a view as exceptions: the database (``OperationalError`` —
 PostgreSQL gone, or SQLite's write lock held longer than the busy timeout on the embedded
-profile) and the services wrapped as :class:`config.api.ServiceUnavailable` (storage).
+profile) and the services wrapped as :class:`core.api.ServiceUnavailable` (storage).
 Under ``/api/`` the answer is the API's one error body; elsewhere a plain 503 page. A
 transaction that was under way was rolled back, so nothing was changed and the request can
 simply be sent again — which is what the browser uploader and ``kura-upload`` do after
@@ -24,7 +24,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template import loader
 
-from config.api import RETRY_AFTER_SECONDS, ServiceUnavailable
+from core.api import RETRY_AFTER_SECONDS, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -79,8 +79,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "config.http.ContentSecurityPolicyMiddleware",
-    "config.http.PermissionsPolicyMiddleware",
+    "core.http.ContentSecurityPolicyMiddleware",
+    "core.http.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -152,7 +152,7 @@ LOGOUT_REDIRECT_URL = "home"
 # wrong passwords for one username from one address, that pair is locked out for
 # KURA_LOGIN_COOLOFF_MINUTES (the page says so, 429 with Retry-After). The pair, not the
 # username alone, so nobody can lock a colleague out from elsewhere; the address is the
-# one the API's rate limit counts (KURA_API_NUM_PROXIES, config/http.py).
+# one the API's rate limit counts (KURA_API_NUM_PROXIES, core/http.py).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -161,7 +161,7 @@ AXES_FAILURE_LIMIT = env.int("KURA_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("KURA_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "config.http.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.http.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.locked_out"
 AXES_VERBOSE = False
 # Bad API tokens from one address: after this many within the window, 429 for the window.
@@ -353,12 +353,12 @@ REST_FRAMEWORK = {
     # and uses REMOTE_ADDR; n takes the address the n-th proxy from the right saw.
     "NUM_PROXIES": env.int("KURA_API_NUM_PROXIES", default=0),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "config.api.NewestFirst",
+    "DEFAULT_PAGINATION_CLASS": "core.api.NewestFirst",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "config.api.StableOrdering",
+        "core.api.StableOrdering",
     ],
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     # The API speaks JSON only (the document says so; form bodies get a 415 in the error body).
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -370,14 +370,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # An object's tier and a record's declared access rights share one vocabulary.
     "ENUM_NAME_OVERRIDES": {
-        "TierEnum": "dmp.vocabularies.Tier.choices",
+        "TierEnum": "core.vocabularies.Tier.choices",
         "RequestStatusEnum": "repository.models.RequestStatus.choices",
     },
     # Separate request and response components: read-only fields are not asked for.
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "config.api.document_errors",
+        "core.api.document_errors",
     ],
     # /api/docs/: Swagger UI from the pinned drf-spectacular-sidecar package, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -406,7 +406,7 @@ KURA_SEARCH_THROTTLE = _throttle_rate("KURA_SEARCH_THROTTLE", "60/minute")
 
 # --- Cache ----------------------------------------------------------------------------
 # The one CACHES block: API throttling counts, the public page cache and the catalogue
-# generation (accounts/catalogue.py). Shared by every web and worker process:
+# generation (core/generations.py). Shared by every web and worker process:
 #   KURA_CACHE_URL=redis://host:6379/1  Django's built-in Redis cache (production, tests).
 #                                       Use a database number other than the Celery broker's.
 #   unset                               the embedded profile: files under var/cache.
@@ -439,10 +439,10 @@ if KURA_SEARCH_COUNT_CAP < 1:
         f"KURA_SEARCH_COUNT_CAP must be at least 1; got {KURA_SEARCH_COUNT_CAP}."
     )
 # Public pages (landing, search) cancel any query that runs longer (PostgreSQL; 0: none)
-# and answer 503 with Retry-After instead of holding a worker (config/db.py).
+# and answer 503 with Retry-After instead of holding a worker (core/db.py).
 KURA_PUBLIC_QUERY_TIMEOUT_MS = env.int("KURA_PUBLIC_QUERY_TIMEOUT_MS", default=5_000)
 # Anonymous visitors' landing and search pages are cached this many seconds (0: off); any
-# change to what they show invalidates them at once (accounts/catalogue.py). Off by default
+# change to what they show invalidates them at once (core/generations.py). Off by default
 # without Redis: the file cache has no atomic counter shared by web and worker processes.
 KURA_PAGE_CACHE_SECONDS = env.int(
     "KURA_PAGE_CACHE_SECONDS",
@@ -460,7 +460,7 @@ KURA_DASHBOARD_CACHE_SECONDS = env.int(
 # Content-Security-Policy on every page, development included (so a page that needs more is
 # noticed at once): scripts, styles, fonts and workers from Kura itself only; WebAssembly
 # for the upload page's hashing worker (hash-wasm); XHR to Kura and to the bucket the
-# presigned URLs point at (added per request by config.http.ContentSecurityPolicyMiddleware,
+# presigned URLs point at (added per request by core.http.ContentSecurityPolicyMiddleware,
 # from the storage settings); nothing framed, no plugins.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -477,7 +477,7 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
-# Browser features no page of Kura uses (config.http.PermissionsPolicyMiddleware).
+# Browser features no page of Kura uses (core.http.PermissionsPolicyMiddleware).
 KURA_PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
 if not DEBUG:

@@ -5,7 +5,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from config import api
+from core import api
 from repository import views as repository_views
 from repository.oai import views as oai_views
 
@@ -37,14 +37,14 @@ urlpatterns = [
         repository_views.object_download,
         name="object-download",
     ),
-    path("", include("dmp.urls")),
+    path("", include("repository.plans.urls")),
     path("", include("repository.public.urls")),
     path("", include("repository.search.urls")),
     path("", include("repository.review.urls")),
     path("", include("repository.stewardship.urls")),
     path("", include("repository.my_uploads.urls")),
     path("api/v1/", include("repository.api.urls")),
-    path("api/v1/", include("dmp.api.urls")),
+    path("api/v1/", include("repository.plans.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,8 +1,5 @@
 from django.contrib import admin
-from django.db.models import Count, Q
 from django.utils.translation import gettext_lazy as _
-
-from repository.models import DataObject
 
 from .models import DataManagementPlan, DmpRecord
 
@@ -56,7 +53,6 @@ class DmpRecordAdmin(admin.ModelAdmin):
         "metadata_access",
         "contains_personal_data",
         "anonymisation_attested",
-        "object_count",
         "updated_at",
     )
     list_display_links = ("data_number", "title")
@@ -99,21 +95,6 @@ class DmpRecordAdmin(admin.ModelAdmin):
         (None, {"fields": ("created_at", "updated_at")}),
     )
 
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                object_count=Count(
-                    "data_objects", filter=~Q(data_objects__status=DataObject.Status.DELETED)
-                )
-            )
-        )
-
     @admin.display(description=_("title"), ordering="title_en")
     def title(self, obj: DmpRecord) -> str:
         return obj.title
-
-    @admin.display(description=_("objects"), ordering="object_count")
-    def object_count(self, obj: DmpRecord) -> int:
-        return obj.object_count

@@ -7,7 +7,7 @@ class DmpConfig(AppConfig):
     verbose_name = _("Data management plans")
 
     def ready(self) -> None:
-        from accounts.catalogue import watch
+        from core.generations import watch
 
         from .models import DataManagementPlan, DmpRecord, RecordCreator
 

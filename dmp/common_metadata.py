@@ -20,7 +20,7 @@ from typing import Any
 from django.db.models import CharField, Q, TextField
 from django.utils.translation import gettext_lazy as _
 
-from .vocabularies import (
+from core.vocabularies import (
     ACCESS_RIGHTS,
     DATA_POLICY_FREE,
     DATA_TYPES,

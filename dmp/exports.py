@@ -16,7 +16,8 @@ from typing import IO, Any
 from django.db.models import Prefetch, QuerySet
 from django.utils.translation import gettext as _
 
-from config.spreadsheet import csv_cell, csv_cell_text
+from core.spreadsheet import csv_cell, csv_cell_text
+from core.vocabularies import DATA_POLICY_FREE
 
 from .common_metadata import (
     CREATOR_SEPARATOR,
@@ -29,7 +30,6 @@ from .common_metadata import (
 )
 from .models import DmpRecord, RecordCreator
 from .records_import import ImportProblem, ImportRefused
-from .vocabularies import DATA_POLICY_FREE
 
 CHUNK_SIZE = 500
 BOM = codecs.BOM_UTF8
@@ -69,7 +69,7 @@ def csv_rows(records: QuerySet[DmpRecord], language: str) -> Iterator[bytes]:
     ``ja`` file carries the Japanese values and labels, the ``en`` file the English ones.
 
     Cells that a spreadsheet would read as a formula get a leading ``'``
-    (:func:`config.spreadsheet.csv_cell`); :func:`csv_parse` removes it again.
+    (:func:`core.spreadsheet.csv_cell`); :func:`csv_parse` removes it again.
 
     Suitable for ``StreamingHttpResponse``.
     """

@@ -9,12 +9,7 @@ from django.db import models
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from .common_metadata import REQUIRED
-from .items import FIELDSETS, ITEM_NAMES, item_stem
-from .models import DataManagementPlan, DmpRecord
-from .records_import import IMPORT_FORMATS
-from .services import CREATOR_FIELDS, PLAN_ANSWER_FIELDS, RECORD_FIELDS, required_item_errors
-from .vocabularies import (
+from core.vocabularies import (
     ACCESS_RIGHTS,
     DATA_POLICY_FREE,
     DATA_TYPES,
@@ -23,6 +18,12 @@ from .vocabularies import (
     SAME_AS_PROJECT,
     Vocabulary,
 )
+
+from .common_metadata import REQUIRED
+from .items import FIELDSETS, ITEM_NAMES, item_stem
+from .models import DataManagementPlan, DmpRecord
+from .records_import import IMPORT_FORMATS
+from .services import CREATOR_FIELDS, PLAN_ANSWER_FIELDS, RECORD_FIELDS, required_item_errors
 
 # Fields that, between them, satisfy a required item (a pair's halves are both marked).
 REQUIRED_FIELDS = frozenset(

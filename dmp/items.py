@@ -8,7 +8,7 @@ keyed by their stem (``title`` for ``title_ja`` / ``title_en``).
 
 from django.utils.translation import gettext_lazy as _
 
-from .vocabularies import Term
+from core.vocabularies import Term
 
 ITEM_NAMES = {
     term.code: term

@@ -47,10 +47,10 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError as SchemaError
 
 from accounts.models import Membership, Project, Role, User
+from core.vocabularies import FUNDERS, LICENSES, Tier
 
 from .models import DataManagementPlan, DmpRecord
 from .records_import import CREATOR_FIELDS, ImportProblem, ImportRefused, records_import
-from .vocabularies import FUNDERS, LICENSES, Tier
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "maDMP-schema-1.2.json"
 EXTENSION = "x_kura"

@@ -5,11 +5,9 @@ from django.db import models
 from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
-from accounts.catalogue import CatalogueQuerySet
 from accounts.models import Project, bilingual, erad_researcher_validator, ror_validator
-
-from .validators import repo_link_validate
-from .vocabularies import (
+from core.generations import CatalogueQuerySet
+from core.vocabularies import (
     ACCESS_RIGHTS,
     DATA_POLICY_FREE,
     DATA_TYPES,
@@ -20,6 +18,8 @@ from .vocabularies import (
     MetadataAccess,
     Tier,
 )
+
+from .validators import repo_link_validate
 
 
 class DataManagementPlan(models.Model):

@@ -16,11 +16,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import Project, Role
+from accounts.roles import project_role
+from core.audit import AuditAction, audit_record
+from core.vocabularies import Tier
 
 from .common_metadata import missing_requirements
 from .models import CREATOR_FIELDS, DmpRecord, RecordCreator
 from .models import RECORD_FIELDS as RECORD_NAMES
-from .vocabularies import Tier
 
 IMPORT_ROLES = (Role.PM, Role.DATA_MANAGER)
 
@@ -214,9 +216,6 @@ def records_import(
     An import audits one ``records_imported`` event: the format it came in (``source``, a
     code of :data:`IMPORT_FORMATS`), how many records it created and their Data Nos.
     """
-    from repository.access import project_role  # repository imports dmp: import late
-    from repository.models import AuditEvent
-    from repository.services import audit_event_record
 
     if project_role(actor, project) not in IMPORT_ROLES:
         raise PermissionDenied(_("Only the project manager and data managers import records."))
@@ -273,9 +272,9 @@ def records_import(
                     creator.record = record
                     creators.append(creator)
             RecordCreator.objects.bulk_create(creators)
-            audit_event_record(
+            audit_record(
                 actor=actor,
-                action=AuditEvent.Action.RECORDS_IMPORTED,
+                action=AuditAction.RECORDS_IMPORTED,
                 project=project,
                 ip_address=ip_address,
                 after={"format": source, "created": len(records)},

@@ -1,7 +1,8 @@
 """Writes to the DMP: the plan (versioned) and its records (common metadata rows).
 
-Every service checks permission itself (``repository.access.can_edit_dmp``), so views,
-API and imports cannot forget to; and each audits what it changed, in its transaction.
+Every service checks permission itself (``accounts.roles.may``, ``ProjectAction.EDIT_DMP``),
+so views, API and imports cannot forget to; and each audits what it changed, in its
+transaction.
 """
 
 import datetime
@@ -14,9 +15,9 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from accounts.models import Project
-from repository.access import can_edit_dmp
-from repository.models import AuditEvent
-from repository.services import audit_event_record
+from accounts.roles import ProjectAction, may
+from core.audit import AuditAction, audit_record
+from core.vocabularies import Tier
 
 from .common_metadata import missing_requirements
 from .models import (
@@ -27,7 +28,6 @@ from .models import (
     DmpRecord,
     RecordCreator,
 )
-from .vocabularies import Tier
 
 # The plan-level answers, in the order the page shows them.
 PLAN_ANSWER_FIELDS = (
@@ -43,7 +43,7 @@ PLAN_ANSWER_FIELDS = (
 
 
 def _require_steward(actor, project: Project) -> None:
-    if not can_edit_dmp(actor, project):
+    if not may(actor, ProjectAction.EDIT_DMP, project):
         raise PermissionDenied(_("Only the project manager or a data manager may change the DMP."))
 
 
@@ -167,9 +167,9 @@ def plan_save(
     else:  # a new plan: what it was created with
         changed_before, changed_after = {}, {n: v for n, v in _plan_answers(plan).items() if v}
     if changed_after:
-        audit_event_record(
+        audit_record(
             actor=actor,
-            action=AuditEvent.Action.PLAN_EDITED,
+            action=AuditAction.PLAN_EDITED,
             project=project,
             ip_address=ip_address,
             before={**changed_before, "version": plan.version - 1} if before else {},
@@ -269,9 +269,9 @@ def record_create(
     record.save()
     _creators_replace(record, list(creators))
     given = _record_snapshot(record, creators=True)
-    audit_event_record(
+    audit_record(
         actor=actor,
-        action=AuditEvent.Action.RECORD_CREATED,
+        action=AuditAction.RECORD_CREATED,
         record=record,
         ip_address=ip_address,
         after={name: value for name, value in given.items() if value not in ("", None, False, [])},
@@ -305,9 +305,9 @@ def record_update(
         before, _record_snapshot(record, creators=creators is not None)
     )
     if changed_after:
-        audit_event_record(
+        audit_record(
             actor=actor,
-            action=AuditEvent.Action.RECORD_EDITED,
+            action=AuditAction.RECORD_EDITED,
             record=record,
             ip_address=ip_address,
             before=changed_before,

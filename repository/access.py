@@ -51,7 +51,6 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
 )
 from django.db.models.functions import Coalesce
@@ -59,10 +58,10 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import STEWARD_ROLES, Membership, Project, Role
-from accounts.roles import is_curator, is_program_officer
+from accounts.models import STEWARD_ROLES, Membership, Project
+from accounts.roles import ProjectAction, is_curator, is_program_officer, may, role_read, with_role
+from core.vocabularies import MetadataAccess, Tier
 from dmp.models import DmpRecord
-from dmp.vocabularies import MetadataAccess, Tier
 
 from .models import (
     AccessGrant,
@@ -253,12 +252,28 @@ def projects_visible_to(user) -> QuerySet:
     return Project.objects.filter(project_rule(user))
 
 
-def access_project(user, pk) -> Project:
-    """The project ``pk`` if ``user`` may open its page, else ``Http404``."""
+def access_project(user, pk, *, need: ProjectAction | None = None) -> Project:
+    """The project ``pk`` if ``user`` may open its page and, with ``need``, may do that
+    there (:data:`accounts.roles.ALLOWED`); else ``Http404``, as if it did not exist.
+
+    Everyone who may do anything with a project may open its page (its members in any role
+    are members; curators, program officers and superusers open every project), so with
+    ``need`` :func:`project_rule`, which costs more, is not asked. The project then comes
+    with ``user``'s role in it, read in the same query, which the page's other checks
+    reuse."""
+    if need is None:
+        queryset = projects_visible_to(user)
+    elif user.is_authenticated:
+        queryset = with_role(user, Project.objects.all())
+    else:
+        raise Http404("No such project.")
     try:
-        return projects_visible_to(user).select_related("institution").get(pk=pk)
+        project = queryset.select_related("institution").get(pk=pk)
     except (Project.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such project.") from exc
+    if need is not None and not may(user, need, role_read(user, project)):
+        raise Http404("No such project.")
+    return project
 
 
 def record_rule(user) -> Q:
@@ -306,7 +321,7 @@ def access_requests_visible_to(user) -> QuerySet:
 
 def audit_event_rule(user) -> Q:
     """Audit events ``user`` may read: curators all of them, the PM and data managers
-    their project's (the same rule as :func:`can_view_audit_trail`)."""
+    their project's (the same rule as ``ProjectAction.READ_AUDIT_TRAIL``)."""
     if not user.is_authenticated:
         return NOTHING
     if user.is_superuser or is_curator(user):
@@ -316,77 +331,6 @@ def audit_event_rule(user) -> Q:
 
 def audit_events_visible_to(user) -> QuerySet:
     return AuditEvent.objects.filter(audit_event_rule(user))
-
-
-UPLOADER_ROLES = (Role.PM, Role.DATA_MANAGER, Role.RESEARCHER)
-
-
-def can_upload_to(user, project: Project) -> bool:
-    """Project managers, data managers and researchers of ``project`` may add objects."""
-    return project_role(user, project) in UPLOADER_ROLES
-
-
-def project_role(user, project: Project) -> str | None:
-    """The user's role in ``project``, or ``None``."""
-    if not user.is_authenticated:
-        return None
-    known = project.__dict__.get(_ROLE_READ)
-    if known is not None and known[0] == user.pk:
-        return known[1]
-    return (
-        Membership.objects.filter(user=user, project=project).values_list("role", flat=True).first()
-    )
-
-
-# Where a project fetched with its viewer's role (_with_role) keeps it: (user id, role).
-_ROLE_READ = "_kura_viewer_role"
-
-
-def _with_role(user, queryset: QuerySet) -> QuerySet:
-    """``queryset`` of projects, each read with ``user``'s role in it (see :func:`_role_read`)."""
-    roles = Membership.objects.filter(user=user, project=OuterRef("pk")).values("role")[:1]
-    return queryset.annotate(viewer_role=Subquery(roles))
-
-
-def _role_read(user, project: Project) -> Project:
-    """Let :func:`project_role` answer for ``user`` from the role read with ``project``: the
-    same row, read in the same query, so the page asks once rather than once per check."""
-    project.__dict__[_ROLE_READ] = (user.pk, project.viewer_role)
-    return project
-
-
-# --- Data management plans ----------------------------------------------------------------
-
-
-def can_edit_dmp(user, project: Project) -> bool:
-    """The project's PM and data managers (and superusers) write its plan and records."""
-    if not user.is_authenticated:
-        return False
-    return user.is_superuser or project_role(user, project) in STEWARD_ROLES
-
-
-def can_view_dmp(user, project: Project) -> bool:
-    """Members, curators, program officers and superusers read the whole DMP page."""
-    if not user.is_authenticated:
-        return False
-    if user.is_superuser or is_curator(user) or is_program_officer(user):
-        return True
-    return project_role(user, project) is not None
-
-
-def access_dmp_project(user, pk) -> Project:
-    """The project ``pk`` if ``user`` may read its DMP, else ``Http404`` (as if missing)."""
-    project = access_project(user, pk)
-    if not can_view_dmp(user, project):
-        raise Http404("No such project.")
-    return project
-
-
-def can_review_tiers(user) -> bool:
-    """Curators (and superusers) work the review queue and decide tier change requests."""
-    if not user.is_authenticated:
-        return False
-    return user.is_superuser or is_curator(user)
 
 
 def _requesters_and_stewards(tier_request: TierChangeRequest) -> tuple[set[int], set[int]]:
@@ -423,84 +367,9 @@ def access_decision_refusal(user, access_request: AccessRequest) -> str | None:
     return None
 
 
-def can_view_programs(user) -> bool:
-    """Program officers, curators and superusers read the aggregated program view."""
-    if not user.is_authenticated:
-        return False
-    return user.is_superuser or is_curator(user) or is_program_officer(user)
-
-
-# --- Project dashboard ----------------------------------------------------------------------
-
-
-def can_view_dashboard(user, project: Project) -> bool:
-    """The project's PM and data managers; curators and superusers read it too."""
-    if not user.is_authenticated:
-        return False
-    if user.is_superuser or is_curator(user):
-        return True
-    return project_role(user, project) in STEWARD_ROLES
-
-
-def access_dashboard_project(user, pk) -> Project:
-    """The project ``pk`` if ``user`` may read its dashboard, else ``Http404`` (as if missing).
-
-    Everyone who may read a project's dashboard may open its page (its stewards are
-    members; curators and superusers open every project), so :func:`project_rule`, which
-    costs more than the dashboard's own check, need not be asked. The project comes with
-    ``user``'s role in it, which the page's other checks reuse."""
-    if not user.is_authenticated:
-        raise Http404("No such project.")
-    try:
-        project = _with_role(user, Project.objects.all()).get(pk=pk)
-    except (Project.DoesNotExist, ValueError, TypeError) as exc:
-        raise Http404("No such project.") from exc
-    _role_read(user, project)
-    if not can_view_dashboard(user, project):
-        raise Http404("No such project.")
-    return project
-
-
 def access_dmp_record(user, project: Project, pk) -> DmpRecord:
     """The record ``pk`` of ``project`` if ``user`` may read its metadata, else ``Http404``."""
     try:
         return records_visible_to(user).select_related("project").get(project=project, pk=pk)
     except (DmpRecord.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such record.") from exc
-
-
-# --- Access requests, grants and the audit trail ------------------------------------------
-
-
-def can_decide_access(user, project: Project) -> bool:
-    """The project's PM and data managers (and superusers) decide access requests and
-    grant or revoke access to its shared data."""
-    if not user.is_authenticated:
-        return False
-    return user.is_superuser or project_role(user, project) in STEWARD_ROLES
-
-
-def access_grants_project(user, pk) -> Project:
-    """The project ``pk`` if ``user`` decides its access requests, else ``Http404``."""
-    project = access_project(user, pk)
-    if not can_decide_access(user, project):
-        raise Http404("No such project.")
-    return project
-
-
-def can_view_audit_trail(user, project: Project | None = None) -> bool:
-    """Curators (and superusers) read every project's audit trail; the PM and data managers
-    read their own project's. ``project=None`` asks about the site-wide trail."""
-    if not user.is_authenticated:
-        return False
-    if user.is_superuser or is_curator(user):
-        return True
-    return project is not None and project_role(user, project) in STEWARD_ROLES
-
-
-def access_audit_project(user, pk) -> Project:
-    """The project ``pk`` if ``user`` may read its audit trail, else ``Http404``."""
-    project = access_project(user, pk)
-    if not can_view_audit_trail(user, project):
-        raise Http404("No such project.")
-    return project

@@ -10,12 +10,15 @@ orphan its bytes in storage.
 import json
 
 from django.contrib import admin
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
+
+from dmp.admin import DmpRecordAdmin
+from dmp.models import DmpRecord
 
 from .models import (
     AccessGrant,
@@ -351,3 +354,29 @@ class AuditEventAdmin(ViewOnlyAdmin):
     @admin.display(description=_("after"))
     def after_json(self, obj: AuditEvent) -> str:
         return _pretty_json(obj.after)
+
+
+admin.site.unregister(DmpRecord)
+
+
+@admin.register(DmpRecord)
+class DmpRecordWithObjectsAdmin(DmpRecordAdmin):
+    """The DMP record admin (``dmp/admin.py``) with how many data objects each record
+    describes, deleted ones aside."""
+
+    list_display = (*DmpRecordAdmin.list_display[:-1], "object_count", "updated_at")
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                object_count=Count(
+                    "data_objects", filter=~Q(data_objects__status=DataObject.Status.DELETED)
+                )
+            )
+        )
+
+    @admin.display(description=_("objects"), ordering="object_count")
+    def object_count(self, obj: DmpRecord) -> int:
+        return obj.object_count

@@ -2,7 +2,7 @@
 how an event's before and after read (:func:`audit_values_shown`).
 
 Who may read which trail is decided in :mod:`repository.access`
-(:func:`~repository.access.can_view_audit_trail`); nothing here writes.
+(``accounts.roles.may(user, ProjectAction.READ_AUDIT_TRAIL, …)``); nothing here writes.
 """
 
 import csv
@@ -20,10 +20,10 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Project
-from config.spreadsheet import csv_cell
+from core.spreadsheet import csv_cell
+from core.vocabularies import DATA_POLICY_FREE, DATA_TYPES, LICENSES, RESEARCH_FIELDS
 from dmp.models import DataManagementPlan, DmpRecord
 from dmp.records_import import IMPORT_FORMATS
-from dmp.vocabularies import DATA_POLICY_FREE, DATA_TYPES, LICENSES, RESEARCH_FIELDS
 
 from .models import AccessGrant, AccessRequest, AuditEvent, DataObject, TierChangeRequest
 

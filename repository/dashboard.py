@@ -15,7 +15,7 @@ left out.
 The rendered body of the page (everything but the site's header, which names the viewer)
 is kept in the shared cache by :func:`dashboard_body`, one copy per project, language, day
 and variant (curators read it without the links to edit the DMP), filed under the catalogue
-and activity generations and the project's own (``accounts/catalogue.py``): every write to
+and activity generations and the project's own (``core/generations.py``): every write to
 a record, plan, project or person's name, and every write to one of the project's objects,
 requests, grants or audit events, makes the copy unreachable at once; writes in other
 projects leave it alone.
@@ -50,8 +50,10 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from accounts import catalogue
 from accounts.models import Project
+from accounts.roles import ProjectAction, may
+from core.generations import ACTIVITY, CATALOGUE, PROJECT, cached_lookup, cached_store
+from core.vocabularies import DATA_TYPES, Tier
 from dmp.common_metadata import (
     REQUIRED,
     incomplete_condition,
@@ -59,11 +61,11 @@ from dmp.common_metadata import (
     requirement_columns,
 )
 from dmp.models import DmpRecord
-from dmp.selectors import EXPORT_FORMATS
-from dmp.vocabularies import DATA_TYPES, Tier
+from repository.plans.selectors import EXPORT_FORMATS
 
 from . import grants
-from .access import Action, can_edit_dmp, can_view_dashboard, records_visible_to, visible_to
+from .access import Action, records_visible_to, visible_to
+from .fixity import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
 from .models import (
     AccessRequest,
     AuditEvent,
@@ -71,7 +73,6 @@ from .models import (
     RequestStatus,
     TierChangeRequest,
 )
-from .selectors import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
 from .tally import tally_by_month, tally_by_record, tally_embargoes, tally_in_use
 
 EMBARGO_WINDOW_DAYS = 90
@@ -141,7 +142,7 @@ def reads_tallies(user, project: Project) -> bool:
     """Whether ``user``'s dashboard of ``project`` comes from the tallies: on PostgreSQL
     with the tallies in use, for those who may read the dashboard (they see all its
     objects); else the panels count the objects ``user`` may see."""
-    return can_view_dashboard(user, project) and tally_in_use()
+    return may(user, ProjectAction.READ_DASHBOARD, project) and tally_in_use()
 
 
 def dashboard_figures(
@@ -417,7 +418,7 @@ def project_dashboard_context(
     *, user, project: Project, can_edit: bool | None = None, records_page: int = 1
 ) -> dict:
     """Everything the dashboard's body shows (``can_edit``: whether it links to editing the
-    DMP; asked of :func:`repository.access.can_edit_dmp` when not given). The table by DMP
+    DMP; asked of ``may(user, ProjectAction.EDIT_DMP, project)`` when not given). The table by DMP
     record shows page ``records_page``: only that page's records are loaded; the others
     are read as (id, data type, complete or not), checked in the database
     (:func:`dmp.common_metadata.incomplete_condition`)."""
@@ -522,7 +523,9 @@ def project_dashboard_context(
         "access_requests_total": access_requests[0].total if access_requests else 0,
         "events": recent_events(project),
         "export_formats": EXPORT_FORMATS,
-        "can_edit_dmp": can_edit_dmp(user, project) if can_edit is None else can_edit,
+        "can_edit_dmp": may(user, ProjectAction.EDIT_DMP, project)
+        if can_edit is None
+        else can_edit,
     }
 
 
@@ -555,12 +558,12 @@ def dashboard_body(*, user, project: Project, records_page: int = 1) -> SafeStri
     data managers, curators and superusers see all of the project's), so the body depends
     only on the project, the language, the day and whether it links to editing the DMP; it
     is served from the shared cache while no generation it is filed under has moved."""
-    can_edit = can_edit_dmp(user, project)
+    can_edit = may(user, ProjectAction.EDIT_DMP, project)
     seconds = settings.KURA_DASHBOARD_CACHE_SECONDS
     key = None
     if seconds > 0:
-        key, stored = catalogue.cached_lookup(
-            (catalogue.CATALOGUE, catalogue.ACTIVITY, catalogue.PROJECT.of(project.pk)),
+        key, stored = cached_lookup(
+            (CATALOGUE, ACTIVITY, PROJECT.of(project.pk)),
             lambda generations: _body_key(project, can_edit, records_page, generations),
         )
         if stored is not None:
@@ -570,5 +573,5 @@ def dashboard_body(*, user, project: Project, records_page: int = 1) -> SafeStri
     )
     body = render_to_string(BODY_TEMPLATE, context)
     if key is not None:
-        catalogue.cached_store(key, str(body), seconds)
+        cached_store(key, str(body), seconds)
     return body

@@ -25,9 +25,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Institution, Membership, Project, Role, User
+from core.vocabularies import MetadataAccess, Tier
 from dmp.models import DataManagementPlan, DmpRecord
 from dmp.services import plan_save
-from dmp.vocabularies import MetadataAccess, Tier
 
 from .models import (
     AccessRequest,

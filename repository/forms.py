@@ -6,7 +6,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 
 
 class TierChangeForm(forms.Form):

@@ -26,16 +26,11 @@ from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import STEWARD_ROLES, Project
+from accounts.roles import ProjectAction, may, project_role
+from core.vocabularies import Tier
 from dmp.models import DmpRecord
-from dmp.vocabularies import Tier
 
-from .access import (
-    Action,
-    access_decision_refusal,
-    can_decide_access,
-    project_role,
-    visible_to,
-)
+from .access import Action, access_decision_refusal, visible_to
 from .models import AccessGrant, AccessRequest, AuditEvent, RequestStatus
 from .notify import absolute_url, project_emails, send_bilingual
 from .services import audit_event_record
@@ -194,7 +189,7 @@ def access_request_create(*, requester, record: DmpRecord, purpose: str) -> Acce
 
 
 def _require_decider(actor, project: Project) -> None:
-    if not can_decide_access(actor, project):
+    if not may(actor, ProjectAction.DECIDE_ACCESS, project):
         raise PermissionDenied(
             _(
                 "Only the project manager or a data manager decides on access "

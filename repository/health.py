@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 
+from celery import current_app
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -29,9 +30,7 @@ def check_database() -> str:
 
 
 def check_broker() -> str:
-    from config.celery import app
-
-    with app.connection_for_write() as conn:
+    with current_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=settings.KURA_HEALTH_TIMEOUT)
         return conn.transport.driver_name
 

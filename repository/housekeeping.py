@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
 
+from .fixity import REVERIFY_PENDING, hashing_lock
 from .models import AuditEvent, DataObject, UploadSession
 from .object_store import StoreError, object_store
 
@@ -100,8 +101,6 @@ def checksums_stalled(*, now: datetime) -> list[int]:
 
     Queuing any of them again is safe: the checksum service runs once per object.
     """
-    from .checksums import hashing_lock
-
     stored = DataObject.objects.filter(status=DataObject.Status.STORED, quarantined_at__isnull=True)
     stored_before = now - timedelta(minutes=settings.KURA_CHECKSUM_REQUEUE_AFTER_MINUTES)
     candidates = list(
@@ -145,9 +144,6 @@ def quarantine_reverifications_stalled(*, now: datetime) -> list[StalledReverifi
     ``checksum_unsent``) or asked for over ``KURA_CHECKSUM_REQUEUE_AFTER_MINUTES`` ago (the
     task was lost, or its worker died). Queuing it again is safe: the task reads only a
     pending object, under the hashing lock."""
-    from .checksums import hashing_lock
-    from .quarantine import REVERIFY_PENDING
-
     asked_before = now - timedelta(minutes=settings.KURA_CHECKSUM_REQUEUE_AFTER_MINUTES)
     latest = AuditEvent.objects.filter(
         data_object=OuterRef("pk"), action=AuditEvent.Action.QUARANTINE_REVERIFY_REQUESTED

@@ -7,10 +7,11 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
-from accounts.catalogue import PROJECT, RECORD_FILES, CatalogueQuerySet, ScopeTracking
 from accounts.models import Project
+from core.audit import AuditAction
+from core.generations import PROJECT, RECORD_FILES, CatalogueQuerySet, ScopeTracking
+from core.vocabularies import Tier
 from dmp.models import DmpRecord
-from dmp.vocabularies import Tier
 
 
 def new_storage_key() -> str:
@@ -20,14 +21,14 @@ def new_storage_key() -> str:
 
 
 def _project_scoped(values: dict) -> list:
-    """The generation of the project a row belongs to (accounts.catalogue)."""
+    """The generation of the project a row belongs to (core.generations)."""
     project_id = values.get("project_id", values.get("record__project_id"))
     return [PROJECT.of(project_id)] if project_id is not None else []
 
 
 class ProjectActivityQuerySet(CatalogueQuerySet):
     """Requests and audit events: what a project's dashboard lists. A write moves only that
-    project's generation (accounts.catalogue)."""
+    project's generation (core.generations)."""
 
     generation = None
     scope_fields = ("project_id",)
@@ -46,7 +47,7 @@ class DataObjectQuerySet(CatalogueQuerySet):
         {"checksum_progress", "last_fixity_at", "checksum_unsent", "checksum_missing_tries"}
     )
     # A write moves the generations of the object's record (its landing page) and of its
-    # project (its dashboard), not the whole catalogue's (accounts.catalogue).
+    # project (its dashboard), not the whole catalogue's (core.generations).
     generation = None
     scope_fields = ("record_id", "project_id")
 
@@ -57,12 +58,6 @@ class DataObjectQuerySet(CatalogueQuerySet):
             *([RECORD_FILES.of(record_id)] if record_id is not None else []),
             *_project_scoped(values),
         ]
-
-    def visible_to(self, user, action) -> "DataObjectQuerySet":
-        """Objects ``user`` may act on; the rule lives in :mod:`repository.access`."""
-        from .access import rule
-
-        return self.filter(rule(user, action))
 
 
 class DataObject(ScopeTracking):
@@ -194,7 +189,7 @@ class DataObject(ScopeTracking):
 
     def quiet_when_created(self) -> bool:
         """A new upload in flight is on no cached page (pages list stored files only), so
-        its creation bumps no generation (accounts.catalogue.watch)."""
+        its creation bumps no generation (core.generations.watch)."""
         return self.status == self.Status.UPLOADING
 
     @property
@@ -498,30 +493,7 @@ class AuditEvent(models.Model):
     ``before`` and ``after`` keep the raw values (codes, ISO dates) for machines; the pages
     and the CSV show them with labels (:func:`repository.audit.audit_values_shown`)."""
 
-    class Action(models.TextChoices):
-        TIER_CHANGED = "tier_changed", _("Tier changed")
-        TIER_REQUESTED = "tier_requested", _("Tier change requested")
-        TIER_DECIDED = "tier_decided", _("Tier change decided")
-        GRANT_CREATED = "grant_created", _("Access granted")
-        GRANT_REVOKED = "grant_revoked", _("Access revoked")
-        DOWNLOAD = "download", _("Download of non-public data")
-        DELETED = "deleted", _("Deleted")
-        FIXITY_FAILED = "fixity_failed", _("Fixity failure")
-        QUARANTINE_REVERIFY_REQUESTED = (
-            "quarantine_reverify_requested",
-            _("Quarantine re-verification requested"),
-        )
-        QUARANTINE_CLEARED = "quarantine_cleared", _("Quarantine cleared")
-        DUPLICATE_KEPT = "duplicate_kept", _("Duplicate kept")
-        EMBARGO_LIFTED = "embargo_lifted", _("Embargo lifted")
-        UPLOAD_STARTED = "upload_started", _("Upload started")
-        UPLOAD_COMPLETED = "upload_completed", _("Upload completed")
-        UPLOAD_ABORTED = "upload_aborted", _("Upload aborted")
-        ACCESS_REQUEST_REJECTED = "access_request_rejected", _("Access request rejected")
-        PLAN_EDITED = "plan_edited", _("Data management plan edited")
-        RECORD_CREATED = "record_created", _("DMP record created")
-        RECORD_EDITED = "record_edited", _("DMP record edited")
-        RECORDS_IMPORTED = "records_imported", _("DMP records imported")
+    Action = AuditAction
 
     # An upload's own steps are in the audit trail only: the dashboard counts stored files,
     # and no page but the trail names an upload in flight (only its uploader sees it
@@ -589,7 +561,7 @@ class AuditEvent(models.Model):
         raise PermissionError("The audit trail is append-only.")
 
     def quiet_when_created(self) -> bool:
-        """An upload's step changes no cached page (accounts.catalogue.watch)."""
+        """An upload's step changes no cached page (core.generations.watch)."""
         return self.action in self.UPLOAD_STEPS
 
 

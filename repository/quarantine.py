@@ -9,7 +9,6 @@ lifts the quarantine when the bytes are the recorded ones and leaves it in place
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -21,27 +20,34 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
-from .access import can_review_tiers
+from accounts.roles import ProjectAction, may
+
+from .fixity import (
+    REVERIFY_PENDING,
+    Digests,
+    ProgressWriter,
+    Reason,
+    fixity_compare,
+    hashing_lock,
+)
 from .models import AuditEvent, DataObject, FixityCheck
 from .notify import absolute_url, project_emails, send_bilingual
 from .object_store import StoreError
+from .queue import quarantine_reverify_send
 from .services import audit_event_record
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Reason:
-    """A translatable reason with its values; ``str()`` is the English text that is stored."""
-
-    template: str
-    values: dict = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        return self.template % self.values
-
-    def translated(self) -> str:
-        return gettext(self.template) % self.values
+# Fixity check details are stored in English, like the other checks' details.
+REVERIFY_MATCH = (
+    "Re-verified at a curator's request: the stored bytes match the recorded checksums."
+)
+REVERIFY_MISMATCH = "Re-verified at a curator's request:"
+REVERIFY_ERROR = (
+    "Re-verification at a curator's request failed: the storage did not answer. "
+    "The object stays quarantined; ask again later."
+)
 
 
 def data_object_quarantine(
@@ -118,6 +124,35 @@ QUARANTINED_BODY = gettext_noop(
 )
 
 
+def fixity_record(
+    data_object: DataObject,
+    digests: Digests | None,
+    problems: list[Reason],
+    *,
+    detail: str = "",
+) -> FixityCheck:
+    """Record one fixity check (``detail`` goes before the problems) and set
+    ``last_fixity_at``; problems fail the checksum state and quarantine the object."""
+    now = timezone.now()
+    with transaction.atomic():
+        check = FixityCheck.objects.create(
+            data_object=data_object,
+            checked_at=now,
+            outcome=FixityCheck.Outcome.MISMATCH if problems else FixityCheck.Outcome.MATCH,
+            sha256=digests.sha256 if digests else "",
+            md5=digests.md5 if digests else "",
+            size=digests.size if digests else None,
+            detail=" ".join([detail, *map(str, problems)]).strip(),
+        )
+        updates: dict = {"last_fixity_at": now}
+        if problems:
+            updates["checksum_state"] = DataObject.ChecksumState.FAILED
+        DataObject.objects.filter(pk=data_object.pk).scoped_as(data_object).update(**updates)
+        if problems:
+            data_object_quarantine(data_object=data_object, reasons=problems, now=now)
+    return check
+
+
 def _quarantine_notify(*, data_object_id: int, reasons: list[Reason]) -> None:
     """E-mail the uploader and the PMs that the object is quarantined."""
     data_object = DataObject.objects.select_related("project", "uploaded_by").get(pk=data_object_id)
@@ -138,24 +173,6 @@ class ReverifyOutcome(StrEnum):
     STILL_QUARANTINED = "still_quarantined"
     STORAGE_ERROR = "storage_error"
     NOTHING_TO_DO = "nothing_to_do"
-
-
-# A quarantined object "verifying" has a curator's re-verification pending (or running).
-REVERIFY_PENDING = {
-    "status": DataObject.Status.STORED,
-    "quarantined_at__isnull": False,
-    "checksum_state": DataObject.ChecksumState.VERIFYING,
-}
-
-# Fixity check details are stored in English, like the other checks' details.
-REVERIFY_MATCH = (
-    "Re-verified at a curator's request: the stored bytes match the recorded checksums."
-)
-REVERIFY_MISMATCH = "Re-verified at a curator's request:"
-REVERIFY_ERROR = (
-    "Re-verification at a curator's request failed: the storage did not answer. "
-    "The object stays quarantined; ask again later."
-)
 
 
 def quarantine_reverify_pending(data_object: DataObject) -> bool:
@@ -179,9 +196,7 @@ def quarantine_reverify_request(
     with a ``ValidationError`` (and changes nothing) an object that is not quarantined, whose
     file is deleted, or whose re-verification is already pending.
     """
-    from .tasks import quarantine_reverify_send  # tasks imports checksums, which imports us
-
-    if not can_review_tiers(actor):
+    if not may(actor, ProjectAction.REVIEW_TIERS):
         raise PermissionDenied(gettext("Only curators clear a quarantine."))
     comment = (comment or "").strip()
     if not comment:
@@ -246,17 +261,15 @@ def data_object_quarantine_reverify(
     the request pending; on the ``last_attempt`` it is recorded as an ``error`` check and
     the request ends (state ``failed``).
     """
-    from . import checksums  # checksums imports this module
-
-    with checksums.hashing_lock(data_object_id) as locked:
+    with hashing_lock(data_object_id) as locked:
         if not locked:
             return ReverifyOutcome.NOTHING_TO_DO  # another worker is reading it right now
         data_object = DataObject.objects.filter(pk=data_object_id, **REVERIFY_PENDING).first()
         if data_object is None:
             return ReverifyOutcome.NOTHING_TO_DO
         try:
-            digests, problems = checksums.fixity_compare(
-                data_object, on_progress=checksums.ProgressWriter(data_object_id)
+            digests, problems = fixity_compare(
+                data_object, on_progress=ProgressWriter(data_object_id)
             )
         except StoreError as exc:
             if not last_attempt:
@@ -274,7 +287,7 @@ def data_object_quarantine_reverify(
             if data_object is None:
                 return ReverifyOutcome.NOTHING_TO_DO
             if problems:
-                checksums.fixity_record(data_object, digests, problems, detail=REVERIFY_MISMATCH)
+                fixity_record(data_object, digests, problems, detail=REVERIFY_MISMATCH)
                 # The object was quarantined already (no new quarantine event): the trail
                 # must still say that the curator's re-verification found it corrupt.
                 audit_event_record(
@@ -292,7 +305,7 @@ def data_object_quarantine_reverify(
                     )
                 )
                 return ReverifyOutcome.STILL_QUARANTINED
-            checksums.fixity_record(data_object, digests, [], detail=REVERIFY_MATCH)
+            fixity_record(data_object, digests, [], detail=REVERIFY_MATCH)
             DataObject.objects.filter(pk=data_object_id).update(
                 quarantined_at=None,
                 quarantine_reason="",

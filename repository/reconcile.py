@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from .models import DataObject, UploadSession
 from .object_store import NoSuchObject, ObjectHead, StoreError, object_store
+from .queue import checksum_send
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,6 @@ def upload_adopt(*, session: UploadSession) -> DataObject:
     lost), queue its checksum and ask for its reviewed tier, as a completion does. The
     caller holds the row locks and has checked the object (:func:`completed_object_find`).
     """
-    from .tasks import checksum_send
     from .tiers import tier_request_create
 
     data_object = session.data_object

@@ -11,39 +11,12 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from accounts.models import Membership, Project, Role
-from dmp.vocabularies import Tier
+from accounts.roles import UPLOADER_ROLES, ProjectAction, may, project_role
+from core.vocabularies import Tier
 
-from .access import (
-    UPLOADER_ROLES,
-    Action,
-    can_decide_access,
-    can_review_tiers,
-    can_view_audit_trail,
-    can_view_dashboard,
-    can_view_dmp,
-    permissions_for,
-    project_role,
-    records_visible_to,
-    visible_to,
-    with_permissions,
-)
+from .access import Action, permissions_for, records_visible_to, visible_to, with_permissions
+from .fixity import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
 from .models import DataObject, RequestStatus, TierChangeRequest
-
-# The integrity states a stored object is counted under on the dashboard and filtered by
-# on the project page (``?checksum=``). A quarantined object is counted only as
-# quarantined, whatever its checksum state, so the five counts add up to the total.
-_STORED_FREE = Q(status=DataObject.Status.STORED, quarantined_at__isnull=True)
-CHECKSUM_FILTERS: dict[str, Q] = {
-    **{
-        state.value: _STORED_FREE & Q(checksum_state=state.value)
-        for state in DataObject.ChecksumState
-    },
-    "quarantined": Q(status=DataObject.Status.STORED, quarantined_at__isnull=False),
-}
-CHECKSUM_FILTER_LABELS = {
-    **{state.value: state.label for state in DataObject.ChecksumState},
-    "quarantined": _("Quarantined"),
-}
 
 
 def data_object_list(*, user, project: Project | None = None) -> QuerySet:
@@ -100,7 +73,7 @@ def project_page_context(*, user, project: Project, checksum: str | None = None)
         "objects": listed,
         "checksum_filter": checksum,
         "checksum_filter_label": CHECKSUM_FILTER_LABELS.get(checksum),
-        "can_view_dashboard": can_view_dashboard(user, project),
+        "can_view_dashboard": may(user, ProjectAction.READ_DASHBOARD, project),
         "totals": totals,
         "by_tier": by_tier,
         "tier_counts": [
@@ -111,13 +84,13 @@ def project_page_context(*, user, project: Project, checksum: str | None = None)
         "role": role,
         "role_label": Role(role).label if role else None,
         "can_upload": role in UPLOADER_ROLES,
-        "can_view_dmp": can_view_dmp(user, project),
+        "can_view_dmp": may(user, ProjectAction.READ_DMP, project),
         "members": members if role else Membership.objects.none(),
         "records": records,
         # Objects may be listed while their record's metadata is closed to this user.
         "readable_record_ids": {record.pk for record in records},
-        "can_decide_access": can_decide_access(user, project),
-        "can_view_audit_trail": can_view_audit_trail(user, project),
+        "can_decide_access": may(user, ProjectAction.DECIDE_ACCESS, project),
+        "can_view_audit_trail": may(user, ProjectAction.READ_AUDIT_TRAIL, project),
     }
 
 
@@ -216,11 +189,11 @@ def object_page_context(
             initial={"tier": data_object.tier, "available_date": data_object.available_date}
         )
     pending_requests = TierChangeRequest.objects.none()
-    if permissions["can_edit"] or can_review_tiers(user):
+    if permissions["can_edit"] or may(user, ProjectAction.REVIEW_TIERS):
         pending_requests = data_object.tier_requests.filter(
             status=RequestStatus.PENDING
         ).select_related("requested_by")
-    can_review = can_review_tiers(user)
+    can_review = may(user, ProjectAction.REVIEW_TIERS)
     fixity_checks = list(data_object.fixity_checks.all()[:10])
     quarantine = None
     if can_review and (data_object.is_quarantined or quarantine_form is not None):

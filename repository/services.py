@@ -1,8 +1,8 @@
 """Writes: every change of data objects and their access goes through a function here."""
 
 from accounts.models import Project
+from core.vocabularies import Tier
 from dmp.models import DmpRecord
-from dmp.vocabularies import Tier
 
 from .models import AuditEvent, DataObject
 

@@ -5,7 +5,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponseRedirect
 from django.utils.http import content_disposition_header
 
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 
 from .models import DataObject
 

@@ -31,8 +31,9 @@ import logging
 from django.conf import settings
 from django.db import connection, transaction
 
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 
+from .fixity import CHECKSUM_FILTERS
 from .models import DataObject, EmbargoTally, MonthTally, ObjectTally, TallyDelta
 
 log = logging.getLogger(__name__)
@@ -238,8 +239,6 @@ def tally_by_record(project_id: int) -> list[dict]:
     """The project's figures by DMP record, as :func:`repository.dashboard.objects_by_record`
     counts them from the objects (one statement: tallies plus changes not yet folded, one
     row per record with its tiers and checksum states side by side)."""
-    from .selectors import CHECKSUM_FILTERS
-
     columns = ["count", "bytes"]
     sums = ["sum(n)", "sum(b)"]
     params: list = []

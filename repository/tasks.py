@@ -5,10 +5,11 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.utils import timezone
 
-from . import checksums, housekeeping, quarantine, tiers
+from . import checksums, housekeeping, quarantine, queue, tiers
 from .health import run_health_checks
 from .models import DataObject
 from .object_store import StoreError
+from .queue import checksum_send, quarantine_reverify_send
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ HASHING_LIMITS = {
 
 
 @shared_task(
-    name="kura.checksum",
+    name=queue.CHECKSUM,
     bind=True,
     acks_late=True,
     autoretry_for=(StoreError,),
@@ -51,7 +52,7 @@ def checksum_task(self, object_id: int) -> dict:
 
 
 @shared_task(
-    name="kura.quarantine_reverify",
+    name=queue.QUARANTINE_REVERIFY,
     bind=True,
     acks_late=True,
     autoretry_for=(StoreError,),
@@ -84,36 +85,6 @@ def fixity_sweep_task() -> dict:
 def abandoned_uploads_sweep_task() -> dict:
     """Abort multipart uploads nobody has touched for a day (Celery beat, hourly)."""
     return {"abandoned": housekeeping.uploads_abandon_idle(now=timezone.now())}
-
-
-def _send(task, object_id: int, *args, noted_unsent: bool = True) -> bool:
-    """Queue ``task`` for an object; if the broker is away, note it on the object instead
-    (``checksum_unsent``) for beat's requeue (every minute) to send once the broker is
-    back, which clears the note. Never raises: called after a commit, whose success must
-    stand. ``noted_unsent=False``: the object cannot carry the note yet (just stored)."""
-    try:
-        task.delay(object_id, *args)
-    except Exception:  # noqa: BLE001 - any broker failure: keep the work in the database
-        logger.warning(
-            "%s of object %s not queued; kept for the requeue", task.name, object_id, exc_info=True
-        )
-        DataObject.objects.filter(pk=object_id).update(checksum_unsent=True)
-        return False
-    if noted_unsent:
-        DataObject.objects.filter(pk=object_id, checksum_unsent=True).update(checksum_unsent=False)
-    return True
-
-
-def checksum_send(object_id: int, *, noted_unsent: bool = True) -> bool:
-    """Queue the first verification of a stored object, or keep it for the requeue."""
-    return _send(checksum_task, object_id, noted_unsent=noted_unsent)
-
-
-def quarantine_reverify_send(
-    object_id: int, curator_id: int | None, comment: str, ip_address: str | None = None
-) -> bool:
-    """Queue a curator's re-verification, or keep it for the requeue."""
-    return _send(quarantine_reverify_task, object_id, curator_id, comment, ip_address)
 
 
 @shared_task(name="kura.checksum_requeue", acks_late=True)

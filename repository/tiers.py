@@ -29,9 +29,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dmp.vocabularies import Tier
+from accounts.roles import ProjectAction, may
+from core.vocabularies import Tier
 
-from .access import Action, can_review_tiers, tier_decision_refusal, visible_to
+from .access import Action, tier_decision_refusal, visible_to
 from .models import AuditEvent, DataObject, RequestStatus, TierChangeRequest
 from .notify import absolute_url, project_emails, send_bilingual
 from .services import audit_event_record
@@ -426,7 +427,7 @@ def tier_request_decide(
     :class:`TierRequestAlreadyDecided`. A rejection needs a comment. The requester and the
     project's PMs are e-mailed once the decision is committed.
     """
-    if not can_review_tiers(actor):
+    if not may(actor, ProjectAction.REVIEW_TIERS):
         raise PermissionDenied(_("Only curators decide tier change requests."))
     comment = (comment or "").strip()
     if not approve and not comment:
@@ -520,7 +521,7 @@ def tier_requests_decide_for_record(
     (curators only). A request that also covers objects of other records is left pending
     (deciding it would open or refuse those too) and is named in the result. Requests
     someone else decides meanwhile are left to that decision."""
-    if not can_review_tiers(actor):
+    if not may(actor, ProjectAction.REVIEW_TIERS):
         raise PermissionDenied(_("Only curators decide tier change requests."))
     decided = []
     with transaction.atomic():

@@ -30,7 +30,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from config.api import ServiceUnavailable
+from core.api import ServiceUnavailable
 
 from .access import Action, visible_to
 from .models import DataObject, UploadSession

@@ -25,11 +25,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Project
-from config.api import ServiceUnavailable
+from accounts.roles import ProjectAction, may
+from core.api import ServiceUnavailable
+from core.vocabularies import Tier
 from dmp.models import DmpRecord
-from dmp.vocabularies import Tier
 
-from .access import can_upload_to, records_visible_to
+from .access import records_visible_to
 from .models import AuditEvent, DataObject, UploadSession
 from .object_store import (
     SINGLE_PUT_UPLOAD_ID,
@@ -38,6 +39,7 @@ from .object_store import (
     StoreError,
     object_store,
 )
+from .queue import checksum_send
 from .services import audit_event_record
 from .tiers import tier_request_create
 
@@ -156,7 +158,7 @@ def upload_target(*, actor, request: UploadRequest) -> UploadTarget:
     """The project and record of ``request`` if ``actor`` may upload there; else
     ``PermissionDenied`` (the project) or ``ValidationError`` (the record)."""
     project = Project.objects.filter(pk=request.project_id).first()
-    if project is None or not can_upload_to(actor, project):
+    if project is None or not may(actor, ProjectAction.UPLOAD, project):
         raise PermissionDenied(_("You cannot upload to this project."))
     record = None
     if request.record_id is not None:
@@ -258,7 +260,7 @@ def upload_sessions_for(*, actor, upload_pks) -> dict[int, UploadSession]:
     for session in sessions:
         project = session.data_object.project
         if project.pk not in allowed:
-            allowed[project.pk] = can_upload_to(actor, project)
+            allowed[project.pk] = may(actor, ProjectAction.UPLOAD, project)
         if allowed[project.pk]:
             found[session.pk] = session
     return found
@@ -417,7 +419,6 @@ def upload_complete(
     ``sha256`` is the uploader's digest when it was not known at the start (a client that
     hashes while it sends); it must agree with one given at the start.
     """
-    from .tasks import checksum_send
 
     sha256 = sha256.lower()
 

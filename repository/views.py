@@ -10,19 +10,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from config.http import client_ip
-from dmp.vocabularies import Tier
+from accounts.roles import ProjectAction, may
+from core.forms import form_errors_add
+from core.http import client_ip
+from core.vocabularies import Tier
 
 from . import dashboard, quarantine, selectors, services, tiers
-from .access import (
-    Action,
-    access_dashboard_project,
-    access_data_object,
-    access_project,
-    can,
-    can_review_tiers,
-    can_upload_to,
-)
+from .access import Action, access_data_object, access_project, can
+from .fixity import CHECKSUM_FILTERS
 from .forms import QuarantineClearForm, TierChangeForm
 from .health import health_caller_allowed, run_health_checks_cached
 from .storage import download_response
@@ -41,7 +36,7 @@ def home(request):
 def project_detail(request, project_id: int):
     project = access_project(request.user, project_id)
     checksum = request.GET.get("checksum") or None
-    if checksum is not None and checksum not in selectors.CHECKSUM_FILTERS:
+    if checksum is not None and checksum not in CHECKSUM_FILTERS:
         return HttpResponseBadRequest(
             _("Unknown checksum state: %(state)s") % {"state": checksum},
             content_type="text/plain; charset=utf-8",
@@ -53,7 +48,7 @@ def project_detail(request, project_id: int):
 @login_required
 @require_safe
 def project_dashboard(request, project_id: int):
-    project = access_dashboard_project(request.user, project_id)
+    project = access_project(request.user, project_id, need=ProjectAction.READ_DASHBOARD)
     records_page = request.GET.get("records", "1")
     if not re.fullmatch(r"[0-9]{1,9}", records_page):
         return HttpResponseBadRequest(
@@ -70,7 +65,7 @@ def project_dashboard(request, project_id: int):
 @require_safe
 def upload_page(request, project_id: int):
     project = access_project(request.user, project_id)
-    if not can_upload_to(request.user, project):
+    if not may(request.user, ProjectAction.UPLOAD, project):
         raise Http404("No such project.")  # the same answer as for a project one cannot see
     context = selectors.upload_page_context(user=request.user, project=project)
     return render(request, "repository/upload.html", context)
@@ -81,15 +76,6 @@ def object_detail(request, object_id: int):
     data_object = access_data_object(request.user, object_id, Action.VIEW_METADATA)
     context = selectors.object_page_context(user=request.user, data_object=data_object)
     return render(request, "repository/object_detail.html", context)
-
-
-def form_errors_add(form, exc: ValidationError) -> None:
-    """Show a service's refusal on the form: by field where it names one, else on top."""
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc.messages)
-        return
-    for name, errors in exc.message_dict.items():
-        form.add_error(name if name in form.fields else None, errors)
 
 
 @login_required
@@ -130,7 +116,7 @@ def _tier_change_message(outcome: tiers.TierChangeOutcome, tier: str) -> str:
 @require_POST
 def object_quarantine_clear(request, object_id: int):
     data_object = access_data_object(request.user, object_id, Action.VIEW_METADATA)
-    if not can_review_tiers(request.user):
+    if not may(request.user, ProjectAction.REVIEW_TIERS):
         raise PermissionDenied(_("Only curators clear a quarantine."))
     form = QuarantineClearForm(request.POST)
     if form.is_valid():

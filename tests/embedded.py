@@ -47,7 +47,7 @@ SETUP_SCRIPT = """
 import json
 from accounts.models import Institution, Membership, Project, Role, User
 from dmp.models import DmpRecord
-from dmp.vocabularies import MetadataAccess, Tier
+from core.vocabularies import MetadataAccess, Tier
 
 institution = Institution.objects.order_by("pk").first()
 researcher = User.objects.get(username="researcher")

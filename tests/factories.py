@@ -13,8 +13,8 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from accounts.models import Institution, Membership, Project, Role, User
+from core.vocabularies import MetadataAccess, Tier
 from dmp.models import DmpRecord
-from dmp.vocabularies import MetadataAccess, Tier
 from repository.models import (
     AccessGrant,
     AuditEvent,
@@ -156,7 +156,7 @@ def make_superuser(**kwargs) -> User:
 
 def queued_work(callbacks) -> list:
     """The on-commit callbacks that are work (tasks, mail), without the bumps of cached
-    pages' generations (accounts.catalogue) that every write registers too."""
-    from accounts.catalogue import Generation
+    pages' generations (core.generations) that every write registers too."""
+    from core.generations import Generation
 
     return [c for c in callbacks if getattr(c, "__func__", None) is not Generation.bump]

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
 
 from accounts.models import Role
 from accounts.tokens import api_token_create
-from dmp.vocabularies import MetadataAccess, Tier
+from core.vocabularies import MetadataAccess, Tier
 from repository.models import AccessRequest, AuditEvent, DataObject, TierChangeRequest
 from tests.factories import (
     DataObjectFactory,

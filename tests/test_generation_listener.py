@@ -10,12 +10,12 @@ import pytest
 from django.core.cache import caches
 from redis import Redis
 
-from accounts import catalogue
+from core import generations
 
 BUMP = (
     "import django; django.setup(); "
-    "from accounts import catalogue; catalogue.CATALOGUE.bump(); "
-    "print(catalogue.CATALOGUE.current())"
+    "from core import generations; generations.CATALOGUE.bump(); "
+    "print(generations.CATALOGUE.current())"
 )
 
 
@@ -34,11 +34,11 @@ def _bump_in_another_process() -> int:
 
 def _listening() -> dict[str, int]:
     """Wait until this process's listener answers without asking Redis."""
-    cache = caches[catalogue.CACHE_ALIAS]
-    catalogue.CATALOGUE.current()
+    cache = caches[generations.CACHE_ALIAS]
+    generations.CATALOGUE.current()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        known = catalogue._listener.numbers(cache, [catalogue.CATALOGUE.key])
+        known = generations._listener.numbers(cache, [generations.CATALOGUE.key])
         if known is not None:
             return known
         time.sleep(0.05)
@@ -46,12 +46,12 @@ def _listening() -> dict[str, int]:
 
 
 def _numbers() -> int:
-    cache = caches[catalogue.CACHE_ALIAS]
-    return catalogue._numbers(cache, [catalogue.CATALOGUE])[catalogue.CATALOGUE.key]
+    cache = caches[generations.CACHE_ALIAS]
+    return generations._numbers(cache, [generations.CATALOGUE])[generations.CATALOGUE.key]
 
 
 def test_a_bump_in_another_process_is_seen_by_the_very_next_lookup():
-    before = _listening()[catalogue.CATALOGUE.key]
+    before = _listening()[generations.CATALOGUE.key]
     for _ in range(5):
         number = _bump_in_another_process()
         assert number > before
@@ -62,45 +62,45 @@ def test_a_bump_in_another_process_is_seen_by_the_very_next_lookup():
 
 
 def test_an_announcement_not_yet_applied_is_not_ignored():
-    before = _listening()[catalogue.CATALOGUE.key]
-    cache = caches[catalogue.CACHE_ALIAS]
+    before = _listening()[generations.CATALOGUE.key]
+    cache = caches[generations.CACHE_ALIAS]
     # Holding the listener's lock keeps its thread from applying anything: the
     # announcement of the bump below stays on the socket, as when the thread has not run.
-    with catalogue._listener._lock:
+    with generations._listener._lock:
         number = _bump_in_another_process()
         assert number > before
         time.sleep(0.1)
-        assert catalogue._listener.numbers(cache, [catalogue.CATALOGUE.key]) is None
+        assert generations._listener.numbers(cache, [generations.CATALOGUE.key]) is None
         assert _numbers() == number
 
 
 def test_a_bump_in_this_process_is_seen_at_once():
-    before = _listening()[catalogue.CATALOGUE.key]
-    catalogue.CATALOGUE.bump()
+    before = _listening()[generations.CATALOGUE.key]
+    generations.CATALOGUE.bump()
     assert _numbers() > before
     # Its own announcement is still on the socket until the thread reads it (the listener
     # is not trusted meanwhile); once read, the listener holds the same number.
-    assert _listening() == {catalogue.CATALOGUE.key: _numbers()}
+    assert _listening() == {generations.CATALOGUE.key: _numbers()}
 
 
 def test_a_lost_subscription_is_never_trusted():
-    before = _listening()[catalogue.CATALOGUE.key]
-    cache = caches[catalogue.CACHE_ALIAS]
+    before = _listening()[generations.CATALOGUE.key]
+    cache = caches[generations.CACHE_ALIAS]
     redis = Redis.from_url(cache._cache._servers[0])
     redis.client_kill_filter(_type="pubsub")
     # A bump whose announcement the listener cannot hear: the lookup must not miss it.
-    number = redis.incr(cache.make_key(catalogue.CATALOGUE.key))
+    number = redis.incr(cache.make_key(generations.CATALOGUE.key))
     assert number > before
     assert _numbers() == number
     # The listener comes back, and knows the number again.
-    assert _listening()[catalogue.CATALOGUE.key] == number
+    assert _listening()[generations.CATALOGUE.key] == number
 
 
 def test_without_answers_to_its_pings_the_listener_is_not_trusted(monkeypatch):
     _listening()
-    monkeypatch.setattr(catalogue._Listener, "HEALTHY_SECONDS", -1.0)
-    cache = caches[catalogue.CACHE_ALIAS]
-    assert catalogue._listener.numbers(cache, [catalogue.CATALOGUE.key]) is None
+    monkeypatch.setattr(generations._Listener, "HEALTHY_SECONDS", -1.0)
+    cache = caches[generations.CACHE_ALIAS]
+    assert generations._listener.numbers(cache, [generations.CATALOGUE.key]) is None
     number = _bump_in_another_process()
     assert _numbers() == number
 
@@ -113,9 +113,9 @@ def test_without_answers_to_its_pings_the_listener_is_not_trusted(monkeypatch):
 # start from the clock) are larger than ours.
 NEIGHBOUR = (
     "import sys, time, django; django.setup(); "
-    "from accounts import catalogue\n"
+    "from core import generations\n"
     "for _ in range(5):\n"
-    "    catalogue.CATALOGUE.bump(); catalogue.ACTIVITY.bump()\n"
+    "    generations.CATALOGUE.bump(); generations.ACTIVITY.bump()\n"
     "print('ready', flush=True)\n"
     "time.sleep(float(sys.argv[1]))\n"
 )
@@ -146,7 +146,7 @@ def _other_database_url(cache) -> str:
 
 def _real_number(cache) -> int:
     return int(
-        Redis.from_url(cache._cache._servers[0]).get(cache.make_key(catalogue.CATALOGUE.key))
+        Redis.from_url(cache._cache._servers[0]).get(cache.make_key(generations.CATALOGUE.key))
     )
 
 
@@ -155,14 +155,14 @@ def test_a_message_from_another_database_never_holds_our_numbers():
     huge number for our very key, from a client on another database — the numbers this
     process uses are its own keys' values, and its own bumps show at once."""
     _listening()
-    cache = caches[catalogue.CACHE_ALIAS]
+    cache = caches[generations.CACHE_ALIAS]
     other = Redis.from_url(_other_database_url(cache))
-    for channel in (catalogue._listener.channel(cache), cache.make_key("kura:generations")):
-        other.publish(channel, f"{catalogue.CATALOGUE.key}\n{10**30}")
+    for channel in (generations._listener.channel(cache), cache.make_key("kura:generations")):
+        other.publish(channel, f"{generations.CATALOGUE.key}\n{10**30}")
     time.sleep(0.2)
-    assert _listening()[catalogue.CATALOGUE.key] == _real_number(cache)
-    catalogue.CATALOGUE.bump()
-    assert _listening()[catalogue.CATALOGUE.key] == _real_number(cache)
+    assert _listening()[generations.CATALOGUE.key] == _real_number(cache)
+    generations.CATALOGUE.bump()
+    assert _listening()[generations.CATALOGUE.key] == _real_number(cache)
     assert _numbers() == _real_number(cache)
 
 
@@ -176,12 +176,12 @@ def test_another_instance_on_the_same_redis_never_hides_a_closed_record(
     at once, every time."""
     from django.urls import reverse
 
+    from core.vocabularies import MetadataAccess
     from dmp.models import DmpRecord
-    from dmp.vocabularies import MetadataAccess
     from tests.repository.test_public import _open_record
 
     settings.KURA_PAGE_CACHE_SECONDS = 300
-    cache = caches[catalogue.CACHE_ALIAS]
+    cache = caches[generations.CACHE_ALIAS]
     record = _open_record(title_en="Shared Redis dataset")
     landing = reverse("dataset-landing", args=[record.pk])
     _listening()  # this instance is running and subscribed before the other one writes

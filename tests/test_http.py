@@ -5,8 +5,8 @@ from django.conf import settings
 from django.test import RequestFactory, override_settings
 
 from accounts.models import Role
-from config.http import client_ip
-from dmp.vocabularies import Tier
+from core.http import client_ip
+from core.vocabularies import Tier
 from repository.models import AuditEvent, DataObject
 from tests.factories import DataObjectFactory, DmpRecordFactory, MembershipFactory
 

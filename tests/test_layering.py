@@ -1,92 +1,131 @@
-"""Apps import downward only: ``accounts`` <- ``dmp`` <- ``repository`` <- ``config``
-(``config`` wires the apps together and imports anything; an app never imports one above
-it, nor ``config``). See docs/architecture.md, "Layering".
+"""The layering of docs/architecture.md, "Layering", read from the code with ``ast``
+(imports inside functions included, where a loop would otherwise hide):
 
-The imports that run the wrong way today are listed in :data:`DEBTS`, one (file, module)
-each, read from the code with ``ast`` (function-level imports included). The test fails on
-any import against the order that is not listed, and on a listed one that is gone, so the
-list only shrinks: paying a debt means deleting its line.
+* apps import downward only: ``core`` <- ``accounts`` <- ``dmp`` <- ``repository`` <-
+  ``config`` (``config`` wires the apps together and imports anything; nothing imports
+  ``config``);
+* no module imports, directly or through others, a module that imports it back.
 """
 
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ("accounts", "dmp", "repository", "config")
+ORDER = ("core", "accounts", "dmp", "repository", "config")
 
-DEBTS = {
-    ("accounts/authentication.py", "config.http"),
-    ("accounts/models.py", "dmp.vocabularies"),
-    ("dmp/admin.py", "repository.models"),
-    ("dmp/api/views.py", "config.api"),
-    ("dmp/api/views.py", "config.http"),
-    ("dmp/api/views.py", "repository.access"),
-    ("dmp/api/views.py", "repository.api.filters"),
-    ("dmp/context_processors.py", "repository.access"),
-    ("dmp/exports.py", "config.spreadsheet"),
-    ("dmp/records_import.py", "repository.access"),
-    ("dmp/records_import.py", "repository.models"),
-    ("dmp/records_import.py", "repository.services"),
-    ("dmp/selectors.py", "repository.access"),
-    ("dmp/selectors.py", "repository.models"),
-    ("dmp/services.py", "repository.access"),
-    ("dmp/services.py", "repository.models"),
-    ("dmp/services.py", "repository.services"),
-    ("dmp/views.py", "config.http"),
-    ("dmp/views.py", "repository.access"),
-    ("dmp/views.py", "repository.views"),
-    ("repository/api/requests.py", "config.api"),
-    ("repository/api/requests.py", "config.http"),
-    ("repository/api/upload_batch.py", "config.api"),
-    ("repository/api/upload_batch.py", "config.http"),
-    ("repository/api/views.py", "config.api"),
-    ("repository/api/views.py", "config.http"),
-    ("repository/audit.py", "config.spreadsheet"),
-    ("repository/health.py", "config.celery"),
-    ("repository/my_uploads/views.py", "config.http"),
-    ("repository/oai/views.py", "config.db"),
-    ("repository/public/bagit.py", "config.api"),
-    ("repository/public/views.py", "config.db"),
-    ("repository/review/views.py", "config.http"),
-    ("repository/search/urls.py", "config.db"),
-    ("repository/search/views.py", "config.db"),
-    ("repository/stewardship/views.py", "config.http"),
-    ("repository/upload_batch.py", "config.api"),
-    ("repository/uploads.py", "config.api"),
-    ("repository/views.py", "config.http"),
-}
+
+def _modules(root: Path) -> dict[str, Path]:
+    """Dotted module name -> file, for every module of the layered packages."""
+    modules = {}
+    for package in ORDER:
+        for path in sorted((root / package).rglob("*.py")):
+            relative = path.relative_to(root)
+            if "migrations" in relative.parts:
+                continue
+            parts = list(relative.with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            modules[".".join(parts)] = path
+    return modules
+
+
+def _imported_names(module: str, path: Path) -> set[str]:
+    """Every dotted name ``module`` imports (``from a import b`` gives ``a`` and ``a.b``),
+    relative imports made absolute."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                source = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                source = node.module
+            names.add(source)
+            names.update(f"{source}.{alias.name}" for alias in node.names)
+    return names
 
 
 def _upward_imports(root: Path = ROOT) -> set[tuple[str, str]]:
     found = set()
-    for app in ORDER:
-        for path in sorted((root / app).rglob("*.py")):
-            relative = path.relative_to(root).as_posix()
-            if "/migrations/" in relative:
-                continue
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Import):
-                    names = [alias.name for alias in node.names]
-                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    names = [node.module]
-                else:
-                    continue
-                for name in names:
-                    top = name.split(".")[0]
-                    if top in ORDER and ORDER.index(top) > ORDER.index(app):
-                        found.add((relative, name))
+    for module, path in _modules(root).items():
+        app = module.split(".")[0]
+        for name in _imported_names(module, path):
+            top = name.split(".")[0]
+            if top in ORDER and ORDER.index(top) > ORDER.index(app):
+                found.add((path.relative_to(root).as_posix(), name))
     return found
 
 
-def test_no_app_imports_one_above_it_beyond_the_listed_debts():
-    found = _upward_imports()
-    assert found - DEBTS == set(), "new imports against the layering (docs/architecture.md)"
-    assert DEBTS - found == set(), "paid debts: delete their lines from DEBTS"
+def _import_graph(root: Path) -> dict[str, set[str]]:
+    modules = _modules(root)
+
+    def resolve(name: str) -> str | None:
+        parts = name.split(".")
+        while parts and ".".join(parts) not in modules:
+            parts.pop()
+        return ".".join(parts) or None
+
+    graph = {}
+    for module, path in modules.items():
+        targets = {resolve(name) for name in _imported_names(module, path)}
+        graph[module] = {target for target in targets if target and target != module}
+    return graph
 
 
-def test_the_check_sees_imports_hidden_in_functions(tmp_path):
-    app = tmp_path / "accounts"
-    app.mkdir()
-    (app / "hidden.py").write_text("def f():\n    from repository import models\n")
-    (app / "fine.py").write_text("import sys\nfrom . import hidden\n")
-    assert _upward_imports(tmp_path) == {("accounts/hidden.py", "repository")}
+def _import_loops(root: Path = ROOT) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan's algorithm)."""
+    graph = _import_graph(root)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    loops = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in graph[module]:
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group = []
+            while not group or group[-1] != module:
+                group.append(stack.pop())
+            if len(group) > 1:
+                loops.append(sorted(group))
+
+    for module in graph:
+        if module not in index:
+            visit(module)
+    return loops
+
+
+def test_no_app_imports_one_above_it():
+    assert _upward_imports() == set(), "imports against the layering (docs/architecture.md)"
+
+
+def test_no_import_loops():
+    assert _import_loops() == []
+
+
+def test_the_checks_see_imports_hidden_in_functions(tmp_path):
+    for package in ORDER:
+        (tmp_path / package).mkdir()
+    (tmp_path / "accounts" / "hidden.py").write_text(
+        "def f():\n    from repository import models\n"
+    )
+    (tmp_path / "accounts" / "fine.py").write_text("import sys\nfrom . import hidden\n")
+    (tmp_path / "repository" / "models.py").write_text("from .tasks import run\n")
+    (tmp_path / "repository" / "tasks.py").write_text("def run():\n    from . import models\n")
+    (tmp_path / "repository" / "services.py").write_text("from .models import X\n")
+
+    assert _upward_imports(tmp_path) == {
+        ("accounts/hidden.py", "repository"),
+        ("accounts/hidden.py", "repository.models"),
+    }
+    assert _import_loops(tmp_path) == [["repository.models", "repository.tasks"]]

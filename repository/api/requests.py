@@ -8,8 +8,8 @@ from rest_framework import exceptions, generics, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import NewestFirst, service_call
-from config.http import client_ip
+from core.api import NewestFirst, service_call
+from core.http import client_ip
 from repository import grants, tiers
 from repository.access import (
     access_requests_visible_to,

@@ -4,7 +4,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_sc
 from rest_framework import serializers
 
 from accounts.models import Project
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 from repository.access import Action, visible_to
 from repository.models import (
     AccessRequest,

@@ -13,8 +13,8 @@ from rest_framework import exceptions, fields, permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import exception_handler, service_call
-from config.http import client_ip
+from core.api import exception_handler, service_call
+from core.http import client_ip
 from repository import upload_batch, uploads
 
 from . import serializers

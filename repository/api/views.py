@@ -10,8 +10,8 @@ from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import NewestFirst, service_call
-from config.http import client_ip
+from core.api import NewestFirst, service_call
+from core.http import client_ip
 from repository import uploads
 from repository.access import (
     Action,

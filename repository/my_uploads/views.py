@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from config.http import client_ip
+from core.http import client_ip
 
 from ..duplicates import data_object_duplicate_keep
 from . import selectors

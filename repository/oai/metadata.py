@@ -8,8 +8,8 @@ request), so a landing page or an export can reuse them. ``record`` should come 
 import xml.etree.ElementTree as ET  # noqa: S405 - we build XML, never parse untrusted input
 from dataclasses import dataclass
 
+from core.vocabularies import DATA_TYPES, FUNDERS, Tier
 from dmp.models import DmpRecord
-from dmp.vocabularies import DATA_TYPES, FUNDERS, Tier
 from repository.public.facts import doi_of, publisher_names, publisher_ror
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"

@@ -24,9 +24,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Project
-from config.db import statement_timeout
+from core.db import statement_timeout
+from core.vocabularies import FUNDERS
 from dmp.models import DmpRecord
-from dmp.vocabularies import FUNDERS
 from repository.access import Action, records_visible_to, visible_to
 
 from . import tokens

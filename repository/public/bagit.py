@@ -71,7 +71,7 @@ def _stream(storage_key: str, digest) -> Iterator[bytes]:
 def store_check(files: list[PublicFile]) -> None:
     """Ask the store for the first payload file before the first byte is sent, so an
     outage answers 503 with ``Retry-After`` instead of a 200 that breaks off."""
-    from config.api import ServiceUnavailable
+    from core.api import ServiceUnavailable
     from repository.object_store import NoSuchObject, StoreError, object_store
 
     if not files:

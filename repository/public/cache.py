@@ -2,7 +2,7 @@
 
 Harvesters, crawlers and first-time visitors ask for the same landing and search pages
 over and over; for them the rendered page is kept in the shared cache. The key holds the
-generations of what the page shows (``accounts/catalogue.py``: the catalogue's, which
+generations of what the page shows (``core/generations.py``: the catalogue's, which
 changes with every write to a record, creator, plan, project or institution, and for a
 landing page its record's files' generation, which changes with every write to one of its
 objects), today's date (embargo dates), the language, the host and the full path with its
@@ -22,7 +22,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import get_language
 
-from accounts import catalogue
+from core.generations import CATALOGUE, cached_lookup, cached_store
 
 CACHEABLE_STATUSES = (200, 410)  # a page, or the tombstone of a withdrawn record
 
@@ -73,7 +73,7 @@ def cached_for_visitors(*, params: frozenset[str] = frozenset(), scoped=None):
     def decorator(view):
         @wraps(view)
         def wrapper(request, *args, **kwargs):
-            generations = (catalogue.CATALOGUE, *(scoped(**kwargs) if scoped else ()))
+            generations = (CATALOGUE, *(scoped(**kwargs) if scoped else ()))
             return _serve(view, params, generations, request, *args, **kwargs)
 
         return wrapper
@@ -90,13 +90,11 @@ def _serve(view, params, generations, request, *args, **kwargs):
         or not set(request.GET) <= params
     ):
         return view(request, *args, **kwargs)
-    key, stored = catalogue.cached_lookup(generations, lambda numbers: _key(request, numbers))
+    key, stored = cached_lookup(generations, lambda numbers: _key(request, numbers))
     if stored is not None:
         status, headers, content = stored
         return HttpResponse(content, status=status, headers=headers)
     response = view(request, *args, **kwargs)
     if key is not None and _storable(request, response):
-        catalogue.cached_store(
-            key, (response.status_code, dict(response.items()), response.content), seconds
-        )
+        cached_store(key, (response.status_code, dict(response.items()), response.content), seconds)
     return response

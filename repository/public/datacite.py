@@ -2,8 +2,8 @@
 
 from datacite import schema45
 
+from core.vocabularies import Tier
 from dmp.models import DmpRecord
-from dmp.vocabularies import Tier
 
 from . import facts
 from .landing import PublicFile

@@ -11,10 +11,10 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
-from accounts import catalogue
-from config.db import statement_timeout
+from core import generations
+from core.db import statement_timeout
+from core.vocabularies import DATA_POLICY_FREE, Tier
 from dmp.models import DmpRecord
-from dmp.vocabularies import DATA_POLICY_FREE, Tier
 from repository.access import projects_visible_to
 
 from . import bagit, citation, datacite, facts, landing, schemaorg
@@ -92,7 +92,7 @@ def _access_request_mailto(record: DmpRecord) -> str:
 
 
 @require_safe
-@cached_for_visitors(scoped=lambda record_id: [catalogue.RECORD_FILES.of(record_id)])
+@cached_for_visitors(scoped=lambda record_id: [generations.RECORD_FILES.of(record_id)])
 @statement_timeout
 def dataset_landing(request, record_id: int):
     record = landing.record_for_landing(user=request.user, record_id=record_id)

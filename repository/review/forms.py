@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 
 from .selectors import QueueFilters, projects_with_requests
 

@@ -8,21 +8,22 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from config.http import client_ip
+from accounts.roles import ProjectAction, may
+from core.forms import form_errors_add
+from core.http import client_ip
 from dmp.models import DmpRecord
 
 from .. import tiers
-from ..access import can_review_tiers, tier_decision_refusal
+from ..access import tier_decision_refusal
 from ..forms import TierDecisionForm
 from ..models import TierChangeRequest
-from ..views import form_errors_add
 from . import selectors
 from .forms import QueueFilterForm
 
 
 def _require_curator(user) -> None:
     # The same answer as for a page that does not exist: the queue is not advertised.
-    if not can_review_tiers(user):
+    if not may(user, ProjectAction.REVIEW_TIERS):
         raise Http404("No such page.")
 
 

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import bilingual
-from dmp.vocabularies import DATA_TYPES, FUNDERS, RESEARCH_FIELDS, SAME_AS_PROJECT, Tier
+from core.vocabularies import DATA_TYPES, FUNDERS, RESEARCH_FIELDS, SAME_AS_PROJECT, Tier
 
 from ..access import records_visible_to
 

@@ -1,7 +1,7 @@
 from django.contrib.sitemaps.views import sitemap
 from django.urls import path
 
-from config.db import statement_timeout
+from core.db import statement_timeout
 
 from . import views
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from accounts.throttling import SearchRateThrottle
-from config.db import statement_timeout
+from core.db import statement_timeout
 
 from ..public.cache import cached_for_visitors
 from . import selectors

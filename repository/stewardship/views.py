@@ -10,19 +10,18 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from config.http import client_ip
+from accounts.roles import ProjectAction, may
+from core.forms import form_errors_add
+from core.http import client_ip
 from repository import audit, deletion, grants
 from repository.access import (
     Action,
-    access_audit_project,
     access_data_object,
     access_decision_refusal,
-    access_grants_project,
-    can_view_audit_trail,
+    access_project,
 )
 from repository.object_store import StoreError
 from repository.public.landing import record_for_landing
-from repository.views import form_errors_add
 
 from .forms import AccessRequestForm, ApproveForm, AuditFilterForm, RejectForm
 
@@ -105,14 +104,14 @@ def _access_page(request, project, *, status=200, bound=None):
 @login_required
 @require_safe
 def project_access_requests(request, project_id: int):
-    project = access_grants_project(request.user, project_id)
+    project = access_project(request.user, project_id, need=ProjectAction.DECIDE_ACCESS)
     return _access_page(request, project)
 
 
 @login_required
 @require_POST
 def access_request_approve(request, project_id: int, request_id: int):
-    project = access_grants_project(request.user, project_id)
+    project = access_project(request.user, project_id, need=ProjectAction.DECIDE_ACCESS)
     form = _approve_form(request_id, request.POST)
     if form.is_valid():
         try:
@@ -141,7 +140,7 @@ def access_request_approve(request, project_id: int, request_id: int):
 @login_required
 @require_POST
 def access_request_reject(request, project_id: int, request_id: int):
-    project = access_grants_project(request.user, project_id)
+    project = access_project(request.user, project_id, need=ProjectAction.DECIDE_ACCESS)
     form = _reject_form(request_id, request.POST)
     if form.is_valid():
         try:
@@ -169,7 +168,7 @@ def access_request_reject(request, project_id: int, request_id: int):
 @login_required
 @require_POST
 def access_grant_revoke(request, project_id: int, grant_id: int):
-    project = access_grants_project(request.user, project_id)
+    project = access_project(request.user, project_id, need=ProjectAction.DECIDE_ACCESS)
     try:
         grant = grants.access_grant_revoke(
             actor=request.user, project=project, grant_id=grant_id, ip_address=client_ip(request)
@@ -246,7 +245,7 @@ def _audit_response(request, *, project):
 @login_required
 @require_safe
 def project_audit_trail(request, project_id: int):
-    project = access_audit_project(request.user, project_id)
+    project = access_project(request.user, project_id, need=ProjectAction.READ_AUDIT_TRAIL)
     return _audit_response(request, project=project)
 
 
@@ -254,6 +253,6 @@ def project_audit_trail(request, project_id: int):
 @login_required
 @require_safe
 def site_audit_trail(request):
-    if not can_view_audit_trail(request.user):
+    if not may(request.user, ProjectAction.READ_AUDIT_TRAIL):
         raise Http404("No such page.")
     return _audit_response(request, project=None)

@@ -2,8 +2,8 @@
 
 from django import template
 
+from accounts.roles import ProjectAction, may
 from repository import grants
-from repository.access import can_view_audit_trail
 
 register = template.Library()
 
@@ -17,4 +17,4 @@ def access_request_panel(context, record):
 @register.simple_tag(takes_context=True)
 def can_view_site_audit(context) -> bool:
     """Whether the navigation offers the site-wide audit trail."""
-    return can_view_audit_trail(context["request"].user)
+    return may(context["request"].user, ProjectAction.READ_AUDIT_TRAIL)

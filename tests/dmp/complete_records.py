@@ -2,8 +2,8 @@
 
 import datetime
 
+from core.vocabularies import DataManagerType, Tier
 from dmp.models import DmpRecord, RecordCreator
-from dmp.vocabularies import DataManagerType, Tier
 
 
 def complete_fields(number: int = 1, **overrides) -> dict:

@@ -6,8 +6,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import Role
+from core.vocabularies import MetadataAccess, Tier
 from dmp.models import DmpRecord
-from dmp.vocabularies import MetadataAccess, Tier
 from tests.dmp.test_services import complete_fields
 from tests.factories import (
     DmpRecordFactory,

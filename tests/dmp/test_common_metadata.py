@@ -6,6 +6,7 @@ from django.db import connection
 from django.db.models import Prefetch
 from django.test.utils import CaptureQueriesContext
 
+from core.vocabularies import DataManagerType, Tier
 from dmp.common_metadata import (
     CSV_COLUMNS,
     REQUIRED,
@@ -14,7 +15,6 @@ from dmp.common_metadata import (
     missing_items,
 )
 from dmp.models import DmpRecord, RecordCreator
-from dmp.vocabularies import DataManagerType, Tier
 from tests.dmp.complete_records import complete_fields, complete_record
 from tests.factories import ProjectFactory
 

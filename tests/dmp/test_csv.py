@@ -7,11 +7,11 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import Project, Role
+from core.vocabularies import DATA_TYPES, Tier
 from dmp.common_metadata import csv_headers
 from dmp.exports import csv_parse, csv_rows, moonshot_xlsx
 from dmp.models import DmpRecord
 from dmp.records_import import ImportRefused, records_import
-from dmp.vocabularies import DATA_TYPES, Tier
 from repository.demo import DEMO_GRANT_NUMBER
 from tests.dmp.complete_records import complete_record
 from tests.factories import MembershipFactory, ProjectFactory

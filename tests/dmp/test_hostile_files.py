@@ -9,7 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import Role
-from config.spreadsheet import FORMULA_STARTS, csv_cell, csv_cell_text
+from core.spreadsheet import FORMULA_STARTS, csv_cell, csv_cell_text
 from dmp.common_metadata import csv_headers
 from dmp.exports import csv_parse, csv_rows
 from dmp.models import DmpRecord

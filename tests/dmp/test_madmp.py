@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 
 from accounts.models import Institution, Project, Role
+from core.vocabularies import DataManagerType, Tier
 from dmp.madmp import (
     SCHEMA_PATH,
     MadmpExportError,
@@ -20,7 +21,6 @@ from dmp.madmp import (
 )
 from dmp.models import DataManagementPlan, DmpRecord, RecordCreator
 from dmp.records_import import ImportRefused
-from dmp.vocabularies import DataManagerType, Tier
 from repository.demo import DEMO_GRANT_NUMBER
 from tests.dmp.complete_records import complete_record
 from tests.factories import InstitutionFactory, MembershipFactory, ProjectFactory, UserFactory

@@ -9,9 +9,9 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import Role
+from core.vocabularies import MetadataAccess, Tier
 from dmp import services
 from dmp.models import DmpRecord
-from dmp.vocabularies import MetadataAccess, Tier
 from repository.models import DataObject
 from tests.dmp.test_services import complete_fields
 from tests.factories import (

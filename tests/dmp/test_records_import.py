@@ -5,11 +5,11 @@ from django.core.exceptions import PermissionDenied
 from django.utils import translation
 
 from accounts.models import Role
+from core.vocabularies import Tier
 from dmp.common_metadata import csv_headers
 from dmp.exports import csv_parse, csv_rows
 from dmp.models import DmpRecord, RecordCreator
 from dmp.records_import import ImportProblem, ImportRefused, records_import
-from dmp.vocabularies import Tier
 from tests.dmp.complete_records import CREATORS, complete_fields, complete_record
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 

@@ -6,9 +6,9 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from accounts.models import Role
+from core.vocabularies import Tier
 from dmp import services
 from dmp.models import DataManagementPlan, DataManagementPlanVersion, DmpRecord
-from dmp.vocabularies import Tier
 from tests.factories import (
     DmpRecordFactory,
     MembershipFactory,

@@ -10,7 +10,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.models import Role
-from dmp.vocabularies import MetadataAccess, Tier
+from core.vocabularies import MetadataAccess, Tier
 from repository.models import AccessGrant, AccessRequest, AuditEvent, RequestStatus
 from tests.factories import (
     PASSWORD,

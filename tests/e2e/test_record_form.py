@@ -5,8 +5,8 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.models import Role
+from core.vocabularies import Tier
 from dmp.models import DmpRecord
-from dmp.vocabularies import Tier
 from tests.factories import PASSWORD, DataObjectFactory, DmpRecordFactory, MembershipFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

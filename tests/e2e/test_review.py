@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 from repository.models import AuditEvent, DataObject, RequestStatus, TierChangeRequest
 from tests.e2e.test_upload import log_in
 from tests.factories import make_curator

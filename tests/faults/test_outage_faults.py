@@ -21,7 +21,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from accounts.models import Role
-from dmp.vocabularies import MetadataAccess, Tier
+from core.vocabularies import MetadataAccess, Tier
 from repository.models import DataObject
 from tests.dmp.complete_records import complete_record
 from tests.factories import DataObjectFactory, DmpRecordFactory, MembershipFactory, ProjectFactory

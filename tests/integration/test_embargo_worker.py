@@ -5,7 +5,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 from repository.models import AuditEvent, DataObject
 from repository.tasks import embargo_lift_task
 from tests.factories import DataObjectFactory

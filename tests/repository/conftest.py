@@ -5,7 +5,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from accounts.models import Role
-from dmp.vocabularies import MetadataAccess, Tier
+from core.vocabularies import MetadataAccess, Tier
 from tests.factories import DataObjectFactory, DmpRecordFactory, MembershipFactory, UserFactory
 
 CONTENT = b"shared bytes " * 100

@@ -10,7 +10,7 @@ from django.core.files.storage import default_storage
 from django.db import connection
 
 from accounts.models import Role
-from repository import checksums
+from repository import fixity
 from repository.models import DataObject
 from tests.factories import DataObjectFactory, MembershipFactory
 
@@ -73,7 +73,7 @@ def snapshot(data_object: DataObject) -> dict:
 def hashing_elsewhere(data_object: DataObject):
     """Another worker's database session, holding the object's hashing lock meanwhile."""
     settings_dict = connection.settings_dict
-    key = (checksums.LOCK_NAMESPACE << 32) | data_object.pk
+    key = (fixity.LOCK_NAMESPACE << 32) | data_object.pk
     with psycopg.connect(
         dbname=settings_dict["NAME"],
         user=settings_dict["USER"] or None,

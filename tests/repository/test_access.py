@@ -14,13 +14,14 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import Membership, Role
-from dmp.vocabularies import MetadataAccess, Tier
+from core.vocabularies import MetadataAccess, Tier
 from repository.access import (
     Action,
     access_data_object,
     can,
     permissions_for,
     records_visible_to,
+    rule,
     visible_to,
     with_permissions,
 )
@@ -192,7 +193,7 @@ def assert_access(user, action: Action, obj: DataObject, expected: bool) -> None
     assert list(visible_to(user, action).values_list("pk", flat=True)) == (
         [obj.pk] if expected else []
     )
-    assert DataObject.objects.visible_to(user, action).filter(pk=obj.pk).exists() is expected
+    assert DataObject.objects.filter(rule(user, action), pk=obj.pk).exists() is expected
     assert can(user, action, DataObject.objects.get(pk=obj.pk)) is expected
     annotated = with_permissions(DataObject.objects.filter(pk=obj.pk), user).get()
     assert getattr(annotated, f"can_{action.value}") is expected

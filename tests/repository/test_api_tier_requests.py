@@ -4,7 +4,7 @@ object page and /review/, and only the requests each person may read."""
 import pytest
 from rest_framework.test import APIClient
 
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 from repository.access import tier_requests_visible_to
 from repository.models import AuditEvent, DataObject, RequestStatus, TierChangeRequest
 from tests.factories import UserFactory, make_curator

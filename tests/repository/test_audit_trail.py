@@ -12,7 +12,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from accounts.models import Role
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 from repository import audit
 from repository.checksums import data_object_checksum_verify, fixity_sweep
 from repository.models import AccessRequest, AuditEvent, DataObject

@@ -16,11 +16,11 @@ from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
 from accounts.models import Role
+from core.vocabularies import Tier
 from dmp import services
 from dmp.exports import csv_rows
 from dmp.madmp import madmp_export
 from dmp.models import DmpRecord
-from dmp.vocabularies import Tier
 from repository import uploads
 from repository.models import AccessRequest, AuditEvent, DataObject, RequestStatus
 from repository.services import audit_event_record

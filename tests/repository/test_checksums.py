@@ -13,8 +13,9 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Role
-from repository import checksums
-from repository.checksums import data_object_checksum_verify, object_scan, stream_digests
+from repository import fixity
+from repository.checksums import data_object_checksum_verify
+from repository.fixity import object_scan, stream_digests
 from repository.models import AuditEvent, DataObject, FixityCheck
 from repository.object_store import NoSuchObject, StoreError
 from repository.tasks import checksum_task
@@ -243,7 +244,7 @@ def test_a_verification_left_behind_by_a_dead_worker_is_taken_over(verify):
 @SMALL_CHUNKS
 def test_progress_is_written_rarely_not_for_every_chunk(verify, random_bytes, monkeypatch):
     data_object = store_object(random_bytes)  # 17 chunks, 5 ranges
-    monkeypatch.setattr(checksums, "PROGRESS_INTERVAL", 3600.0)
+    monkeypatch.setattr(fixity, "PROGRESS_INTERVAL", 3600.0)
 
     with CaptureQueriesContext(connection) as queries:
         verify(data_object)
@@ -254,7 +255,7 @@ def test_progress_is_written_rarely_not_for_every_chunk(verify, random_bytes, mo
 @SMALL_CHUNKS
 def test_progress_climbs_a_percent_at_a_time_when_time_allows(verify, random_bytes, monkeypatch):
     data_object = store_object(random_bytes)
-    monkeypatch.setattr(checksums, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(fixity, "PROGRESS_INTERVAL", 0.0)
 
     with CaptureQueriesContext(connection) as queries:
         verify(data_object)
@@ -397,7 +398,7 @@ def test_the_embedded_profile_keeps_workers_apart_with_a_file_lock(monkeypatch, 
     """SQLite has no advisory locks; the embedded profile's workers share one host."""
     monkeypatch.setattr(connection, "vendor", "sqlite")
     settings.VAR_DIR = tmp_path
-    lock = checksums.hashing_lock
+    lock = fixity.hashing_lock
 
     with lock(7) as first, lock(7) as second, lock(8) as other:
         assert (first, second, other) == (True, False, True)

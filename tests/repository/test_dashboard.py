@@ -11,9 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Role
+from core.vocabularies import Tier
 from dmp.common_metadata import REQUIRED, missing_items
-from dmp.selectors import EXPORT_FORMATS
-from dmp.vocabularies import Tier
 from repository.access import Action, visible_to
 from repository.dashboard import (
     EMBARGO_WINDOW_DAYS,
@@ -22,6 +21,7 @@ from repository.dashboard import (
     embargo_schedule,
 )
 from repository.models import AccessRequest, DataObject, RequestStatus
+from repository.plans.selectors import EXPORT_FORMATS
 from tests.dmp.complete_records import complete_record
 from tests.factories import (
     AuditEventFactory,

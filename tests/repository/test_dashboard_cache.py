@@ -15,10 +15,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts import catalogue
 from accounts.models import Membership, Role
+from core import generations
+from core.vocabularies import Tier
 from dmp.models import DmpRecord
-from dmp.vocabularies import Tier
 from repository import grants, services, tiers
 from repository.models import (
     AccessGrant,
@@ -465,11 +465,11 @@ def test_an_unreachable_cache_only_costs_a_rendering(client, world, settings):
 
 def _numbers(world) -> dict[str, int]:
     return {
-        "catalogue": catalogue.CATALOGUE.current(),
-        "activity": catalogue.ACTIVITY.current(),
-        "project": catalogue.PROJECT.of(world.project.pk).current(),
-        "files": catalogue.RECORD_FILES.of(world.record.pk).current(),
-        "other project": catalogue.PROJECT.of(world.project.pk + 10_000).current(),
+        "catalogue": generations.CATALOGUE.current(),
+        "activity": generations.ACTIVITY.current(),
+        "project": generations.PROJECT.of(world.project.pk).current(),
+        "files": generations.RECORD_FILES.of(world.record.pk).current(),
+        "other project": generations.PROJECT.of(world.project.pk + 10_000).current(),
     }
 
 
@@ -531,12 +531,12 @@ def test_a_login_leaves_the_dashboards_alone(world):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_commit_bumps_the_activity_generation_again():
-    before = catalogue.ACTIVITY.current()
+    before = generations.ACTIVITY.current()
     with transaction.atomic():
-        catalogue.ACTIVITY.changed()
-        during = catalogue.ACTIVITY.current()
+        generations.ACTIVITY.changed()
+        during = generations.ACTIVITY.current()
         assert during > before
-    assert catalogue.ACTIVITY.current() > during
+    assert generations.ACTIVITY.current() > during
 
 
 def test_object_writes_move_their_own_record_and_project_only(world):

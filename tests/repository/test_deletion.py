@@ -8,7 +8,7 @@ from django.core.files.storage import default_storage
 from django.http import Http404
 
 from accounts.models import Role
-from dmp.vocabularies import MetadataAccess, Tier
+from core.vocabularies import MetadataAccess, Tier
 from repository import deletion, tiers
 from repository.access import Action, visible_to
 from repository.models import AuditEvent, DataObject, RequestStatus, TierChangeRequest

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from accounts.models import Membership, Project, Role, User
 from accounts.roles import is_curator, is_program_officer
+from core.vocabularies import Tier
 from dmp.models import DmpRecord
-from dmp.vocabularies import Tier
 from repository.models import AccessRequest, DataObject, RequestStatus, TierChangeRequest
 
 pytestmark = pytest.mark.django_db

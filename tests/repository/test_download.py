@@ -9,7 +9,7 @@ from django.core.files.storage import default_storage
 from django.test import override_settings
 
 from accounts.models import Role
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 from repository.models import AuditEvent
 from tests.factories import DataObjectFactory, MembershipFactory, UserFactory
 

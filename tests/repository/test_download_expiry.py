@@ -10,7 +10,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from accounts.models import Role
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 from repository import grants
 from tests.factories import AccessGrantFactory, DataObjectFactory, MembershipFactory, UserFactory
 

@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import Role
-from dmp.vocabularies import MetadataAccess, Tier
+from core.vocabularies import MetadataAccess, Tier
 from repository.checksums import data_object_checksum_verify
 from repository.duplicates import duplicate_original_find
 from repository.models import AuditEvent, DataObject

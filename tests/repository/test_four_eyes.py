@@ -9,7 +9,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import Role
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 from repository import grants, tiers
 from repository.models import AccessGrant, AccessRequest, RequestStatus
 from tests.factories import MembershipFactory, make_curator, make_superuser

@@ -9,7 +9,7 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts.models import Role
-from dmp.vocabularies import MetadataAccess, Tier
+from core.vocabularies import MetadataAccess, Tier
 from repository import grants
 from repository.models import AccessGrant, AccessRequest, AuditEvent, RequestStatus
 from tests.factories import (

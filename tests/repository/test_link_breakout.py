@@ -7,7 +7,7 @@ import pytest
 import signposting
 from django.urls import reverse
 
-from dmp.vocabularies import MetadataAccess
+from core.vocabularies import MetadataAccess
 from repository.public.views import link_header
 from tests.dmp.complete_records import complete_record
 from tests.factories import ProjectFactory

@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Role
-from dmp.vocabularies import MetadataAccess, Tier
+from core.vocabularies import MetadataAccess, Tier
 from repository.checksums import data_object_checksum_verify
 from repository.housekeeping import uploads_abandon_idle
 from repository.models import DataObject, UploadSession

@@ -9,8 +9,8 @@ from django.test import override_settings
 from django.utils import timezone
 from lxml import etree
 
+from core.vocabularies import MetadataAccess, Tier
 from dmp.models import DmpRecord
-from dmp.vocabularies import MetadataAccess, Tier
 from repository.access import records_visible_to
 from repository.models import DataObject
 from tests.dmp.complete_records import complete_record
@@ -418,7 +418,7 @@ def test_query_count_is_constant_per_page(
             DataObjectFactory(project=record.project, record=record, tier=tier)
     with override_settings(KURA_OAI_PAGE_SIZE=records_per_page):
         # records + creators + downloadable files, whatever the page size (and the
-        # statement timeout set and put back: config/db.py)
+        # statement timeout set and put back: core/db.py)
         with django_assert_max_num_queries(5):
             document = oai(client, verb="ListRecords", metadataPrefix="jpcoar_2.0")
         assert len(identifiers(document)) == records_per_page

@@ -11,10 +11,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import catalogue
 from accounts.models import Role
+from core import generations
+from core.vocabularies import MetadataAccess, Tier
 from dmp.models import DmpRecord, RecordCreator
-from dmp.vocabularies import MetadataAccess, Tier
 from repository.models import AuditEvent, DataObject
 from repository.services import audit_event_record
 from tests.factories import MembershipFactory
@@ -229,12 +229,12 @@ def test_an_unreachable_cache_only_costs_a_rendering(client, dataset, settings):
 def test_a_commit_bumps_the_generation_again():
     """A page rendered by another connection before the commit, and cached under the first
     bump, must not outlive the commit."""
-    before = catalogue.CATALOGUE.current()
+    before = generations.CATALOGUE.current()
     with transaction.atomic():
-        catalogue.CATALOGUE.changed()
-        during = catalogue.CATALOGUE.current()
+        generations.CATALOGUE.changed()
+        during = generations.CATALOGUE.current()
         assert during > before
-    assert catalogue.CATALOGUE.current() > during
+    assert generations.CATALOGUE.current() > during
 
 
 def test_unknown_query_parameters_are_rendered_but_never_stored(
@@ -360,7 +360,7 @@ def test_reading_pages_makes_no_scoped_numbers(client, dataset):
     pages, of records nobody wrote to or of ids that do not exist, add no keys."""
     record, _ = dataset
     quiet = _open_record(record.project, number=2, title_en="Nobody writes here")
-    redis = catalogue._cache()._cache.get_client(None)
+    redis = generations._cache()._cache.get_client(None)
     keys = lambda: set(redis.keys("*record-files*")) | set(redis.keys("*project:*"))  # noqa: E731
     before = keys()
     assert _landing(client, quiet).status_code == 200

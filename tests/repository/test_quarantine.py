@@ -13,13 +13,10 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import Role
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 from repository import quarantine
-from repository.checksums import (
-    data_object_checksum_verify,
-    data_object_fixity_check,
-    hashing_lock,
-)
+from repository.checksums import data_object_checksum_verify, data_object_fixity_check
+from repository.fixity import hashing_lock
 from repository.housekeeping import StalledReverification, quarantine_reverifications_stalled
 from repository.models import AuditEvent, DataObject, FixityCheck
 from repository.object_store import StoreError, object_store

@@ -18,7 +18,7 @@ import requests
 from django.conf import settings
 
 from accounts.models import Role
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 from repository.models import DataObject, UploadSession
 from repository.object_store import S3Store
 from tests.factories import DataObjectFactory, DmpRecordFactory, MembershipFactory

@@ -19,7 +19,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import Role
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 from repository import uploads
 from repository.housekeeping import uploads_abandon_idle
 from repository.models import DataObject, UploadSession
@@ -337,7 +337,7 @@ def test_abort_racing_complete_has_exactly_one_winner(researcher, record, monkey
     # The checksums are not this test's business: queued, they would reach the session's
     # Celery worker (tests/conftest.py), whose writes could still be running when this
     # test's database is flushed (TRUNCATE then waits on the worker and deadlocks).
-    monkeypatch.setattr("repository.tasks.checksum_send", lambda *args, **kwargs: True)
+    monkeypatch.setattr("repository.reconcile.checksum_send", lambda *args, **kwargs: True)
     client = UploadClient(researcher.user)
     for _ in range(10):
         upload, etags = _sent(client, researcher, record, DATA[:1000])

@@ -6,7 +6,7 @@ import re
 import pytest
 from django.utils import timezone
 
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 from repository.models import AuditEvent, DataObject, RequestStatus, TierChangeRequest
 from repository.review.selectors import PAGE_SIZE
 from tests.factories import (

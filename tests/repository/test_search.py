@@ -16,8 +16,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.vocabularies import SAME_AS_PROJECT, MetadataAccess, Tier
 from dmp.models import DmpRecord
-from dmp.vocabularies import SAME_AS_PROJECT, MetadataAccess, Tier
 from repository.search import selectors
 from tests.factories import DmpRecordFactory, MembershipFactory, ProjectFactory
 from tests.test_settings import PROFILE_VARIABLES, ROOT

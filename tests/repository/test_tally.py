@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Role
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 from repository import dashboard
 from repository.models import DataObject, MonthTally, ObjectTally, TallyDelta
 from repository.tally import (

@@ -13,7 +13,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import Role
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 from repository import tiers
 from repository.models import AuditEvent, DataObject, RequestStatus, TierChangeRequest
 from repository.tasks import embargo_lift_task

@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from django.test import override_settings
 
 from accounts.models import Role
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 from repository.checksums import data_object_checksum_verify
 from repository.models import DataObject, UploadSession
 from repository.object_store import SINGLE_PUT_UPLOAD_ID

@@ -10,7 +10,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import Role
-from dmp.vocabularies import Tier
+from core.vocabularies import Tier
 from repository.models import (
     AuditEvent,
     DataObject,
@@ -88,7 +88,7 @@ def test_upload_lands_in_s3_and_queues_the_checksum(
     assert data_object.original_filename not in data_object.storage_key
     assert UploadSession.objects.get(data_object=data_object).part_count == 3
     # The checksum task, queued once the upload is committed (beside the page-cache bump).
-    assert len([c for c in callbacks if c.__module__ != "accounts.catalogue"]) == 1
+    assert len([c for c in callbacks if c.__module__ != "core.generations"]) == 1
 
 
 def test_completing_twice_answers_the_same_object(researcher, record):

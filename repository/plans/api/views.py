@@ -4,13 +4,13 @@ from django.db.models import Prefetch
 from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 
-from config.api import NewestFirst, service_call
-from config.http import client_ip
+from core.api import NewestFirst, service_call
+from core.http import client_ip
 from dmp import services
 from dmp.models import RecordCreator
-from repository.access import projects_visible_to, records_visible_to
-from repository.api.filters import RecordFilter
 
+from ...access import projects_visible_to, records_visible_to
+from ...api.filters import RecordFilter
 from . import serializers
 
 

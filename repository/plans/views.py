@@ -9,20 +9,16 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_safe
 
-from config.http import client_ip
-from repository.access import (
-    access_dmp_project,
-    access_dmp_record,
-    can_edit_dmp,
-    can_view_programs,
-    records_visible_to,
-)
-from repository.views import form_errors_add
+from accounts.roles import ProjectAction, may
+from core.forms import form_errors_add
+from core.http import client_ip
+from dmp import exports, madmp, services
+from dmp.forms import ImportForm, PlanForm, RecordForm, creators_formset, creators_from
+from dmp.models import DataManagementPlan
+from dmp.records_import import ImportRefused, records_import
 
-from . import exports, madmp, selectors, services
-from .forms import ImportForm, PlanForm, RecordForm, creators_formset, creators_from
-from .models import DataManagementPlan
-from .records_import import ImportRefused, records_import
+from ..access import access_dmp_record, access_project, records_visible_to
+from . import selectors
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -49,13 +45,13 @@ def _export(fmt: str, records, stem: str):
 
 
 def _require_editor(user, project) -> None:
-    if not can_edit_dmp(user, project):
+    if not may(user, ProjectAction.EDIT_DMP, project):
         raise PermissionDenied(_("Only the project manager or a data manager may change the DMP."))
 
 
 @require_safe
 def dmp_page(request, project_id: int):
-    project = access_dmp_project(request.user, project_id)
+    project = access_project(request.user, project_id, need=ProjectAction.READ_DMP)
     fmt = request.GET.get("format")
     if fmt:
         records = records_visible_to(request.user).filter(project=project)
@@ -80,7 +76,7 @@ def _madmp_response(request, project):
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def plan_edit(request, project_id: int):
-    project = access_dmp_project(request.user, project_id)
+    project = access_project(request.user, project_id, need=ProjectAction.READ_DMP)
     _require_editor(request.user, project)
     plan = DataManagementPlan.objects.filter(project=project).first()
     form = PlanForm(request.POST or None, instance=plan)
@@ -118,7 +114,7 @@ def _import(actor, project, fmt: str, upload, ip_address: str | None):
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def dmp_import(request, project_id: int):
-    project = access_dmp_project(request.user, project_id)
+    project = access_project(request.user, project_id, need=ProjectAction.READ_DMP)
     _require_editor(request.user, project)
     form = ImportForm(request.POST or None, request.FILES or None)
     context = {"project": project, "form": form, "problems": []}
@@ -186,7 +182,7 @@ def _record_form(request, project, record=None):
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def record_new(request, project_id: int):
-    project = access_dmp_project(request.user, project_id)
+    project = access_project(request.user, project_id, need=ProjectAction.READ_DMP)
     _require_editor(request.user, project)
     return _record_form(request, project)
 
@@ -194,7 +190,7 @@ def record_new(request, project_id: int):
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def record_edit(request, project_id: int, record_id: int):
-    project = access_dmp_project(request.user, project_id)
+    project = access_project(request.user, project_id, need=ProjectAction.READ_DMP)
     record = access_dmp_record(request.user, project, record_id)
     _require_editor(request.user, project)
     return _record_form(request, project, record)
@@ -202,7 +198,7 @@ def record_edit(request, project_id: int, record_id: int):
 
 @require_safe
 def record_detail(request, project_id: int, record_id: int):
-    project = access_dmp_project(request.user, project_id)
+    project = access_project(request.user, project_id, need=ProjectAction.READ_DMP)
     record = access_dmp_record(request.user, project, record_id)
     context = selectors.record_page_context(user=request.user, record=record)
     return render(request, "dmp/record_detail.html", context)
@@ -210,7 +206,7 @@ def record_detail(request, project_id: int, record_id: int):
 
 @require_safe
 def programs(request):
-    if not can_view_programs(request.user):
+    if not may(request.user, ProjectAction.READ_PROGRAMS):
         raise Http404("No such page.")
     groups = selectors.program_overview(user=request.user)
     return render(request, "dmp/programs.html", {"groups": groups})
@@ -218,7 +214,7 @@ def programs(request):
 
 @require_safe
 def program_export(request, funder: str, funding_stream_code: str):
-    if not can_view_programs(request.user):
+    if not may(request.user, ProjectAction.READ_PROGRAMS):
         raise Http404("No such page.")
     records = selectors.program_records(
         user=request.user, funder=funder, funding_stream_code=funding_stream_code

@@ -8,20 +8,8 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Project
-from repository.access import (
-    Action,
-    can_edit_dmp,
-    projects_visible_to,
-    records_visible_to,
-    visible_to,
-)
-from repository.models import DataObject
-
-from .common_metadata import incomplete_condition, missing_requirements
-from .items import FIELDSETS, ITEM_NAMES, item_label
-from .models import DataManagementPlan, DataManagementPlanVersion, DmpRecord, RecordCreator
-from .services import PLAN_ANSWER_FIELDS
-from .vocabularies import (
+from accounts.roles import ProjectAction, may
+from core.vocabularies import (
     ACCESS_RIGHTS,
     DATA_POLICY_FREE,
     DATA_TYPES,
@@ -30,6 +18,13 @@ from .vocabularies import (
     RESEARCH_FIELDS,
     SAME_AS_PROJECT,
 )
+from dmp.common_metadata import incomplete_condition, missing_requirements
+from dmp.items import FIELDSETS, ITEM_NAMES, item_label
+from dmp.models import DataManagementPlan, DataManagementPlanVersion, DmpRecord, RecordCreator
+from dmp.services import PLAN_ANSWER_FIELDS
+
+from ..access import Action, projects_visible_to, records_visible_to, visible_to
+from ..models import DataObject
 
 
 def _missing_items(record: DmpRecord) -> list[str]:
@@ -162,7 +157,7 @@ def dmp_page_context(*, user, project: Project) -> dict:
         "history": plan_history(plan),
         "records": records,
         "coverage": coverage(records=records, objects=objects),
-        "can_edit": can_edit_dmp(user, project),
+        "can_edit": may(user, ProjectAction.EDIT_DMP, project),
         "export_formats": EXPORT_FORMATS,
     }
 
@@ -239,7 +234,7 @@ def record_page_context(*, user, record: DmpRecord) -> dict:
         "objects": objects,
         "missing": _missing_items(record),
         "sections": record_sections(record),
-        "can_edit": can_edit_dmp(user, record.project),
+        "can_edit": may(user, ProjectAction.EDIT_DMP, record.project),
     }
 
 
