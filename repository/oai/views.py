@@ -27,10 +27,13 @@ from accounts.models import Project
 from core.db import statement_timeout
 from core.vocabularies import FUNDERS
 from dmp.models import DmpRecord
-from repository.access import Action, records_visible_to, visible_to
+from repository.access import records_visible_to
+from repository.public import exports
+from repository.public.facts import RecordFacts
+from repository.public.harvested import XSI
+from repository.public.landing import public_files
 
 from . import tokens
-from .metadata import FORMATS, XSI, PublicFile, jpcoar_element, oai_dc_element
 
 OAI = "http://www.openarchives.org/OAI/2.0/"
 
@@ -153,24 +156,6 @@ def list_records_query(state: tokens.ListState) -> QuerySet:
     return records.order_by("updated_at", "id")
 
 
-def public_files(request, records: list[DmpRecord]) -> dict[int, list[PublicFile]]:
-    """Files anyone may download, per record, in one query through the access rules."""
-    ids = [r.pk for r in records if r.withdrawn_at is None]
-    files: dict[int, list[PublicFile]] = {pk: [] for pk in ids}
-    if not ids:
-        return files
-    rows = (
-        visible_to(AnonymousUser(), Action.DOWNLOAD)
-        .filter(record_id__in=ids)
-        .order_by("record_id", "original_filename", "pk")
-        .values_list("pk", "record_id", "original_filename", "size", "content_type")
-    )
-    for pk, record_id, filename, size, content_type in rows:
-        url = request.build_absolute_uri(reverse("object-download", args=[pk]))
-        files[record_id].append(PublicFile(url, filename, size, content_type))
-    return files
-
-
 def landing_url(request, record: DmpRecord) -> str:
     return request.build_absolute_uri(reverse("dataset-landing", kwargs={"record_id": record.pk}))
 
@@ -219,17 +204,27 @@ def header(parent, record: DmpRecord) -> None:
         _sub(element, "setSpec", spec)
 
 
-def record_element(parent, request, record, prefix: str, files) -> None:
+def record_element(parent, request, record, metadata_format, files) -> None:
     element = _sub(parent, "record")
     header(element, record)
     if record.withdrawn_at is not None:
         return
-    metadata = _sub(element, "metadata")
-    url = landing_url(request, record)
-    if prefix == "jpcoar_2.0":
-        metadata.append(jpcoar_element(record, landing_url=url, files=files.get(record.pk, [])))
-    else:
-        metadata.append(oai_dc_element(record, landing_url=url))
+    facts = RecordFacts(
+        record, landing_url=landing_url(request, record), files=files.get(record.pk, [])
+    )
+    _sub(element, "metadata").append(metadata_format.element(facts))
+
+
+def metadata_format_of(prefix: str) -> exports.OaiFormat:
+    metadata_format = exports.harvested_format(prefix)
+    if metadata_format is None:
+        raise OAIError("cannotDisseminateFormat", "This metadata format is not supported.")
+    return metadata_format
+
+
+def files_for(request, records: list[DmpRecord], metadata_format) -> dict:
+    """The records' public files if ``metadata_format`` lists them (else none are read)."""
+    return public_files(request, records) if metadata_format.lists_files else {}
 
 
 # --- Verbs ---------------------------------------------------------------------------------
@@ -257,7 +252,7 @@ def list_metadata_formats(request, root, arguments) -> None:
         if not harvestable().filter(pk=pk).exists():
             raise OAIError("idDoesNotExist", "No item has this identifier.")
     element = _sub(root, "ListMetadataFormats")
-    for metadata_format in FORMATS.values():
+    for metadata_format in exports.harvested_formats():
         entry = _sub(element, "metadataFormat")
         _sub(entry, "metadataPrefix", metadata_format.prefix)
         _sub(entry, "schema", metadata_format.schema)
@@ -313,8 +308,7 @@ def list_items(request, root, arguments, verb: str) -> None:
             from_=arguments.get("from"),
             until=arguments.get("until"),
         )
-    if state.metadata_prefix not in FORMATS:
-        raise OAIError("cannotDisseminateFormat", "This metadata format is not supported.")
+    metadata_format = metadata_format_of(state.metadata_prefix)
     size = page_size()
     records = list_records_query(state).select_related("project__institution")
     if verb == "ListRecords":
@@ -326,9 +320,9 @@ def list_items(request, root, arguments, verb: str) -> None:
     page = page[:size]
     element = _sub(root, verb)
     if verb == "ListRecords":
-        files = public_files(request, page) if state.metadata_prefix == "jpcoar_2.0" else {}
+        files = files_for(request, page, metadata_format)
         for record in page:
-            record_element(element, request, record, state.metadata_prefix, files)
+            record_element(element, request, record, metadata_format, files)
     else:
         for record in page:
             header(element, record)
@@ -352,10 +346,9 @@ def get_record(request, root, arguments) -> None:
     )
     if record is None:
         raise OAIError("idDoesNotExist", "No item has this identifier.")
-    if prefix not in FORMATS:
-        raise OAIError("cannotDisseminateFormat", "This metadata format is not supported.")
-    files = public_files(request, [record]) if prefix == "jpcoar_2.0" else {}
-    record_element(_sub(root, "GetRecord"), request, record, prefix, files)
+    metadata_format = metadata_format_of(prefix)
+    files = files_for(request, [record], metadata_format)
+    record_element(_sub(root, "GetRecord"), request, record, metadata_format, files)
 
 
 HANDLERS = {

@@ -15,9 +15,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from zipstream import ZipStream
 
-from dmp.models import DmpRecord
-
-from . import facts
+from .facts import RecordFacts
 from .landing import PublicFile
 
 logger = logging.getLogger(__name__)
@@ -89,13 +87,13 @@ def _lazy(build) -> Iterator[bytes]:
     yield build().encode("utf-8")
 
 
-def bag_info(record: DmpRecord, *, landing_url: str, files: list[PublicFile]) -> str:
-    ja, en = facts.publisher_names(record)
+def bag_info(facts: RecordFacts) -> str:
+    files = facts.files
     lines = [
-        ("Source-Organization", en or ja),
-        ("External-Identifier", facts.cite_as(record, landing_url)),
-        ("External-Description", facts.english_first(record.title_ja, record.title_en)),
-        ("Internal-Sender-Identifier", record.data_number),
+        ("Source-Organization", facts.publisher),
+        ("External-Identifier", facts.cite_as),
+        ("External-Description", facts.title),
+        ("Internal-Sender-Identifier", facts.data_number),
         ("Bagging-Date", timezone.localdate().isoformat()),
         ("Payload-Oxum", f"{sum(f.size for f in files)}.{len(files)}"),
     ]
@@ -105,10 +103,10 @@ def bag_info(record: DmpRecord, *, landing_url: str, files: list[PublicFile]) ->
 BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 
 
-def bag_stream(
-    record: DmpRecord, *, landing_url: str, files: list[PublicFile], root: str
-) -> tuple[ZipStream, bool]:
-    """The zip stream of the bag and whether its payload is fetched (``fetch.txt``)."""
+def bag_stream(facts: RecordFacts, *, root: str) -> tuple[ZipStream, bool]:
+    """The zip stream of the bag of ``facts.files`` under the folder ``root``, and whether
+    its payload is fetched (``fetch.txt``)."""
+    files = facts.files
     fetched = sum(f.size for f in files) > inline_max_bytes()
     if not fetched:
         store_check(files)
@@ -128,7 +126,7 @@ def bag_stream(
                 lines.append(f"{checksum}  {_encode_path(path)}\n")
         return "".join(lines)
 
-    info = bag_info(record, landing_url=landing_url, files=files)
+    info = bag_info(facts)
     tags: dict[str, str] = {"bagit.txt": BAGIT_TXT, "bag-info.txt": info}
     zs.add(BAGIT_TXT, f"{root}/bagit.txt")
     zs.add(info, f"{root}/bag-info.txt")

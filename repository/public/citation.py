@@ -2,24 +2,19 @@
 
 import re
 
-from dmp.models import DmpRecord
-
-from . import facts
+from .facts import RecordFacts
 
 
-def _creator_names(record: DmpRecord) -> list[str]:
-    return [facts.english_first(c.name_ja, c.name_en) for c in facts.creators(record)]
+def _creator_names(facts: RecordFacts) -> list[str]:
+    return [c.name for c in facts.creators]
 
 
-def citation_text(record: DmpRecord, *, landing_url: str) -> str:
+def citation_text(facts: RecordFacts) -> str:
     """Creators (Year). Title. Publisher. DOI or URL — DataCite's recommended form."""
-    ja, en = facts.publisher_names(record)
-    names = "; ".join(_creator_names(record))
-    year = facts.publication_date(record).year
-    title = facts.english_first(record.title_ja, record.title_en)
-    parts = [f"{names} ({year})" if names else str(year), title, en or ja]
-    link = facts.cite_as(record, landing_url)
-    return ". ".join(p for p in parts if p) + f". {link}"
+    names = "; ".join(_creator_names(facts))
+    year = facts.publication_date.year
+    parts = [f"{names} ({year})" if names else str(year), facts.title, facts.publisher]
+    return ". ".join(p for p in parts if p) + f". {facts.cite_as}"
 
 
 # BibTeX counts braces without regard to backslashes, so "\}" would still close a field
@@ -43,41 +38,37 @@ def _ris_value(text: str) -> str:
     return " ".join(text.split())
 
 
-def bibtex(record: DmpRecord, *, landing_url: str) -> str:
-    doi = facts.doi_of(record)
-    ja, en = facts.publisher_names(record)
-    key = re.sub(r"[^A-Za-z0-9]+", "", f"kura{record.pk}{record.data_number}")
+def bibtex(facts: RecordFacts) -> str:
+    key = re.sub(r"[^A-Za-z0-9]+", "", f"kura{facts.pk}{facts.data_number}")
     fields = [
-        ("author", " and ".join(_creator_names(record))),
-        ("title", facts.english_first(record.title_ja, record.title_en)),
-        ("publisher", en or ja),
-        ("year", str(facts.publication_date(record).year)),
-        ("doi", doi),
-        ("url", facts.cite_as(record, landing_url)),
-        ("note", record.data_number),
+        ("author", " and ".join(_creator_names(facts))),
+        ("title", facts.title),
+        ("publisher", facts.publisher),
+        ("year", str(facts.publication_date.year)),
+        ("doi", facts.doi),
+        ("url", facts.cite_as),
+        ("note", facts.data_number),
     ]
     body = ",\n".join(f"  {name} = {{{_bibtex_escape(value)}}}" for name, value in fields if value)
     return f"@misc{{{key},\n{body}\n}}\n"
 
 
-def ris(record: DmpRecord, *, landing_url: str) -> str:
-    doi = facts.doi_of(record)
-    ja, en = facts.publisher_names(record)
+def ris(facts: RecordFacts) -> str:
     lines = [("TY", "DATA")]
-    lines += [("AU", name) for name in _creator_names(record)]
-    lines.append(("TI", facts.english_first(record.title_ja, record.title_en)))
-    if record.title_ja and record.title_en:
-        lines.append(("T2", record.title_ja))
-    lines.append(("PY", str(facts.publication_date(record).year)))
-    if en or ja:
-        lines.append(("PB", en or ja))
-    if doi:
-        lines.append(("DO", doi))
-    lines.append(("UR", facts.cite_as(record, landing_url)))
-    lines += [("KW", word) for word in facts.keywords(record)]
-    abstract = record.description_en or record.description_ja
+    lines += [("AU", name) for name in _creator_names(facts)]
+    lines.append(("TI", facts.title))
+    if facts.title_ja and facts.title_en:
+        lines.append(("T2", facts.title_ja))
+    lines.append(("PY", str(facts.publication_date.year)))
+    if facts.publisher:
+        lines.append(("PB", facts.publisher))
+    if facts.doi:
+        lines.append(("DO", facts.doi))
+    lines.append(("UR", facts.cite_as))
+    lines += [("KW", word) for word in facts.keywords]
+    abstract = facts.description_en or facts.description_ja
     if abstract:
         lines.append(("AB", abstract))
-    lines.append(("ID", record.data_number))
+    lines.append(("ID", facts.data_number))
     lines.append(("ER", ""))
     return "\r\n".join(f"{tag}  - {_ris_value(value)}".rstrip() for tag, value in lines) + "\r\n"

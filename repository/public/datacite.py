@@ -2,153 +2,123 @@
 
 from datacite import schema45
 
-from core.vocabularies import Tier
-from dmp.models import DmpRecord
-
-from . import facts
-from .landing import PublicFile
+from .facts import Person, RecordFacts
 
 ERAD_RESEARCHER = "e-Rad_Researcher"
 ERAD_FUNDER = "e-Rad_funder"
+ROR_SCHEME = {"schemeUri": "https://ror.org/"}
 
 
 def _names(ja: str, en: str) -> list[tuple[str, str]]:
     return [(text, lang) for text, lang in ((ja, "ja"), (en, "en")) if text]
 
 
-def _person(name_ja: str, name_en: str, erad: str, affiliation: str = "") -> dict:
-    person = {"name": facts.english_first(name_ja, name_en), "nameType": "Personal"}
-    if erad:
-        person["nameIdentifiers"] = [
-            {"nameIdentifier": erad, "nameIdentifierScheme": ERAD_RESEARCHER}
+def _person(person: Person) -> dict:
+    entry = {"name": person.name, "nameType": "Personal"}
+    if person.erad:
+        entry["nameIdentifiers"] = [
+            {"nameIdentifier": person.erad, "nameIdentifierScheme": ERAD_RESEARCHER}
         ]
-    if affiliation:
-        person["affiliation"] = [{"name": affiliation}]
-    return person
+    if person.affiliation:
+        entry["affiliation"] = [{"name": person.affiliation}]
+    return entry
 
 
-def datacite_json(record: DmpRecord, *, landing_url: str, files: list[PublicFile]) -> dict:
-    """The record as DataCite 4.5 JSON (validates with ``datacite.schema45``)."""
-    doi = facts.doi_of(record)
-    publisher_ja, publisher_en = facts.publisher_names(record)
-    ror = facts.publisher_ror(record)
-    publisher = {"name": publisher_en or publisher_ja or "Kura"}
-    if ror:
+def _publisher(facts: RecordFacts) -> dict:
+    publisher = {"name": facts.publisher or "Kura"}
+    if facts.publisher_ror:
         publisher |= {
-            "publisherIdentifier": ror,
+            "publisherIdentifier": facts.publisher_ror,
             "publisherIdentifierScheme": "ROR",
-            "schemeUri": "https://ror.org/",
+            **ROR_SCHEME,
         }
-    data_type = facts.data_type(record)
+    return publisher
+
+
+def _identity(facts: RecordFacts, publisher: dict) -> dict:
+    """URL, type, creators, titles, publisher, year and identifiers."""
     data: dict = {
         "schemaVersion": "http://datacite.org/schema/kernel-4",
-        "url": landing_url,
+        "url": facts.landing_url,
         "types": {
             "resourceTypeGeneral": "Dataset",
-            "resourceType": data_type.label_en if data_type else "dataset",
+            "resourceType": facts.data_type.label_en if facts.data_type else "dataset",
         },
-        "creators": [
-            _person(
-                c.name_ja,
-                c.name_en,
-                c.erad_researcher_number,
-                facts.english_first(c.affiliation_ja, c.affiliation_en),
-            )
-            for c in facts.creators(record)
-        ]
+        "creators": [_person(c) for c in facts.creators]
         or [{"name": publisher["name"], "nameType": "Organizational"}],
         "titles": [
-            {"title": t, "lang": lang} for t, lang in _names(record.title_ja, record.title_en)
+            {"title": t, "lang": lang} for t, lang in _names(facts.title_ja, facts.title_en)
         ],
         "publisher": publisher,
-        "publicationYear": str(facts.publication_date(record).year),
+        "publicationYear": str(facts.publication_date.year),
         "alternateIdentifiers": [
-            {"alternateIdentifier": record.data_number, "alternateIdentifierType": "Local"}
+            {"alternateIdentifier": facts.data_number, "alternateIdentifierType": "Local"}
         ],
     }
-    if doi:
-        data["doi"] = doi
+    if facts.doi:
+        data["doi"] = facts.doi
     else:
         data["alternateIdentifiers"].append(
-            {"alternateIdentifier": landing_url, "alternateIdentifierType": "URL"}
+            {"alternateIdentifier": facts.landing_url, "alternateIdentifierType": "URL"}
         )
+    return data
 
+
+def _subjects(facts: RecordFacts) -> list[dict]:
     subjects = []
-    field = facts.research_field(record)
+    field = facts.research_field
     if field:
         for label, lang in _names(field.label_ja, field.label_en):
             subjects.append({"subject": label, "subjectScheme": "e-Rad_field", "lang": lang})
-    subjects += [{"subject": word} for word in facts.keywords(record)]
-    if subjects:
-        data["subjects"] = subjects
+    return subjects + [{"subject": word} for word in facts.keywords]
 
+
+def _contributors(facts: RecordFacts) -> list[dict]:
+    """The hosting institution and the data manager (a person, else an organisation)."""
     contributors = []
-    if publisher_ja or publisher_en:
+    if facts.publisher:
         hosting = {
-            "name": publisher_en or publisher_ja,
+            "name": facts.publisher,
             "nameType": "Organizational",
             "contributorType": "HostingInstitution",
         }
-        if ror:
+        if facts.publisher_ror:
             hosting["nameIdentifiers"] = [
-                {
-                    "nameIdentifier": ror,
-                    "nameIdentifierScheme": "ROR",
-                    "schemeUri": "https://ror.org/",
-                }
+                {"nameIdentifier": facts.publisher_ror, "nameIdentifierScheme": "ROR", **ROR_SCHEME}
             ]
         contributors.append(hosting)
-    if record.data_man_name_ja or record.data_man_name_en:
-        manager = _person(
-            record.data_man_name_ja,
-            record.data_man_name_en,
-            record.data_man_number,
-            facts.english_first(record.data_man_org_ja, record.data_man_org_en),
-        )
-        contributors.append(manager | {"contributorType": "DataManager"})
-    elif record.data_man_org_ja or record.data_man_org_en:
+    manager = facts.data_manager
+    if manager.name:
+        contributors.append(_person(manager) | {"contributorType": "DataManager"})
+    elif manager.affiliation:
         contributors.append(
             {
-                "name": facts.english_first(record.data_man_org_ja, record.data_man_org_en),
+                "name": manager.affiliation,
                 "nameType": "Organizational",
                 "contributorType": "DataManager",
             }
         )
-    if contributors:
-        data["contributors"] = contributors
+    return contributors
 
-    dates = [{"date": facts.publication_date(record).isoformat(), "dateType": "Issued"}]
-    if record.access_rights == Tier.EMBARGOED and record.available_date:
-        dates.append({"date": record.available_date.isoformat(), "dateType": "Available"})
-    data["dates"] = dates
 
-    descriptions = [
-        {"description": text, "descriptionType": "Abstract", "lang": lang}
-        for text, lang in _names(record.description_ja, record.description_en)
-    ]
-    if descriptions:
-        data["descriptions"] = descriptions
-
-    sizes = []
-    if record.file_size:
-        sizes.append(record.file_size)
+def _sizes(facts: RecordFacts) -> list[str]:
+    files = facts.files
+    sizes = [facts.declared_size] if facts.declared_size else []
     if files:
         sizes.append(f"{len(files)} file" if len(files) == 1 else f"{len(files)} files")
         sizes.append(f"{sum(f.size for f in files)} bytes")
-    if sizes:
-        data["sizes"] = sizes
-    formats = sorted({f.content_type for f in files})
-    if formats:
-        data["formats"] = formats
+    return sizes
 
+
+def _rights(facts: RecordFacts) -> list[dict]:
     rights = []
-    licence = facts.licence(record)
+    licence = facts.licence
     if licence:
         entry = {"rights": licence.label_en, "rightsIdentifier": licence.code}
         if licence.uri:
             entry["rightsUri"] = licence.uri
         rights.append(entry)
-    access = facts.access_right(record)
+    access = facts.access_right
     rights.append(
         {
             "rights": access.label_en,
@@ -157,18 +127,43 @@ def datacite_json(record: DmpRecord, *, landing_url: str, files: list[PublicFile
             "schemeUri": "http://vocabularies.coar-repositories.org/access_rights/",
         }
     )
-    data["rightsList"] = rights
+    return rights
 
-    funder = facts.funder(record)
-    project = record.project
-    funding = {"funderName": funder.label_en or funder.label_ja}
-    if funder.erad_code:
-        funding |= {"funderIdentifier": funder.erad_code, "funderIdentifierType": "Other"}
-    if project.japan_grant_number:
-        funding["awardNumber"] = project.japan_grant_number
-    if project.name:
-        funding["awardTitle"] = facts.english_first(project.name_ja, project.name_en)
-    data["fundingReferences"] = [funding]
+
+def _funding(facts: RecordFacts) -> dict:
+    funding = facts.funding
+    entry = {"funderName": funding.funder_name}
+    if funding.funder.erad_code:
+        entry |= {"funderIdentifier": funding.funder.erad_code, "funderIdentifierType": "Other"}
+    if funding.grant_number:
+        entry["awardNumber"] = funding.grant_number
+    if funding.project_name:
+        entry["awardTitle"] = funding.project_name
+    return entry
+
+
+def datacite_json(facts: RecordFacts) -> dict:
+    """The record as DataCite 4.5 JSON (validates with ``datacite.schema45``)."""
+    data = _identity(facts, _publisher(facts))
+    if subjects := _subjects(facts):
+        data["subjects"] = subjects
+    if contributors := _contributors(facts):
+        data["contributors"] = contributors
+    data["dates"] = [{"date": facts.publication_date.isoformat(), "dateType": "Issued"}]
+    if facts.embargo_date:
+        data["dates"].append({"date": facts.embargo_date.isoformat(), "dateType": "Available"})
+    descriptions = [
+        {"description": text, "descriptionType": "Abstract", "lang": lang}
+        for text, lang in _names(facts.description_ja, facts.description_en)
+    ]
+    if descriptions:
+        data["descriptions"] = descriptions
+    if sizes := _sizes(facts):
+        data["sizes"] = sizes
+    if formats := sorted({f.media_type for f in facts.files}):
+        data["formats"] = formats
+    data["rightsList"] = _rights(facts)
+    data["fundingReferences"] = [_funding(facts)]
     return data
 
 

@@ -4,21 +4,16 @@ Records come only from :func:`repository.access.records_visible_to`, objects onl
 :func:`repository.access.visible_to` / :func:`~repository.access.with_permissions`.
 """
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 from django.http import Http404
+from django.urls import reverse
 
 from dmp.models import DmpRecord
-from dmp.validators import DOI_PATTERN
 from repository.access import Action, records_visible_to, visible_to, with_permissions
 from repository.models import DataObject
-
-# The DOI pattern refuses whitespace, <, >, quotes and backslashes: a record stored before
-# links were validated may hold them, and its "DOI" must not reach a header or citation.
-DOI_RE = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:)(" + DOI_PATTERN + ")$", re.IGNORECASE)
 
 
 def record_for_landing(*, user, record_id) -> DmpRecord:
@@ -42,34 +37,10 @@ def listed_objects(*, user, record: DmpRecord) -> QuerySet:
     return with_permissions(objects, user, Action.DOWNLOAD).order_by("original_filename", "pk")
 
 
-def public_objects(record: DmpRecord) -> QuerySet:
-    """Objects of ``record`` anyone may download: what exports and harvesters may name."""
-    return (
-        visible_to(AnonymousUser(), Action.DOWNLOAD)
-        .filter(record=record)
-        .order_by("original_filename", "pk")
-    )
-
-
-def doi_of(record: DmpRecord) -> str:
-    """The bare DOI (``10.x/y``) if the record's repository link is a DOI, else ``""``."""
-    match = DOI_RE.match((record.repo_url_doi_link or "").strip())
-    return match.group(1) if match else ""
-
-
-def cite_as(record: DmpRecord, landing_url: str) -> str:
-    """What to cite: the DOI if the record has one, else its landing page."""
-    doi = doi_of(record)
-    return f"https://doi.org/{doi}" if doi else landing_url
-
-
-def keywords(record: DmpRecord) -> list[str]:
-    return list(dict.fromkeys(record.keyword_list("ja") + record.keyword_list("en")))
-
-
-@dataclass
+@dataclass(frozen=True)
 class PublicFile:
-    """What the exports say about one downloadable object."""
+    """A file anyone may download: what exports, landing pages and harvesters may say
+    about it. ``content_type`` is as stored (empty when unknown); ``media_type`` never is."""
 
     pk: int
     name: str
@@ -77,24 +48,29 @@ class PublicFile:
     content_type: str
     sha256: str
     storage_key: str
-    url: str = ""
-    extra: dict = field(default_factory=dict)
+    url: str
+
+    @property
+    def media_type(self) -> str:
+        return self.content_type or "application/octet-stream"
 
 
-def public_files(record: DmpRecord, request) -> list[PublicFile]:
-    from django.urls import reverse
-
-    return [
-        PublicFile(
-            pk=o.pk,
-            name=o.original_filename,
-            size=o.size,
-            content_type=o.content_type or "application/octet-stream",
-            sha256=o.sha256,
-            storage_key=o.storage_key,
-            url=request.build_absolute_uri(reverse("object-download", args=[o.pk])),
+def public_files(request, records: list[DmpRecord]) -> dict[int, list[PublicFile]]:
+    """Files anyone may download, per record not withdrawn, in one query through the
+    access rules (:func:`repository.access.visible_to` for an anonymous visitor)."""
+    ids = [r.pk for r in records if r.withdrawn_at is None]
+    files: dict[int, list[PublicFile]] = {pk: [] for pk in ids}
+    if not ids:
+        return files
+    rows = (
+        visible_to(AnonymousUser(), Action.DOWNLOAD)
+        .filter(record_id__in=ids)
+        .order_by("record_id", "original_filename", "pk")
+        .values_list(
+            "record_id", "pk", "original_filename", "size", "content_type", "sha256", "storage_key"
         )
-        for o in public_objects(record).only(
-            "pk", "original_filename", "size", "content_type", "sha256", "storage_key"
-        )
-    ]
+    )
+    for record_id, pk, *fields in rows:
+        url = request.build_absolute_uri(reverse("object-download", args=[pk]))
+        files[record_id].append(PublicFile(pk, *fields, url=url))
+    return files

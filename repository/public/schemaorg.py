@@ -4,10 +4,7 @@ import json
 
 from django.utils.safestring import mark_safe
 
-from dmp.models import DmpRecord
-
-from . import facts
-from .landing import PublicFile
+from .facts import Person, RecordFacts
 
 DESCRIPTION_MIN = 50
 DESCRIPTION_MAX = 5000
@@ -18,20 +15,17 @@ def _join(*parts: str) -> str:
     return "\n\n".join(p.strip() for p in parts if p and p.strip())
 
 
-def description(record: DmpRecord) -> str:
+def description(facts: RecordFacts) -> str:
     """50–5000 characters composed only from what the record says (never invented)."""
-    text = _join(record.description_en, record.description_ja)
+    text = _join(facts.description_en, facts.description_ja)
     if len(text) < DESCRIPTION_MIN:
-        project = record.project
-        funder = facts.funder(record)
+        funding = facts.funding
         extra = [
-            f"{record.title_en} / {record.title_ja}".strip(" /"),
-            f"Project: {project.name_en or project.name_ja}",
-            f"Funder: {funder.label_en}" if funder else "",
-            f"Japan Grant Number: {project.japan_grant_number}"
-            if project.japan_grant_number
-            else "",
-            f"Keywords: {', '.join(facts.keywords(record))}" if facts.keywords(record) else "",
+            f"{facts.title_en} / {facts.title_ja}".strip(" /"),
+            f"Project: {funding.project_en or funding.project_ja}",
+            f"Funder: {funding.funder.label_en}" if funding.funder else "",
+            f"Japan Grant Number: {funding.grant_number}" if funding.grant_number else "",
+            f"Keywords: {', '.join(facts.keywords)}" if facts.keywords else "",
         ]
         text = _join(text, ". ".join(e for e in extra if e))
     if len(text) > DESCRIPTION_MAX:
@@ -39,95 +33,94 @@ def description(record: DmpRecord) -> str:
     return text
 
 
-def _person(c) -> dict:
-    person = {"@type": "Person", "name": facts.english_first(c.name_ja, c.name_en)}
-    if c.name_ja and c.name_en:
-        person["alternateName"] = c.name_ja
-    if c.erad_researcher_number:
-        person["identifier"] = {
+def _person(person: Person) -> dict:
+    entry = {"@type": "Person", "name": person.name}
+    if person.name_ja and person.name_en:
+        entry["alternateName"] = person.name_ja
+    if person.erad:
+        entry["identifier"] = {
             "@type": "PropertyValue",
             "propertyID": ERAD_PROPERTY,
-            "value": c.erad_researcher_number,
+            "value": person.erad,
         }
-    affiliation = facts.english_first(c.affiliation_ja, c.affiliation_en)
-    if affiliation:
-        person["affiliation"] = {"@type": "Organization", "name": affiliation}
-    return person
+    if person.affiliation:
+        entry["affiliation"] = {"@type": "Organization", "name": person.affiliation}
+    return entry
 
 
-def dataset(
-    record: DmpRecord, *, landing_url: str, catalog_url: str, files: list[PublicFile]
-) -> dict:
-    doi = facts.doi_of(record)
-    project = record.project
-    funder = facts.funder(record)
-    publisher_ja, publisher_en = facts.publisher_names(record)
+def _funder_and_grant(facts: RecordFacts) -> tuple[dict, dict | None]:
+    funding = facts.funding
+    funder = {"@type": "Organization", "name": funding.funder_name}
+    if funding.funder.erad_code:
+        funder["identifier"] = {
+            "@type": "PropertyValue",
+            "propertyID": "e-Rad funder code",
+            "value": funding.funder.erad_code,
+        }
+    if not (funding.grant_number or funding.project_ja or funding.project_en):
+        return funder, None
+    grant = {"@type": "Grant", "name": funding.project_name, "funder": funder}
+    if funding.grant_number:
+        grant["identifier"] = funding.grant_number
+    return funder, grant
+
+
+def _distribution(facts: RecordFacts) -> list[dict]:
+    return [
+        {
+            "@type": "DataDownload",
+            "name": f.name,
+            "contentUrl": f.url,
+            "encodingFormat": f.media_type,
+            "contentSize": f"{f.size} B",
+        }
+        for f in facts.files
+    ]
+
+
+def dataset(facts: RecordFacts) -> dict:
     data: dict = {
         "@context": "https://schema.org/",
         "@type": "Dataset",
-        "@id": landing_url,
-        "name": facts.english_first(record.title_ja, record.title_en),
-        "description": description(record),
-        "url": landing_url,
-        "identifier": [facts.cite_as(record, landing_url)],
-        "isAccessibleForFree": record.data_policy_free == "free",
-        "includedInDataCatalog": {"@type": "DataCatalog", "name": "Kura", "url": catalog_url},
-        "datePublished": facts.publication_date(record).isoformat(),
-        "dateModified": record.updated_at.isoformat(),
+        "@id": facts.landing_url,
+        "name": facts.title,
+        "description": description(facts),
+        "url": facts.landing_url,
+        "identifier": [
+            facts.cite_as,
+            {"@type": "PropertyValue", "propertyID": "Data No.", "value": facts.data_number},
+        ],
+        "isAccessibleForFree": facts.free_of_charge,
+        "includedInDataCatalog": {
+            "@type": "DataCatalog",
+            "name": "Kura",
+            "url": facts.catalog_url,
+        },
+        "datePublished": facts.publication_date.isoformat(),
+        "dateModified": facts.updated_at.isoformat(),
     }
-    data["identifier"].append(
-        {"@type": "PropertyValue", "propertyID": "Data No.", "value": record.data_number}
-    )
-    if record.title_ja and record.title_en:
-        data["alternateName"] = record.title_ja
-    if doi:
-        data["sameAs"] = f"https://doi.org/{doi}"
-    creators = [_person(c) for c in facts.creators(record)]
-    if creators:
+    if facts.title_ja and facts.title_en:
+        data["alternateName"] = facts.title_ja
+    if facts.doi:
+        data["sameAs"] = f"https://doi.org/{facts.doi}"
+    if creators := [_person(c) for c in facts.creators]:
         data["creator"] = creators
-    funder_org = {"@type": "Organization", "name": funder.label_en or funder.label_ja}
-    if funder.erad_code:
-        funder_org["identifier"] = {
-            "@type": "PropertyValue",
-            "propertyID": "e-Rad funder code",
-            "value": funder.erad_code,
-        }
-    data["funder"] = funder_org
-    if project.japan_grant_number or project.name:
-        grant = {
-            "@type": "Grant",
-            "name": facts.english_first(project.name_ja, project.name_en),
-            "funder": funder_org,
-        }
-        if project.japan_grant_number:
-            grant["identifier"] = project.japan_grant_number
+    data["funder"], grant = _funder_and_grant(facts)
+    if grant:
         data["funding"] = grant
-    if publisher_en or publisher_ja:
-        publisher = {"@type": "Organization", "name": publisher_en or publisher_ja}
-        ror = facts.publisher_ror(record)
-        if ror:
-            publisher["sameAs"] = ror
-        data["publisher"] = publisher
-    licence = facts.licence(record)
-    if licence:
-        data["license"] = licence.uri or licence.label_en
-    words = facts.keywords(record)
-    field = facts.research_field(record)
-    if field:
-        words.append(field.label_en)
+    if facts.publisher:
+        data["publisher"] = {"@type": "Organization", "name": facts.publisher}
+        if facts.publisher_ror:
+            data["publisher"]["sameAs"] = facts.publisher_ror
+    if facts.licence:
+        data["license"] = facts.licence.uri or facts.licence.label_en
+    words = facts.keywords
+    if facts.research_field:
+        words.append(facts.research_field.label_en)
     if words:
         data["keywords"] = words
-    if files:
-        data["distribution"] = [
-            {
-                "@type": "DataDownload",
-                "name": f.name,
-                "contentUrl": f.url,
-                "encodingFormat": f.content_type,
-                "contentSize": f"{f.size} B",
-            }
-            for f in files
-        ]
+    if facts.files:
+        data["distribution"] = _distribution(facts)
     return data
 
 
