@@ -262,6 +262,7 @@ CELERY_TASK_ROUTES = {
         "kura.abandoned_uploads_sweep",
         "kura.checksum_requeue",
         "kura.embargo_lift",
+        "kura.notify",  # e-mail must not wait behind a backlog of checksums
         "kura.storage_reconcile",
         "kura.tally_check",
         "kura.tally_fold",

@@ -261,6 +261,11 @@ class Reason:
     def translated(self) -> str:
         return gettext(self.template) % self.values
 
+    @staticmethod
+    def as_json(reasons: list["Reason"]) -> list[list]:
+        """``reasons`` as a notice carries them (translated when the mail is written)."""
+        return [[reason.template, reason.values] for reason in reasons]
+
 
 # Reasons are stored in English and translated when they are e-mailed.
 REASON_SIZE = gettext_noop(

@@ -8,31 +8,32 @@ holder download the record's shared objects); this module only writes the reques
 grants, audits them and tells the people concerned by e-mail.
 
 Every decision locks its row (``select_for_update``) and checks the state again under the
-lock, so two stewards deciding at once cannot both win.
+lock, so two stewards deciding at once cannot both win: the workflow tier change requests
+share, :mod:`repository.decisions`. The e-mails are notices of :mod:`repository.notify`.
 """
 
 import datetime
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import STEWARD_ROLES, Project
+from accounts.models import Project
 from accounts.roles import ProjectAction, may, project_role
 from core.vocabularies import Tier
 from dmp.models import DmpRecord
 
 from .access import Action, access_decision_refusal, visible_to
+from .decisions import decision_change, pending_request_lock, request_decide
 from .models import AccessGrant, AccessRequest, AuditEvent, RequestStatus
-from .notify import absolute_url, project_emails, send_bilingual
+from .notify import notice_on_commit
 from .services import audit_event_record
 
 logger = logging.getLogger(__name__)
@@ -183,8 +184,7 @@ def access_request_create(*, requester, record: DmpRecord, purpose: str) -> Acce
         access_request = AccessRequest.objects.create(
             record=record, requester=requester, purpose=purpose
         )
-        pk = access_request.pk
-        transaction.on_commit(lambda: _notify_stewards(access_request_id=pk))
+        notice_on_commit("access_requested", request_id=access_request.pk)
     return access_request
 
 
@@ -198,26 +198,16 @@ def _require_decider(actor, project: Project) -> None:
         )
 
 
-def _pending_request_for_update(actor, project: Project, access_request_id) -> AccessRequest:
-    """The pending request, locked; ``PermissionDenied`` if ``actor`` asked for it (four
-    eyes: nobody decides their own request)."""
-    try:
-        access_request = (
-            AccessRequest.objects.select_for_update(of=("self",))
-            .select_related("record", "requester")
-            .get(pk=access_request_id, record__project=project)
-        )
-    except (AccessRequest.DoesNotExist, ValueError, TypeError) as exc:
-        raise Http404("No such access request.") from exc
-    if access_request.status != RequestStatus.PENDING:
-        raise ValidationError(
-            _("This request has already been decided (%(status)s).")
-            % {"status": access_request.get_status_display()}
-        )
-    refusal = access_decision_refusal(actor, access_request)
-    if refusal:
-        raise PermissionDenied(refusal)
-    return access_request
+def _pending_request_lock(actor, project: Project, access_request_id) -> AccessRequest:
+    """The pending request of ``project``, locked; ``PermissionDenied`` if ``actor`` asked
+    for it (four eyes: nobody decides their own request)."""
+    return pending_request_lock(
+        AccessRequest.objects.filter(record__project=project).select_related("record", "requester"),
+        access_request_id,
+        actor=actor,
+        refusal=access_decision_refusal,
+        missing="No such access request.",
+    )
 
 
 def grant_expiry(expires_on: datetime.date | None) -> datetime.datetime:
@@ -258,16 +248,8 @@ def access_request_approve(
     """
     _require_decider(actor, project)
     expires_at = grant_expiry(expires_on)
-    now = timezone.now()
     with transaction.atomic():
-        access_request = _pending_request_for_update(actor, project, access_request_id)
-        access_request.status = RequestStatus.APPROVED
-        access_request.decided_by = actor
-        access_request.decided_at = now
-        access_request.decision_comment = (comment or "").strip()
-        access_request.save(
-            update_fields=["status", "decided_by", "decided_at", "decision_comment"]
-        )
+        access_request = _pending_request_lock(actor, project, access_request_id)
         grant = AccessGrant.objects.create(
             record=access_request.record,
             grantee=access_request.requester,
@@ -275,16 +257,20 @@ def access_request_approve(
             granted_by=actor,
             expires_at=expires_at,
         )
-        audit_event_record(
+        request_decide(
+            access_request,
             actor=actor,
-            action=AuditEvent.Action.GRANT_CREATED,
-            record=access_request.record,
-            ip_address=ip_address,
-            after=_grant_facts(grant),
-            detail=access_request.purpose,
+            status=RequestStatus.APPROVED,
+            comment=(comment or "").strip(),
+            audit=partial(
+                _decision_audit,
+                actor=actor,
+                ip_address=ip_address,
+                action=AuditEvent.Action.GRANT_CREATED,
+                change={"after": _grant_facts(grant)},
+            ),
+            notice="access_decided",
         )
-        pk = access_request.pk
-        transaction.on_commit(lambda: _notify_requester(access_request_id=pk))
     return grant
 
 
@@ -307,31 +293,43 @@ def access_request_reject(
     if not comment:
         raise ValidationError({"comment": _("Tell the requester why access is refused.")})
     with transaction.atomic():
-        access_request = _pending_request_for_update(actor, project, access_request_id)
-        access_request.status = RequestStatus.REJECTED
-        access_request.decided_by = actor
-        access_request.decided_at = timezone.now()
-        access_request.decision_comment = comment
-        access_request.save(
-            update_fields=["status", "decided_by", "decided_at", "decision_comment"]
-        )
-        audit_event_record(
+        access_request = _pending_request_lock(actor, project, access_request_id)
+        request_decide(
+            access_request,
             actor=actor,
-            action=AuditEvent.Action.ACCESS_REQUEST_REJECTED,
-            record=access_request.record,
-            ip_address=ip_address,
-            before={"request": access_request.pk, "status": RequestStatus.PENDING},
-            after={
-                "request": access_request.pk,
-                "status": RequestStatus.REJECTED,
-                "requester": access_request.requester.username,
-                "decision_comment": comment,
-            },
-            detail=access_request.purpose,
+            status=RequestStatus.REJECTED,
+            comment=comment,
+            audit=partial(
+                _decision_audit,
+                actor=actor,
+                ip_address=ip_address,
+                action=AuditEvent.Action.ACCESS_REQUEST_REJECTED,
+            ),
+            notice="access_decided",
         )
-        pk = access_request.pk
-        transaction.on_commit(lambda: _notify_requester(access_request_id=pk))
     return access_request
+
+
+def _decision_audit(
+    access_request: AccessRequest, *, actor, ip_address, action, change=None
+) -> None:
+    """The decision's event on the record, its detail the purpose; by default its
+    ``before`` and ``after`` are the status, the requester and the comment."""
+    audit_event_record(
+        actor=actor,
+        action=action,
+        record=access_request.record,
+        ip_address=ip_address,
+        **(
+            change
+            or decision_change(
+                access_request,
+                requester=access_request.requester.username,
+                decision_comment=access_request.decision_comment,
+            )
+        ),
+        detail=access_request.purpose,
+    )
 
 
 def access_grant_revoke(
@@ -369,8 +367,7 @@ def access_grant_revoke(
             before=before,
             after={**_grant_facts(grant), "revoked": True, "revoked_at": now.isoformat()},
         )
-        pk = grant.pk
-        transaction.on_commit(lambda: _notify_revoked(grant_id=pk))
+        notice_on_commit("access_revoked", grant_id=grant.pk)
     return grant
 
 
@@ -382,100 +379,3 @@ def _grant_facts(grant: AccessGrant) -> dict:
         "expires_at": grant.expires_at.isoformat(),
         "access_request": grant.request_id,
     }
-
-
-# --- E-mail ---------------------------------------------------------------------------------
-
-
-def _send(
-    *, recipients: list[str], subject: str, body_template: str, values: dict, what: str
-) -> None:
-    """One message in Japanese and English; ``subject`` and ``body_template`` are msgids."""
-    send_bilingual(
-        recipients=recipients,
-        compose=lambda: (gettext(subject) % values, gettext(body_template) % values),
-        what=what,
-    )
-
-
-def _notify_stewards(*, access_request_id: int) -> None:
-    access_request = AccessRequest.objects.select_related("record__project", "requester").get(
-        pk=access_request_id
-    )
-    project = access_request.record.project
-    requester = access_request.requester
-    _send(
-        recipients=project_emails(project.pk, STEWARD_ROLES),
-        subject=gettext_noop("Access request: %(number)s %(title)s"),
-        body_template=gettext_noop(
-            "%(requester)s asks for access to the shared files of a dataset of your project.\n\n"
-            "Dataset: %(number)s %(title)s\n"
-            "Purpose: %(purpose)s\n\n"
-            "Approve or reject the request here: %(url)s"
-        ),
-        values={
-            "requester": f"{requester.display_name} <{requester.email}>",
-            "number": access_request.record.data_number,
-            "title": access_request.record.title,
-            "purpose": access_request.purpose,
-            "url": absolute_url(reverse("project-access-requests", args=[project.pk])),
-        },
-        what=f"access request {access_request_id}",
-    )
-
-
-def _notify_requester(*, access_request_id: int) -> None:
-    access_request = AccessRequest.objects.select_related("record", "requester").get(
-        pk=access_request_id
-    )
-    values = {
-        "number": access_request.record.data_number,
-        "title": access_request.record.title,
-        "comment": access_request.decision_comment or "—",
-        "url": absolute_url(reverse("dataset-landing", args=[access_request.record_id])),
-    }
-    if access_request.status == RequestStatus.APPROVED:
-        grant = AccessGrant.objects.get(request=access_request)
-        values["date"] = timezone.localtime(grant.expires_at).date().isoformat()
-        subject = gettext_noop("Access granted: %(number)s %(title)s")
-        body = gettext_noop(
-            "Your request for access to the shared files of this dataset was approved.\n\n"
-            "Dataset: %(number)s %(title)s\n"
-            "Access until: %(date)s\n"
-            "Comment: %(comment)s\n\n"
-            "Download the files from the dataset's page: %(url)s"
-        )
-    else:
-        subject = gettext_noop("Access request declined: %(number)s %(title)s")
-        body = gettext_noop(
-            "Your request for access to the shared files of this dataset was declined.\n\n"
-            "Dataset: %(number)s %(title)s\n"
-            "Reason: %(comment)s\n\n"
-            "Dataset page: %(url)s"
-        )
-    _send(
-        recipients=[access_request.requester.email],
-        subject=subject,
-        body_template=body,
-        values=values,
-        what=f"access decision {access_request_id}",
-    )
-
-
-def _notify_revoked(*, grant_id: int) -> None:
-    grant = AccessGrant.objects.select_related("record", "grantee").get(pk=grant_id)
-    _send(
-        recipients=[grant.grantee.email],
-        subject=gettext_noop("Access revoked: %(number)s %(title)s"),
-        body_template=gettext_noop(
-            "Your access to the shared files of this dataset has been revoked.\n\n"
-            "Dataset: %(number)s %(title)s\n"
-            "Dataset page: %(url)s"
-        ),
-        values={
-            "number": grant.record.data_number,
-            "title": grant.record.title,
-            "url": absolute_url(reverse("dataset-landing", args=[grant.record_id])),
-        },
-        what=f"grant revocation {grant_id}",
-    )

@@ -326,7 +326,54 @@ class RequestStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
-class TierChangeRequest(models.Model):
+def decider_field(*, related_name: str) -> models.ForeignKey:
+    """Who decided a :class:`ReviewedRequest` (none while pending, or when Kura did)."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name=related_name,
+        verbose_name=_("decided by"),
+    )
+
+
+class ReviewedRequest(models.Model):
+    """A request that someone other than the requester decides: its status and decision.
+
+    Tier change requests (a curator decides) and access requests (the project's stewards
+    decide) share these columns and one workflow, :mod:`repository.decisions`. Each kind
+    names the field that holds who asked (``requester_field``) and declares ``decided_by``
+    with :func:`decider_field`, so that the reverse names on the user stay its own.
+    """
+
+    status = models.CharField(
+        _("status"), max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_comment = models.TextField(_("decision comment"), blank=True)
+
+    requester_field = "requester"
+    # The fields a decision writes.
+    DECISION_FIELDS = ("status", "decided_by", "decided_at", "decision_comment")
+
+    class Meta:
+        abstract = True
+
+    @property
+    def asked_by(self):
+        """Who asked: the user in ``requester_field``."""
+        return getattr(self, self.requester_field)
+
+    def already_decided_message(self) -> str:
+        """What a second decider is told, in the active language."""
+        return gettext("This request has already been decided (%(status)s).") % {
+            "status": self.get_status_display()
+        }
+
+
+class TierChangeRequest(ReviewedRequest):
     """A request to open one or more objects beyond the project; a curator decides."""
 
     project = models.ForeignKey(
@@ -344,22 +391,10 @@ class TierChangeRequest(models.Model):
     requested_tier = models.CharField(_("requested tier"), max_length=16, choices=Tier.choices)
     available_date = models.DateField(_("available date"), null=True, blank=True)
     reason = models.TextField(_("reason"), blank=True)
-    status = models.CharField(
-        _("status"), max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING
-    )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="tier_decisions",
-        verbose_name=_("decided by"),
-    )
-    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
-    decision_comment = models.TextField(_("decision comment"), blank=True)
+    decided_by = decider_field(related_name="tier_decisions")
 
     objects = ProjectActivityQuerySet.as_manager()
+    requester_field = "requested_by"
 
     class Meta:
         verbose_name = _("tier change request")
@@ -377,8 +412,22 @@ class TierChangeRequest(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} → {self.get_requested_tier_display()} ({self.get_status_display()})"
 
+    def already_decided_message(self) -> str:
+        """Which request, how and by whom it was decided, and when."""
+        values = {
+            "id": self.pk,
+            "status": self.get_status_display().lower(),
+            "who": self.decided_by.display_name if self.decided_by else "Kura",
+            "when": timezone.localtime(self.decided_at).strftime("%Y-%m-%d %H:%M")
+            if self.decided_at
+            else "-",
+        }
+        return gettext("Request #%(id)s was already decided (%(status)s by %(who)s, %(when)s).") % (
+            values
+        )
 
-class AccessRequest(models.Model):
+
+class AccessRequest(ReviewedRequest):
     """Someone outside the project asks to use a record's shared data."""
 
     record = models.ForeignKey(
@@ -394,22 +443,10 @@ class AccessRequest(models.Model):
         verbose_name=_("requester"),
     )
     purpose = models.TextField(_("purpose"))
-    status = models.CharField(
-        _("status"), max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING
-    )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="access_decisions",
-        verbose_name=_("decided by"),
-    )
-    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
-    decision_comment = models.TextField(_("decision comment"), blank=True)
+    decided_by = decider_field(related_name="access_decisions")
 
     objects = RecordActivityQuerySet.as_manager()
+    requester_field = "requester"
 
     class Meta:
         verbose_name = _("access request")

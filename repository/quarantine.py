@@ -8,7 +8,6 @@ lifts the quarantine when the bytes are the recorded ones and leaves it in place
 """
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 
@@ -16,9 +15,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext
 
 from accounts.roles import ProjectAction, may
 
@@ -31,7 +29,7 @@ from .fixity import (
     hashing_lock,
 )
 from .models import AuditEvent, DataObject, FixityCheck
-from .notify import absolute_url, project_emails, send_bilingual
+from .notify import notice_on_commit
 from .object_store import StoreError
 from .queue import quarantine_reverify_send
 from .services import audit_event_record
@@ -75,53 +73,10 @@ def data_object_quarantine(
             after={"quarantined": True},
             detail=reason,
         )
-        pk = data_object.pk
-        transaction.on_commit(lambda: _quarantine_notify(data_object_id=pk, reasons=reasons))
+        notice_on_commit(
+            "quarantined", data_object_id=data_object.pk, reasons=Reason.as_json(reasons)
+        )
     return True
-
-
-def _quarantine_recipients(data_object: DataObject) -> list[str]:
-    return [data_object.uploaded_by.email, *project_emails(data_object.project_id)]
-
-
-def _mail(
-    *,
-    data_object: DataObject,
-    recipients: list[str],
-    subject: str,
-    body: str,
-    values: Callable[[], dict],
-) -> None:
-    """One bilingual message about ``data_object``: the ``subject`` and ``body`` msgids,
-    translated in each language and filled with the object's names, its page's address and
-    ``values()`` (called in each language too)."""
-
-    def compose() -> tuple[str, str]:
-        url = absolute_url(reverse("object-detail", args=[data_object.pk]))
-        filled = {
-            "filename": data_object.original_filename,
-            "project": data_object.project.name,
-            "url": url,
-            "path": url,  # the name an older message uses
-            **values(),
-        }
-        return gettext(subject) % filled, gettext(body) % filled
-
-    send_bilingual(
-        recipients=recipients, compose=compose, what=f"quarantine (object {data_object.pk})"
-    )
-
-
-QUARANTINED_SUBJECT = gettext_noop("Fixity failure: %(filename)s")
-QUARANTINED_BODY = gettext_noop(
-    "Kura has quarantined a stored file because its checksum verification "
-    "failed: nobody can download it until a curator has looked into it and "
-    "cleared the quarantine.\n\n"
-    "File: %(filename)s\n"
-    "Project: %(project)s\n"
-    "Reason: %(reason)s\n"
-    "Object page: %(path)s"
-)
 
 
 def fixity_record(
@@ -151,18 +106,6 @@ def fixity_record(
         if problems:
             data_object_quarantine(data_object=data_object, reasons=problems, now=now)
     return check
-
-
-def _quarantine_notify(*, data_object_id: int, reasons: list[Reason]) -> None:
-    """E-mail the uploader and the PMs that the object is quarantined."""
-    data_object = DataObject.objects.select_related("project", "uploaded_by").get(pk=data_object_id)
-    _mail(
-        data_object=data_object,
-        recipients=_quarantine_recipients(data_object),
-        subject=QUARANTINED_SUBJECT,
-        body=QUARANTINED_BODY,
-        values=lambda: {"reason": " ".join(reason.translated() for reason in reasons)},
-    )
 
 
 # --- Clearing: a curator asks, a worker reads the bytes again -----------------------------
@@ -299,10 +242,11 @@ def data_object_quarantine_reverify(
                     after={"quarantined": True, "checksum_state": DataObject.ChecksumState.FAILED},
                     detail=" ".join([REVERIFY_MISMATCH, *map(str, problems), comment]),
                 )
-                transaction.on_commit(
-                    lambda: _reverify_mismatch_notify(
-                        data_object_id=data_object_id, curator=curator, reasons=problems
-                    )
+                notice_on_commit(
+                    "quarantine_kept",
+                    data_object_id=data_object_id,
+                    curator_id=curator_id if curator else None,
+                    reasons=Reason.as_json(problems),
                 )
                 return ReverifyOutcome.STILL_QUARANTINED
             fixity_record(data_object, digests, [], detail=REVERIFY_MATCH)
@@ -321,10 +265,11 @@ def data_object_quarantine_reverify(
                 after={"quarantined": False, "checksum_state": DataObject.ChecksumState.VERIFIED},
                 detail=comment,
             )
-            transaction.on_commit(
-                lambda: _cleared_notify(
-                    data_object_id=data_object_id, curator=curator, comment=comment
-                )
+            notice_on_commit(
+                "quarantine_cleared",
+                data_object_id=data_object_id,
+                curator_id=curator_id if curator else None,
+                comment=comment,
             )
     return ReverifyOutcome.CLEARED
 
@@ -340,57 +285,3 @@ def _reverify_give_up(data_object: DataObject) -> ReverifyOutcome:
             data_object=data_object, outcome=FixityCheck.Outcome.ERROR, detail=REVERIFY_ERROR
         )
     return ReverifyOutcome.STORAGE_ERROR
-
-
-CLEARED_SUBJECT = gettext_noop("Quarantine cleared: %(filename)s")
-CLEARED_BODY = gettext_noop(
-    "A curator had Kura read a quarantined file again: its bytes match the checksums "
-    "recorded for it, so the quarantine is lifted and the file can be downloaded again "
-    "as its access tier allows.\n\n"
-    "File: %(filename)s\n"
-    "Project: %(project)s\n"
-    "Curator: %(curator)s\n"
-    "Comment: %(comment)s\n"
-    "Object page: %(url)s"
-)
-MISMATCH_SUBJECT = gettext_noop("Still quarantined: %(filename)s")
-MISMATCH_BODY = gettext_noop(
-    "A curator had Kura read a quarantined file again, but its bytes still do not match "
-    "the checksums recorded for it: it stays quarantined and nobody can download it.\n\n"
-    "File: %(filename)s\n"
-    "Project: %(project)s\n"
-    "Curator: %(curator)s\n"
-    "Result: %(reason)s\n"
-    "Object page: %(url)s"
-)
-
-
-def _display_name(user) -> str:
-    return user.display_name if user is not None else "-"
-
-
-def _cleared_notify(*, data_object_id: int, curator, comment: str) -> None:
-    """E-mail the uploader and the PMs that the file can be downloaded again."""
-    data_object = DataObject.objects.select_related("project", "uploaded_by").get(pk=data_object_id)
-    _mail(
-        data_object=data_object,
-        recipients=_quarantine_recipients(data_object),
-        subject=CLEARED_SUBJECT,
-        body=CLEARED_BODY,
-        values=lambda: {"curator": _display_name(curator), "comment": comment},
-    )
-
-
-def _reverify_mismatch_notify(*, data_object_id: int, curator, reasons: list[Reason]) -> None:
-    """E-mail the curator who asked and the PMs that the object stays quarantined."""
-    data_object = DataObject.objects.select_related("project").get(pk=data_object_id)
-    _mail(
-        data_object=data_object,
-        recipients=[curator.email if curator else "", *project_emails(data_object.project_id)],
-        subject=MISMATCH_SUBJECT,
-        body=MISMATCH_BODY,
-        values=lambda: {
-            "curator": _display_name(curator),
-            "reason": " ".join(reason.translated() for reason in reasons),
-        },
-    )

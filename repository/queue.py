@@ -3,8 +3,8 @@
 The services that queue work (an upload's completion, a curator's re-verification, the
 storage reconciler) sit below the task module (``repository/tasks.py``), which imports
 them to run the work; they queue by the task's name (:data:`CHECKSUM`,
-:data:`QUARANTINE_REVERIFY`) and never import it. The task module is loaded with the app
-(``RepositoryConfig.ready``), so every process knows the tasks by name.
+:data:`QUARANTINE_REVERIFY`, :data:`NOTIFY`) and never import it. The task module is
+loaded with the app (``RepositoryConfig.ready``), so every process knows the tasks by name.
 
 If the broker is away, the work is noted on the object (``checksum_unsent``) for beat's
 requeue (every minute) to send once the broker is back, which clears the note.
@@ -20,6 +20,12 @@ logger = logging.getLogger(__name__)
 
 CHECKSUM = "kura.checksum"
 QUARANTINE_REVERIFY = "kura.quarantine_reverify"
+NOTIFY = "kura.notify"
+
+
+def task_by_name(name: str):
+    """The registered task ``name`` (one of the names above)."""
+    return current_app.tasks[name]
 
 
 def _send(task_name: str, object_id: int, *args, noted_unsent: bool = True) -> bool:
@@ -27,7 +33,7 @@ def _send(task_name: str, object_id: int, *args, noted_unsent: bool = True) -> b
     instead. Never raises: called after a commit, whose success must stand.
     ``noted_unsent=False``: the object cannot carry the note yet (just stored)."""
     try:
-        current_app.tasks[task_name].delay(object_id, *args)
+        task_by_name(task_name).delay(object_id, *args)
     except Exception:  # noqa: BLE001 - any broker failure: keep the work in the database
         logger.warning(
             "%s of object %s not queued; kept for the requeue", task_name, object_id, exc_info=True

@@ -5,7 +5,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.utils import timezone
 
-from . import checksums, housekeeping, quarantine, queue, tiers
+from . import checksums, housekeeping, notify, quarantine, queue, tiers
 from .health import run_health_checks
 from .models import DataObject
 from .object_store import StoreError
@@ -28,16 +28,20 @@ HASHING_LIMITS = {
 }
 
 
-@shared_task(
-    name=queue.CHECKSUM,
-    bind=True,
-    acks_late=True,
-    autoretry_for=(StoreError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=8,
-    **HASHING_LIMITS,
-)
+def _retried_on(*errors: type[Exception], max_retries: int) -> dict:
+    """Options of a task that is tried again after ``errors``, backing off up to ten
+    minutes, and acknowledged only when it ends."""
+    return {
+        "bind": True,
+        "acks_late": True,
+        "autoretry_for": errors,
+        "retry_backoff": True,
+        "retry_backoff_max": 600,
+        "max_retries": max_retries,
+    }
+
+
+@shared_task(name=queue.CHECKSUM, **_retried_on(StoreError, max_retries=8), **HASHING_LIMITS)
 def checksum_task(self, object_id: int) -> dict:
     """Verify a freshly stored upload (queued on commit by the upload-complete service)."""
     try:
@@ -52,14 +56,7 @@ def checksum_task(self, object_id: int) -> dict:
 
 
 @shared_task(
-    name=queue.QUARANTINE_REVERIFY,
-    bind=True,
-    acks_late=True,
-    autoretry_for=(StoreError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=8,
-    **HASHING_LIMITS,
+    name=queue.QUARANTINE_REVERIFY, **_retried_on(StoreError, max_retries=8), **HASHING_LIMITS
 )
 def quarantine_reverify_task(
     self, object_id: int, curator_id: int | None, comment: str, ip_address: str | None = None
@@ -73,6 +70,13 @@ def quarantine_reverify_task(
         last_attempt=self.request.retries >= self.max_retries,
     )
     return {"object_id": object_id, "outcome": outcome.value}
+
+
+@shared_task(name=queue.NOTIFY, **_retried_on(OSError, max_retries=5))
+def notify_task(self, name: str, values: dict) -> None:
+    """Compose and send a notice a service asked for (queued on commit); a mail server
+    that fails (``OSError``) is tried again, then logged."""
+    notify.notice_send(name, values, last_attempt=self.request.retries >= self.max_retries)
 
 
 @shared_task(name="kura.fixity_sweep", acks_late=True, **HASHING_LIMITS)

@@ -12,20 +12,21 @@ The rules (docs/architecture.md, "Tier changes"):
 * opening data beyond the project (``embargoed``, ``public``) is refused, object by object
   with the reason, by :func:`tier_change_blockers` — both when asked and when approved.
 
-Every change of tier goes through :func:`data_object_tier_apply`, which audits it.
+Every change of tier goes through :func:`data_object_tier_apply`, which audits it. Deciding
+and cancelling a request is the workflow every reviewed request shares,
+:mod:`repository.decisions`.
 """
 
 import datetime
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
-from django.http import Http404
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -33,8 +34,14 @@ from accounts.roles import ProjectAction, may
 from core.vocabularies import Tier
 
 from .access import Action, tier_decision_refusal, visible_to
+from .decisions import (
+    RequestAlreadyDecided,
+    decision_change,
+    pending_request_lock,
+    request_cancel,
+    request_decide,
+)
 from .models import AuditEvent, DataObject, RequestStatus, TierChangeRequest
-from .notify import absolute_url, project_emails, send_bilingual
 from .services import audit_event_record
 
 logger = logging.getLogger(__name__)
@@ -45,8 +52,8 @@ OPENNESS = {Tier.NON_SHARED: 0, Tier.SHARED: 1, Tier.EMBARGOED: 2, Tier.PUBLIC: 
 BEYOND_PROJECT = frozenset({Tier.EMBARGOED, Tier.PUBLIC})
 
 
-class TierRequestAlreadyDecided(ValidationError):
-    """Someone decided the request first; nothing was changed."""
+# The name callers knew before both kinds of request shared one error.
+TierRequestAlreadyDecided = RequestAlreadyDecided
 
 
 @dataclass(frozen=True)
@@ -326,12 +333,11 @@ def _cancel_pending(*, actor, objects, ip_address, comment: str = "") -> None:
     names = ", ".join(o.original_filename for o in objects)
     comment = comment or f"Cancelled: the access tier was changed directly ({names})."
     for pending in _pending_requests_of(objects).select_for_update(of=("self",)):
-        _decision_record(
+        request_cancel(
+            pending,
             actor=actor,
-            tier_request=pending,
-            status=RequestStatus.CANCELLED,
             comment=comment,
-            ip_address=ip_address,
+            audit=partial(_decision_audit, actor=actor, ip_address=ip_address),
         )
 
 
@@ -351,63 +357,30 @@ def data_object_withdraw_from_requests(
     for pending in larger.select_for_update(of=("self",)):
         pending.data_objects.remove(data_object)
         _decision_audit(
+            pending,
             actor=actor,
-            tier_request=pending,
+            ip_address=ip_address,
             objects=[data_object],
             status=RequestStatus.CANCELLED,
             comment=comment,
-            ip_address=ip_address,
         )
     _cancel_pending(actor=actor, objects=[data_object], ip_address=ip_address, comment=comment)
 
 
-def _decision_record(*, actor, tier_request, status, comment, ip_address) -> None:
-    tier_request.status = status
-    tier_request.decided_by = actor if actor is not None and actor.is_authenticated else None
-    tier_request.decided_at = timezone.now()
-    tier_request.decision_comment = comment
-    tier_request.save(update_fields=["status", "decided_by", "decided_at", "decision_comment"])
-    _decision_audit(
-        actor=actor,
-        tier_request=tier_request,
-        objects=tier_request.data_objects.all(),
-        status=status,
-        comment=comment,
-        ip_address=ip_address,
-    )
-
-
-def _decision_audit(*, actor, tier_request, objects, status, comment, ip_address) -> None:
-    """One ``tier_decided`` event per object: what became of its part in the request."""
-    for o in objects:
+def _decision_audit(
+    tier_request, *, actor, ip_address, objects=None, status=None, comment=None
+) -> None:
+    """One ``tier_decided`` event per object (by default, all the request's): what became
+    of its part in the request (by default, the request's status and comment)."""
+    for o in tier_request.data_objects.all() if objects is None else objects:
         audit_event_record(
             actor=actor,
             action=AuditEvent.Action.TIER_DECIDED,
             data_object=o,
             ip_address=ip_address,
-            before={"request": tier_request.pk, "status": RequestStatus.PENDING},
-            after={
-                "request": tier_request.pk,
-                "status": status,
-                "tier": tier_request.requested_tier,
-            },
-            detail=comment,
+            **decision_change(tier_request, status, tier=tier_request.requested_tier),
+            detail=tier_request.decision_comment if comment is None else comment,
         )
-
-
-def _already_decided(tier_request: TierChangeRequest) -> TierRequestAlreadyDecided:
-    values = {
-        "id": tier_request.pk,
-        "status": tier_request.get_status_display().lower(),
-        "who": tier_request.decided_by.display_name if tier_request.decided_by else "Kura",
-        "when": timezone.localtime(tier_request.decided_at).strftime("%Y-%m-%d %H:%M")
-        if tier_request.decided_at
-        else "-",
-    }
-    return TierRequestAlreadyDecided(
-        _("Request #%(id)s was already decided (%(status)s by %(who)s, %(when)s).") % values,
-        code="already_decided",
-    )
 
 
 def tier_request_decide(
@@ -424,8 +397,8 @@ def tier_request_decide(
     Approval checks every object again (:func:`tier_change_blockers`) and applies the
     requested tier to all of them, or to none. The objects and then the request are locked,
     so of two curators deciding at once exactly one does; the other gets
-    :class:`TierRequestAlreadyDecided`. A rejection needs a comment. The requester and the
-    project's PMs are e-mailed once the decision is committed.
+    :class:`~repository.decisions.RequestAlreadyDecided`. A rejection needs a comment. The
+    requester and the project's PMs are e-mailed once the decision is committed.
     """
     if not may(actor, ProjectAction.REVIEW_TIERS):
         raise PermissionDenied(_("Only curators decide tier change requests."))
@@ -442,16 +415,13 @@ def tier_request_decide(
             .select_for_update(of=("self",))
             .order_by("pk")
         )
-        tier_request = (
-            TierChangeRequest.objects.select_for_update().filter(pk=tier_request_id).first()
+        tier_request = pending_request_lock(
+            TierChangeRequest.objects,
+            tier_request_id,
+            actor=actor,
+            refusal=tier_decision_refusal,
+            missing="No such request.",
         )
-        if tier_request is None:
-            raise Http404("No such request.")
-        if tier_request.status != RequestStatus.PENDING:
-            raise _already_decided(tier_request)
-        refusal = tier_decision_refusal(actor, tier_request)
-        if refusal:
-            raise PermissionDenied(refusal)
         tier, available_date = tier_request.requested_tier, tier_request.available_date
         if approve:
             blockers = _blockers_of(objects, tier=tier, available_date=available_date)
@@ -466,15 +436,14 @@ def tier_request_decide(
                     ip_address=ip_address,
                     detail=f"Approved request #{tier_request.pk}.",
                 )
-        _decision_record(
+        request_decide(
+            tier_request,
             actor=actor,
-            tier_request=tier_request,
             status=RequestStatus.APPROVED if approve else RequestStatus.REJECTED,
             comment=comment,
-            ip_address=ip_address,
+            audit=partial(_decision_audit, actor=actor, ip_address=ip_address),
+            notice="tier_decided",
         )
-        pk = tier_request.pk
-        transaction.on_commit(lambda: tier_decision_notify(tier_request_id=pk))
     return tier_request
 
 
@@ -549,7 +518,7 @@ def tier_requests_decide_for_record(
                         ip_address=ip_address,
                     )
                 )
-            except TierRequestAlreadyDecided:
+            except RequestAlreadyDecided:
                 continue
         if not decided and left:
             raise ValidationError({"decision": requests_left_message(left)})
@@ -558,48 +527,6 @@ def tier_requests_decide_for_record(
                 {"decision": _("This record has no tier change requests waiting for a curator.")}
             )
     return RecordDecision(decided=decided, left=left)
-
-
-def tier_decision_notify(*, tier_request_id: int) -> None:
-    """E-mail the requester and the project's PMs about a decision, in both languages."""
-    tier_request = TierChangeRequest.objects.select_related(
-        "project", "requested_by", "decided_by"
-    ).get(pk=tier_request_id)
-    objects = list(tier_request.data_objects.order_by("pk"))
-
-    def compose() -> tuple[str, str]:
-        values = {
-            "id": tier_request.pk,
-            "project": tier_request.project.name,
-            "tier": Tier(tier_request.requested_tier).label,
-            "date": _iso(tier_request.available_date) or "-",
-            "curator": tier_request.decided_by.display_name if tier_request.decided_by else "-",
-            "comment": tier_request.decision_comment or "-",
-            "objects": "\n".join(
-                f"  - {o.original_filename} " + absolute_url(reverse("object-detail", args=[o.pk]))
-                for o in objects
-            ),
-        }
-        if tier_request.status == RequestStatus.APPROVED:
-            subject = _("Tier change approved: request #%(id)s") % values
-            intro = _("A curator approved the tier change request; the new tier applies now.")
-        else:
-            subject = _("Tier change rejected: request #%(id)s") % values
-            intro = _("A curator rejected the tier change request; the tier is unchanged.")
-        body = _(
-            "Project: %(project)s\n"
-            "Requested tier: %(tier)s (available date: %(date)s)\n"
-            "Curator: %(curator)s\n"
-            "Comment: %(comment)s\n"
-            "Objects:\n%(objects)s"
-        )
-        return subject, intro + "\n\n" + body % values
-
-    send_bilingual(
-        recipients=[tier_request.requested_by.email, *project_emails(tier_request.project_id)],
-        compose=compose,
-        what=f"decision on tier request {tier_request_id}",
-    )
 
 
 def embargoes_lift(*, today: datetime.date | None = None) -> int:

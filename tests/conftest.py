@@ -108,6 +108,18 @@ def celery_worker_process(django_db_setup, django_db_blocker, s3_server):
             print(output[-4000:])
 
 
+@pytest.fixture(autouse=True)
+def notices_sent_in_this_process(monkeypatch):
+    """E-mail goes out from the ``kura.notify`` task, queued when a transaction commits;
+    here the task runs in this process when queued, so that what a service sends lands in
+    ``mail.outbox`` (a real worker sends into its own process's)."""
+    from repository.tasks import notify_task
+
+    monkeypatch.setattr(
+        notify_task, "delay", lambda *args, **kwargs: notify_task.apply(args=args, kwargs=kwargs)
+    )
+
+
 def _database_url(settings_dict: dict) -> str:
     user = settings_dict.get("USER") or ""
     password = settings_dict.get("PASSWORD") or ""

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from core.vocabularies import MetadataAccess, Tier
-from repository import grants
+from repository import grants, notify
 from repository.models import AccessGrant, AccessRequest, AuditEvent, RequestStatus
 from tests.factories import (
     AccessGrantFactory,
@@ -617,7 +617,7 @@ def test_a_failing_mail_server_does_not_undo_the_decision(shared, outsider, sett
         access_request_id=access_request.pk,
         expires_on=timezone.localdate() + datetime.timedelta(days=7),
     )
-    grants._notify_requester(access_request_id=access_request.pk)
+    notify.notice_send("access_decided", {"request_id": access_request.pk})
 
     assert AccessGrant.objects.get() == grant
 
