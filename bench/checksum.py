@@ -3,7 +3,7 @@
 An object of 2 GiB (``--size-mib``) of random bytes is written once under a temporary
 ``KURA_VAR_DIR`` (filesystem backend) and uploaded to a SeaweedFS S3 server that this script
 starts on free loopback ports (S3 backend; tests/seaweedfs.py, as the suite does). For each
-backend the checksum service's streamed pass (``repository.fixity.object_scan``: ranged
+backend the checksum service's streamed pass (``repository.preservation.fixity.object_scan``: ranged
 reads in the configured chunk size, SHA-256 and MD5, byte count, format sniffing) runs in a
 child process of its own, so the peak RSS reported (the child's ``ru_maxrss``, from
 ``wait4``) is that of the checksum work alone, Python and Django included.
@@ -61,7 +61,7 @@ def child_read_only() -> dict:
     django.setup()
     from django.conf import settings
 
-    from repository.object_store import object_store
+    from repository.preservation.object_store import object_store
 
     started = time.perf_counter()
     size = 0
@@ -78,7 +78,7 @@ def child_service() -> dict:
     django.setup()
     from django.conf import settings
 
-    from repository.fixity import object_scan
+    from repository.preservation.fixity import object_scan
 
     started = time.perf_counter()
     scan = object_scan(storage_key=KEY, filename="bench-object.raw")

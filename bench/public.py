@@ -18,10 +18,11 @@ of the script's own, so it goes through the same middleware. After a warm-up, th
 * ``search``: ``/datasets/?q=土壌`` (about 2 % of the records match);
 * ``oai_early``: ``/oai?verb=ListRecords&metadataPrefix=oai_dc`` (the first page);
 * ``oai_deep``: the page after the record at 90 % of the list, with a resumption token made
-  by ``repository.oai.tokens.encode`` (walking ~900 pages to get there would take too long).
+  by ``repository.discovery.oai.tokens.encode`` (walking ~900 pages to get there would take too
+  long).
 
 Anonymous visitors without a session get landing and search pages from the shared page
-cache (``repository/public/cache.py``), so the measured ``landing`` and ``search`` are
+cache (``repository/discovery/public/cache.py``), so the measured ``landing`` and ``search`` are
 served from it after the warm-up, as they are for crawlers and harvesters; the same pages
 rendered every time (page cache off) are printed too, as ``*_uncached``, without a target.
 ``DEBUG`` is off, as in production.
@@ -297,8 +298,8 @@ def seed(records: int, objects_per_record: int = OBJECTS_PER_RECORD) -> None:
 
 
 def oai_token_after(position: float) -> tuple[str, int, int]:
-    from repository.oai import tokens
-    from repository.oai.views import harvestable
+    from repository.discovery.oai import tokens
+    from repository.discovery.oai.views import harvestable
 
     ordered = harvestable().order_by("updated_at", "id").values_list("updated_at", "id")
     total = ordered.count()

@@ -63,7 +63,7 @@ def measure(
         from django.test import Client
 
         from dmp.models import DmpRecord
-        from repository.search.selectors import dataset_search
+        from repository.discovery.search.selectors import dataset_search
 
         started = time.perf_counter()
         seed(records, objects_per_record=objects)

@@ -302,7 +302,7 @@ def measure(args, endpoint: str, work_dir: Path) -> dict:
 
     from accounts.models import Role
     from accounts.tokens import api_token_create
-    from repository.uploads import part_size_for
+    from repository.preservation.uploads import part_size_for
     from tests.factories import DmpRecordFactory, MembershipFactory
 
     call_command("kura_storage_setup", stdout=io.StringIO())

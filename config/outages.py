@@ -52,13 +52,13 @@ def _disk_full(exception) -> bool:
 
 
 def _store_errors() -> tuple[type, ...]:
-    from repository.object_store import StoreError
+    from repository.preservation.object_store import StoreError
 
     return (StoreError,)
 
 
 def _store_client_errors() -> tuple[type, ...]:
-    from repository.object_store import BadDigest, NoSuchObject, NoSuchUpload
+    from repository.preservation.object_store import BadDigest, NoSuchObject, NoSuchUpload
 
     return (NoSuchUpload, NoSuchObject, BadDigest)
 

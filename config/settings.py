@@ -316,8 +316,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Make public the embargoed objects whose available date has come (hourly, so an
     # embargo lifts within the hour after local midnight).
     "embargo-lift": {"task": "kura.embargo_lift", "schedule": 60 * 60},
-    # Delete the bytes no row owns and abort the multipart uploads nobody waits on, older
-    # than six hours (repository/reconcile.py; `manage.py kura_storage_reconcile` shows them).
+    # Delete the bytes no row owns and abort the multipart uploads nobody waits on, older than six
+    # hours (repository/preservation/reconcile.py; `manage.py kura_storage_reconcile` shows them).
     "storage-reconcile": {"task": "kura.storage_reconcile", "schedule": 24 * 60 * 60},
     # The dashboard's tallies against a recount of the objects; rebuilt if they differ
     # (repository/tally.py; `manage.py kura_tally --check` shows the difference).

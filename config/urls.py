@@ -6,45 +6,9 @@ from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core import api
-from repository import views as repository_views
-from repository.oai import views as oai_views
 
 urlpatterns = [
-    path("", repository_views.home, name="home"),
-    path("healthz", repository_views.healthz, name="healthz"),
-    path("readyz", repository_views.readyz, name="readyz"),
-    path("oai", oai_views.endpoint, name="oai"),
-    path("projects/<int:project_id>/", repository_views.project_detail, name="project-detail"),
-    path(
-        "projects/<int:project_id>/dashboard/",
-        repository_views.project_dashboard,
-        name="project-dashboard",
-    ),
-    path("projects/<int:project_id>/upload/", repository_views.upload_page, name="project-upload"),
-    path("objects/<int:object_id>/", repository_views.object_detail, name="object-detail"),
-    path(
-        "objects/<int:object_id>/tier",
-        repository_views.object_tier_change,
-        name="object-tier-change",
-    ),
-    path(
-        "objects/<int:object_id>/quarantine",
-        repository_views.object_quarantine_clear,
-        name="object-quarantine-clear",
-    ),
-    path(
-        "objects/<int:object_id>/download",
-        repository_views.object_download,
-        name="object-download",
-    ),
-    path("", include("repository.plans.urls")),
-    path("", include("repository.public.urls")),
-    path("", include("repository.search.urls")),
-    path("", include("repository.review.urls")),
-    path("", include("repository.stewardship.urls")),
-    path("", include("repository.my_uploads.urls")),
-    path("api/v1/", include("repository.api.urls")),
-    path("api/v1/", include("repository.plans.api.urls")),
+    path("", include("repository.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

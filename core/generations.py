@@ -5,7 +5,7 @@ after the data behind it changed, and a write moves only the generations of what
 changes, so pages showing other things stay cached:
 
 * ``catalogue`` (:data:`CATALOGUE`): records, creators, plans, projects, institutions —
-  what the public pages show (``repository/public/cache.py``) and the dashboards name;
+  what the public pages show (``repository/discovery/public/cache.py``) and the dashboards name;
 * ``activity`` (:data:`ACTIVITY`): people's names, which dashboards list beside their
   figures (``repository/dashboard.py``);
 * one generation per DMP record for its files (:data:`RECORD_FILES`): a record's landing

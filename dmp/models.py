@@ -65,7 +65,7 @@ class DmpRecord(models.Model):
     data_number = models.CharField(_("Data No."), max_length=64)
     # The search's stored column (dmp/migrations/0007) reads title, description, keywords
     # and data number: a migration that changes their type must drop it first (see
-    # repository/search/selectors.py, SEARCHED_FIELDS).
+    # repository/discovery/search/selectors.py, SEARCHED_FIELDS).
     title_ja = models.CharField(_("title (Japanese)"), max_length=500, blank=True)
     title_en = models.CharField(_("title (English)"), max_length=500, blank=True)
     description_ja = models.TextField(_("description (Japanese)"), blank=True)

@@ -62,8 +62,7 @@ from accounts.models import STEWARD_ROLES, Membership, Project
 from accounts.roles import ProjectAction, is_curator, is_program_officer, may, role_read, with_role
 from core.vocabularies import MetadataAccess, Tier
 from dmp.models import DmpRecord
-
-from .models import (
+from repository.models import (
     AccessGrant,
     AccessRequest,
     AuditEvent,

@@ -19,8 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dmp.admin import DmpRecordAdmin
 from dmp.models import DmpRecord
-
-from .models import (
+from repository.models import (
     AccessGrant,
     AccessRequest,
     AuditEvent,

@@ -9,13 +9,18 @@ class RepositoryConfig(AppConfig):
     def ready(self) -> None:
         from core.audit import audit_writer_register
         from core.generations import PROJECT, watch, watch_m2m
-
-        from .models import AccessGrant, AccessRequest, AuditEvent, DataObject, TierChangeRequest
-        from .services import audit_event_record
+        from repository.models import (
+            AccessGrant,
+            AccessRequest,
+            AuditEvent,
+            DataObject,
+            TierChangeRequest,
+        )
+        from repository.services import audit_event_record
 
         audit_writer_register(audit_event_record)
-        # The tasks, which repository.queue hands work to by name, in every process.
-        from . import tasks  # noqa: F401
+        # The tasks, which repository.preservation.queue hands work to by name, in every process.
+        from repository import tasks  # noqa: F401
 
         # Only the generations of the rows' own record and project (their querysets'
         # scope_fields): an object's landing page and dashboard, a request's dashboard.

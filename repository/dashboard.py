@@ -61,19 +61,18 @@ from dmp.common_metadata import (
     requirement_columns,
 )
 from dmp.models import DmpRecord
-from repository.plans.selectors import EXPORT_FORMATS
-
-from . import grants
-from .access import Action, records_visible_to, visible_to
-from .fixity import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
-from .models import (
+from repository.access import Action, records_visible_to, visible_to
+from repository.governance import grants
+from repository.models import (
     AccessRequest,
     AuditEvent,
     DataObject,
     RequestStatus,
     TierChangeRequest,
 )
-from .tally import tally_by_month, tally_by_record, tally_embargoes, tally_in_use
+from repository.plans.selectors import EXPORT_FORMATS
+from repository.preservation.fixity import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
+from repository.tally import tally_by_month, tally_by_record, tally_embargoes, tally_in_use
 
 EMBARGO_WINDOW_DAYS = 90
 EMBARGO_LIST = 20

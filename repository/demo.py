@@ -28,8 +28,7 @@ from accounts.models import Institution, Membership, Project, Role, User
 from core.vocabularies import MetadataAccess, Tier
 from dmp.models import DataManagementPlan, DmpRecord
 from dmp.services import plan_save
-
-from .models import (
+from repository.models import (
     AccessRequest,
     AuditEvent,
     DataObject,

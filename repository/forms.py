@@ -10,7 +10,7 @@ from core.vocabularies import Tier
 
 
 class TierChangeForm(forms.Form):
-    """A steward changes an object's tier, or asks a curator to (repository.tiers)."""
+    """A steward changes an object's tier, or asks a curator to (repository.governance.tiers)."""
 
     tier = forms.ChoiceField(label=_("New access tier"), choices=Tier.choices)
     available_date = forms.DateField(
@@ -35,7 +35,7 @@ class TierChangeForm(forms.Form):
 
 class QuarantineClearForm(forms.Form):
     """A curator asks Kura to re-verify a quarantined object and clear it if intact
-    (repository.quarantine)."""
+    (repository.preservation.quarantine)."""
 
     comment = forms.CharField(
         label=_("Comment"),

@@ -342,7 +342,7 @@ class ReviewedRequest(models.Model):
     """A request that someone other than the requester decides: its status and decision.
 
     Tier change requests (a curator decides) and access requests (the project's stewards
-    decide) share these columns and one workflow, :mod:`repository.decisions`. Each kind
+    decide) share these columns and one workflow, :mod:`repository.governance.decisions`. Each kind
     names the field that holds who asked (``requester_field``) and declares ``decided_by``
     with :func:`decider_field`, so that the reverse names on the user stay its own.
     """
@@ -528,7 +528,7 @@ class AuditEvent(models.Model):
     and every change of the DMP (its plan and records).
 
     ``before`` and ``after`` keep the raw values (codes, ISO dates) for machines; the pages
-    and the CSV show them with labels (:func:`repository.audit.audit_values_shown`)."""
+    and the CSV show them with labels (:func:`repository.governance.audit.audit_values_shown`)."""
 
     Action = AuditAction
 

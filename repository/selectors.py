@@ -13,10 +13,15 @@ from django.utils.translation import pgettext_lazy
 from accounts.models import Membership, Project, Role
 from accounts.roles import UPLOADER_ROLES, ProjectAction, may, project_role
 from core.vocabularies import Tier
-
-from .access import Action, permissions_for, records_visible_to, visible_to, with_permissions
-from .fixity import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
-from .models import DataObject, RequestStatus, TierChangeRequest
+from repository.access import (
+    Action,
+    permissions_for,
+    records_visible_to,
+    visible_to,
+    with_permissions,
+)
+from repository.models import DataObject, RequestStatus, TierChangeRequest
+from repository.preservation.fixity import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
 
 
 def data_object_list(*, user, project: Project | None = None) -> QuerySet:
@@ -176,8 +181,8 @@ def object_page_context(
     """The object page; stewards get the tier form, and they and curators see the pending
     tier change requests on the object. Curators see a quarantined object's reason and
     either its pending re-verification or the form to ask for one."""
-    from .forms import QuarantineClearForm, TierChangeForm
-    from .quarantine import quarantine_reverify_pending
+    from repository.forms import QuarantineClearForm, TierChangeForm
+    from repository.preservation.quarantine import quarantine_reverify_pending
 
     record = None
     if data_object.record_id:

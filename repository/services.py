@@ -3,8 +3,7 @@
 from accounts.models import Project
 from core.vocabularies import Tier
 from dmp.models import DmpRecord
-
-from .models import AuditEvent, DataObject
+from repository.models import AuditEvent, DataObject
 
 
 def audit_event_record(

@@ -32,9 +32,8 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from core.vocabularies import Tier
-
-from .fixity import CHECKSUM_FILTERS
-from .models import DataObject, EmbargoTally, MonthTally, ObjectTally, TallyDelta
+from repository.models import DataObject, EmbargoTally, MonthTally, ObjectTally, TallyDelta
+from repository.preservation.fixity import CHECKSUM_FILTERS
 
 log = logging.getLogger(__name__)
 

@@ -5,11 +5,12 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.utils import timezone
 
-from . import checksums, housekeeping, notify, quarantine, queue, tiers
-from .health import run_health_checks
-from .models import DataObject
-from .object_store import StoreError
-from .queue import checksum_send, quarantine_reverify_send
+from repository.governance import notify, tiers
+from repository.health import run_health_checks
+from repository.models import DataObject
+from repository.preservation import checksums, housekeeping, quarantine, queue
+from repository.preservation.object_store import StoreError
+from repository.preservation.queue import checksum_send, quarantine_reverify_send
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ def _requeue_when_a_worker_starts(sender=None, **kwargs) -> None:
 def storage_reconcile_task() -> dict:
     """Delete the objects and abort the multipart uploads no row owns, older than the
     grace period (Celery beat, daily); report stored objects whose bytes are missing."""
-    from .reconcile import storage_reconcile
+    from repository.preservation.reconcile import storage_reconcile
 
     return storage_reconcile(now=timezone.now(), dry_run=False).as_dict()
 
@@ -137,7 +138,7 @@ def storage_reconcile_task() -> dict:
 def tally_check_task() -> dict:
     """Compare the dashboard's tallies with a recount of the objects and rebuild them if
     they differ (Celery beat, daily): a safety net, since the trigger keeps them exact."""
-    from .tally import tally_check
+    from repository.tally import tally_check
 
     return tally_check()
 
@@ -146,6 +147,6 @@ def tally_check_task() -> dict:
 def tally_fold_task() -> dict:
     """Move the changes the objects' trigger appended into the dashboard's tallies (Celery
     beat, every minute; dashboards read unfolded changes too, so this only keeps them few)."""
-    from .tally import tally_fold
+    from repository.tally import tally_fold
 
     return {"folded": tally_fold()}

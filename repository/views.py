@@ -14,13 +14,14 @@ from accounts.roles import ProjectAction, may
 from core.forms import form_errors_add
 from core.http import client_ip
 from core.vocabularies import Tier
-
-from . import dashboard, quarantine, selectors, services, tiers
-from .access import Action, access_data_object, access_project, can
-from .fixity import CHECKSUM_FILTERS
-from .forms import QuarantineClearForm, TierChangeForm
-from .health import health_caller_allowed, run_health_checks_cached
-from .storage import download_response
+from repository import dashboard, selectors, services
+from repository.access import Action, access_data_object, access_project, can
+from repository.forms import QuarantineClearForm, TierChangeForm
+from repository.governance import tiers
+from repository.health import health_caller_allowed, run_health_checks_cached
+from repository.preservation import quarantine
+from repository.preservation.fixity import CHECKSUM_FILTERS
+from repository.preservation.storage import download_response
 
 
 @require_safe

@@ -1,7 +1,7 @@
 """Tier change requests, access requests and the audit trail through the API.
 
-Reads go through repository/access.py, writes through repository/tiers.py and
-repository/grants.py: the same rules, refusals, e-mails and audit events as the pages."""
+Reads go through repository/access.py, writes through repository/governance/tiers.py and
+repository/governance/grants.py: the same rules, refusals, e-mails and audit events as the pages."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, permissions, status
@@ -10,17 +10,16 @@ from rest_framework.views import APIView
 
 from core.api import NewestFirst, service_call
 from core.http import client_ip
-from repository import grants, tiers
 from repository.access import (
     access_requests_visible_to,
     audit_events_visible_to,
     records_visible_to,
     tier_requests_visible_to,
 )
+from repository.api import serializers
+from repository.api.filters import IdFilter, IdFilterSet, MomentFilter
+from repository.governance import grants, tiers
 from repository.models import AccessRequest, AuditEvent, TierChangeRequest
-
-from . import serializers
-from .filters import IdFilter, IdFilterSet, MomentFilter
 
 
 class TierRequestFilter(IdFilterSet):

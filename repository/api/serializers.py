@@ -13,7 +13,7 @@ from repository.models import (
     Integrity,
     TierChangeRequest,
 )
-from repository.object_store import content_md5_valid
+from repository.preservation.object_store import content_md5_valid
 
 SHA256_EXAMPLE = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
@@ -632,7 +632,8 @@ class AuditEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-# --- Many uploads in one request (repository/upload_batch.py) -----------------------------
+# --- Many uploads in one request (repository/preservation/upload_batch.py)
+# -----------------------------
 
 
 @extend_schema_serializer(

@@ -1,5 +1,5 @@
 """Many uploads in one request: ``POST /api/v1/uploads/batch/`` starts them and
-``POST /api/v1/uploads/batch/complete`` completes them (repository/upload_batch.py).
+``POST /api/v1/uploads/batch/complete`` completes them (repository/preservation/upload_batch.py).
 
 Each item is validated and answered on its own, with the status and error body it would
 have had alone; the request itself answers 200 unless it is malformed as a whole (not a
@@ -15,9 +15,8 @@ from rest_framework.views import APIView
 
 from core.api import exception_handler, service_call
 from core.http import client_ip
-from repository import upload_batch, uploads
-
-from . import serializers
+from repository.api import serializers
+from repository.preservation import upload_batch, uploads
 
 
 def error_body(exc: Exception) -> dict:

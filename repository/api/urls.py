@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import requests, upload_batch, views
+from repository.api import requests, upload_batch, views
 
 urlpatterns = [
     path("uploads/", views.UploadListView.as_view(), name="upload-list"),

@@ -12,7 +12,6 @@ from rest_framework.views import APIView
 
 from core.api import NewestFirst, service_call
 from core.http import client_ip
-from repository import uploads
 from repository.access import (
     Action,
     access_data_object,
@@ -20,12 +19,17 @@ from repository.access import (
     projects_visible_to,
     visible_to,
 )
+from repository.api import filters, serializers
+from repository.api.upload_batch import started_body, upload_request
 from repository.models import UploadSession
-from repository.object_store import BadDigest, FilesystemStore, NoSuchUpload, StoreError
-from repository.upload_batch import upload_put_url
-
-from . import filters, serializers
-from .upload_batch import started_body, upload_request
+from repository.preservation import uploads
+from repository.preservation.object_store import (
+    BadDigest,
+    FilesystemStore,
+    NoSuchUpload,
+    StoreError,
+)
+from repository.preservation.upload_batch import upload_put_url
 
 
 class UploadListView(APIView):

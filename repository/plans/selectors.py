@@ -22,9 +22,8 @@ from dmp.common_metadata import incomplete_condition, missing_requirements
 from dmp.items import FIELDSETS, ITEM_NAMES, item_label
 from dmp.models import DataManagementPlan, DataManagementPlanVersion, DmpRecord, RecordCreator
 from dmp.services import PLAN_ANSWER_FIELDS
-
-from ..access import Action, projects_visible_to, records_visible_to, visible_to
-from ..models import DataObject
+from repository.access import Action, projects_visible_to, records_visible_to, visible_to
+from repository.models import DataObject
 
 
 def _missing_items(record: DmpRecord) -> list[str]:

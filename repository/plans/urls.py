@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from repository.plans import views
 
 urlpatterns = [
     path("projects/<int:project_id>/dmp/", views.dmp_page, name="project-dmp"),

@@ -16,9 +16,8 @@ from dmp import exports, madmp, services
 from dmp.forms import ImportForm, PlanForm, RecordForm, creators_formset, creators_from
 from dmp.models import DataManagementPlan
 from dmp.records_import import ImportRefused, records_import
-
-from ..access import access_dmp_record, access_project, records_visible_to
-from . import selectors
+from repository.access import access_dmp_record, access_project, records_visible_to
+from repository.plans import selectors
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -3,7 +3,7 @@
 from django import template
 
 from accounts.roles import ProjectAction, may
-from repository import grants
+from repository.governance import grants
 
 register = template.Library()
 

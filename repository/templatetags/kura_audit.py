@@ -2,7 +2,7 @@
 
 from django import template
 
-from repository.audit import audit_values_shown
+from repository.governance.audit import audit_values_shown
 from repository.models import AuditEvent
 
 register = template.Library()

@@ -14,7 +14,7 @@ import pytest
 from accounts.models import Role
 from accounts.tokens import api_token_create
 from repository.models import DataObject, UploadSession
-from repository.uploads import upload_parts_list
+from repository.preservation.uploads import upload_parts_list
 from tests.factories import DmpRecordFactory, MembershipFactory, ProjectFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from repository.models import DataObject, UploadSession
-from repository.object_store import SINGLE_PUT_UPLOAD_ID
+from repository.preservation.object_store import SINGLE_PUT_UPLOAD_ID
 
 from .test_kura_upload import (
     MIB,

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from accounts.models import Role
 from repository.models import DataObject, UploadSession
-from repository.object_store import object_store
+from repository.preservation.object_store import object_store
 from tests.factories import PASSWORD, DmpRecordFactory, MembershipFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

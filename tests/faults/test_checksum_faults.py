@@ -19,7 +19,7 @@ from django.db import connection
 from accounts.models import Role
 from config.celery import app
 from repository.models import AuditEvent, DataObject, FixityCheck
-from repository.object_store import object_store
+from repository.preservation.object_store import object_store
 from repository.tasks import checksum_requeue_task, checksum_task
 from tests.conftest import _database_url
 from tests.factories import DmpRecordFactory, MembershipFactory

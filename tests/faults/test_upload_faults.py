@@ -20,7 +20,7 @@ from tests.private_services import PrivatePostgres
 LOSE_THE_COMMIT = """
 import base64, hashlib, json, os, signal, subprocess, urllib.request
 from django.contrib.auth import get_user_model
-from repository import object_store, uploads
+from repository.preservation import object_store, uploads
 
 setup = json.loads(os.environ["KURA_FAULT_SETUP"])
 actor = get_user_model().objects.get(username=setup["username"])
@@ -61,9 +61,9 @@ print("KURA-FAULT-OUTCOME " + outcome, flush=True)
 SWEEP = """
 import datetime
 from django.utils import timezone
-from repository.housekeeping import uploads_abandon_idle
+from repository.preservation.housekeeping import uploads_abandon_idle
 from repository.models import DataObject
-from repository.object_store import object_store
+from repository.preservation.object_store import object_store
 uploads_abandon_idle(now=timezone.now() + datetime.timedelta(days=30))
 data_object = DataObject.objects.get(pk=%(object)d)
 print("KURA-FAULT-SWEPT", data_object.status, object_store().head(data_object.storage_key).size)

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from repository.checksums import data_object_checksum_verify, data_object_fixity_check
 from repository.models import AuditEvent, DataObject, FixityCheck
+from repository.preservation.checksums import data_object_checksum_verify, data_object_fixity_check
 from repository.tasks import quarantine_reverify_task
 from tests.factories import make_curator
 from tests.repository.stored_objects import overwrite_behind_kuras_back, store_object

@@ -10,8 +10,8 @@ from django.core.files.storage import default_storage
 from django.db import connection
 
 from accounts.models import Role
-from repository import fixity
 from repository.models import DataObject
+from repository.preservation import fixity
 from tests.factories import DataObjectFactory, MembershipFactory
 
 

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from accounts.models import Role
 from core.vocabularies import Tier
-from repository import audit
-from repository.checksums import data_object_checksum_verify, fixity_sweep
+from repository.governance import audit
 from repository.models import AccessRequest, AuditEvent, DataObject
+from repository.preservation.checksums import data_object_checksum_verify, fixity_sweep
 from repository.services import audit_event_record
 from tests.factories import (
     DataObjectFactory,

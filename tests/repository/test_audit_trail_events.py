@@ -21,8 +21,8 @@ from dmp import services
 from dmp.exports import csv_rows
 from dmp.madmp import madmp_export
 from dmp.models import DmpRecord
-from repository import uploads
 from repository.models import AccessRequest, AuditEvent, DataObject, RequestStatus
+from repository.preservation import uploads
 from repository.services import audit_event_record
 from tests.dmp.complete_records import complete_record
 from tests.dmp.test_services import complete_fields

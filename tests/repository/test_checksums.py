@@ -13,11 +13,11 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Role
-from repository import fixity
-from repository.checksums import data_object_checksum_verify
-from repository.fixity import object_scan, stream_digests
 from repository.models import AuditEvent, DataObject, FixityCheck
-from repository.object_store import NoSuchObject, StoreError
+from repository.preservation import fixity
+from repository.preservation.checksums import data_object_checksum_verify
+from repository.preservation.fixity import object_scan, stream_digests
+from repository.preservation.object_store import NoSuchObject, StoreError
 from repository.tasks import checksum_task
 from tests.factories import MembershipFactory
 

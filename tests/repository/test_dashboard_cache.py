@@ -19,7 +19,8 @@ from accounts.models import Membership, Role
 from core import generations
 from core.vocabularies import Tier
 from dmp.models import DmpRecord
-from repository import grants, services, tiers
+from repository import services
+from repository.governance import grants, tiers
 from repository.models import (
     AccessGrant,
     AccessRequest,

@@ -1,6 +1,6 @@
 """One request-and-decision workflow (docs/architecture.md, "Requests, decisions, audit and
 notification"): tier change requests and access requests are decided, cancelled, audited and
-notified by repository.decisions, and their e-mails are templates sent by the kura.notify
+notified by repository.governance.decisions, and their e-mails are templates sent by the kura.notify
 task once the decision commits.
 """
 
@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from core.vocabularies import Tier
-from repository import decisions, grants, notify, tiers
+from repository.governance import decisions, grants, notify, tiers
 from repository.models import AccessRequest, AuditEvent, DataObject, RequestStatus
 from repository.tasks import notify_task
 from tests.factories import (

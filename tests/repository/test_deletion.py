@@ -9,10 +9,10 @@ from django.http import Http404
 
 from accounts.models import Role
 from core.vocabularies import MetadataAccess, Tier
-from repository import deletion, tiers
 from repository.access import Action, visible_to
+from repository.governance import deletion, tiers
 from repository.models import AuditEvent, DataObject, RequestStatus, TierChangeRequest
-from repository.object_store import StoreError
+from repository.preservation.object_store import StoreError
 from tests.factories import (
     DataObjectFactory,
     DmpRecordFactory,

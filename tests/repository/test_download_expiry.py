@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from core.vocabularies import Tier
-from repository import grants
+from repository.governance import grants
 from tests.factories import AccessGrantFactory, DataObjectFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,9 +13,9 @@ from django.test import Client
 
 from accounts.models import Role
 from core.vocabularies import MetadataAccess, Tier
-from repository.checksums import data_object_checksum_verify
-from repository.duplicates import duplicate_original_find
 from repository.models import AuditEvent, DataObject
+from repository.preservation.checksums import data_object_checksum_verify
+from repository.preservation.duplicates import duplicate_original_find
 from tests.factories import (
     DataObjectFactory,
     DmpRecordFactory,

@@ -1,4 +1,4 @@
-"""The export registry (``repository/public/exports.py``) is the one list of formats: a
+"""The export registry (``repository/discovery/public/exports.py``) is the one list of formats: a
 format registered there appears on the landing page's menu, at its export URL, in the
 landing page's Signposting and over OAI-PMH, and every entry's builder makes exactly the
 body the export URL serves, which passes the same checks as the format tests."""
@@ -18,10 +18,10 @@ from django.urls import reverse
 from lxml import etree
 
 from core.vocabularies import Tier
-from repository.oai.views import OAI
-from repository.public import exports, harvested
-from repository.public.landing import record_for_landing
-from repository.public.views import record_facts
+from repository.discovery.oai.views import OAI
+from repository.discovery.public import exports, harvested
+from repository.discovery.public.landing import record_for_landing
+from repository.discovery.public.views import record_facts
 from tests.repository.test_public import BASE, _export, _jsonld, _landing, _object, _open_record
 
 pytestmark = pytest.mark.django_db

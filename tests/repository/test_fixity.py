@@ -9,17 +9,17 @@ from django.test import override_settings
 from django.utils import timezone
 
 from config.celery import app
-from repository import checksums
-from repository.checksums import (
+from repository.governance.deletion import data_object_delete
+from repository.models import AuditEvent, DataObject, FixityCheck, UploadSession
+from repository.preservation import checksums
+from repository.preservation.checksums import (
     data_object_checksum_verify,
     data_object_fixity_check,
     fixity_due,
     fixity_sweep,
 )
-from repository.deletion import data_object_delete
-from repository.housekeeping import checksums_stalled, uploads_abandon_idle
-from repository.models import AuditEvent, DataObject, FixityCheck, UploadSession
-from repository.object_store import NoSuchUpload, object_store
+from repository.preservation.housekeeping import checksums_stalled, uploads_abandon_idle
+from repository.preservation.object_store import NoSuchUpload, object_store
 from repository.tasks import (
     abandoned_uploads_sweep_task,
     checksum_requeue_task,

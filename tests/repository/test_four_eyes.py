@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role
 from core.vocabularies import Tier
-from repository import grants, tiers
+from repository.governance import grants, tiers
 from repository.models import AccessGrant, AccessRequest, RequestStatus
 from tests.factories import MembershipFactory, make_curator, make_superuser
 from tests.repository.test_tiers import ProjectWithRoles

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from core.vocabularies import MetadataAccess, Tier
-from repository import grants, notify
+from repository.governance import grants, notify
 from repository.models import AccessGrant, AccessRequest, AuditEvent, RequestStatus
 from tests.factories import (
     AccessGrantFactory,

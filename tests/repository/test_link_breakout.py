@@ -8,7 +8,7 @@ import signposting
 from django.urls import reverse
 
 from core.vocabularies import MetadataAccess
-from repository.public.views import link_header
+from repository.discovery.public.views import link_header
 from tests.dmp.complete_records import complete_record
 from tests.factories import ProjectFactory
 

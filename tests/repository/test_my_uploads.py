@@ -20,10 +20,10 @@ from django.utils import timezone
 
 from accounts.models import Role
 from core.vocabularies import MetadataAccess, Tier
-from repository.checksums import data_object_checksum_verify
-from repository.housekeeping import uploads_abandon_idle
 from repository.models import DataObject, UploadSession
-from repository.my_uploads import selectors
+from repository.preservation.checksums import data_object_checksum_verify
+from repository.preservation.housekeeping import uploads_abandon_idle
+from repository.preservation.my_uploads import selectors
 from tests.factories import (
     DataObjectFactory,
     DmpRecordFactory,

@@ -3,7 +3,7 @@
 from django.core import mail
 from django.utils.translation import get_language
 
-from repository.notify import send_bilingual
+from repository.governance.notify import send_bilingual
 
 
 def test_one_message_in_japanese_then_english_with_a_one_line_subject():

@@ -16,7 +16,7 @@ from repository.models import DataObject
 from tests.dmp.complete_records import complete_record
 from tests.factories import DataObjectFactory, DmpRecordFactory, ProjectFactory
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "repository" / "oai" / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[2] / "repository" / "discovery" / "oai" / "schemas"
 NS = {
     "oai": "http://www.openarchives.org/OAI/2.0/",
     "oai_dc": "http://www.openarchives.org/OAI/2.0/oai_dc/",

@@ -14,13 +14,16 @@ from django.utils import timezone
 
 from accounts.models import Role
 from core.vocabularies import Tier
-from repository import quarantine
-from repository.checksums import data_object_checksum_verify, data_object_fixity_check
-from repository.fixity import hashing_lock
-from repository.housekeeping import StalledReverification, quarantine_reverifications_stalled
 from repository.models import AuditEvent, DataObject, FixityCheck
-from repository.object_store import StoreError, object_store
-from repository.quarantine import ReverifyOutcome
+from repository.preservation import quarantine
+from repository.preservation.checksums import data_object_checksum_verify, data_object_fixity_check
+from repository.preservation.fixity import hashing_lock
+from repository.preservation.housekeeping import (
+    StalledReverification,
+    quarantine_reverifications_stalled,
+)
+from repository.preservation.object_store import StoreError, object_store
+from repository.preservation.quarantine import ReverifyOutcome
 from repository.tasks import checksum_requeue_task, quarantine_reverify_task
 from tests.factories import (
     MembershipFactory,

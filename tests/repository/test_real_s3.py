@@ -20,7 +20,7 @@ from django.conf import settings
 from accounts.models import Role
 from core.vocabularies import Tier
 from repository.models import DataObject, UploadSession
-from repository.object_store import S3Store
+from repository.preservation.object_store import S3Store
 from tests.factories import DataObjectFactory, DmpRecordFactory, MembershipFactory
 
 from .upload_client import UploadClient, md5_base64, part_bytes

@@ -1,4 +1,5 @@
-"""Kura's rows and the store's bytes agree again after a crash (repository/reconcile.py).
+"""Kura's rows and the store's bytes agree again after a crash
+(repository/preservation/reconcile.py).
 
 "A completion whose commit was lost" is made here exactly as it happens: the store's own
 multipart completion runs (the real SeaweedFS, or the embedded filesystem store), and
@@ -20,11 +21,16 @@ from django.utils import timezone
 
 from accounts.models import Role
 from core.vocabularies import Tier
-from repository import uploads
-from repository.housekeeping import uploads_abandon_idle
 from repository.models import DataObject, UploadSession
-from repository.object_store import NoSuchObject, NoSuchUpload, StoredPart, object_store
-from repository.reconcile import multipart_etag, storage_reconcile
+from repository.preservation import uploads
+from repository.preservation.housekeeping import uploads_abandon_idle
+from repository.preservation.object_store import (
+    NoSuchObject,
+    NoSuchUpload,
+    StoredPart,
+    object_store,
+)
+from repository.preservation.reconcile import multipart_etag, storage_reconcile
 from tests.factories import DmpRecordFactory, MembershipFactory, queued_work
 
 from .upload_client import UploadClient
@@ -337,7 +343,9 @@ def test_abort_racing_complete_has_exactly_one_winner(researcher, record, monkey
     # The checksums are not this test's business: queued, they would reach the session's
     # Celery worker (tests/conftest.py), whose writes could still be running when this
     # test's database is flushed (TRUNCATE then waits on the worker and deadlocks).
-    monkeypatch.setattr("repository.reconcile.checksum_send", lambda *args, **kwargs: True)
+    monkeypatch.setattr(
+        "repository.preservation.reconcile.checksum_send", lambda *args, **kwargs: True
+    )
     client = UploadClient(researcher.user)
     for _ in range(10):
         upload, etags = _sent(client, researcher, record, DATA[:1000])

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from core.vocabularies import Tier
+from repository.governance.review.selectors import PAGE_SIZE
 from repository.models import AuditEvent, DataObject, RequestStatus, TierChangeRequest
-from repository.review.selectors import PAGE_SIZE
 from tests.factories import (
     DataObjectFactory,
     DmpRecordFactory,

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from core.vocabularies import SAME_AS_PROJECT, MetadataAccess, Tier
 from dmp.models import DmpRecord
-from repository.search import selectors
+from repository.discovery.search import selectors
 from tests.factories import DmpRecordFactory, MembershipFactory, ProjectFactory
 from tests.test_settings import PROFILE_VARIABLES, ROOT
 

@@ -12,9 +12,9 @@ import tifffile
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from repository import techmeta
-from repository.checksums import data_object_checksum_verify
 from repository.models import DataObject
+from repository.preservation import techmeta
+from repository.preservation.checksums import data_object_checksum_verify
 
 from .stored_objects import store_object
 

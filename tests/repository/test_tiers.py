@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from core.vocabularies import Tier
-from repository import tiers
+from repository.governance import tiers
 from repository.models import AuditEvent, DataObject, RequestStatus, TierChangeRequest
 from repository.tasks import embargo_lift_task
 from tests.factories import (

@@ -12,9 +12,9 @@ from django.test import override_settings
 
 from accounts.models import Role
 from core.vocabularies import Tier
-from repository.checksums import data_object_checksum_verify
 from repository.models import DataObject, UploadSession
-from repository.object_store import SINGLE_PUT_UPLOAD_ID
+from repository.preservation.checksums import data_object_checksum_verify
+from repository.preservation.object_store import SINGLE_PUT_UPLOAD_ID
 from tests.factories import DmpRecordFactory, MembershipFactory, ProjectFactory, queued_work
 
 from .test_uploads import filesystem_profile  # noqa: F401 - the embedded profile's fixture

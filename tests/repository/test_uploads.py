@@ -18,8 +18,8 @@ from repository.models import (
     TierChangeRequest,
     UploadSession,
 )
-from repository.object_store import NoSuchUpload, object_store
-from repository.uploads import part_size_for
+from repository.preservation.object_store import NoSuchUpload, object_store
+from repository.preservation.uploads import part_size_for
 from tests.factories import DmpRecordFactory, MembershipFactory, UserFactory
 
 from .upload_client import UploadClient, digests, md5_base64, part_bytes

@@ -5,8 +5,8 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from repository.object_store import StoreError
-from repository.reconcile import RECONCILE_GRACE, storage_reconcile
+from repository.preservation.object_store import StoreError
+from repository.preservation.reconcile import RECONCILE_GRACE, storage_reconcile
 
 
 class Command(BaseCommand):

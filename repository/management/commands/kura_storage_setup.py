@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from repository.object_store import StoreError, object_store
+from repository.preservation.object_store import StoreError, object_store
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from repository.plans.api import views
 
 urlpatterns = [
     path("records/", views.RecordListView.as_view(), name="api-record-list"),

@@ -8,10 +8,9 @@ from core.api import NewestFirst, service_call
 from core.http import client_ip
 from dmp import services
 from dmp.models import RecordCreator
-
-from ...access import projects_visible_to, records_visible_to
-from ...api.filters import RecordFilter
-from . import serializers
+from repository.access import projects_visible_to, records_visible_to
+from repository.api.filters import RecordFilter
+from repository.plans.api import serializers
 
 
 def _records(user):

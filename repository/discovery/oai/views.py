@@ -1,0 +1,410 @@
+"""The OAI-PMH 2.0 endpoint: six verbs over GET and POST, eight error codes.
+
+Protocol: https://www.openarchives.org/OAI/openarchivesprotocol.html. Notes on codes that
+can hardly occur here:
+
+* ``noMetadataFormats``: every record is disseminated in every format, so an identifier
+  either has both formats or does not exist (``idDoesNotExist``).
+* ``noSetHierarchy``: Kura has sets (``project:<pk>``, ``program:<funder>[:<code>]``); the
+  code is returned only while no record is harvestable, so there are no sets at all.
+"""
+
+import datetime
+import re
+import xml.etree.ElementTree as ET  # noqa: S405 - we build XML, never parse untrusted input
+from dataclasses import replace
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Exists, Min, OuterRef, Q, QuerySet
+from django.http import HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from accounts.models import Project
+from core.db import statement_timeout
+from core.vocabularies import FUNDERS
+from dmp.models import DmpRecord
+from repository.access import records_visible_to
+from repository.discovery.oai import tokens
+from repository.discovery.public import exports
+from repository.discovery.public.facts import RecordFacts
+from repository.discovery.public.harvested import XSI
+from repository.discovery.public.landing import public_files
+
+OAI = "http://www.openarchives.org/OAI/2.0/"
+
+LIST_ARGUMENTS = ({"metadataPrefix"}, {"from", "until", "set"})
+# verb -> (required arguments, optional arguments); resumptionToken is handled apart.
+VERBS = {
+    "Identify": (set(), set()),
+    "ListMetadataFormats": (set(), {"identifier"}),
+    "ListSets": (set(), set()),
+    "ListIdentifiers": LIST_ARGUMENTS,
+    "ListRecords": LIST_ARGUMENTS,
+    "GetRecord": ({"identifier", "metadataPrefix"}, set()),
+}
+RESUMABLE = {"ListSets", "ListIdentifiers", "ListRecords"}
+DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+SECONDS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+class OAIError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# --- Helpers -------------------------------------------------------------------------------
+
+
+def repository_id() -> str:
+    return getattr(settings, "KURA_OAI_REPOSITORY_ID", "kura")
+
+
+def page_size() -> int:
+    return getattr(settings, "KURA_OAI_PAGE_SIZE", 100)
+
+
+def oai_identifier(pk: int) -> str:
+    return f"oai:{repository_id()}:record/{pk}"
+
+
+def record_pk(identifier: str) -> int:
+    prefix = f"oai:{repository_id()}:record/"
+    suffix = identifier.removeprefix(prefix)
+    if suffix == identifier or not suffix.isascii() or not suffix.isdigit():
+        raise OAIError("idDoesNotExist", f"No item has the identifier {identifier!r}.")
+    return int(suffix)
+
+
+def datestamp(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def harvestable() -> QuerySet:
+    """THE set of records harvesters may see: those whose metadata is open to anyone."""
+    return records_visible_to(AnonymousUser())
+
+
+def parse_bound(value: str, *, upper: bool) -> tuple[datetime.datetime, str]:
+    """A ``from``/``until`` value as an aware lower bound (inclusive) or upper bound
+    (exclusive: the datestamp is truncated to the second), and its granularity."""
+    try:
+        if DAY_RE.match(value):
+            moment = datetime.datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=datetime.UTC)
+            return moment + datetime.timedelta(days=1) if upper else moment, "day"
+        if SECONDS_RE.match(value):
+            moment = datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(
+                tzinfo=datetime.UTC
+            )
+            return moment + datetime.timedelta(seconds=1) if upper else moment, "seconds"
+    except ValueError:
+        pass
+    raise OAIError("badArgument", f"Not a UTC datestamp of day or second granularity: {value!r}.")
+
+
+def set_specs(project: Project) -> list[str]:
+    specs = [f"project:{project.pk}", f"program:{project.funder}"]
+    if project.funding_stream_code:
+        specs.append(f"program:{project.funder}:{project.funding_stream_code}")
+    return specs
+
+
+def filter_by_set(records: QuerySet, spec: str) -> QuerySet:
+    parts = spec.split(":")
+    if len(parts) == 2 and parts[0] == "project" and parts[1].isascii() and parts[1].isdigit():
+        return records.filter(project_id=int(parts[1]))
+    if len(parts) in (2, 3) and parts[0] == "program":
+        records = records.filter(project__funder=parts[1])
+        if len(parts) == 3:
+            records = records.filter(project__funding_stream_code=parts[2])
+        return records
+    return records.none()
+
+
+def list_records_query(state: tokens.ListState) -> QuerySet:
+    records = harvestable()
+    if state.set_spec is not None:
+        if not records.exists():
+            raise OAIError("noSetHierarchy", "This repository has no sets at the moment.")
+        records = filter_by_set(records, state.set_spec)
+    granularities = set()
+    if state.from_ is not None:
+        lower, granularity = parse_bound(state.from_, upper=False)
+        granularities.add(granularity)
+        records = records.filter(updated_at__gte=lower)
+    if state.until is not None:
+        upper, granularity = parse_bound(state.until, upper=True)
+        granularities.add(granularity)
+        records = records.filter(updated_at__lt=upper)
+    if len(granularities) > 1:
+        raise OAIError("badArgument", "from and until must have the same granularity.")
+    if state.from_ is not None and state.until is not None and lower >= upper:
+        raise OAIError("badArgument", "from must not be later than until.")
+    if state.last_key is not None:
+        last_updated, last_id = state.last_key
+        # (updated_at, id) > (last_updated, last_id); the first term lets the
+        # (updated_at, id) index bound the scan.
+        records = records.filter(
+            Q(updated_at__gte=last_updated) & (Q(updated_at__gt=last_updated) | Q(id__gt=last_id))
+        )
+    return records.order_by("updated_at", "id")
+
+
+def landing_url(request, record: DmpRecord) -> str:
+    return request.build_absolute_uri(reverse("dataset-landing", kwargs={"record_id": record.pk}))
+
+
+# --- Response building ---------------------------------------------------------------------
+
+
+def _sub(parent, tag: str, text: str | None = None, **attrs) -> ET.Element:
+    # OAI-PMH elements are left unqualified under a default namespace declared on the
+    # root (below), so no global ElementTree prefix registration is needed.
+    element = ET.SubElement(parent, tag, attrs)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def envelope(request, arguments: dict[str, str]) -> ET.Element:
+    root = ET.Element(
+        "OAI-PMH",
+        {
+            "xmlns": OAI,
+            f"{{{XSI}}}schemaLocation": f"{OAI} http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd",
+        },
+    )
+    _sub(root, "responseDate", datestamp(timezone.now()))
+    _sub(root, "request", base_url(request), **arguments)
+    return root
+
+
+def base_url(request) -> str:
+    return request.build_absolute_uri(request.path)
+
+
+def xml_response(root: ET.Element) -> HttpResponse:
+    body = ET.tostring(root, encoding="unicode")
+    content = '<?xml version="1.0" encoding="UTF-8"?>\n' + body
+    return HttpResponse(content.encode(), content_type="text/xml; charset=utf-8")
+
+
+def header(parent, record: DmpRecord) -> None:
+    attrs = {"status": "deleted"} if record.withdrawn_at is not None else {}
+    element = _sub(parent, "header", **attrs)
+    _sub(element, "identifier", oai_identifier(record.pk))
+    _sub(element, "datestamp", datestamp(record.updated_at))
+    for spec in set_specs(record.project):
+        _sub(element, "setSpec", spec)
+
+
+def record_element(parent, request, record, metadata_format, files) -> None:
+    element = _sub(parent, "record")
+    header(element, record)
+    if record.withdrawn_at is not None:
+        return
+    facts = RecordFacts(
+        record, landing_url=landing_url(request, record), files=files.get(record.pk, [])
+    )
+    _sub(element, "metadata").append(metadata_format.element(facts))
+
+
+def metadata_format_of(prefix: str) -> exports.OaiFormat:
+    metadata_format = exports.harvested_format(prefix)
+    if metadata_format is None:
+        raise OAIError("cannotDisseminateFormat", "This metadata format is not supported.")
+    return metadata_format
+
+
+def files_for(request, records: list[DmpRecord], metadata_format) -> dict:
+    """The records' public files if ``metadata_format`` lists them (else none are read)."""
+    return public_files(request, records) if metadata_format.lists_files else {}
+
+
+# --- Verbs ---------------------------------------------------------------------------------
+
+
+def identify(request, root, arguments) -> None:
+    element = _sub(root, "Identify")
+    earliest = harvestable().aggregate(earliest=Min("updated_at"))["earliest"]
+    _sub(element, "repositoryName", getattr(settings, "KURA_OAI_REPOSITORY_NAME", "Kura"))
+    _sub(element, "baseURL", base_url(request))
+    _sub(element, "protocolVersion", "2.0")
+    _sub(
+        element,
+        "adminEmail",
+        getattr(settings, "KURA_OAI_ADMIN_EMAIL", "oai-admin@kura.invalid"),
+    )
+    _sub(element, "earliestDatestamp", datestamp(earliest or timezone.now()))
+    _sub(element, "deletedRecord", "persistent")
+    _sub(element, "granularity", "YYYY-MM-DDThh:mm:ssZ")
+
+
+def list_metadata_formats(request, root, arguments) -> None:
+    if "identifier" in arguments:
+        pk = record_pk(arguments["identifier"])
+        if not harvestable().filter(pk=pk).exists():
+            raise OAIError("idDoesNotExist", "No item has this identifier.")
+    element = _sub(root, "ListMetadataFormats")
+    for metadata_format in exports.harvested_formats():
+        entry = _sub(element, "metadataFormat")
+        _sub(entry, "metadataPrefix", metadata_format.prefix)
+        _sub(entry, "schema", metadata_format.schema)
+        _sub(entry, "metadataNamespace", metadata_format.namespace)
+
+
+def list_sets(request, root, arguments) -> None:
+    if "resumptionToken" in arguments:  # the set list always fits on one page
+        raise OAIError("badResumptionToken", "The resumption token is invalid.")
+    projects = (
+        Project.objects.filter(Exists(harvestable().filter(project=OuterRef("pk"))))
+        .order_by("pk")
+        .only(
+            "pk",
+            "name_ja",
+            "name_en",
+            "funder",
+            "funding_stream_code",
+            "program_name_ja",
+            "program_name_en",
+        )
+    )
+    sets: dict[str, str] = {}
+    for project in projects:
+        funder = FUNDERS[project.funder] if project.funder in FUNDERS else None
+        sets.setdefault(f"program:{project.funder}", funder.label_en if funder else project.funder)
+        if project.funding_stream_code:
+            sets.setdefault(
+                f"program:{project.funder}:{project.funding_stream_code}",
+                project.program_name_en or project.program_name_ja or project.funding_stream_code,
+            )
+        sets[f"project:{project.pk}"] = project.name_en or project.name_ja
+    if not sets:
+        raise OAIError("noSetHierarchy", "This repository has no sets at the moment.")
+    element = _sub(root, "ListSets")
+    for spec in sorted(sets, key=lambda s: (s.split(":")[0], s)):
+        entry = _sub(element, "set")
+        _sub(entry, "setSpec", spec)
+        _sub(entry, "setName", sets[spec])
+
+
+def list_items(request, root, arguments, verb: str) -> None:
+    if "resumptionToken" in arguments:
+        try:
+            state = tokens.decode(arguments["resumptionToken"], verb)
+        except tokens.BadResumptionToken as exc:
+            raise OAIError("badResumptionToken", "The resumption token is invalid.") from exc
+    else:
+        state = tokens.ListState(
+            verb=verb,
+            metadata_prefix=arguments["metadataPrefix"],
+            set_spec=arguments.get("set"),
+            from_=arguments.get("from"),
+            until=arguments.get("until"),
+        )
+    metadata_format = metadata_format_of(state.metadata_prefix)
+    size = page_size()
+    records = list_records_query(state).select_related("project__institution")
+    if verb == "ListRecords":
+        records = records.prefetch_related("creators")
+    page = list(records[: size + 1])
+    if not page:
+        raise OAIError("noRecordsMatch", "No records match these arguments.")
+    more = len(page) > size
+    page = page[:size]
+    element = _sub(root, verb)
+    if verb == "ListRecords":
+        files = files_for(request, page, metadata_format)
+        for record in page:
+            record_element(element, request, record, metadata_format, files)
+    else:
+        for record in page:
+            header(element, record)
+    if more:
+        last = page[-1]
+        next_state = replace(state, last_updated=last.updated_at.isoformat(), last_id=last.pk)
+        _sub(element, "resumptionToken", tokens.encode(next_state))
+    elif state.last_key is not None:
+        _sub(element, "resumptionToken", "")
+
+
+def get_record(request, root, arguments) -> None:
+    pk = record_pk(arguments["identifier"])
+    prefix = arguments["metadataPrefix"]
+    record = (
+        harvestable()
+        .select_related("project__institution")
+        .prefetch_related("creators")
+        .filter(pk=pk)
+        .first()
+    )
+    if record is None:
+        raise OAIError("idDoesNotExist", "No item has this identifier.")
+    metadata_format = metadata_format_of(prefix)
+    files = files_for(request, [record], metadata_format)
+    record_element(_sub(root, "GetRecord"), request, record, metadata_format, files)
+
+
+HANDLERS = {
+    "Identify": identify,
+    "ListMetadataFormats": list_metadata_formats,
+    "ListSets": list_sets,
+    "ListIdentifiers": lambda request, root, args: list_items(
+        request, root, args, "ListIdentifiers"
+    ),
+    "ListRecords": lambda request, root, args: list_items(request, root, args, "ListRecords"),
+    "GetRecord": get_record,
+}
+
+
+def check_arguments(query) -> tuple[str, dict[str, str]]:
+    """The verb and its arguments, or an ``OAIError`` (``badVerb`` / ``badArgument``)."""
+    verbs = query.getlist("verb")
+    if len(verbs) != 1 or verbs[0] not in VERBS:
+        raise OAIError("badVerb", "The verb is missing, repeated or not an OAI-PMH verb.")
+    verb = verbs[0]
+    required, optional = VERBS[verb]
+    names = [name for name in query if name != "verb"]
+    if any(len(query.getlist(name)) > 1 for name in names):
+        raise OAIError("badArgument", "An argument is repeated.")
+    arguments = {name: query[name] for name in names}
+    if "resumptionToken" in arguments:
+        if verb not in RESUMABLE:
+            raise OAIError("badArgument", f"{verb} takes no resumptionToken.")
+        if len(arguments) > 1:
+            raise OAIError("badArgument", "resumptionToken is an exclusive argument.")
+        return verb, arguments
+    unknown = set(arguments) - required - optional
+    if unknown:
+        raise OAIError("badArgument", f"Illegal argument(s): {', '.join(sorted(unknown))}.")
+    missing = required - set(arguments)
+    if missing:
+        raise OAIError("badArgument", f"Missing argument(s): {', '.join(sorted(missing))}.")
+    return verb, arguments
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@statement_timeout
+def endpoint(request) -> HttpResponse:
+    query = request.POST if request.method == "POST" else request.GET
+    try:
+        verb, arguments = check_arguments(query)
+    except OAIError as error:
+        root = envelope(request, {})
+        _sub(root, "error", error.message, code=error.code)
+        return xml_response(root)
+    root = envelope(request, {"verb": verb, **arguments})
+    try:
+        HANDLERS[verb](request, root, arguments)
+    except OAIError as error:
+        # The request element echoes arguments only when they were valid.
+        echoed = {} if error.code in {"badVerb", "badArgument"} else {"verb": verb, **arguments}
+        root = envelope(request, echoed)
+        _sub(root, "error", error.message, code=error.code)
+    return xml_response(root)

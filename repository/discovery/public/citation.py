@@ -1,0 +1,74 @@
+"""Citation text, BibTeX and RIS for a record."""
+
+import re
+
+from repository.discovery.public.facts import RecordFacts
+
+
+def _creator_names(facts: RecordFacts) -> list[str]:
+    return [c.name for c in facts.creators]
+
+
+def citation_text(facts: RecordFacts) -> str:
+    """Creators (Year). Title. Publisher. DOI or URL — DataCite's recommended form."""
+    names = "; ".join(_creator_names(facts))
+    year = facts.publication_date.year
+    parts = [f"{names} ({year})" if names else str(year), facts.title, facts.publisher]
+    return ". ".join(p for p in parts if p) + f". {facts.cite_as}"
+
+
+# BibTeX counts braces without regard to backslashes, so "\}" would still close a field
+# and let a title add fields of its own: braces and backslashes become brace-balanced
+# commands, the other special characters are escaped, and line breaks are spaces.
+_BIBTEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "{": r"\textbraceleft{}",
+    "}": r"\textbraceright{}",
+    **{char: "\\" + char for char in "%&$#_"},
+}
+
+
+def _bibtex_escape(text: str) -> str:
+    text = " ".join(text.split())
+    return re.sub(r"[\\{}%&$#_]", lambda match: _BIBTEX_SPECIAL[match.group()], text)
+
+
+def _ris_value(text: str) -> str:
+    """``text`` on one line: a line break would start a tag of its own."""
+    return " ".join(text.split())
+
+
+def bibtex(facts: RecordFacts) -> str:
+    key = re.sub(r"[^A-Za-z0-9]+", "", f"kura{facts.pk}{facts.data_number}")
+    fields = [
+        ("author", " and ".join(_creator_names(facts))),
+        ("title", facts.title),
+        ("publisher", facts.publisher),
+        ("year", str(facts.publication_date.year)),
+        ("doi", facts.doi),
+        ("url", facts.cite_as),
+        ("note", facts.data_number),
+    ]
+    body = ",\n".join(f"  {name} = {{{_bibtex_escape(value)}}}" for name, value in fields if value)
+    return f"@misc{{{key},\n{body}\n}}\n"
+
+
+def ris(facts: RecordFacts) -> str:
+    lines = [("TY", "DATA")]
+    lines += [("AU", name) for name in _creator_names(facts)]
+    lines.append(("TI", facts.title))
+    if facts.title_ja and facts.title_en:
+        lines.append(("T2", facts.title_ja))
+    lines.append(("PY", str(facts.publication_date.year)))
+    if facts.publisher:
+        lines.append(("PB", facts.publisher))
+    if facts.doi:
+        lines.append(("DO", facts.doi))
+    lines.append(("UR", facts.cite_as))
+    lines += [("KW", word) for word in facts.keywords]
+    abstract = facts.description_en or facts.description_ja
+    if abstract:
+        lines.append(("AB", abstract))
+    lines.append(("ID", facts.data_number))
+    lines.append(("ER", ""))
+    return "\r\n".join(f"{tag}  - {_ris_value(value)}".rstrip() for tag, value in lines) + "\r\n"

@@ -1,0 +1,206 @@
+"""The export registry: every machine-readable format of a record, declared once.
+
+Each :class:`ExportFormat` says what the format is called (its key in
+``/datasets/<id>/export/<key>``, its label), what it is (media type, charset, file
+extension), how it is built (``build``: one :class:`~repository.discovery.public.facts.RecordFacts`
+in, the body out) and where it is offered: in the landing page's menu, as a Signposting
+``describedby`` link of the landing page, at its export URL, and over OAI-PMH (``oai``:
+metadataPrefix, schema, namespace and the element to embed). The landing page, the export
+view and the OAI-PMH endpoint read only this registry, so adding a format is one builder
+and one :func:`register` call (docs/architecture.md, "Exports").
+
+Entries are looked up by key or by media type (:func:`by_media_type`), so content
+negotiation can pick an entry from an ``Accept`` header without a registry of its own.
+"""
+
+import json
+import xml.etree.ElementTree as ET  # noqa: S405 - serialising our own trees only
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.utils.translation import gettext_lazy as _
+
+from repository.discovery.public import bagit, citation, datacite, harvested, schemaorg
+from repository.discovery.public.facts import RecordFacts
+
+Body = str | bytes | Iterable[bytes]
+
+
+@dataclass(frozen=True)
+class OaiFormat:
+    """How a format is disseminated over OAI-PMH."""
+
+    prefix: str  # metadataPrefix
+    schema: str
+    namespace: str
+    element: Callable[[RecordFacts], ET.Element]
+    lists_files: bool = False  # harvesting fetches the records' public files for it
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    key: str
+    label: str
+    media_type: str
+    extension: str
+    build: Callable[[RecordFacts], Body]
+    charset: str = ""
+    menu: bool = True  # listed under the landing page's "Machine-readable metadata"
+    describedby: bool = False  # a Signposting ``describedby`` link of the landing page
+    web: bool = True  # served at /datasets/<id>/export/<key>
+    attachment: bool = False  # Content-Disposition: attachment (else inline)
+    streamed: bool = False  # ``build`` returns an iterable of bytes, sent as it comes
+    needs_doi: bool = False  # offered only for a record with a DOI
+    oai: OaiFormat | None = None
+
+    @property
+    def content_type(self) -> str:
+        return f"{self.media_type}; charset={self.charset}" if self.charset else self.media_type
+
+    def offered(self, facts: RecordFacts) -> bool:
+        """Whether this record is exported in this format at all."""
+        return bool(facts.doi) or not self.needs_doi
+
+    def filename(self, facts: RecordFacts) -> str:
+        return f"kura-{facts.pk}.{self.extension}"
+
+
+def _json(build: Callable[[RecordFacts], dict]) -> Callable[[RecordFacts], str]:
+    return lambda facts: json.dumps(build(facts), ensure_ascii=False, indent=2)
+
+
+def _xml(element: Callable[[RecordFacts], ET.Element]) -> Callable[[RecordFacts], bytes]:
+    return lambda facts: harvested.xml_document(element(facts))
+
+
+def _bag(facts: RecordFacts) -> Iterable[bytes]:
+    stream, _fetched = bagit.bag_stream(facts, root=f"kura-{facts.pk}")
+    return stream
+
+
+# Harvesters list OAI-PMH formats in this order, and the landing menu its entries.
+REGISTRY: dict[str, ExportFormat] = {
+    entry.key: entry
+    for entry in (
+        ExportFormat(
+            "oai_dc",
+            _("Dublin Core"),
+            "application/xml",
+            "xml",
+            _xml(harvested.oai_dc_element),
+            menu=False,
+            web=False,
+            oai=OaiFormat(
+                "oai_dc", harvested.OAI_DC_SCHEMA, harvested.OAI_DC, harvested.oai_dc_element
+            ),
+        ),
+        ExportFormat(
+            "datacite-json",
+            _("DataCite JSON"),
+            "application/vnd.datacite.datacite+json",
+            "json",
+            _json(datacite.datacite_json),
+            describedby=True,
+        ),
+        ExportFormat(
+            "datacite-xml",
+            _("DataCite XML"),
+            "application/vnd.datacite.datacite+xml",
+            "xml",
+            lambda facts: datacite.datacite_xml(datacite.datacite_json(facts)),
+        ),
+        ExportFormat(
+            "jsonld",
+            _("JSON-LD (schema.org)"),
+            "application/ld+json",
+            "jsonld",
+            _json(schemaorg.dataset),
+            describedby=True,
+        ),
+        ExportFormat(
+            "jpcoar",
+            _("JPCOAR 2.0"),
+            "application/xml",
+            "xml",
+            _xml(harvested.jpcoar_element),
+            oai=OaiFormat(
+                "jpcoar_2.0",
+                harvested.JPCOAR_SCHEMA,
+                harvested.JPCOAR,
+                harvested.jpcoar_element,
+                lists_files=True,
+            ),
+        ),
+        ExportFormat(
+            "bibtex",
+            _("BibTeX"),
+            "application/x-bibtex",
+            "bib",
+            citation.bibtex,
+            charset="utf-8",
+            attachment=True,
+        ),
+        ExportFormat(
+            "ris",
+            _("RIS"),
+            "application/x-research-info-systems",
+            "ris",
+            citation.ris,
+            charset="utf-8",
+            attachment=True,
+        ),
+        # Offered next to the files rather than in the menu (landing.html).
+        ExportFormat(
+            "bagit",
+            _("BagIt zip"),
+            "application/zip",
+            "zip",
+            _bag,
+            menu=False,
+            attachment=True,
+            streamed=True,
+        ),
+    )
+}
+
+
+def register(entry: ExportFormat) -> ExportFormat:
+    """Add ``entry`` at the end of the registry (its key must be new)."""
+    if entry.key in REGISTRY:
+        raise ValueError(f"An export format {entry.key!r} is registered already.")
+    REGISTRY[entry.key] = entry
+    return entry
+
+
+def unregister(key: str) -> None:
+    del REGISTRY[key]
+
+
+def served(key: str) -> ExportFormat | None:
+    """The format served at ``/datasets/<id>/export/<key>``, or ``None``."""
+    entry = REGISTRY.get(key)
+    return entry if entry is not None and entry.web else None
+
+
+def menu(facts: RecordFacts) -> list[ExportFormat]:
+    """The landing page's menu for this record."""
+    return [e for e in REGISTRY.values() if e.menu and e.web and e.offered(facts)]
+
+
+def described_by(facts: RecordFacts) -> list[ExportFormat]:
+    """The formats the landing page's Signposting names as ``describedby``."""
+    return [e for e in REGISTRY.values() if e.describedby and e.web and e.offered(facts)]
+
+
+def by_media_type(media_type: str) -> list[ExportFormat]:
+    """Served formats of ``media_type`` (without parameters), in registry order."""
+    return [e for e in REGISTRY.values() if e.web and e.media_type == media_type]
+
+
+def harvested_formats() -> list[OaiFormat]:
+    """The OAI-PMH metadata formats, in the order ListMetadataFormats names them."""
+    return [e.oai for e in REGISTRY.values() if e.oai is not None]
+
+
+def harvested_format(prefix: str) -> OaiFormat | None:
+    return next((f for f in harvested_formats() if f.prefix == prefix), None)

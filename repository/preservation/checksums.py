@@ -1,0 +1,257 @@
+"""Checksums and fixity of stored objects.
+
+One streamed pass over the stored bytes (ranged reads in fixed-size chunks) computes SHA-256
+and MD5 together, counts the bytes and feeds the technical-metadata extractor; memory stays
+at a few chunks whatever the size of the file. Two consumers use that pass:
+
+* :func:`data_object_checksum_verify` — once, right after an upload is stored:
+  ``pending → verifying → verified | failed`` (a verified upload whose bytes its record
+  already holds is flagged as a duplicate, :mod:`repository.preservation.duplicates`);
+* :func:`data_object_fixity_check` — again and again (:func:`fixity_sweep`, Celery beat),
+  comparing with what was recorded the first time.
+
+Any disagreement quarantines the object (:mod:`repository.preservation.quarantine`): nobody can
+download it, the audit trail records it, and the uploader and the project's PMs get an e-mail.
+"""
+
+import logging
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from repository.models import DataObject, FixityCheck
+from repository.preservation.duplicates import duplicate_original_find
+from repository.preservation.fixity import (
+    REASON_MISSING,
+    ObjectScan,
+    ProgressWriter,
+    Reason,
+    fixity_compare,
+    hashing_lock,
+    object_scan,
+    verification_problems,
+)
+from repository.preservation.object_store import NoSuchObject, StoreError
+from repository.preservation.quarantine import data_object_quarantine, fixity_record
+
+logger = logging.getLogger(__name__)
+
+# A sweep starts no new check after this long, so hourly sweeps rarely overlap (and when
+# they do, the hashing lock keeps them off each other's objects).
+FIXITY_SWEEP_BUDGET = timedelta(minutes=50)
+
+
+# --- Verification after upload -----------------------------------------------------------
+
+
+def data_object_checksum_verify(*, data_object_id: int) -> DataObject:
+    """Verify a freshly stored upload from its stored bytes.
+
+    Streams the object once (:func:`object_scan`): SHA-256, MD5, size and technical
+    metadata. The state goes ``pending → verifying → verified``, or ``failed`` when the
+    size differs from the declared one or the uploader's SHA-256 differs from the computed
+    one; a failure quarantines the object. Either way the digests, an initial FixityCheck
+    and ``last_fixity_at`` are recorded.
+
+    Does nothing for an object that is not stored, is already verified or failed, or that
+    another worker is hashing right now: a second run changes nothing. A storage error
+    puts the state back to ``pending`` and propagates, so the task can retry.
+    """
+    with hashing_lock(data_object_id) as locked:
+        data_object = DataObject.objects.get(pk=data_object_id)
+        if not locked:
+            return data_object
+        # A quarantined object is "verifying" only while a curator's re-verification runs
+        # (repository.preservation.quarantine), which must not be taken for a first verification:
+        # that would record the digests of bytes nobody trusts.
+        claimed = (
+            DataObject.objects.filter(
+                pk=data_object_id,
+                status=DataObject.Status.STORED,
+                quarantined_at__isnull=True,
+                checksum_state__in=[
+                    DataObject.ChecksumState.PENDING,
+                    DataObject.ChecksumState.VERIFYING,
+                ],
+            )
+            .scoped_as(data_object)
+            .update(checksum_state=DataObject.ChecksumState.VERIFYING, checksum_progress=0)
+        )
+        if not claimed:
+            return data_object
+        try:
+            scan = object_scan(
+                storage_key=data_object.storage_key,
+                filename=data_object.original_filename,
+                on_progress=ProgressWriter(data_object_id),
+                expected_size=data_object.size,
+            )
+        except NoSuchObject as exc:
+            if not _missing_noted(data_object_id):
+                _back_to_pending(data_object_id)
+                raise
+            logger.error(
+                "object %s is missing before its first verification: %s", data_object_id, exc
+            )
+            fixity_record(
+                data_object, None, [Reason(REASON_MISSING)], detail="Verification after upload."
+            )
+        except BaseException:
+            _back_to_pending(data_object_id)
+            raise
+        else:
+            _verification_record(data_object, scan)
+    data_object.refresh_from_db()
+    return data_object
+
+
+def _back_to_pending(data_object_id: int) -> None:
+    DataObject.objects.filter(
+        pk=data_object_id, checksum_state=DataObject.ChecksumState.VERIFYING
+    ).update(checksum_state=DataObject.ChecksumState.PENDING, checksum_progress=0)
+
+
+def _missing_noted(data_object_id: int) -> bool:
+    """Count one read that found no stored file; true once there have been
+    ``KURA_CHECKSUM_MISSING_TRIES`` (the task's retries spread them over minutes, so a
+    store that lists a new object late is not taken for a lost file)."""
+    DataObject.objects.filter(pk=data_object_id).update(
+        checksum_missing_tries=F("checksum_missing_tries") + 1
+    )
+    tries = DataObject.objects.values_list("checksum_missing_tries", flat=True).get(
+        pk=data_object_id
+    )
+    return tries >= settings.KURA_CHECKSUM_MISSING_TRIES
+
+
+def _verification_record(data_object: DataObject, scan: ObjectScan) -> None:
+    digests, technical = scan.digests, scan.technical
+    problems = verification_problems(data_object, digests)
+    now = timezone.now()
+    updates = {
+        "checksum_state": (
+            DataObject.ChecksumState.FAILED if problems else DataObject.ChecksumState.VERIFIED
+        ),
+        "checksum_progress": 100,
+        "sha256": digests.sha256,
+        "md5": digests.md5,
+        "technical_metadata": technical.fields,
+        "last_fixity_at": now,
+    }
+    if technical.contains_personal_data:
+        updates["contains_personal_data"] = True  # never cleared here: people may know more
+    with transaction.atomic():
+        # The same bytes already in the record: the uploader decides
+        # (repository.preservation.duplicates). Most uploads have no twin: one plain query in the
+        # project says so, before the full lookup that applies the uploader's access.
+        if (
+            not problems
+            and DataObject.objects.filter(project_id=data_object.project_id, sha256=digests.sha256)
+            .exclude(pk=data_object.pk)
+            .exists()
+        ):
+            updates["duplicate_of"] = duplicate_original_find(
+                data_object=data_object, sha256=digests.sha256
+            )
+        updated = (
+            DataObject.objects.filter(
+                pk=data_object.pk, checksum_state=DataObject.ChecksumState.VERIFYING
+            )
+            .scoped_as(data_object)
+            .update(**updates)
+        )
+        if not updated:
+            return
+        FixityCheck.objects.create(
+            data_object=data_object,
+            checked_at=now,
+            outcome=FixityCheck.Outcome.MISMATCH if problems else FixityCheck.Outcome.MATCH,
+            sha256=digests.sha256,
+            md5=digests.md5,
+            size=digests.size,
+            detail=" ".join(map(str, problems)) or "Verified after upload.",
+        )
+        if problems:
+            data_object_quarantine(data_object=data_object, reasons=problems, now=now)
+
+
+# --- Fixity ------------------------------------------------------------------------------
+
+
+def fixity_due(*, now: datetime, limit: int) -> list[int]:
+    """Ids of verified, stored, unquarantined objects whose last check is older than
+    ``KURA_FIXITY_INTERVAL_DAYS`` (or never ran), the longest-unchecked first."""
+    threshold = now - timedelta(days=settings.KURA_FIXITY_INTERVAL_DAYS)
+    due = DataObject.objects.filter(
+        Q(last_fixity_at__isnull=True) | Q(last_fixity_at__lt=threshold),
+        status=DataObject.Status.STORED,
+        checksum_state=DataObject.ChecksumState.VERIFIED,
+        quarantined_at__isnull=True,
+    ).order_by(F("last_fixity_at").asc(nulls_first=True), "pk")
+    return list(due.values_list("pk", flat=True)[:limit])
+
+
+def data_object_fixity_check(
+    *, data_object_id: int, if_last_checked_before: datetime | None = None
+) -> FixityCheck | None:
+    """Re-read a verified object and compare it with its recorded size, SHA-256 and MD5.
+
+    Records a FixityCheck and sets ``last_fixity_at``. A mismatch, or a file that is gone,
+    fails the checksum state and quarantines the object. A storage error is recorded as an
+    ``error`` check but leaves ``last_fixity_at`` alone, so the next sweep tries again.
+
+    Returns ``None`` without doing anything while another worker hashes the object, or when
+    it has been checked since ``if_last_checked_before``.
+    """
+    with hashing_lock(data_object_id) as locked:
+        if not locked:
+            return None
+        stored = DataObject.objects.filter(status=DataObject.Status.STORED)
+        data_object = stored.filter(pk=data_object_id).first()
+        if data_object is None:  # deleted since the sweep listed it: nothing to check
+            return None
+        last = data_object.last_fixity_at
+        if if_last_checked_before is not None and last and last >= if_last_checked_before:
+            return None
+        try:
+            digests, problems = fixity_compare(data_object)
+        except StoreError as exc:
+            # The storage's message stays in the log: it can name hosts and buckets.
+            logger.warning("fixity: object %s could not be read: %s", data_object_id, exc)
+            return FixityCheck.objects.create(
+                data_object=data_object,
+                outcome=FixityCheck.Outcome.ERROR,
+                detail="The storage did not answer; the check will be repeated.",
+            )
+        with transaction.atomic():
+            # Deletion removes the bytes under this row lock: an object deleted while its
+            # bytes were being read is not "missing", and must raise no fixity alarm.
+            if not stored.select_for_update().filter(pk=data_object_id).exists():
+                return None
+            return fixity_record(data_object, digests, problems)
+
+
+def fixity_sweep(*, now: datetime | None = None, limit: int | None = None) -> dict[str, int]:
+    """Check the objects that are due, oldest check first, at most ``limit`` of them
+    (``KURA_FIXITY_BATCH_SIZE``), starting none after ``FIXITY_SWEEP_BUDGET``.
+
+    Answers how many checks ended in each outcome, and how many were skipped because another
+    worker had them in hand or had just checked them. Safe to run twice, even at once.
+    """
+    now = now or timezone.now()
+    limit = settings.KURA_FIXITY_BATCH_SIZE if limit is None else limit
+    threshold = now - timedelta(days=settings.KURA_FIXITY_INTERVAL_DAYS)
+    deadline = time.monotonic() + FIXITY_SWEEP_BUDGET.total_seconds()
+    outcomes: Counter = Counter(dict.fromkeys(FixityCheck.Outcome.values, 0))
+    outcomes["skipped"] = 0
+    for pk in fixity_due(now=now, limit=limit):
+        if time.monotonic() > deadline:
+            break
+        check = data_object_fixity_check(data_object_id=pk, if_last_checked_before=threshold)
+        outcomes[check.outcome if check else "skipped"] += 1
+    return dict(outcomes)

@@ -1,0 +1,57 @@
+"""Handing work to the Celery workers, by task name.
+
+The services that queue work (an upload's completion, a curator's re-verification, the
+storage reconciler) sit below the task module (``repository/tasks.py``), which imports
+them to run the work; they queue by the task's name (:data:`CHECKSUM`,
+:data:`QUARANTINE_REVERIFY`, :data:`NOTIFY`) and never import it. The task module is
+loaded with the app (``RepositoryConfig.ready``), so every process knows the tasks by name.
+
+If the broker is away, the work is noted on the object (``checksum_unsent``) for beat's
+requeue (every minute) to send once the broker is back, which clears the note.
+"""
+
+import logging
+
+from celery import current_app
+
+from repository.models import DataObject
+
+logger = logging.getLogger(__name__)
+
+CHECKSUM = "kura.checksum"
+QUARANTINE_REVERIFY = "kura.quarantine_reverify"
+NOTIFY = "kura.notify"
+
+
+def task_by_name(name: str):
+    """The registered task ``name`` (one of the names above)."""
+    return current_app.tasks[name]
+
+
+def _send(task_name: str, object_id: int, *args, noted_unsent: bool = True) -> bool:
+    """Queue ``task_name`` for an object; if the broker is away, note it on the object
+    instead. Never raises: called after a commit, whose success must stand.
+    ``noted_unsent=False``: the object cannot carry the note yet (just stored)."""
+    try:
+        task_by_name(task_name).delay(object_id, *args)
+    except Exception:  # noqa: BLE001 - any broker failure: keep the work in the database
+        logger.warning(
+            "%s of object %s not queued; kept for the requeue", task_name, object_id, exc_info=True
+        )
+        DataObject.objects.filter(pk=object_id).update(checksum_unsent=True)
+        return False
+    if noted_unsent:
+        DataObject.objects.filter(pk=object_id, checksum_unsent=True).update(checksum_unsent=False)
+    return True
+
+
+def checksum_send(object_id: int, *, noted_unsent: bool = True) -> bool:
+    """Queue the first verification of a stored object, or keep it for the requeue."""
+    return _send(CHECKSUM, object_id, noted_unsent=noted_unsent)
+
+
+def quarantine_reverify_send(
+    object_id: int, curator_id: int | None, comment: str, ip_address: str | None = None
+) -> bool:
+    """Queue a curator's re-verification, or keep it for the requeue."""
+    return _send(QUARANTINE_REVERIFY, object_id, curator_id, comment, ip_address)

@@ -1,0 +1,547 @@
+"""Multipart uploads straight into storage: start, sign parts, list, complete, abort.
+
+The browser (or the command-line client) sends bytes to presigned part URLs; Kura only
+creates, checks and completes the multipart upload. Completion checks every part's ETag
+and size against what the storage holds, then the stored size, and queues the checksum.
+
+End to end: a sender that gives each part's MD5 when it asks for the part's URL gets a URL
+the store honours only with exactly those bytes, and a sender that gives the whole file's
+SHA-256 (at the start or at completion) has it cross-checked by the checksum worker — the
+object is then verified from the researcher's disk to the store, not only at rest.
+"""
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Sum
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Project
+from accounts.roles import ProjectAction, may
+from core.api import ServiceUnavailable
+from core.vocabularies import Tier
+from dmp.models import DmpRecord
+from repository.access import records_visible_to
+from repository.governance.tiers import tier_request_create
+from repository.models import AuditEvent, DataObject, UploadSession
+from repository.preservation.object_store import (
+    SINGLE_PUT_UPLOAD_ID,
+    NoSuchUpload,
+    StoredPart,
+    StoreError,
+    object_store,
+)
+from repository.preservation.queue import checksum_send
+from repository.services import audit_event_record
+
+MIB = 1024 * 1024
+MAX_FILENAME_BYTES = 255
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Format characters (bidi overrides and isolates such as U+202E, zero-width spaces and
+# joiners, the BOM), line and paragraph separators (U+2028, U+2029) and lone surrogates:
+# invisible, they let "gpj.exe" show as "exe.jpg" or two names look the same.
+HIDDEN_CATEGORIES = frozenset({"Cf", "Zl", "Zp", "Cs"})
+
+
+class UploadUnavailable(ServiceUnavailable):
+    """The storage could not be reached; nothing was changed (answer 503, try again)."""
+
+
+class UploadGone(ValidationError):
+    """The storage no longer knows the multipart upload: completed (by a completion whose
+    commit was lost), aborted or expired. A 400 unless the completion can adopt it."""
+
+
+def filename_normalize(filename: str) -> str:
+    """The name as Kura keeps it: NFC, trimmed; refuses paths, control characters,
+    invisible and direction-changing characters and names over 255 UTF-8 bytes (it never
+    becomes a storage key)."""
+    name = unicodedata.normalize("NFC", filename or "").strip()
+    if not name:
+        raise ValidationError({"filename": _("The file name is empty.")})
+    if "/" in name or "\\" in name or name in {".", ".."}:
+        raise ValidationError({"filename": _("The file name must not contain a path.")})
+    if CONTROL_CHARACTERS.search(name):
+        raise ValidationError({"filename": _("The file name contains control characters.")})
+    hidden = next((c for c in name if unicodedata.category(c) in HIDDEN_CATEGORIES), None)
+    if hidden is not None:
+        raise ValidationError(
+            {
+                "filename": _(
+                    "The file name contains an invisible or direction-changing character"
+                    " (U+%(code)04X), which could make it look like another name."
+                )
+                % {"code": ord(hidden)}
+            }
+        )
+    if len(name.encode("utf-8")) > MAX_FILENAME_BYTES:
+        raise ValidationError({"filename": _("The file name is longer than 255 bytes in UTF-8.")})
+    return name
+
+
+def part_size_for(size: int) -> int:
+    """The smallest whole-MiB part size (at least 8 MiB) that needs at most 10,000 parts."""
+    needed = math.ceil(size / settings.KURA_UPLOAD_MAX_PARTS)
+    return max(settings.KURA_UPLOAD_MIN_PART_SIZE, math.ceil(needed / MIB) * MIB)
+
+
+def project_quota_bytes(project: Project) -> int:
+    """The project's quota; 0 means no limit."""
+    if project.quota_bytes is not None:
+        return project.quota_bytes
+    return settings.KURA_PROJECT_QUOTA_BYTES
+
+
+def _check_quota(project: Project, size: int) -> None:
+    """Refuse ``size`` more bytes if they would exceed the project's quota; call it in the
+    transaction that creates the object (it locks the project row so that two uploads
+    cannot both take the last bytes)."""
+    quota = project_quota_bytes(project)
+    if not quota:
+        return
+    Project.objects.select_for_update().get(pk=project.pk)
+    used = (
+        DataObject.objects.filter(
+            project=project, status__in=[DataObject.Status.UPLOADING, DataObject.Status.STORED]
+        ).aggregate(total=Sum("size"))["total"]
+        or 0
+    )
+    if used + size > quota:
+        raise ValidationError(
+            {
+                "size": _(
+                    "This upload would exceed the project's quota: %(used)s of %(quota)s bytes"
+                    " used, %(size)s more requested."
+                )
+                % {"used": used, "quota": quota, "size": size}
+            }
+        )
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    project_id: int
+    record_id: int | None
+    filename: str
+    size: int
+    content_type: str
+    tier: str
+    available_date: date | None = None
+    sha256: str = ""
+    # A file of one part may be sent as one PUT (S3 PutObject): see upload_batch.py.
+    single_put: bool = False
+
+
+@dataclass(frozen=True)
+class UploadTarget:
+    """Where an upload goes: a project its starter may upload to, and a record of it that
+    they can see (or none)."""
+
+    project: Project
+    record: DmpRecord | None
+
+    def matches(self, request: UploadRequest) -> bool:
+        record_id = self.record.pk if self.record is not None else None
+        return self.project.pk == request.project_id and record_id == request.record_id
+
+
+def upload_target(*, actor, request: UploadRequest) -> UploadTarget:
+    """The project and record of ``request`` if ``actor`` may upload there; else
+    ``PermissionDenied`` (the project) or ``ValidationError`` (the record)."""
+    project = Project.objects.filter(pk=request.project_id).first()
+    if project is None or not may(actor, ProjectAction.UPLOAD, project):
+        raise PermissionDenied(_("You cannot upload to this project."))
+    record = None
+    if request.record_id is not None:
+        record = records_visible_to(actor).filter(pk=request.record_id, project=project).first()
+        if record is None:
+            raise ValidationError({"record": _("Choose a DMP record of this project.")})
+    return UploadTarget(project, record)
+
+
+def upload_start(
+    *,
+    actor,
+    request: UploadRequest,
+    ip_address: str | None = None,
+    target: UploadTarget | None = None,
+) -> UploadSession:
+    """Validate an upload, create its DataObject (``uploading``) and the multipart upload;
+    audits ``upload_started``. ``target`` is :func:`upload_target` for this actor and
+    request when the caller already has it (a batch of files for one record).
+
+    Opening tiers (``KURA_REVIEWED_TIERS``) are remembered and requested from a curator
+    when the upload completes; until then the object is ``shared``.
+    """
+    if target is None or not target.matches(request):
+        target = upload_target(actor=actor, request=request)
+    project, record = target.project, target.record
+    filename = filename_normalize(request.filename)
+    if request.size <= 0:
+        raise ValidationError({"size": _("The file is empty.")})
+    if request.size > settings.KURA_MAX_OBJECT_SIZE:
+        raise ValidationError(
+            {
+                "size": _("The file is larger than the limit of %(limit)s bytes.")
+                % {"limit": settings.KURA_MAX_OBJECT_SIZE}
+            }
+        )
+    reviewed = request.tier in settings.KURA_REVIEWED_TIERS
+    if request.tier == Tier.EMBARGOED and request.available_date is None:
+        raise ValidationError({"available_date": _("An embargo needs an available date.")})
+    if request.tier == Tier.EMBARGOED and request.available_date <= timezone.localdate():
+        raise ValidationError({"available_date": _("The available date must be in the future.")})
+
+    part_size = part_size_for(request.size)
+    store = object_store()
+    with transaction.atomic():
+        _check_quota(project, request.size)
+        data_object = DataObject.objects.create(
+            project=project,
+            record=record,
+            uploaded_by=actor,
+            original_filename=filename,
+            size=request.size,
+            content_type=request.content_type[:255],
+            tier=Tier.SHARED if reviewed else request.tier,
+            available_date=None if reviewed else request.available_date,
+            client_sha256=request.sha256.lower(),
+        )
+        try:
+            upload_id = store.create(
+                data_object.storage_key,
+                data_object.content_type,
+                single_put=request.single_put and part_size >= request.size,
+            )
+        except Exception as exc:
+            raise UploadUnavailable(str(exc)) from exc
+        now = timezone.now()
+        session = UploadSession.objects.create(
+            data_object=data_object,
+            upload_id=upload_id,
+            part_size=part_size,
+            part_count=math.ceil(request.size / part_size),
+            created_by=actor,
+            last_activity_at=now,
+            expires_at=now + timedelta(hours=settings.KURA_UPLOAD_ABANDON_AFTER_HOURS),
+            requested_tier=request.tier if reviewed else "",
+            requested_available_date=request.available_date if reviewed else None,
+        )
+        started = {"status": data_object.status, "size": data_object.size, "tier": data_object.tier}
+        if data_object.available_date is not None:
+            started["available_date"] = data_object.available_date.isoformat()
+        audit_event_record(
+            actor=actor,
+            action=AuditEvent.Action.UPLOAD_STARTED,
+            data_object=data_object,
+            ip_address=ip_address,
+            after=started,
+        )
+        return session
+
+
+def upload_sessions_for(*, actor, upload_pks) -> dict[int, UploadSession]:
+    """{id: upload} of the uploads among ``upload_pks`` that ``actor`` started and may still
+    upload to (one query, and one role check per project)."""
+    sessions = UploadSession.objects.select_related("data_object__project").filter(
+        pk__in=upload_pks, created_by_id=getattr(actor, "pk", None)
+    )
+    allowed: dict[int, bool] = {}
+    found = {}
+    for session in sessions:
+        project = session.data_object.project
+        if project.pk not in allowed:
+            allowed[project.pk] = may(actor, ProjectAction.UPLOAD, project)
+        if allowed[project.pk]:
+            found[session.pk] = session
+    return found
+
+
+def upload_session_for(*, actor, upload_pk) -> UploadSession:
+    """The upload ``upload_pk`` if ``actor`` started it and may still upload, else 404."""
+    session = upload_sessions_for(actor=actor, upload_pks=[upload_pk]).get(upload_pk)
+    if session is None:
+        raise Http404("No such upload.")
+    return session
+
+
+def _in_flight(session: UploadSession) -> None:
+    if session.completed_at is not None:
+        raise ValidationError({"upload": _("This upload is already complete.")})
+    if session.data_object.status != DataObject.Status.UPLOADING:
+        raise ValidationError({"upload": _("This upload was aborted.")})
+
+
+def _touch(session: UploadSession) -> None:
+    now = timezone.now()
+    UploadSession.objects.filter(pk=session.pk).update(
+        last_activity_at=now,
+        expires_at=now + timedelta(hours=settings.KURA_UPLOAD_ABANDON_AFTER_HOURS),
+    )
+
+
+@dataclass(frozen=True)
+class SignedPart:
+    part_number: int
+    url: str
+    headers: dict[str, str]
+
+
+def upload_part_urls(
+    *, session: UploadSession, part_numbers: list[int], md5s: dict[int, str] | None = None
+) -> list[SignedPart]:
+    """Short-lived URLs to PUT the given parts to (renewable: ask again when they expire).
+
+    ``md5s`` maps part numbers to the sender's base64 MD5 of the part: the URL is then
+    valid only with that ``Content-MD5`` header, and the store refuses other bytes.
+    """
+    _in_flight(session)
+    md5s = md5s or {}
+    wrong = sorted({n for n in part_numbers if not 1 <= n <= session.part_count})
+    if wrong:
+        raise ValidationError(
+            {
+                "part_numbers": _("Part numbers must be between 1 and %(count)s; got %(wrong)s.")
+                % {"count": session.part_count, "wrong": ", ".join(map(str, wrong[:10]))}
+            }
+        )
+    store = object_store()
+    key = session.data_object.storage_key
+    expiry = settings.KURA_UPLOAD_PART_URL_EXPIRY
+    _touch(session)
+    signed = []
+    for n in part_numbers:
+        md5 = md5s.get(n, "")
+        url = store.part_url(key, session.upload_id, n, expiry, content_md5=md5)
+        headers = {"Content-MD5": md5} if md5 else {}
+        if session.upload_id == SINGLE_PUT_UPLOAD_ID:
+            headers["If-None-Match"] = "*"  # signed into a one-PUT URL (object_store.py)
+        signed.append(SignedPart(n, url, headers))
+    return signed
+
+
+def _stored_copies(session: UploadSession) -> dict[int, list[StoredPart]]:
+    """Every copy the storage lists of each part, newest first.
+
+    A part number sent twice with different bytes is listed twice by some S3 servers
+    (SeaweedFS), in any order; AWS keeps only the latest."""
+    try:
+        listed = object_store().list_parts(session.data_object.storage_key, session.upload_id)
+    except NoSuchUpload as exc:
+        raise UploadGone({"upload": _("The storage no longer knows this upload.")}) from exc
+    except StoreError as exc:
+        raise UploadUnavailable(str(exc)) from exc
+    copies: dict[int, list[StoredPart]] = {}
+    for part in sorted(listed, key=lambda p: p.modified, reverse=True):
+        copies.setdefault(part.part_number, []).append(part)
+    return copies
+
+
+def upload_parts_list(*, session: UploadSession) -> list[StoredPart]:
+    """Parts the storage already holds, each once (the newest copy), to resume an upload.
+
+    A part whose newest copy does not have the part's expected size is left out, so the
+    sender sends it again."""
+    _in_flight(session)
+    parts = []
+    for number, copies in sorted(_stored_copies(session).items()):
+        newest = copies[0]
+        if 1 <= number <= session.part_count and newest.size == expected_part_size(session, number):
+            parts.append(newest)
+    return parts
+
+
+def expected_part_size(session: UploadSession, part_number: int) -> int:
+    if part_number < session.part_count:
+        return session.part_size
+    return session.data_object.size - session.part_size * (session.part_count - 1)
+
+
+def _checked_parts(session: UploadSession, claimed: dict[int, str]) -> list[StoredPart]:
+    """The stored parts, after checking the client's list against them, all or nothing."""
+    missing = [n for n in range(1, session.part_count + 1) if n not in claimed]
+    extra = sorted(n for n in claimed if not 1 <= n <= session.part_count)
+    if missing or extra:
+        raise ValidationError(
+            {
+                "parts": _("Parts missing: %(missing)s; unexpected: %(extra)s.")
+                % {
+                    "missing": ", ".join(map(str, missing[:20])) or "-",
+                    "extra": ", ".join(map(str, extra[:20])) or "-",
+                }
+            }
+        )
+    copies = _stored_copies(session)
+    problems = []
+    chosen = []
+    for number in range(1, session.part_count + 1):
+        expected = expected_part_size(session, number)
+        etag = claimed[number].strip('"')
+        listed = copies.get(number, [])
+        match = next((p for p in listed if p.etag == etag and p.size == expected), None)
+        if match is not None:
+            chosen.append(match)
+        elif not listed:
+            problems.append(_("part %(n)s was never stored") % {"n": number})
+        elif not any(p.etag == etag for p in listed):
+            problems.append(_("part %(n)s has a different ETag") % {"n": number})
+        else:
+            size = next(p.size for p in listed if p.etag == etag)
+            problems.append(
+                _("part %(n)s has %(size)s bytes, expected %(expected)s")
+                % {"n": number, "size": size, "expected": expected}
+            )
+    if problems:
+        raise ValidationError({"parts": problems[:20]})
+    return chosen
+
+
+def upload_complete(
+    *,
+    session: UploadSession,
+    parts: dict[int, str],
+    sha256: str = "",
+    ip_address: str | None = None,
+) -> DataObject:
+    """Complete the multipart upload, check the stored size, mark the object ``stored``,
+    audit ``upload_completed`` (by the uploader) and queue its checksum. Safe to call again
+    after success (returns the object, writes no second event).
+
+    ``sha256`` is the uploader's digest when it was not known at the start (a client that
+    hashes while it sends); it must agree with one given at the start.
+    """
+
+    sha256 = sha256.lower()
+
+    with transaction.atomic():
+        session = UploadSession.objects.select_for_update().get(pk=session.pk)
+        data_object = DataObject.objects.select_for_update().get(pk=session.data_object_id)
+        if session.completed_at is not None and data_object.status == DataObject.Status.STORED:
+            return data_object
+        session.data_object = data_object
+        _in_flight(session)
+        if sha256 and data_object.client_sha256 and sha256 != data_object.client_sha256:
+            raise ValidationError(
+                {"sha256": _("This SHA-256 differs from the one given when the upload started.")}
+            )
+        store = object_store()
+        try:
+            stored_parts = _checked_parts(session, parts)
+            store.complete(data_object.storage_key, session.upload_id, stored_parts)
+            if session.upload_id == SINGLE_PUT_UPLOAD_ID:
+                stored_size = stored_parts[0].size  # its one part is the object, just read
+            else:
+                stored_size = store.size(data_object.storage_key)
+        except (UploadGone, NoSuchUpload):
+            # A completion whose commit was lost: the store finished the object, Kura did
+            # not record it. Adopt it if it is exactly the claimed parts; else the truth.
+            stored_size = _completed_size(session, parts)
+        except ValidationError:
+            raise
+        except Exception as exc:
+            raise UploadUnavailable(str(exc)) from exc
+        if stored_size != data_object.size:
+            store.delete(data_object.storage_key)
+            DataObject.objects.filter(pk=data_object.pk).update(status=DataObject.Status.ABANDONED)
+            raise ValidationError(
+                {
+                    "size": _("The storage holds %(stored)s bytes, not %(size)s.")
+                    % {"stored": stored_size, "size": data_object.size}
+                }
+            )
+        now = timezone.now()
+        data_object.status = DataObject.Status.STORED
+        data_object.stored_at = now
+        data_object.checksum_state = DataObject.ChecksumState.PENDING
+        data_object.client_sha256 = sha256 or data_object.client_sha256
+        data_object.save(update_fields=["status", "stored_at", "checksum_state", "client_sha256"])
+        session.completed_at = now
+        session.last_activity_at = now
+        session.save(update_fields=["completed_at", "last_activity_at"])
+        audit_event_record(
+            actor=session.created_by,
+            action=AuditEvent.Action.UPLOAD_COMPLETED,
+            data_object=data_object,
+            ip_address=ip_address,
+            before={"status": DataObject.Status.UPLOADING},
+            after={"status": DataObject.Status.STORED},
+        )
+        if session.requested_tier:
+            tier_request_create(
+                actor=session.created_by,
+                objects=[data_object],
+                tier=session.requested_tier,
+                available_date=session.requested_available_date,
+                reason=_("Requested when the file was uploaded."),
+            )
+        # A broker that is away must not turn this committed completion into an error:
+        # the object is marked unsent and beat's requeue sends it once the broker is back.
+        transaction.on_commit(
+            lambda: checksum_send(data_object.pk, noted_unsent=False), robust=True
+        )
+    return data_object
+
+
+def _completed_size(session: UploadSession, claimed: dict[int, str]) -> int:
+    """The size of the object the store completed for ``session`` from the ``claimed``
+    part ETags, when the multipart upload is gone because a completion's commit was lost;
+    :class:`UploadGone` if the store holds nothing (aborted or expired), a
+    ``ValidationError`` if it holds something else."""
+    from repository.preservation.reconcile import completed_object_find
+
+    try:
+        head = completed_object_find(
+            session=session,
+            part_etags=[claimed[n] for n in range(1, session.part_count + 1)],
+        )
+    except ValueError as exc:
+        raise ValidationError(
+            {"upload": _("The storage no longer knows this upload. %(why)s") % {"why": exc}}
+        ) from exc
+    except StoreError as exc:
+        raise UploadUnavailable(str(exc)) from exc
+    if head is None:
+        raise UploadGone({"upload": _("The storage no longer knows this upload.")})
+    return head.size
+
+
+def upload_abort(*, session: UploadSession, ip_address: str | None = None) -> None:
+    """Abort the multipart upload and mark its object abandoned (nothing is kept); audits
+    ``upload_aborted`` (by the uploader).
+
+    Serialised with :func:`upload_complete` on the upload's row: whichever comes first
+    wins, and the other is told the truth (an upload already complete is not aborted).
+    The object's key is deleted too: a completion whose commit was lost may have left the
+    finished object there, and an abandoned row must not leave bytes behind."""
+    with transaction.atomic():
+        session = UploadSession.objects.select_for_update().get(pk=session.pk)
+        session.data_object = DataObject.objects.select_for_update().get(pk=session.data_object_id)
+        _in_flight(session)
+        try:
+            store = object_store()
+            store.abort(session.data_object.storage_key, session.upload_id)
+            store.delete(session.data_object.storage_key)
+        except StoreError as exc:
+            raise UploadUnavailable(str(exc)) from exc
+        DataObject.objects.filter(pk=session.data_object_id).update(
+            status=DataObject.Status.ABANDONED
+        )
+        UploadSession.objects.filter(pk=session.pk).update(
+            failure_reason=UploadSession.FAILURE_ABORTED
+        )
+        audit_event_record(
+            actor=session.created_by,
+            action=AuditEvent.Action.UPLOAD_ABORTED,
+            data_object=session.data_object,
+            ip_address=ip_address,
+            before={"status": DataObject.Status.UPLOADING},
+            after={"status": DataObject.Status.ABANDONED},
+        )
