@@ -382,6 +382,11 @@ def _decision_audit(
         )
 
 
+def _curator_only(actor) -> None:
+    if not may(actor, ProjectAction.REVIEW_TIERS):
+        raise PermissionDenied(_("Only curators decide tier change requests."))
+
+
 def tier_request_decide(
     *,
     actor,
@@ -399,8 +404,7 @@ def tier_request_decide(
     :class:`~repository.governance.decisions.RequestAlreadyDecided`. A rejection needs a comment.
     The requester and the project's PMs are e-mailed once the decision is committed.
     """
-    if not may(actor, ProjectAction.REVIEW_TIERS):
-        raise PermissionDenied(_("Only curators decide tier change requests."))
+    _curator_only(actor)
     comment = (comment or "").strip()
     if not approve and not comment:
         raise ValidationError(
@@ -489,8 +493,7 @@ def tier_requests_decide_for_record(
     (curators only). A request that also covers objects of other records is left pending
     (deciding it would open or refuse those too) and is named in the result. Requests
     someone else decides meanwhile are left to that decision."""
-    if not may(actor, ProjectAction.REVIEW_TIERS):
-        raise PermissionDenied(_("Only curators decide tier change requests."))
+    _curator_only(actor)
     decided = []
     with transaction.atomic():
         pending = list(record_pending_requests(record_id=record_id))

@@ -112,61 +112,59 @@ def project_access_requests(request, project_id: int):
     return _access_page(request, project)
 
 
-@login_required
-@require_POST
-def access_request_approve(request, project_id: int, request_id: int):
+def _access_decide(request, project_id: int, request_id: int, *, approve: bool):
+    """Approve or reject an access request from its form on the project's requests page;
+    a refusal puts the forms back in place with their errors (400)."""
     project = access_project(request.user, project_id, need=ProjectAction.DECIDE_ACCESS)
-    form = _approve_form(request_id, request.POST)
+    forms = [_approve_form(request_id), _reject_form(request_id)]
+    form = forms[not approve] = (_approve_form if approve else _reject_form)(
+        request_id, request.POST
+    )
     if form.is_valid():
+        data, actor, ip_address = form.cleaned_data, request.user, client_ip(request)
         try:
-            grant = grants.access_request_approve(
-                actor=request.user,
-                project=project,
-                access_request_id=request_id,
-                expires_on=form.cleaned_data["expires_on"],
-                comment=form.cleaned_data["comment"],
-                ip_address=client_ip(request),
-            )
+            if approve:
+                grant = grants.access_request_approve(
+                    actor=actor,
+                    project=project,
+                    access_request_id=request_id,
+                    expires_on=data["expires_on"],
+                    comment=data["comment"],
+                    ip_address=ip_address,
+                )
+                done = _("Access granted to %(name)s until %(date)s.") % {
+                    "name": grant.grantee.display_name,
+                    "date": data["expires_on"],
+                }
+            else:
+                access_request = grants.access_request_reject(
+                    actor=actor,
+                    project=project,
+                    access_request_id=request_id,
+                    comment=data["comment"],
+                    ip_address=ip_address,
+                )
+                done = _("The request of %(name)s was declined.") % {
+                    "name": access_request.requester.display_name
+                }
         except ValidationError as exc:
             form_errors_add(form, exc)
         else:
-            messages.success(
-                request,
-                _("Access granted to %(name)s until %(date)s.")
-                % {"name": grant.grantee.display_name, "date": form.cleaned_data["expires_on"]},
-            )
+            messages.success(request, done)
             return redirect("project-access-requests", project_id=project.pk)
-    return _access_page(
-        request, project, status=400, bound=(request_id, form, _reject_form(request_id))
-    )
+    return _access_page(request, project, status=400, bound=(request_id, *forms))
+
+
+@login_required
+@require_POST
+def access_request_approve(request, project_id: int, request_id: int):
+    return _access_decide(request, project_id, request_id, approve=True)
 
 
 @login_required
 @require_POST
 def access_request_reject(request, project_id: int, request_id: int):
-    project = access_project(request.user, project_id, need=ProjectAction.DECIDE_ACCESS)
-    form = _reject_form(request_id, request.POST)
-    if form.is_valid():
-        try:
-            access_request = grants.access_request_reject(
-                actor=request.user,
-                project=project,
-                access_request_id=request_id,
-                comment=form.cleaned_data["comment"],
-                ip_address=client_ip(request),
-            )
-        except ValidationError as exc:
-            form_errors_add(form, exc)
-        else:
-            messages.success(
-                request,
-                _("The request of %(name)s was declined.")
-                % {"name": access_request.requester.display_name},
-            )
-            return redirect("project-access-requests", project_id=project.pk)
-    return _access_page(
-        request, project, status=400, bound=(request_id, _approve_form(request_id), form)
-    )
+    return _access_decide(request, project_id, request_id, approve=False)
 
 
 @login_required
