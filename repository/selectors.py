@@ -12,6 +12,7 @@ from django.utils.translation import pgettext_lazy
 
 from accounts.models import Membership, Project, Role
 from accounts.roles import UPLOADER_ROLES, ProjectAction, may, project_role
+from core.tiers import Downloaders, dated_tiers, downloaded_by
 from core.vocabularies import Tier
 
 from .access import Action, permissions_for, records_visible_to, visible_to, with_permissions
@@ -31,7 +32,9 @@ def data_object_list(*, user, project: Project | None = None) -> QuerySet:
 
 def recent_public_objects(*, user, limit: int = 10) -> list[DataObject]:
     """The newest objects anyone may download, for the home page."""
-    anonymous_view = visible_to(user, Action.DOWNLOAD).filter(tier="public")
+    anonymous_view = visible_to(user, Action.DOWNLOAD).filter(
+        tier__in=downloaded_by(Downloaders.EVERYONE)
+    )
     return list(
         anonymous_view.select_related("project", "record").order_by("-stored_at", "-pk")[:limit]
     )
@@ -160,6 +163,7 @@ def upload_page_context(*, user, project: Project) -> dict:
             "max_parts": settings.KURA_UPLOAD_MAX_PARTS,
             "resume_hours": settings.KURA_UPLOAD_ABANDON_AFTER_HOURS,
             "reviewed_tiers": list(settings.KURA_REVIEWED_TIERS),
+            "dated_tiers": list(dated_tiers()),
             # The hashing worker and the hash-wasm builds it loads (hashed names in production).
             "hasher_url": static("js/upload-hasher.js"),
             "hash_library_urls": [
