@@ -20,6 +20,7 @@ from typing import Any
 from django.db.models import CharField, Q, TextField
 from django.utils.translation import gettext_lazy as _
 
+from core.tiers import dated_tiers
 from core.vocabularies import (
     ACCESS_RIGHTS,
     DATA_POLICY_FREE,
@@ -29,7 +30,6 @@ from core.vocabularies import (
     RESEARCH_FIELDS,
     SAME_AS_PROJECT,
     DataManagerType,
-    Tier,
     Vocabulary,
 )
 
@@ -71,19 +71,19 @@ class Filled:
 
 @dataclass(frozen=True)
 class Differs:
-    """The field holds anything but ``value`` (null included)."""
+    """The field holds none of ``values`` (null included)."""
 
     field: str
-    value: Any
+    values: tuple
 
     def holds(self, record) -> bool:
-        return getattr(record, self.field) != self.value
+        return getattr(record, self.field) not in self.values
 
     def columns(self) -> set[str]:
         return {self.field}
 
     def condition(self, model) -> Q:
-        return ~Q(**{self.field: self.value})
+        return ~Q(**{f"{self.field}__in": self.values})
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def _either(base: str) -> AnyOf:
 
 def _individual(rule) -> AnyOf:
     """Required only when the data manager is a person."""
-    return AnyOf((Differs("data_man_type", DataManagerType.INDIVIDUAL), rule))
+    return AnyOf((Differs("data_man_type", (DataManagerType.INDIVIDUAL,)), rule))
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ REQUIRED: tuple[Requirement, ...] = (
         "available_date",
         _("Available date (embargoed data)"),
         ("available_date",),
-        AnyOf((Differs("access_rights", Tier.EMBARGOED), Filled("available_date"))),
+        AnyOf((Differs("access_rights", dated_tiers()), Filled("available_date"))),
     ),
     _pair("repo_information", _("Repository information")),
     _pair("hosting_inst", _("Hosting institution")),

@@ -47,7 +47,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError as SchemaError
 
 from accounts.models import Membership, Project, Role, User
-from core.vocabularies import FUNDERS, LICENSES, Tier
+from core.tiers import dated_tiers, madmp_data_access, tier_of_data_access, tier_rule
+from core.vocabularies import FUNDERS, LICENSES
 
 from .models import DataManagementPlan, DmpRecord
 from .records_import import CREATOR_FIELDS, ImportProblem, ImportRefused, records_import
@@ -56,13 +57,6 @@ SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "maDMP-schema-1.2.js
 EXTENSION = "x_kura"
 EXTENSION_VERSION = 1
 LANGUAGE = "jpn"  # ISO 639-3: the common metadata is Japanese first
-
-DATA_ACCESS = {
-    Tier.PUBLIC: "open",
-    Tier.EMBARGOED: "open",  # with the licence starting on the available date
-    Tier.SHARED: "shared",
-    Tier.NON_SHARED: "closed",
-}
 
 # Record fields that standard maDMP properties carry exactly; every other field goes in
 # the dataset's ``x_kura``.
@@ -315,7 +309,7 @@ def _dataset_id(record: DmpRecord) -> dict:
 def _distribution(record: DmpRecord, title: str) -> dict:
     distribution: dict[str, Any] = {
         "title": title,
-        "data_access": DATA_ACCESS[record.access_rights],
+        "data_access": tier_rule(record.access_rights).data_access,
     }
     if record.repo_url_doi_link:
         distribution["access_url"] = record.repo_url_doi_link
@@ -559,12 +553,10 @@ def _standard_values(dataset: dict, distribution: dict, language: str) -> dict[s
             row[f"{base}_{suffix}"] = value
     licences = distribution.get("license", [])
     access = distribution.get("data_access")
-    if access == "open":
+    if access:
         start = max((lic["start_date"] for lic in licences), default="")
-        embargoed = bool(start) and start > datetime.now(UTC).date().isoformat()
-        row["access_rights"] = Tier.EMBARGOED if embargoed else Tier.PUBLIC
-    elif access:
-        row["access_rights"] = Tier.SHARED if access == "shared" else Tier.NON_SHARED
+        dated = bool(start) and start > datetime.now(UTC).date().isoformat()
+        row["access_rights"] = tier_of_data_access(access, dated=dated)
     if licences:
         row["data_policy_license"] = _licence_code(licences[0]["license_ref"])
     row["creators"] = [
@@ -601,13 +593,14 @@ def _dataset_row(
     row.update(extension)
     if "available_date" not in extension:
         starts = [lic["start_date"] for lic in distribution.get("license", [])]
-        embargoed = row.get("access_rights") == Tier.EMBARGOED
-        row["available_date"] = max(starts) if embargoed and starts else None
+        dated = row.get("access_rights") in dated_tiers()
+        row["available_date"] = max(starts) if dated and starts else None
 
     problems: list[ImportProblem] = []
     access = extension.get("access_rights")
     data_access = distribution.get("data_access")
-    if access in DATA_ACCESS and data_access and data_access != DATA_ACCESS[access]:
+    expected = madmp_data_access().get(access)
+    if expected and data_access and data_access != expected:
         problems.append(
             _problem(
                 f"dmp.dataset[{index}].distribution[0].data_access",
@@ -616,7 +609,7 @@ def _dataset_row(
                 % {
                     "field": f"{EXTENSION}.access_rights",
                     "value": access,
-                    "expected": DATA_ACCESS[access],
+                    "expected": expected,
                 },
                 row=index + 1,
             )

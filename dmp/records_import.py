@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy
 from accounts.models import Project, Role
 from accounts.roles import project_role
 from core.audit import AuditAction, audit_record
-from core.vocabularies import Tier
+from core.tiers import dated_tiers
 
 from .common_metadata import missing_requirements
 from .models import CREATOR_FIELDS, DmpRecord, RecordCreator
@@ -148,7 +148,7 @@ def _record_from_row(row: _Row, project: Project, data: dict) -> DmpRecord:
             row.problem(field_name, data.get(field_name, ""), " ".join(messages))
 
     if (
-        record.access_rights != Tier.EMBARGOED
+        record.access_rights not in dated_tiers()
         and record.available_date is not None
         and "access_rights" not in row.fields_with_problems
     ):

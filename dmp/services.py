@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Project
 from accounts.roles import ProjectAction, may
 from core.audit import AuditAction, audit_record
-from core.vocabularies import Tier
+from core.tiers import dated_tiers
 
 from .common_metadata import missing_requirements
 from .models import (
@@ -71,7 +71,7 @@ def required_item_errors(record: DmpRecord) -> dict[str, list[str]]:
                 errors[name] = [message]
         else:
             errors[requirement.name] = [_("This field is required.")]
-    if record.access_rights != Tier.EMBARGOED and record.available_date:
+    if record.access_rights not in dated_tiers() and record.available_date:
         errors["available_date"] = [_("Only embargoed access has an available date.")]
     return errors
 

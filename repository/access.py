@@ -12,18 +12,9 @@ action. Everything else is derived from :func:`rule`:
 
 Nothing else in Kura filters ``DataObject`` by tier.
 
-Tier table (``docs/architecture.md``, "Tier table"):
-
-===========  ==========================================  ===============================
-tier         bytes downloadable by                       metadata listed to
-===========  ==========================================  ===============================
-public       everyone                                    everyone
-embargoed    members until ``available_date``, then all  everyone
-shared       members, holders of a live AccessGrant      everyone if the record's
-                                                         metadata is open, else members
-                                                         (and grantees)
-non_shared   uploader, PM, data managers                 the same people
-===========  ==========================================  ===============================
+Who downloads the bytes and who sees the objects listed on each tier is the tier table
+(``core/tiers.py``, docs/architecture.md "Tier table"): the expressions here are built from
+its ``downloaders`` and ``listed_to`` columns, never from tiers named one by one.
 
 Further rules: curators see all stored metadata and may download (and decide) only while
 a tier change request on the object is pending; a quarantined object cannot be downloaded
@@ -60,7 +51,8 @@ from django.utils.translation import gettext as _
 
 from accounts.models import STEWARD_ROLES, Membership, Project
 from accounts.roles import ProjectAction, is_curator, is_program_officer, may, role_read, with_role
-from core.vocabularies import MetadataAccess, Tier
+from core.tiers import Downloaders, ListedTo, downloaded_by, listed_to
+from core.vocabularies import MetadataAccess
 from dmp.models import DmpRecord
 from repository.models import (
     AccessGrant,
@@ -117,7 +109,7 @@ def _live_grant(user, now) -> Q:
     if not user.is_authenticated:
         return NOTHING
     grants = AccessGrant.objects.live(now).filter(record=OuterRef("record"), grantee=user)
-    return Q(tier=Tier.SHARED) & Q(Exists(grants))
+    return Q(tier__in=downloaded_by(Downloaders.MEMBERS_AND_GRANTEES)) & Q(Exists(grants))
 
 
 def _pending_review(user) -> Q:
@@ -140,10 +132,11 @@ def rule(user, action: Action | str, project: Project | None = None) -> Q:
     if action is Action.VIEW_METADATA:
         if user.is_superuser or is_curator(user):
             return STORED
-        listed_to_everyone = Q(tier__in=[Tier.PUBLIC, Tier.EMBARGOED]) | Q(
-            tier=Tier.SHARED, record__metadata_access=MetadataAccess.OPEN
+        listed_to_everyone = Q(tier__in=listed_to(ListedTo.EVERYONE)) | Q(
+            tier__in=listed_to(ListedTo.OPEN_RECORDS_MEMBERS_AND_GRANTEES),
+            record__metadata_access=MetadataAccess.OPEN,
         )
-        members = _membership(user, project=project) & ~Q(tier=Tier.NON_SHARED)
+        members = _membership(user, project=project) & ~Q(tier__in=listed_to(ListedTo.STEWARDS))
         stewards = _membership(user, roles=STEWARD_ROLES, project=project)
         # The uploader sees their own upload in flight (to resume it); nobody else does.
         stored_or_in_flight = Q(status__in=[DataObject.Status.STORED, DataObject.Status.UPLOADING])
@@ -152,10 +145,13 @@ def rule(user, action: Action | str, project: Project | None = None) -> Q:
     if action is Action.DOWNLOAD:
         if user.is_superuser:
             return STORED & NOT_QUARANTINED
-        open_to_everyone = Q(tier=Tier.PUBLIC) | Q(
-            tier=Tier.EMBARGOED, available_date__lte=timezone.localdate(now)
+        open_to_everyone = Q(tier__in=downloaded_by(Downloaders.EVERYONE)) | Q(
+            tier__in=downloaded_by(Downloaders.MEMBERS_UNTIL_DATE),
+            available_date__lte=timezone.localdate(now),
         )
-        members = _membership(user, project=project) & Q(tier__in=[Tier.EMBARGOED, Tier.SHARED])
+        members = _membership(user, project=project) & Q(
+            tier__in=downloaded_by(Downloaders.MEMBERS_UNTIL_DATE, Downloaders.MEMBERS_AND_GRANTEES)
+        )
         return (
             STORED
             & NOT_QUARANTINED

@@ -53,6 +53,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Project
 from accounts.roles import ProjectAction, may
 from core.generations import ACTIVITY, CATALOGUE, PROJECT, cached_lookup, cached_store
+from core.tiers import dated_tiers, tier_rule
 from core.vocabularies import DATA_TYPES, Tier
 from dmp.common_metadata import (
     REQUIRED,
@@ -83,14 +84,6 @@ RECORD_TABLE_FIELDS = sorted(
     {"project_id", "data_number", "title_ja", "title_en", "data_type"} | requirement_columns()
 )
 DISPLAY_NAME_FIELDS = ("name_ja", "name_en", "first_name", "last_name", "username")
-
-# Tier colours of the charts: the badges' colours (static/css/kura.css).
-TIER_COLOURS = {
-    Tier.PUBLIC: "#166534",
-    Tier.EMBARGOED: "#b45309",
-    Tier.SHARED: "#1e40af",
-    Tier.NON_SHARED: "#52525b",
-}
 
 
 def dashboard_objects(*, user, project: Project) -> QuerySet:
@@ -160,7 +153,7 @@ def _embargo_lifts(today: datetime.date) -> Q:
     """Embargoed objects whose available date is at most :data:`EMBARGO_WINDOW_DAYS` days
     away (or already past, waiting for the task that lifts it)."""
     until = today + datetime.timedelta(days=EMBARGO_WINDOW_DAYS)
-    return Q(tier=Tier.EMBARGOED, available_date__lte=until)
+    return Q(tier__in=dated_tiers(), available_date__lte=until)
 
 
 def objects_by_record(objects: QuerySet) -> list[dict]:
@@ -301,7 +294,7 @@ def tier_mix_chart(tier_rows: list[dict], total_bytes: int) -> dict | None:
                 "tier": row["tier"],
                 "x": _svg(x),
                 "width": _svg(share * width),
-                "colour": TIER_COLOURS[row["tier"]],
+                "colour": tier_rule(row["tier"]).colour,
                 "title": _("%(tier)s: %(size)s (%(share)s%%)")
                 % {
                     "tier": row["label"],

@@ -12,14 +12,10 @@ from django.utils.translation import pgettext_lazy
 
 from accounts.models import Membership, Project, Role
 from accounts.roles import UPLOADER_ROLES, ProjectAction, may, project_role
+from core.tiers import Downloaders, dated_tiers, downloaded_by
 from core.vocabularies import Tier
-from repository.access import (
-    Action,
-    permissions_for,
-    records_visible_to,
-    visible_to,
-    with_permissions,
-)
+from dmp.models import DmpRecord
+from repository.access import Action, records_visible_to, visible_to, with_permissions
 from repository.models import DataObject, RequestStatus, TierChangeRequest
 from repository.preservation.fixity import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
 
@@ -36,7 +32,9 @@ def data_object_list(*, user, project: Project | None = None) -> QuerySet:
 
 def recent_public_objects(*, user, limit: int = 10) -> list[DataObject]:
     """The newest objects anyone may download, for the home page."""
-    anonymous_view = visible_to(user, Action.DOWNLOAD).filter(tier="public")
+    anonymous_view = visible_to(user, Action.DOWNLOAD).filter(
+        tier__in=downloaded_by(Downloaders.EVERYONE)
+    )
     return list(
         anonymous_view.select_related("project", "record").order_by("-stored_at", "-pk")[:limit]
     )
@@ -165,6 +163,7 @@ def upload_page_context(*, user, project: Project) -> dict:
             "max_parts": settings.KURA_UPLOAD_MAX_PARTS,
             "resume_hours": settings.KURA_UPLOAD_ABANDON_AFTER_HOURS,
             "reviewed_tiers": list(settings.KURA_REVIEWED_TIERS),
+            "dated_tiers": list(dated_tiers()),
             # The hashing worker and the hash-wasm builds it loads (hashed names in production).
             "hasher_url": static("js/upload-hasher.js"),
             "hash_library_urls": [
@@ -175,56 +174,26 @@ def upload_page_context(*, user, project: Project) -> dict:
     }
 
 
-def object_page_context(
-    *, user, data_object: DataObject, tier_form=None, quarantine_form=None
-) -> dict:
-    """The object page; stewards get the tier form, and they and curators see the pending
-    tier change requests on the object. Curators see a quarantined object's reason and
-    either its pending re-verification or the form to ask for one."""
-    from repository.forms import QuarantineClearForm, TierChangeForm
-    from repository.preservation.quarantine import quarantine_reverify_pending
+def object_record(*, user, data_object: DataObject) -> DmpRecord | None:
+    """The object's DMP record, if ``user`` may read it."""
+    if not data_object.record_id:
+        return None
+    return records_visible_to(user).filter(pk=data_object.record_id).first()
 
-    record = None
-    if data_object.record_id:
-        record = records_visible_to(user).filter(pk=data_object.record_id).first()
-    permissions = permissions_for(user, data_object)
-    may_change_tier = permissions["can_edit"]  # only stored objects are editable
-    if may_change_tier and tier_form is None:
-        tier_form = TierChangeForm(
-            initial={"tier": data_object.tier, "available_date": data_object.available_date}
-        )
-    pending_requests = TierChangeRequest.objects.none()
-    if permissions["can_edit"] or may(user, ProjectAction.REVIEW_TIERS):
-        pending_requests = data_object.tier_requests.filter(
-            status=RequestStatus.PENDING
-        ).select_related("requested_by")
-    can_review = may(user, ProjectAction.REVIEW_TIERS)
-    fixity_checks = list(data_object.fixity_checks.all()[:10])
-    quarantine = None
-    if can_review and (data_object.is_quarantined or quarantine_form is not None):
-        pending = quarantine_reverify_pending(data_object)
-        if quarantine_form is None and not pending:
-            quarantine_form = QuarantineClearForm()
-        quarantine = {
-            "pending": pending,
-            "form": quarantine_form,
-            "last_check": fixity_checks[0] if fixity_checks else None,
-        }
-    # The copy's original, only when this person may see it (it may be another member's
-    # file they are not shown: then the copy is not said to be a duplicate).
-    duplicate_original = None
-    if data_object.duplicate_of_id:
-        duplicate_original = (
-            visible_to(user, Action.VIEW_METADATA).filter(pk=data_object.duplicate_of_id).first()
-        )
-    return {
-        "object": data_object,
-        "record": record,
-        "permissions": permissions,
-        "duplicate_original": duplicate_original,
-        "fixity_checks": fixity_checks,
-        "tier_form": tier_form if may_change_tier else None,
-        "pending_tier_requests": pending_requests,
-        "can_review": can_review,
-        "quarantine": quarantine,
-    }
+
+def object_pending_tier_requests(*, user, data_object: DataObject, can_edit: bool) -> QuerySet:
+    """The pending tier change requests on the object, for those who may edit it
+    (``can_edit``) and for curators; none for anyone else."""
+    if not (can_edit or may(user, ProjectAction.REVIEW_TIERS)):
+        return TierChangeRequest.objects.none()
+    return data_object.tier_requests.filter(status=RequestStatus.PENDING).select_related(
+        "requested_by"
+    )
+
+
+def object_duplicate_original(*, user, data_object: DataObject) -> DataObject | None:
+    """The copy's original, only when ``user`` may see it (it may be another member's file
+    they are not shown: then the copy is not said to be a duplicate)."""
+    if not data_object.duplicate_of_id:
+        return None
+    return visible_to(user, Action.VIEW_METADATA).filter(pk=data_object.duplicate_of_id).first()

@@ -1,7 +1,7 @@
 """Writes: every change of data objects and their access goes through a function here."""
 
 from accounts.models import Project
-from core.vocabularies import Tier
+from core.tiers import open_to_everyone
 from dmp.models import DmpRecord
 from repository.models import AuditEvent, DataObject
 
@@ -49,7 +49,7 @@ def audit_event_record(
 
 def data_object_download_note(*, actor, data_object: DataObject, ip_address: str | None) -> None:
     """Audit a download of non-public data; public downloads are not traced."""
-    if data_object.tier == Tier.PUBLIC:
+    if open_to_everyone(data_object.tier):
         return
     audit_event_record(
         actor=actor,

@@ -14,11 +14,12 @@ from accounts.roles import ProjectAction, may
 from core.forms import form_errors_add
 from core.http import client_ip
 from core.vocabularies import Tier
-from repository import dashboard, selectors, services
+from repository import dashboard, presenters, selectors, services
 from repository.access import Action, access_data_object, access_project, can
 from repository.forms import QuarantineClearForm, TierChangeForm
 from repository.governance import tiers
 from repository.health import health_caller_allowed, run_health_checks_cached
+from repository.presenters import page_context
 from repository.preservation import quarantine
 from repository.preservation.fixity import CHECKSUM_FILTERS
 from repository.preservation.storage import download_response
@@ -75,8 +76,8 @@ def upload_page(request, project_id: int):
 @require_safe
 def object_detail(request, object_id: int):
     data_object = access_data_object(request.user, object_id, Action.VIEW_METADATA)
-    context = selectors.object_page_context(user=request.user, data_object=data_object)
-    return render(request, "repository/object_detail.html", context)
+    page = presenters.object_page(user=request.user, data_object=data_object)
+    return render(request, "repository/object_detail.html", page_context(page))
 
 
 @login_required
@@ -99,10 +100,8 @@ def object_tier_change(request, object_id: int):
         else:
             messages.success(request, _tier_change_message(outcome, form.cleaned_data["tier"]))
             return redirect("object-detail", object_id=data_object.pk)
-    context = selectors.object_page_context(
-        user=request.user, data_object=data_object, tier_form=form
-    )
-    return render(request, "repository/object_detail.html", context, status=400)
+    page = presenters.object_page(user=request.user, data_object=data_object, tier_form=form)
+    return render(request, "repository/object_detail.html", page_context(page), status=400)
 
 
 def _tier_change_message(outcome: tiers.TierChangeOutcome, tier: str) -> str:
@@ -139,10 +138,8 @@ def object_quarantine_clear(request, object_id: int):
                 ),
             )
             return redirect("object-detail", object_id=data_object.pk)
-    context = selectors.object_page_context(
-        user=request.user, data_object=data_object, quarantine_form=form
-    )
-    return render(request, "repository/object_detail.html", context, status=400)
+    page = presenters.object_page(user=request.user, data_object=data_object, quarantine_form=form)
+    return render(request, "repository/object_detail.html", page_context(page), status=400)
 
 
 @never_cache

@@ -28,7 +28,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Project
 from accounts.roles import ProjectAction, may, project_role
-from core.vocabularies import Tier
+from core.tiers import Downloaders, downloaded_by
 from dmp.models import DmpRecord
 from repository.access import Action, access_decision_refusal, visible_to
 from repository.governance.decisions import decision_change, pending_request_lock, request_decide
@@ -45,8 +45,11 @@ PURPOSE_MAX_LENGTH = 4000
 
 
 def requestable_objects(*, user, record: DmpRecord) -> QuerySet:
-    """The record's shared objects that ``user`` can see listed (what a request is for)."""
-    return visible_to(user, Action.VIEW_METADATA).filter(record=record, tier=Tier.SHARED)
+    """The record's shared objects that ``user`` can see listed (what a request is for):
+    those on tiers a grant opens (``Downloaders.MEMBERS_AND_GRANTEES``)."""
+    return visible_to(user, Action.VIEW_METADATA).filter(
+        record=record, tier__in=downloaded_by(Downloaders.MEMBERS_AND_GRANTEES)
+    )
 
 
 def live_grant(*, user, record: DmpRecord) -> AccessGrant | None:

@@ -9,8 +9,9 @@ The rules (docs/architecture.md, "Tier changes"):
 * opening data to a reviewed tier creates a pending :class:`TierChangeRequest`, with a
   reason, that a curator approves or rejects; an embargo needs an available date in the
   future;
-* opening data beyond the project (``embargoed``, ``public``) is refused, object by object
-  with the reason, by :func:`tier_change_blockers` — both when asked and when approved.
+* opening data beyond the project (the tiers the tier table, ``core/tiers.py``, marks so)
+  is refused, object by object with the reason, by :func:`tier_change_blockers` — both
+  when asked and when approved.
 
 Every change of tier goes through :func:`data_object_tier_apply`, which audits it. Deciding
 and cancelling a request is the workflow every reviewed request shares,
@@ -31,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.roles import ProjectAction, may
+from core.tiers import beyond_project, dated_tiers, openness, tier_rule
 from core.vocabularies import Tier
 from repository.access import Action, tier_decision_refusal, visible_to
 from repository.governance.decisions import (
@@ -44,12 +46,6 @@ from repository.models import AuditEvent, DataObject, RequestStatus, TierChangeR
 from repository.services import audit_event_record
 
 logger = logging.getLogger(__name__)
-
-# How open each tier is: a change to a lower number makes data less open.
-OPENNESS = {Tier.NON_SHARED: 0, Tier.SHARED: 1, Tier.EMBARGOED: 2, Tier.PUBLIC: 3}
-# Tiers that open data beyond the project: personal data and unverified bytes stay out.
-BEYOND_PROJECT = frozenset({Tier.EMBARGOED, Tier.PUBLIC})
-
 
 # The name callers knew before both kinds of request shared one error.
 TierRequestAlreadyDecided = RequestAlreadyDecided
@@ -71,9 +67,9 @@ def tier_change_opens(
     data_object: DataObject, *, tier: str, available_date: datetime.date | None
 ) -> bool:
     """Whether changing ``data_object`` to ``tier`` makes its bytes more open."""
-    if tier == data_object.tier == Tier.EMBARGOED:
+    if tier == data_object.tier and tier in dated_tiers():
         return available_date < data_object.available_date  # an earlier lift opens sooner
-    return OPENNESS[Tier(tier)] > OPENNESS[Tier(data_object.tier)]
+    return openness(tier) > openness(data_object.tier)
 
 
 def tier_change_needs_review(
@@ -95,7 +91,7 @@ def tier_change_blockers(
     verified, by quarantine, or by a missing or withdrawn DMP record. The service and the
     review page both ask here, so the curator sees exactly what the service will refuse.
     """
-    if tier not in BEYOND_PROJECT or not tier_change_opens(
+    if tier not in beyond_project() or not tier_change_opens(
         data_object, tier=tier, available_date=available_date
     ):
         return []
@@ -185,7 +181,7 @@ def data_object_tier_apply(
 def _clean_embargo(tier: str, available_date: datetime.date | None) -> datetime.date | None:
     if tier not in Tier.values:
         raise ValidationError({"tier": _("Choose one of the access tiers.")})
-    if tier != Tier.EMBARGOED:
+    if tier not in dated_tiers():
         return None
     if available_date is None:
         raise ValidationError({"available_date": _("An embargo needs an available date.")})
@@ -532,14 +528,15 @@ def tier_requests_decide_for_record(
 
 
 def embargoes_lift(*, today: datetime.date | None = None) -> int:
-    """Make public every embargoed object whose available date has come (Celery beat).
+    """Make public every embargoed object whose available date has come — the tier its
+    row of the tier table is ``lifted_to`` (Celery beat).
 
     Each object is changed through :func:`data_object_tier_apply` and audited as
     ``embargo_lifted``; a second run finds nothing to do and writes nothing. Returns how
     many objects were opened.
     """
     today = today or timezone.localdate()
-    due = DataObject.objects.filter(tier=Tier.EMBARGOED, available_date__lte=today).exclude(
+    due = DataObject.objects.filter(tier__in=dated_tiers(), available_date__lte=today).exclude(
         status=DataObject.Status.DELETED
     )
     lifted = 0
@@ -553,7 +550,7 @@ def embargoes_lift(*, today: datetime.date | None = None) -> int:
             lifted += data_object_tier_apply(
                 actor=None,
                 data_object=data_object,
-                tier=Tier.PUBLIC,
+                tier=tier_rule(data_object.tier).lifted_to,
                 available_date=data_object.available_date,
                 action=AuditEvent.Action.EMBARGO_LIFTED,
                 detail="The available date has come.",

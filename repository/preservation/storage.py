@@ -5,7 +5,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponseRedirect
 from django.utils.http import content_disposition_header
 
-from core.vocabularies import Tier
+from core.tiers import open_to_everyone
 from repository.models import DataObject
 
 
@@ -16,7 +16,7 @@ def download_url_expiry(data_object: DataObject) -> int:
     revoked, a member leaves or the tier is closed, until it expires. So only public
     objects get the longer ``KURA_DOWNLOAD_URL_EXPIRY``; everything else (shared,
     non_shared, embargoed) the shorter ``KURA_RESTRICTED_DOWNLOAD_URL_EXPIRY``."""
-    if data_object.tier == Tier.PUBLIC:
+    if open_to_everyone(data_object.tier):
         return settings.KURA_DOWNLOAD_URL_EXPIRY
     return settings.KURA_RESTRICTED_DOWNLOAD_URL_EXPIRY
 

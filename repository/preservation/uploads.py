@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Project
 from accounts.roles import ProjectAction, may
 from core.api import ServiceUnavailable
-from core.vocabularies import Tier
+from core.tiers import dated_tiers, most_open_within_project
 from dmp.models import DmpRecord
 from repository.access import records_visible_to
 from repository.governance.tiers import tier_request_create
@@ -179,7 +179,8 @@ def upload_start(
     request when the caller already has it (a batch of files for one record).
 
     Opening tiers (``KURA_REVIEWED_TIERS``) are remembered and requested from a curator
-    when the upload completes; until then the object is ``shared``.
+    when the upload completes; until then the object is ``shared`` (the most open tier
+    within the project).
     """
     if target is None or not target.matches(request):
         target = upload_target(actor=actor, request=request)
@@ -195,9 +196,10 @@ def upload_start(
             }
         )
     reviewed = request.tier in settings.KURA_REVIEWED_TIERS
-    if request.tier == Tier.EMBARGOED and request.available_date is None:
+    dated = request.tier in dated_tiers()
+    if dated and request.available_date is None:
         raise ValidationError({"available_date": _("An embargo needs an available date.")})
-    if request.tier == Tier.EMBARGOED and request.available_date <= timezone.localdate():
+    if dated and request.available_date <= timezone.localdate():
         raise ValidationError({"available_date": _("The available date must be in the future.")})
 
     part_size = part_size_for(request.size)
@@ -211,7 +213,7 @@ def upload_start(
             original_filename=filename,
             size=request.size,
             content_type=request.content_type[:255],
-            tier=Tier.SHARED if reviewed else request.tier,
+            tier=most_open_within_project() if reviewed else request.tier,
             available_date=None if reviewed else request.available_date,
             client_sha256=request.sha256.lower(),
         )

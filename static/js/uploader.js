@@ -172,10 +172,13 @@
 
   // --- The batch form -----------------------------------------------------------------
 
+  // Tiers that need an available date (the tier table's, sent in the page's config).
+  const needsDate = (tier) => config.dated_tiers.includes(tier);
+
   function showDateField() {
-    const embargoed = tierSelect.value === "embargoed";
-    dateField.hidden = !embargoed;
-    dateInput.required = embargoed;
+    const dated = needsDate(tierSelect.value);
+    dateField.hidden = !dated;
+    dateInput.required = dated;
   }
   // The batch choices survive a reload (an interrupted upload is usually continued with
   // the same ones), per user and project like Uppy's own saved state.
@@ -231,9 +234,9 @@
   function readBatch() {
     const record = recordSelect.value;
     const tier = tierSelect.value;
-    const availableDate = tier === "embargoed" ? dateInput.value : "";
+    const availableDate = needsDate(tier) ? dateInput.value : "";
     const recordOk = record !== "";
-    const dateOk = tier !== "embargoed" || (availableDate !== "" && availableDate >= dateInput.min);
+    const dateOk = !needsDate(tier) || (availableDate !== "" && availableDate >= dateInput.min);
     setFieldErrors("upload-record", recordOk ? [] : [strings.chooseRecord]);
     setFieldErrors("upload-available-date", dateOk ? [] : [strings.chooseDate]);
     if (!recordOk) recordSelect.focus();

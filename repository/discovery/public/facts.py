@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from core.vocabularies import FUNDERS, Tier
+from core.tiers import dated_tiers
+from core.vocabularies import FUNDERS
 from dmp.models import DmpRecord
 from dmp.validators import DOI_PATTERN
 from repository.discovery.public.landing import PublicFile
@@ -132,7 +133,7 @@ class RecordFacts:
     def embargo_date(self) -> datetime.date | None:
         """When an embargoed record's data opens; ``None`` for any other record."""
         record = self._record
-        return record.available_date if record.access_rights == Tier.EMBARGOED else None
+        return record.available_date if record.access_rights in dated_tiers() else None
 
     # --- people and organisations -----------------------------------------------------
 

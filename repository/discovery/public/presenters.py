@@ -1,0 +1,142 @@
+"""The landing page as one dataclass, and the facts and Signposting links it is built on.
+
+:func:`landing_page` assembles everything ``repository/public/landing.html`` shows from
+the record's :class:`~repository.discovery.public.facts.RecordFacts` and the objects the visitor may
+see (:mod:`repository.discovery.public.landing`); the view renders it and sends its ``Link`` header.
+"""
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from accounts.models import Project
+from core.tiers import Downloaders, dated_tiers, downloaded_by
+from core.vocabularies import DATA_POLICY_FREE, Term
+from dmp.models import DmpRecord, RecordCreator
+from repository.access import projects_visible_to
+from repository.discovery.public import citation, exports, landing, schemaorg
+from repository.discovery.public.exports import ExportFormat
+from repository.discovery.public.facts import RecordFacts
+from repository.models import DataObject
+
+# (target, rel, media type) of one Signposting link.
+Link = tuple[str, str, str]
+
+
+def _landing_url(request, record: DmpRecord) -> str:
+    return request.build_absolute_uri(reverse("dataset-landing", args=[record.pk]))
+
+
+def _export_url(request, record_id: int, fmt: str) -> str:
+    return request.build_absolute_uri(reverse("dataset-export", args=[record_id, fmt]))
+
+
+def record_facts(request, record: DmpRecord) -> RecordFacts:
+    """The facts every export of ``record`` is built from, as seen through ``request``."""
+    return RecordFacts(
+        record,
+        landing_url=_landing_url(request, record),
+        files=landing.public_files(request, [record])[record.pk],
+        catalog_url=request.build_absolute_uri(reverse("home")),
+    )
+
+
+def signposting_links(request, facts: RecordFacts) -> list[Link]:
+    """FAIR Signposting level 1: (target, rel, media type) for the landing page."""
+    links = [(facts.cite_as, "cite-as", "")]
+    links += [
+        (_export_url(request, facts.pk, entry.key), "describedby", entry.media_type)
+        for entry in exports.described_by(facts)
+    ]
+    links += [(f.url, "item", f.media_type) for f in facts.files]
+    if facts.licence and facts.licence.uri:
+        links.append((facts.licence.uri, "license", ""))
+    links += [
+        ("https://schema.org/Dataset", "type", ""),
+        ("https://schema.org/AboutPage", "type", ""),
+    ]
+    return links
+
+
+def _access_request_mailto(record: DmpRecord) -> str:
+    if not record.data_man_email:
+        return ""
+    subject = _("Access request: %(number)s %(title)s") % {
+        "number": record.data_number,
+        "title": record.title,
+    }
+    return f"mailto:{record.data_man_email}?subject={quote(subject)}"
+
+
+@dataclass(frozen=True)
+class LandingPage:
+    """A dataset's landing page (``repository/public/landing.html``)."""
+
+    record: DmpRecord
+    project: Project
+    creators: list[RecordCreator]
+    objects: list[DataObject]
+    project_visible: bool
+    licence: Term | None
+    access_right: Term
+    data_type: Term | None
+    fee_policy: Term | None
+    research_field: Term | None
+    funder: Term | None
+    keywords: list[str]
+    doi: str
+    cite_as: str
+    citation: str
+    jsonld_script: str
+    signposts: list[Link]  # the <link> elements: every Signposting link but the items
+    access_request_mailto: str
+    exports: list[ExportFormat]
+    has_public_files: bool
+    dated_tiers: tuple[str, ...]  # objects that open on their available date
+    grantable_tiers: tuple[str, ...]  # objects a grant opens: "Request access"
+    links: list[Link]  # the ``Link`` header: every Signposting link
+
+
+def landing_page(request, record: DmpRecord) -> LandingPage:
+    """The landing page of ``record`` (not withdrawn) as ``request``'s user sees it."""
+    objects = list(landing.listed_objects(user=request.user, record=record))
+    facts = record_facts(request, record)
+    links = signposting_links(request, facts)
+    project = record.project
+    return LandingPage(
+        record=record,
+        project=project,
+        creators=list(record.creators.all()),
+        objects=objects,
+        # Anyone who sees one of its objects may open the project page (access.project_rule).
+        # For visitors without a session the page is cached under this record's files only
+        # (public/cache.py), so it links the project when one of *these* files is listed,
+        # never because of another record's files.
+        project_visible=bool(objects)
+        or (
+            request.user.is_authenticated
+            and projects_visible_to(request.user).filter(pk=project.pk).exists()
+        ),
+        licence=facts.licence,
+        access_right=facts.access_right,
+        data_type=facts.data_type,
+        fee_policy=DATA_POLICY_FREE[record.data_policy_free]
+        if record.data_policy_free in DATA_POLICY_FREE
+        else None,
+        research_field=facts.research_field,
+        funder=facts.funder,
+        keywords=facts.keywords,
+        doi=facts.doi,
+        cite_as=facts.cite_as,
+        citation=citation.citation_text(facts),
+        jsonld_script=schemaorg.script_tag(schemaorg.dataset(facts)),
+        signposts=[link for link in links if link[1] != "item"],
+        access_request_mailto=_access_request_mailto(record),
+        exports=exports.menu(facts),
+        has_public_files=bool(facts.files),
+        dated_tiers=dated_tiers(),
+        grantable_tiers=downloaded_by(Downloaders.MEMBERS_AND_GRANTEES),
+        links=links,
+    )
