@@ -289,7 +289,7 @@ CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env.float("CELERY_WORKER_SOFT_SHUTDOWN_TIM
 # full) must not lose a delivered checksum. Tests that wait for a result ask for it.
 CELERY_TASK_IGNORE_RESULT = True
 # A broker that is down is given up on within a few seconds when a task is queued (the
-# work is then kept in the database, repository.tasks.checksum_send): a completion waits
+# work is then kept in the database, repository/preservation/queue.py): a completion waits
 # seconds, not minutes, before it answers.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY_POLICY = {

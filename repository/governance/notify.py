@@ -12,6 +12,7 @@ is away, the notice is sent at once instead.
 """
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -126,15 +127,31 @@ def notice_on_commit(name: str, **values) -> None:
     current transaction commits; nothing if it rolls back."""
     if name not in NOTICES:
         raise KeyError(f"no notice {name!r}")
-    transaction.on_commit(partial(_notice_queue, name, values))
+    transaction.on_commit(partial(_notice_queue, name, values), robust=True)
+
+
+# After the broker refused a notice, this process sends notices itself for a while rather
+# than wait the broker's connection timeout again for each (a decision for a whole record
+# queues one notice per request).
+BROKER_PAUSE_SECONDS = 30
+_broker_down_until = 0.0
 
 
 def _notice_queue(name: str, values: dict) -> None:
+    """Queue the notice for the ``kura.notify`` task; with the broker away, send it now.
+    Never raises: the change it reports is committed and stands."""
+    global _broker_down_until
+    if time.monotonic() >= _broker_down_until:
+        try:
+            task_by_name(NOTIFY).delay(name, values)
+            return
+        except Exception:  # noqa: BLE001 - any broker failure: send it from here
+            _broker_down_until = time.monotonic() + BROKER_PAUSE_SECONDS
+            logger.warning("%s e-mail not queued; sending it now", name, exc_info=True)
     try:
-        task_by_name(NOTIFY).delay(name, values)
-    except Exception:  # noqa: BLE001 - any broker failure: the committed change stands
-        logger.warning("%s e-mail not queued; sending it now", name, exc_info=True)
         notice_send(name, values)
+    except Exception:  # noqa: BLE001 - the mail is lost, the committed change stands
+        logger.exception("%s e-mail %s could not be sent", name, values)
 
 
 def notice_send(name: str, values: dict, *, last_attempt: bool = True) -> bool:

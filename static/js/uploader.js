@@ -265,7 +265,7 @@
     allowMultipleUploadBatches: true,
     restrictions: { minFileSize: 1, maxFileSize: config.max_file_size },
     ...(uppyLocale ? { locale: uppyLocale } : {}),
-    // The server refuses the same names (repository/uploads.py, filename_normalize).
+    // The server refuses the same names (repository/preservation/uploads.py, filename_normalize).
     onBeforeFileAdded: (file) => {
       const hidden = HIDDEN_CHARACTER.exec(file.name || "");
       if (!hidden) return true;
@@ -295,7 +295,7 @@
 
   uppy.use(GoldenRetriever, { expires: config.resume_hours * 60 * 60 * 1000 });
 
-  /** The part size Kura's server chose; the same rule as repository/uploads.py otherwise. */
+  /** The part size Kura's server chose; the same rule as repository/preservation/uploads.py otherwise. */
   function partSizeFor(file) {
     if (file && file.meta.kuraPartSize) return file.meta.kuraPartSize;
     const size = file ? file.size : 0;

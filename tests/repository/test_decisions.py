@@ -256,3 +256,45 @@ def test_a_request_gone_before_its_mail_is_not_an_error(access_request, caplog):
 
     assert notify.notice_send("access_decided", {"request_id": pk}) is False
     assert "no longer exists" in caplog.text
+
+
+def test_with_the_broker_away_the_notice_is_sent_from_here_and_the_broker_is_not_asked_again(
+    tier_request, django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    tries = []
+
+    def broker_away(*args, **kwargs):
+        tries.append(args)
+        raise ConnectionRefusedError("no broker")
+
+    monkeypatch.setattr(notify_task, "delay", broker_away)
+    monkeypatch.setattr(notify, "_broker_down_until", 0.0)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        decide_tier(tier_request)
+    (message,) = mail.outbox
+    assert f"request #{tier_request.pk}" in message.subject
+    assert len(tries) == 1 and "not queued; sending it now" in caplog.text
+
+    notify._notice_queue("tier_decided", {"request_id": tier_request.pk})
+    assert len(tries) == 1  # within the pause: straight to the mail server
+    assert len(mail.outbox) == 2
+
+
+def test_a_notice_that_cannot_be_composed_is_logged_and_the_decision_stands(
+    tier_request, django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    monkeypatch.setattr(notify, "_broker_down_until", float("inf"))  # send from here
+
+    def broken(**values):
+        raise RuntimeError("template missing")
+
+    monkeypatch.setitem(notify.NOTICES, "tier_decided", broken)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        decide_tier(tier_request)
+
+    assert mail.outbox == []
+    assert "could not be sent" in caplog.text
+    tier_request.refresh_from_db()
+    assert tier_request.status == RequestStatus.APPROVED
