@@ -18,6 +18,8 @@ class Term:
     label_en: str
     erad_code: str = ""
     uri: str = ""
+    crossref_funder_id: str = ""  # funders: the Crossref Funder ID (a DOI, 10.13039/...)
+    spdx: str = ""  # licences: the SPDX licence identifier
 
     def label(self, language: str | None = None) -> str:
         language = language or get_language() or "en"
@@ -82,6 +84,19 @@ class MetadataAccess(models.TextChoices):
     CLOSED = "closed", _("Closed")
 
 
+# Crossref Funder IDs (Open Funder Registry DOIs), stored only where a reference confirms
+# them; a funder without one is identified by its e-Rad code (docs/metadata.md, "Funders"):
+# - JST 10.13039/501100002241: Crossref funding metadata of JST awards ("Japan Science and
+#   Technology Agency"), as harvested by OpenAlex and Crossref clients, and the JPCOAR
+#   funder-identifier examples that place it under MEXT;
+# - JSPS 10.13039/501100001691: ROR's guide to the Open Funder Registry's move to ROR
+#   ("a single Funder ID ... and a single corresponding ROR ID", https://ror.org/00hhkn466);
+# - MEXT 10.13039/501100001700: a Crossref deposit's funder_identifier assertion for the
+#   "Ministry of Education, Culture, Sports, Science and Technology", and WEKO's (RCOSDP/weko)
+#   JPCOAR example for 文部科学省;
+# - AMED 10.13039/100009619: a funder open-access policy list naming JSPS, JST and AMED by
+#   their Funder IDs (its JSPS and JST ids agree with the sources above).
+# NEDO and BRAIN (under NARO) and the other funders could not be confirmed offline.
 FUNDERS = Vocabulary(
     [
         Term(
@@ -89,6 +104,7 @@ FUNDERS = Vocabulary(
             "国立研究開発法人日本医療研究開発機構",
             "Japan Agency for Medical Research and Development",
             "303",
+            crossref_funder_id="10.13039/100009619",
         ),
         Term("MOD", "防衛省", "Ministry of Defense", "501"),
         Term("NRA", "原子力規制庁", "Nuclear Regulation Authority", "1503"),
@@ -107,15 +123,26 @@ FUNDERS = Vocabulary(
             "National Institute of Information and Communications Technology",
             "615",
         ),
-        Term("MEXT", "文部科学省", "Ministry of Education", "1001"),
         Term(
-            "JST", "国立研究開発法人科学技術振興機構", "Japan Science and Technology Agency", "1020"
+            "MEXT",
+            "文部科学省",
+            "Ministry of Education",
+            "1001",
+            crossref_funder_id="10.13039/501100001700",
+        ),
+        Term(
+            "JST",
+            "国立研究開発法人科学技術振興機構",
+            "Japan Science and Technology Agency",
+            "1020",
+            crossref_funder_id="10.13039/501100002241",
         ),
         Term(
             "JSPS",
             "独立行政法人日本学術振興会",
             "Japan Society for the Promotion of Science",
             "1025",
+            crossref_funder_id="10.13039/501100001691",
         ),
         Term("MHLW", "厚生労働省", "Ministry of Health", "1101"),
         Term("MAFF", "農林水産省", "Ministry of Agriculture", "1201"),
@@ -187,66 +214,89 @@ DATA_TYPES = Vocabulary(
     ]
 )
 
+# SPDX identifiers (https://spdx.org/licenses/) where the licence and its version are
+# unambiguous. The GPL and LGPL terms have none: the record does not say "only" or "or later".
 LICENSES = Vocabulary(
     [
         Term("NO_LICENSE", "ライセンスなし", "No license"),
-        Term("CC0", "CC0 1.0", "CC0 1.0", uri="https://creativecommons.org/publicdomain/zero/1.0/"),
-        Term("CCBY", "CC BY 4.0", "CC BY 4.0", uri="https://creativecommons.org/licenses/by/4.0/"),
+        Term(
+            "CC0",
+            "CC0 1.0",
+            "CC0 1.0",
+            uri="https://creativecommons.org/publicdomain/zero/1.0/",
+            spdx="CC0-1.0",
+        ),
+        Term(
+            "CCBY",
+            "CC BY 4.0",
+            "CC BY 4.0",
+            uri="https://creativecommons.org/licenses/by/4.0/",
+            spdx="CC-BY-4.0",
+        ),
         Term(
             "CCBYSA",
             "CC BY-SA 4.0",
             "CC BY-SA 4.0",
             uri="https://creativecommons.org/licenses/by-sa/4.0/",
+            spdx="CC-BY-SA-4.0",
         ),
         Term(
             "CCBYND",
             "CC BY-ND 4.0",
             "CC BY-ND 4.0",
             uri="https://creativecommons.org/licenses/by-nd/4.0/",
+            spdx="CC-BY-ND-4.0",
         ),
         Term(
             "CCBYNC",
             "CC BY-NC 4.0",
             "CC BY-NC 4.0",
             uri="https://creativecommons.org/licenses/by-nc/4.0/",
+            spdx="CC-BY-NC-4.0",
         ),
         Term(
             "CCBYNCSA",
             "CC BY-NC-SA 4.0",
             "CC BY-NC-SA 4.0",
             uri="https://creativecommons.org/licenses/by-nc-sa/4.0/",
+            spdx="CC-BY-NC-SA-4.0",
         ),
         Term(
             "CCBYNCND",
             "CC BY-NC-ND 4.0",
             "CC BY-NC-ND 4.0",
             uri="https://creativecommons.org/licenses/by-nc-nd/4.0/",
+            spdx="CC-BY-NC-ND-4.0",
         ),
         Term(
             "AFL",
             "AFL 3.0",
             "Academic Free License 3.0",
             uri="https://opensource.org/license/afl-3-0-php",
+            spdx="AFL-3.0",
         ),
         Term("PD", "パブリックドメイン", "Public domain"),
-        Term("MIT", "MIT", "MIT License", uri="https://opensource.org/license/mit"),
+        Term("MIT", "MIT", "MIT License", uri="https://opensource.org/license/mit", spdx="MIT"),
         Term(
             "Apache2",
             "Apache 2.0",
             "Apache License 2.0",
             uri="https://www.apache.org/licenses/LICENSE-2.0",
+            spdx="Apache-2.0",
         ),
         Term(
             "BSD2",
             "BSD 2-Clause",
             "BSD 2-Clause License",
             uri="https://opensource.org/license/bsd-2-clause",
+            spdx="BSD-2-Clause",
         ),
         Term(
             "BSD3",
             "BSD 3-Clause",
             "BSD 3-Clause License",
             uri="https://opensource.org/license/bsd-3-clause",
+            spdx="BSD-3-Clause",
         ),
         Term(
             "GPL3",
@@ -265,12 +315,14 @@ LICENSES = Vocabulary(
             "Artistic 2.0",
             "Artistic License 2.0",
             uri="https://opensource.org/license/artistic-2-0",
+            spdx="Artistic-2.0",
         ),
         Term(
             "Eclipse1",
             "EPL 1.0",
             "Eclipse Public License 1.0",
             uri="https://www.eclipse.org/legal/epl-v10.html",
+            spdx="EPL-1.0",
         ),
         Term(
             "LGPL3",
@@ -289,6 +341,7 @@ LICENSES = Vocabulary(
             "MPL 2.0",
             "Mozilla Public License 2.0",
             uri="https://www.mozilla.org/en-US/MPL/2.0/",
+            spdx="MPL-2.0",
         ),
         Term("OTHER", "その他", "Other"),
     ]

@@ -22,6 +22,7 @@ from repository.discovery.oai.views import OAI
 from repository.discovery.public import exports, harvested
 from repository.discovery.public.landing import record_for_landing
 from repository.discovery.public.views import record_facts
+from tests.repository.datacite_xsd import assert_valid_datacite_xml
 from tests.repository.test_public import BASE, _export, _jsonld, _landing, _object, _open_record
 
 pytestmark = pytest.mark.django_db
@@ -136,6 +137,27 @@ def test_a_format_that_needs_a_doi_is_not_offered_without_one(client, turtle):
         exports.unregister(entry.key)
 
 
+def test_a_format_that_needs_a_doi_is_not_harvested():
+    oai = exports.OaiFormat("kura_test", "urn:kura:test.xsd", "urn:kura:test", _test_element)
+    with pytest.raises(ValueError, match="only to records with a DOI"):
+        exports.ExportFormat("doi-oai", "DOI", TURTLE, "ttl", _turtle, needs_doi=True, oai=oai)
+
+
+def test_datacite_is_offered_only_where_its_kernel_validates(dataset):
+    """Every DataCite format needs a DOI; where a record has one, its XML is valid."""
+    record, _files = dataset
+    without = _open_record(data_number="D-NODOI", repo_url_doi_link="")
+    datacite_keys = [key for key in exports.REGISTRY if key.startswith("datacite")]
+    assert datacite_keys == ["datacite-json", "datacite-xml"]
+    for key in datacite_keys:
+        entry = exports.REGISTRY[key]
+        assert entry.needs_doi
+        assert not entry.offered(_facts(without))
+        assert entry not in exports.menu(_facts(without))
+        assert entry not in exports.described_by(_facts(without))
+        assert entry.offered(_facts(record))
+
+
 # --- every entry's builder is what its export serves ---------------------------------------
 
 
@@ -151,8 +173,10 @@ def _check(key: str, body: bytes, *, record, client, tmp_path) -> None:
     text = body.decode() if key != "bagit" else ""
     if key == "datacite-json":
         assert schema45.validate(json.loads(text))
+        assert_valid_datacite_xml(schema45.tostring(json.loads(text)))
     elif key == "datacite-xml":
         assert '<identifier identifierType="DOI">10.1234/kura.1</identifier>' in text
+        assert_valid_datacite_xml(body)
     elif key == "jsonld":
         assert json.loads(text) == _jsonld(_landing(client, record))
     elif key == "jpcoar":
@@ -163,7 +187,7 @@ def _check(key: str, body: bytes, *, record, client, tmp_path) -> None:
     elif key == "bibtex":
         assert text.startswith("@misc{") and "doi = {10.1234/kura.1}" in text
     elif key == "ris":
-        assert text.startswith("TY  - DATA") and text.rstrip().endswith("ER  -")
+        assert text.startswith("TY  - DATA") and text.endswith("ER  - \r\n")
     elif key == "bagit":
         bag = _bag(body, tmp_path)
         bag.validate()

@@ -219,7 +219,9 @@ def test_jpcoar_mapping(client, db):
         record.data_number
     ]
     funding = xp("jpcoar:fundingReference")[0]
-    assert funding.xpath("jpcoar:funderIdentifier/text()", namespaces=NS) == ["1020"]
+    assert funding.xpath(
+        "jpcoar:funderIdentifier[@funderIdentifierType='Crossref Funder']/text()", namespaces=NS
+    ) == ["https://doi.org/10.13039/501100002241"]
     assert funding.xpath(
         "jpcoar:fundingStreamIdentifier[@fundingStreamIdentifierType='JGN_fundingStream']/text()",
         namespaces=NS,

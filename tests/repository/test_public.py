@@ -31,6 +31,7 @@ from tests.factories import (
     MembershipFactory,
     ProjectFactory,
 )
+from tests.repository.datacite_xsd import assert_valid_datacite_xml
 
 pytestmark = pytest.mark.django_db
 
@@ -295,26 +296,48 @@ def test_datacite_json_validates_against_kernel_45(client, dataset):
     types = {c["contributorType"] for c in data["contributors"]}
     assert types == {"HostingInstitution", "DataManager"}
     (funding,) = data["fundingReferences"]
-    assert funding["funderIdentifierType"] == "Other"
-    assert funding["funderIdentifier"] == "1020"
+    assert funding["funderIdentifierType"] == "Crossref Funder ID"
+    assert funding["funderIdentifier"] == "https://doi.org/10.13039/501100002241"
     assert funding["awardNumber"] == record.project.japan_grant_number
     assert funding["awardTitle"] == "Kura plan"
     rights = {r.get("rightsUri") for r in data["rightsList"]}
     assert "http://purl.org/coar/access_right/c_abf2" in rights
+    assert {
+        "rights": "CC BY 4.0",
+        "rightsUri": "https://creativecommons.org/licenses/by/4.0/",
+        "rightsIdentifier": "CC-BY-4.0",
+        "rightsIdentifierScheme": "SPDX",
+        "schemeUri": "https://spdx.org/licenses/",
+    } in data["rightsList"]
+    assert_valid_datacite_xml(schema45.tostring(data))
     assert {"alternateIdentifier": record.data_number, "alternateIdentifierType": "Local"} in data[
         "alternateIdentifiers"
     ]
 
 
-def test_datacite_json_without_doi_still_validates(client):
-    record = _open_record(
-        repo_url_doi_link="",
-        access_rights=Tier.EMBARGOED,
-        data_policy_license="",
-    )
+def test_embargoed_datacite_without_a_licence_validates(client):
+    record = _open_record(access_rights=Tier.EMBARGOED, data_policy_license="")
     data = _export(client, record, "datacite-json").json()
     assert schema45.validate(data)
     assert {"date": "2030-01-15", "dateType": "Available"} in data["dates"]
+    assert_valid_datacite_xml(schema45.tostring(data))
+    assert_valid_datacite_xml(_export(client, record, "datacite-xml").content)
+
+
+@pytest.mark.parametrize("link", ["", "https://repo.example.jp/records/1"])
+def test_datacite_is_not_offered_without_a_doi(client, link):
+    """DataCite's kernel requires the DOI (its identifier): without one neither DataCite
+    format is offered — not in the menu, not in Signposting, 404 with the reason."""
+    record = _open_record(repo_url_doi_link=link)
+    landing = _landing(client, record)
+    html = landing.content.decode()
+    for fmt, label in (("datacite-json", "DataCite JSON"), ("datacite-xml", "DataCite XML")):
+        response = _export(client, record, fmt)
+        assert response.status_code == 404
+        assert f"{label} is offered only for datasets with a DOI." in response.content.decode()
+        assert f"/export/{fmt}" not in html
+        assert f"/export/{fmt}" not in landing["Link"]
+    assert "/export/jsonld" in landing["Link"] and "/export/jpcoar" in html
 
 
 def test_datacite_xml_and_jpcoar_are_xml(client, dataset):
@@ -322,6 +345,7 @@ def test_datacite_xml_and_jpcoar_are_xml(client, dataset):
     xml = _export(client, record, "datacite-xml").content.decode()
     assert "http://datacite.org/schema/kernel-4" in xml
     assert '<identifier identifierType="DOI">10.1234/kura.1</identifier>' in xml
+    assert_valid_datacite_xml(xml)
     jpcoar = _export(client, record, "jpcoar").content.decode()
     assert "jpcoar" in jpcoar and record.title_ja in jpcoar
     assert public.original_filename in jpcoar
@@ -334,7 +358,9 @@ def test_bibtex_and_ris(client, dataset):
     assert "doi = {10.1234/kura.1}" in bib
     ris = _export(client, record, "ris").content.decode()
     assert ris.startswith("TY  - DATA") and "DO  - 10.1234/kura.1" in ris
-    assert ris.rstrip().endswith("ER  -")
+    # RIS: every line is "TAG  - value"; the end tag keeps the space after the hyphen.
+    assert ris.endswith("\r\nER  - \r\n")
+    assert all(line[2:6] == "  - " for line in ris.split("\r\n")[:-1])
 
 
 # --- BagIt --------------------------------------------------------------------------------
@@ -352,11 +378,23 @@ def test_bagit_zip_validates(client, dataset, tmp_path):
     assert bag.info["Payload-Oxum"] == f"{public.size + second.size}.2"
 
 
+def test_bagit_of_a_record_without_public_files_is_a_bag(client, tmp_path):
+    """RFC 8493 §2.1.2: the payload directory exists even when it is empty."""
+    record = _open_record()
+    _object(record, "shared.tif", tier=Tier.SHARED)
+    root = _unzip(_export(client, record, "bagit"), tmp_path)
+    assert (root / "data").is_dir() and not any((root / "data").iterdir())
+    bag = bagit.Bag(str(root))
+    bag.validate()
+    assert list(bag.payload_files()) == []
+    assert bag.info["Payload-Oxum"] == "0.0"
+
+
 def test_bagit_above_the_inline_limit_fetches(client, dataset, tmp_path, settings):
     settings.KURA_BAGIT_INLINE_MAX_BYTES = 10
     record, (public, second) = dataset
     root = _unzip(_export(client, record, "bagit"), tmp_path)
-    assert not (root / "data").exists() or not any((root / "data").iterdir())
+    assert (root / "data").is_dir() and not any((root / "data").iterdir())
     lines = (root / "fetch.txt").read_text().splitlines()
     assert sorted(lines) == sorted(
         [
@@ -430,6 +468,7 @@ def test_no_non_public_object_leaks(client, tmp_path):
     }
     for fmt in ("datacite-json", "datacite-xml", "jsonld", "jpcoar", "bibtex", "ris"):
         machine[fmt] = _export(client, record, fmt).content.decode()
+    assert_valid_datacite_xml(machine["datacite-xml"])
     root = _unzip(_export(client, record, "bagit"), tmp_path)
     machine["bagit"] = "\n".join(
         str(p.relative_to(root)) + "\n" + (p.read_text() if p.suffix == ".txt" else "")
@@ -447,12 +486,69 @@ def test_no_non_public_object_leaks(client, tmp_path):
     assert _landing(client, closed).status_code == 404
 
 
-def test_record_without_creators_or_files_still_exports(client):
-    record = DmpRecordFactory(metadata_access=MetadataAccess.OPEN, description_en="")
+def test_record_without_creators_or_files_still_exports(client, tmp_path):
+    record = DmpRecordFactory(
+        metadata_access=MetadataAccess.OPEN,
+        description_en="",
+        repo_url_doi_link="https://doi.org/10.1234/kura.min",
+    )
     assert _landing(client, record).status_code == 200
-    assert schema45.validate(_export(client, record, "datacite-json").json())
+    data = _export(client, record, "datacite-json").json()
+    assert schema45.validate(data)
+    assert_valid_datacite_xml(schema45.tostring(data))
+    assert_valid_datacite_xml(_export(client, record, "datacite-xml").content)
     data = _jsonld(_landing(client, record))
     assert "distribution" not in data
+    bagit.Bag(str(_unzip(_export(client, record, "bagit"), tmp_path))).validate()
+
+
+# --- funders and licences by their registries' identifiers ---------------------------------
+
+
+def test_a_funder_with_a_crossref_funder_id_is_linked_by_it(client, dataset):
+    record, _ = dataset  # JST
+    funder_doi = "https://doi.org/10.13039/501100002241"
+    xml = _export(client, record, "datacite-xml").content.decode()
+    assert (
+        f'<funderIdentifier funderIdentifierType="Crossref Funder ID">{funder_doi}'
+        "</funderIdentifier>" in xml
+    )
+    jpcoar = _export(client, record, "jpcoar").content.decode()
+    assert (
+        f'<jpcoar:funderIdentifier funderIdentifierType="Crossref Funder">{funder_doi}'
+        "</jpcoar:funderIdentifier>" in jpcoar
+    )
+    funder = _export(client, record, "jsonld").json()["funder"]
+    assert funder["identifier"] == funder["sameAs"] == funder_doi
+
+
+def test_a_funder_without_a_crossref_funder_id_keeps_its_e_rad_code(client):
+    project = _project()
+    project.funder = "NEDO"
+    project.save()
+    record = _open_record(project)
+    data = _export(client, record, "datacite-json").json()
+    (funding,) = data["fundingReferences"]
+    assert (funding["funderIdentifier"], funding["funderIdentifierType"]) == ("1305", "Other")
+    assert_valid_datacite_xml(_export(client, record, "datacite-xml").content)
+    jpcoar = _export(client, record, "jpcoar").content.decode()
+    assert (
+        '<jpcoar:funderIdentifier funderIdentifierType="e-Rad_funder">1305'
+        "</jpcoar:funderIdentifier>" in jpcoar
+    )
+    funder = _export(client, record, "jsonld").json()["funder"]
+    assert funder["identifier"]["value"] == "1305" and "sameAs" not in funder
+
+
+def test_a_licence_without_an_spdx_id_has_no_rights_identifier(client):
+    record = _open_record(data_policy_license="GPL3")
+    data = _export(client, record, "datacite-json").json()
+    (licence,) = (r for r in data["rightsList"] if r["rights"] == "GNU General Public License 3.0")
+    assert licence == {
+        "rights": "GNU General Public License 3.0",
+        "rightsUri": "https://www.gnu.org/licenses/gpl-3.0.html",
+    }
+    assert_valid_datacite_xml(_export(client, record, "datacite-xml").content)
 
 
 def test_bagit_streams_in_chunks_smaller_than_a_file(client):

@@ -1,4 +1,5 @@
-"""BagIt 1.0 (RFC 8493) zip of a record's public files, streamed from storage.
+"""BagIt 1.0 (RFC 8493) zip of a record's public files, streamed from storage (a valid
+bag with an empty ``data/`` when the record has none).
 
 Bytes flow from ``default_storage.open`` through :mod:`zipstream` to the client one chunk
 at a time; nothing holds a whole file. Above ``KURA_BAGIT_INLINE_MAX_BYTES`` (default
@@ -112,6 +113,9 @@ def bag_stream(facts: RecordFacts, *, root: str) -> tuple[ZipStream, bool]:
         store_check(files)
     paths = payload_paths(files)
     zs = ZipStream(sized=False)
+    # RFC 8493 §2.1.2: the payload directory is there even when it is empty (a bag of a
+    # record with metadata only, or a fetched bag), so the zip lists it explicitly.
+    zs.mkdir(f"{root}/data")
     digests: dict[str, object] = {}
     for f, path in zip(files, paths, strict=True):
         digests[path] = hashlib.sha256()

@@ -71,4 +71,5 @@ def ris(facts: RecordFacts) -> str:
         lines.append(("AB", abstract))
     lines.append(("ID", facts.data_number))
     lines.append(("ER", ""))
-    return "\r\n".join(f"{tag}  - {_ris_value(value)}".rstrip() for tag, value in lines) + "\r\n"
+    # Every line is "TAG  - value"; the end tag's value is empty: "ER  - " keeps its space.
+    return "\r\n".join(f"{tag}  - {_ris_value(value)}" for tag, value in lines) + "\r\n"

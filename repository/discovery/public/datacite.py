@@ -2,11 +2,13 @@
 
 from datacite import schema45
 
-from repository.discovery.public.facts import Person, RecordFacts
+from repository.discovery.public.facts import CROSSREF_FUNDER, ERAD_FUNDER, Person, RecordFacts
 
 ERAD_RESEARCHER = "e-Rad_Researcher"
-ERAD_FUNDER = "e-Rad_funder"
 ROR_SCHEME = {"schemeUri": "https://ror.org/"}
+# DataCite's funderIdentifierType for each kind of funder id; an e-Rad code is "Other".
+FUNDER_ID_TYPES = {CROSSREF_FUNDER: "Crossref Funder ID", ERAD_FUNDER: "Other"}
+SPDX_SCHEME = {"rightsIdentifierScheme": "SPDX", "schemeUri": "https://spdx.org/licenses/"}
 
 
 def _names(ja: str, en: str) -> list[tuple[str, str]]:
@@ -114,9 +116,11 @@ def _rights(facts: RecordFacts) -> list[dict]:
     rights = []
     licence = facts.licence
     if licence:
-        entry = {"rights": licence.label_en, "rightsIdentifier": licence.code}
+        entry = {"rights": licence.label_en}
         if licence.uri:
             entry["rightsUri"] = licence.uri
+        if licence.spdx:
+            entry |= {"rightsIdentifier": licence.spdx, **SPDX_SCHEME}
         rights.append(entry)
     access = facts.access_right
     rights.append(
@@ -133,8 +137,11 @@ def _rights(facts: RecordFacts) -> list[dict]:
 def _funding(facts: RecordFacts) -> dict:
     funding = facts.funding
     entry = {"funderName": funding.funder_name}
-    if funding.funder.erad_code:
-        entry |= {"funderIdentifier": funding.funder.erad_code, "funderIdentifierType": "Other"}
+    if funder_id := funding.funder_id:
+        entry |= {
+            "funderIdentifier": funder_id.value,
+            "funderIdentifierType": FUNDER_ID_TYPES[funder_id.scheme],
+        }
     if funding.grant_number:
         entry["awardNumber"] = funding.grant_number
     if funding.project_name:
@@ -143,7 +150,8 @@ def _funding(facts: RecordFacts) -> dict:
 
 
 def datacite_json(facts: RecordFacts) -> dict:
-    """The record as DataCite 4.5 JSON (validates with ``datacite.schema45``)."""
+    """The record as DataCite 4.5 JSON (validates with ``datacite.schema45``). Only for a
+    record with a DOI: the kernel requires its identifier (the registry's ``needs_doi``)."""
     data = _identity(facts, _publisher(facts))
     if subjects := _subjects(facts):
         data["subjects"] = subjects

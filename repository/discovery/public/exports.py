@@ -50,8 +50,17 @@ class ExportFormat:
     web: bool = True  # served at /datasets/<id>/export/<key>
     attachment: bool = False  # Content-Disposition: attachment (else inline)
     streamed: bool = False  # ``build`` returns an iterable of bytes, sent as it comes
-    needs_doi: bool = False  # offered only for a record with a DOI
+    # Offered only for a record with a DOI: in the menu, as a Signposting link and at its
+    # export URL (404 without one). OAI-PMH harvests every record in every format it lists,
+    # so a format that needs a DOI is not harvested.
+    needs_doi: bool = False
     oai: OaiFormat | None = None
+
+    def __post_init__(self):
+        if self.needs_doi and self.oai is not None:
+            raise ValueError(
+                f"{self.key!r}: OAI-PMH cannot offer a format only to records with a DOI."
+            )
 
     @property
     def content_type(self) -> str:
@@ -101,6 +110,7 @@ REGISTRY: dict[str, ExportFormat] = {
             "json",
             _json(datacite.datacite_json),
             describedby=True,
+            needs_doi=True,  # the kernel's identifier is mandatory (docs/metadata.md)
         ),
         ExportFormat(
             "datacite-xml",
@@ -108,6 +118,7 @@ REGISTRY: dict[str, ExportFormat] = {
             "application/vnd.datacite.datacite+xml",
             "xml",
             lambda facts: datacite.datacite_xml(datacite.datacite_json(facts)),
+            needs_doi=True,
         ),
         ExportFormat(
             "jsonld",

@@ -47,6 +47,20 @@ class Person:
         return english_first(self.affiliation_ja, self.affiliation_en)
 
 
+CROSSREF_FUNDER = "crossref"
+ERAD_FUNDER = "e-rad"
+
+
+@dataclass(frozen=True)
+class FunderId:
+    """How a funder is identified: its Crossref Funder ID where Kura knows one (``scheme``
+    :data:`CROSSREF_FUNDER`, ``value`` the DOI URL), else its e-Rad funder code
+    (:data:`ERAD_FUNDER`). Each format names the scheme in its own vocabulary."""
+
+    scheme: str
+    value: str
+
+
 @dataclass(frozen=True)
 class Funding:
     """Who funds the record's project, through which program, under which grant."""
@@ -66,6 +80,15 @@ class Funding:
     @property
     def project_name(self) -> str:
         return english_first(self.project_ja, self.project_en)
+
+    @property
+    def funder_id(self) -> FunderId | None:
+        funder = self.funder
+        if funder is None:
+            return None
+        if funder.crossref_funder_id:
+            return FunderId(CROSSREF_FUNDER, f"https://doi.org/{funder.crossref_funder_id}")
+        return FunderId(ERAD_FUNDER, funder.erad_code) if funder.erad_code else None
 
 
 class RecordFacts:

@@ -8,7 +8,7 @@ request), so the export view and the OAI-PMH endpoint build the same element.
 import xml.etree.ElementTree as ET  # noqa: S405 - we build XML, never parse untrusted input
 
 from core.vocabularies import DATA_TYPES
-from repository.discovery.public.facts import Person, RecordFacts
+from repository.discovery.public.facts import CROSSREF_FUNDER, ERAD_FUNDER, Person, RecordFacts
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -36,6 +36,8 @@ for _prefix, _uri in {
     ET.register_namespace(_prefix, _uri)
 
 J = f"{{{JPCOAR}}}"
+# JPCOAR 2.0's funderIdentifierType for each kind of funder id.
+FUNDER_ID_TYPES = {CROSSREF_FUNDER: "Crossref Funder", ERAD_FUNDER: "e-Rad_funder"}
 
 
 def _sub(parent: ET.Element, tag: str, text: str = "", **attrs: str) -> ET.Element:
@@ -144,12 +146,13 @@ def _funding(root, facts: RecordFacts) -> None:
     if funding.funder is None:
         return
     element = _sub(root, f"{J}fundingReference")
-    _sub(
-        element,
-        f"{J}funderIdentifier",
-        funding.funder.erad_code,
-        funderIdentifierType="e-Rad_funder",
-    )
+    if funder_id := funding.funder_id:
+        _sub(
+            element,
+            f"{J}funderIdentifier",
+            funder_id.value,
+            funderIdentifierType=FUNDER_ID_TYPES[funder_id.scheme],
+        )
     _bilingual(element, f"{J}funderName", funding.funder.label_ja, funding.funder.label_en)
     if funding.stream_code:
         _sub(

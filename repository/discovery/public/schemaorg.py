@@ -4,7 +4,7 @@ import json
 
 from django.utils.safestring import mark_safe
 
-from repository.discovery.public.facts import Person, RecordFacts
+from repository.discovery.public.facts import CROSSREF_FUNDER, Person, RecordFacts
 
 DESCRIPTION_MIN = 50
 DESCRIPTION_MAX = 5000
@@ -51,11 +51,14 @@ def _person(person: Person) -> dict:
 def _funder_and_grant(facts: RecordFacts) -> tuple[dict, dict | None]:
     funding = facts.funding
     funder = {"@type": "Organization", "name": funding.funder_name}
-    if funding.funder.erad_code:
+    funder_id = funding.funder_id
+    if funder_id and funder_id.scheme == CROSSREF_FUNDER:
+        funder |= {"identifier": funder_id.value, "sameAs": funder_id.value}
+    elif funder_id:
         funder["identifier"] = {
             "@type": "PropertyValue",
             "propertyID": "e-Rad funder code",
-            "value": funding.funder.erad_code,
+            "value": funder_id.value,
         }
     if not (funding.grant_number or funding.project_ja or funding.project_en):
         return funder, None

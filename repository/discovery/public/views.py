@@ -5,6 +5,7 @@ from urllib.parse import quote
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from core import generations
@@ -30,6 +31,13 @@ def link_header(links) -> str:
         f'<{link_target(target)}>; rel="{rel}"' + (f'; type="{media}"' if media else "")
         for target, rel, media in links
     )
+
+
+def _not_offered(request, export: exports.ExportFormat):
+    """404 for a format this record is not exported in, saying why (only ``needs_doi``
+    withholds a format from a record its reader may see)."""
+    message = _("%(format)s is offered only for datasets with a DOI.") % {"format": export.label}
+    return render(request, "404.html", {"message": message}, status=404)
 
 
 def _tombstone(request, record: DmpRecord):
@@ -60,7 +68,7 @@ def dataset_export(request, record_id: int, fmt: str):
         return _tombstone(request, record)
     facts = record_facts(request, record)
     if not export.offered(facts):
-        raise Http404("This dataset is not exported in this format.")
+        return _not_offered(request, export)
     body = export.build(facts)
     response_class = StreamingHttpResponse if export.streamed else HttpResponse
     response = response_class(body, content_type=export.content_type)
