@@ -16,6 +16,7 @@ from core.http import client_ip
 from core.vocabularies import Tier
 from repository import dashboard, presenters, selectors, services
 from repository.access import Action, access_data_object, access_project, can
+from repository.discovery.public import signposts
 from repository.forms import QuarantineClearForm, TierChangeForm
 from repository.governance import tiers
 from repository.health import health_caller_allowed, run_health_checks_cached
@@ -149,7 +150,13 @@ def object_download(request, object_id: int):
     services.data_object_download_note(
         actor=request.user, data_object=data_object, ip_address=client_ip(request)
     )
-    return download_response(data_object)
+    response = download_response(data_object)
+    if data_object.record_id:
+        # FAIR Signposting: the file belongs to its dataset's landing page (on S3's 302 too).
+        response["Link"] = signposts.link_header(
+            signposts.collection(request, data_object.record_id)
+        )
+    return response
 
 
 @never_cache

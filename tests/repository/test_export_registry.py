@@ -96,6 +96,10 @@ def test_a_registered_format_is_on_the_menu_at_its_url_and_in_signposting(client
     assert response["Content-Disposition"] == f'inline; filename="kura-{record.pk}.ttl"'
     assert response.content.decode() == _turtle(_facts(record))
 
+    negotiated = client.get(landing.wsgi_request.path, HTTP_ACCEPT=TURTLE)
+    assert negotiated.content == response.content
+    assert negotiated["Content-Location"] == BASE + url
+
 
 def test_a_registered_format_is_harvested(client, dataset, turtle):
     record, _files = dataset
@@ -188,6 +192,9 @@ def _check(key: str, body: bytes, *, record, client, tmp_path) -> None:
         assert text.startswith("@misc{") and "doi = {10.1234/kura.1}" in text
     elif key == "ris":
         assert text.startswith("TY  - DATA") and text.endswith("ER  - \r\n")
+    elif key == "citation":
+        assert text.endswith(". https://doi.org/10.1234/kura.1")
+        assert text in _landing(client, record).content.decode()
     elif key == "bagit":
         bag = _bag(body, tmp_path)
         bag.validate()
@@ -229,7 +236,17 @@ def test_the_registry_declares_todays_formats():
         "jpcoar",
         "bibtex",
         "ris",
+        "citation",
         "bagit",
     ]
     assert [f.prefix for f in exports.harvested_formats()] == ["oai_dc", "jpcoar_2.0"]
     assert [e.key for e in exports.by_media_type("application/xml")] == ["jpcoar"]
+    assert [e.key for e in exports.described_by()] == [
+        "datacite-json",
+        "datacite-xml",
+        "jsonld",
+        "jpcoar",
+        "bibtex",
+        "ris",
+        "citation",
+    ]

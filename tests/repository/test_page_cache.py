@@ -372,3 +372,42 @@ def test_reading_pages_makes_no_scoped_numbers(client, dataset):
         ["record-files", f"{quiet.pk}-generation"]
     ]
     assert "first-file.tif" in _landing(client, quiet).content.decode()
+
+
+# --- content negotiation and the linkset (issue 16 items 6 and 7) ---------------------------
+
+
+def test_negotiated_metadata_and_the_page_never_stand_in_for_each_other(
+    client, dataset, django_assert_num_queries
+):
+    record, _ = dataset
+    landing = reverse("dataset-landing", args=[record.pk])
+    html = _served_from_cache(client, django_assert_num_queries, lambda c: _landing(c, record))
+    assert "Accept" in _landing(client, record)["Vary"]  # kept with the cached headers
+    for _ in range(2):  # the cached page is not served to a negotiating client, nor stored
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(landing, HTTP_ACCEPT="application/ld+json")
+        assert len(queries) > 0
+        assert response["Content-Type"] == "application/ld+json"
+        assert "Accept" in response["Vary"]
+    with django_assert_num_queries(0):  # ... and the page is still cached for browsers
+        assert _landing(client, record).content.decode() == html
+
+
+def test_a_negotiating_client_first_leaves_no_metadata_for_browsers(client, dataset):
+    record, _ = dataset
+    landing = reverse("dataset-landing", args=[record.pk])
+    assert client.get(landing, HTTP_ACCEPT="application/x-bibtex")["Content-Type"].startswith(
+        "application/x-bibtex"
+    )
+    assert _landing(client, record)["Content-Type"].startswith("text/html")
+
+
+def test_the_linkset_is_cached_and_follows_the_files(client, dataset, django_assert_num_queries):
+    record, public = dataset
+    linkset = reverse("dataset-linkset-json", args=[record.pk])
+    body = _served_from_cache(client, django_assert_num_queries, lambda c: c.get(linkset))
+    assert _download_url(public) in body
+    public.tier = Tier.SHARED
+    public.save()
+    assert _download_url(public) not in client.get(linkset).content.decode()

@@ -58,7 +58,7 @@ def _storable(request, response) -> bool:
     )
 
 
-def cached_for_visitors(*, params: frozenset[str] = frozenset(), scoped=None):
+def cached_for_visitors(*, params: frozenset[str] = frozenset(), scoped=None, bypass=None):
     """Serve the view's page from the shared cache to visitors without a session.
 
     The page is filed under the catalogue generation and ``scoped(**view_kwargs)`` (the
@@ -68,11 +68,17 @@ def cached_for_visitors(*, params: frozenset[str] = frozenset(), scoped=None):
     for with anything else (``?x=<random>``) is rendered and not stored, so nobody can fill
     the cache with copies of one page. (Each distinct search still takes an entry, for
     ``KURA_PAGE_CACHE_SECONDS``: give the cache a memory limit, see the README.)
+
+    A request for which ``bypass(request)`` is true is neither served from the cache nor
+    stored: a landing URL asked for a metadata record by content negotiation is answered
+    afresh, so the page and the records never stand in for each other under one key.
     """
 
     def decorator(view):
         @wraps(view)
         def wrapper(request, *args, **kwargs):
+            if bypass is not None and bypass(request):
+                return view(request, *args, **kwargs)
             generations = (CATALOGUE, *(scoped(**kwargs) if scoped else ()))
             return _serve(view, params, generations, request, *args, **kwargs)
 

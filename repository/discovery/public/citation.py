@@ -1,8 +1,8 @@
-"""Citation text, BibTeX and RIS for a record."""
+"""Citation text, BibTeX, RIS and Highwire Press ``citation_*`` tags for a record."""
 
 import re
 
-from repository.discovery.public.facts import RecordFacts
+from repository.discovery.public.facts import RecordFacts, in_language
 
 
 def _creator_names(facts: RecordFacts) -> list[str]:
@@ -73,3 +73,34 @@ def ris(facts: RecordFacts) -> str:
     lines.append(("ER", ""))
     # Every line is "TAG  - value"; the end tag's value is empty: "ER  - " keeps its space.
     return "\r\n".join(f"{tag}  - {_ris_value(value)}" for tag, value in lines) + "\r\n"
+
+
+PDF = "application/pdf"
+
+
+def highwire_tags(facts: RecordFacts, language: str) -> list[tuple[str, str]]:
+    """(name, content) of the landing page's ``<meta name="citation_…">`` tags, the ones
+    Google Scholar's inclusion guidelines read, in ``language`` (the page's) where the
+    record has both: the title and authors as the page shows them."""
+    title = in_language(facts.title_ja, facts.title_en, language)
+    if language.startswith("ja"):
+        title_language = "ja" if facts.title_ja else "en"
+    else:
+        title_language = "en" if facts.title_en else "ja"
+    date = facts.publication_date.strftime("%Y/%m/%d")
+    tags = [("citation_title", title)]
+    tags += [
+        ("citation_author", in_language(c.name_ja, c.name_en, language)) for c in facts.creators
+    ]
+    tags += [("citation_publication_date", date), ("citation_date", date)]
+    if publisher := in_language(*facts.publisher_names, language):
+        tags.append(("citation_publisher", publisher))
+    if facts.doi:
+        tags.append(("citation_doi", facts.doi))
+    if facts.keywords:
+        tags.append(("citation_keywords", "; ".join(facts.keywords)))
+    tags.append(("citation_language", title_language))
+    tags.append(("citation_abstract_html_url", facts.landing_url))
+    if pdf := next((f for f in facts.files if f.media_type == PDF), None):
+        tags.append(("citation_pdf_url", pdf.url))
+    return tags

@@ -3,14 +3,15 @@
 Each :class:`ExportFormat` says what the format is called (its key in
 ``/datasets/<id>/export/<key>``, its label), what it is (media type, charset, file
 extension), how it is built (``build``: one :class:`~repository.discovery.public.facts.RecordFacts`
-in, the body out) and where it is offered: in the landing page's menu, as a Signposting
-``describedby`` link of the landing page, at its export URL, and over OAI-PMH (``oai``:
-metadataPrefix, schema, namespace and the element to embed). The landing page, the export
-view and the OAI-PMH endpoint read only this registry, so adding a format is one builder
-and one :func:`register` call (docs/architecture.md, "Exports").
+in, the body out) and where it is offered: in the landing page's menu, as a metadata record
+of the dataset (``describedby``: a Signposting ``describedby`` link of the landing page, and
+an answer of the landing URL to content negotiation), at its export URL, and over OAI-PMH
+(``oai``: metadataPrefix, schema, namespace and the element to embed). The landing page,
+the export view and the OAI-PMH endpoint read only this registry, so adding a format is one
+builder and one :func:`register` call (docs/architecture.md, "Exports").
 
-Entries are looked up by key or by media type (:func:`by_media_type`), so content
-negotiation can pick an entry from an ``Accept`` header without a registry of its own.
+Entries are looked up by key or by media type (:func:`by_media_type`), which is how
+:func:`negotiated` picks an entry from an ``Accept`` header without a registry of its own.
 """
 
 import json
@@ -18,6 +19,7 @@ import xml.etree.ElementTree as ET  # noqa: S405 - serialising our own trees onl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from django.http.request import MediaType
 from django.utils.translation import gettext_lazy as _
 
 from repository.discovery.public import bagit, citation, datacite, harvested, schemaorg
@@ -46,7 +48,9 @@ class ExportFormat:
     build: Callable[[RecordFacts], Body]
     charset: str = ""
     menu: bool = True  # listed under the landing page's "Machine-readable metadata"
-    describedby: bool = False  # a Signposting ``describedby`` link of the landing page
+    # A metadata record of the dataset: a Signposting ``describedby`` link of the landing
+    # page, and one of the landing URL's answers to content negotiation.
+    describedby: bool = False
     web: bool = True  # served at /datasets/<id>/export/<key>
     attachment: bool = False  # Content-Disposition: attachment (else inline)
     streamed: bool = False  # ``build`` returns an iterable of bytes, sent as it comes
@@ -119,6 +123,7 @@ REGISTRY: dict[str, ExportFormat] = {
             "xml",
             lambda facts: datacite.datacite_xml(datacite.datacite_json(facts)),
             needs_doi=True,
+            describedby=True,
         ),
         ExportFormat(
             "jsonld",
@@ -134,6 +139,7 @@ REGISTRY: dict[str, ExportFormat] = {
             "application/xml",
             "xml",
             _xml(harvested.jpcoar_element),
+            describedby=True,
             oai=OaiFormat(
                 "jpcoar_2.0",
                 harvested.JPCOAR_SCHEMA,
@@ -149,6 +155,7 @@ REGISTRY: dict[str, ExportFormat] = {
             "bib",
             citation.bibtex,
             charset="utf-8",
+            describedby=True,
             attachment=True,
         ),
         ExportFormat(
@@ -158,7 +165,20 @@ REGISTRY: dict[str, ExportFormat] = {
             "ris",
             citation.ris,
             charset="utf-8",
+            describedby=True,
             attachment=True,
+        ),
+        # The landing page shows it under "How to cite"; DataCite's content negotiation
+        # calls it text/x-bibliography.
+        ExportFormat(
+            "citation",
+            _("Formatted citation"),
+            "text/x-bibliography",
+            "txt",
+            citation.citation_text,
+            charset="utf-8",
+            menu=False,
+            describedby=True,
         ),
         # Offered next to the files rather than in the menu (landing.html).
         ExportFormat(
@@ -198,14 +218,54 @@ def menu(facts: RecordFacts) -> list[ExportFormat]:
     return [e for e in REGISTRY.values() if e.menu and e.web and e.offered(facts)]
 
 
-def described_by(facts: RecordFacts) -> list[ExportFormat]:
-    """The formats the landing page's Signposting names as ``describedby``."""
-    return [e for e in REGISTRY.values() if e.describedby and e.web and e.offered(facts)]
+def described_by(facts: RecordFacts | None = None) -> list[ExportFormat]:
+    """The metadata records of this record (of any record, without ``facts``): the formats
+    the landing page's Signposting names as ``describedby`` and negotiates."""
+    return [
+        e
+        for e in REGISTRY.values()
+        if e.describedby and e.web and (facts is None or e.offered(facts))
+    ]
 
 
 def by_media_type(media_type: str) -> list[ExportFormat]:
     """Served formats of ``media_type`` (without parameters), in registry order."""
     return [e for e in REGISTRY.values() if e.web and e.media_type == media_type]
+
+
+HTML = "text/html"
+
+
+def _preference(ranges: list[MediaType], media_type: str) -> tuple[float, int]:
+    """(q-value, specificity) of the most specific ``Accept`` range that ``media_type``
+    matches (parameters other than q are not compared), or (0, -1) when none does."""
+    main, _slash, sub = media_type.partition("/")
+    matching = [
+        (r.quality, (r.main_type != "*") + (r.sub_type != "*"))
+        for r in ranges
+        if r.main_type in (main, "*") and r.sub_type in (sub, "*")
+    ]
+    return max(matching, key=lambda m: m[1], default=(0, -1))
+
+
+def negotiated(request, facts: RecordFacts | None = None) -> ExportFormat | None:
+    """The metadata record the landing URL answers ``request``'s ``Accept`` header with, or
+    ``None`` for the HTML page.
+
+    The media type with the highest q-value (then the more specific matching range) among
+    the page's and the metadata records' wins; the page wins ties, so ``*/*``, a browser's
+    ``text/html,…`` and a type nothing here has get the page. Without ``facts`` every
+    record's formats count: a request answered with the page then is answered with it for
+    any record (``needs_doi`` only takes formats away).
+    """
+    header = request.headers.get("Accept", "*/*")
+    ranges = [MediaType(token) for token in header.split(",") if token.strip()]
+    offered = described_by(facts)
+    candidates = [HTML, *dict.fromkeys(e.media_type for e in offered)]
+    best = max(candidates, key=lambda media_type: _preference(ranges, media_type))
+    if best == HTML or _preference(ranges, best)[0] <= 0:
+        return None
+    return next(e for e in by_media_type(best) if e in offered)
 
 
 def harvested_formats() -> list[OaiFormat]:

@@ -23,9 +23,19 @@ from repository.discovery.public.landing import PublicFile
 # links were validated may hold them, and its "DOI" must not reach a header or citation.
 DOI_RE = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:)(" + DOI_PATTERN + ")$", re.IGNORECASE)
 
+# NII's researcher resolver: the NRID of a researcher is "10000" and the eight digits of
+# the e-Rad researcher number (e.g. 1000090311208 for 90311208).
+NRID_PREFIX = "https://nrid.nii.ac.jp/nrid/10000"
+ERAD_RE = re.compile(r"^[0-9]{8}$")
+
 
 def english_first(ja: str, en: str) -> str:
     return en or ja
+
+
+def in_language(ja: str, en: str, language: str) -> str:
+    """The value in ``language`` (a language code), falling back to the other one."""
+    return (ja or en) if language.startswith("ja") else (en or ja)
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,12 @@ class Person:
     @property
     def affiliation(self) -> str:
         return english_first(self.affiliation_ja, self.affiliation_en)
+
+    @property
+    def uri(self) -> str:
+        """The person's researcher URI, or ``""``: the KAKEN researcher identifier (NRID)
+        that NII's researcher resolver keys by the e-Rad researcher number."""
+        return f"{NRID_PREFIX}{self.erad}" if ERAD_RE.match(self.erad) else ""
 
 
 CROSSREF_FUNDER = "crossref"

@@ -1,14 +1,16 @@
-"""The landing page as one dataclass, and the facts and Signposting links it is built on.
+"""The landing page as one dataclass, and the facts it is built on.
 
 :func:`landing_page` assembles everything ``repository/public/landing.html`` shows from
 the record's :class:`~repository.discovery.public.facts.RecordFacts` and the objects the visitor may
-see (:mod:`repository.discovery.public.landing`); the view renders it and sends its ``Link`` header.
+see (:mod:`repository.discovery.public.landing`), with its Signposting links
+(:mod:`repository.discovery.public.signposts`); the view renders it and sends its ``Link`` header.
 """
 
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from django.urls import reverse
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from accounts.models import Project
@@ -16,48 +18,21 @@ from core.tiers import Downloaders, dated_tiers, downloaded_by
 from core.vocabularies import DATA_POLICY_FREE, Term
 from dmp.models import DmpRecord, RecordCreator
 from repository.access import projects_visible_to
-from repository.discovery.public import citation, exports, landing, schemaorg
+from repository.discovery.public import citation, exports, landing, schemaorg, signposts
 from repository.discovery.public.exports import ExportFormat
 from repository.discovery.public.facts import RecordFacts
+from repository.discovery.public.signposts import Link
 from repository.models import DataObject
-
-# (target, rel, media type) of one Signposting link.
-Link = tuple[str, str, str]
-
-
-def _landing_url(request, record: DmpRecord) -> str:
-    return request.build_absolute_uri(reverse("dataset-landing", args=[record.pk]))
-
-
-def _export_url(request, record_id: int, fmt: str) -> str:
-    return request.build_absolute_uri(reverse("dataset-export", args=[record_id, fmt]))
 
 
 def record_facts(request, record: DmpRecord) -> RecordFacts:
     """The facts every export of ``record`` is built from, as seen through ``request``."""
     return RecordFacts(
         record,
-        landing_url=_landing_url(request, record),
+        landing_url=signposts.landing_url(request, record.pk),
         files=landing.public_files(request, [record])[record.pk],
         catalog_url=request.build_absolute_uri(reverse("home")),
     )
-
-
-def signposting_links(request, facts: RecordFacts) -> list[Link]:
-    """FAIR Signposting level 1: (target, rel, media type) for the landing page."""
-    links = [(facts.cite_as, "cite-as", "")]
-    links += [
-        (_export_url(request, facts.pk, entry.key), "describedby", entry.media_type)
-        for entry in exports.described_by(facts)
-    ]
-    links += [(f.url, "item", f.media_type) for f in facts.files]
-    if facts.licence and facts.licence.uri:
-        links.append((facts.licence.uri, "license", ""))
-    links += [
-        ("https://schema.org/Dataset", "type", ""),
-        ("https://schema.org/AboutPage", "type", ""),
-    ]
-    return links
 
 
 def _access_request_mailto(record: DmpRecord) -> str:
@@ -90,20 +65,20 @@ class LandingPage:
     cite_as: str
     citation: str
     jsonld_script: str
-    signposts: list[Link]  # the <link> elements: every Signposting link but the items
+    highwire: list[tuple[str, str]]  # Google Scholar's <meta name="citation_…"> tags
     access_request_mailto: str
     exports: list[ExportFormat]
     has_public_files: bool
     dated_tiers: tuple[str, ...]  # objects that open on their available date
     grantable_tiers: tuple[str, ...]  # objects a grant opens: "Request access"
-    links: list[Link]  # the ``Link`` header: every Signposting link
+    links: list[Link]  # Signposting: the ``Link`` header and the <link> elements
 
 
 def landing_page(request, record: DmpRecord) -> LandingPage:
     """The landing page of ``record`` (not withdrawn) as ``request``'s user sees it."""
     objects = list(landing.listed_objects(user=request.user, record=record))
     facts = record_facts(request, record)
-    links = signposting_links(request, facts)
+    links = signposts.landing_links(request, facts) + signposts.linkset_urls(request, record.pk)
     project = record.project
     return LandingPage(
         record=record,
@@ -132,7 +107,7 @@ def landing_page(request, record: DmpRecord) -> LandingPage:
         cite_as=facts.cite_as,
         citation=citation.citation_text(facts),
         jsonld_script=schemaorg.script_tag(schemaorg.dataset(facts)),
-        signposts=[link for link in links if link[1] != "item"],
+        highwire=citation.highwire_tags(facts, get_language() or ""),
         access_request_mailto=_access_request_mailto(record),
         exports=exports.menu(facts),
         has_public_files=bool(facts.files),
