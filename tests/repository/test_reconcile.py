@@ -343,9 +343,7 @@ def test_abort_racing_complete_has_exactly_one_winner(researcher, record, monkey
     # The checksums are not this test's business: queued, they would reach the session's
     # Celery worker (tests/conftest.py), whose writes could still be running when this
     # test's database is flushed (TRUNCATE then waits on the worker and deadlocks).
-    monkeypatch.setattr(
-        "repository.preservation.reconcile.checksum_send", lambda *args, **kwargs: True
-    )
+    monkeypatch.setattr("repository.preservation.queue._send", lambda *args, **kwargs: True)
     client = UploadClient(researcher.user)
     for _ in range(10):
         upload, etags = _sent(client, researcher, record, DATA[:1000])
