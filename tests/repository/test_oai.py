@@ -549,11 +549,22 @@ def test_no_non_public_object_or_closed_record_appears(client, db):
 # --- A real harvester against a live server --------------------------------------------------
 
 
+def sickle_for(live_server):
+    """A Sickle harvester whose every response is validated against the schemas too."""
+    from sickle import Sickle
+
+    class ValidatingSickle(Sickle):
+        def harvest(self, **kwargs):
+            response = super().harvest(**kwargs)
+            validate(etree.fromstring(response.http_response.content))
+            return response
+
+    return ValidatingSickle(f"{live_server.url}/oai", max_retries=0)
+
+
 @pytest.mark.django_db(transaction=True)
 @override_settings(KURA_OAI_PAGE_SIZE=3)
 def test_sickle_harvests_everything_open(live_server):
-    from sickle import Sickle
-
     projects = [ProjectFactory(funding_stream_code="MS2"), ProjectFactory()]
     for n in range(8):
         record = complete_record(projects[n % 2], number=n + 1, metadata_access=MetadataAccess.OPEN)
@@ -572,7 +583,7 @@ def test_sickle_harvests_everything_open(live_server):
     expected = {oai_id(r) for r in records_visible_to(AnonymousUser())}
     assert len(expected) == 9
 
-    sickle = Sickle(f"{live_server.url}/oai", max_retries=0)
+    sickle = sickle_for(live_server)
     assert sickle.Identify().deletedRecord == "persistent"
     for prefix in ("oai_dc", "jpcoar_2.0"):
         harvested = list(sickle.ListRecords(metadataPrefix=prefix, ignore_deleted=False))
@@ -912,7 +923,6 @@ def _next_second() -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_sickle_incremental_harvests_see_files_and_records_open_and_close(live_server):
-    from sickle import Sickle
     from sickle.oaiexceptions import NoRecordsMatch
 
     project = ProjectFactory()
@@ -924,7 +934,7 @@ def test_sickle_incremental_harvests_see_files_and_records_open_and_close(live_s
     public = DataObjectFactory(
         project=project, record=record, tier=Tier.PUBLIC, original_filename="closed.tif"
     )
-    sickle = Sickle(f"{live_server.url}/oai", max_retries=0)
+    sickle = sickle_for(live_server)
 
     def harvest_from(since):
         try:
