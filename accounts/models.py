@@ -4,7 +4,7 @@ from django.db import models
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from core.generations import CatalogueQuerySet
+from core.generations import INSTITUTION, PROJECT_DETAILS, CatalogueQuerySet, scoped_by
 from core.vocabularies import FUNDERS, RESEARCH_FIELDS
 
 ror_validator = RegexValidator(
@@ -14,6 +14,20 @@ ror_validator = RegexValidator(
 erad_researcher_validator = RegexValidator(
     r"^[0-9]{8}$", _("An e-Rad researcher number has 8 digits.")
 )
+
+
+class InstitutionQuerySet(CatalogueQuerySet):
+    # A write also moves the institution's own generation: the records of its projects
+    # show its names (core.generations).
+    scope_fields = ("id",)
+    scoped = scoped_by(INSTITUTION, "id")
+
+
+class ProjectQuerySet(CatalogueQuerySet):
+    # A write also moves the project's own generation: its records show its names,
+    # funder and program (core.generations).
+    scope_fields = ("id",)
+    scoped = scoped_by(PROJECT_DETAILS, "id")
 
 
 def bilingual(ja: str, en: str) -> str:
@@ -52,7 +66,7 @@ class Institution(models.Model):
     name_en = models.CharField(_("name (English)"), max_length=255, blank=True)
     ror_id = models.URLField(_("ROR id"), blank=True, validators=[ror_validator])
 
-    objects = CatalogueQuerySet.as_manager()
+    objects = InstitutionQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("institution")
@@ -111,7 +125,7 @@ class Project(models.Model):
         User, through="Membership", related_name="projects", verbose_name=_("members")
     )
 
-    objects = CatalogueQuerySet.as_manager()
+    objects = ProjectQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("project")

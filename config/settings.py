@@ -14,6 +14,7 @@ a variable never serves debug pages or a well-known secret key.
 import re
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -512,10 +513,23 @@ KURA_PROGRAM_OFFICER_GROUP = "program_officers"
 KURA_DEMO_PASSWORD = env.str("KURA_DEMO_PASSWORD", default="")
 # Where Kura is reached from outside: identifiers in exports (maDMP dmp_id) are built on it.
 KURA_BASE_URL = env.str("KURA_BASE_URL", default="http://localhost:8000/")
-# OAI-PMH: oai:<KURA_OAI_REPOSITORY_ID>:record/<pk>; records per list page.
-KURA_OAI_REPOSITORY_ID = env.str("KURA_OAI_REPOSITORY_ID", default="kura")
+# OAI-PMH: identifiers oai:<KURA_OAI_REPOSITORY_ID>:record/<pk>, where the repository
+# identifier is a domain name (the oai-identifier scheme): by default KURA_BASE_URL's host,
+# or kura.localhost while that is no domain name (localhost, an IP address). Records per
+# list page. Identify's adminEmail: KURA_OAI_ADMIN_EMAIL, else DEFAULT_FROM_EMAIL.
+_DOMAIN_NAME = r"[a-zA-Z][a-zA-Z0-9\-]*(\.[a-zA-Z][a-zA-Z0-9\-]*)+"
+_BASE_HOST = urlsplit(KURA_BASE_URL).hostname or ""
+KURA_OAI_REPOSITORY_ID = env.str(
+    "KURA_OAI_REPOSITORY_ID",
+    default=_BASE_HOST if re.fullmatch(_DOMAIN_NAME, _BASE_HOST) else "kura.localhost",
+)
+if not re.fullmatch(_DOMAIN_NAME, KURA_OAI_REPOSITORY_ID):
+    raise ImproperlyConfigured(
+        "KURA_OAI_REPOSITORY_ID must be a domain name such as kura.example.org; "
+        f"got {KURA_OAI_REPOSITORY_ID!r}."
+    )
 KURA_OAI_PAGE_SIZE = env.int("KURA_OAI_PAGE_SIZE", default=100)
-KURA_OAI_ADMIN_EMAIL = env.str("KURA_OAI_ADMIN_EMAIL", default="oai-admin@kura.invalid")
+KURA_OAI_ADMIN_EMAIL = env.str("KURA_OAI_ADMIN_EMAIL", default="") or DEFAULT_FROM_EMAIL
 KURA_HEALTH_TIMEOUT = env.float("KURA_HEALTH_TIMEOUT", default=3.0)
 # /readyz (the deep check) answers callers with this bearer token, or direct loopback ones;
 # its result is reused for this many seconds in each process.

@@ -13,7 +13,16 @@ changes, so pages showing other things stay cached:
   every search page alone;
 * one generation per project (:data:`PROJECT`): its objects, tier-change and access
   requests, grants and audit trail — what its dashboard counts and lists. An upload, or an
-  audited download of non-public data, moves only its own project's dashboard.
+  audited download of non-public data, moves only its own project's dashboard;
+* one generation per DMP record for its own row and creators (:data:`RECORD`), per
+  project for its own row (:data:`PROJECT_DETAILS`: names, funder, program) and per
+  institution (:data:`INSTITUTION`). No page is filed under these yet (they show in
+  ``catalogue``); they name *which* records a write touches, for listeners.
+
+A family may be listened to (:meth:`Family.listen`): the listener hears the scope of every
+change of one of its generations, in the writing transaction. That is how the OAI-PMH
+datestamps follow every write that changes what a record's harvested formats show
+(``repository/discovery/oai/stamps.py``).
 
 The per-record and per-project numbers are *scoped* generations (:class:`Family`): which
 ones a write moves is named by the written rows' own columns (``scope_fields`` of the
@@ -73,10 +82,14 @@ class Generation:
     made by the first write only: until then it reads as 0, so looking at pages of records
     nobody writes to (or of ids that do not exist) adds nothing to the cache."""
 
-    def __init__(self, name: str, *, scoped: bool = False) -> None:
+    def __init__(
+        self, name: str, *, scoped: bool = False, family: "Family | None" = None, scope=None
+    ) -> None:
         self.name = name
         self.key = f"kura:{name}-generation"
         self.scoped = scoped
+        self.family = family
+        self.scope = scope
 
     def __repr__(self) -> str:
         return f"<Generation {self.name}>"
@@ -124,7 +137,11 @@ class Generation:
             log.warning("could not bump the %s generation", self.name, exc_info=True)
 
     def changed(self, using: str | None = None) -> None:
-        """Pages may have changed: bump now and again when the transaction commits."""
+        """Pages may have changed: bump now and again when the transaction commits (and
+        tell the family's listeners, in the writing transaction)."""
+        if self.family is not None:
+            for listener in self.family.listeners:
+                listener(self.scope, using)
         self.bump()
         connection = transaction.get_connection(using)
         # Once per transaction is enough: the bump at commit covers every write before it.
@@ -141,12 +158,19 @@ class Family:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.listeners: list[Callable[[object, str | None], None]] = []
 
     def __repr__(self) -> str:
         return f"<Family {self.name}>"
 
     def of(self, scope) -> Generation:
-        return Generation(f"{self.name}:{scope}", scoped=True)
+        return Generation(f"{self.name}:{scope}", scoped=True, family=self, scope=scope)
+
+    def listen(self, listener: Callable[[object, str | None], None]) -> None:
+        """Call ``listener(scope, using)`` on every change of one of this family's
+        generations, before its bump, in the writing transaction (once per listener)."""
+        if listener not in self.listeners:
+            self.listeners.append(listener)
 
 
 CATALOGUE = Generation("catalogue")
@@ -155,6 +179,9 @@ GENERATIONS = (CATALOGUE, ACTIVITY)  # the ones every process listens for
 _LISTENED = frozenset(g.key for g in GENERATIONS)
 RECORD_FILES = Family("record-files")
 PROJECT = Family("project")
+RECORD = Family("record")
+PROJECT_DETAILS = Family("project-details")
+INSTITUTION = Family("institution")
 
 
 class _LocalCopies:
@@ -491,6 +518,17 @@ class CatalogueQuerySet(models.QuerySet):
         return rows
 
 
+def scoped_by(family: Family, field: str):
+    """A :meth:`CatalogueQuerySet.scoped` for rows whose ``field`` (a ``scope_fields``
+    entry) names their generation in ``family``."""
+
+    def scoped(values: dict) -> list[Generation]:
+        scope = values.get(field)
+        return [family.of(scope)] if scope is not None else []
+
+    return staticmethod(scoped)
+
+
 class ActivityQuerySet(CatalogueQuerySet):
     """A queryset whose bulk writes bump the activity generation."""
 
@@ -523,17 +561,23 @@ class ScopeTracking(models.Model):
     @classmethod
     def from_db(cls, db, field_names, values):
         instance = super().from_db(db, field_names, values)
-        fields = cls._default_manager._queryset_class.scope_fields
-        instance._loaded_scope = {
-            field: instance.__dict__[field]
-            for field in fields
-            if "__" not in field and field in instance.__dict__  # not deferred
-        }
+        instance.remember_scope()
         return instance
+
+    def remember_scope(self) -> None:
+        """Where the row is now is where it was, for its next ``save()``."""
+        fields = type(self)._default_manager._queryset_class.scope_fields
+        self._loaded_scope = {
+            field: self.__dict__[field]
+            for field in fields
+            if "__" not in field and field in self.__dict__  # not deferred
+        }
 
 
 def _receiver(generation: Generation | None, quiet: frozenset[str] | None):
     def on_write(sender, instance=None, using=None, update_fields=None, **kwargs) -> None:
+        if kwargs.get("created") and isinstance(instance, ScopeTracking):
+            instance.remember_scope()  # a row created and then moved moves from here
         if kwargs.get("created") and getattr(instance, "quiet_when_created", bool)():
             return  # a new row no cached page shows (the model says so)
         queryset_class = sender._default_manager._queryset_class

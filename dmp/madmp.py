@@ -50,7 +50,7 @@ from accounts.models import Membership, Project, Role, User
 from core.tiers import dated_tiers, madmp_data_access, tier_of_data_access, tier_rule
 from core.vocabularies import FUNDERS, LICENSES
 
-from .models import DataManagementPlan, DmpRecord
+from .models import RECORD_FIELDS, DataManagementPlan, DmpRecord
 from .records_import import CREATOR_FIELDS, ImportProblem, ImportRefused, records_import
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "maDMP-schema-1.2.json"
@@ -67,11 +67,7 @@ NATIVE_FIELDS = (
     "contains_personal_data",
     "repo_url_doi_link",
 )
-EXTENSION_FIELDS = tuple(
-    f.name
-    for f in DmpRecord._meta.concrete_fields
-    if f.name not in {"id", "project", "created_at", "updated_at", *NATIVE_FIELDS}
-)
+EXTENSION_FIELDS = tuple(name for name in RECORD_FIELDS if name not in NATIVE_FIELDS)
 PROJECT_FIELDS = (
     "name_ja",
     "name_en",

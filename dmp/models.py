@@ -6,7 +6,7 @@ from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Project, bilingual, erad_researcher_validator, ror_validator
-from core.generations import CatalogueQuerySet
+from core.generations import RECORD, CatalogueQuerySet, scoped_by
 from core.vocabularies import (
     ACCESS_RIGHTS,
     DATA_POLICY_FREE,
@@ -54,6 +54,19 @@ class DataManagementPlan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} (v{self.version})"
+
+
+class DmpRecordQuerySet(CatalogueQuerySet):
+    # A write also moves the record's own generation (core.generations), which the OAI-PMH
+    # datestamps listen to; writing the datestamp itself moves nothing.
+    quiet_fields = frozenset({"harvest_changed_at"})
+    scope_fields = ("id",)
+    scoped = scoped_by(RECORD, "id")
+
+
+class RecordCreatorQuerySet(CatalogueQuerySet):
+    scope_fields = ("record_id",)
+    scoped = scoped_by(RECORD, "record_id")
 
 
 class DmpRecord(models.Model):
@@ -177,8 +190,15 @@ class DmpRecord(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # The OAI-PMH datestamp: the last change to anything the record's harvested formats
+    # show (its fields, creators, files, project, institution), or its closing or
+    # withdrawal; empty while harvesters have never seen the record. Kept by
+    # repository/discovery/oai/stamps.py, never by save() (see there).
+    harvest_changed_at = models.DateTimeField(
+        _("harvest datestamp"), null=True, blank=True, editable=False
+    )
 
-    objects = CatalogueQuerySet.as_manager()
+    objects = DmpRecordQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("DMP record")
@@ -205,8 +225,10 @@ class DmpRecord(models.Model):
         ]
         indexes = [
             models.Index(fields=["metadata_access", "access_rights"]),
-            # OAI-PMH pages by (datestamp, id) and harvests by date range.
+            # The search lists the newest first.
             models.Index(fields=["updated_at", "id"], name="dmprecord_datestamp_idx"),
+            # OAI-PMH pages by (datestamp, id) and harvests by date range.
+            models.Index(fields=["harvest_changed_at", "id"], name="dmprecord_harvest_idx"),
             # The search puts records whose title is the query first (title__iexact).
             models.Index(Upper("title_ja"), name="dmprecord_title_ja_upper_idx"),
             models.Index(Upper("title_en"), name="dmprecord_title_en_upper_idx"),
@@ -214,6 +236,17 @@ class DmpRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.data_number}: {self.title}"
+
+    def save(self, *args, **kwargs) -> None:
+        # The datestamp is written only by its keeper: a save of a row loaded before the
+        # keeper moved it must not put the old value back.
+        if not self._state.adding and self.pk is not None and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name != "harvest_changed_at"
+            ]
+        super().save(*args, **kwargs)
 
     @property
     def title(self) -> str:
@@ -274,7 +307,7 @@ class RecordCreator(models.Model):
     affiliation_ja = models.CharField(_("affiliation (Japanese)"), max_length=500, blank=True)
     affiliation_en = models.CharField(_("affiliation (English)"), max_length=500, blank=True)
 
-    objects = CatalogueQuerySet.as_manager()
+    objects = RecordCreatorQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("creator")
@@ -333,7 +366,7 @@ class DataManagementPlanVersion(models.Model):
 RECORD_FIELDS = tuple(
     field.name
     for field in DmpRecord._meta.concrete_fields
-    if field.name not in {"id", "project", "created_at", "updated_at"}
+    if field.name not in {"id", "project", "created_at", "updated_at", "harvest_changed_at"}
 )
 CREATOR_FIELDS = (
     "erad_researcher_number",

@@ -31,3 +31,7 @@ class RepositoryConfig(AppConfig):
             TierChangeRequest.data_objects,
             scoped=lambda instance: [PROJECT.of(instance.project_id)],
         )
+        # OAI-PMH datestamps follow the writes that move a record's generations.
+        from repository.discovery.oai import stamps
+
+        stamps.listen()

@@ -9,7 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Project
 from core.audit import AuditAction
-from core.generations import PROJECT, RECORD_FILES, CatalogueQuerySet, ScopeTracking
+from core.generations import PROJECT, RECORD, RECORD_FILES, CatalogueQuerySet, ScopeTracking
+from core.tiers import beyond_project
 from core.vocabularies import Tier
 from dmp.models import DmpRecord
 
@@ -47,17 +48,19 @@ class DataObjectQuerySet(CatalogueQuerySet):
         {"checksum_progress", "last_fixity_at", "checksum_unsent", "checksum_missing_tries"}
     )
     # A write moves the generations of the object's record (its landing page) and of its
-    # project (its dashboard), not the whole catalogue's (core.generations).
+    # project (its dashboard), not the whole catalogue's (core.generations); and, while
+    # the object is (or was, before the write) on a tier open beyond the project, the
+    # record's own generation: what harvesters see of the record (its OAI-PMH datestamp).
     generation = None
-    scope_fields = ("record_id", "project_id")
+    scope_fields = ("record_id", "project_id", "tier")
 
     @staticmethod
     def scoped(values: dict) -> list:
         record_id = values.get("record_id")
-        return [
-            *([RECORD_FILES.of(record_id)] if record_id is not None else []),
-            *_project_scoped(values),
-        ]
+        if record_id is None:
+            return _project_scoped(values)
+        shown = [RECORD.of(record_id)] if values.get("tier") in beyond_project() else []
+        return [RECORD_FILES.of(record_id), *shown, *_project_scoped(values)]
 
 
 class DataObject(ScopeTracking):

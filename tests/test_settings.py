@@ -163,6 +163,7 @@ def test_s3_without_a_bucket_is_refused(tmp_path):
         ({"KURA_CACHE_URL": "memcached://127.0.0.1"}, "KURA_CACHE_URL must be a redis:// URL"),
         ({"KURA_SEARCH_THROTTLE": "often"}, "KURA_SEARCH_THROTTLE must look like"),
         ({"KURA_SEARCH_COUNT_CAP": "0"}, "KURA_SEARCH_COUNT_CAP must be at least 1"),
+        ({"KURA_OAI_REPOSITORY_ID": "kura"}, "KURA_OAI_REPOSITORY_ID must be a domain name"),
     ],
 )
 def test_a_malformed_cache_or_rate_setting_refuses_to_start(tmp_path, variables, message):

@@ -121,7 +121,7 @@ def full_project(pm, data_manager) -> Project:
 RECORD_FIELDS = [
     f.name
     for f in DmpRecord._meta.concrete_fields
-    if f.name not in ("id", "project", "created_at", "updated_at")
+    if f.name not in ("id", "project", "created_at", "updated_at", "harvest_changed_at")
 ]
 
 

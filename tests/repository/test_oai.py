@@ -1,17 +1,21 @@
 """OAI-PMH 2.0 at /oai: XSD-valid responses, errors, key-based paging, and what leaks."""
 
 import datetime
+import time
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.test import override_settings
 from django.utils import timezone
 from lxml import etree
 
+from accounts.models import Institution
 from core.vocabularies import MetadataAccess, Tier
-from dmp.models import DmpRecord
+from dmp.models import DmpRecord, RecordCreator
 from repository.access import records_visible_to
+from repository.governance.tiers import data_object_tier_apply, embargoes_lift
 from repository.models import DataObject
 from tests.dmp.complete_records import complete_record
 from tests.factories import DataObjectFactory, DmpRecordFactory, ProjectFactory
@@ -19,6 +23,7 @@ from tests.factories import DataObjectFactory, DmpRecordFactory, ProjectFactory
 SCHEMAS = Path(__file__).resolve().parents[2] / "repository" / "discovery" / "oai" / "schemas"
 NS = {
     "oai": "http://www.openarchives.org/OAI/2.0/",
+    "oai_id": "http://www.openarchives.org/OAI/2.0/oai-identifier",
     "oai_dc": "http://www.openarchives.org/OAI/2.0/oai_dc/",
     "dc": "http://purl.org/dc/elements/1.1/",
     "dcterms": "http://purl.org/dc/terms/",
@@ -29,6 +34,8 @@ NS = {
 DRIVER = f"""<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
   <xs:import namespace="{NS["oai"]}" schemaLocation="{(SCHEMAS / "OAI-PMH.xsd").as_uri()}"/>
   <xs:import namespace="{NS["oai_dc"]}" schemaLocation="{(SCHEMAS / "oai_dc.xsd").as_uri()}"/>
+  <xs:import namespace="{NS["oai_id"]}"
+    schemaLocation="{(SCHEMAS / "oai-identifier.xsd").as_uri()}"/>
 </xs:schema>"""
 
 
@@ -50,7 +57,8 @@ SCHEMA = _schema()
 
 
 def validate(document: etree._Element) -> None:
-    """Validate against OAI-PMH.xsd (+ oai_dc.xsd); JPCOAR content is swapped out first,
+    """Validate against OAI-PMH.xsd (+ oai_dc.xsd, oai-identifier.xsd); JPCOAR content is
+    swapped out first,
     since its schema is not shipped and the envelope demands strict validation."""
     copy = etree.fromstring(etree.tostring(document))
     for metadata in copy.iterfind(".//oai:metadata", NS):
@@ -83,8 +91,15 @@ def token_of(document) -> str | None:
     return None if element is None else (element.text or "")
 
 
+@pytest.fixture(autouse=True)
+def admin_email(settings):
+    # The default (DEFAULT_FROM_EMAIL, kura@localhost in development) is no address the
+    # schema accepts: a deployment sets one.
+    settings.KURA_OAI_ADMIN_EMAIL = "oai@kura.example.org"
+
+
 def oai_id(record) -> str:
-    return f"oai:kura:record/{record.pk}"
+    return f"oai:{settings.KURA_OAI_REPOSITORY_ID}:record/{record.pk}"
 
 
 def open_record(project=None, **kwargs) -> DmpRecord:
@@ -145,7 +160,13 @@ def test_list_sets_only_projects_with_open_records(client, records):
     document = oai(client, verb="ListSets")
     specs = document.xpath("//oai:setSpec/text()", namespaces=NS)
     project = records["project"]
-    assert set(specs) == {f"project:{project.pk}", "program:JST", "program:JST:MS2"}
+    assert specs == [
+        "program",
+        "program:JST",
+        "program:JST:MS2",
+        "project",
+        f"project:{project.pk}",
+    ]
     names = document.xpath("//oai:setName/text()", namespaces=NS)
     assert "Moonshot Goal 2" in names
     assert project.name_en in names
@@ -250,7 +271,7 @@ def test_oai_dc_is_schema_valid_with_content(client, db):
 
 
 def _stamp(record, moment):
-    DmpRecord.objects.filter(pk=record.pk).update(updated_at=moment)
+    DmpRecord.objects.filter(pk=record.pk).update(harvest_changed_at=moment)
 
 
 @pytest.mark.parametrize(
@@ -371,9 +392,10 @@ def test_paging_covers_every_open_record_once(client, db, verb, prefix):
     for n in range(10):
         open_record(projects[n % 2])
         DmpRecordFactory(project=projects[n % 2], metadata_access=MetadataAccess.CLOSED)
-    # Several records share one datestamp: the key (updated_at, id) still orders them.
+    # Several records share one datestamp: the key (datestamp, id) still orders them.
     same = timezone.now().replace(microsecond=0)
-    DmpRecord.objects.filter(pk__in=DmpRecord.objects.order_by("pk")[:6]).update(updated_at=same)
+    first = DmpRecord.objects.filter(harvest_changed_at__isnull=False).order_by("pk")[:6]
+    DmpRecord.objects.filter(pk__in=first).update(harvest_changed_at=same)
     seen, pages = harvest(client, verb, prefix)
     expected = [oai_id(r) for r in records_visible_to(AnonymousUser()).order_by("pk")]
     assert len(seen) == len(set(seen)) == 10
@@ -420,14 +442,15 @@ def test_query_count_is_constant_per_page(
             DataObjectFactory(project=record.project, record=record, tier=tier)
     with override_settings(KURA_OAI_PAGE_SIZE=records_per_page):
         # records + creators + downloadable files, whatever the page size (and the
-        # statement timeout set and put back: core/db.py)
-        with django_assert_max_num_queries(5):
+        # statement timeout set and put back: core/db.py); the list's size is counted once,
+        # on its first page (completeListSize)
+        with django_assert_max_num_queries(6):
             document = oai(client, verb="ListRecords", metadataPrefix="jpcoar_2.0")
         assert len(identifiers(document)) == records_per_page
         with django_assert_max_num_queries(5):
             document = oai(client, verb="ListRecords", resumptionToken=token_of(document))
         assert len(document.xpath("//jpcoar:file", namespaces=NS)) == records_per_page
-        with django_assert_max_num_queries(3):
+        with django_assert_max_num_queries(4):
             oai(client, verb="ListIdentifiers", metadataPrefix="jpcoar_2.0")
 
 
@@ -528,11 +551,22 @@ def test_no_non_public_object_or_closed_record_appears(client, db):
 # --- A real harvester against a live server --------------------------------------------------
 
 
+def sickle_for(live_server):
+    """A Sickle harvester whose every response is validated against the schemas too."""
+    from sickle import Sickle
+
+    class ValidatingSickle(Sickle):
+        def harvest(self, **kwargs):
+            response = super().harvest(**kwargs)
+            validate(etree.fromstring(response.http_response.content))
+            return response
+
+    return ValidatingSickle(f"{live_server.url}/oai", max_retries=0)
+
+
 @pytest.mark.django_db(transaction=True)
 @override_settings(KURA_OAI_PAGE_SIZE=3)
 def test_sickle_harvests_everything_open(live_server):
-    from sickle import Sickle
-
     projects = [ProjectFactory(funding_stream_code="MS2"), ProjectFactory()]
     for n in range(8):
         record = complete_record(projects[n % 2], number=n + 1, metadata_access=MetadataAccess.OPEN)
@@ -551,7 +585,7 @@ def test_sickle_harvests_everything_open(live_server):
     expected = {oai_id(r) for r in records_visible_to(AnonymousUser())}
     assert len(expected) == 9
 
-    sickle = Sickle(f"{live_server.url}/oai", max_retries=0)
+    sickle = sickle_for(live_server)
     assert sickle.Identify().deletedRecord == "persistent"
     for prefix in ("oai_dc", "jpcoar_2.0"):
         harvested = list(sickle.ListRecords(metadataPrefix=prefix, ignore_deleted=False))
@@ -569,3 +603,382 @@ def test_sickle_harvests_everything_open(live_server):
     }
     record = sickle.GetRecord(identifier=oai_id(withdrawn), metadataPrefix="jpcoar_2.0")
     assert record.header.deleted
+
+
+# --- Datestamps: the last change to anything the formats show --------------------------------
+
+LONG_AGO = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
+SINCE = {"from": "2021-01-01"}
+
+
+def _age(*records) -> None:
+    """As if ``records`` last changed long ago (a quiet write: it moves nothing itself)."""
+    DmpRecord.objects.filter(pk__in=[r.pk for r in records]).update(harvest_changed_at=LONG_AGO)
+
+
+def changed_since(client, verb="ListIdentifiers", **params) -> dict[str, etree._Element]:
+    """The headers of an incremental harvest from 2021, by identifier."""
+    document = oai(client, verb=verb, metadataPrefix="jpcoar_2.0", **SINCE, **params)
+    if error_code(document) == "noRecordsMatch":
+        return {}
+    assert error_code(document) is None
+    return {
+        h.findtext("oai:identifier", namespaces=NS): h
+        for h in document.iterfind(".//oai:header", NS)
+    }
+
+
+@pytest.fixture
+def dataset(db):
+    """An open record with a public, a shared and a lifted-embargo file and a creator, and a
+    second open record of the same project; both last changed long ago."""
+    project = ProjectFactory()
+    record = open_record(project)
+    other = open_record(project)
+    files = {
+        tier: DataObjectFactory(project=project, record=record, tier=tier)
+        for tier in (Tier.PUBLIC, Tier.SHARED)
+    }
+    files["lifted"] = DataObjectFactory(
+        project=project,
+        record=record,
+        tier=Tier.EMBARGOED,
+        available_date=timezone.localdate() - datetime.timedelta(days=1),
+    )
+    RecordCreator.objects.create(record=record, name_en="Hanako Yamada")
+    _age(record, other)
+    return {"record": record, "other": other, "files": files, "project": project}
+
+
+def _close_file(d):
+    public = d["files"][Tier.PUBLIC]
+    public.tier = Tier.SHARED
+    public.save()
+
+
+def _open_file_by_decision(d):
+    data_object_tier_apply(
+        actor=None, data_object=d["files"][Tier.SHARED], tier=Tier.PUBLIC, available_date=None
+    )
+
+
+def _lift_embargo(d):
+    assert embargoes_lift() == 1
+
+
+def _add_file(d):
+    DataObjectFactory(project=d["project"], record=d["record"], tier=Tier.PUBLIC)
+
+
+def _delete_file(d):
+    DataObject.objects.filter(pk=d["files"][Tier.PUBLIC].pk).update(
+        status=DataObject.Status.DELETED
+    )
+
+
+def _rename_file(d):
+    public = d["files"][Tier.PUBLIC]
+    public.original_filename = "renamed.tif"
+    public.save(update_fields=["original_filename"])
+
+
+def _checksum_file(d):
+    DataObject.objects.filter(pk=d["files"][Tier.PUBLIC].pk).update(sha256="ab" * 32)
+
+
+def _move_file_away(d):
+    public = DataObject.objects.get(pk=d["files"][Tier.PUBLIC].pk)
+    public.record = d["other"]
+    public.save()
+
+
+def _add_creator(d):
+    RecordCreator.objects.create(record=d["record"], name_en="Hina Suzuki")
+
+
+def _rename_creators(d):
+    RecordCreator.objects.filter(record=d["record"]).update(name_en="Taro Tanaka")
+
+
+def _edit_record(d):
+    record = DmpRecord.objects.get(pk=d["record"].pk)
+    record.title_en = "A new title"
+    record.save()
+
+
+def _edit_record_in_bulk(d):
+    DmpRecord.objects.filter(pk=d["record"].pk).update(keywords_en="soil, methane")
+
+
+def _rename_project(d):
+    project = d["project"]
+    project.name_en = "A renamed project"
+    project.save()
+
+
+def _rename_institution(d):
+    Institution.objects.filter(pk=d["project"].institution_id).update(name_en="A new name")
+
+
+@pytest.mark.parametrize(
+    ("change", "moved"),
+    [
+        (_close_file, {"record"}),
+        (_open_file_by_decision, {"record"}),
+        (_lift_embargo, {"record"}),
+        (_add_file, {"record"}),
+        (_delete_file, {"record"}),
+        (_rename_file, {"record"}),
+        (_checksum_file, {"record"}),
+        (_move_file_away, {"record", "other"}),
+        (_add_creator, {"record"}),
+        (_rename_creators, {"record"}),
+        (_edit_record, {"record"}),
+        (_edit_record_in_bulk, {"record"}),
+        (_rename_project, {"record", "other"}),
+        (_rename_institution, {"record", "other"}),
+    ],
+)
+def test_a_change_the_formats_show_moves_the_datestamp(client, dataset, change, moved):
+    assert changed_since(client) == {}
+    before = timezone.now().replace(microsecond=0)
+    change(dataset)
+    headers = changed_since(client)
+    assert set(headers) == {oai_id(dataset[name]) for name in moved}
+    for header in headers.values():
+        assert header.get("status") is None
+        stamp = header.findtext("oai:datestamp", namespaces=NS)
+        assert stamp >= before.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_change_nothing_shows_moves_no_datestamp(client, dataset):
+    DataObject.objects.filter(pk=dataset["files"][Tier.PUBLIC].pk).update(checksum_progress=512)
+    DmpRecordFactory(project=dataset["project"], metadata_access=MetadataAccess.CLOSED)
+    assert changed_since(client) == {}
+
+
+def test_the_closing_of_a_file_reaches_the_harvested_record(client, dataset):
+    public = dataset["files"][Tier.PUBLIC]
+    _close_file(dataset)
+    document = oai(client, verb="ListRecords", metadataPrefix="jpcoar_2.0", **SINCE)
+    names = document.xpath("//jpcoar:file/jpcoar:URI/@label", namespaces=NS)
+    assert identifiers(document) == [oai_id(dataset["record"])]
+    assert public.original_filename not in names
+    assert dataset["files"]["lifted"].original_filename in names
+
+
+def test_a_record_never_opened_is_no_item_whatever_changes(client, db):
+    closed = DmpRecordFactory(metadata_access=MetadataAccess.CLOSED, title_en="Never opened")
+    DataObjectFactory(project=closed.project, record=closed, tier=Tier.PUBLIC)
+    closed.title_en = "Still never opened"
+    closed.save()
+    assert DmpRecord.objects.get(pk=closed.pk).harvest_changed_at is None
+    params = {"identifier": oai_id(closed), "metadataPrefix": "oai_dc"}
+    assert error_code(oai(client, verb="GetRecord", **params)) == "idDoesNotExist"
+    assert error_code(oai(client, **LIST)) == "noRecordsMatch"
+
+
+# --- Deleted records: closed or withdrawn ----------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["closed", "restricted", "withdrawn"])
+def test_a_record_harvesters_lose_is_a_deleted_record(client, dataset, how):
+    record = DmpRecord.objects.get(pk=dataset["record"].pk)
+    before = timezone.now().replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if how == "withdrawn":
+        record.withdrawn_at = timezone.now()
+        record.withdrawal_reason = "Duplicate"
+    else:
+        record.metadata_access = how
+    record.save()
+    # An incremental harvest hears of it, as a deleted record dated when it happened.
+    headers = changed_since(client)
+    assert set(headers) == {oai_id(record)}
+    assert headers[oai_id(record)].get("status") == "deleted"
+    assert headers[oai_id(record)].findtext("oai:datestamp", namespaces=NS) >= before
+    for prefix in ("oai_dc", "jpcoar_2.0"):
+        for document in (
+            oai(client, verb="ListRecords", metadataPrefix=prefix, **SINCE),
+            oai(client, verb="GetRecord", metadataPrefix=prefix, identifier=oai_id(record)),
+        ):
+            [item] = document.findall(".//oai:record", NS)
+            assert item.find("oai:header", NS).get("status") == "deleted"
+            assert item.find("oai:metadata", NS) is None
+            body = etree.tostring(document).decode()
+            assert record.title_en not in body
+            assert dataset["files"][Tier.PUBLIC].original_filename not in body
+    document = oai(client, verb="ListMetadataFormats", identifier=oai_id(record))
+    assert error_code(document) is None
+    # The other record of the project is still there, unchanged.
+    assert set(identifiers(oai(client, **LIST))) == {oai_id(record), oai_id(dataset["other"])}
+
+
+def test_a_reopened_record_is_live_again(client, dataset):
+    record = DmpRecord.objects.get(pk=dataset["record"].pk)
+    record.metadata_access = MetadataAccess.CLOSED
+    record.save()
+    _age(record)
+    record.metadata_access = MetadataAccess.OPEN
+    record.save()
+    headers = changed_since(client, verb="ListRecords")
+    assert headers[oai_id(record)].get("status") is None
+
+
+# --- Sets: a hierarchy ------------------------------------------------------------------------
+
+
+def test_a_set_holds_the_records_of_the_sets_below_it(client, db):
+    moonshot = open_record(ProjectFactory(funding_stream_code="MS2"))
+    amed = open_record(ProjectFactory(funder="AMED"))
+    DmpRecordFactory(project=moonshot.project, metadata_access=MetadataAccess.CLOSED)
+    both = {oai_id(moonshot), oai_id(amed)}
+    expected = {
+        "program": both,
+        "project": both,
+        "program:JST": {oai_id(moonshot)},
+        "program:JST:MS2": {oai_id(moonshot)},
+        "program:AMED": {oai_id(amed)},
+        f"project:{amed.project_id}": {oai_id(amed)},
+    }
+    for spec, members in expected.items():
+        document = oai(client, verb="ListIdentifiers", metadataPrefix="oai_dc", set=spec)
+        assert set(identifiers(document)) == members, spec
+    # A header names the most specific sets only: program:JST is implied by program:JST:MS2.
+    document = oai(client, verb="ListIdentifiers", metadataPrefix="oai_dc")
+    specs = {
+        h.findtext("oai:identifier", namespaces=NS): h.xpath("oai:setSpec/text()", namespaces=NS)
+        for h in document.iterfind(".//oai:header", NS)
+    }
+    assert specs == {
+        oai_id(moonshot): [f"project:{moonshot.project_id}", "program:JST:MS2"],
+        oai_id(amed): [f"project:{amed.project_id}", "program:AMED"],
+    }
+    listed = oai(client, verb="ListSets")
+    names = dict(
+        zip(
+            listed.xpath("//oai:setSpec/text()", namespaces=NS),
+            listed.xpath("//oai:setName/text()", namespaces=NS),
+            strict=True,
+        )
+    )
+    assert names["program"] == "Programs"
+    assert names["project"] == "Projects"
+    assert {"program:JST", "program:JST:MS2", "program:AMED"} <= set(names)
+
+
+# --- Identifiers, Identify, resumption tokens ---------------------------------------------
+
+
+def test_identifiers_follow_the_oai_identifier_scheme(client, db):
+    record = open_record()
+    assert settings.KURA_OAI_REPOSITORY_ID == "kura.localhost"  # KURA_BASE_URL is localhost
+    identify = oai(client, verb="Identify").find("oai:Identify", NS)
+    assert identify.findtext("oai:adminEmail", namespaces=NS) == "oai@kura.example.org"
+    description = identify.find("oai:description/oai_id:oai-identifier", NS)
+    assert description.findtext("oai_id:repositoryIdentifier", namespaces=NS) == "kura.localhost"
+    assert description.findtext("oai_id:sampleIdentifier", namespaces=NS) == (
+        "oai:kura.localhost:record/1"
+    )
+    document = oai(client, **LIST)
+    assert identifiers(document) == [f"oai:kura.localhost:record/{record.pk}"]
+    with override_settings(KURA_OAI_REPOSITORY_ID="data.example.ac.jp"):
+        document = oai(client, **LIST)
+        assert identifiers(document) == [f"oai:data.example.ac.jp:record/{record.pk}"]
+        # The identifiers Kura issued before are still understood; the answer gives the new one.
+        for legacy in (f"oai:kura:record/{record.pk}", f"oai:kura.localhost:record/{record.pk}"):
+            params = {"identifier": legacy, "metadataPrefix": "oai_dc"}
+            document = oai(client, verb="GetRecord", **params)
+            if legacy.startswith("oai:kura:"):
+                assert identifiers(document) == [f"oai:data.example.ac.jp:record/{record.pk}"]
+            else:  # another repository's identifier
+                assert error_code(document) == "idDoesNotExist"
+
+
+@override_settings(KURA_OAI_PAGE_SIZE=2)
+def test_resumption_tokens_tell_the_list_size_and_cursor(client, db):
+    for _ in range(5):
+        open_record()
+    DmpRecordFactory(metadata_access=MetadataAccess.CLOSED)
+    _seen, pages = harvest(client, "ListRecords", "oai_dc")
+    tokens = [page.find(".//oai:resumptionToken", NS) for page in pages]
+    assert [(t.get("completeListSize"), t.get("cursor")) for t in tokens] == [
+        ("5", "0"),
+        ("5", "2"),
+        ("5", "4"),
+    ]
+    assert tokens[-1].text is None
+    # A list that fits on one page has no token at all.
+    with override_settings(KURA_OAI_PAGE_SIZE=10):
+        assert token_of(oai(client, **LIST)) is None
+
+
+# --- An incremental harvest with a real harvester ---------------------------------------------
+
+
+def _next_second() -> str:
+    """A ``from`` after everything so far: the next whole second, once it has come."""
+    moment = (timezone.now() + datetime.timedelta(seconds=1)).replace(microsecond=0)
+    while timezone.now() < moment:
+        time.sleep(0.05)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sickle_incremental_harvests_see_files_and_records_open_and_close(live_server):
+    from sickle.oaiexceptions import NoRecordsMatch
+
+    project = ProjectFactory()
+    record = complete_record(project, metadata_access=MetadataAccess.OPEN)
+    bystander = open_record(project)
+    shared = DataObjectFactory(
+        project=project, record=record, tier=Tier.SHARED, original_filename="opened.tif"
+    )
+    public = DataObjectFactory(
+        project=project, record=record, tier=Tier.PUBLIC, original_filename="closed.tif"
+    )
+    sickle = sickle_for(live_server)
+
+    def harvest_from(since):
+        try:
+            return list(
+                sickle.ListRecords(
+                    metadataPrefix="jpcoar_2.0", ignore_deleted=False, **{"from": since}
+                )
+            )
+        except NoRecordsMatch:
+            return []
+
+    def files(harvested) -> set[str]:
+        return set(
+            etree.fromstring(harvested.raw.encode()).xpath(
+                "//jpcoar:file/jpcoar:URI/@label", namespaces=NS
+            )
+        )
+
+    full = {r.header.identifier: r for r in sickle.ListRecords(metadataPrefix="jpcoar_2.0")}
+    assert set(full) == {oai_id(record), oai_id(bystander)}
+    assert files(full[oai_id(record)]) == {"closed.tif"}
+
+    since = _next_second()
+    assert harvest_from(since) == []
+    data_object_tier_apply(actor=None, data_object=shared, tier=Tier.PUBLIC, available_date=None)
+    [opened] = harvest_from(since)
+    assert opened.header.identifier == oai_id(record)
+    assert files(opened) == {"opened.tif", "closed.tif"}
+
+    since = _next_second()
+    data_object_tier_apply(actor=None, data_object=public, tier=Tier.SHARED, available_date=None)
+    [closed] = harvest_from(since)
+    assert files(closed) == {"opened.tif"}
+
+    since = _next_second()
+    DmpRecord.objects.filter(pk=record.pk).update(metadata_access=MetadataAccess.CLOSED)
+    [gone] = harvest_from(since)
+    assert gone.header.identifier == oai_id(record)
+    assert gone.header.deleted
+    assert "opened.tif" not in gone.raw
+    headers = list(
+        sickle.ListIdentifiers(metadataPrefix="oai_dc", ignore_deleted=False, **{"from": since})
+    )
+    assert [(h.identifier, h.deleted) for h in headers] == [(oai_id(record), True)]
+    assert sickle.GetRecord(identifier=oai_id(record), metadataPrefix="oai_dc").header.deleted

@@ -362,12 +362,10 @@ def test_reading_pages_makes_no_scoped_numbers(client, dataset):
     quiet = _open_record(record.project, number=2, title_en="Nobody writes here")
     redis = generations._cache()._cache.get_client(None)
     ours = generations._cache().key_prefix  # this run's keys only: others share the server
-    keys = lambda: (
-        set(redis.keys(f"{ours}:*record-files*"))
-        | set(  # noqa: E731
-            redis.keys(f"{ours}:*project:*")
-        )
-    )
+
+    def keys() -> set:
+        return set(redis.keys(f"{ours}:*record-files*")) | set(redis.keys(f"{ours}:*project:*"))
+
     before = keys()
     assert _landing(client, quiet).status_code == 200
     assert client.get(reverse("dataset-landing", args=[10**9])).status_code == 404

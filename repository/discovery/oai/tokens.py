@@ -1,7 +1,9 @@
 """Resumption tokens: the list request plus the last key served, signed.
 
-Paging is by key, not offset: a token carries the ``(updated_at, id)`` of the last item of
+Paging is by key, not offset: a token carries the ``(datestamp, id)`` of the last item of
 the page, so records changed or added while a harvest is running do not shift the pages.
+It also carries the list's size as counted on the first page and the cursor, for the
+token's ``completeListSize`` and ``cursor``.
 """
 
 import datetime
@@ -23,8 +25,10 @@ class ListState:
     set_spec: str | None
     from_: str | None  # as the harvester sent them, so granularity checks stay the same
     until: str | None
-    last_updated: str | None = None  # ISO 8601 with microseconds
+    last_updated: str | None = None  # the last datestamp served, ISO 8601 with microseconds
     last_id: int | None = None
+    total: int | None = None  # the list's size, counted on its first page
+    cursor: int = 0  # items served before the page this state asks for
 
     @property
     def last_key(self) -> tuple[datetime.datetime, int] | None:

@@ -5,8 +5,12 @@ can hardly occur here:
 
 * ``noMetadataFormats``: every record is disseminated in every format, so an identifier
   either has both formats or does not exist (``idDoesNotExist``).
-* ``noSetHierarchy``: Kura has sets (``project:<pk>``, ``program:<funder>[:<code>]``); the
-  code is returned only while no record is harvestable, so there are no sets at all.
+* ``noSetHierarchy``: Kura has sets (``project:<pk>``, ``program:<funder>[:<code>]``, and
+  their parents ``project`` and ``program``); the code is returned only while no record is
+  harvestable, so there are no sets at all.
+
+Which records are items, and their datestamps, are ``stamps``'s: a record once harvestable
+stays an item, as a deleted record once closed or withdrawn.
 """
 
 import datetime
@@ -15,7 +19,6 @@ import xml.etree.ElementTree as ET  # noqa: S405 - we build XML, never parse unt
 from dataclasses import replace
 
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
 from django.db.models import Exists, Min, OuterRef, Q, QuerySet
 from django.http import HttpResponse
 from django.urls import reverse
@@ -27,14 +30,17 @@ from accounts.models import Project
 from core.db import statement_timeout
 from core.vocabularies import FUNDERS
 from dmp.models import DmpRecord
-from repository.access import records_visible_to
-from repository.discovery.oai import tokens
+from repository.discovery.oai import stamps, tokens
 from repository.discovery.public import exports
 from repository.discovery.public.facts import RecordFacts
 from repository.discovery.public.harvested import XSI
 from repository.discovery.public.landing import public_files
 
 OAI = "http://www.openarchives.org/OAI/2.0/"
+OAI_IDENTIFIER = "http://www.openarchives.org/OAI/2.0/oai-identifier"
+# Identifiers issued before the repository identifier was a domain name (oai:kura:record/<n>)
+# are still understood, for harvesters that stored them; answers carry the new form.
+LEGACY_REPOSITORY_ID = "kura"
 
 LIST_ARGUMENTS = ({"metadataPrefix"}, {"from", "until", "set"})
 # verb -> (required arguments, optional arguments); resumptionToken is handled apart.
@@ -47,6 +53,8 @@ VERBS = {
     "GetRecord": ({"identifier", "metadataPrefix"}, set()),
 }
 RESUMABLE = {"ListSets", "ListIdentifiers", "ListRecords"}
+# The roots of the set hierarchy; every record is in both, through its project's sets.
+PARENT_SETS = {"program": "Programs", "project": "Projects"}
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SECONDS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
@@ -62,7 +70,7 @@ class OAIError(Exception):
 
 
 def repository_id() -> str:
-    return getattr(settings, "KURA_OAI_REPOSITORY_ID", "kura")
+    return settings.KURA_OAI_REPOSITORY_ID
 
 
 def page_size() -> int:
@@ -74,11 +82,11 @@ def oai_identifier(pk: int) -> str:
 
 
 def record_pk(identifier: str) -> int:
-    prefix = f"oai:{repository_id()}:record/"
-    suffix = identifier.removeprefix(prefix)
-    if suffix == identifier or not suffix.isascii() or not suffix.isdigit():
-        raise OAIError("idDoesNotExist", f"No item has the identifier {identifier!r}.")
-    return int(suffix)
+    for repository in (repository_id(), LEGACY_REPOSITORY_ID):
+        suffix = identifier.removeprefix(f"oai:{repository}:record/")
+        if suffix != identifier and suffix.isascii() and suffix.isdigit():
+            return int(suffix)
+    raise OAIError("idDoesNotExist", f"No item has the identifier {identifier!r}.")
 
 
 def datestamp(moment: datetime.datetime) -> str:
@@ -86,8 +94,8 @@ def datestamp(moment: datetime.datetime) -> str:
 
 
 def harvestable() -> QuerySet:
-    """THE set of records harvesters may see: those whose metadata is open to anyone."""
-    return records_visible_to(AnonymousUser())
+    """Records whose metadata is open to anyone: what the sets are made of."""
+    return DmpRecord.objects.filter(stamps.published())
 
 
 def parse_bound(value: str, *, upper: bool) -> tuple[datetime.datetime, str]:
@@ -108,14 +116,19 @@ def parse_bound(value: str, *, upper: bool) -> tuple[datetime.datetime, str]:
 
 
 def set_specs(project: Project) -> list[str]:
-    specs = [f"project:{project.pk}", f"program:{project.funder}"]
+    """The most specific sets a project's records are in; being in ``a:b`` they are also
+    in ``a`` (§2.6), which the header leaves implied."""
+    program = f"program:{project.funder}"
     if project.funding_stream_code:
-        specs.append(f"program:{project.funder}:{project.funding_stream_code}")
-    return specs
+        program = f"{program}:{project.funding_stream_code}"
+    return [f"project:{project.pk}", program]
 
 
 def filter_by_set(records: QuerySet, spec: str) -> QuerySet:
+    """The records in set ``spec`` or in any set below it."""
     parts = spec.split(":")
+    if spec in PARENT_SETS:
+        return records  # every record has a project, and every project a funder
     if len(parts) == 2 and parts[0] == "project" and parts[1].isascii() and parts[1].isdigit():
         return records.filter(project_id=int(parts[1]))
     if len(parts) in (2, 3) and parts[0] == "program":
@@ -127,32 +140,33 @@ def filter_by_set(records: QuerySet, spec: str) -> QuerySet:
 
 
 def list_records_query(state: tokens.ListState) -> QuerySet:
-    records = harvestable()
+    """The list's items after the token's key (without it, the whole list), in key order."""
+    records = stamps.items()
     if state.set_spec is not None:
-        if not records.exists():
+        if not harvestable().exists():
             raise OAIError("noSetHierarchy", "This repository has no sets at the moment.")
         records = filter_by_set(records, state.set_spec)
     granularities = set()
     if state.from_ is not None:
         lower, granularity = parse_bound(state.from_, upper=False)
         granularities.add(granularity)
-        records = records.filter(updated_at__gte=lower)
+        records = records.filter(harvest_changed_at__gte=lower)
     if state.until is not None:
         upper, granularity = parse_bound(state.until, upper=True)
         granularities.add(granularity)
-        records = records.filter(updated_at__lt=upper)
+        records = records.filter(harvest_changed_at__lt=upper)
     if len(granularities) > 1:
         raise OAIError("badArgument", "from and until must have the same granularity.")
     if state.from_ is not None and state.until is not None and lower >= upper:
         raise OAIError("badArgument", "from must not be later than until.")
     if state.last_key is not None:
-        last_updated, last_id = state.last_key
-        # (updated_at, id) > (last_updated, last_id); the first term lets the
-        # (updated_at, id) index bound the scan.
+        last, last_id = state.last_key
+        # (datestamp, id) > (last, last_id); the first term lets the (harvest_changed_at,
+        # id) index bound the scan.
         records = records.filter(
-            Q(updated_at__gte=last_updated) & (Q(updated_at__gt=last_updated) | Q(id__gt=last_id))
+            Q(harvest_changed_at__gte=last) & (Q(harvest_changed_at__gt=last) | Q(id__gt=last_id))
         )
-    return records.order_by("updated_at", "id")
+    return records.order_by("harvest_changed_at", "id")
 
 
 def landing_url(request, record: DmpRecord) -> str:
@@ -195,10 +209,11 @@ def xml_response(root: ET.Element) -> HttpResponse:
 
 
 def header(parent, record: DmpRecord) -> None:
-    attrs = {"status": "deleted"} if record.withdrawn_at is not None else {}
+    """The header of an item of ``stamps.items()``: deleted unless live."""
+    attrs = {} if record.is_live else {"status": "deleted"}
     element = _sub(parent, "header", **attrs)
     _sub(element, "identifier", oai_identifier(record.pk))
-    _sub(element, "datestamp", datestamp(record.updated_at))
+    _sub(element, "datestamp", datestamp(record.harvest_changed_at))
     for spec in set_specs(record.project):
         _sub(element, "setSpec", spec)
 
@@ -206,7 +221,7 @@ def header(parent, record: DmpRecord) -> None:
 def record_element(parent, request, record, metadata_format, files) -> None:
     element = _sub(parent, "record")
     header(element, record)
-    if record.withdrawn_at is not None:
+    if not record.is_live:
         return
     facts = RecordFacts(
         record, landing_url=landing_url(request, record), files=files.get(record.pk, [])
@@ -222,8 +237,10 @@ def metadata_format_of(prefix: str) -> exports.OaiFormat:
 
 
 def files_for(request, records: list[DmpRecord], metadata_format) -> dict:
-    """The records' public files if ``metadata_format`` lists them (else none are read)."""
-    return public_files(request, records) if metadata_format.lists_files else {}
+    """The live records' public files if ``metadata_format`` lists them (else none are read)."""
+    if not metadata_format.lists_files:
+        return {}
+    return public_files(request, [record for record in records if record.is_live])
 
 
 # --- Verbs ---------------------------------------------------------------------------------
@@ -231,24 +248,31 @@ def files_for(request, records: list[DmpRecord], metadata_format) -> dict:
 
 def identify(request, root, arguments) -> None:
     element = _sub(root, "Identify")
-    earliest = harvestable().aggregate(earliest=Min("updated_at"))["earliest"]
+    earliest = stamps.items().aggregate(earliest=Min("harvest_changed_at"))["earliest"]
     _sub(element, "repositoryName", getattr(settings, "KURA_OAI_REPOSITORY_NAME", "Kura"))
     _sub(element, "baseURL", base_url(request))
     _sub(element, "protocolVersion", "2.0")
-    _sub(
-        element,
-        "adminEmail",
-        getattr(settings, "KURA_OAI_ADMIN_EMAIL", "oai-admin@kura.invalid"),
-    )
+    _sub(element, "adminEmail", settings.KURA_OAI_ADMIN_EMAIL)
     _sub(element, "earliestDatestamp", datestamp(earliest or timezone.now()))
     _sub(element, "deletedRecord", "persistent")
     _sub(element, "granularity", "YYYY-MM-DDThh:mm:ssZ")
+    # The identifiers follow the oai-identifier scheme (oai:<domain>:record/<id>).
+    description = _sub(_sub(element, "description"), "oai-identifier")
+    description.set("xmlns", OAI_IDENTIFIER)
+    description.set(
+        f"{{{XSI}}}schemaLocation",
+        f"{OAI_IDENTIFIER} http://www.openarchives.org/OAI/2.0/oai-identifier.xsd",
+    )
+    _sub(description, "scheme", "oai")
+    _sub(description, "repositoryIdentifier", repository_id())
+    _sub(description, "delimiter", ":")
+    _sub(description, "sampleIdentifier", oai_identifier(1))
 
 
 def list_metadata_formats(request, root, arguments) -> None:
     if "identifier" in arguments:
         pk = record_pk(arguments["identifier"])
-        if not harvestable().filter(pk=pk).exists():
+        if not stamps.items().filter(pk=pk).exists():
             raise OAIError("idDoesNotExist", "No item has this identifier.")
     element = _sub(root, "ListMetadataFormats")
     for metadata_format in exports.harvested_formats():
@@ -286,6 +310,7 @@ def list_sets(request, root, arguments) -> None:
         sets[f"project:{project.pk}"] = project.name_en or project.name_ja
     if not sets:
         raise OAIError("noSetHierarchy", "This repository has no sets at the moment.")
+    sets.update(PARENT_SETS)
     element = _sub(root, "ListSets")
     for spec in sorted(sets, key=lambda s: (s.split(":")[0], s)):
         entry = _sub(element, "set")
@@ -317,6 +342,9 @@ def list_items(request, root, arguments, verb: str) -> None:
         raise OAIError("noRecordsMatch", "No records match these arguments.")
     more = len(page) > size
     page = page[:size]
+    total = state.total
+    if total is None and more and state.last_key is None:  # once per list, on its first page
+        total = list_records_query(state).count()
     element = _sub(root, verb)
     if verb == "ListRecords":
         files = files_for(request, page, metadata_format)
@@ -325,19 +353,29 @@ def list_items(request, root, arguments, verb: str) -> None:
     else:
         for record in page:
             header(element, record)
+    # The list's size as counted on its first page, and how many items came before this page.
+    counts = {"cursor": str(state.cursor)}
+    if total is not None:
+        counts["completeListSize"] = str(total)
     if more:
         last = page[-1]
-        next_state = replace(state, last_updated=last.updated_at.isoformat(), last_id=last.pk)
-        _sub(element, "resumptionToken", tokens.encode(next_state))
+        next_state = replace(
+            state,
+            last_updated=last.harvest_changed_at.isoformat(),
+            last_id=last.pk,
+            total=total,
+            cursor=state.cursor + len(page),
+        )
+        _sub(element, "resumptionToken", tokens.encode(next_state), **counts)
     elif state.last_key is not None:
-        _sub(element, "resumptionToken", "")
+        _sub(element, "resumptionToken", "", **counts)
 
 
 def get_record(request, root, arguments) -> None:
     pk = record_pk(arguments["identifier"])
     prefix = arguments["metadataPrefix"]
     record = (
-        harvestable()
+        stamps.items()
         .select_related("project__institution")
         .prefetch_related("creators")
         .filter(pk=pk)
