@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from accounts.models import Project
+from accounts.roles import ProjectAction, may
 from core.tiers import Downloaders, dated_tiers, downloaded_by
 from core.vocabularies import DATA_POLICY_FREE, Term
 from dmp.models import DmpRecord, RecordCreator
@@ -19,7 +20,7 @@ from repository.access import projects_visible_to
 from repository.discovery.public import citation, exports, landing, schemaorg
 from repository.discovery.public.exports import ExportFormat
 from repository.discovery.public.facts import RecordFacts
-from repository.models import DataObject
+from repository.models import DataObject, DatasetConcept, DatasetVersion
 
 # (target, rel, media type) of one Signposting link.
 Link = tuple[str, str, str]
@@ -97,6 +98,9 @@ class LandingPage:
     dated_tiers: tuple[str, ...]  # objects that open on their available date
     grantable_tiers: tuple[str, ...]  # objects a grant opens: "Request access"
     links: list[Link]  # the ``Link`` header: every Signposting link
+    versions: list[DatasetVersion]  # published versions, newest first
+    concept: DatasetConcept | None  # the concept DOI, once a version is published
+    may_publish: bool  # the visitor is a steward: the publish and withdraw forms
 
 
 def landing_page(request, record: DmpRecord) -> LandingPage:
@@ -139,4 +143,8 @@ def landing_page(request, record: DmpRecord) -> LandingPage:
         dated_tiers=dated_tiers(),
         grantable_tiers=downloaded_by(Downloaders.MEMBERS_AND_GRANTEES),
         links=links,
+        versions=list(record.versions.order_by("-number")),
+        concept=DatasetConcept.objects.filter(record=record).first(),
+        may_publish=request.user.is_authenticated
+        and may(request.user, ProjectAction.EDIT_DMP, project),
     )
