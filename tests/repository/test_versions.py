@@ -162,6 +162,7 @@ def test_outage_keeps_the_version_and_retries(
     page = client.get(reverse("dataset-version", args=[record.pk, 1])).content.decode()
     assert "will try again" in page
     assert AuditEvent.objects.filter(record=record, action=AuditAction.DOI_FAILED).exists()
+    assert sync.records_waiting() == [record.pk]  # for the hourly requeue
     # The task reports the failure, so Celery tries again.
     with pytest.raises(Exception, match="DOI calls"):
         doi_sync_task.run(record.pk)
@@ -185,6 +186,28 @@ def test_a_lost_answer_does_not_mint_twice(dataset, fake_datacite, client):
     provider.draft(version.doi, version.metadata)  # the lost call
     assert sync.doi_sync(record.pk)
     assert fake_datacite.state(version.doi) == "findable"
+
+
+def test_withdrawn_before_findable_registers_the_drafts(
+    client, dataset, fake_datacite, django_capture_on_commit_callbacks
+):
+    """DataCite hides only findable DOIs: a draft is registered, at the tombstone."""
+    record, pm = dataset
+    _file(record, "counts.csv", b"a,1\n")
+    client.force_login(pm)
+    client.post(reverse("dataset-publish", args=[record.pk]))  # the DOI calls never ran
+    version = DatasetVersion.objects.get(record=record)
+    sync.doi.provider().draft(version.doi, version.metadata)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("dataset-withdraw", args=[record.pk]), {"reason": "x"})
+    assert response.status_code == 302
+    concept = DatasetConcept.objects.get(record=record)
+    tombstone = urljoin(settings.KURA_BASE_URL, reverse("dataset-landing", args=[record.pk]))
+    for doi in (version.doi, concept.doi):
+        assert fake_datacite.state(doi) == "registered"
+        assert fake_datacite.url_of(doi) == tombstone
+    assert ("PUT", version.doi, "register") in fake_datacite.calls
+    assert not any(call[1] == version.doi and call[2] == "publish" for call in fake_datacite.calls)
 
 
 def test_without_doi_credentials_versions_are_local(
