@@ -242,6 +242,9 @@ def test_version_exports_every_format(client, dataset, django_capture_on_commit_
     missing = client.get(reverse("dataset-version-export", args=[record.pk, 1, "nope"]))
     assert missing.status_code == 404
     assert client.get(reverse("dataset-version", args=[record.pk, 9])).status_code == 404
+    huge = f"/datasets/{record.pk}/versions/{10**30}/"
+    assert client.get(huge).status_code == 404
+    assert client.get(f"/datasets/{10**30}/versions/1/").status_code == 404
 
 
 def test_who_may_publish_and_what(client, dataset, django_capture_on_commit_callbacks):
