@@ -262,6 +262,8 @@ CELERY_TASK_ROUTES = {
     for name in (
         "kura.abandoned_uploads_sweep",
         "kura.checksum_requeue",
+        "kura.doi_requeue",
+        "kura.doi_sync",  # a DOI call waits on the provider, never on a checksum
         "kura.embargo_lift",
         "kura.notify",  # e-mail must not wait behind a backlog of checksums
         "kura.storage_reconcile",
@@ -317,6 +319,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Make public the embargoed objects whose available date has come (hourly, so an
     # embargo lifts within the hour after local midnight).
     "embargo-lift": {"task": "kura.embargo_lift", "schedule": 60 * 60},
+    # Send again the DOI calls of published versions whose retries ran out or whose task
+    # was never queued (repository/publishing/sync.py).
+    "doi-requeue": {"task": "kura.doi_requeue", "schedule": 60 * 60},
     # Delete the bytes no row owns and abort the multipart uploads nobody waits on, older than six
     # hours (repository/preservation/reconcile.py; `manage.py kura_storage_reconcile` shows them).
     "storage-reconcile": {"task": "kura.storage_reconcile", "schedule": 24 * 60 * 60},
@@ -541,6 +546,25 @@ KURA_ACCESS_GRANT_DEFAULT_DAYS = env.int("KURA_ACCESS_GRANT_DEFAULT_DAYS", defau
 KURA_ACCESS_GRANT_MAX_DAYS = env.int("KURA_ACCESS_GRANT_MAX_DAYS", default=730)
 # Audit trail pages: events per page.
 KURA_AUDIT_PAGE_SIZE = env.int("KURA_AUDIT_PAGE_SIZE", default=50)
+
+# DOIs of published versions (docs/architecture.md, "Published versions and DOIs"):
+# "local" registers none; "datacite" needs a prefix and a repository account. The URL is
+# DataCite's test REST API unless set (production: https://api.datacite.org/).
+KURA_DOI_PROVIDER = env.str("KURA_DOI_PROVIDER", default="local")
+if KURA_DOI_PROVIDER not in ("local", "datacite"):
+    raise ImproperlyConfigured("KURA_DOI_PROVIDER must be 'local' or 'datacite'.")
+KURA_DATACITE_PREFIX = env.str("KURA_DATACITE_PREFIX", default="")
+KURA_DATACITE_USERNAME = env.str("KURA_DATACITE_USERNAME", default="")
+KURA_DATACITE_PASSWORD = env.str("KURA_DATACITE_PASSWORD", default="")
+KURA_DATACITE_URL = env.str("KURA_DATACITE_URL", default="https://api.test.datacite.org/")
+KURA_DATACITE_TIMEOUT = env.float("KURA_DATACITE_TIMEOUT", default=30.0)
+if KURA_DOI_PROVIDER == "datacite" and not (
+    KURA_DATACITE_PREFIX and KURA_DATACITE_USERNAME and KURA_DATACITE_PASSWORD
+):
+    raise ImproperlyConfigured(
+        "KURA_DOI_PROVIDER=datacite needs KURA_DATACITE_PREFIX, KURA_DATACITE_USERNAME "
+        "and KURA_DATACITE_PASSWORD."
+    )
 
 # Uploads, checksums and fixity.
 KURA_MAX_OBJECT_SIZE = env.int("KURA_MAX_OBJECT_SIZE", default=5 * 1024**4)  # 5 TiB

@@ -39,6 +39,10 @@ class AuditAction(models.TextChoices):
     RECORD_CREATED = "record_created", _("DMP record created")
     RECORD_EDITED = "record_edited", _("DMP record edited")
     RECORDS_IMPORTED = "records_imported", _("DMP records imported")
+    VERSION_PUBLISHED = "version_published", _("Version published")
+    RECORD_WITHDRAWN = "record_withdrawn", _("Dataset withdrawn")
+    DOI_REGISTERED = "doi_registered", _("DOI registered")
+    DOI_FAILED = "doi_failed", _("DOI registration failed")
 
 
 _writer: Callable | None = None

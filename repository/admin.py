@@ -24,6 +24,8 @@ from repository.models import (
     AccessRequest,
     AuditEvent,
     DataObject,
+    DatasetConcept,
+    DatasetVersion,
     FixityCheck,
     TierChangeRequest,
     UploadSession,
@@ -205,6 +207,34 @@ class FixityCheckAdmin(ViewOnlyAdmin):
     search_fields = ("data_object__original_filename", "^sha256", "^data_object__sha256")
     date_hierarchy = "checked_at"
     show_full_result_count = False
+
+
+@admin.register(DatasetVersion)
+class DatasetVersionAdmin(ViewOnlyAdmin):
+    """Published versions are frozen; their DOIs move only through repository/publishing."""
+
+    list_display = ("record", "number", "published_at", "published_by", "doi", "doi_state")
+    list_filter = ("doi_state", "published_at")
+    list_select_related = ("record", "published_by")
+    search_fields = ("doi", "record__data_number", "record__title_ja", "record__title_en")
+    exclude = ("snapshot", "metadata", "manifest")
+    readonly_fields = ("metadata_shown", "manifest_shown")
+
+    @admin.display(description=_("frozen metadata"))
+    def metadata_shown(self, obj):
+        return _pretty_json(obj.metadata)
+
+    @admin.display(description=_("file manifest"))
+    def manifest_shown(self, obj):
+        return _pretty_json(obj.manifest)
+
+
+@admin.register(DatasetConcept)
+class DatasetConceptAdmin(ViewOnlyAdmin):
+    list_display = ("record", "doi", "doi_state", "described_version", "doi_attempted_at")
+    list_filter = ("doi_state",)
+    list_select_related = ("record",)
+    search_fields = ("doi", "record__data_number", "record__title_ja", "record__title_en")
 
 
 @admin.register(TierChangeRequest)

@@ -14,6 +14,8 @@ class RepositoryConfig(AppConfig):
             AccessRequest,
             AuditEvent,
             DataObject,
+            DatasetConcept,
+            DatasetVersion,
             TierChangeRequest,
         )
         from repository.services import audit_event_record
@@ -27,6 +29,8 @@ class RepositoryConfig(AppConfig):
         watch(
             DataObject, TierChangeRequest, AccessRequest, AccessGrant, AuditEvent, generation=None
         )
+        # Published versions and their DOI states are listed on the landing pages.
+        watch(DatasetVersion, DatasetConcept)
         watch_m2m(
             TierChangeRequest.data_objects,
             scoped=lambda instance: [PROJECT.of(instance.project_id)],

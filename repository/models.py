@@ -698,3 +698,82 @@ class EmbargoTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id}/{self.record_id} {self.available_date}"
+
+
+class DoiState(models.TextChoices):
+    """Where a DOI stands at its provider (docs/architecture.md, "Published versions and
+    DOIs"): pending → draft → findable; registered (hidden) on withdrawal; never back to
+    draft. ``local``: the deployment registers no DOIs."""
+
+    PENDING = "pending", _("waiting for the DOI provider")
+    DRAFT = "draft", _("draft")
+    FINDABLE = "findable", _("findable")
+    REGISTERED = "registered", _("registered (hidden)")
+    LOCAL = "local", _("no DOI (local identifier)")
+
+
+class DoiColumns(models.Model):
+    """A DOI, its state at the provider and the last call's outcome."""
+
+    doi = models.CharField(_("DOI"), max_length=255, blank=True)
+    doi_state = models.CharField(
+        _("DOI state"), max_length=12, choices=DoiState.choices, default=DoiState.PENDING
+    )
+    doi_error = models.TextField(_("last DOI error"), blank=True)
+    doi_attempted_at = models.DateTimeField(_("last DOI call"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class DatasetConcept(DoiColumns):
+    """A published record: its concept DOI, which resolves to the latest version."""
+
+    record = models.OneToOneField(
+        DmpRecord, on_delete=models.PROTECT, related_name="concept", verbose_name=_("record")
+    )
+    # The version whose metadata and URL the provider has for the concept DOI.
+    described_version = models.PositiveIntegerField(_("version described"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("published dataset")
+        verbose_name_plural = _("published datasets")
+
+    def __str__(self) -> str:
+        return self.doi or f"record {self.record_id}"
+
+
+class DatasetVersion(DoiColumns):
+    """One published version of a record: frozen, never changed but for its DOI columns."""
+
+    record = models.ForeignKey(
+        DmpRecord, on_delete=models.PROTECT, related_name="versions", verbose_name=_("record")
+    )
+    number = models.PositiveIntegerField(_("version"))
+    published_at = models.DateTimeField(_("published at"), default=timezone.now)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("published by"),
+    )
+    # The record, its creators, project and institution as Django's serializer writes them.
+    snapshot = models.JSONField(_("frozen record"))
+    # The DataCite JSON as exported at publication.
+    metadata = models.JSONField(_("frozen metadata"))
+    # [{object_id, name, size, sha256, tier, available_date}], by name.
+    manifest = models.JSONField(_("file manifest"))
+
+    class Meta:
+        verbose_name = _("published version")
+        verbose_name_plural = _("published versions")
+        ordering = ("record", "-number")
+        constraints = [
+            models.UniqueConstraint(fields=("record", "number"), name="version_number_unique"),
+            models.CheckConstraint(condition=models.Q(number__gte=1), name="version_number_gte_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"record {self.record_id} v{self.number}"

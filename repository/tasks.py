@@ -10,7 +10,8 @@ from repository.health import run_health_checks
 from repository.models import DataObject
 from repository.preservation import checksums, housekeeping, quarantine, queue
 from repository.preservation.object_store import StoreError
-from repository.preservation.queue import checksum_send, quarantine_reverify_send
+from repository.preservation.queue import checksum_send, doi_sync_send, quarantine_reverify_send
+from repository.publishing import sync
 
 logger = logging.getLogger(__name__)
 
@@ -150,3 +151,25 @@ def tally_fold_task() -> dict:
     from repository.tally import tally_fold
 
     return {"folded": tally_fold()}
+
+
+class DoiCallFailed(Exception):
+    """A DOI provider refused or was away; the outcome is on the version's page."""
+
+
+@shared_task(name=queue.DOI_SYNC, **_retried_on(DoiCallFailed, max_retries=8))
+def doi_sync_task(self, record_id: int) -> dict:
+    """Bring the DOIs of a record's versions where they should be (queued on commit by
+    publication and withdrawal); a failed call is tried again, backing off."""
+    if not sync.doi_sync(record_id):
+        raise DoiCallFailed(f"DOI calls of record {record_id} failed")
+    return {"record_id": record_id}
+
+
+@shared_task(name="kura.doi_requeue", acks_late=True)
+def doi_requeue_task() -> dict:
+    """Queue the DOI calls still waiting (retries run out, broker away at publication)."""
+    records = sync.records_waiting()
+    for record_id in records:
+        doi_sync_send(record_id)
+    return {"records": len(records)}

@@ -37,6 +37,7 @@ urlpatterns = [
     ),
     path("", include("repository.plans.urls")),
     path("", include("repository.discovery.public.urls")),
+    path("", include("repository.publishing.urls")),
     path("", include("repository.discovery.search.urls")),
     path("", include("repository.governance.review.urls")),
     path("", include("repository.governance.stewardship.urls")),

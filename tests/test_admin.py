@@ -11,6 +11,8 @@ from repository.models import (
     AccessRequest,
     AuditEvent,
     DataObject,
+    DatasetConcept,
+    DatasetVersion,
     FixityCheck,
     TierChangeRequest,
     UploadSession,
@@ -33,6 +35,8 @@ KURA_MODELS = [
     AccessRequest,
     AccessGrant,
     AuditEvent,
+    DatasetVersion,
+    DatasetConcept,
     ApiToken,
 ]
 

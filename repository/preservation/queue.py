@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 CHECKSUM = "kura.checksum"
 QUARANTINE_REVERIFY = "kura.quarantine_reverify"
 NOTIFY = "kura.notify"
+DOI_SYNC = "kura.doi_sync"
 
 
 def task_by_name(name: str):
@@ -55,3 +56,15 @@ def quarantine_reverify_send(
 ) -> bool:
     """Queue a curator's re-verification, or keep it for the requeue."""
     return _send(QUARANTINE_REVERIFY, object_id, curator_id, comment, ip_address)
+
+
+def doi_sync_send(record_id: int) -> bool:
+    """Queue the DOI calls of a record's versions (after a publication or withdrawal).
+    Never raises: with the broker away the DOIs stay ``pending`` on the page and the
+    hourly ``kura.doi_requeue`` sends them."""
+    try:
+        task_by_name(DOI_SYNC).delay(record_id)
+    except Exception:  # noqa: BLE001 - any broker failure: the state stays in the database
+        logger.warning("DOI calls of record %s not queued", record_id, exc_info=True)
+        return False
+    return True

@@ -14,6 +14,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from accounts.models import Project
+from accounts.roles import ProjectAction, may
 from core.tiers import Downloaders, dated_tiers, downloaded_by
 from core.vocabularies import DATA_POLICY_FREE, Term
 from dmp.models import DmpRecord, RecordCreator
@@ -22,7 +23,7 @@ from repository.discovery.public import citation, exports, landing, schemaorg, s
 from repository.discovery.public.exports import ExportFormat
 from repository.discovery.public.facts import RecordFacts
 from repository.discovery.public.signposts import Link
-from repository.models import DataObject
+from repository.models import DataObject, DatasetConcept, DatasetVersion
 
 
 def record_facts(request, record: DmpRecord) -> RecordFacts:
@@ -72,6 +73,9 @@ class LandingPage:
     dated_tiers: tuple[str, ...]  # objects that open on their available date
     grantable_tiers: tuple[str, ...]  # objects a grant opens: "Request access"
     links: list[Link]  # Signposting: the ``Link`` header and the <link> elements
+    versions: list[DatasetVersion]  # published versions, newest first
+    concept: DatasetConcept | None  # the concept DOI, once a version is published
+    may_publish: bool  # the visitor is a steward: the publish and withdraw forms
 
 
 def landing_page(request, record: DmpRecord) -> LandingPage:
@@ -114,4 +118,8 @@ def landing_page(request, record: DmpRecord) -> LandingPage:
         dated_tiers=dated_tiers(),
         grantable_tiers=downloaded_by(Downloaders.MEMBERS_AND_GRANTEES),
         links=links,
+        versions=list(record.versions.order_by("-number")),
+        concept=DatasetConcept.objects.filter(record=record).first(),
+        may_publish=request.user.is_authenticated
+        and may(request.user, ProjectAction.EDIT_DMP, project),
     )

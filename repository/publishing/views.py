@@ -1,0 +1,177 @@
+"""Version pages, their exports, and the stewards' publish and withdraw forms."""
+
+import datetime
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST, require_safe
+
+from core.db import statement_timeout
+from core.http import client_ip
+from core.tiers import dated_tiers
+from core.vocabularies import Tier
+from dmp.models import DmpRecord
+from repository.discovery.public import citation, exports, landing, schemaorg
+from repository.discovery.public.views import link_header
+from repository.models import DataObject, DatasetConcept, DatasetVersion, DoiState
+from repository.publishing.facts import still_public, version_facts, version_path
+from repository.publishing.versions import dataset_version_publish, dataset_withdraw
+
+
+@dataclass(frozen=True)
+class VersionFile:
+    """One manifest entry as the version page shows it, with what became of it."""
+
+    object_id: int
+    name: str
+    size: int
+    sha256: str
+    tier_label: str
+    available: bool  # anyone may download the frozen bytes now
+    opens_on: datetime.date | None  # still embargoed: the date it opens
+
+
+def _version(request, record_id: int, number: int):
+    """The record (live, as the visitor may see it) and its version ``number``; 404 if
+    either is missing or hidden from the visitor."""
+    record = landing.record_for_landing(user=request.user, record_id=record_id)
+    try:
+        version = record.versions.get(number=number)
+    except DatasetVersion.DoesNotExist as exc:
+        raise Http404("No such version.") from exc
+    return record, version
+
+
+def _tombstone(request, record: DmpRecord):
+    return render(request, "repository/public/tombstone.html", {"record": record}, status=410)
+
+
+def _facts(request, version: DatasetVersion, public_ids: dict[int, str]):
+    cited = version.doi if version.doi_state == DoiState.FINDABLE else ""
+    url = request.build_absolute_uri(version_path(version.record_id, version.number))
+    return version_facts(
+        version.snapshot, version.manifest, doi=cited, url=url, public_ids=public_ids
+    )
+
+
+def _files(version: DatasetVersion, public_ids: dict[int, str]) -> list[VersionFile]:
+    ids = [e["object_id"] for e in version.manifest]
+    embargoed = dict(
+        DataObject.objects.filter(
+            pk__in=ids,
+            status=DataObject.Status.STORED,
+            quarantined_at__isnull=True,
+            tier__in=dated_tiers(),
+        ).values_list("pk", "available_date")
+    )
+    files = []
+    for e in version.manifest:
+        tier = e["tier"]
+        available = e["object_id"] in public_ids
+        files.append(
+            VersionFile(
+                e["object_id"],
+                e["name"],
+                e["size"],
+                e["sha256"],
+                Tier(tier).label if tier in Tier.values else tier,
+                available,
+                None if available else embargoed.get(e["object_id"]),
+            )
+        )
+    return files
+
+
+@require_safe
+@statement_timeout
+def dataset_version(request, record_id: int, number: int):
+    record, version = _version(request, record_id, number)
+    if record.withdrawn_at:
+        return _tombstone(request, record)
+    public_ids = still_public(version.manifest)
+    facts = _facts(request, version, public_ids)
+    versions = list(record.versions.order_by("-number"))
+    context = {
+        "record": facts._record,
+        "record_id": record.pk,
+        "version": version,
+        "versions": versions,
+        "latest_number": versions[0].number,
+        "is_latest": versions[0].number == version.number,
+        "concept": DatasetConcept.objects.filter(record=record).first(),
+        "files": _files(version, public_ids),
+        "cite_as": facts.cite_as,
+        "citation": citation.citation_text(facts),
+        "jsonld_script": schemaorg.script_tag(schemaorg.dataset(facts)),
+        "exports": exports.menu(facts),
+    }
+    response = render(request, "repository/publishing/version.html", context)
+    response["Link"] = link_header([(facts.cite_as, "cite-as", "")])
+    return response
+
+
+@require_safe
+@statement_timeout
+def dataset_version_export(request, record_id: int, number: int, fmt: str):
+    export = exports.served(fmt)
+    if export is None:
+        raise Http404("No such export format.")
+    record, version = _version(request, record_id, number)
+    if record.withdrawn_at:
+        return _tombstone(request, record)
+    facts = _facts(request, version, still_public(version.manifest))
+    if not export.offered(facts):
+        raise Http404("This version is not exported in this format.")
+    response_class = StreamingHttpResponse if export.streamed else HttpResponse
+    response = response_class(export.build(facts), content_type=export.content_type)
+    filename = f"kura-{record.pk}-v{version.number}.{export.extension}"
+    response["Content-Disposition"] = content_disposition_header(export.attachment, filename)
+    response["Link"] = link_header([(facts.cite_as, "cite-as", "")])
+    return response
+
+
+def _refused(request, record_id: int, exc: ValidationError):
+    record = landing.record_for_landing(user=request.user, record_id=record_id)
+    context = {"record": record, "reasons": exc.messages}
+    return render(request, "repository/publishing/refused.html", context, status=400)
+
+
+@login_required
+@require_POST
+def dataset_publish(request, record_id: int):
+    landing.record_for_landing(user=request.user, record_id=record_id)  # else 404
+    try:
+        version = dataset_version_publish(
+            actor=request.user, record_id=record_id, ip_address=client_ip(request)
+        )
+    except DmpRecord.DoesNotExist as exc:
+        raise Http404("No such dataset.") from exc
+    except ValidationError as exc:
+        return _refused(request, record_id, exc)
+    messages.success(request, _("Version %(number)s was published.") % {"number": version.number})
+    return redirect(reverse("dataset-version", args=[record_id, version.number]))
+
+
+@login_required
+@require_POST
+def dataset_withdraw_view(request, record_id: int):
+    landing.record_for_landing(user=request.user, record_id=record_id)  # else 404
+    try:
+        dataset_withdraw(
+            actor=request.user,
+            record_id=record_id,
+            reason=request.POST.get("reason", ""),
+            ip_address=client_ip(request),
+        )
+    except DmpRecord.DoesNotExist as exc:
+        raise Http404("No such dataset.") from exc
+    except ValidationError as exc:
+        return _refused(request, record_id, exc)
+    return redirect(reverse("dataset-landing", args=[record_id]))
