@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
@@ -19,7 +18,7 @@ from core.tiers import dated_tiers
 from core.vocabularies import Tier
 from dmp.models import DmpRecord
 from repository.discovery.public import citation, exports, landing, schemaorg
-from repository.discovery.public.views import link_header
+from repository.discovery.public.views import export_not_offered, export_response, link_header
 from repository.models import DataObject, DatasetConcept, DatasetVersion, DoiState
 from repository.publishing.facts import still_public, version_facts, version_path
 from repository.publishing.versions import dataset_version_publish, dataset_withdraw
@@ -128,13 +127,9 @@ def dataset_version_export(request, record_id: int, number: int, fmt: str):
         return _tombstone(request, record)
     facts = _facts(request, version, still_public(version.manifest))
     if not export.offered(facts):
-        raise Http404("This version is not exported in this format.")
-    response_class = StreamingHttpResponse if export.streamed else HttpResponse
-    response = response_class(export.build(facts), content_type=export.content_type)
+        return export_not_offered(request, export)
     filename = f"kura-{record.pk}-v{version.number}.{export.extension}"
-    response["Content-Disposition"] = content_disposition_header(export.attachment, filename)
-    response["Link"] = link_header([(facts.cite_as, "cite-as", "")])
-    return response
+    return export_response(request, export, facts, filename=filename)
 
 
 def _refused(request, record_id: int, exc: ValidationError):

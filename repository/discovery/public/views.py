@@ -20,7 +20,7 @@ from repository.discovery.public.signposts import link_header
 from repository.presenters import page_context
 
 
-def _not_offered(request, export: exports.ExportFormat):
+def export_not_offered(request, export: exports.ExportFormat):
     """404 for a format this record is not exported in, saying why (only ``needs_doi``
     withholds a format from a record its reader may see)."""
     message = _("%(format)s is offered only for datasets with a DOI.") % {"format": export.label}
@@ -55,7 +55,7 @@ def dataset_landing(request, record_id: int):
     if record.withdrawn_at:
         response = _tombstone(request, record)
     elif export:
-        response = _export_response(request, export, facts)
+        response = export_response(request, export, facts)
         response["Content-Location"] = signposts.export_url(request, record.pk, export.key)
     else:
         page = landing_page(request, record)
@@ -65,12 +65,14 @@ def dataset_landing(request, record_id: int):
     return response
 
 
-def _export_response(request, export: ExportFormat, facts: RecordFacts):
+def export_response(request, export: ExportFormat, facts: RecordFacts, *, filename: str = ""):
+    """``facts`` in the format ``export``, with the links back to what it describes (a
+    dataset's export, or a published version's under its own ``filename``)."""
     body = export.build(facts)
     response_class = StreamingHttpResponse if export.streamed else HttpResponse
     response = response_class(body, content_type=export.content_type)
     response["Content-Disposition"] = content_disposition_header(
-        export.attachment, export.filename(facts)
+        export.attachment, filename or export.filename(facts)
     )
     links = [(facts.cite_as, "cite-as", "")]
     if export.describedby:
@@ -90,8 +92,8 @@ def dataset_export(request, record_id: int, fmt: str):
         return _tombstone(request, record)
     facts = record_facts(request, record)
     if not export.offered(facts):
-        return _not_offered(request, export)
-    return _export_response(request, export, facts)
+        return export_not_offered(request, export)
+    return export_response(request, export, facts)
 
 
 def _linkset(request, record_id: int, media_type: str, serialise):
