@@ -23,6 +23,7 @@ from repository.discovery.public import exports, harvested
 from repository.discovery.public.landing import record_for_landing
 from repository.discovery.public.views import record_facts
 from tests.repository.datacite_xsd import assert_valid_datacite_xml
+from tests.repository.test_crates import assert_valid_croissant, assert_valid_ro_crate
 from tests.repository.test_public import BASE, _export, _jsonld, _landing, _object, _open_record
 
 pytestmark = pytest.mark.django_db
@@ -183,6 +184,10 @@ def _check(key: str, body: bytes, *, record, client, tmp_path) -> None:
         assert_valid_datacite_xml(body)
     elif key == "jsonld":
         assert json.loads(text) == _jsonld(_landing(client, record))
+    elif key == "ro-crate":
+        assert_valid_ro_crate(json.loads(text))
+    elif key == "croissant":
+        assert_valid_croissant(json.loads(text))
     elif key == "jpcoar":
         assert etree.fromstring(body).tag == f"{{{harvested.JPCOAR}}}jpcoar"
         assert "liver-01.tif" in text
@@ -198,7 +203,11 @@ def _check(key: str, body: bytes, *, record, client, tmp_path) -> None:
     elif key == "bagit":
         bag = _bag(body, tmp_path)
         bag.validate()
-        assert sorted(bag.payload_files()) == ["data/liver-01.tif", "data/notes.csv"]
+        assert sorted(bag.payload_files()) == [
+            "data/liver-01.tif",
+            "data/notes.csv",
+            "data/ro-crate-metadata.json",
+        ]
     else:
         pytest.fail(f"no check for the export format {key!r}: add one here")
 
@@ -233,6 +242,8 @@ def test_the_registry_declares_todays_formats():
         "datacite-json",
         "datacite-xml",
         "jsonld",
+        "ro-crate",
+        "croissant",
         "jpcoar",
         "bibtex",
         "ris",
@@ -241,6 +252,11 @@ def test_the_registry_declares_todays_formats():
     ]
     assert [f.prefix for f in exports.harvested_formats()] == ["oai_dc", "jpcoar_2.0"]
     assert [e.key for e in exports.by_media_type("application/xml")] == ["jpcoar"]
+    assert [e.key for e in exports.by_media_type("application/ld+json")] == [
+        "jsonld",
+        "ro-crate",
+        "croissant",
+    ]
     assert [e.key for e in exports.described_by()] == [
         "datacite-json",
         "datacite-xml",

@@ -8,6 +8,7 @@ import itertools
 import json
 import urllib.request
 import zipfile
+from pathlib import Path
 
 import bagit
 import extruct
@@ -374,27 +375,32 @@ def test_bagit_zip_validates(client, dataset, tmp_path):
     assert response["Content-Type"] == "application/zip"
     bag = bagit.Bag(str(_unzip(response, tmp_path)))
     bag.validate()
-    assert sorted(bag.payload_files()) == sorted(["data/liver-01.tif", "data/liver 02 (raw).tif"])
-    assert bag.info["Payload-Oxum"] == f"{public.size + second.size}.2"
+    crate = "data/ro-crate-metadata.json"
+    assert sorted(bag.payload_files()) == sorted(
+        ["data/liver-01.tif", "data/liver 02 (raw).tif", crate]
+    )
+    crate_size = (Path(bag.path) / crate).stat().st_size
+    assert bag.info["Payload-Oxum"] == f"{public.size + second.size + crate_size}.3"
 
 
 def test_bagit_of_a_record_without_public_files_is_a_bag(client, tmp_path):
-    """RFC 8493 §2.1.2: the payload directory exists even when it is empty."""
+    """The payload is the record's RO-Crate alone."""
     record = _open_record()
     _object(record, "shared.tif", tier=Tier.SHARED)
     root = _unzip(_export(client, record, "bagit"), tmp_path)
-    assert (root / "data").is_dir() and not any((root / "data").iterdir())
+    crate = root / "data" / "ro-crate-metadata.json"
+    assert [p.name for p in (root / "data").iterdir()] == [crate.name]
     bag = bagit.Bag(str(root))
     bag.validate()
-    assert list(bag.payload_files()) == []
-    assert bag.info["Payload-Oxum"] == "0.0"
+    assert list(bag.payload_files()) == ["data/ro-crate-metadata.json"]
+    assert bag.info["Payload-Oxum"] == f"{crate.stat().st_size}.1"
 
 
 def test_bagit_above_the_inline_limit_fetches(client, dataset, tmp_path, settings):
     settings.KURA_BAGIT_INLINE_MAX_BYTES = 10
     record, (public, second) = dataset
     root = _unzip(_export(client, record, "bagit"), tmp_path)
-    assert (root / "data").is_dir() and not any((root / "data").iterdir())
+    assert [p.name for p in (root / "data").iterdir()] == ["ro-crate-metadata.json"]
     lines = (root / "fetch.txt").read_text().splitlines()
     assert sorted(lines) == sorted(
         [

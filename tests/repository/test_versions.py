@@ -344,3 +344,35 @@ def test_fake_datacite_is_strict(fake_datacite, dataset):
     bad = DataCiteRESTClient(USERNAME, "wrong", PREFIX, url=fake_datacite.url, timeout=5)
     with pytest.raises(DataCiteError):
         bad.get_metadata(doi)
+
+
+def test_version_ro_crate_and_croissant_validate(
+    client, dataset, django_capture_on_commit_callbacks
+):
+    import json
+
+    from tests.repository.test_crates import assert_valid_croissant, assert_valid_ro_crate
+
+    record, pm = dataset
+    counts = _file(record, "counts.csv", b"a,1\n")
+    client.force_login(pm)
+    _publish(client, record, django_capture_on_commit_callbacks)
+    client.logout()
+    # The version's page as requested; its files' download URLs as frozen, on the base URL.
+    url = "http://testserver" + reverse("dataset-version", args=[record.pk, 1])
+    download = urljoin(settings.KURA_BASE_URL, reverse("object-download", args=[counts.pk]))
+
+    def export(key):
+        response = client.get(reverse("dataset-version-export", args=[record.pk, 1, key]))
+        assert response.status_code == 200
+        return json.loads(response.content)
+
+    crate = export("ro-crate")
+    assert_valid_ro_crate(crate)
+    graph = {entity["@id"]: entity for entity in crate["@graph"]}
+    assert graph["./"]["url"] == url and graph["./"]["identifier"] == url
+    assert graph[download]["sha256"] == counts.sha256
+    ml = export("croissant")
+    assert_valid_croissant(ml)
+    assert ml["citeAs"] == url
+    assert [f["contentUrl"] for f in ml["distribution"]] == [download]

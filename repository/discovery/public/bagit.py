@@ -1,5 +1,7 @@
-"""BagIt 1.0 (RFC 8493) zip of a record's public files, streamed from storage (a valid
-bag with an empty ``data/`` when the record has none).
+"""BagIt 1.0 (RFC 8493) zip of a record's public files, streamed from storage, with the
+record's RO-Crate (``data/ro-crate-metadata.json``, ``ro_crate.py``): the payload directory
+is the crate's root, as RO-Crate 1.1 suggests for a crate in a bag. A record without public
+files gives a valid bag whose payload is the crate alone.
 
 Bytes flow from ``default_storage.open`` through :mod:`zipstream` to the client one chunk
 at a time; nothing holds a whole file. Above ``KURA_BAGIT_INLINE_MAX_BYTES`` (default
@@ -7,6 +9,7 @@ at a time; nothing holds a whole file. Above ``KURA_BAGIT_INLINE_MAX_BYTES`` (de
 """
 
 import hashlib
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -16,6 +19,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from zipstream import ZipStream
 
+from repository.discovery.public import ro_crate
 from repository.discovery.public.facts import RecordFacts
 from repository.discovery.public.landing import PublicFile
 
@@ -35,8 +39,9 @@ def _safe_name(name: str) -> str:
 
 
 def payload_paths(files: list[PublicFile]) -> list[str]:
-    """``data/<file name>``, made unique (a clash gets the object id in front)."""
-    seen: set[str] = set()
+    """``data/<file name>``, made unique (a clash, also with the crate's metadata file, gets
+    the object id in front)."""
+    seen: set[str] = {ro_crate.METADATA_FILE}
     paths = []
     for f in files:
         name = _safe_name(f.name)
@@ -88,15 +93,17 @@ def _lazy(build) -> Iterator[bytes]:
     yield build().encode("utf-8")
 
 
-def bag_info(facts: RecordFacts) -> str:
+def bag_info(facts: RecordFacts, crate: bytes = b"") -> str:
+    """The bag's ``bag-info.txt``; ``crate`` is the RO-Crate metadata file in its payload."""
     files = facts.files
+    count, size = len(files) + bool(crate), sum(f.size for f in files) + len(crate)
     lines = [
         ("Source-Organization", facts.publisher),
         ("External-Identifier", facts.cite_as),
         ("External-Description", facts.title),
         ("Internal-Sender-Identifier", facts.data_number),
         ("Bagging-Date", timezone.localdate().isoformat()),
-        ("Payload-Oxum", f"{sum(f.size for f in files)}.{len(files)}"),
+        ("Payload-Oxum", f"{size}.{count}"),
     ]
     return "".join(f"{label}: {' '.join(value.split())}\n" for label, value in lines if value)
 
@@ -112,10 +119,14 @@ def bag_stream(facts: RecordFacts, *, root: str) -> tuple[ZipStream, bool]:
     if not fetched:
         store_check(files)
     paths = payload_paths(files)
+    crate = json.dumps(ro_crate.crate(facts, paths=paths), ensure_ascii=False, indent=2)
+    crate_bytes = crate.encode("utf-8")
+    crate_path = f"data/{ro_crate.METADATA_FILE}"
     zs = ZipStream(sized=False)
-    # RFC 8493 §2.1.2: the payload directory is there even when it is empty (a bag of a
-    # record with metadata only, or a fetched bag), so the zip lists it explicitly.
+    # RFC 8493 §2.1.2: the payload directory is there whatever it holds; the zip lists it
+    # explicitly.
     zs.mkdir(f"{root}/data")
+    zs.add(crate_bytes, f"{root}/{crate_path}")
     digests: dict[str, object] = {}
     for f, path in zip(files, paths, strict=True):
         digests[path] = hashlib.sha256()
@@ -123,14 +134,14 @@ def bag_stream(facts: RecordFacts, *, root: str) -> tuple[ZipStream, bool]:
             zs.add(_stream(f.storage_key, digests[path]), f"{root}/{path}", size=f.size)
 
     def manifest() -> str:
-        lines = []
+        lines = [f"{hashlib.sha256(crate_bytes).hexdigest()}  {crate_path}\n"]
         for f, path in zip(files, paths, strict=True):
             checksum = f.sha256 or (digests[path].hexdigest() if not fetched else "")
             if checksum:
                 lines.append(f"{checksum}  {_encode_path(path)}\n")
         return "".join(lines)
 
-    info = bag_info(facts)
+    info = bag_info(facts, crate_bytes)
     tags: dict[str, str] = {"bagit.txt": BAGIT_TXT, "bag-info.txt": info}
     zs.add(BAGIT_TXT, f"{root}/bagit.txt")
     zs.add(info, f"{root}/bag-info.txt")

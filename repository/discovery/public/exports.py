@@ -1,7 +1,7 @@
 """The export registry: every machine-readable format of a record, declared once.
 
 Each :class:`ExportFormat` says what the format is called (its key in
-``/datasets/<id>/export/<key>``, its label), what it is (media type, charset, file
+``/datasets/<id>/export/<key>``, its label), what it is (media type, charset, profile, file
 extension), how it is built (``build``: one :class:`~repository.discovery.public.facts.RecordFacts`
 in, the body out) and where it is offered: in the landing page's menu, as a metadata record
 of the dataset (``describedby``: a Signposting ``describedby`` link of the landing page, and
@@ -22,7 +22,15 @@ from dataclasses import dataclass
 from django.http.request import MediaType
 from django.utils.translation import gettext_lazy as _
 
-from repository.discovery.public import bagit, citation, datacite, harvested, schemaorg
+from repository.discovery.public import (
+    bagit,
+    citation,
+    croissant,
+    datacite,
+    harvested,
+    ro_crate,
+    schemaorg,
+)
 from repository.discovery.public.facts import RecordFacts
 
 Body = str | bytes | Iterable[bytes]
@@ -47,6 +55,10 @@ class ExportFormat:
     extension: str
     build: Callable[[RecordFacts], Body]
     charset: str = ""
+    # The media type's ``profile`` parameter (RFC 6906), for formats that share a media type
+    # (RO-Crate and Croissant are both JSON-LD). Sent in Content-Type only: negotiation and
+    # Signposting compare media types without parameters (``by_media_type``).
+    profile: str = ""
     menu: bool = True  # listed under the landing page's "Machine-readable metadata"
     # A metadata record of the dataset: a Signposting ``describedby`` link of the landing
     # page, and one of the landing URL's answers to content negotiation.
@@ -68,7 +80,10 @@ class ExportFormat:
 
     @property
     def content_type(self) -> str:
-        return f"{self.media_type}; charset={self.charset}" if self.charset else self.media_type
+        parameters = [f"charset={self.charset}"] if self.charset else []
+        if self.profile:
+            parameters.append(f'profile="{self.profile}"')
+        return "; ".join([self.media_type, *parameters])
 
     def offered(self, facts: RecordFacts) -> bool:
         """Whether this record is exported in this format at all."""
@@ -132,6 +147,25 @@ REGISTRY: dict[str, ExportFormat] = {
             "jsonld",
             _json(schemaorg.dataset),
             describedby=True,
+        ),
+        # Both JSON-LD like the entry above, told apart by their profile. They are no
+        # ``describedby`` records: negotiation ignores the profile, so the landing URL's
+        # application/ld+json stays schema.org's.
+        ExportFormat(
+            "ro-crate",
+            _("RO-Crate 1.1"),
+            "application/ld+json",
+            "json",
+            _json(ro_crate.crate),
+            profile=ro_crate.PROFILE,
+        ),
+        ExportFormat(
+            "croissant",
+            _("Croissant 1.0"),
+            "application/ld+json",
+            "json",
+            _json(croissant.dataset),
+            profile=croissant.PROFILE,
         ),
         ExportFormat(
             "jpcoar",
