@@ -17,6 +17,7 @@ from core.vocabularies import (
     LICENSES,
     RESEARCH_FIELDS,
     SAME_AS_PROJECT,
+    MetadataAccess,
 )
 from dmp.common_metadata import incomplete_condition, missing_requirements
 from dmp.items import FIELDSETS, ITEM_NAMES, item_label
@@ -234,6 +235,9 @@ def record_page_context(*, user, record: DmpRecord) -> dict:
         "missing": _missing_items(record),
         "sections": record_sections(record),
         "can_edit": may(user, ProjectAction.EDIT_DMP, record.project),
+        # Stewards publish versions from the record's public page, which an open record has.
+        "has_public_page": record.metadata_access == MetadataAccess.OPEN
+        and not record.withdrawn_at,
     }
 
 

@@ -329,6 +329,20 @@ def test_record_page_lists_its_objects_through_the_access_rules(client, project)
     assert hidden.original_filename not in response.content.decode()
 
 
+def test_stewards_reach_the_published_versions_of_an_open_record(client, project):
+    record = complete_record(project)
+    page = f"/projects/{project.pk}/dmp/records/{record.pk}/"
+    versions = f'href="{reverse("dataset-landing", args=[record.pk])}#versions"'
+    client.force_login(MembershipFactory(project=project, role=Role.RESEARCHER).user)
+    assert versions not in client.get(page).content.decode()  # researchers do not publish
+
+    client.force_login(MembershipFactory(project=project, role=Role.PM).user)
+    DmpRecord.objects.filter(pk=record.pk).update(metadata_access=MetadataAccess.OPEN)
+    assert versions in client.get(page).content.decode()
+    DmpRecord.objects.filter(pk=record.pk).update(metadata_access=MetadataAccess.CLOSED)
+    assert versions not in client.get(page).content.decode()  # no public page to publish on
+
+
 def test_record_of_another_project_is_404(client, project):
     client.force_login(MembershipFactory(project=project, role=Role.PM).user)
     other = DmpRecordFactory()
