@@ -30,7 +30,7 @@ class RepositoryConfig(AppConfig):
             DataObject, TierChangeRequest, AccessRequest, AccessGrant, AuditEvent, generation=None
         )
         # Published versions and their DOI states are listed on the landing pages.
-        watch(DatasetVersion, DatasetConcept)
+        watch(DatasetVersion, DatasetConcept, quiet_fields={"doi_attempted_at"})
         watch_m2m(
             TierChangeRequest.data_objects,
             scoped=lambda instance: [PROJECT.of(instance.project_id)],

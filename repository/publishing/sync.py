@@ -9,6 +9,7 @@ reported, so the task tries again (docs/architecture.md, "Published versions and
 """
 
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -87,9 +88,14 @@ def _attempt(row, provider, metadata, url, *, record, withdrawn, stale, after=No
         changed, error = {}, str(exc)
     if not changed and not error and not row.doi_error:
         return True
+    # The same failure again changes nothing a page shows: only the time of the call is
+    # saved, a quiet field, so retries against an unreachable provider leave caches alone.
+    same_failure = error and error == row.doi_error and row.doi_state == before
     row.doi_error = error
     row.doi_attempted_at = timezone.now()
-    fields = ["doi_state", "doi_error", "doi_attempted_at"]
+    fields = (
+        ["doi_attempted_at"] if same_failure else ["doi_state", "doi_error", "doi_attempted_at"]
+    )
     if after is not None and not error:
         row.described_version = after
         fields.append("described_version")
@@ -156,7 +162,13 @@ def records_waiting() -> list[int]:
     waiting = DatasetVersion.objects.filter(doi_state__in=(DoiState.PENDING, DoiState.DRAFT))
     failed = DatasetVersion.objects.exclude(doi_error="")
     concepts = DatasetConcept.objects.exclude(doi_state=DoiState.LOCAL).exclude(doi_error="")
-    ids = set(waiting.values_list("record_id", flat=True))
+    # A withdrawal whose sync was lost: its DOIs must still be hidden.
+    unhidden = Q(record__withdrawn_at__isnull=False) & ~Q(
+        doi_state__in=(DoiState.REGISTERED, DoiState.LOCAL)
+    )
+    ids = set(DatasetVersion.objects.filter(unhidden).values_list("record_id", flat=True))
+    ids |= set(DatasetConcept.objects.filter(unhidden).values_list("record_id", flat=True))
+    ids |= set(waiting.values_list("record_id", flat=True))
     ids |= set(failed.values_list("record_id", flat=True))
     ids |= set(concepts.values_list("record_id", flat=True))
     return sorted(ids)

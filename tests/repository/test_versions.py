@@ -376,3 +376,39 @@ def test_version_ro_crate_and_croissant_validate(
     assert_valid_croissant(ml)
     assert ml["citeAs"] == url
     assert [f["contentUrl"] for f in ml["distribution"]] == [download]
+
+
+def test_a_withdrawal_whose_sync_was_lost_is_requeued(
+    client, dataset, fake_datacite, django_capture_on_commit_callbacks
+):
+    """The DOIs of a withdrawn dataset stay findable until hidden: if the sync queued by
+    the withdrawal is lost, the hourly requeue still finds the record."""
+    record, pm = dataset
+    _file(record, "counts.csv", b"a,1\n")
+    client.force_login(pm)
+    _publish(client, record, django_capture_on_commit_callbacks)
+    version = DatasetVersion.objects.get(record=record)
+    assert version.doi_state == DoiState.FINDABLE and sync.records_waiting() == []
+
+    client.post(reverse("dataset-withdraw", args=[record.pk]), {"reason": "x"})  # no on-commit
+    assert sync.records_waiting() == [record.pk]
+    assert sync.doi_sync(record.pk)
+    assert fake_datacite.state(version.doi) == "registered"
+    assert sync.records_waiting() == []
+
+
+def test_the_same_doi_failure_again_saves_only_the_time_of_the_call(
+    client, dataset, fake_datacite, django_capture_on_commit_callbacks
+):
+    record, pm = dataset
+    _file(record, "counts.csv", b"a,1\n")
+    client.force_login(pm)
+    fake_datacite.fail_next = 1000
+    _publish(client, record, django_capture_on_commit_callbacks)
+    version = DatasetVersion.objects.get(record=record)
+    first_error, first_call = version.doi_error, version.doi_attempted_at
+    assert first_error
+
+    sync.doi_sync(record.pk)
+    version.refresh_from_db()
+    assert version.doi_error == first_error and version.doi_attempted_at > first_call
