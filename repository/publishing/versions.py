@@ -19,6 +19,7 @@ from core.tiers import beyond_project
 from core.vocabularies import MetadataAccess
 from dmp.models import DmpRecord
 from dmp.services import required_item_errors
+from repository.access import Action, visible_to
 from repository.discovery.public.datacite import datacite_json
 from repository.models import DataObject, DatasetConcept, DatasetVersion, DoiState
 from repository.preservation import queue
@@ -56,16 +57,21 @@ def _steward_record(actor, record_id) -> DmpRecord:
     return record
 
 
-def publishable_objects(record: DmpRecord):
-    """The record's files a version freezes: stored, verified, not quarantined, and on a
-    tier beyond the project (which only a curator's approval puts them on)."""
-    return DataObject.objects.filter(
-        record=record,
-        status=DataObject.Status.STORED,
-        checksum_state=DataObject.ChecksumState.VERIFIED,
-        quarantined_at__isnull=True,
-        tier__in=beyond_project(),
-    ).order_by("original_filename", "pk")
+def publishable_objects(actor, record: DmpRecord):
+    """The record's files a version freezes, as its steward ``actor`` sees them (the access
+    chokepoint): stored, verified, not quarantined, and on a tier beyond the project (which
+    only a curator's approval puts them on)."""
+    return (
+        visible_to(actor, Action.VIEW_METADATA)
+        .filter(
+            record=record,
+            status=DataObject.Status.STORED,
+            checksum_state=DataObject.ChecksumState.VERIFIED,
+            quarantined_at__isnull=True,
+            tier__in=beyond_project(),
+        )
+        .order_by("original_filename", "pk")
+    )
 
 
 def _content(snapshot: list[dict], manifest: list[dict]) -> dict:
@@ -107,7 +113,7 @@ def dataset_version_publish(*, actor, record_id: int, ip_address: str | None = N
     provider = doi.provider()
     with transaction.atomic():
         record = _steward_record(actor, record_id)
-        objects = list(publishable_objects(record))
+        objects = list(publishable_objects(actor, record))
         if reasons := _refusals(record, objects):
             raise ValidationError(reasons)
         snapshot, manifest = snapshot_of(record), manifest_of(objects)

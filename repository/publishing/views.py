@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -17,8 +18,14 @@ from core.http import client_ip
 from core.tiers import dated_tiers
 from core.vocabularies import Tier
 from dmp.models import DmpRecord
+from repository.access import Action, visible_to
 from repository.discovery.public import citation, exports, landing, schemaorg
-from repository.discovery.public.views import export_not_offered, export_response, link_header
+from repository.discovery.public.views import (
+    export_not_offered,
+    export_response,
+    link_header,
+    tombstone,
+)
 from repository.models import DataObject, DatasetConcept, DatasetVersion, DoiState
 from repository.publishing.facts import still_public, version_facts, version_path
 from repository.publishing.versions import dataset_version_publish, dataset_withdraw
@@ -48,10 +55,6 @@ def _version(request, record_id: int, number: int):
     return record, version
 
 
-def _tombstone(request, record: DmpRecord):
-    return render(request, "repository/public/tombstone.html", {"record": record}, status=410)
-
-
 def _facts(request, version: DatasetVersion, public_ids: dict[int, str]):
     cited = version.doi if version.doi_state == DoiState.FINDABLE else ""
     url = request.build_absolute_uri(version_path(version.record_id, version.number))
@@ -63,12 +66,14 @@ def _facts(request, version: DatasetVersion, public_ids: dict[int, str]):
 def _files(version: DatasetVersion, public_ids: dict[int, str]) -> list[VersionFile]:
     ids = [e["object_id"] for e in version.manifest]
     embargoed = dict(
-        DataObject.objects.filter(
+        visible_to(AnonymousUser(), Action.VIEW_METADATA)
+        .filter(
             pk__in=ids,
             status=DataObject.Status.STORED,
             quarantined_at__isnull=True,
             tier__in=dated_tiers(),
-        ).values_list("pk", "available_date")
+        )
+        .values_list("pk", "available_date")
     )
     files = []
     for e in version.manifest:
@@ -93,7 +98,7 @@ def _files(version: DatasetVersion, public_ids: dict[int, str]) -> list[VersionF
 def dataset_version(request, record_id: int, number: int):
     record, version = _version(request, record_id, number)
     if record.withdrawn_at:
-        return _tombstone(request, record)
+        return tombstone(request, record)
     public_ids = still_public(version.manifest)
     facts = _facts(request, version, public_ids)
     versions = list(record.versions.order_by("-number"))
@@ -124,7 +129,7 @@ def dataset_version_export(request, record_id: int, number: int, fmt: str):
         raise Http404("No such export format.")
     record, version = _version(request, record_id, number)
     if record.withdrawn_at:
-        return _tombstone(request, record)
+        return tombstone(request, record)
     facts = _facts(request, version, still_public(version.manifest))
     if not export.offered(facts):
         return export_not_offered(request, export)

@@ -21,7 +21,6 @@ from dataclasses import replace
 from django.conf import settings
 from django.db.models import Exists, Min, OuterRef, Q, QuerySet
 from django.http import HttpResponse
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -31,7 +30,7 @@ from core.db import statement_timeout
 from core.vocabularies import FUNDERS
 from dmp.models import DmpRecord
 from repository.discovery.oai import stamps, tokens
-from repository.discovery.public import exports
+from repository.discovery.public import exports, signposts
 from repository.discovery.public.facts import RecordFacts
 from repository.discovery.public.harvested import XSI
 from repository.discovery.public.landing import public_files
@@ -169,10 +168,6 @@ def list_records_query(state: tokens.ListState) -> QuerySet:
     return records.order_by("harvest_changed_at", "id")
 
 
-def landing_url(request, record: DmpRecord) -> str:
-    return request.build_absolute_uri(reverse("dataset-landing", kwargs={"record_id": record.pk}))
-
-
 # --- Response building ---------------------------------------------------------------------
 
 
@@ -224,7 +219,9 @@ def record_element(parent, request, record, metadata_format, files) -> None:
     if not record.is_live:
         return
     facts = RecordFacts(
-        record, landing_url=landing_url(request, record), files=files.get(record.pk, [])
+        record,
+        landing_url=signposts.landing_url(request, record.pk),
+        files=files.get(record.pk, []),
     )
     _sub(element, "metadata").append(metadata_format.element(facts))
 

@@ -91,6 +91,8 @@ class Funding:
 
     @property
     def funder_name(self) -> str:
+        if self.funder is None:  # a code the vocabulary does not know
+            return ""
         return self.funder.label_en or self.funder.label_ja
 
     @property

@@ -78,10 +78,11 @@ class LandingPage:
     may_publish: bool  # the visitor is a steward: the publish and withdraw forms
 
 
-def landing_page(request, record: DmpRecord) -> LandingPage:
-    """The landing page of ``record`` (not withdrawn) as ``request``'s user sees it."""
+def landing_page(request, record: DmpRecord, *, facts: RecordFacts | None = None) -> LandingPage:
+    """The landing page of ``record`` (not withdrawn) as ``request``'s user sees it;
+    ``facts``: the record's facts when the view has made them already."""
     objects = list(landing.listed_objects(user=request.user, record=record))
-    facts = record_facts(request, record)
+    facts = facts or record_facts(request, record)
     links = signposts.landing_links(request, facts) + signposts.linkset_urls(request, record.pk)
     project = record.project
     return LandingPage(

@@ -27,7 +27,7 @@ def export_not_offered(request, export: exports.ExportFormat):
     return render(request, "404.html", {"message": message}, status=404)
 
 
-def _tombstone(request, record: DmpRecord):
+def tombstone(request, record: DmpRecord):
     return render(request, "repository/public/tombstone.html", {"record": record}, status=410)
 
 
@@ -53,12 +53,12 @@ def dataset_landing(request, record_id: int):
         facts = record_facts(request, record)
         export = exports.negotiated(request, facts)  # a format it lacks answers with the page
     if record.withdrawn_at:
-        response = _tombstone(request, record)
+        response = tombstone(request, record)
     elif export:
         response = export_response(request, export, facts)
         response["Content-Location"] = signposts.export_url(request, record.pk, export.key)
     else:
-        page = landing_page(request, record)
+        page = landing_page(request, record, facts=facts)
         response = render(request, "repository/public/landing.html", page_context(page))
         response["Link"] = link_header(page.links)
     patch_vary_headers(response, ["Accept"])
@@ -89,7 +89,7 @@ def dataset_export(request, record_id: int, fmt: str):
         raise Http404("No such export format.")
     record = landing.record_for_landing(user=request.user, record_id=record_id)
     if record.withdrawn_at:
-        return _tombstone(request, record)
+        return tombstone(request, record)
     facts = record_facts(request, record)
     if not export.offered(facts):
         return export_not_offered(request, export)
@@ -99,7 +99,7 @@ def dataset_export(request, record_id: int, fmt: str):
 def _linkset(request, record_id: int, media_type: str, serialise):
     record = landing.record_for_landing(user=request.user, record_id=record_id)
     if record.withdrawn_at:
-        return _tombstone(request, record)
+        return tombstone(request, record)
     body = serialise(signposts.linkset(request, record_facts(request, record)))
     return HttpResponse(body, content_type=media_type)
 
