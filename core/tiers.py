@@ -3,7 +3,7 @@
 One row per :class:`~core.vocabularies.Tier` (docs/architecture.md, "Tier table"): how
 open it is, whether it opens data beyond the project, whether it needs an available date
 and what it becomes on that date, who downloads the bytes and who sees the object listed,
-the maDMP ``data_access`` value and the colour of its charts and badges. Its label and COAR
+the maDMP ``data_access`` value and the colour of its dashboard charts. Its label and COAR
 access-rights URI are the tier's term in ``ACCESS_RIGHTS``.
 
 The rules read the table, never a tier by name: the access chokepoint
@@ -56,7 +56,7 @@ class TierRule:
     downloaders: Downloaders
     listed_to: ListedTo
     data_access: str  # maDMP 1.2 ``distribution.data_access``
-    colour: str  # dashboard charts; the badges' colour in static/css/kura.css
+    colour: str  # dashboard charts (the badges have their own, in static/css/kura.css)
 
     @property
     def access_right(self) -> Term:

@@ -10,7 +10,8 @@ action. Everything else is derived from :func:`rule`:
 * :func:`with_permissions` annotates a list with one flag per action, so a page that shows
   many objects does not ask once per object.
 
-Nothing else in Kura filters ``DataObject`` by tier.
+Nothing else in Kura decides access by tier (other filters by tier read the tier table,
+``core/tiers.py``, and narrow a queryset from here).
 
 Who downloads the bytes and who sees the objects listed on each tier is the tier table
 (``core/tiers.py``, docs/architecture.md "Tier table"): the expressions here are built from
@@ -28,8 +29,9 @@ edit and manage every stored object, but quarantine binds them too. Deleting an 
 (its bytes leave storage; the row stays, marked deleted, for the audit trail) is for its
 stewards.
 
-Project-level rules (who decides access requests, who reads the audit trail) are at the
-end of this module.
+Who may do what with a project (decide access requests, read the audit trail, …) is
+``accounts.roles.may``; the record, request and audit-event rules and the four-eyes
+refusals are at the end of this module.
 """
 
 from enum import StrEnum
@@ -163,7 +165,8 @@ def rule(user, action: Action | str, project: Project | None = None) -> Q:
                 | _pending_review(user)
             )
         )
-    if action is Action.EDIT:
+    if action in (Action.EDIT, Action.DELETE):
+        # Only stored objects: an upload in flight is aborted, not edited or deleted.
         if user.is_superuser:
             return STORED
         return STORED & _steward(user, project)
@@ -171,11 +174,6 @@ def rule(user, action: Action | str, project: Project | None = None) -> Q:
         if user.is_superuser:
             return STORED
         return STORED & (_steward(user, project) | _pending_review(user))
-    if action is Action.DELETE:
-        # Only stored objects: an upload in flight is aborted, not deleted.
-        if user.is_superuser:
-            return STORED
-        return STORED & _steward(user, project)
     raise ValueError(action)  # pragma: no cover - Action() already refused it
 
 

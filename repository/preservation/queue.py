@@ -3,11 +3,15 @@
 The services that queue work (an upload's completion, a curator's re-verification, the
 storage reconciler) sit below the task module (``repository/tasks.py``), which imports
 them to run the work; they queue by the task's name (:data:`CHECKSUM`,
-:data:`QUARANTINE_REVERIFY`, :data:`NOTIFY`) and never import it. The task module is
-loaded with the app (``RepositoryConfig.ready``), so every process knows the tasks by name.
+:data:`QUARANTINE_REVERIFY`, :data:`NOTIFY`, :data:`DOI_SYNC`) and never import it. The task
+module is loaded with the app (``RepositoryConfig.ready``), so every process knows the
+tasks by name.
 
-If the broker is away, the work is noted on the object (``checksum_unsent``) for beat's
-requeue (every minute) to send once the broker is back, which clears the note.
+If the broker is away, a checksum or re-verification is noted on the object
+(``checksum_unsent``) for beat's requeue (every minute) to send once the broker is back,
+which clears the note; a notice is sent from the web process instead
+(``governance/notify.py``); a DOI sync is found again by the hourly DOI requeue from the
+versions' states (``publishing/sync.py``).
 """
 
 import logging
