@@ -49,6 +49,8 @@ class User(AbstractUser):
         validators=[erad_researcher_validator],
     )
     orcid = models.CharField(_("ORCID iD"), max_length=19, blank=True)
+    # True once the person proved the iD by signing in with ORCID: it is then read-only.
+    orcid_verified = models.BooleanField(_("ORCID iD verified"), default=False)
 
     class Meta:
         verbose_name = _("user")
@@ -65,6 +67,15 @@ class Institution(models.Model):
     name_ja = models.CharField(_("name (Japanese)"), max_length=255, blank=True)
     name_en = models.CharField(_("name (English)"), max_length=255, blank=True)
     ror_id = models.URLField(_("ROR id"), blank=True, validators=[ror_validator])
+    # GakuNin: the institution's IdP, and the scopes of its eduPersonPrincipalName /
+    # eduPersonScopedAffiliation values (space-separated), which map people to it.
+    idp_entity_id = models.CharField(_("IdP entity ID"), max_length=1024, blank=True)
+    saml_scopes = models.CharField(
+        _("SAML scopes"),
+        max_length=1024,
+        blank=True,
+        help_text=_("Space-separated, e.g. example.ac.jp"),
+    )
 
     objects = InstitutionQuerySet.as_manager()
 
@@ -227,3 +238,35 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class ExternalIdentity(models.Model):
+    """A way of signing in that proves who a person is: a GakuNin (SAML) ePPN or an ORCID iD.
+
+    ``subject`` is the stable key the provider asserts (``eduPersonPrincipalName``; the
+    ORCID iD); ``issuer`` is who asserted it (the IdP's entityID; ORCID's issuer URL). One
+    account may hold several; one subject of one provider belongs to one account.
+    """
+
+    class Provider(models.TextChoices):
+        SAML = "saml", _("GakuNin (SAML)")
+        ORCID = "orcid", _("ORCID")
+
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="identities", verbose_name=_("user")
+    )
+    provider = models.CharField(_("provider"), max_length=8, choices=Provider.choices)
+    subject = models.CharField(_("subject"), max_length=255)
+    issuer = models.CharField(_("issuer"), max_length=1024, blank=True)
+    created_at = models.DateTimeField(_("linked at"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("external identity")
+        verbose_name_plural = _("external identities")
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "subject"], name="identity_unique_subject"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()}: {self.subject}"

@@ -43,6 +43,12 @@ class AuditAction(models.TextChoices):
     RECORD_WITHDRAWN = "record_withdrawn", _("Dataset withdrawn")
     DOI_REGISTERED = "doi_registered", _("DOI registered")
     DOI_FAILED = "doi_failed", _("DOI registration failed")
+    PROJECT_CREATED = "project_created", _("Project created")
+    MEMBER_INVITED = "member_invited", _("Member invited")
+    INVITATION_ACCEPTED = "invitation_accepted", _("Invitation accepted")
+    INVITATION_REVOKED = "invitation_revoked", _("Invitation revoked")
+    MEMBER_ROLE_CHANGED = "member_role_changed", _("Member's role changed")
+    MEMBER_REMOVED = "member_removed", _("Member removed")
 
 
 _writer: Callable | None = None
