@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 from lxml import etree
@@ -755,6 +756,38 @@ def test_a_change_nothing_shows_moves_no_datestamp(client, dataset):
     DataObject.objects.filter(pk=dataset["files"][Tier.PUBLIC].pk).update(checksum_progress=512)
     DmpRecordFactory(project=dataset["project"], metadata_access=MetadataAccess.CLOSED)
     assert changed_since(client) == {}
+
+
+def _stamp_of(record) -> datetime.datetime:
+    return DmpRecord.objects.get(pk=record.pk).harvest_changed_at
+
+
+def test_a_datestamp_is_not_older_than_the_commit_that_showed_the_change(transactional_db, dataset):
+    """A harvest between a write and its commit cannot see the change; its responseDate is
+    the next harvest's ``from``. The stamp is taken again at commit, so that next harvest
+    (``from`` = the earlier responseDate) still collects the record (OAI-PMH §2.7.1)."""
+    record, other = dataset["record"], dataset["other"]
+    with transaction.atomic():
+        _close_file(dataset)
+        _add_creator(dataset)
+        in_transaction = _stamp_of(record)
+        restamps = [
+            func
+            for _sids, func, _robust in transaction.get_connection().run_on_commit
+            if type(func).__name__ == "_Restamp"
+        ]
+        response_date = timezone.now()  # a harvest that could not see the change yet
+    assert in_transaction < response_date <= _stamp_of(record)
+    assert _stamp_of(other) == LONG_AGO  # only what the transaction stamped moves again
+    assert len(restamps) == 1  # one per transaction, however many writes
+
+
+def test_a_write_rolled_back_leaves_the_datestamp_alone(transactional_db, dataset):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        _close_file(dataset)
+        assert _stamp_of(dataset["record"]) > LONG_AGO
+        raise RuntimeError("the write fails")
+    assert _stamp_of(dataset["record"]) == LONG_AGO
 
 
 def test_the_closing_of_a_file_reaches_the_harvested_record(client, dataset):

@@ -19,9 +19,17 @@ A record becomes an item the first time anyone may read its metadata (the first 
 and stays one: once its metadata is closed or it is withdrawn it is a deleted record
 (``deletedRecord=persistent``), dated when that happened. A record never opened has no
 stamp and is not an item at all.
+
+A stamp taken inside a transaction is older than the moment others can see the change: a
+harvest between the write and the commit would not see it, and the next one, asking
+``from`` that harvest's ``responseDate``, would skip it for good. So the records a
+transaction stamped are stamped again when it commits (:class:`_Restamp`): their
+datestamp is then at or after the moment the change became visible. The stamp in the
+transaction stays as the fallback should the process stop between the two.
 """
 
 from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
@@ -53,15 +61,56 @@ def stamp(records: QuerySet) -> int:
     return records.filter(exposed).update(harvest_changed_at=timezone.now())
 
 
+class _Restamp:
+    """The scopes one transaction stamped, stamped again when it commits."""
+
+    def __init__(self, using) -> None:
+        self.using = using
+        self.records: set = set()
+        self.projects: set = set()
+        self.institutions: set = set()
+
+    def __call__(self) -> None:
+        scope = (
+            Q(pk__in=self.records)
+            | Q(project_id__in=self.projects)
+            | Q(project__institution_id__in=self.institutions)
+        )
+        stamp(DmpRecord.objects.db_manager(self.using).filter(scope))
+
+    @classmethod
+    def of(cls, using) -> "_Restamp | None":
+        """This transaction's, registered on first use; ``None`` outside a transaction
+        (the stamp then commits at once)."""
+        connection = transaction.get_connection(using)
+        if not connection.in_atomic_block:
+            return None
+        for _sids, func, _robust in connection.run_on_commit:
+            if isinstance(func, cls):
+                return func
+        restamp = cls(using)
+        transaction.on_commit(restamp, using=using, robust=True)
+        return restamp
+
+
 def _record(scope, using) -> None:
+    restamp = _Restamp.of(using)
+    if restamp is not None:
+        restamp.records.add(scope)
     stamp(DmpRecord.objects.db_manager(using).filter(pk=scope))
 
 
 def _project(scope, using) -> None:
+    restamp = _Restamp.of(using)
+    if restamp is not None:
+        restamp.projects.add(scope)
     stamp(DmpRecord.objects.db_manager(using).filter(project_id=scope))
 
 
 def _institution(scope, using) -> None:
+    restamp = _Restamp.of(using)
+    if restamp is not None:
+        restamp.institutions.add(scope)
     stamp(DmpRecord.objects.db_manager(using).filter(project__institution_id=scope))
 
 
