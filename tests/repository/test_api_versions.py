@@ -30,6 +30,7 @@ from tests.factories import (
     UserFactory,
     make_curator,
     make_program_officer,
+    make_superuser,
 )
 from tests.repository.fake_datacite import PREFIX, fake_datacite_fixture  # noqa: F401
 
@@ -45,10 +46,11 @@ ROLES = (
     "pm",
     "curator",
     "program_officer",
+    "superuser",
 )
-STEWARDS = {"data_manager", "pm"}
-MEMBERS = STEWARDS | {"collaborator", "researcher"}
-READERS_OF_CLOSED = MEMBERS | {"curator", "program_officer"}
+STEWARDS = {"data_manager", "pm", "superuser"}
+MEMBERS = {"data_manager", "pm", "collaborator", "researcher"}
+READERS_OF_CLOSED = MEMBERS | {"curator", "program_officer", "superuser"}
 
 
 @pytest.fixture(autouse=True)
@@ -93,6 +95,7 @@ def people():
         users[name] = MembershipFactory(project=project, role=role).user
     users["curator"] = make_curator()
     users["program_officer"] = make_program_officer()
+    users["superuser"] = make_superuser()
     return project, users
 
 
