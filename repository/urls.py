@@ -44,4 +44,5 @@ urlpatterns = [
     path("", include("repository.preservation.my_uploads.urls")),
     path("api/v1/", include("repository.api.urls")),
     path("api/v1/", include("repository.plans.api.urls")),
+    path("api/v1/", include("repository.publishing.api.urls")),
 ]

@@ -206,6 +206,14 @@ class KuraApi:
         )
         return [o for o in response.json().get("results", []) if o.get("filename") == name]
 
+    def version_publish(self, record: int) -> dict:
+        """Publish a new version of ``record``; answers the version (``number``, ``doi``,
+        ``doi_state``, ``url``, ``files``, …)."""
+        response = self.request(
+            "POST", f"api/v1/records/{record}/versions/", f"publish record {record}"
+        )
+        return response.json()
+
     def abort(self, upload_id: int) -> None:
         self.request("DELETE", f"api/v1/uploads/{upload_id}", f"abort upload {upload_id}")
 

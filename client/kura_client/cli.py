@@ -11,6 +11,13 @@ verified) is not sent again.
 Exit status: 0 all sent (and, with --wait, verified); 1 any failure, said in one line on
 stderr (the files that could be sent are sent); 2 a usage error; 3 a checksum did not
 match; 130 interrupted (run the same command again to resume).
+
+    kura-upload publish 34
+
+publishes a new version of record 34 (its PM and data managers): Kura freezes its metadata
+and the files a curator has opened beyond the project, and prints the version's number,
+DOI (``-`` without one), DOI state and page, tab-separated. (To upload a file named
+``publish``, write ``./publish``.)
 """
 
 import argparse
@@ -38,15 +45,12 @@ def _parser() -> argparse.ArgumentParser:
         " running the same command again sends only what is missing.",
         epilog="The token is best given as KURA_TOKEN: a command line is visible to others."
         " Busy answers (429, 502, 503, 504) are tried again after Retry-After; a full disk"
-        " (507) and refusals (4xx) are not.",
+        " (507) and refusals (4xx) are not. `kura-upload publish RECORD` publishes a version"
+        " of a record (see `kura-upload publish --help`); to upload a file named publish,"
+        " write ./publish.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files and folders to upload")
-    parser.add_argument(
-        "--url", default=os.environ.get("KURA_URL"), help="Kura's address ($KURA_URL)"
-    )
-    parser.add_argument(
-        "--token", default=os.environ.get("KURA_TOKEN"), help="a personal API token ($KURA_TOKEN)"
-    )
+    _connection_arguments(parser)
     parser.add_argument("--project", type=int, required=True, help="project id")
     parser.add_argument("--record", type=int, help="DMP record id the files belong to")
     parser.add_argument("--tier", choices=TIERS, default="non_shared", help="access tier")
@@ -203,7 +207,58 @@ class Progress:
                 self._write(line, final=True)
 
 
+def _connection_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url", default=os.environ.get("KURA_URL"), help="Kura's address ($KURA_URL)"
+    )
+    parser.add_argument(
+        "--token", default=os.environ.get("KURA_TOKEN"), help="a personal API token ($KURA_TOKEN)"
+    )
+
+
+def _publish_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kura-upload publish",
+        description="Publish a new version of a DMP record's dataset (the project's PM and"
+        " data managers): Kura freezes its metadata and the files a curator has opened"
+        " beyond the project, with a DOI where it registers them. Prints the version's"
+        " number, DOI (- without one), DOI state and page, tab-separated.",
+    )
+    parser.add_argument("record", type=int, metavar="RECORD", help="DMP record id")
+    _connection_arguments(parser)
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=5,
+        help="further attempts after a network error or a busy server (default 5)",
+    )
+    return parser
+
+
+def publish(argv: list[str]) -> int:
+    """``kura-upload publish RECORD``: one request, one line out."""
+    parser = _publish_parser()
+    args = parser.parse_args(argv)
+    if not args.url:
+        parser.error("give Kura's address with --url or KURA_URL")
+    if not args.token:
+        parser.error("give a personal API token with --token or KURA_TOKEN")
+    if args.retries < 0:
+        parser.error("--retries must be 0 or more")
+    try:
+        version = KuraApi(args.url, args.token, retries=args.retries).version_publish(args.record)
+    except KuraError as exc:
+        print(f"kura-upload: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    fields = [version["number"], version["doi"] or "-", version["doi_state"], version["url"]]
+    print("\t".join(map(str, fields)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["publish"]:
+        return publish(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if not args.url:

@@ -1,11 +1,7 @@
 """Version pages, their exports, and the stewards' publish and withdraw forms."""
 
-import datetime
-from dataclasses import dataclass
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -15,10 +11,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from core.db import statement_timeout
 from core.http import client_ip
-from core.tiers import dated_tiers
-from core.vocabularies import Tier
 from dmp.models import DmpRecord
-from repository.access import Action, visible_to
 from repository.discovery.public import citation, exports, landing, schemaorg
 from repository.discovery.public.views import (
     export_not_offered,
@@ -26,77 +19,23 @@ from repository.discovery.public.views import (
     link_header,
     tombstone,
 )
-from repository.models import DataObject, DatasetConcept, DatasetVersion, DoiState
+from repository.models import DatasetConcept, DatasetVersion
 from repository.publishing.facts import still_public, version_facts, version_path
+from repository.publishing.selectors import cited_doi, version_files, visible_version
 from repository.publishing.versions import dataset_version_publish, dataset_withdraw
 
 
-@dataclass(frozen=True)
-class VersionFile:
-    """One manifest entry as the version page shows it, with what became of it."""
-
-    object_id: int
-    name: str
-    size: int
-    sha256: str
-    tier_label: str
-    available: bool  # anyone may download the frozen bytes now
-    opens_on: datetime.date | None  # still embargoed: the date it opens
-
-
-def _version(request, record_id: int, number: int):
-    """The record (live, as the visitor may see it) and its version ``number``; 404 if
-    either is missing or hidden from the visitor."""
-    record = landing.record_for_landing(user=request.user, record_id=record_id)
-    try:
-        version = record.versions.get(number=number)
-    except DatasetVersion.DoesNotExist as exc:
-        raise Http404("No such version.") from exc
-    return record, version
-
-
 def _facts(request, version: DatasetVersion, public_ids: dict[int, str]):
-    cited = version.doi if version.doi_state == DoiState.FINDABLE else ""
     url = request.build_absolute_uri(version_path(version.record_id, version.number))
     return version_facts(
-        version.snapshot, version.manifest, doi=cited, url=url, public_ids=public_ids
+        version.snapshot, version.manifest, doi=cited_doi(version), url=url, public_ids=public_ids
     )
-
-
-def _files(version: DatasetVersion, public_ids: dict[int, str]) -> list[VersionFile]:
-    ids = [e["object_id"] for e in version.manifest]
-    embargoed = dict(
-        visible_to(AnonymousUser(), Action.VIEW_METADATA)
-        .filter(
-            pk__in=ids,
-            status=DataObject.Status.STORED,
-            quarantined_at__isnull=True,
-            tier__in=dated_tiers(),
-        )
-        .values_list("pk", "available_date")
-    )
-    files = []
-    for e in version.manifest:
-        tier = e["tier"]
-        available = e["object_id"] in public_ids
-        files.append(
-            VersionFile(
-                e["object_id"],
-                e["name"],
-                e["size"],
-                e["sha256"],
-                Tier(tier).label if tier in Tier.values else tier,
-                available,
-                None if available else embargoed.get(e["object_id"]),
-            )
-        )
-    return files
 
 
 @require_safe
 @statement_timeout
 def dataset_version(request, record_id: int, number: int):
-    record, version = _version(request, record_id, number)
+    record, version = visible_version(user=request.user, record_id=record_id, number=number)
     if record.withdrawn_at:
         return tombstone(request, record)
     public_ids = still_public(version.manifest)
@@ -110,7 +49,7 @@ def dataset_version(request, record_id: int, number: int):
         "latest_number": versions[0].number,
         "is_latest": versions[0].number == version.number,
         "concept": DatasetConcept.objects.filter(record=record).first(),
-        "files": _files(version, public_ids),
+        "files": version_files(version, public_ids),
         "cite_as": facts.cite_as,
         "citation": citation.citation_text(facts),
         "jsonld_script": schemaorg.script_tag(schemaorg.dataset(facts)),
@@ -127,7 +66,7 @@ def dataset_version_export(request, record_id: int, number: int, fmt: str):
     export = exports.served(fmt)
     if export is None:
         raise Http404("No such export format.")
-    record, version = _version(request, record_id, number)
+    record, version = visible_version(user=request.user, record_id=record_id, number=number)
     if record.withdrawn_at:
         return tombstone(request, record)
     facts = _facts(request, version, still_public(version.manifest))
