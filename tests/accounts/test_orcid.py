@@ -365,3 +365,83 @@ def test_the_orcid_page_needs_a_signed_in_person(client):
 )
 def test_orcid_id_check_digit(value, valid):
     assert orcid_id_valid(value) is valid
+
+
+# --- the verified iD in creators and exports ------------------------------------------
+
+
+def test_a_verified_id_reaches_the_creators_and_every_export(client, oidc_provider):  # noqa: F811
+    from datacite import schema45
+
+    from tests.repository.datacite_xsd import assert_valid_datacite_xml
+    from tests.repository.test_public import _export, _landing, _open_record
+
+    record = _open_record()  # creator 1 has e-Rad researcher number 70312345 (tests/dmp)
+    person = UserFactory(erad_researcher_number="70312345")
+    client.force_login(person)
+    assert _link(client, oidc_provider, "carberry").status_code == 302
+    client.logout()
+    orcid_uri = f"https://orcid.org/{CARBERRY}"
+
+    first, second = record.creators.order_by("position")
+    assert (first.orcid, second.orcid) == (CARBERRY, "")
+    datacite = _export(client, record, "datacite-json").json()
+    assert {
+        "nameIdentifier": orcid_uri,
+        "nameIdentifierScheme": "ORCID",
+        "schemeUri": "https://orcid.org",
+    } in datacite["creators"][0]["nameIdentifiers"]
+    assert "nameIdentifiers" not in datacite["creators"][1]
+    assert_valid_datacite_xml(schema45.tostring(datacite))
+    jpcoar = _export(client, record, "jpcoar").content.decode()
+    assert f'nameIdentifierScheme="ORCID" nameIdentifierURI="{orcid_uri}">{orcid_uri}<' in jpcoar
+    crate = _export(client, record, "ro-crate").json()
+    assert any(e.get("@id") == orcid_uri and e["@type"] == "Person" for e in crate["@graph"])
+    assert f'<{orcid_uri}>; rel="author"' in _landing(client, record)["Link"]
+
+
+def test_creators_edited_later_take_the_verified_id(client, oidc_provider):  # noqa: F811
+    from dmp.services import record_update
+    from tests.repository.test_public import _open_record
+
+    person = UserFactory(erad_researcher_number="80123456")
+    client.force_login(person)
+    _link(client, oidc_provider, "carberry")
+    record = _open_record()
+    steward = UserFactory(is_superuser=True)
+    creators = [
+        {"erad_researcher_number": "80123456", "name_en": "Josiah Carberry"},
+        {"erad_researcher_number": "70312345", "name_en": "Hanako Yamada"},
+    ]
+
+    record_update(actor=steward, record=record, fields={}, creators=creators)
+
+    assert list(record.creators.order_by("position").values_list("orcid", flat=True)) == [
+        CARBERRY,
+        "",
+    ]
+
+
+def test_two_accounts_claiming_one_erad_number_give_no_id(oidc_provider):  # noqa: F811
+    from dmp.services import record_creators_orcid_follow
+    from tests.repository.test_public import _open_record
+
+    record = _open_record()
+    UserFactory(erad_researcher_number="70312345", orcid=SATO, orcid_verified=True)
+    person = UserFactory(erad_researcher_number="70312345", orcid=CARBERRY, orcid_verified=True)
+
+    assert record_creators_orcid_follow(user=person) == 0
+    assert not record.creators.exclude(orcid="").exists()
+
+
+def test_the_admin_shows_a_verified_id_read_only(admin_client):
+    verified = UserFactory(orcid=CARBERRY, orcid_verified=True)
+    typed = UserFactory(orcid=SATO)
+
+    verified_page = admin_client.get(reverse("admin:accounts_user_change", args=[verified.pk]))
+    typed_page = admin_client.get(reverse("admin:accounts_user_change", args=[typed.pk]))
+
+    assert 'name="orcid"' not in verified_page.content.decode()
+    assert CARBERRY in verified_page.content.decode()
+    assert 'name="orcid"' in typed_page.content.decode()
+    assert 'name="orcid_verified"' not in typed_page.content.decode()
