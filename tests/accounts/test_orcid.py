@@ -397,7 +397,9 @@ def test_a_verified_id_reaches_the_creators_and_every_export(client, oidc_provid
     assert f'nameIdentifierScheme="ORCID" nameIdentifierURI="{orcid_uri}">{orcid_uri}<' in jpcoar
     crate = _export(client, record, "ro-crate").json()
     assert any(e.get("@id") == orcid_uri and e["@type"] == "Person" for e in crate["@graph"])
-    assert f'<{orcid_uri}>; rel="author"' in _landing(client, record)["Link"]
+    landing = _landing(client, record)
+    assert f'<{orcid_uri}>; rel="author"' in landing["Link"]
+    assert f'<a class="orcid-id" href="{orcid_uri}"' in landing.content.decode()
 
 
 def test_creators_edited_later_take_the_verified_id(client, oidc_provider):  # noqa: F811
