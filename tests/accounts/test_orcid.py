@@ -264,6 +264,18 @@ def test_a_code_issued_to_another_application_is_refused(client, oidc_provider):
     assert not User.objects.exists()
 
 
+def test_orcid_out_of_reach_is_a_clear_502(client, oidc_provider, settings):  # noqa: F811
+    browser = ProviderBrowser(oidc_provider, "carberry")
+    back = browser.authorize(_to_orcid(client))
+    settings.OIDC_OP_TOKEN_ENDPOINT = "http://127.0.0.1:9/oauth/token"  # nothing listens
+
+    answer = _back_to_kura(client, back)
+
+    assert answer.status_code == 502
+    assert "ORCID did not confirm the sign-in" in answer.content.decode()
+    assert _signed_in_user(client) is None
+
+
 # --- linking ------------------------------------------------------------------------------
 
 
