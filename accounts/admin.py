@@ -23,7 +23,7 @@ class UserMembershipInline(admin.TabularInline):
 class UserAdmin(BaseUserAdmin):
     fieldsets = (
         *BaseUserAdmin.fieldsets[:2],
-        (_("Researcher profile"), {"fields": RESEARCHER_PROFILE_FIELDS}),
+        (_("Researcher profile"), {"fields": (*RESEARCHER_PROFILE_FIELDS, "orcid_verified")}),
         *BaseUserAdmin.fieldsets[2:],
     )
     add_fieldsets = (
@@ -55,6 +55,14 @@ class UserAdmin(BaseUserAdmin):
         "orcid",
     )
     inlines = (UserMembershipInline,)
+
+    def get_readonly_fields(self, request, obj=None):
+        # Only signing in with ORCID verifies an iD; a verified iD is the person's own proof
+        # and nobody edits it by hand (accounts/orcid.py).
+        fields = [*super().get_readonly_fields(request, obj), "orcid_verified"]
+        if obj is not None and obj.orcid_verified:
+            fields.append("orcid")
+        return fields
 
 
 @admin.register(Institution)

@@ -1,16 +1,26 @@
-"""Pages of the signed-in user's own account: personal API tokens."""
+"""Pages of the signed-in user's own account: personal API tokens, their ORCID iD, and
+ORCID's sign-in views."""
+
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
+from mozilla_django_oidc.views import (
+    OIDCAuthenticationCallbackView,
+    OIDCAuthenticationRequestView,
+)
 
+from .identities import identities_of
+from .orcid import LINK_SESSION_KEY, PROVIDER, OrcidSignInRefused, orcid_enabled
 from .tokens import api_token_create, api_token_revoke, api_tokens_of
 
 
@@ -49,3 +59,65 @@ def api_token_revoke_view(request, token_id: int):
         raise Http404("No such token.")
     messages.success(request, _("The token “%(name)s” was revoked.") % {"name": row.name})
     return redirect("api-tokens")
+
+
+# --- ORCID sign-in and linking (accounts/orcid.py holds the rules) ----------------------
+
+
+def _orcid_enabled_check() -> None:
+    if not orcid_enabled():
+        raise Http404("ORCID sign-in is not enabled.")
+
+
+class OrcidSignInView(OIDCAuthenticationRequestView):
+    """Sends the browser to ORCID to sign in (``?next=`` is kept for the way back)."""
+
+    def get(self, request):
+        _orcid_enabled_check()
+        return super().get(request)
+
+
+class OrcidCallbackView(OIDCAuthenticationCallbackView):
+    """ORCID's answer: signs in (or links) through :class:`~accounts.orcid.OrcidBackend`;
+    anything refused is a page that says why, and nobody is signed in by it."""
+
+    def get(self, request):
+        _orcid_enabled_check()
+        linking = LINK_SESSION_KEY in request.session
+        try:
+            response = super().get(request)
+        except OrcidSignInRefused as exc:
+            return self._refused(exc.message, exc.status)
+        except SuspiciousOperation:  # a state this browser never sent: forged or replayed
+            return self._refused(
+                _("This sign-in was not started in this browser, or was already used."), 400
+            )
+        if response.status_code == 302 and linking and request.user.is_authenticated:
+            messages.success(request, _("Your ORCID iD is now linked to your account."))
+        return response
+
+    def login_failure(self):
+        if self.request.GET.get("error") == "access_denied":
+            message = _("You did not allow Kura to read your ORCID iD; nobody was signed in.")
+        else:
+            message = _("ORCID did not sign you in. Try again.")
+        return self._refused(message, 400)
+
+    def _refused(self, message: str, status: int):
+        self.request.session.pop(LINK_SESSION_KEY, None)
+        return render(
+            self.request, "accounts/orcid_refused.html", {"message": message}, status=status
+        )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def orcid_account(request):
+    """The person's ORCID iD; POST starts linking one (through ORCID's sign-in)."""
+    _orcid_enabled_check()
+    if request.method == "POST":
+        request.session[LINK_SESSION_KEY] = request.user.pk
+        query = urlencode({"next": reverse("account-orcid")})
+        return redirect(f"{reverse('oidc_authentication_init')}?{query}")
+    context = {"linked": identities_of(request.user).get(PROVIDER, [])}
+    return render(request, "accounts/orcid.html", context)

@@ -157,6 +157,8 @@ LOGOUT_REDIRECT_URL = "home"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Answers only ORCID's callback (/oidc/callback/), and only with ORCID switched on.
+    "accounts.orcid.OrcidBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("KURA_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("KURA_LOGIN_COOLOFF_MINUTES", default=15))
@@ -168,6 +170,38 @@ AXES_VERBOSE = False
 # Bad API tokens from one address: after this many within the window, 429 for the window.
 KURA_API_TOKEN_FAILURE_LIMIT = env.int("KURA_API_TOKEN_FAILURE_LIMIT", default=20)
 KURA_API_TOKEN_FAILURE_WINDOW = env.int("KURA_API_TOKEN_FAILURE_WINDOW", default=600)
+
+# --- ORCID sign-in (OpenID Connect, mozilla-django-oidc; accounts/orcid.py) ------------
+# Off unless KURA_ORCID_CLIENT_ID is set. KURA_ORCID_BASE_URL is https://orcid.org in
+# production and https://sandbox.orcid.org for testing; the endpoints derive from it (each
+# can be set on its own for another deployment of ORCID's software). The README's
+# "Registering an ORCID client" says how to get the client id and secret.
+KURA_ORCID_CLIENT_ID = env.str("KURA_ORCID_CLIENT_ID", default="")
+KURA_ORCID_BASE_URL = env.str("KURA_ORCID_BASE_URL", default="https://orcid.org").rstrip("/")
+KURA_ORCID_ISSUER = env.str("KURA_ORCID_ISSUER", default=KURA_ORCID_BASE_URL)
+# A first sign-in with an iD no account holds makes an account (just in time); off, such a
+# person must sign in another way first and link their iD.
+KURA_ORCID_CREATE_ACCOUNTS = env.bool("KURA_ORCID_CREATE_ACCOUNTS", default=True)
+OIDC_RP_CLIENT_ID = KURA_ORCID_CLIENT_ID
+OIDC_RP_CLIENT_SECRET = env.str("KURA_ORCID_CLIENT_SECRET", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str(
+    "KURA_ORCID_AUTHORIZATION_ENDPOINT", default=f"{KURA_ORCID_BASE_URL}/oauth/authorize"
+)
+OIDC_OP_TOKEN_ENDPOINT = env.str(
+    "KURA_ORCID_TOKEN_ENDPOINT", default=f"{KURA_ORCID_BASE_URL}/oauth/token"
+)
+OIDC_OP_USER_ENDPOINT = env.str(
+    "KURA_ORCID_USERINFO_ENDPOINT", default=f"{KURA_ORCID_BASE_URL}/oauth/userinfo"
+)
+OIDC_OP_JWKS_ENDPOINT = env.str(
+    "KURA_ORCID_JWKS_ENDPOINT", default=f"{KURA_ORCID_BASE_URL}/oauth/jwks"
+)
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_RP_SCOPES = "openid"
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = env.float("KURA_ORCID_TIMEOUT", default=10.0)
+OIDC_STORE_ACCESS_TOKEN = False
+OIDC_STORE_ID_TOKEN = False
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -306,6 +306,9 @@ class RecordCreator(models.Model):
     name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
     affiliation_ja = models.CharField(_("affiliation (Japanese)"), max_length=500, blank=True)
     affiliation_en = models.CharField(_("affiliation (English)"), max_length=500, blank=True)
+    # Never typed: the verified ORCID iD of the one Kura account with this creator's e-Rad
+    # researcher number (dmp.services.record_creators_orcid_follow), exported with the name.
+    orcid = models.CharField(_("ORCID iD"), max_length=19, blank=True, editable=False)
 
     objects = RecordCreatorQuerySet.as_manager()
 

@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from accounts.models import Project
+from accounts.models import Project, User
 from accounts.roles import ProjectAction, may
 from core.audit import AuditAction, audit_record
 from core.tiers import dated_tiers
@@ -232,8 +232,48 @@ def _creators_replace(record: DmpRecord, creators: Iterable[Mapping[str, str]]) 
         rows.append(creator)
     if errors:
         raise ValidationError({"creators": errors})
+    verified = _verified_orcids({c.erad_researcher_number for c in rows})
+    for creator in rows:
+        creator.orcid = verified.get(creator.erad_researcher_number, "")
     record.creators.all().delete()
     RecordCreator.objects.bulk_create(rows)
+
+
+def _verified_orcids(erad_numbers: Iterable[str]) -> dict[str, str]:
+    """The verified ORCID iD of each e-Rad researcher number that exactly one account with
+    a verified iD holds (two accounts claiming one number give no iD: neither is sure)."""
+    found: dict[str, str] = {}
+    ambiguous: set[str] = set()
+    rows = (
+        User.objects.filter(
+            erad_researcher_number__in=[n for n in erad_numbers if n], orcid_verified=True
+        )
+        .exclude(orcid="")
+        .values_list("erad_researcher_number", "orcid")
+    )
+    for number, orcid in rows:
+        if number in found and found[number] != orcid:
+            ambiguous.add(number)
+        found[number] = orcid
+    return {n: o for n, o in found.items() if n not in ambiguous}
+
+
+def record_creators_orcid_follow(*, user: User) -> int:
+    """Give ``user``'s verified ORCID iD to the creators with their e-Rad researcher number
+    (creators are not accounts: the number is what ties one to a person); answers how many
+    changed. Run when an iD is verified (accounts.orcid.orcid_verified); versions published
+    earlier keep the creators they froze."""
+    number = user.erad_researcher_number
+    if not number:
+        return 0
+    orcid = _verified_orcids([number]).get(number, "")
+    if not orcid:
+        return 0
+    return (
+        RecordCreator.objects.filter(erad_researcher_number=number)
+        .exclude(orcid=orcid)
+        .update(orcid=orcid)
+    )
 
 
 def _record_snapshot(record: DmpRecord, *, creators: bool) -> dict[str, Any]:

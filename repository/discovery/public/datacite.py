@@ -17,10 +17,19 @@ def _names(ja: str, en: str) -> list[tuple[str, str]]:
 
 def _person(person: Person) -> dict:
     entry = {"name": person.name, "nameType": "Personal"}
+    identifiers = []
+    if person.orcid_uri:
+        identifiers.append(
+            {
+                "nameIdentifier": person.orcid_uri,
+                "nameIdentifierScheme": "ORCID",
+                "schemeUri": "https://orcid.org",
+            }
+        )
     if person.erad:
-        entry["nameIdentifiers"] = [
-            {"nameIdentifier": person.erad, "nameIdentifierScheme": ERAD_RESEARCHER}
-        ]
+        identifiers.append({"nameIdentifier": person.erad, "nameIdentifierScheme": ERAD_RESEARCHER})
+    if identifiers:
+        entry["nameIdentifiers"] = identifiers
     if person.affiliation:
         entry["affiliation"] = [{"name": person.affiliation}]
     return entry

@@ -27,6 +27,8 @@ DOI_RE = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:)(" + DOI_PATTERN + ")
 # the e-Rad researcher number (e.g. 1000090311208 for 90311208).
 NRID_PREFIX = "https://nrid.nii.ac.jp/nrid/10000"
 ERAD_RE = re.compile(r"^[0-9]{8}$")
+ORCID_PREFIX = "https://orcid.org/"
+ORCID_RE = re.compile(r"^[0-9]{4}-[0-9]{4}-[0-9]{4}-[0-9]{3}[0-9X]$")
 
 
 def english_first(ja: str, en: str) -> str:
@@ -40,13 +42,15 @@ def in_language(ja: str, en: str, language: str) -> str:
 
 @dataclass(frozen=True)
 class Person:
-    """A creator or the data manager: names, e-Rad researcher number, affiliation."""
+    """A creator or the data manager: names, e-Rad researcher number, affiliation, and (for
+    a creator whose Kura account verified one by signing in with ORCID) the ORCID iD."""
 
     name_ja: str = ""
     name_en: str = ""
     erad: str = ""
     affiliation_ja: str = ""
     affiliation_en: str = ""
+    orcid: str = ""
 
     @property
     def name(self) -> str:
@@ -57,10 +61,20 @@ class Person:
         return english_first(self.affiliation_ja, self.affiliation_en)
 
     @property
-    def uri(self) -> str:
-        """The person's researcher URI, or ``""``: the KAKEN researcher identifier (NRID)
-        that NII's researcher resolver keys by the e-Rad researcher number."""
+    def orcid_uri(self) -> str:
+        return f"{ORCID_PREFIX}{self.orcid}" if ORCID_RE.match(self.orcid) else ""
+
+    @property
+    def nrid_uri(self) -> str:
+        """The KAKEN researcher identifier (NRID) that NII's researcher resolver keys by
+        the e-Rad researcher number, or ``""``."""
         return f"{NRID_PREFIX}{self.erad}" if ERAD_RE.match(self.erad) else ""
+
+    @property
+    def uri(self) -> str:
+        """The person's researcher URI, or ``""``: the verified ORCID iD where there is one
+        (what DataCite, RO-Crate and Signposting readers resolve first), else the NRID."""
+        return self.orcid_uri or self.nrid_uri
 
 
 CROSSREF_FUNDER = "crossref"
@@ -182,7 +196,12 @@ class RecordFacts:
     def creators(self) -> list[Person]:
         return [
             Person(
-                c.name_ja, c.name_en, c.erad_researcher_number, c.affiliation_ja, c.affiliation_en
+                c.name_ja,
+                c.name_en,
+                c.erad_researcher_number,
+                c.affiliation_ja,
+                c.affiliation_en,
+                orcid=c.orcid,
             )
             for c in self._record.creators.all()
         ]

@@ -68,6 +68,14 @@ def xml_document(element: ET.Element) -> bytes:
 
 
 def _researcher_id(parent, person: Person) -> None:
+    if person.orcid_uri:
+        _sub(
+            parent,
+            f"{J}nameIdentifier",
+            person.orcid_uri,
+            nameIdentifierScheme="ORCID",
+            nameIdentifierURI=person.orcid_uri,
+        )
     if person.erad:
         _sub(parent, f"{J}nameIdentifier", person.erad, nameIdentifierScheme="e-Rad_Researcher")
 

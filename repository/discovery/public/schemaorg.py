@@ -37,6 +37,8 @@ def _person(person: Person) -> dict:
     entry = {"@type": "Person", "name": person.name}
     if person.name_ja and person.name_en:
         entry["alternateName"] = person.name_ja
+    if person.orcid_uri:
+        entry["sameAs"] = person.orcid_uri
     if person.erad:
         entry["identifier"] = {
             "@type": "PropertyValue",
