@@ -85,11 +85,17 @@ def still_public(manifest: list[dict]) -> dict[int, str]:
 
 
 def version_facts(
-    snapshot: list[dict], manifest: list[dict], *, doi: str, url: str, public_ids: dict[int, str]
+    snapshot: list[dict],
+    manifest: list[dict],
+    *,
+    doi: str,
+    url: str,
+    public_ids: dict[int, str],
+    number: int | None = None,
 ) -> RecordFacts:
-    """The facts of a version at ``url``: its frozen record cited by ``doi`` (or by
-    ``url`` when the deployment registers no DOIs), with the manifest's files that are
-    still public (``public_ids``)."""
+    """The facts of version ``number`` at ``url``: its frozen record cited by ``doi`` (or
+    by ``url`` when its DOI is not findable), with the manifest's files that are still
+    public (``public_ids``)."""
     record = frozen_record(snapshot)
     record.repo_url_doi_link = f"https://doi.org/{doi}" if doi else ""
     files = [
@@ -105,4 +111,10 @@ def version_facts(
         for e in manifest
         if e["object_id"] in public_ids
     ]
-    return RecordFacts(record, landing_url=url, files=files, catalog_url=absolute("/"))
+    return RecordFacts(
+        record,
+        landing_url=url,
+        files=files,
+        catalog_url=absolute("/"),
+        version=str(number) if number else "",
+    )

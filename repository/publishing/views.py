@@ -19,14 +19,14 @@ from core.tiers import dated_tiers
 from core.vocabularies import Tier
 from dmp.models import DmpRecord
 from repository.access import Action, visible_to
-from repository.discovery.public import citation, exports, landing, schemaorg
+from repository.discovery.public import citation, exports, landing, schemaorg, signposts
 from repository.discovery.public.views import (
     export_not_offered,
     export_response,
     link_header,
     tombstone,
 )
-from repository.models import DataObject, DatasetConcept, DatasetVersion, DoiState
+from repository.models import DataObject, DatasetConcept, DatasetVersion
 from repository.publishing.facts import still_public, version_facts, version_path
 from repository.publishing.versions import dataset_version_publish, dataset_withdraw
 
@@ -56,10 +56,15 @@ def _version(request, record_id: int, number: int):
 
 
 def _facts(request, version: DatasetVersion, public_ids: dict[int, str]):
-    cited = version.doi if version.doi_state == DoiState.FINDABLE else ""
+    cited = landing.findable_doi(version.doi, version.doi_state)
     url = request.build_absolute_uri(version_path(version.record_id, version.number))
     return version_facts(
-        version.snapshot, version.manifest, doi=cited, url=url, public_ids=public_ids
+        version.snapshot,
+        version.manifest,
+        doi=cited,
+        url=url,
+        public_ids=public_ids,
+        number=version.number,
     )
 
 
@@ -117,7 +122,7 @@ def dataset_version(request, record_id: int, number: int):
         "exports": exports.menu(facts),
     }
     response = render(request, "repository/publishing/version.html", context)
-    response["Link"] = link_header([(facts.cite_as, "cite-as", "")])
+    response["Link"] = link_header([signposts.cite_as(facts)])
     return response
 
 

@@ -149,6 +149,19 @@ def _funding(facts: RecordFacts) -> dict:
     return entry
 
 
+def _versions(facts: RecordFacts) -> list[dict]:
+    """``HasVersion`` for each published version of a live record: its DOI, else its page
+    (the concept DOI's metadata says the same of the versions: ``publishing/sync.py``)."""
+    return [
+        {
+            "relatedIdentifier": v.doi or v.url,
+            "relatedIdentifierType": "DOI" if v.doi else "URL",
+            "relationType": "HasVersion",
+        }
+        for v in facts.versions
+    ]
+
+
 def datacite_json(facts: RecordFacts) -> dict:
     """The record as DataCite 4.5 JSON (validates with ``datacite.schema45``). Only for a
     record with a DOI: the kernel requires its identifier (the registry's ``needs_doi``)."""
@@ -166,6 +179,10 @@ def datacite_json(facts: RecordFacts) -> dict:
     ]
     if descriptions:
         data["descriptions"] = descriptions
+    if facts.version:
+        data["version"] = facts.version
+    if related := _versions(facts):
+        data["relatedIdentifiers"] = related
     if sizes := _sizes(facts):
         data["sizes"] = sizes
     if formats := sorted({f.media_type for f in facts.files}):

@@ -139,6 +139,14 @@ def _identifiers(root, facts: RecordFacts) -> None:
     if facts.data_number:
         relation = _sub(root, f"{J}relation", relationType="isIdenticalTo")
         _sub(relation, f"{J}relatedIdentifier", facts.data_number, identifierType="Local")
+    for version in facts.versions:
+        relation = _sub(root, f"{J}relation", relationType="hasVersion")
+        _sub(
+            relation,
+            f"{J}relatedIdentifier",
+            version.doi or version.url,
+            identifierType="DOI" if version.doi else "URI",
+        )
 
 
 def _funding(root, facts: RecordFacts) -> None:
@@ -226,6 +234,8 @@ def oai_dc_element(facts: RecordFacts) -> ET.Element:
     if facts.doi:
         _sub(root, f"{d}identifier", f"https://doi.org/{facts.doi}")
     _sub(root, f"{d}identifier", facts.landing_url)
+    for version in facts.versions:
+        _sub(root, f"{d}relation", version.identifier)
     _sub(root, f"{d}rights", facts.access_right.uri)
     if facts.licence is not None:
         _sub(root, f"{d}rights", facts.licence.uri or facts.licence.label_en)

@@ -33,6 +33,7 @@ def record_facts(request, record: DmpRecord) -> RecordFacts:
         landing_url=signposts.landing_url(request, record.pk),
         files=landing.public_files(request, [record])[record.pk],
         catalog_url=request.build_absolute_uri(reverse("home")),
+        published=landing.published(request, [record]).get(record.pk, landing.Published()),
     )
 
 

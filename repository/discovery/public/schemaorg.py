@@ -81,6 +81,21 @@ def _distribution(facts: RecordFacts) -> list[dict]:
     ]
 
 
+def _versions(facts: RecordFacts) -> list[dict]:
+    """The published versions of a live record: schema.org's ``workExample`` (a
+    realisation of this work), each with its ``version``. Typed ``CreativeWork``, not
+    ``Dataset``, so search engines do not take them for datasets of their own."""
+    return [
+        {
+            "@type": "CreativeWork",
+            "@id": v.identifier,
+            "url": v.url,
+            "version": str(v.number),
+        }
+        for v in facts.versions
+    ]
+
+
 def dataset(facts: RecordFacts) -> dict:
     data: dict = {
         "@context": "https://schema.org/",
@@ -124,6 +139,10 @@ def dataset(facts: RecordFacts) -> dict:
         data["keywords"] = words
     if facts.files:
         data["distribution"] = _distribution(facts)
+    if facts.version:
+        data["version"] = facts.version
+    if facts.versions:
+        data["workExample"] = _versions(facts)
     return data
 
 
