@@ -57,6 +57,21 @@ def record_update_check_register(check: RecordUpdateCheck) -> None:
         _update_checks.append(check)
 
 
+def _checked(record: DmpRecord, before: Mapping[str, Any]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for check in _update_checks:
+        for name, messages in check(record, before).items():
+            errors.setdefault(name, []).extend(messages)
+    return errors
+
+
+def record_update_errors(record: DmpRecord) -> dict[str, list[str]]:
+    """What the registered checks refuse in saving ``record``, changed in memory, over its
+    stored row (for the admin, which saves without :func:`record_update`)."""
+    stored = DmpRecord.objects.get(pk=record.pk)
+    return _checked(record, _record_snapshot(stored, creators=False))
+
+
 def _require_steward(actor, project: Project) -> None:
     if not may(actor, ProjectAction.EDIT_DMP, project):
         raise PermissionDenied(_("Only the project manager or a data manager may change the DMP."))
@@ -315,11 +330,7 @@ def record_update(
     before = _record_snapshot(record, creators=creators is not None)
     _record_apply(record, fields)
     _record_validate(record)
-    errors: dict[str, list[str]] = {}
-    for check in _update_checks:
-        for name, messages in check(record, before).items():
-            errors.setdefault(name, []).extend(messages)
-    if errors:
+    if errors := _checked(record, before):
         raise ValidationError(errors)
     record.save()
     if creators is not None:

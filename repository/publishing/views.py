@@ -56,15 +56,33 @@ def _version(request, record_id: int, number: int):
 
 
 def _facts(request, version: DatasetVersion, public_ids: dict[int, str]):
-    cited = landing.findable_doi(version.doi, version.doi_state)
-    url = request.build_absolute_uri(version_path(version.record_id, version.number))
+    """The version's facts as ``request`` sees them, with the dataset it is a version of
+    (the concept DOI once findable, else the live record's page) and its predecessor."""
+    record_id = version.record_id
+    concept = DatasetConcept.objects.filter(record_id=record_id).first()
+    previous = DatasetVersion.objects.filter(record_id=record_id, number=version.number - 1)
+    previous = previous.first()
+    published = landing.Published(
+        version_of=landing.Citable(
+            landing.findable_doi(concept.doi, concept.doi_state) if concept else "",
+            request.build_absolute_uri(reverse("dataset-landing", args=[record_id])),
+        ),
+        previous=landing.VersionRef(
+            landing.findable_doi(previous.doi, previous.doi_state),
+            request.build_absolute_uri(version_path(record_id, previous.number)),
+            previous.number,
+        )
+        if previous
+        else None,
+    )
     return version_facts(
         version.snapshot,
         version.manifest,
-        doi=cited,
-        url=url,
+        doi=landing.findable_doi(version.doi, version.doi_state),
+        url=request.build_absolute_uri(version_path(record_id, version.number)),
         public_ids=public_ids,
         number=version.number,
+        published=published,
     )
 
 

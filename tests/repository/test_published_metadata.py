@@ -8,6 +8,7 @@ DataCite's REST API (tests/repository/fake_datacite.py)."""
 import json
 
 import pytest
+from django.forms.models import model_to_dict
 from django.urls import reverse
 from lxml import etree
 from rest_framework.test import APIClient
@@ -15,6 +16,7 @@ from rest_framework.test import APIClient
 from accounts.models import Role
 from core.audit import AuditAction
 from core.vocabularies import MetadataAccess
+from dmp.admin import DmpRecordAdminForm
 from dmp.models import DmpRecord
 from repository.discovery.public import exports
 from repository.models import AuditEvent, DatasetConcept, DatasetVersion, DoiState
@@ -152,10 +154,53 @@ def test_live_exports_name_every_version_and_the_concept_doi(
     version_ld = json.loads(_get(client, "dataset-version-export", record.pk, 1, "jsonld").content)
     assert version_ld["version"] == "1"
     assert "workExample" not in version_ld
-    version_dc = json.loads(
-        _get(client, "dataset-version-export", record.pk, 2, "datacite-json").content
+    assert version_ld["exampleOfWork"] == {"@id": f"https://doi.org/{concept.doi}"}
+
+
+def test_a_versions_exports_say_what_its_doi_says(
+    client, dataset, fake_datacite, django_capture_on_commit_callbacks
+):
+    """A version's page exports relate it to the dataset and its predecessor as the DOI's
+    metadata at DataCite does; the concept DOI carries no version number of its own."""
+    record, pm = dataset
+    v1, v2, concept = _publish_twice(record, pm, django_capture_on_commit_callbacks)
+    data = json.loads(_get(client, "dataset-version-export", record.pk, 2, "datacite-json").content)
+    assert (data["doi"], data["version"]) == (v2.doi, "2")
+    assert data["relatedIdentifiers"] == [
+        {
+            "relatedIdentifier": concept.doi,
+            "relatedIdentifierType": "DOI",
+            "relationType": "IsVersionOf",
+        },
+        {
+            "relatedIdentifier": v1.doi,
+            "relatedIdentifierType": "DOI",
+            "relationType": "IsNewVersionOf",
+        },
+    ]
+    registered = etree.fromstring(fake_datacite.xml_of(v2.doi).encode())
+    kernel = {"d": registered.nsmap[None]}
+    at_datacite = [
+        (r.text, r.get("relationType"))
+        for r in registered.findall("d:relatedIdentifiers/d:relatedIdentifier", kernel)
+    ]
+    assert at_datacite == [(concept.doi, "IsVersionOf"), (v1.doi, "IsNewVersionOf")]
+    assert registered.findtext("d:version", namespaces=kernel) == "2"
+    concept_xml = etree.fromstring(fake_datacite.xml_of(concept.doi).encode())
+    assert concept_xml.find("d:version", kernel) is None
+    xml = _get(client, "dataset-version-export", record.pk, 1, "datacite-xml").content
+    assert_valid_datacite_xml(xml)
+    first = json.loads(
+        _get(client, "dataset-version-export", record.pk, 1, "datacite-json").content
     )
-    assert (version_dc["doi"], version_dc["version"]) == (v2.doi, "2")
+    assert [r["relationType"] for r in first["relatedIdentifiers"]] == ["IsVersionOf"]
+    document = etree.fromstring(
+        _get(client, "dataset-version-export", record.pk, 2, "jpcoar").content
+    )
+    relations = document.xpath(
+        "//jpcoar:relation[@relationType='isVersionOf']/jpcoar:relatedIdentifier", namespaces=NS
+    )
+    assert [(r.text, r.get("identifierType")) for r in relations] == [(concept.doi, "DOI")]
 
 
 def test_a_doi_not_yet_findable_is_named_by_the_version_page(
@@ -200,6 +245,9 @@ def test_without_doi_credentials_the_exports_name_the_version_pages(
     assert document.xpath("//dc:relation/text()", namespaces=NS) == [page]
     jsonld = json.loads(_get(client, "dataset-export", record.pk, "jsonld").content)
     assert [w["@id"] for w in jsonld["workExample"]] == [page]
+    # The version is a version of the live record's page, the only identifier there is.
+    version_ld = json.loads(_get(client, "dataset-version-export", record.pk, 1, "jsonld").content)
+    assert version_ld["exampleOfWork"] == {"@id": f"http://testserver/datasets/{record.pk}/"}
     # No DOI at all: DataCite's formats stay unoffered (the kernel needs an identifier).
     response = client.get(reverse("dataset-export", args=[record.pk, "datacite-json"]))
     assert response.status_code == 404
@@ -385,6 +433,25 @@ def test_a_withdrawn_record_keeps_its_tombstone_reachable(
     assert "withdraw the dataset" in response.content.decode()
     client.logout()
     assert client.get(reverse("dataset-landing", args=[record.pk])).status_code == 410
+
+
+def test_the_admin_asks_the_same_check(
+    client, dataset, fake_datacite, django_capture_on_commit_callbacks
+):
+    record, pm = dataset
+    version = _publish(record, pm, django_capture_on_commit_callbacks)
+    record = DmpRecord.objects.get(pk=record.pk)
+    data = {
+        name: value
+        for name, value in model_to_dict(record).items()
+        if value is not None and not isinstance(value, bool) or value is True
+    }
+    form = DmpRecordAdminForm(data | {"metadata_access": "closed"}, instance=record)
+    assert not form.is_valid()
+    assert "withdraw the dataset" in str(form.errors["metadata_access"])
+    assert DmpRecordAdminForm(data | {"title_en": "Renamed"}, instance=record).is_valid()
+    assert DmpRecord.objects.get(pk=record.pk).metadata_access == MetadataAccess.OPEN
+    assert fake_datacite.state(version.doi) == "findable"
 
 
 def test_an_unpublished_records_metadata_may_still_be_closed(client, dataset):

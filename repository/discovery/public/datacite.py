@@ -149,17 +149,25 @@ def _funding(facts: RecordFacts) -> dict:
     return entry
 
 
+def _related(target, relation: str) -> dict:
+    """A related identifier for ``target`` (a published resource): its DOI, else its page."""
+    return {
+        "relatedIdentifier": target.doi or target.url,
+        "relatedIdentifierType": "DOI" if target.doi else "URL",
+        "relationType": relation,
+    }
+
+
 def _versions(facts: RecordFacts) -> list[dict]:
-    """``HasVersion`` for each published version of a live record: its DOI, else its page
-    (the concept DOI's metadata says the same of the versions: ``publishing/sync.py``)."""
-    return [
-        {
-            "relatedIdentifier": v.doi or v.url,
-            "relatedIdentifierType": "DOI" if v.doi else "URL",
-            "relationType": "HasVersion",
-        }
-        for v in facts.versions
-    ]
+    """A live record ``HasVersion`` each published version; a version ``IsVersionOf`` the
+    dataset (its concept DOI) and ``IsNewVersionOf`` the version before it — what the DOIs'
+    own metadata at the provider says too (``publishing/sync.py``)."""
+    related = [_related(v, "HasVersion") for v in facts.versions]
+    if facts.version_of is not None:
+        related.append(_related(facts.version_of, "IsVersionOf"))
+    if facts.previous_version is not None:
+        related.append(_related(facts.previous_version, "IsNewVersionOf"))
+    return related
 
 
 def datacite_json(facts: RecordFacts) -> dict:

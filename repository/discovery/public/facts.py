@@ -111,9 +111,10 @@ class Funding:
 
 class RecordFacts:
     """One record as the public sees it at ``landing_url``, with the ``files`` anyone may
-    download (already limited by the access rules), the catalogue's address and, for a
-    live record, its published versions (``published``); ``version``: the number of the
-    published version these facts are (``""`` for the live record)."""
+    download (already limited by the access rules), the catalogue's address and what
+    publication adds (``published``: a live record's versions and concept DOI, or a
+    version's concept and predecessor); ``version``: the number of the published version
+    these facts are (``""`` for the live record)."""
 
     def __init__(
         self,
@@ -131,6 +132,8 @@ class RecordFacts:
         self.catalog_url = catalog_url
         self.concept_doi = published.concept_doi
         self.versions = list(published.versions)
+        self.version_of = published.version_of
+        self.previous_version = published.previous
         self.version = version
         self.pk = record.pk
         self.data_number = record.data_number

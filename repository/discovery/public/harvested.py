@@ -139,13 +139,16 @@ def _identifiers(root, facts: RecordFacts) -> None:
     if facts.data_number:
         relation = _sub(root, f"{J}relation", relationType="isIdenticalTo")
         _sub(relation, f"{J}relatedIdentifier", facts.data_number, identifierType="Local")
-    for version in facts.versions:
-        relation = _sub(root, f"{J}relation", relationType="hasVersion")
+    related = [(v, "hasVersion") for v in facts.versions]
+    if facts.version_of is not None:
+        related.append((facts.version_of, "isVersionOf"))
+    for target, relation_type in related:
+        relation = _sub(root, f"{J}relation", relationType=relation_type)
         _sub(
             relation,
             f"{J}relatedIdentifier",
-            version.doi or version.url,
-            identifierType="DOI" if version.doi else "URI",
+            target.doi or target.url,
+            identifierType="DOI" if target.doi else "URI",
         )
 
 

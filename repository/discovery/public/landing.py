@@ -42,27 +42,36 @@ def doi_url(doi: str) -> str:
 
 
 @dataclass(frozen=True)
-class VersionRef:
-    """A published version of the record, as its live exports name it: its number, its
-    DOI once findable (else ``""``) and its page."""
+class Citable:
+    """A published resource: its DOI once findable (else ``""``) and its page."""
 
-    number: int
     doi: str
     url: str
 
     @property
     def identifier(self) -> str:
-        """What identifies the version: its DOI as a URL, else its page."""
+        """What identifies it: its DOI as a URL, else its page (a local identifier)."""
         return doi_url(self.doi) if self.doi else self.url
 
 
 @dataclass(frozen=True)
+class VersionRef(Citable):
+    """A published version of the record, as the exports name it."""
+
+    number: int = 0
+
+
+@dataclass(frozen=True)
 class Published:
-    """What publication adds to a live record's facts: the concept DOI once findable (else
-    ``""``) and the versions, oldest first."""
+    """What publication adds to a record's facts. For a live record: its concept DOI once
+    findable (else ``""``) and its versions, oldest first. For a published version: the
+    dataset it is a version of (the concept DOI, else the live record's page) and the
+    version before it."""
 
     concept_doi: str = ""
     versions: tuple[VersionRef, ...] = ()
+    version_of: Citable | None = None
+    previous: VersionRef | None = None
 
 
 def published(request, records: list[DmpRecord]) -> dict[int, Published]:
@@ -88,7 +97,7 @@ def published(request, records: list[DmpRecord]) -> dict[int, Published]:
     )
     for record_id, number, doi, state, concept_doi, concept_state in rows:
         page = request.build_absolute_uri(reverse("dataset-version", args=[record_id, number]))
-        version = VersionRef(number, findable_doi(doi, state), page)
+        version = VersionRef(findable_doi(doi, state), page, number)
         before = found[record_id]
         found[record_id] = Published(
             findable_doi(concept_doi or "", concept_state), (*before.versions, version)

@@ -84,7 +84,8 @@ def _distribution(facts: RecordFacts) -> list[dict]:
 def _versions(facts: RecordFacts) -> list[dict]:
     """The published versions of a live record: schema.org's ``workExample`` (a
     realisation of this work), each with its ``version``. Typed ``CreativeWork``, not
-    ``Dataset``, so search engines do not take them for datasets of their own."""
+    ``Dataset``, so search engines do not take them for datasets of their own. A version
+    names the work back (``exampleOfWork``, the inverse property)."""
     return [
         {
             "@type": "CreativeWork",
@@ -143,6 +144,8 @@ def dataset(facts: RecordFacts) -> dict:
         data["version"] = facts.version
     if facts.versions:
         data["workExample"] = _versions(facts)
+    if facts.version_of is not None:
+        data["exampleOfWork"] = {"@id": facts.version_of.identifier}
     return data
 
 
