@@ -51,7 +51,7 @@ class DmpRecordAdminForm(forms.ModelForm):
 
     class Meta:
         model = DmpRecord
-        fields = "__all__"  # noqa: DJ007 - the admin's fieldsets choose the fields
+        fields = ("metadata_access",)  # the admin's fieldsets choose the fields it shows
 
     def clean(self):
         cleaned = super().clean()

@@ -8,7 +8,6 @@ DataCite's REST API (tests/repository/fake_datacite.py)."""
 import json
 
 import pytest
-from django.forms.models import model_to_dict
 from django.urls import reverse
 from lxml import etree
 from rest_framework.test import APIClient
@@ -16,7 +15,6 @@ from rest_framework.test import APIClient
 from accounts.models import Role
 from core.audit import AuditAction
 from core.vocabularies import MetadataAccess
-from dmp.admin import DmpRecordAdminForm
 from dmp.models import DmpRecord
 from repository.discovery.public import exports
 from repository.models import AuditEvent, DatasetConcept, DatasetVersion, DoiState
@@ -24,7 +22,7 @@ from repository.publishing import sync
 from repository.publishing.versions import dataset_version_publish
 from repository.tasks import doi_sync_task
 from tests.dmp.complete_records import complete_record
-from tests.factories import MembershipFactory, ProjectFactory
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.repository.datacite_xsd import assert_valid_datacite_xml
 from tests.repository.fake_datacite import PREFIX, fake_datacite_fixture  # noqa: F401
 from tests.repository.test_audit_trail_events import record_form_data
@@ -441,17 +439,29 @@ def test_the_admin_asks_the_same_check(
     record, pm = dataset
     version = _publish(record, pm, django_capture_on_commit_callbacks)
     record = DmpRecord.objects.get(pk=record.pk)
-    data = {
-        name: value
-        for name, value in model_to_dict(record).items()
-        if value is not None and not isinstance(value, bool) or value is True
-    }
-    form = DmpRecordAdminForm(data | {"metadata_access": "closed"}, instance=record)
-    assert not form.is_valid()
-    assert "withdraw the dataset" in str(form.errors["metadata_access"])
-    assert DmpRecordAdminForm(data | {"title_en": "Renamed"}, instance=record).is_valid()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    url = reverse("admin:dmp_dmprecord_change", args=[record.pk])
+    fields = (
+        "project",
+        "data_number",
+        "title_ja",
+        "title_en",
+        "description_ja",
+        "description_en",
+        "access_rights",
+        "metadata_access",
+    )
+    data = {name: getattr(record, name if name != "project" else "project_id") for name in fields}
+
+    response = client.post(url, data | {"metadata_access": "closed"})
+
+    assert response.status_code == 200
+    assert "withdraw the dataset" in response.content.decode()
     assert DmpRecord.objects.get(pk=record.pk).metadata_access == MetadataAccess.OPEN
     assert fake_datacite.state(version.doi) == "findable"
+    response = client.post(url, data | {"title_en": "Dataset 1, renamed"})
+    assert response.status_code == 302
+    assert DmpRecord.objects.get(pk=record.pk).title_en == "Dataset 1, renamed"
 
 
 def test_an_unpublished_records_metadata_may_still_be_closed(client, dataset):
