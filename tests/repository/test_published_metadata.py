@@ -251,6 +251,15 @@ def test_without_doi_credentials_the_exports_name_the_version_pages(
     assert response.status_code == 404
     landing = _get(client, "dataset-landing", record.pk)["Link"]
     assert exports.REGISTRY["datacite-json"].media_type not in landing
+    # A DOI the record declares itself is still its DOI; the versions go by their pages.
+    DmpRecord.objects.filter(pk=record.pk).update(repo_url_doi_link="https://doi.org/10.1234/x")
+    xml = _get(client, "dataset-export", record.pk, "datacite-xml").content
+    assert_valid_datacite_xml(xml)
+    document = etree.fromstring(xml)
+    kernel = {"d": document.nsmap[None]}
+    assert document.findtext("d:identifier", namespaces=kernel) == "10.1234/x"
+    [related] = document.findall("d:relatedIdentifiers/d:relatedIdentifier", namespaces=kernel)
+    assert (related.text, related.get("relatedIdentifierType")) == (page, "URL")
 
 
 # --- The OAI-PMH datestamp follows publication and DOI registration ----------------------
