@@ -134,7 +134,7 @@ def dataset_version(request, record_id: int, number: int):
         "is_latest": versions[0].number == version.number,
         "concept": DatasetConcept.objects.filter(record=record).first(),
         "files": _files(version, public_ids),
-        "cite_as": facts.cite_as,
+        "cite_as": signposts.cite_as(facts)[0],
         "citation": citation.citation_text(facts),
         "jsonld_script": schemaorg.script_tag(schemaorg.dataset(facts)),
         "exports": exports.menu(facts),
