@@ -1,7 +1,11 @@
+import copy
+
+from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from .models import DataManagementPlan, DmpRecord
+from .services import record_update_errors
 
 
 @admin.register(DataManagementPlan)
@@ -42,8 +46,29 @@ class DataManagementPlanAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
+class DmpRecordAdminForm(forms.ModelForm):
+    """Asks the checks ``record_update`` asks (a published record's metadata stays open)."""
+
+    class Meta:
+        model = DmpRecord
+        fields = ("metadata_access",)  # the admin's fieldsets choose the fields it shows
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is None:
+            return cleaned
+        candidate = copy.copy(self.instance)
+        for name, value in cleaned.items():
+            setattr(candidate, name, value)
+        for name, messages in record_update_errors(candidate).items():
+            for message in messages:
+                self.add_error(name if name in self.fields else None, message)
+        return cleaned
+
+
 @admin.register(DmpRecord)
 class DmpRecordAdmin(admin.ModelAdmin):
+    form = DmpRecordAdminForm
     list_display = (
         "data_number",
         "title",

@@ -7,7 +7,7 @@ transaction.
 
 import datetime
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -40,6 +40,36 @@ PLAN_ANSWER_FIELDS = (
 )
 
 # Fields of DmpRecord a form or the API may set (everything but project and timestamps).
+
+
+# Checks an app above ``dmp`` lends to record updates (docs/architecture.md, "Layering"):
+# each gets the record as it would be saved and its items as stored, and returns field
+# errors ({} when it has none). ``repository`` registers one when it starts: a published
+# record's metadata stays open (``repository.publishing.versions.record_update_refusals``).
+RecordUpdateCheck = Callable[[DmpRecord, Mapping[str, Any]], dict[str, list[str]]]
+_update_checks: list[RecordUpdateCheck] = []
+
+
+def record_update_check_register(check: RecordUpdateCheck) -> None:
+    """Have :func:`record_update` ask ``check`` before it saves (once, however often
+    registered)."""
+    if check not in _update_checks:
+        _update_checks.append(check)
+
+
+def _checked(record: DmpRecord, before: Mapping[str, Any]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for check in _update_checks:
+        for name, messages in check(record, before).items():
+            errors.setdefault(name, []).extend(messages)
+    return errors
+
+
+def record_update_errors(record: DmpRecord) -> dict[str, list[str]]:
+    """What the registered checks refuse in saving ``record``, changed in memory, over its
+    stored row (for the admin, which saves without :func:`record_update`)."""
+    stored = DmpRecord.objects.get(pk=record.pk)
+    return _checked(record, _record_snapshot(stored, creators=False))
 
 
 def _require_steward(actor, project: Project) -> None:
@@ -331,13 +361,17 @@ def record_update(
     """Change a record's common metadata; ``creators`` (when given) replaces the list.
 
     Audits ``record_edited`` with the items that changed (before and after); a save that
-    changes nothing writes no event.
+    changes nothing writes no event. Raises ``ValidationError`` with field-level messages
+    when an item is invalid or a registered check refuses the change (closing the metadata
+    of a published record).
     """
     _require_steward(actor, record.project)
     record = DmpRecord.objects.select_for_update().get(pk=record.pk)
     before = _record_snapshot(record, creators=creators is not None)
     _record_apply(record, fields)
     _record_validate(record)
+    if errors := _checked(record, before):
+        raise ValidationError(errors)
     record.save()
     if creators is not None:
         _creators_replace(record, list(creators))

@@ -21,6 +21,11 @@ class RepositoryConfig(AppConfig):
         from repository.services import audit_event_record
 
         audit_writer_register(audit_event_record)
+        # A published record's metadata stays open (its DOIs must keep resolving).
+        from dmp.services import record_update_check_register
+        from repository.publishing.versions import record_update_refusals
+
+        record_update_check_register(record_update_refusals)
         # The tasks, which repository.preservation.queue hands work to by name, in every process.
         from repository import tasks  # noqa: F401
 

@@ -9,7 +9,14 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Project
 from core.audit import AuditAction
-from core.generations import PROJECT, RECORD, RECORD_FILES, CatalogueQuerySet, ScopeTracking
+from core.generations import (
+    PROJECT,
+    RECORD,
+    RECORD_FILES,
+    CatalogueQuerySet,
+    ScopeTracking,
+    scoped_by,
+)
 from core.tiers import beyond_project
 from core.vocabularies import Tier
 from dmp.models import DmpRecord
@@ -712,6 +719,17 @@ class DoiState(models.TextChoices):
     LOCAL = "local", _("no DOI (local identifier)")
 
 
+class PublicationQuerySet(CatalogueQuerySet):
+    """Versions and concept DOIs. Landing pages list them (the catalogue's generation), and
+    a record's live exports name them — its versions' DOIs, its concept DOI — so a write
+    moves the record's own generation too: its OAI-PMH datestamp
+    (``repository/discovery/oai/stamps.py``)."""
+
+    quiet_fields = frozenset({"doi_attempted_at"})
+    scope_fields = ("record_id",)
+    scoped = scoped_by(RECORD, "record_id")
+
+
 class DoiColumns(models.Model):
     """A DOI, its state at the provider and the last call's outcome."""
 
@@ -734,6 +752,8 @@ class DatasetConcept(DoiColumns):
     )
     # The version whose metadata and URL the provider has for the concept DOI.
     described_version = models.PositiveIntegerField(_("version described"), null=True, blank=True)
+
+    objects = PublicationQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("published dataset")
@@ -765,6 +785,8 @@ class DatasetVersion(DoiColumns):
     metadata = models.JSONField(_("frozen metadata"))
     # [{object_id, name, size, sha256, tier, available_date}], by name.
     manifest = models.JSONField(_("file manifest"))
+
+    objects = PublicationQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("published version")

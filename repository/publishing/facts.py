@@ -18,7 +18,7 @@ from django.urls import reverse
 from dmp.models import DmpRecord, RecordCreator
 from repository.access import Action, visible_to
 from repository.discovery.public.facts import RecordFacts
-from repository.discovery.public.landing import PublicFile
+from repository.discovery.public.landing import PublicFile, Published
 
 
 def absolute(path: str) -> str:
@@ -85,11 +85,18 @@ def still_public(manifest: list[dict]) -> dict[int, str]:
 
 
 def version_facts(
-    snapshot: list[dict], manifest: list[dict], *, doi: str, url: str, public_ids: dict[int, str]
+    snapshot: list[dict],
+    manifest: list[dict],
+    *,
+    doi: str,
+    url: str,
+    public_ids: dict[int, str],
+    number: int | None = None,
+    published: Published = Published(),  # noqa: B008 - frozen, shared safely
 ) -> RecordFacts:
-    """The facts of a version at ``url``: its frozen record cited by ``doi`` (or by
-    ``url`` when the deployment registers no DOIs), with the manifest's files that are
-    still public (``public_ids``)."""
+    """The facts of version ``number`` at ``url``: its frozen record cited by ``doi`` (or
+    by ``url`` when its DOI is not findable), with the manifest's files that are still
+    public (``public_ids``) and its place among the versions (``published``)."""
     record = frozen_record(snapshot)
     record.repo_url_doi_link = f"https://doi.org/{doi}" if doi else ""
     files = [
@@ -105,4 +112,11 @@ def version_facts(
         for e in manifest
         if e["object_id"] in public_ids
     ]
-    return RecordFacts(record, landing_url=url, files=files, catalog_url=absolute("/"))
+    return RecordFacts(
+        record,
+        landing_url=url,
+        files=files,
+        catalog_url=absolute("/"),
+        published=published,
+        version=str(number) if number else "",
+    )

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404
+from django.urls import reverse
 
 from core.tiers import dated_tiers
 from core.vocabularies import Tier
 from dmp.models import DmpRecord
 from repository.access import Action, visible_to
 from repository.discovery.public import landing
-from repository.models import DataObject, DatasetVersion, DoiState
+from repository.models import DataObject, DatasetConcept, DatasetVersion
+from repository.publishing.facts import version_facts, version_path
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,39 @@ def visible_version(*, user, record_id, number) -> tuple[DmpRecord, DatasetVersi
 
 def cited_doi(version: DatasetVersion) -> str:
     """The DOI a version is cited by: only a findable one resolves to it."""
-    return version.doi if version.doi_state == DoiState.FINDABLE else ""
+    return landing.findable_doi(version.doi, version.doi_state)
+
+
+def version_facts_of(version: DatasetVersion, public_ids: dict[int, str], *, absolute_uri):
+    """The version's facts, with the dataset it is a version of (the concept DOI once
+    findable, else the live record's page) and its predecessor; ``absolute_uri`` makes a
+    path absolute (the request's, or the site's)."""
+    record_id = version.record_id
+    concept = DatasetConcept.objects.filter(record_id=record_id).first()
+    previous = DatasetVersion.objects.filter(record_id=record_id, number=version.number - 1)
+    previous = previous.first()
+    published = landing.Published(
+        version_of=landing.Citable(
+            landing.findable_doi(concept.doi, concept.doi_state) if concept else "",
+            absolute_uri(reverse("dataset-landing", args=[record_id])),
+        ),
+        previous=landing.VersionRef(
+            landing.findable_doi(previous.doi, previous.doi_state),
+            absolute_uri(version_path(record_id, previous.number)),
+            previous.number,
+        )
+        if previous
+        else None,
+    )
+    return version_facts(
+        version.snapshot,
+        version.manifest,
+        doi=cited_doi(version),
+        url=absolute_uri(version_path(record_id, version.number)),
+        public_ids=public_ids,
+        number=version.number,
+        published=published,
+    )
 
 
 def version_files(version: DatasetVersion, public_ids: dict[int, str]) -> list[VersionFile]:

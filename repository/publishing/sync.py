@@ -46,7 +46,8 @@ def version_metadata(version: DatasetVersion, concept: DatasetConcept | None, pr
 def concept_metadata(concept: DatasetConcept, versions: list[DatasetVersion]) -> dict:
     """The concept DOI's metadata: the latest version's, naming every version."""
     latest = versions[-1]
-    data = {k: v for k, v in latest.metadata.items() if k != "doi"}
+    # The concept is no version of its own: the latest version's number stays with it.
+    data = {k: v for k, v in latest.metadata.items() if k not in ("doi", "version")}
     data["doi"] = concept.doi
     related = [_related(v.doi, "HasVersion") for v in versions if v.doi]
     if related:

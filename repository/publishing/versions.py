@@ -34,7 +34,7 @@ from repository.publishing.facts import (
 from repository.services import audit_event_record
 
 # What changes from one version to the next without the dataset changing.
-_IDENTITY = ("doi", "url", "alternateIdentifiers")
+_IDENTITY = ("doi", "url", "alternateIdentifiers", "version")
 
 
 def concept_suffix(record_id: int) -> str:
@@ -106,6 +106,30 @@ def _refusals(record: DmpRecord, objects: list[DataObject]) -> list[str]:
     return reasons
 
 
+def record_update_refusals(record: DmpRecord, before) -> dict[str, list[str]]:
+    """Refuse to close the metadata of a record with published versions (a check lent to
+    ``dmp.services.record_update``). Its versions were cited by their DOIs (or pages),
+    which must keep resolving: withdrawing the dataset keeps them resolving to its
+    tombstone, closing the metadata would make them lead nowhere (a 404). So the metadata
+    of a published record stays open, withdrawn or not, and taking it down is withdrawal
+    (docs/architecture.md, "Published versions and DOIs")."""
+    closing = (
+        before.get("metadata_access") == MetadataAccess.OPEN
+        and record.metadata_access != MetadataAccess.OPEN
+    )
+    if not closing or not DatasetVersion.objects.filter(record_id=record.pk).exists():
+        return {}
+    return {
+        "metadata_access": [
+            _(
+                "This dataset has published versions, whose DOIs and pages must keep "
+                "resolving: its metadata stays open. To take it down, withdraw the dataset "
+                "on its landing page; its versions and DOIs then lead to a tombstone page."
+            )
+        ]
+    }
+
+
 def dataset_version_publish(*, actor, record_id: int, ip_address: str | None = None):
     """Freeze the record ``record_id`` as its next version. ``DmpRecord.DoesNotExist``
     for a missing record, ``PermissionDenied`` for anyone but its stewards,
@@ -137,6 +161,7 @@ def dataset_version_publish(*, actor, record_id: int, ip_address: str | None = N
             doi=version_doi,
             url=absolute(version_path(record.pk, number)),
             public_ids={o.pk: o.storage_key for o in objects},
+            number=number,
         )
         version = DatasetVersion.objects.create(
             record=record,

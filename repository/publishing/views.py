@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST, require_safe
 from core.db import statement_timeout
 from core.http import client_ip
 from dmp.models import DmpRecord
-from repository.discovery.public import citation, exports, landing, schemaorg
+from repository.discovery.public import citation, exports, landing, schemaorg, signposts
 from repository.discovery.public.views import (
     export_not_offered,
     export_response,
@@ -20,16 +20,13 @@ from repository.discovery.public.views import (
     tombstone,
 )
 from repository.models import DatasetConcept, DatasetVersion
-from repository.publishing.facts import still_public, version_facts, version_path
-from repository.publishing.selectors import cited_doi, version_files, visible_version
+from repository.publishing.facts import still_public
+from repository.publishing.selectors import version_facts_of, version_files, visible_version
 from repository.publishing.versions import dataset_version_publish, dataset_withdraw
 
 
 def _facts(request, version: DatasetVersion, public_ids: dict[int, str]):
-    url = request.build_absolute_uri(version_path(version.record_id, version.number))
-    return version_facts(
-        version.snapshot, version.manifest, doi=cited_doi(version), url=url, public_ids=public_ids
-    )
+    return version_facts_of(version, public_ids, absolute_uri=request.build_absolute_uri)
 
 
 @require_safe
@@ -50,13 +47,13 @@ def dataset_version(request, record_id: int, number: int):
         "is_latest": versions[0].number == version.number,
         "concept": DatasetConcept.objects.filter(record=record).first(),
         "files": version_files(version, public_ids),
-        "cite_as": facts.cite_as,
+        "cite_as": signposts.cite_as(facts)[0],
         "citation": citation.citation_text(facts),
         "jsonld_script": schemaorg.script_tag(schemaorg.dataset(facts)),
         "exports": exports.menu(facts),
     }
     response = render(request, "repository/publishing/version.html", context)
-    response["Link"] = link_header([(facts.cite_as, "cite-as", "")])
+    response["Link"] = link_header([signposts.cite_as(facts)])
     return response
 
 

@@ -33,7 +33,7 @@ from repository.discovery.oai import stamps, tokens
 from repository.discovery.public import exports, signposts
 from repository.discovery.public.facts import RecordFacts
 from repository.discovery.public.harvested import XSI
-from repository.discovery.public.landing import public_files
+from repository.discovery.public.landing import Published, public_files, published
 
 OAI = "http://www.openarchives.org/OAI/2.0/"
 OAI_IDENTIFIER = "http://www.openarchives.org/OAI/2.0/oai-identifier"
@@ -213,7 +213,9 @@ def header(parent, record: DmpRecord) -> None:
         _sub(element, "setSpec", spec)
 
 
-def record_element(parent, request, record, metadata_format, files) -> None:
+def record_element(parent, request, record, metadata_format, files, versions) -> None:
+    """One item of a list or GetRecord; ``files`` and ``versions`` (what
+    :func:`public_files` and :func:`published` read) are by record."""
     element = _sub(parent, "record")
     header(element, record)
     if not record.is_live:
@@ -222,6 +224,7 @@ def record_element(parent, request, record, metadata_format, files) -> None:
         record,
         landing_url=signposts.landing_url(request, record.pk),
         files=files.get(record.pk, []),
+        published=versions.get(record.pk, Published()),
     )
     _sub(element, "metadata").append(metadata_format.element(facts))
 
@@ -345,8 +348,9 @@ def list_items(request, root, arguments, verb: str) -> None:
     element = _sub(root, verb)
     if verb == "ListRecords":
         files = files_for(request, page, metadata_format)
+        versions = published(request, [record for record in page if record.is_live])
         for record in page:
-            record_element(element, request, record, metadata_format, files)
+            record_element(element, request, record, metadata_format, files, versions)
     else:
         for record in page:
             header(element, record)
@@ -382,7 +386,8 @@ def get_record(request, root, arguments) -> None:
         raise OAIError("idDoesNotExist", "No item has this identifier.")
     metadata_format = metadata_format_of(prefix)
     files = files_for(request, [record], metadata_format)
-    record_element(_sub(root, "GetRecord"), request, record, metadata_format, files)
+    versions = published(request, [record] if record.is_live else [])
+    record_element(_sub(root, "GetRecord"), request, record, metadata_format, files, versions)
 
 
 HANDLERS = {

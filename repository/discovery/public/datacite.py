@@ -158,6 +158,27 @@ def _funding(facts: RecordFacts) -> dict:
     return entry
 
 
+def _related(target, relation: str) -> dict:
+    """A related identifier for ``target`` (a published resource): its DOI, else its page."""
+    return {
+        "relatedIdentifier": target.doi or target.url,
+        "relatedIdentifierType": "DOI" if target.doi else "URL",
+        "relationType": relation,
+    }
+
+
+def _versions(facts: RecordFacts) -> list[dict]:
+    """A live record ``HasVersion`` each published version; a version ``IsVersionOf`` the
+    dataset (its concept DOI) and ``IsNewVersionOf`` the version before it — what the DOIs'
+    own metadata at the provider says too (``publishing/sync.py``)."""
+    related = [_related(v, "HasVersion") for v in facts.versions]
+    if facts.version_of is not None:
+        related.append(_related(facts.version_of, "IsVersionOf"))
+    if facts.previous_version is not None:
+        related.append(_related(facts.previous_version, "IsNewVersionOf"))
+    return related
+
+
 def datacite_json(facts: RecordFacts) -> dict:
     """The record as DataCite 4.5 JSON (validates with ``datacite.schema45``). Only for a
     record with a DOI: the kernel requires its identifier (the registry's ``needs_doi``)."""
@@ -175,6 +196,10 @@ def datacite_json(facts: RecordFacts) -> dict:
     ]
     if descriptions:
         data["descriptions"] = descriptions
+    if facts.version:
+        data["version"] = facts.version
+    if related := _versions(facts):
+        data["relatedIdentifiers"] = related
     if sizes := _sizes(facts):
         data["sizes"] = sizes
     if formats := sorted({f.media_type for f in facts.files}):

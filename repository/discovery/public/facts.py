@@ -17,7 +17,7 @@ from core.tiers import dated_tiers
 from core.vocabularies import FUNDERS
 from dmp.models import DmpRecord
 from dmp.validators import DOI_PATTERN
-from repository.discovery.public.landing import PublicFile
+from repository.discovery.public.landing import PublicFile, Published, doi_url
 
 # The DOI pattern refuses whitespace, <, >, quotes and backslashes: a record stored before
 # links were validated may hold them, and its "DOI" must not reach a header or citation.
@@ -125,7 +125,10 @@ class Funding:
 
 class RecordFacts:
     """One record as the public sees it at ``landing_url``, with the ``files`` anyone may
-    download (already limited by the access rules) and the catalogue's address."""
+    download (already limited by the access rules), the catalogue's address and what
+    publication adds (``published``: a live record's versions and concept DOI, or a
+    version's concept and predecessor); ``version``: the number of the published version
+    these facts are (``""`` for the live record)."""
 
     def __init__(
         self,
@@ -134,11 +137,18 @@ class RecordFacts:
         landing_url: str,
         files: Iterable[PublicFile] = (),
         catalog_url: str = "",
+        published: Published = Published(),  # noqa: B008 - frozen, shared safely
+        version: str = "",
     ):
         self._record = record
         self.landing_url = landing_url
         self.files = list(files)
         self.catalog_url = catalog_url
+        self.concept_doi = published.concept_doi
+        self.versions = list(published.versions)
+        self.version_of = published.version_of
+        self.previous_version = published.previous
+        self.version = version
         self.pk = record.pk
         self.data_number = record.data_number
         self.title_ja, self.title_en = record.title_ja, record.title_en
@@ -164,14 +174,18 @@ class RecordFacts:
 
     @cached_property
     def doi(self) -> str:
-        """The bare DOI (``10.x/y``) if the repository link is a DOI, else ``""``."""
+        """The bare DOI (``10.x/y``): the concept DOI once Kura has made it findable, else
+        the repository link if it is a DOI, else ``""``."""
+        if self.concept_doi:
+            return self.concept_doi
         match = DOI_RE.match((self._record.repo_url_doi_link or "").strip())
         return match.group(1) if match else ""
 
     @property
     def cite_as(self) -> str:
-        """What to cite: the DOI if the record has one, else its landing page."""
-        return f"https://doi.org/{self.doi}" if self.doi else self.landing_url
+        """What to cite: the DOI if the record has one, else its landing page (a local
+        identifier is no persistent one)."""
+        return doi_url(self.doi) if self.doi else self.landing_url
 
     @property
     def keywords(self) -> list[str]:

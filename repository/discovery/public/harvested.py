@@ -147,6 +147,17 @@ def _identifiers(root, facts: RecordFacts) -> None:
     if facts.data_number:
         relation = _sub(root, f"{J}relation", relationType="isIdenticalTo")
         _sub(relation, f"{J}relatedIdentifier", facts.data_number, identifierType="Local")
+    related = [(v, "hasVersion") for v in facts.versions]
+    if facts.version_of is not None:
+        related.append((facts.version_of, "isVersionOf"))
+    for target, relation_type in related:
+        relation = _sub(root, f"{J}relation", relationType=relation_type)
+        _sub(
+            relation,
+            f"{J}relatedIdentifier",
+            target.doi or target.url,
+            identifierType="DOI" if target.doi else "URI",
+        )
 
 
 def _funding(root, facts: RecordFacts) -> None:
@@ -234,6 +245,8 @@ def oai_dc_element(facts: RecordFacts) -> ET.Element:
     if facts.doi:
         _sub(root, f"{d}identifier", f"https://doi.org/{facts.doi}")
     _sub(root, f"{d}identifier", facts.landing_url)
+    for version in facts.versions:
+        _sub(root, f"{d}relation", version.identifier)
     _sub(root, f"{d}rights", facts.access_right.uri)
     if facts.licence is not None:
         _sub(root, f"{d}rights", facts.licence.uri or facts.licence.label_en)

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from dmp.models import DmpRecord
 from repository.access import Action, records_visible_to, visible_to, with_permissions
-from repository.models import DataObject
+from repository.models import DataObject, DatasetVersion, DoiState
 
 
 def record_for_landing(*, user, record_id) -> DmpRecord:
@@ -35,6 +35,79 @@ def listed_objects(*, user, record: DmpRecord) -> QuerySet:
         record=record, status=DataObject.Status.STORED
     )
     return with_permissions(objects, user, Action.DOWNLOAD).order_by("original_filename", "pk")
+
+
+def doi_url(doi: str) -> str:
+    return f"https://doi.org/{doi}"
+
+
+@dataclass(frozen=True)
+class Citable:
+    """A published resource: its DOI once findable (else ``""``) and its page."""
+
+    doi: str
+    url: str
+
+    @property
+    def identifier(self) -> str:
+        """What identifies it: its DOI as a URL, else its page (a local identifier)."""
+        return doi_url(self.doi) if self.doi else self.url
+
+
+@dataclass(frozen=True)
+class VersionRef(Citable):
+    """A published version of the record, as the exports name it."""
+
+    number: int = 0
+
+
+@dataclass(frozen=True)
+class Published:
+    """What publication adds to a record's facts. For a live record: its concept DOI once
+    findable (else ``""``) and its versions, oldest first. For a published version: the
+    dataset it is a version of (the concept DOI, else the live record's page) and the
+    version before it."""
+
+    concept_doi: str = ""
+    versions: tuple[VersionRef, ...] = ()
+    version_of: Citable | None = None
+    previous: VersionRef | None = None
+
+
+def published(request, records: list[DmpRecord]) -> dict[int, Published]:
+    """What the live exports of ``records`` say of their publication (one query for a
+    record or an OAI-PMH page): the concept DOI once findable and every version, named by
+    its DOI once findable (else by its page). A DOI still waiting for its provider is not
+    named: it does not resolve yet."""
+    ids = [r.pk for r in records if r.withdrawn_at is None]
+    found: dict[int, Published] = {pk: Published() for pk in ids}
+    if not ids:
+        return found
+    rows = (
+        DatasetVersion.objects.filter(record_id__in=ids)
+        .order_by("record_id", "number")
+        .values_list(
+            "record_id",
+            "number",
+            "doi",
+            "doi_state",
+            "record__concept__doi",
+            "record__concept__doi_state",
+        )
+    )
+    for record_id, number, doi, state, concept_doi, concept_state in rows:
+        page = request.build_absolute_uri(reverse("dataset-version", args=[record_id, number]))
+        version = VersionRef(findable_doi(doi, state), page, number)
+        before = found[record_id]
+        found[record_id] = Published(
+            findable_doi(concept_doi or "", concept_state), (*before.versions, version)
+        )
+    return found
+
+
+def findable_doi(doi: str, state: str) -> str:
+    """``doi`` if it is findable at its provider, else ``""``: what may be cited."""
+    return doi if doi and state == DoiState.FINDABLE else ""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ def record_facts(request, record: DmpRecord) -> RecordFacts:
         landing_url=signposts.landing_url(request, record.pk),
         files=landing.public_files(request, [record])[record.pk],
         catalog_url=request.build_absolute_uri(reverse("home")),
+        published=landing.published(request, [record]).get(record.pk, landing.Published()),
     )
 
 
@@ -109,7 +110,7 @@ def landing_page(request, record: DmpRecord, *, facts: RecordFacts | None = None
         funder=facts.funder,
         keywords=facts.keywords,
         doi=facts.doi,
-        cite_as=facts.cite_as,
+        cite_as=signposts.cite_as(facts)[0],
         citation=citation.citation_text(facts),
         jsonld_script=schemaorg.script_tag(schemaorg.dataset(facts)),
         highwire=citation.highwire_tags(facts, get_language() or ""),

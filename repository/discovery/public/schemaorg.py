@@ -83,6 +83,22 @@ def _distribution(facts: RecordFacts) -> list[dict]:
     ]
 
 
+def _versions(facts: RecordFacts) -> list[dict]:
+    """The published versions of a live record: schema.org's ``workExample`` (a
+    realisation of this work), each with its ``version``. Typed ``CreativeWork``, not
+    ``Dataset``, so search engines do not take them for datasets of their own. A version
+    names the work back (``exampleOfWork``, the inverse property)."""
+    return [
+        {
+            "@type": "CreativeWork",
+            "@id": v.identifier,
+            "url": v.url,
+            "version": str(v.number),
+        }
+        for v in facts.versions
+    ]
+
+
 def dataset(facts: RecordFacts) -> dict:
     data: dict = {
         "@context": "https://schema.org/",
@@ -126,6 +142,12 @@ def dataset(facts: RecordFacts) -> dict:
         data["keywords"] = words
     if facts.files:
         data["distribution"] = _distribution(facts)
+    if facts.version:
+        data["version"] = facts.version
+    if facts.versions:
+        data["workExample"] = _versions(facts)
+    if facts.version_of is not None:
+        data["exampleOfWork"] = {"@id": facts.version_of.identifier}
     return data
 
 

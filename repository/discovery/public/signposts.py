@@ -64,9 +64,18 @@ def linkset_urls(request, record_id: int) -> list[Link]:
     ]
 
 
+def cite_as(facts: RecordFacts) -> Link:
+    """What to cite the resource ``facts`` describes as: ``https://doi.org/<DOI>`` once it
+    has a findable DOI (a live record its concept DOI, a version its own), else its page:
+    a local identifier resolves nowhere else. Every ``cite-as`` link is this one — the
+    landing page's and a version page's ``Link`` header and ``<link>``, the linkset's, and
+    each metadata record's."""
+    return (facts.cite_as, "cite-as", "")
+
+
 def landing_links(request, facts: RecordFacts) -> list[Link]:
     """Level 1 of the landing page: (target, rel, media type)."""
-    links = [(facts.cite_as, "cite-as", "")]
+    links = [cite_as(facts)]
     links += [(person.uri, "author", "") for person in facts.creators if person.uri]
     links += [
         (export_url(request, facts.pk, entry.key), "describedby", entry.media_type)

@@ -74,7 +74,7 @@ def export_response(request, export: ExportFormat, facts: RecordFacts, *, filena
     response["Content-Disposition"] = content_disposition_header(
         export.attachment, filename or export.filename(facts)
     )
-    links = [(facts.cite_as, "cite-as", "")]
+    links = [signposts.cite_as(facts)]
     if export.describedby:
         links += signposts.describes(request, facts.pk)
     response["Link"] = link_header(links)

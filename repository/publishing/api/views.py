@@ -17,8 +17,8 @@ from dmp.models import DmpRecord
 from repository.discovery.public import exports, landing
 from repository.models import DatasetConcept, DatasetVersion
 from repository.publishing.api import serializers
-from repository.publishing.facts import absolute, still_public, version_facts, version_path
-from repository.publishing.selectors import cited_doi, version_files, visible_version
+from repository.publishing.facts import absolute, still_public
+from repository.publishing.selectors import version_facts_of, version_files, visible_version
 from repository.publishing.versions import dataset_version_publish, dataset_withdraw
 
 
@@ -44,13 +44,7 @@ def _detail(record: DmpRecord, version: DatasetVersion) -> dict:
     context = _shared(record)
     if record.withdrawn_at is None:
         public_ids = still_public(version.manifest)
-        facts = version_facts(
-            version.snapshot,
-            version.manifest,
-            doi=cited_doi(version),
-            url=absolute(version_path(record.pk, version.number)),
-            public_ids=public_ids,
-        )
+        facts = version_facts_of(version, public_ids, absolute_uri=absolute)
         context["files"] = version_files(version, public_ids)
         context["exports"] = [
             ExportLink(
