@@ -27,7 +27,9 @@ an object's file format is a technical detail of each file.
 """
 
 import datetime
+import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -41,13 +43,12 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import Coalesce, TruncMonth
-from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import filesizeformat, truncatechars
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import localize
-from django.utils.html import format_html, format_html_join
+from django.utils.formats import get_format, localize
+from django.utils.html import avoid_wrapping, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language, pgettext
 from django.utils.translation import gettext as _
@@ -291,8 +292,8 @@ def growth_chart(months: list[dict]) -> dict | None:
                 "title": _("%(month)s: %(added)s added, %(total)s in all")
                 % {
                     "month": month["month"].strftime("%Y-%m"),
-                    "added": filesizeformat(month["bytes"]),
-                    "total": filesizeformat(month["cumulative"]),
+                    "added": size_text(month["bytes"]),
+                    "total": size_text(month["cumulative"]),
                 },
             }
         )
@@ -312,8 +313,8 @@ def growth_chart(months: list[dict]) -> dict | None:
         "line": " ".join(points),
         "points": [p.split(",") for p in points],
         "labels": labels,
-        "top_added": filesizeformat(top_added),
-        "top_total": filesizeformat(top_total),
+        "top_added": size_text(top_added),
+        "top_total": size_text(top_total),
         "first": months[0]["month"].strftime("%Y-%m"),
         "last": months[-1]["month"].strftime("%Y-%m"),
     }
@@ -339,7 +340,7 @@ def tier_mix_chart(tier_rows: list[dict], total_bytes: int) -> dict | None:
                 "title": _("%(tier)s: %(size)s (%(share)s%%)")
                 % {
                     "tier": row["label"],
-                    "size": filesizeformat(row["bytes"]),
+                    "size": size_text(row["bytes"]),
                     "share": f"{100 * share:.1f}",
                 },
             }
@@ -581,8 +582,45 @@ def project_dashboard_context(
 # engine's per-variable work was most of the cost of a full project's page.
 
 
+@functools.lru_cache(maxsize=16)
+def _size_units(language: str | None) -> tuple[str, tuple[str, ...]]:
+    """The decimal separator and the translated units (KB to PB) of ``language``."""
+    units = ("%s KB", "%s MB", "%s GB", "%s TB", "%s PB")  # Django's msgids, as the filter's
+    return get_format("DECIMAL_SEPARATOR", language), tuple(_(unit) for unit in units)
+
+
+def size_text(value: int) -> str:
+    """What the ``filesizeformat`` filter writes for ``value`` bytes ("4.1 MB"), with the
+    units and the decimal separator looked up once per language instead of on every
+    call; the filter itself where it would do more (under 1 KB: plural forms; thousand
+    separators on; beyond 1,024 PB)."""
+    if value < 1024 or value >= 1 << 60 or settings.USE_THOUSAND_SEPARATOR:
+        return filesizeformat(value)
+    separator, units = _size_units(get_language())
+    exponent = (value.bit_length() - 1) // 10  # 1 for KB ... 5 for PB
+    number = f"{round(value / (1 << (10 * exponent)), 1):.1f}".replace(".", separator)
+    return avoid_wrapping(units[exponent - 1] % number)
+
+
+def number_text(value: int) -> str:
+    """An integer as the template writes it (``localize``): without thousand separators,
+    as Kura runs, it is its digits."""
+    return localize(value) if settings.USE_THOUSAND_SEPARATOR else str(value)
+
+
+def url_maker(name: str, *args) -> Callable[[int], str]:
+    """``reverse(name, args=[*args, pk])`` for many pks at the cost of one ``reverse``
+    (which takes longer than everything else in a row): the URL is reversed once with a
+    marker for ``pk``, its last argument and last number."""
+    marker = "4242424242"
+    head, found, tail = reverse(name, args=[*args, int(marker)]).rpartition(marker)
+    if not found:  # a pattern that does not write its last argument as it is
+        return lambda pk: reverse(name, args=[*args, pk])
+    return lambda pk: f"{head}{pk}{tail}"
+
+
 def _size(value: int) -> SafeString:
-    return format_html('<data value="{}">{}</data>', value, filesizeformat(value))
+    return format_html('<data value="{}">{}</data>', value, size_text(value))
 
 
 def growth_chart_svg(chart: dict) -> SafeString:
@@ -612,7 +650,7 @@ def month_table_rows(months: list[dict]) -> SafeString:
         (
             (
                 month["month"].strftime("%Y-%m"),
-                localize(month["count"]),
+                number_text(month["count"]),
                 _size(month["bytes"]),
                 _size(month["cumulative"]),
             )
@@ -624,6 +662,8 @@ def month_table_rows(months: list[dict]) -> SafeString:
 def record_table_rows(rows: list[dict], *, project: Project, can_edit: bool) -> SafeString:
     """The page of the table by DMP record (``rows``: the context's ``record_rows``)."""
     complete_label = _("Complete")
+    detail_url = url_maker("dmp-record-detail", project.pk)
+    edit_url = url_maker("dmp-record-edit", project.pk)
     html = []
     for row in rows:
         record = row["record"]
@@ -632,7 +672,7 @@ def record_table_rows(rows: list[dict], *, project: Project, can_edit: bool) -> 
             if can_edit:
                 missing += format_html(
                     ' <a class="button button-small" href="{}">{}</a>',
-                    reverse("dmp-record-edit", args=[project.pk, record.pk]),
+                    edit_url(record.pk),
                     complete_label,
                 )
         else:
@@ -643,11 +683,11 @@ def record_table_rows(rows: list[dict], *, project: Project, can_edit: bool) -> 
                 '<td>{}</td><td class="num">{}</td><td class="num">{}</td>'
                 '<td class="num completeness{}">{}</td><td>{}</td></tr>',
                 record.pk,
-                reverse("dmp-record-detail", args=[project.pk, record.pk]),
+                detail_url(record.pk),
                 record.data_number,
                 record.title,
                 row["data_type"],
-                localize(row["figures"].count),
+                number_text(row["figures"].count),
                 _size(row["figures"].bytes),
                 " incomplete" if row["missing"] else "",
                 _("%(met)s of %(required)s") % {"met": row["met"], "required": row["required"]},
@@ -673,9 +713,9 @@ def embargo_table_rows(entries: list[dict]) -> SafeString:
                 '<td class="num">{1}</td><td>{2}</td><td class="num">{3}</td>'
                 '<td class="num">{4}</td></tr>',
                 day,
-                due if entry["due"] else localize(entry["days"]),
+                due if entry["due"] else number_text(entry["days"]),
                 shown,
-                localize(entry["count"]),
+                number_text(entry["count"]),
                 _size(entry["bytes"]),
             )
         )
@@ -684,13 +724,15 @@ def embargo_table_rows(entries: list[dict]) -> SafeString:
 
 def activity_table_rows(events: list[AuditEvent]) -> SafeString:
     kura = format_html('<span class="muted">{}</span>', _("Kura"))
+    object_url = url_maker("object-detail")
     html = []
     for event in events:
-        occurred = timezone.localtime(event.occurred_at)  # as the template's date filter
+        # As the date filter writes it ("c" and "Y-m-d H:i"), in the current time zone.
+        occurred = timezone.localtime(event.occurred_at)
         if event.data_object_id:
             subject = format_html(
                 '<a href="{}">{}</a>',
-                reverse("object-detail", args=[event.data_object_id]),
+                object_url(event.data_object_id),
                 event.data_object.original_filename,
             )
         elif event.record_id:
@@ -701,12 +743,12 @@ def activity_table_rows(events: list[AuditEvent]) -> SafeString:
             format_html(
                 '<tr><td><time datetime="{}">{}</time></td><td>{}</td><td>{}</td><td>{}</td>'
                 "<td>{}</td></tr>",
-                date_filter(occurred, "c"),
-                date_filter(occurred, "Y-m-d H:i"),
+                occurred.isoformat(),
+                occurred.strftime("%Y-%m-%d %H:%M"),
                 event.get_action_display(),
                 event.actor.display_name if event.actor_id else kura,
                 subject,
-                truncatechars(event.detail, 80),
+                truncatechars(event.detail, 80) if event.detail else "",
             )
         )
     return mark_safe("".join(html))  # noqa: S308 - each row built by format_html
