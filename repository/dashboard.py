@@ -1,10 +1,14 @@
 """Reads for the PM dashboard of one project.
 
 Every figure is aggregated in the database, and the page costs the same fixed number of
-queries however many objects the project holds: one grouped pass over the objects by DMP
-record (tiers, bytes and checksum states come out of it as conditional aggregates), one by
-month, one for the embargo schedule, and one each for the records, the pending requests
-and the audit trail.
+queries, and reads the same number of rows, however many objects and records the project
+holds: from the tallies (``repository/tally.py``), one statement by data type and for the
+page of records shown (tiers, bytes and checksum states side by side), one by month, one
+for the embargo schedule; one count of the records and of those lacking required items,
+one read of the page of records, and one each for the pending requests and the audit
+trail. Without the tallies (SQLite, or another time zone until the rebuild) the objects
+are grouped by record and by month instead. The long lists are written by
+``repository/dashboard_rows.py``.
 
 The objects counted are the project's *stored* objects that the viewer may see, through
 :func:`repository.access.visible_to` like every other list; the people who may open the
@@ -27,9 +31,7 @@ an object's file format is a technical detail of each file.
 """
 
 import datetime
-import functools
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -43,14 +45,10 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import Coalesce, TruncMonth
-from django.template.defaultfilters import filesizeformat, truncatechars
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import get_format, localize
-from django.utils.html import avoid_wrapping, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import get_language, pgettext
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from accounts.models import Project
@@ -66,6 +64,14 @@ from dmp.common_metadata import (
 )
 from dmp.models import DmpRecord
 from repository.access import Action, records_visible_to, visible_to
+from repository.dashboard_rows import (
+    activity_table_rows,
+    embargo_table_rows,
+    growth_chart_svg,
+    month_table_rows,
+    record_table_rows,
+    size_text,
+)
 from repository.governance import grants
 from repository.models import (
     AccessRequest,
@@ -573,185 +579,6 @@ def project_dashboard_context(
         "export_formats": EXPORT_FORMATS,
         "can_edit_dmp": can_edit,
     }
-
-
-# --- Rows rendered in Python -------------------------------------------------------------------
-# The long lists (the monthly figures and their chart, the page of records, the embargo
-# schedule, the recent activity) are written here with format_html, each value formatted
-# once, as the template would (the same filters, the same translations): the template
-# engine's per-variable work was most of the cost of a full project's page.
-
-
-@functools.lru_cache(maxsize=16)
-def _size_units(language: str | None) -> tuple[str, tuple[str, ...]]:
-    """The decimal separator and the translated units (KB to PB) of ``language``."""
-    units = ("%s KB", "%s MB", "%s GB", "%s TB", "%s PB")  # Django's msgids, as the filter's
-    return get_format("DECIMAL_SEPARATOR", language), tuple(_(unit) for unit in units)
-
-
-def size_text(value: int) -> str:
-    """What the ``filesizeformat`` filter writes for ``value`` bytes ("4.1 MB"), with the
-    units and the decimal separator looked up once per language instead of on every
-    call; the filter itself where it would do more (under 1 KB: plural forms; thousand
-    separators on; beyond 1,024 PB)."""
-    if value < 1024 or value >= 1 << 60 or settings.USE_THOUSAND_SEPARATOR:
-        return filesizeformat(value)
-    separator, units = _size_units(get_language())
-    exponent = (value.bit_length() - 1) // 10  # 1 for KB ... 5 for PB
-    number = f"{round(value / (1 << (10 * exponent)), 1):.1f}".replace(".", separator)
-    return avoid_wrapping(units[exponent - 1] % number)
-
-
-def number_text(value: int) -> str:
-    """An integer as the template writes it (``localize``): without thousand separators,
-    as Kura runs, it is its digits."""
-    return localize(value) if settings.USE_THOUSAND_SEPARATOR else str(value)
-
-
-def url_maker(name: str, *args) -> Callable[[int], str]:
-    """``reverse(name, args=[*args, pk])`` for many pks at the cost of one ``reverse``
-    (which takes longer than everything else in a row): the URL is reversed once with a
-    marker for ``pk``, its last argument and last number."""
-    marker = "4242424242"
-    head, found, tail = reverse(name, args=[*args, int(marker)]).rpartition(marker)
-    if not found:  # a pattern that does not write its last argument as it is
-        return lambda pk: reverse(name, args=[*args, pk])
-    return lambda pk: f"{head}{pk}{tail}"
-
-
-def _size(value: int) -> SafeString:
-    return format_html('<data value="{}">{}</data>', value, size_text(value))
-
-
-def growth_chart_svg(chart: dict) -> SafeString:
-    """The bars, line, points and month labels of :func:`growth_chart`."""
-    bars = format_html_join(
-        "",
-        '<rect class="bar" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
-        ((b["x"], b["y"], b["width"], b["height"], b["title"]) for b in chart["bars"]),
-    )
-    points = format_html_join(
-        "", '<circle class="cumulative-point" cx="{}" cy="{}" r="3"/>', chart["points"]
-    )
-    labels = format_html_join(
-        "",
-        '<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>',
-        ((label["x"], chart["label_y"], label["text"]) for label in chart["labels"]),
-    )
-    line = format_html('<polyline class="cumulative" points="{}"/>', chart["line"])
-    return bars + line + points + labels
-
-
-def month_table_rows(months: list[dict]) -> SafeString:
-    return format_html_join(
-        "",
-        '<tr data-month="{0}"><th scope="row"><time datetime="{0}">{0}</time></th>'
-        '<td class="num">{1}</td><td class="num">{2}</td><td class="num">{3}</td></tr>',
-        (
-            (
-                month["month"].strftime("%Y-%m"),
-                number_text(month["count"]),
-                _size(month["bytes"]),
-                _size(month["cumulative"]),
-            )
-            for month in months
-        ),
-    )
-
-
-def record_table_rows(rows: list[dict], *, project: Project, can_edit: bool) -> SafeString:
-    """The page of the table by DMP record (``rows``: the context's ``record_rows``)."""
-    complete_label = _("Complete")
-    detail_url = url_maker("dmp-record-detail", project.pk)
-    edit_url = url_maker("dmp-record-edit", project.pk)
-    html = []
-    for row in rows:
-        record = row["record"]
-        if row["missing"]:
-            missing = format_html("{}", ", ".join(row["missing"]))
-            if can_edit:
-                missing += format_html(
-                    ' <a class="button button-small" href="{}">{}</a>',
-                    edit_url(record.pk),
-                    complete_label,
-                )
-        else:
-            missing = mark_safe('<span class="muted">—</span>')  # noqa: S308 - a constant
-        html.append(
-            format_html(
-                '<tr data-record="{}"><td><a href="{}"><code>{}</code></a></td><td>{}</td>'
-                '<td>{}</td><td class="num">{}</td><td class="num">{}</td>'
-                '<td class="num completeness{}">{}</td><td>{}</td></tr>',
-                record.pk,
-                detail_url(record.pk),
-                record.data_number,
-                record.title,
-                row["data_type"],
-                number_text(row["figures"].count),
-                _size(row["figures"].bytes),
-                " incomplete" if row["missing"] else "",
-                _("%(met)s of %(required)s") % {"met": row["met"], "required": row["required"]},
-                missing,
-            )
-        )
-    return mark_safe("".join(html))  # noqa: S308 - each row built by format_html
-
-
-def embargo_table_rows(entries: list[dict]) -> SafeString:
-    due = pgettext("embargo", "due")
-    html = []
-    for entry in entries:
-        day = entry["available_date"].strftime("%Y-%m-%d")
-        record = entry["record"]
-        if record is not None:
-            shown = format_html("<code>{}</code> {}", record.data_number, record.title)
-        else:
-            shown = format_html('<span class="muted">{}</span>', _("No DMP record"))
-        html.append(
-            format_html(
-                '<tr data-date="{0}"><td><time datetime="{0}">{0}</time></td>'
-                '<td class="num">{1}</td><td>{2}</td><td class="num">{3}</td>'
-                '<td class="num">{4}</td></tr>',
-                day,
-                due if entry["due"] else number_text(entry["days"]),
-                shown,
-                number_text(entry["count"]),
-                _size(entry["bytes"]),
-            )
-        )
-    return mark_safe("".join(html))  # noqa: S308 - each row built by format_html
-
-
-def activity_table_rows(events: list[AuditEvent]) -> SafeString:
-    kura = format_html('<span class="muted">{}</span>', _("Kura"))
-    object_url = url_maker("object-detail")
-    html = []
-    for event in events:
-        # As the date filter writes it ("c" and "Y-m-d H:i"), in the current time zone.
-        occurred = timezone.localtime(event.occurred_at)
-        if event.data_object_id:
-            subject = format_html(
-                '<a href="{}">{}</a>',
-                object_url(event.data_object_id),
-                event.data_object.original_filename,
-            )
-        elif event.record_id:
-            subject = format_html("<code>{}</code>", event.record.data_number)
-        else:
-            subject = mark_safe('<span class="muted">—</span>')  # noqa: S308 - a constant
-        html.append(
-            format_html(
-                '<tr><td><time datetime="{}">{}</time></td><td>{}</td><td>{}</td><td>{}</td>'
-                "<td>{}</td></tr>",
-                occurred.isoformat(),
-                occurred.strftime("%Y-%m-%d %H:%M"),
-                event.get_action_display(),
-                event.actor.display_name if event.actor_id else kura,
-                subject,
-                truncatechars(event.detail, 80) if event.detail else "",
-            )
-        )
-    return mark_safe("".join(html))  # noqa: S308 - each row built by format_html
 
 
 # --- The cached body ---------------------------------------------------------------------------

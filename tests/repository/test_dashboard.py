@@ -770,7 +770,7 @@ def test_size_text_writes_what_the_filesizeformat_filter_writes(language, settin
     from django.template.defaultfilters import filesizeformat
     from django.utils import translation
 
-    from repository.dashboard import number_text, size_text
+    from repository.dashboard_rows import number_text, size_text
 
     rng = random.Random(14)  # every order of magnitude alike
     sizes = [*SIZES, *(rng.randrange(2 ** rng.randrange(10, 62)) for _ in range(500))]
@@ -787,7 +787,7 @@ def test_size_text_writes_what_the_filesizeformat_filter_writes(language, settin
 def test_url_maker_writes_what_reverse_writes():
     from django.urls import reverse
 
-    from repository.dashboard import url_maker
+    from repository.dashboard_rows import url_maker
 
     detail = url_maker("dmp-record-detail", 42)
     for pk in (1, 42, 4242424242, 10**12):
