@@ -169,6 +169,9 @@ def embargo_table_rows(entries: list[dict]) -> SafeString:
 
 def activity_table_rows(events: list[AuditEvent]) -> SafeString:
     kura = format_html('<span class="muted">{}</span>', _("Kura"))
+    # What get_action_display() answers, without hashing every (lazy, translated) label of
+    # the choices on each call as it does.
+    actions = dict(AuditEvent._meta.get_field("action").flatchoices)
     object_url = url_maker("object-detail")
     html = []
     for event in events:
@@ -190,7 +193,7 @@ def activity_table_rows(events: list[AuditEvent]) -> SafeString:
                 "<td>{}</td></tr>",
                 occurred.isoformat(),
                 occurred.strftime("%Y-%m-%d %H:%M"),
-                event.get_action_display(),
+                actions.get(event.action, event.action),
                 event.actor.display_name if event.actor_id else kura,
                 subject,
                 truncatechars(event.detail, 80) if event.detail else "",
