@@ -1,10 +1,14 @@
 """Reads for the PM dashboard of one project.
 
 Every figure is aggregated in the database, and the page costs the same fixed number of
-queries however many objects the project holds: one grouped pass over the objects by DMP
-record (tiers, bytes and checksum states come out of it as conditional aggregates), one by
-month, one for the embargo schedule, and one each for the records, the pending requests
-and the audit trail.
+queries, and reads the same number of rows, however many objects and records the project
+holds: from the tallies (``repository/tally.py``), one statement by data type and for the
+page of records shown (tiers, bytes and checksum states side by side), one by month, one
+for the embargo schedule; one count of the records and of those lacking required items,
+one read of the page of records, and one each for the pending requests and the audit
+trail. Without the tallies (SQLite, or another time zone until the rebuild) the objects
+are grouped by record and by month instead. The long lists are written by
+``repository/dashboard_rows.py``.
 
 The objects counted are the project's *stored* objects that the viewer may see, through
 :func:`repository.access.visible_to` like every other list; the people who may open the
@@ -33,9 +37,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import (
-    BooleanField,
     Count,
-    ExpressionWrapper,
     Q,
     QuerySet,
     Sum,
@@ -43,7 +45,6 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import Coalesce, TruncMonth
-from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
@@ -63,6 +64,14 @@ from dmp.common_metadata import (
 )
 from dmp.models import DmpRecord
 from repository.access import Action, records_visible_to, visible_to
+from repository.dashboard_rows import (
+    activity_table_rows,
+    embargo_table_rows,
+    growth_chart_svg,
+    month_table_rows,
+    record_table_rows,
+    size_text,
+)
 from repository.governance import grants
 from repository.models import (
     AccessRequest,
@@ -73,7 +82,7 @@ from repository.models import (
 )
 from repository.plans.selectors import EXPORT_FORMATS
 from repository.preservation.fixity import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
-from repository.tally import tally_by_month, tally_by_record, tally_embargoes, tally_in_use
+from repository.tally import tally_by_month, tally_by_type, tally_embargoes, tally_in_use
 
 EMBARGO_WINDOW_DAYS = 90
 EMBARGO_LIST = 20
@@ -138,15 +147,54 @@ def reads_tallies(user, project: Project) -> bool:
 
 
 def dashboard_figures(
-    *, user, project: Project, objects: QuerySet, tallied: bool | None = None
-) -> tuple[list, list]:
-    """The rows by record (:func:`objects_by_record`) and by month (:func:`objects_by_month`)
-    the dashboard shows: from the project's tallies (a few rows whatever its size) when
-    ``tallied`` (:func:`reads_tallies`, asked when not given), else counted from its stored
-    ``objects``."""
+    *,
+    user,
+    project: Project,
+    objects: QuerySet,
+    records: QuerySet,
+    shown: list[int],
+    tallied: bool | None = None,
+) -> tuple[list, list, list]:
+    """The rows the dashboard shows: by data type (:func:`figures_by_type`; their sum is
+    the project's totals), by record for the records ``shown`` (a page of the table), and by
+    month (:func:`objects_by_month`). From the project's tallies (a few rows whatever its
+    size, :func:`repository.tally.tally_by_type`) when ``tallied``
+    (:func:`reads_tallies`, asked when not given), else counted from its stored ``objects``
+    (``records``: the project's records ``user`` may see, for their data types)."""
     if reads_tallies(user, project) if tallied is None else tallied:
-        return tally_by_record(project.pk), tally_by_month(project.pk)
-    return objects_by_record(objects), objects_by_month(objects)
+        by_type, by_record = tally_by_type(project.pk, shown=shown)
+        return by_type, by_record, tally_by_month(project.pk)
+    rows = objects_by_record(objects)
+    data_types = dict(records.order_by().values_list("pk", "data_type"))
+    listed = set(shown)
+    return (
+        figures_by_type(rows, data_types),
+        [row for row in rows if row["record_id"] in listed],
+        objects_by_month(objects),
+    )
+
+
+def figures_by_type(by_record: list[dict], data_types: dict[int, str | None]) -> list[dict]:
+    """The rows of :func:`objects_by_record` summed by the data type of their record, as
+    :func:`repository.tally.tally_by_type` answers them (``has_record``, ``data_type``);
+    the objects of records not in ``data_types`` (which the viewer may not see) in a row
+    of their own (``unseen``): counted in the totals, under no data type."""
+    grouped: dict[tuple, dict] = {}
+    for row in by_record:
+        record_id = row["record_id"]
+        if record_id is None:
+            key = {"has_record": False, "data_type": None}
+        elif record_id in data_types:
+            key = {"has_record": True, "data_type": data_types[record_id]}
+        else:
+            key = {"has_record": True, "data_type": None, "unseen": True}
+        group = grouped.setdefault(tuple(key.items()), {**key, **dict.fromkeys(row, 0)})
+        for name, value in row.items():
+            if name != "record_id":
+                group[name] += value
+    for group in grouped.values():
+        del group["record_id"]
+    return list(grouped.values())
 
 
 def _embargo_lifts(today: datetime.date) -> Q:
@@ -250,8 +298,8 @@ def growth_chart(months: list[dict]) -> dict | None:
                 "title": _("%(month)s: %(added)s added, %(total)s in all")
                 % {
                     "month": month["month"].strftime("%Y-%m"),
-                    "added": filesizeformat(month["bytes"]),
-                    "total": filesizeformat(month["cumulative"]),
+                    "added": size_text(month["bytes"]),
+                    "total": size_text(month["cumulative"]),
                 },
             }
         )
@@ -271,8 +319,8 @@ def growth_chart(months: list[dict]) -> dict | None:
         "line": " ".join(points),
         "points": [p.split(",") for p in points],
         "labels": labels,
-        "top_added": filesizeformat(top_added),
-        "top_total": filesizeformat(top_total),
+        "top_added": size_text(top_added),
+        "top_total": size_text(top_total),
         "first": months[0]["month"].strftime("%Y-%m"),
         "last": months[-1]["month"].strftime("%Y-%m"),
     }
@@ -298,7 +346,7 @@ def tier_mix_chart(tier_rows: list[dict], total_bytes: int) -> dict | None:
                 "title": _("%(tier)s: %(size)s (%(share)s%%)")
                 % {
                     "tier": row["label"],
-                    "size": filesizeformat(row["bytes"]),
+                    "size": size_text(row["bytes"]),
                     "share": f"{100 * share:.1f}",
                 },
             }
@@ -411,41 +459,47 @@ def project_dashboard_context(
 ) -> dict:
     """Everything the dashboard's body shows (``can_edit``: whether it links to editing the
     DMP; asked of ``may(user, ProjectAction.EDIT_DMP, project)`` when not given). The table by DMP
-    record shows page ``records_page``: only that page's records are loaded; the others
-    are read as (id, data type, complete or not), checked in the database
-    (:func:`dmp.common_metadata.incomplete_condition`)."""
+    record shows page ``records_page``: only that page's records and their figures are
+    loaded; the records are counted, and those lacking required items
+    (:func:`dmp.common_metadata.incomplete_condition`), in the database, and the figures
+    by data type are summed there too: no read grows with the number of records."""
     today = timezone.localdate()
     objects = dashboard_objects(user=user, project=project)
     tallied = reads_tallies(user, project)  # asked once for every panel
-    record_figures, month_figures = dashboard_figures(
-        user=user, project=project, objects=objects, tallied=tallied
-    )
     project_records = records_visible_to(user).filter(project=project)
-    # Every record's data type and completeness, in one small read.
-    data_types, records_incomplete = {}, 0
-    for pk, data_type, incomplete in project_records.order_by().values_list(
-        "pk", "data_type", ExpressionWrapper(incomplete_condition(DmpRecord), BooleanField())
-    ):
-        data_types[pk] = data_type
-        records_incomplete += incomplete
+    # How many records, and how many lack required items, counted in the database.
+    counted = project_records.order_by().aggregate(
+        count=Count("pk"), incomplete=Count("pk", filter=incomplete_condition(DmpRecord))
+    )
     page = dashboard_record_page(
         # Only the columns the table and the required-items check read.
         project_records.only(*RECORD_TABLE_FIELDS).order_by("data_number", "pk"),
-        len(data_types),
+        counted["count"],
         records_page,
+    )
+    page.object_list = list(page.object_list)
+    type_figures, record_figures, month_figures = dashboard_figures(
+        user=user,
+        project=project,
+        objects=objects,
+        records=project_records,
+        shown=[record.pk for record in page.object_list],
+        tallied=tallied,
     )
 
     totals = Figures()
+    without_record = Figures()
     checksum = dict.fromkeys(CHECKSUM_FILTERS, 0)
-    by_record: dict[int | None, dict] = {}
     by_type: dict[str | None, Figures] = {}
-    for row in record_figures:
+    for row in type_figures:
         totals.add(row)
         for state in checksum:
             checksum[state] += row[f"checksum_{state}"]
-        by_record[row["record_id"]] = row
-        if row["record_id"] in data_types:
-            by_type.setdefault(data_types[row["record_id"]], Figures()).add(row)
+        if not row["has_record"]:
+            without_record.add(row)
+        elif not row.get("unseen"):
+            by_type.setdefault(row["data_type"], Figures()).add(row)
+    by_record = {row["record_id"]: row for row in record_figures}
 
     labels = {requirement.name: str(requirement.label) for requirement in REQUIRED}
     record_rows = []
@@ -465,9 +519,6 @@ def project_dashboard_context(
                 "missing": [labels[requirement.name] for requirement in missing],
             }
         )
-    without_record = Figures()
-    if None in by_record:
-        without_record.add(by_record[None])
 
     months = growth_by_month(month_figures, today=today)
     tier_rows = totals.tier_rows
@@ -476,11 +527,17 @@ def project_dashboard_context(
     embargoes, lifting = dashboard_embargoes(
         user=user, project=project, objects=objects, today=today, tallied=tallied
     )
-    records_by_id = project_records.in_bulk({entry["record_id"] for entry in embargoes} - {None})
+    records_by_id = project_records.only("data_number", "title_ja", "title_en").in_bulk(
+        {entry["record_id"] for entry in embargoes} - {None}
+    )
     for entry in embargoes:
         entry["record"] = records_by_id.get(entry["record_id"])
     tier_requests = pending_tier_requests(project)
     access_requests = pending_access_requests(project)
+    events = recent_events(project)
+    chart = growth_chart(months)
+    if can_edit is None:
+        can_edit = may(user, ProjectAction.EDIT_DMP, project)
     return {
         "project": project,
         "today": today,
@@ -488,6 +545,7 @@ def project_dashboard_context(
         "tier_rows": tier_rows,
         "tier_mix_chart": tier_mix_chart(tier_rows, totals.bytes),
         "record_rows": record_rows,
+        "record_rows_html": record_table_rows(record_rows, project=project, can_edit=can_edit),
         "record_page": page,
         "without_record": without_record,
         "type_rows": sorted(
@@ -501,10 +559,13 @@ def project_dashboard_context(
             {"state": state, "label": CHECKSUM_FILTER_LABELS[state], "count": count}
             for state, count in checksum.items()
         ],
-        "records_incomplete": records_incomplete,
+        "records_incomplete": counted["incomplete"],
         "months": months,
-        "growth_chart": growth_chart(months),
+        "month_rows_html": month_table_rows(months),
+        "growth_chart": chart,
+        "growth_chart_svg": growth_chart_svg(chart) if chart else "",
         "embargoes": embargoes,
+        "embargo_rows_html": embargo_table_rows(embargoes),
         "embargoes_lifting": lifting,
         "embargoes_not_listed": lifting["count"] - sum(entry["count"] for entry in embargoes),
         "embargo_window_days": EMBARGO_WINDOW_DAYS,
@@ -513,11 +574,10 @@ def project_dashboard_context(
         "tier_requests_total": tier_requests[0].total if tier_requests else 0,
         "access_requests": access_requests,
         "access_requests_total": access_requests[0].total if access_requests else 0,
-        "events": recent_events(project),
+        "events": events,
+        "event_rows_html": activity_table_rows(events),
         "export_formats": EXPORT_FORMATS,
-        "can_edit_dmp": may(user, ProjectAction.EDIT_DMP, project)
-        if can_edit is None
-        else can_edit,
+        "can_edit_dmp": can_edit,
     }
 
 

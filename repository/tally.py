@@ -13,8 +13,9 @@ calls :func:`tally_rebuild` after.)
 :class:`~repository.models.ObjectTally` (record, tier, checksum state) and
 :class:`~repository.models.MonthTally` (month stored), in one statement, one fold at a
 time. A dashboard reads a project's tallies plus its changes not yet folded, in one
-statement each (:func:`tally_by_record`, :func:`tally_by_month`), so its figures are exact
-and cost the same whatever the project's size; :class:`~repository.models.EmbargoTally`
+statement each (:func:`tally_by_type`: by data type and for a page of records;
+:func:`tally_by_month`), so its figures are exact and cost the same whatever the
+project's size; :class:`~repository.models.EmbargoTally`
 (record, available date of embargoed objects) gives the embargo panel
 (:func:`tally_embargoes`) the same way.
 
@@ -32,6 +33,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from core.vocabularies import Tier
+from dmp.models import DmpRecord
 from repository.models import DataObject, EmbargoTally, MonthTally, ObjectTally, TallyDelta
 from repository.preservation.fixity import CHECKSUM_FILTERS
 
@@ -234,10 +236,10 @@ def tally_in_use() -> bool:
         return cursor.fetchone()[0] == settings.TIME_ZONE
 
 
-def tally_by_record(project_id: int) -> list[dict]:
-    """The project's figures by DMP record, as :func:`repository.dashboard.objects_by_record`
-    counts them from the objects (one statement: tallies plus changes not yet folded, one
-    row per record with its tiers and checksum states side by side)."""
+def _figure_sums() -> tuple[list[str], list[str], list]:
+    """The figures of a group of tally rows ``(tier, checksum, n, b)``: their names, their
+    SQL sums (count and bytes in all and per tier, count per checksum state) and the
+    sums' parameters."""
     columns = ["count", "bytes"]
     sums = ["sum(n)", "sum(b)"]
     params: list = []
@@ -250,6 +252,14 @@ def tally_by_record(project_id: int) -> list[dict]:
         columns.append(f"checksum_{state}")
         sums.append("coalesce(sum(n) FILTER (WHERE checksum = %s), 0)")
         params.append(state)
+    return columns, sums, params
+
+
+def tally_by_record(project_id: int) -> list[dict]:
+    """The project's figures by DMP record, as :func:`repository.dashboard.objects_by_record`
+    counts them from the objects (one statement: tallies plus changes not yet folded, one
+    row per record with its tiers and checksum states side by side)."""
+    columns, sums, params = _figure_sums()
     current = _current(BY_RECORD, RECORD_GROUPING[1:], "project_id = %s")
     with connection.cursor() as cursor:
         cursor.execute(
@@ -262,6 +272,41 @@ def tally_by_record(project_id: int) -> list[dict]:
             {"record_id": row[0], **dict(zip(columns, map(int, row[1:]), strict=True))}
             for row in cursor.fetchall()
         ]
+
+
+def tally_by_type(project_id: int, *, shown: list[int]) -> tuple[list[dict], list[dict]]:
+    """The project's figures as the dashboard shows them, in one statement (tallies plus
+    changes not yet folded), with the figures of :func:`tally_by_record`:
+
+    * by the data type of the objects' DMP record (``has_record``, ``data_type``; one row
+      with ``has_record`` false for the objects without a record): a few rows, whose sum
+      is the project's totals;
+    * by record for the records ``shown`` only (``record_id``): a page of the table.
+
+    However many records the project has, it answers at most ``len(shown)`` rows and one
+    per data type."""
+    columns, sums, params = _figure_sums()
+    current = _current(BY_RECORD, RECORD_GROUPING[1:], "project_id = %s")
+    records = DmpRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT GROUPING(shown), shown, has_record, data_type, {', '.join(sums)} "  # noqa: S608
+            "FROM (SELECT CASE WHEN c.record_id = ANY(%s) THEN c.record_id END AS shown, "
+            "c.record_id IS NOT NULL AS has_record, r.data_type, c.tier, c.checksum, c.n, c.b "
+            f"FROM ({current}) AS c(record_id, tier, checksum, n, b) "
+            f"LEFT JOIN {records} r ON r.id = c.record_id WHERE c.n <> 0) AS t "
+            "GROUP BY GROUPING SETS ((shown), (has_record, data_type))",
+            [*params, list(shown), project_id, project_id],
+        )
+        rows = cursor.fetchall()
+    by_type, by_record = [], []
+    for by_kind, record_id, has_record, data_type, *figures in rows:
+        values = dict(zip(columns, map(int, figures), strict=True))
+        if by_kind:
+            by_type.append({"has_record": has_record, "data_type": data_type, **values})
+        elif record_id is not None:
+            by_record.append({"record_id": record_id, **values})
+    return by_type, by_record
 
 
 def tally_by_month(project_id: int) -> list[dict]:

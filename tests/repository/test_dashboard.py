@@ -668,3 +668,159 @@ def test_a_bad_record_page_is_refused_clearly(client, page):
     response = client.get(url(project), {"records": page})
     assert response.status_code == 400
     assert "Not a page number" in response.content.decode()
+
+
+# --- Reads that do not grow with the records; rows written in Python ----------------------------
+
+
+def test_incomplete_records_counted_over_every_page_equal_a_recount(client):
+    from dmp.common_metadata import missing_requirements
+    from dmp.models import DmpRecord
+    from repository.dashboard import RECORD_PAGE
+
+    project = ProjectFactory()
+    client.force_login(MembershipFactory(project=project, role=Role.PM).user)
+    for n in range(1, 2 * RECORD_PAGE + 8):
+        if n % 3:
+            DmpRecordFactory(project=project, data_number=f"S-{n:03d}")
+        else:  # complete, or complete but for one item
+            complete_record(project, number=n, **({"data_type": ""} if n % 2 else {}))
+    DmpRecordFactory(data_number="X-001")  # another project's: not counted
+    recount = sum(
+        bool(missing_requirements(record)) for record in DmpRecord.objects.filter(project=project)
+    )
+    assert 0 < recount < DmpRecord.objects.filter(project=project).count()
+
+    rows_read = []
+
+    def count_rows(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "dmp_dmprecord" in sql:
+            rows_read.append(context["cursor"].rowcount)
+        return result
+
+    with connection.execute_wrapper(count_rows):
+        last = client.get(url(project), {"records": "3"})
+    assert last.context["records_incomplete"] == recount
+    assert client.get(url(project)).context["records_incomplete"] == recount
+    # The records are read a page at a time: no read of every record.
+    assert rows_read and max(rows_read) <= RECORD_PAGE
+
+
+def test_figures_from_the_tallies_equal_those_counted_from_the_objects(seeded, monkeypatch):
+    from repository import dashboard
+
+    def figures(context) -> dict:
+        return {
+            "totals": (context["totals"].count, context["totals"].bytes, context["totals"].tiers),
+            "without": (context["without_record"].count, context["without_record"].bytes),
+            "types": [
+                (r["code"], r["figures"].count, r["figures"].bytes) for r in context["type_rows"]
+            ],
+            "records": [
+                (r["record"].pk, r["figures"].count, r["figures"].bytes, r["figures"].tiers)
+                for r in context["record_rows"]
+            ],
+            "checksum": context["checksum_rows"],
+            "incomplete": context["records_incomplete"],
+            "months": context["months"],
+        }
+
+    tallied = dashboard.project_dashboard_context(user=seeded.pm, project=seeded.project)
+    monkeypatch.setattr(dashboard, "tally_in_use", lambda: False)
+    counted = dashboard.project_dashboard_context(user=seeded.pm, project=seeded.project)
+    assert figures(tallied) == figures(counted)
+    assert len(tallied["type_rows"]) == 2 and tallied["without_record"].count > 0
+
+
+def test_figures_by_type_leave_unseen_records_out_of_the_types_but_in_the_totals():
+    from repository.dashboard import figures_by_type
+
+    def row(record_id, count):
+        return {"record_id": record_id, "count": count, "bytes": 10 * count}
+
+    rows = figures_by_type([row(1, 1), row(2, 2), row(3, 4), row(None, 8)], {1: "a", 2: "a"})
+    assert sorted(rows, key=lambda r: r["count"]) == [
+        {"has_record": True, "data_type": "a", "count": 3, "bytes": 30},
+        {"has_record": True, "data_type": None, "unseen": True, "count": 4, "bytes": 40},
+        {"has_record": False, "data_type": None, "count": 8, "bytes": 80},
+    ]
+
+
+SIZES = [
+    *(2**n + d for n in range(0, 61, 5) for d in (-1, 0, 1)),
+    *(10**n for n in range(0, 19)),
+    1023,
+    1024,
+    1_048_575,
+    1_048_576,
+    1_073_741_823,
+    1_099_511_627_775,
+    1_125_899_906_842_623,
+    1_125_899_906_842_624,
+    104_857,  # 102.399… KB: rounds to 102.4
+    1_153_433,  # 1.09999… MB: rounds to 1.1
+]
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_size_text_writes_what_the_filesizeformat_filter_writes(language, settings):
+    import random
+
+    from django.template.defaultfilters import filesizeformat
+    from django.utils import translation
+
+    from repository.dashboard_rows import number_text, size_text
+
+    rng = random.Random(14)  # every order of magnitude alike
+    sizes = [*SIZES, *(rng.randrange(2 ** rng.randrange(10, 62)) for _ in range(500))]
+    with translation.override(language):
+        for size in sizes:
+            assert size_text(size) == filesizeformat(size), size
+        settings.USE_THOUSAND_SEPARATOR = True
+        assert size_text(2**40 * 1500) == filesizeformat(2**40 * 1500)
+        assert number_text(1234567) == "1,234,567"
+        settings.USE_THOUSAND_SEPARATOR = False
+        assert number_text(1234567) == "1234567"
+
+
+def test_url_maker_writes_what_reverse_writes():
+    from django.urls import reverse
+
+    from repository.dashboard_rows import url_maker
+
+    detail = url_maker("dmp-record-detail", 42)
+    for pk in (1, 42, 4242424242, 10**12):
+        assert detail(pk) == reverse("dmp-record-detail", args=[42, pk])
+        assert url_maker("object-detail")(pk) == reverse("object-detail", args=[pk])
+    assert url_maker("dmp-record-edit", 4242424242)(7) == reverse(
+        "dmp-record-edit", args=[4242424242, 7]
+    )
+
+
+def test_rows_written_in_python_escape_what_people_typed(client):
+    project = ProjectFactory()
+    pm = MembershipFactory(project=project, role=Role.PM).user
+    typed = '<b onclick="x()">R&D</b>'
+    record = DmpRecordFactory(
+        project=project, title_en=typed, data_number="<i>1</i>", access_rights=Tier.EMBARGOED
+    )
+    DataObjectFactory(
+        project=project,
+        record=record,
+        tier=Tier.EMBARGOED,
+        available_date=timezone.localdate() + datetime.timedelta(days=3),
+        original_filename="<svg onload=x>.tiff",
+    )
+    AuditEventFactory(project=project, actor=pm, detail=typed, record=record)
+    client.force_login(pm)
+
+    body = client.get(url(project)).content.decode()
+
+    assert "<b onclick" not in body and "<i>1</i>" not in body
+    escaped = "&lt;b onclick=&quot;x()&quot;&gt;R&amp;D&lt;/b&gt;"
+    for table in ("record-table", "embargo-table", "activity-table"):
+        section = re.search(rf'<table id="{table}".*?</table>', body, re.S).group(0)
+        assert escaped in section or "&lt;i&gt;1&lt;/i&gt;" in section, table
+    records = re.search(r'<table id="record-table".*?</table>', body, re.S).group(0)
+    assert escaped in records and "<code>&lt;i&gt;1&lt;/i&gt;</code>" in records

@@ -17,6 +17,7 @@ from repository.models import DataObject, MonthTally, ObjectTally, TallyDelta
 from repository.tally import (
     tally_by_month,
     tally_by_record,
+    tally_by_type,
     tally_check,
     tally_fold,
     tally_in_use,
@@ -103,7 +104,11 @@ def test_the_tallies_equal_a_recount_after_a_random_series_of_writes(seed):
     rng = random.Random(seed)
     steward = MembershipFactory(role=Role.PM)
     project = steward.project
-    records = [DmpRecordFactory(project=project) for _ in range(3)]
+    # Two records of one data type, one of another, one without.
+    records = [
+        DmpRecordFactory(project=project, data_type=data_type)
+        for data_type in ("survey data", "simulation data", "survey data", "")
+    ]
     uploader = UserFactory()
     objects = [_random_object(rng, project, records, uploader) for _ in range(40)]
     other = _random_object(rng, DmpRecordFactory().project, [], uploader)
@@ -129,12 +134,28 @@ def test_the_tallies_equal_a_recount_after_a_random_series_of_writes(seed):
             user=steward.user, project=project, objects=live.none(), today=today
         )
 
+    # By data type (their sum: the totals) and for a page of the records only.
+    data_types = {record.pk: record.data_type for record in records}
+    shown = [records[0].pk, records[3].pk]
+    type_key = lambda row: (row["has_record"], str(row["data_type"]))  # noqa: E731
+    expected_by_type = (
+        sorted(dashboard.figures_by_type(expected_records, data_types), key=type_key),
+        [row for row in expected_records if row["record_id"] in shown],
+    )
+    assert len(expected_by_type[0]) > 2
+
+    def by_type():
+        types, page = tally_by_type(project.pk, shown=shown)
+        return sorted(types, key=type_key), sorted(page, key=key)
+
     assert sorted(tally_by_record(project.pk), key=key) == expected_records
+    assert by_type() == expected_by_type
     assert dashboard.growth_by_month(tally_by_month(project.pk), today=today) == expected_months
     assert embargoes() == expected_embargoes
     assert tally_fold() > 0  # folded: the same figures from the tallies alone
     assert not TallyDelta.objects.exists()
     assert sorted(tally_by_record(project.pk), key=key) == expected_records
+    assert by_type() == expected_by_type
     assert dashboard.growth_by_month(tally_by_month(project.pk), today=today) == expected_months
     assert embargoes() == expected_embargoes
     assert expected_embargoes[1]["count"] > 0
