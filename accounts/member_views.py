@@ -1,7 +1,8 @@
 """The members page of a project, invitations, and the project creation page.
 
-Each view checks who may see the page, calls one service of ``accounts/members.py`` and
-renders; a service's refusal is shown on the page with a 4xx status, never a 500.
+Each view checks who may see the page, calls one service of ``accounts/members.py`` or
+``accounts/invitations.py`` and renders; a service's refusal is shown on the page with a
+4xx status, never a 500.
 """
 
 from django.contrib import messages
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from core.forms import form_errors_add
 
-from . import members
+from . import invitations, members
 from .forms import InviteForm, ProjectCreateForm, RoleForm
 from .models import Invitation, Membership, Project, Role
 from .roles import ProjectAction, may, role_read, with_role
@@ -47,7 +48,7 @@ def _members_page(request, project: Project, *, form=None, new_link=None, status
     ]
     pending = [
         {"invitation": invitation, "can_revoke": members.may_manage(user, project, invitation.role)}
-        for invitation in members.invitations_pending(project=project).order_by("expires_at")
+        for invitation in invitations.invitations_pending(project=project).order_by("expires_at")
     ]
     context = {
         "project": project,
@@ -73,7 +74,7 @@ def project_members(request, project_id: int):
     if not form.is_valid():
         return _members_page(request, project, form=form, status=400)
     try:
-        invitation, token = members.member_invite(
+        invitation, token = invitations.member_invite(
             actor=request.user, project=project, **form.cleaned_data
         )
     except (ValidationError, PermissionDenied) as exc:
@@ -90,7 +91,7 @@ def project_members(request, project_id: int):
         messages.success(
             request, _("The invitation was made. Pass the link below on to the person.")
         )
-    return _members_page(request, project, new_link=members.invitation_url(token))
+    return _members_page(request, project, new_link=invitations.invitation_url(token))
 
 
 def _refused(request, project: Project, exc: Exception):
@@ -153,7 +154,7 @@ def member_remove(request, project_id: int, membership_id: int):
 def invitation_revoke(request, project_id: int, invitation_id: int):
     project = _project(request.user, project_id, ProjectAction.MANAGE_MEMBERS)
     try:
-        invitation = members.invitation_revoke(
+        invitation = invitations.invitation_revoke(
             actor=request.user, project=project, invitation_pk=invitation_id
         )
     except Invitation.DoesNotExist as exc:
@@ -174,15 +175,15 @@ REFUSAL_STATUS = {"accepted": 410, "revoked": 410, "expired": 410, "mismatch": 4
 @require_http_methods(["GET", "POST"])
 def invitation(request, token: str):
     """An invitation's link: sign in first; then the project, the role and Accept."""
-    found = members.invitation_by_token(token)
+    found = invitations.invitation_by_token(token)
     if found is None:
         raise Http404("No such invitation.")
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    refusal = members.invitation_refusal(found, request.user)
+    refusal = invitations.invitation_refusal(found, request.user)
     if request.method == "POST" and refusal is None:
         try:
-            membership = members.invitation_accept(actor=request.user, token=token)
+            membership = invitations.invitation_accept(actor=request.user, token=token)
         except ValidationError as exc:
             refusal = exc
         else:
@@ -228,7 +229,7 @@ def project_new(request):
 def invitation_accept_addressed(request, invitation_id: int):
     """Accept from My page an invitation to an ePPN or ORCID iD linked to the account."""
     try:
-        membership = members.invitation_accept_addressed(
+        membership = invitations.invitation_accept_addressed(
             actor=request.user, invitation_pk=invitation_id
         )
     except Invitation.DoesNotExist as exc:

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.identities import identities_of
-from accounts.members import invitations_addressed_to
+from accounts.invitations import invitations_addressed_to
 from accounts.models import ExternalIdentity, Invitation, Membership, User
 from repository.models import AccessGrant, AccessRequest
 

@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.identities import identity_link
-from accounts.members import invitation_accept, member_invite
+from accounts.invitations import invitation_accept, member_invite
 from accounts.models import ExternalIdentity, Invitation, Membership, Role
 from core.audit import AuditAction
 from repository.models import AuditEvent

@@ -11,7 +11,8 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
-from accounts.members import member_remove, member_role_change, orcid_normalise
+from accounts.invitations import orcid_normalise
+from accounts.members import member_remove, member_role_change
 from accounts.models import Invitation, Membership, Role
 from core.audit import AuditAction
 from repository.models import AuditEvent
