@@ -4,14 +4,17 @@ nothing and say why."""
 
 import datetime
 import re
+import threading
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from accounts.identities import identity_link
 from accounts.invitations import invitation_accept, member_invite
+from accounts.members import member_role_change
 from accounts.models import ExternalIdentity, Invitation, Membership, Role
 from core.audit import AuditAction
 from repository.models import AuditEvent
@@ -294,3 +297,61 @@ def test_the_service_accepts_the_token_once_under_a_lock(pm):
         invitation_accept(actor=UserFactory(), token=token)
     with pytest.raises(Invitation.DoesNotExist):
         invitation_accept(actor=user, token="wrong")
+
+
+def _race(*calls) -> list:
+    """Run ``calls`` at once, each in its own thread and database connection; answers what
+    each returned or raised."""
+    barrier = threading.Barrier(len(calls))
+    outcomes = [None] * len(calls)
+
+    def run(n, call):
+        try:
+            barrier.wait()
+            outcomes[n] = call()
+        except Exception as exc:  # noqa: BLE001 - the outcome is what the test looks at
+            outcomes[n] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n, c)) for n, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_people_racing_for_one_link_make_one_member():
+    pm = MembershipFactory(role=Role.PM)
+    _invitation, token = member_invite(
+        actor=pm.user, project=pm.project, kind="email", value="x@example.org", role="researcher"
+    )
+    first, second = UserFactory(), UserFactory()
+
+    outcomes = _race(
+        lambda: invitation_accept(actor=first, token=token),
+        lambda: invitation_accept(actor=second, token=token),
+    )
+
+    assert sum(isinstance(o, Membership) for o in outcomes) == 1
+    assert Membership.objects.filter(project=pm.project).count() == 2
+    assert AuditEvent.objects.filter(action=AuditAction.INVITATION_ACCEPTED).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_pms_stepping_down_at_once_leave_one():
+    pm = MembershipFactory(role=Role.PM)
+    other = MembershipFactory(project=pm.project, role=Role.PM)
+
+    _race(
+        lambda: member_role_change(
+            actor=pm.user, project=pm.project, membership_pk=pm.pk, role=Role.RESEARCHER
+        ),
+        lambda: member_role_change(
+            actor=other.user, project=pm.project, membership_pk=other.pk, role=Role.RESEARCHER
+        ),
+    )
+
+    assert Membership.objects.filter(project=pm.project, role=Role.PM).count() == 1
