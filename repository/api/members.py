@@ -6,7 +6,12 @@ The project answers 404 to whoever may not read its members; a reader who may no
 them gets the service's 403 with its reason, as does a data manager touching a PM.
 """
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -47,14 +52,53 @@ class InvitationCreatedSerializer(InvitationSerializer):
         read_only_fields = fields
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A researcher, by e-mail",
+            value={"kind": "email", "value": "sato@example.ac.jp", "role": "researcher"},
+            request_only=True,
+        ),
+        OpenApiExample(
+            "A data manager, by GakuNin ePPN",
+            value={"kind": "eppn", "value": "sato@example.ac.jp", "role": "data_manager"},
+            request_only=True,
+        ),
+        OpenApiExample(
+            "A collaborator, by ORCID iD",
+            value={"kind": "orcid", "value": "0000-0002-1825-0097", "role": "collaborator"},
+            request_only=True,
+        ),
+    ]
+)
 class InviteSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Invitation.Kind.choices)
     value = serializers.CharField(max_length=255)
     role = serializers.ChoiceField(choices=Role.choices)
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample("Make a data manager", value={"role": "data_manager"}, request_only=True)
+    ]
+)
 class RoleSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
+
+
+def _path(name: str, description: str, example: int) -> OpenApiParameter:
+    return OpenApiParameter(
+        name,
+        int,
+        OpenApiParameter.PATH,
+        description=description,
+        examples=[OpenApiExample(description, value=example)],
+    )
+
+
+PROJECT = _path("project_id", "The project", 12)
+MEMBER = _path("membership_id", "The membership (its id in the members list)", 57)
+INVITATION = _path("invitation_id", "A pending invitation", 9)
 
 
 def _project(request, project_id: int):
@@ -67,12 +111,16 @@ class MemberListView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses={200: MemberSerializer(many=True)})
+    @extend_schema(responses={200: MemberSerializer(many=True)}, parameters=[PROJECT])
     def get(self, request, project_id: int):
         project = _project(request, project_id)
         return Response(MemberSerializer(members.project_members(project), many=True).data)
 
-    @extend_schema(request=InviteSerializer, responses={201: InvitationCreatedSerializer})
+    @extend_schema(
+        request=InviteSerializer,
+        responses={201: InvitationCreatedSerializer},
+        parameters=[PROJECT],
+    )
     def post(self, request, project_id: int):
         project = _project(request, project_id)
         data = InviteSerializer(data=request.data)
@@ -91,7 +139,9 @@ class MemberDetailView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(request=RoleSerializer, responses={200: MemberSerializer})
+    @extend_schema(
+        request=RoleSerializer, responses={200: MemberSerializer}, parameters=[PROJECT, MEMBER]
+    )
     def patch(self, request, project_id: int, membership_id: int):
         project = _project(request, project_id)
         data = RoleSerializer(data=request.data)
@@ -108,7 +158,7 @@ class MemberDetailView(APIView):
             raise exceptions.NotFound() from exc
         return Response(MemberSerializer(membership).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None}, parameters=[PROJECT, MEMBER])
     def delete(self, request, project_id: int, membership_id: int):
         project = _project(request, project_id)
         try:
@@ -128,7 +178,7 @@ class InvitationListView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses={200: InvitationSerializer(many=True)})
+    @extend_schema(responses={200: InvitationSerializer(many=True)}, parameters=[PROJECT])
     def get(self, request, project_id: int):
         project = _project(request, project_id)
         pending = invitations.invitations_pending(project=project).order_by("expires_at", "pk")
@@ -140,7 +190,7 @@ class InvitationDetailView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None}, parameters=[PROJECT, INVITATION])
     def delete(self, request, project_id: int, invitation_id: int):
         project = _project(request, project_id)
         try:
