@@ -163,3 +163,27 @@ def test_a_removed_members_unfinished_upload_is_aborted(team, django_capture_on_
     aborted = AuditEvent.objects.get(action=AuditAction.UPLOAD_ABORTED)
     assert aborted.actor == pm.user
     assert uploader.complete(upload.id, etags).status_code == 404
+
+
+def test_membership_events_show_on_the_audit_trail_and_the_dashboard(team):
+    pm, researcher, _objects = team
+    page = logged_in(pm.user)
+    page.post(
+        f"/projects/{pm.project_id}/members/",
+        {"kind": "email", "value": "new@example.org", "role": Role.COLLABORATOR},
+    )
+    page.post(
+        f"/projects/{pm.project_id}/members/{researcher.pk}/role", {"role": Role.DATA_MANAGER}
+    )
+    page.post(f"/projects/{pm.project_id}/members/{researcher.pk}/remove")
+
+    trail = page.get(f"/projects/{pm.project_id}/audit/")
+    csv = page.get(f"/projects/{pm.project_id}/audit/", {"format": "csv"})
+    dashboard = page.get(f"/projects/{pm.project_id}/dashboard/")
+
+    assert trail.status_code == csv.status_code == dashboard.status_code == 200
+    body = trail.content.decode()
+    for label in ("Member invited", "Member&#x27;s role changed", "Member removed"):
+        assert label in body
+    rows = b"".join(csv.streaming_content) if csv.streaming else csv.content
+    assert b"member_removed" in rows or b"Member removed" in rows
