@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
-from .models import ApiToken, Institution, Membership, Project, User
+from .models import ApiToken, Institution, Invitation, Membership, Project, User
 
 RESEARCHER_PROFILE_FIELDS = ("name_ja", "name_en", "erad_researcher_number", "orcid")
 
@@ -189,3 +189,38 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # tokens are created by their owner, who alone sees the secret
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Invitations, to look at: they are made, accepted and withdrawn on the members page
+    (accounts/invitations.py), which audits each step; the token is never stored."""
+
+    list_display = ("value", "kind", "role", "project", "invited_by", "expires_at", "state")
+    list_filter = ("kind", "role")
+    list_select_related = ("project", "invited_by")
+    search_fields = ("value", "project__name_ja", "project__name_en", "invited_by__username")
+    readonly_fields = (
+        "project",
+        "role",
+        "kind",
+        "value",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_by",
+        "accepted_at",
+        "revoked_at",
+        "revoked_by",
+    )
+    fields = readonly_fields
+
+    @admin.display(description=_("state"))
+    def state(self, obj: Invitation) -> str:
+        return obj.state()
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

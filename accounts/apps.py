@@ -29,8 +29,11 @@ class AccountsConfig(AppConfig):
 
         from core.generations import ACTIVITY, watch
 
-        from .models import Institution, Project, User
+        from .models import Institution, Membership, Project, User
 
         watch(Institution, Project)
+        # Who is in a project, and in which role, moves that project's generation: its
+        # dashboard is never served from before a member joined, changed role or left.
+        watch(Membership, generation=None)
         # People's names are listed on dashboards; a login only stamps last_login.
         watch(User, generation=ACTIVITY, quiet_fields={"last_login"})

@@ -1,10 +1,11 @@
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from core.generations import INSTITUTION, PROJECT_DETAILS, CatalogueQuerySet, scoped_by
+from core.generations import INSTITUTION, PROJECT, PROJECT_DETAILS, CatalogueQuerySet, scoped_by
 from core.vocabularies import FUNDERS, RESEARCH_FIELDS
 
 ror_validator = RegexValidator(
@@ -186,6 +187,14 @@ class Role(models.TextChoices):
 STEWARD_ROLES = (Role.PM, Role.DATA_MANAGER)
 
 
+class MembershipQuerySet(CatalogueQuerySet):
+    # A membership change moves only its project's generation (the project's dashboard):
+    # no cached page may outlive a change of who is in the project (core.generations).
+    generation = None
+    scope_fields = ("project_id",)
+    scoped = scoped_by(PROJECT, "project_id")
+
+
 class Membership(models.Model):
     """A user's single role in one project."""
 
@@ -197,6 +206,8 @@ class Membership(models.Model):
     )
     role = models.CharField(_("role"), max_length=16, choices=Role.choices)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = MembershipQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("membership")
@@ -270,3 +281,86 @@ class ExternalIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_provider_display()}: {self.subject}"
+
+
+class Invitation(models.Model):
+    """An invitation to join a project in a role, addressed to an e-mail address, a
+    GakuNin ePPN or an ORCID iD, and accepted once by signing in (``accounts/members.py``).
+
+    Only the SHA-256 of its random token is kept: the link is shown to the inviter once
+    (and mailed when addressed to an e-mail address). It is pending until it is accepted,
+    revoked or past ``expires_at``; none of those is ever undone.
+    """
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", _("E-mail address")
+        EPPN = "eppn", _("GakuNin ePPN")
+        ORCID = "orcid", _("ORCID iD")
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="invitations", verbose_name=_("project")
+    )
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices)
+    kind = models.CharField(_("addressed by"), max_length=8, choices=Kind.choices)
+    value = models.CharField(_("address"), max_length=255)
+    token_hash = models.CharField(
+        _("SHA-256 of the token"), max_length=64, unique=True, editable=False
+    )
+    invited_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        related_name="invitations_sent",
+        verbose_name=_("invited by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    accepted_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="invitations_accepted",
+        verbose_name=_("accepted by"),
+    )
+    accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="invitations_revoked",
+        verbose_name=_("revoked by"),
+    )
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["kind", "value"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(accepted_at__isnull=True) | models.Q(revoked_at__isnull=True),
+                name="invitation_accepted_or_revoked",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(accepted_at__isnull=True, accepted_by__isnull=True)
+                | models.Q(accepted_at__isnull=False, accepted_by__isnull=False),
+                name="invitation_accepted_by_someone",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.get_kind_display()} {self.value} — {self.get_role_display()} — {self.project}"
+        )
+
+    def state(self, now=None) -> str:
+        """``accepted``, ``revoked``, ``expired`` or ``pending``."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= (now or timezone.now()):
+            return "expired"
+        return "pending"

@@ -44,7 +44,7 @@ UPLOADER_ROLES = (Role.PM, Role.DATA_MANAGER, Role.RESEARCHER)
 
 
 class ProjectAction(StrEnum):
-    """What a user may do with a project; the last two are site-wide (no project)."""
+    """What a user may do with a project; the last three are site-wide (no project)."""
 
     READ_DMP = "read_dmp"  # the whole DMP page: plan, records, coverage
     EDIT_DMP = "edit_dmp"  # write the plan and records, import records
@@ -52,8 +52,12 @@ class ProjectAction(StrEnum):
     READ_DASHBOARD = "read_dashboard"
     DECIDE_ACCESS = "decide_access"  # decide access requests, grant and revoke access
     READ_AUDIT_TRAIL = "read_audit_trail"  # without a project: the site-wide trail
+    READ_MEMBERS = "read_members"  # the members page: members, roles, pending invitations
+    MANAGE_MEMBERS = "manage_members"  # invite, change roles and remove, below PM
+    MANAGE_PMS = "manage_pms"  # also make, invite, demote and remove PMs
     REVIEW_TIERS = "review_tiers"  # the review queue: decide tier change requests
     READ_PROGRAMS = "read_programs"  # the aggregated program view
+    CREATE_PROJECT = "create_project"  # the project creation page
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class Allowed:
     superusers: bool = True
     curators: bool = False
     program_officers: bool = False
+    staff: bool = False  # any ``is_staff`` account, curator or not
 
 
 ALLOWED: dict[ProjectAction, Allowed] = {
@@ -73,8 +78,16 @@ ALLOWED: dict[ProjectAction, Allowed] = {
     ProjectAction.READ_DASHBOARD: Allowed(roles=STEWARD_ROLES, curators=True),
     ProjectAction.DECIDE_ACCESS: Allowed(roles=STEWARD_ROLES),
     ProjectAction.READ_AUDIT_TRAIL: Allowed(roles=STEWARD_ROLES, curators=True),
+    ProjectAction.READ_MEMBERS: Allowed(roles=tuple(Role), curators=True),
+    # Data managers run the team below the PM: they invite, change roles among data
+    # manager, researcher and collaborator, and remove such members; only a PM makes,
+    # invites, demotes or removes a PM (accounts/members.py keeps at least one).
+    ProjectAction.MANAGE_MEMBERS: Allowed(roles=STEWARD_ROLES),
+    ProjectAction.MANAGE_PMS: Allowed(roles=(Role.PM,)),
     ProjectAction.REVIEW_TIERS: Allowed(curators=True),
     ProjectAction.READ_PROGRAMS: Allowed(curators=True, program_officers=True),
+    # Kura has no institution administrators: the site's staff create projects.
+    ProjectAction.CREATE_PROJECT: Allowed(curators=True, staff=True),
 }
 
 
@@ -88,6 +101,8 @@ def may(user, action: ProjectAction, project: Project | None = None) -> bool:
     if allowed.curators and is_curator(user):
         return True
     if allowed.program_officers and is_program_officer(user):
+        return True
+    if allowed.staff and user.is_staff:
         return True
     return project is not None and project_role(user, project) in allowed.roles
 

@@ -578,6 +578,8 @@ KURA_HEALTH_CACHE_SECONDS = env.float("KURA_HEALTH_CACHE_SECONDS", default=5.0)
 # expiry they may choose (days from today).
 KURA_ACCESS_GRANT_DEFAULT_DAYS = env.int("KURA_ACCESS_GRANT_DEFAULT_DAYS", default=90)
 KURA_ACCESS_GRANT_MAX_DAYS = env.int("KURA_ACCESS_GRANT_MAX_DAYS", default=730)
+# Invitations to join a project: days until the link expires.
+KURA_INVITATION_DAYS = env.int("KURA_INVITATION_DAYS", default=14)
 # Audit trail pages: events per page.
 KURA_AUDIT_PAGE_SIZE = env.int("KURA_AUDIT_PAGE_SIZE", default=50)
 

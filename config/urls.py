@@ -10,6 +10,7 @@ from core import api
 
 urlpatterns = [
     path("", include("repository.urls")),
+    path("", include("accounts.member_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

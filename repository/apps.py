@@ -2,6 +2,17 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
+def _abort_uploads_of_leaver(sender, project, user, actor=None, **kwargs) -> None:
+    from django.db import transaction
+
+    from repository.preservation.uploads import uploads_abort_of_leaver
+
+    transaction.on_commit(
+        lambda: uploads_abort_of_leaver(project_id=project.pk, user_id=user.pk, actor=actor),
+        robust=True,
+    )
+
+
 class RepositoryConfig(AppConfig):
     name = "repository"
     verbose_name = _("Repository")
@@ -40,6 +51,12 @@ class RepositoryConfig(AppConfig):
             TierChangeRequest.data_objects,
             scoped=lambda instance: [PROJECT.of(instance.project_id)],
         )
+        # A member removed (accounts/members.py): their unfinished uploads in the project
+        # are aborted once the removal commits.
+        from accounts.members import member_removed
+
+        member_removed.connect(_abort_uploads_of_leaver, dispatch_uid="kura.leaver_uploads")
+
         # OAI-PMH datestamps follow the writes that move a record's generations.
         from repository.discovery.oai import stamps
 

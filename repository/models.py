@@ -271,6 +271,7 @@ class UploadSession(models.Model):
     # Why an upload was abandoned. Stored in English, shown translated (failure_reason_display).
     FAILURE_IDLE = gettext_noop("No activity for %(hours)s hours.")
     FAILURE_ABORTED = gettext_noop("Aborted by the uploader.")
+    FAILURE_LEFT = gettext_noop("Aborted: the uploader left the project.")
     _FAILURE_IDLE_STORED = re.compile(r"^No activity for (?P<hours>\d+) hours\.$")
 
     class Meta:
@@ -290,8 +291,8 @@ class UploadSession(models.Model):
     def failure_reason_display(self) -> str:
         """:attr:`failure_reason` in the current language (other text as it was stored)."""
         reason = self.failure_reason.strip()
-        if reason == self.FAILURE_ABORTED:
-            return gettext(self.FAILURE_ABORTED)
+        if reason in (self.FAILURE_ABORTED, self.FAILURE_LEFT):
+            return gettext(reason)
         idle = self._FAILURE_IDLE_STORED.match(reason)
         if idle:
             return gettext(self.FAILURE_IDLE) % {"hours": idle["hours"]}

@@ -94,6 +94,7 @@ def project_page_context(*, user, project: Project, checksum: str | None = None)
         "readable_record_ids": {record.pk for record in records},
         "can_decide_access": may(user, ProjectAction.DECIDE_ACCESS, project),
         "can_view_audit_trail": may(user, ProjectAction.READ_AUDIT_TRAIL, project),
+        "can_view_members": may(user, ProjectAction.READ_MEMBERS, project),
     }
 
 

@@ -42,6 +42,7 @@ urlpatterns = [
     path("", include("repository.governance.review.urls")),
     path("", include("repository.governance.stewardship.urls")),
     path("", include("repository.preservation.my_uploads.urls")),
+    path("", include("repository.mine.urls")),
     path("api/v1/", include("repository.api.urls")),
     path("api/v1/", include("repository.plans.api.urls")),
     path("api/v1/", include("repository.publishing.api.urls")),

@@ -31,6 +31,7 @@ def home(request):
     context = {
         "recent_objects": selectors.recent_public_objects(user=request.user),
         "member_projects": selectors.member_projects(user=request.user),
+        "can_create_project": may(request.user, ProjectAction.CREATE_PROJECT),
     }
     return render(request, "repository/home.html", context)
 

@@ -4,7 +4,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from accounts.models import ApiToken, Institution, Membership, Project, User
+from accounts.models import ApiToken, Institution, Invitation, Membership, Project, User
 from dmp.models import DataManagementPlan, DmpRecord
 from repository.models import (
     AccessGrant,
@@ -38,6 +38,7 @@ KURA_MODELS = [
     DatasetVersion,
     DatasetConcept,
     ApiToken,
+    Invitation,
 ]
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from repository.api import requests, upload_batch, views
+from repository.api import members, requests, upload_batch, views
 
 urlpatterns = [
     path("uploads/", views.UploadListView.as_view(), name="upload-list"),
@@ -21,6 +21,26 @@ urlpatterns = [
     path("projects/", views.ProjectListView.as_view(), name="api-project-list"),
     path(
         "projects/<int:project_id>/", views.ProjectDetailView.as_view(), name="api-project-detail"
+    ),
+    path(
+        "projects/<int:project_id>/members/",
+        members.MemberListView.as_view(),
+        name="api-member-list",
+    ),
+    path(
+        "projects/<int:project_id>/members/<int:membership_id>/",
+        members.MemberDetailView.as_view(),
+        name="api-member-detail",
+    ),
+    path(
+        "projects/<int:project_id>/invitations/",
+        members.InvitationListView.as_view(),
+        name="api-invitation-list",
+    ),
+    path(
+        "projects/<int:project_id>/invitations/<int:invitation_id>/",
+        members.InvitationDetailView.as_view(),
+        name="api-invitation-detail",
     ),
     path("objects/", views.DataObjectListView.as_view(), name="api-object-list"),
     path("tier-requests/", requests.TierRequestListView.as_view(), name="api-tier-request-list"),

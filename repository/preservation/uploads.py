@@ -10,6 +10,7 @@ SHA-256 (at the start or at completion) has it cross-checked by the checksum wor
 object is then verified from the researcher's disk to the store, not only at rest.
 """
 
+import logging
 import math
 import re
 import unicodedata
@@ -41,6 +42,8 @@ from repository.preservation.object_store import (
 )
 from repository.preservation.queue import checksum_send
 from repository.services import audit_event_record
+
+log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 MAX_FILENAME_BYTES = 255
@@ -515,9 +518,16 @@ def _completed_size(session: UploadSession, claimed: dict[int, str]) -> int:
     return head.size
 
 
-def upload_abort(*, session: UploadSession, ip_address: str | None = None) -> None:
+def upload_abort(
+    *,
+    session: UploadSession,
+    ip_address: str | None = None,
+    actor=None,
+    failure_reason: str = UploadSession.FAILURE_ABORTED,
+) -> None:
     """Abort the multipart upload and mark its object abandoned (nothing is kept); audits
-    ``upload_aborted`` (by the uploader).
+    ``upload_aborted`` (by ``actor``, else the uploader), with ``failure_reason`` (one of
+    the ``UploadSession.FAILURE_*`` sentences) stored on the upload.
 
     Serialised with :func:`upload_complete` on the upload's row: whichever comes first
     wins, and the other is told the truth (an upload already complete is not aborted).
@@ -536,14 +546,38 @@ def upload_abort(*, session: UploadSession, ip_address: str | None = None) -> No
         DataObject.objects.filter(pk=session.data_object_id).update(
             status=DataObject.Status.ABANDONED
         )
-        UploadSession.objects.filter(pk=session.pk).update(
-            failure_reason=UploadSession.FAILURE_ABORTED
-        )
+        UploadSession.objects.filter(pk=session.pk).update(failure_reason=failure_reason)
         audit_event_record(
-            actor=session.created_by,
+            actor=actor or session.created_by,
             action=AuditEvent.Action.UPLOAD_ABORTED,
             data_object=session.data_object,
             ip_address=ip_address,
             before={"status": DataObject.Status.UPLOADING},
             after={"status": DataObject.Status.ABANDONED},
         )
+
+
+def uploads_abort_of_leaver(*, project_id: int, user_id: int, actor=None) -> int:
+    """Abort the unfinished uploads ``user_id`` started in ``project_id`` once they left it
+    (``accounts.members.member_removed``, after the removal commits); answers how many.
+
+    Deliberate: the bytes of someone who is no longer in the project are not kept waiting
+    for the idle sweep, and their upload could not be completed anyway (completing needs
+    the ``UPLOAD`` role). An upload completing meanwhile wins (it was complete before the
+    removal) and is left alone; one the store cannot abort now stays for
+    ``kura.abandoned_uploads_sweep``, which owns idle uploads."""
+    sessions = UploadSession.objects.filter(
+        created_by_id=user_id,
+        data_object__project_id=project_id,
+        data_object__status=DataObject.Status.UPLOADING,
+        completed_at__isnull=True,
+    ).select_related("created_by")
+    aborted = 0
+    for session in sessions:
+        try:
+            upload_abort(session=session, actor=actor, failure_reason=UploadSession.FAILURE_LEFT)
+        except (ValidationError, UploadUnavailable):
+            log.warning("upload %s of a removed member not aborted now", session.pk, exc_info=True)
+            continue
+        aborted += 1
+    return aborted

@@ -13,6 +13,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.http import Http404
 from django.utils import timezone
 
+from accounts.members import member_remove, member_role_change
 from accounts.models import Membership, Role
 from core.vocabularies import MetadataAccess, Tier
 from repository.access import (
@@ -276,6 +277,47 @@ def test_uploader_who_left_the_project_loses_their_non_shared_object(action):
     Membership.objects.filter(user=uploader, project=obj.project).delete()
 
     assert_access(uploader, action, obj, expected=False)
+
+
+# Memberships changed during the test through the members services (accounts/members.py):
+# (role before, role after; "outsider" is removed from the project).
+MEMBERSHIP_CHANGES = (
+    ("pm", "outsider"),
+    ("data_manager", "outsider"),
+    ("researcher_other", "outsider"),
+    ("researcher_uploader", "outsider"),
+    ("collaborator", "outsider"),
+    ("data_manager", "collaborator"),
+    ("collaborator", "data_manager"),
+    ("researcher_other", "pm"),
+)
+PROJECT_ROLE = {
+    "pm": Role.PM,
+    "data_manager": Role.DATA_MANAGER,
+    "researcher_other": Role.RESEARCHER,
+    "collaborator": Role.COLLABORATOR,
+}
+
+
+@pytest.mark.parametrize("action", Action)
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize(("before", "after"), MEMBERSHIP_CHANGES)
+def test_access_follows_a_membership_changed_during_the_test(before, after, state, action):
+    obj = build_object(state)
+    user = build_user(before, obj)
+    assert_access(user, action, obj, allowed(before, state, action))
+    membership = Membership.objects.get(user=user, project=obj.project)
+    pm = MembershipFactory(project=obj.project, role=Role.PM).user  # another PM decides
+
+    if after == "outsider":
+        member_remove(actor=pm, project=obj.project, membership_pk=membership.pk)
+    else:
+        member_role_change(
+            actor=pm, project=obj.project, membership_pk=membership.pk, role=PROJECT_ROLE[after]
+        )
+
+    # The same user object, asked again: no answer from before the change survives.
+    assert_access(user, action, obj, allowed(after, state, action))
 
 
 @pytest.mark.parametrize("action", [Action.VIEW_METADATA, Action.DOWNLOAD])

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from repository.mine import views
+
+urlpatterns = [
+    path("me/", views.my_page, name="my-page"),
+]

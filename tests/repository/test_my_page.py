@@ -1,0 +1,114 @@
+"""My page: a person's projects and roles, invitations to them, their access requests and
+grants; someone with none of those is told what to do next and how a PM can invite them."""
+
+import datetime
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import ExternalIdentity, Invitation, Role
+from repository.models import AccessRequest, RequestStatus
+from tests.factories import (
+    AccessGrantFactory,
+    DmpRecordFactory,
+    MembershipFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def my_page(user) -> str:
+    client = Client()
+    client.force_login(user)
+    response = client.get("/me/")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_anonymous_visitors_sign_in_first():
+    response = Client().get("/me/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/me/"
+
+
+def test_a_newcomer_is_told_what_to_do_and_how_to_be_invited():
+    user = UserFactory(email="newcomer@example.ac.jp", orcid="0000-0002-1825-0097")
+    ExternalIdentity.objects.create(user=user, provider="saml", subject="nc@example.ac.jp")
+    ExternalIdentity.objects.create(user=user, provider="orcid", subject="0000-0002-1694-233X")
+
+    page = my_page(user)
+
+    assert 'id="next-steps"' in page
+    assert "invite you from the project" in page
+    assert "newcomer@example.ac.jp" in page
+    assert "nc@example.ac.jp" in page
+    assert "0000-0002-1694-233X" in page
+    assert "0000-0002-1825-0097" not in page  # typed, not verified: no identifier to invite by
+    assert 'href="/me/" aria-current="page"' in page  # the header's link
+
+
+def test_a_member_sees_their_projects_with_their_roles():
+    pm = MembershipFactory(role=Role.PM)
+    MembershipFactory(user=pm.user, role=Role.COLLABORATOR)
+
+    page = my_page(pm.user)
+
+    assert 'id="next-steps"' not in page
+    assert f'href="/projects/{pm.project_id}/"' in page
+    assert "Project manager" in page and "Collaborator" in page
+
+
+def test_an_outsider_follows_their_access_requests_and_grants():
+    outsider = UserFactory()
+    asked, declined = DmpRecordFactory(title_en="Asked"), DmpRecordFactory(title_en="Declined")
+    AccessRequest.objects.create(record=asked, requester=outsider, purpose="meta-analysis")
+    AccessRequest.objects.create(
+        record=declined,
+        requester=outsider,
+        purpose="teaching",
+        status=RequestStatus.REJECTED,
+        decision_comment="Personal data.",
+    )
+    live = AccessGrantFactory(grantee=outsider)
+    AccessGrantFactory(grantee=outsider, revoked_at=timezone.now())
+    AccessGrantFactory(grantee=outsider, expires_at=timezone.now() - datetime.timedelta(days=1))
+    AccessGrantFactory()  # someone else's
+
+    page = my_page(outsider)
+
+    assert 'id="next-steps"' not in page
+    requests = page[page.index('id="my-access-requests"') : page.index('id="my-grants"')]
+    assert "Asked" in requests and "Pending" in requests
+    assert "Declined" in requests and "Rejected" in requests and "Personal data." in requests
+    grants = page[page.index('id="my-grants"') :]
+    assert grants.count('id="my-grant-') == 3
+    assert f'href="/datasets/{live.record_id}/"' in grants
+    assert "Active" in grants and "Revoked" in grants and "Expired" in grants
+
+
+def test_invitations_by_email_are_listed_with_where_to_accept(django_assert_max_num_queries):
+    user = UserFactory(email="Invitee@Example.org")
+    pm = MembershipFactory(role=Role.PM)
+    Invitation.objects.create(
+        project=pm.project,
+        role=Role.RESEARCHER,
+        kind=Invitation.Kind.EMAIL,
+        value="invitee@example.org",
+        token_hash="0" * 64,
+        invited_by=pm.user,
+        expires_at=timezone.now() + datetime.timedelta(days=3),
+    )
+    for _n in range(3):
+        MembershipFactory(user=user, role=Role.RESEARCHER)
+        AccessGrantFactory(grantee=user)
+
+    client = Client()
+    client.force_login(user)
+    with django_assert_max_num_queries(14):
+        page = client.get("/me/").content.decode()
+
+    assert pm.project.name in page
+    assert "Open the link in the e-mail sent to invitee@example.org" in page
