@@ -1,0 +1,178 @@
+"""djangosaml2's views as Kura serves them under ``/saml2/``.
+
+- every view answers 404 while ``KURA_SAML_ENABLED`` is off, and 503 while the federation
+  metadata cannot be loaded (never a 500);
+- ``login/`` without ``?idp=`` shows the embedded IdP chooser (searchable, the last choice
+  first, remembered in a cookie) — or, with ``KURA_SAML_DISCOVERY_URL``, sends the browser
+  to that discovery service, which returns to ``login/?idp=…``;
+- a person already signed in who starts a GakuNin sign-in links their ePPN to the account
+  they are in: the link is tied to that one AuthnRequest, so an abandoned attempt on a
+  shared browser cannot link someone else's sign-in later;
+- a refused sign-in answers 403 with a page that says why (a missing ePPN says which
+  attributes the IdP must release);
+- ``logout/`` ends the IdP session too where the IdP offers single logout, and only the
+  local one otherwise.
+"""
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import auth
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import render, resolve_url
+from django.utils.translation import get_language
+from djangosaml2 import views as saml_views
+from djangosaml2.cache import OutstandingQueriesCache
+from djangosaml2.utils import available_idps
+
+from accounts.models import User
+
+from .attributes import OPTIONAL_ATTRIBUTES, REQUIRED_ATTRIBUTES
+from .backend import SamlRefusal
+from .config import SamlUnavailable, sp_config, sp_config_without_federation
+
+IDP_COOKIE = "kura_saml_idp"
+IDP_COOKIE_MAX_AGE = 365 * 24 * 60 * 60
+LINK_KEY = "kura_link_requests"  # in the SAML session: AuthnRequest ID -> account to link
+
+
+class SamlViewMixin:
+    config_loader_path = staticmethod(sp_config)
+
+    def dispatch(self, request, *args, **kwargs):
+        if not settings.KURA_SAML_ENABLED:
+            raise Http404("GakuNin sign-in is not enabled.")
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except SamlUnavailable:
+            return render(request, "accounts/saml/unavailable.html", status=503)
+
+
+def idp_choices(conf, query: str = "", remembered: str = "") -> list[dict]:
+    """The IdPs of the federation metadata, by name in the page's language, filtered by
+    ``query`` (in the name or the entityID); the remembered one first."""
+    lang = "ja" if (get_language() or "en").startswith("ja") else "en"
+    idps = available_idps(conf, langpref=lang)
+    needle = query.strip().casefold()
+    choices = [
+        {"entity_id": entity_id, "name": name or entity_id, "remembered": entity_id == remembered}
+        for entity_id, name in idps.items()
+        if not needle or needle in (name or "").casefold() or needle in entity_id.casefold()
+    ]
+    choices.sort(key=lambda c: (not c["remembered"], c["name"].casefold()))
+    return choices
+
+
+class LoginView(SamlViewMixin, saml_views.LoginView):
+    def should_prevent_auth(self, request) -> bool:
+        return False  # a signed-in person signing in with GakuNin links it (see above)
+
+    def get(self, request, *args, **kwargs):
+        selected = request.GET.get("idp", "")
+        if not selected and not getattr(settings, "SAML2_DISCO_URL", None):
+            return self.chooser(request)
+        if selected and selected not in available_idps(self.get_sp_config(request)):
+            return self.chooser(request, unknown=selected, status=400)
+        before = set(OutstandingQueriesCache(request.saml_session).outstanding_queries())
+        response = super().get(request, *args, **kwargs)
+        if selected and response.status_code < 400:
+            response.set_cookie(
+                IDP_COOKIE,
+                selected,
+                max_age=IDP_COOKIE_MAX_AGE,
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=True,
+                samesite="Lax",
+            )
+            if request.user.is_authenticated:
+                self.remember_link(request, before)
+        return response
+
+    def remember_link(self, request, before: set) -> None:
+        new = set(OutstandingQueriesCache(request.saml_session).outstanding_queries()) - before
+        links = dict(request.saml_session.get(LINK_KEY, {}))
+        for request_id in new:
+            links[request_id] = [request.user.pk, request.user.get_session_auth_hash()]
+        request.saml_session[LINK_KEY] = links
+
+    def chooser(self, request, *, unknown: str = "", status: int = 200):
+        query = request.GET.get("q", "")
+        next_url = request.GET.get("next", "")
+        conf = self.get_sp_config(request)
+        choices = idp_choices(conf, query, request.COOKIES.get(IDP_COOKIE, ""))
+        for choice in choices:
+            params = {"idp": choice["entity_id"]}
+            if next_url:
+                params["next"] = next_url
+            choice["url"] = f"{request.path}?{urlencode(params)}"
+        context = {"choices": choices, "query": query, "next": next_url, "unknown": unknown}
+        return render(request, "accounts/saml/discovery.html", context, status=status)
+
+
+class AssertionConsumerServiceView(SamlViewMixin, saml_views.AssertionConsumerServiceView):
+    in_response_to = None
+
+    def custom_validation(self, response):
+        self.in_response_to = response.in_response_to
+
+    def link_user(self, request) -> User | None:
+        """The account this response's AuthnRequest was started from, if any and unchanged."""
+        links = dict(request.saml_session.get(LINK_KEY, {}))
+        entry = links.pop(self.in_response_to, None) if self.in_response_to else None
+        request.saml_session[LINK_KEY] = links
+        if not entry:
+            return None
+        user = User.objects.filter(pk=entry[0], is_active=True).first()
+        if user is None or user.get_session_auth_hash() != entry[1]:
+            return None  # the password changed (or the account went) since: no link
+        return user
+
+    def authenticate_user(
+        self, request, session_info, attribute_mapping, create_unknown_user, assertion_info
+    ):
+        user = auth.authenticate(
+            request=request,
+            session_info=session_info,
+            attribute_mapping=attribute_mapping,
+            create_unknown_user=create_unknown_user,
+            assertion_info=assertion_info,
+            link_user=self.link_user(request),
+        )
+        if user is None:
+            raise getattr(request, "kura_saml_refusal", None) or SamlRefusal(
+                "", "No account could be signed in."
+            )
+        auth.login(request, user, backend="accounts.saml.backend.KuraSaml2Backend")
+        saml_views._set_subject_id(request.saml_session, session_info["name_id"])
+        return user
+
+    def handle_acs_failure(self, request, exception=None, status=403, **kwargs):
+        refusal = exception if isinstance(exception, SamlRefusal) else None
+        context = {
+            "code": refusal.code if refusal else "",
+            "message": refusal.message if refusal else "",
+            "required_attributes": REQUIRED_ATTRIBUTES,
+            "optional_attributes": [
+                "organizationName" if a == "o" else a for a in OPTIONAL_ATTRIBUTES if a != "jao"
+            ],
+        }
+        return render(request, "accounts/saml/refused.html", context, status=status)
+
+
+class LogoutInitView(SamlViewMixin, saml_views.LogoutInitView):
+    def get(self, request, *args, **kwargs):
+        if saml_views._get_subject_id(request.saml_session) is None:
+            auth.logout(request)  # signed in another way: nothing to tell an IdP
+            return HttpResponseRedirect(resolve_url(settings.LOGOUT_REDIRECT_URL))
+        return super().get(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        return self.get(request, *args, **kwargs)
+
+
+class LogoutView(SamlViewMixin, saml_views.LogoutView):
+    pass
+
+
+class MetadataView(SamlViewMixin, saml_views.MetadataView):
+    config_loader_path = staticmethod(sp_config_without_federation)
