@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.test import Client
 from saml2.sigver import SignatureError
 
 from accounts.models import ExternalIdentity, Institution, User
@@ -187,6 +188,20 @@ def test_assertion_signed_by_an_untrusted_key_is_refused(client, federation, sp_
     assert response.status_code == 403
     assert signed_in_user(client) is None
     assert not User.objects.exists()
+
+
+def test_the_idps_post_needs_no_csrf_token(federation, sp_metadata):
+    browser = Client(enforce_csrf_checks=True)
+    saml_response, relay = federation.idp_a.answer(
+        start(browser, federation.idp_a), sp_metadata, person()
+    )
+    response = browser.post(
+        "/saml2/acs/",
+        {"SAMLResponse": saml_response, "RelayState": relay},
+        HTTP_ORIGIN="https://idp.example.ac.jp",
+    )
+    assert response.status_code == 302
+    assert signed_in_user(browser) is not None
 
 
 def test_replayed_response_is_refused(client, federation, sp_metadata):
