@@ -12,9 +12,11 @@ metadata, audience, lifetime, that it answers an AuthnRequest of this browser) b
   that holds it, or creates one (just in time, ``KURA_SAML_CREATE_ACCOUNTS``);
 - brings the account's mail, names and institution up to date on every sign-in.
 
-A refusal is kept on the request (``request.kura_saml_refusal``) for the ACS view, which
-answers it with a page that says what went wrong (django's ``authenticate`` hides the
-exceptions of backends).
+The ACS view (``views.py``) calls the backend itself rather than through Django's
+``authenticate``, which would report every refusal as a failed password to django-axes
+(locking the address out) and hide the reason; a refusal is kept on the request
+(``request.kura_saml_refusal``) for the view's page that says what went wrong. The backend
+stays in ``AUTHENTICATION_BACKENDS`` for the sessions it signs in.
 """
 
 import logging

@@ -21,7 +21,7 @@ from django.contrib import auth
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.utils.decorators import method_decorator
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext
 from django.views.decorators.csrf import csrf_exempt
 from djangosaml2 import views as saml_views
 from djangosaml2.cache import OutstandingQueriesCache
@@ -30,7 +30,7 @@ from djangosaml2.utils import available_idps
 from accounts.models import User
 
 from .attributes import OPTIONAL_ATTRIBUTES, REQUIRED_ATTRIBUTES
-from .backend import SamlRefusal
+from .backend import KuraSaml2Backend, SamlRefusal
 from .config import SamlUnavailable, sp_config, sp_config_without_federation
 
 IDP_COOKIE = "kura_saml_idp"
@@ -50,17 +50,36 @@ class SamlViewMixin:
             return render(request, "accounts/saml/unavailable.html", status=503)
 
 
+def idp_name(conf, entity_id: str, lang: str) -> str:
+    """An IdP's name for people: its mdui DisplayName, else its organisation's display
+    name, in ``lang`` first, then in the other language; else its entityID."""
+    store = conf.metadata
+    for pref in (lang, "en" if lang == "ja" else "ja"):
+        try:
+            name = next(iter(store.mdui_uiinfo_display_name(entity_id, pref)), None)
+        except (KeyError, TypeError):
+            name = None
+        name = name or store.name(entity_id, pref)
+        if name:
+            return name
+    return entity_id
+
+
 def idp_choices(conf, query: str = "", remembered: str = "") -> list[dict]:
     """The IdPs of the federation metadata, by name in the page's language, filtered by
-    ``query`` (in the name or the entityID); the remembered one first."""
+    ``query`` (in the Japanese or English name, or the entityID); the remembered one first."""
     lang = "ja" if (get_language() or "en").startswith("ja") else "en"
-    idps = available_idps(conf, langpref=lang)
     needle = query.strip().casefold()
-    choices = [
-        {"entity_id": entity_id, "name": name or entity_id, "remembered": entity_id == remembered}
-        for entity_id, name in idps.items()
-        if not needle or needle in (name or "").casefold() or needle in entity_id.casefold()
-    ]
+    choices = []
+    for entity_id in available_idps(conf):
+        name = idp_name(conf, entity_id, lang)
+        other = idp_name(conf, entity_id, "en" if lang == "ja" else "ja")
+        haystack = f"{name}\n{other}\n{entity_id}".casefold()
+        if needle and needle not in haystack:
+            continue
+        choices.append(
+            {"entity_id": entity_id, "name": name, "remembered": entity_id == remembered}
+        )
     choices.sort(key=lambda c: (not c["remembered"], c["name"].casefold()))
     return choices
 
@@ -136,8 +155,10 @@ class AssertionConsumerServiceView(SamlViewMixin, saml_views.AssertionConsumerSe
     def authenticate_user(
         self, request, session_info, attribute_mapping, create_unknown_user, assertion_info
     ):
-        user = auth.authenticate(
-            request=request,
+        # Kura's backend directly, not through auth.authenticate: a refused assertion is no
+        # password guess, and django-axes would count it as one and lock the address out.
+        user = KuraSaml2Backend().authenticate(
+            request,
             session_info=session_info,
             attribute_mapping=attribute_mapping,
             create_unknown_user=create_unknown_user,
@@ -146,7 +167,7 @@ class AssertionConsumerServiceView(SamlViewMixin, saml_views.AssertionConsumerSe
         )
         if user is None:
             raise getattr(request, "kura_saml_refusal", None) or SamlRefusal(
-                "", "No account could be signed in."
+                "", gettext("No account could be signed in.")
             )
         auth.login(request, user, backend="accounts.saml.backend.KuraSaml2Backend")
         saml_views._set_subject_id(request.saml_session, session_info["name_id"])

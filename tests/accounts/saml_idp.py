@@ -70,8 +70,10 @@ def idp_config(
     sso_url: str,
     sp_metadata: str = "",
     name: str = "",
+    name_ja: str = "",
     lifetime_minutes: int = 15,
 ) -> IdPConfig:
+    names = [(name or entity_id, "en")] + ([(name_ja, "ja")] if name_ja else [])
     conf = {
         "entityid": entity_id,
         "xmlsec_binary": XMLSEC,
@@ -99,11 +101,7 @@ def idp_config(
                 },
             }
         },
-        "organization": {
-            "name": [(name or entity_id, "en")],
-            "display_name": [(name or entity_id, "en")],
-            "url": [(entity_id, "en")],
-        },
+        "organization": {"name": names, "display_name": names, "url": [(entity_id, "en")]},
     }
     if sp_metadata:
         conf["metadata"] = {"inline": [sp_metadata]}
@@ -143,12 +141,16 @@ class TestIdP:
 
     __test__ = False  # not a test class
 
-    def __init__(self, entity_id: str, keys: KeyPair, sso_url: str, name: str = ""):
+    def __init__(
+        self, entity_id: str, keys: KeyPair, sso_url: str, name: str = "", name_ja: str = ""
+    ):
         self.entity_id = entity_id
         self.keys = keys
         self.sso_url = sso_url
         self.name = name
-        self.metadata_config = idp_config(entity_id, keys, sso_url=sso_url, name=name)
+        self.metadata_config = idp_config(
+            entity_id, keys, sso_url=sso_url, name=name, name_ja=name_ja
+        )
 
     def server(
         self, sp_metadata: str, *, keys: KeyPair | None = None, lifetime_minutes: int = 15

@@ -44,6 +44,7 @@ class Federation:
             make_keypair(folder, "idp-a"),
             "https://idp.example.ac.jp/sso",
             "Example University",
+            "例示大学",
         )
         self.idp_b = TestIdP(
             IDP_B,
@@ -408,6 +409,15 @@ def test_chooser_lists_the_idps_searches_and_redirects_to_the_chosen_one(client,
     assert first["entity_id"] == IDP_B and first["remembered"]
 
 
+def test_chooser_names_idps_in_the_pages_language_and_searches_both(client, federation):
+    client.cookies["django_language"] = "ja"
+    page = client.get("/saml2/login/", HTTP_ACCEPT_LANGUAGE="ja")
+    # Japanese where the metadata has it, else the English name.
+    assert [c["name"] for c in page.context["choices"]] == ["Other University", "例示大学"]
+    found = client.get("/saml2/login/", {"q": "example"}, HTTP_ACCEPT_LANGUAGE="ja")
+    assert [c["name"] for c in found.context["choices"]] == ["例示大学"]
+
+
 def test_chooser_refuses_an_idp_outside_the_federation(client, federation):
     response = client.get("/saml2/login/", {"idp": "https://evil.example.org/idp"})
     assert response.status_code == 400
@@ -474,3 +484,29 @@ def test_local_passwords_on_still_sign_in(client):
     response = client.post("/accounts/login/", {"username": "yamada", "password": "pw-12345-long"})
     assert response.status_code == 302
     assert signed_in_user(client).username == "yamada"
+
+
+def test_a_failed_metadata_reload_keeps_the_last_good_metadata(federation, settings):
+    settings.KURA_SAML_METADATA_REFRESH_SECONDS = 0  # reload on every use
+    good = saml_config.sp_config()
+    federation.metadata.write_text(
+        federation.metadata.read_text().replace("idp.example.ac.jp/sso", "evil.example.org/sso")
+    )
+
+    kept = saml_config.sp_config()
+
+    assert kept is good
+    assert IDP_A in kept.metadata.identity_providers()
+
+
+def test_refused_sign_ins_do_not_lock_gakunin_out(client, federation, sp_metadata, settings):
+    """Each refusal counts as a failed login for django-axes; they must not pause the
+    sign-in of the next person from the same address."""
+    for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+        refused = sign_in(
+            client, federation.idp_a, sp_metadata, person(eduPersonPrincipalName=None)
+        )
+        assert refused.status_code == 403
+    response = sign_in(client, federation.idp_a, sp_metadata, person())
+    assert response.status_code == 302
+    assert signed_in_user(client) is not None
