@@ -14,6 +14,7 @@
   local one otherwise.
 """
 
+import logging
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -32,6 +33,8 @@ from accounts.models import User
 from .attributes import OPTIONAL_ATTRIBUTES, REQUIRED_ATTRIBUTES
 from .backend import KuraSaml2Backend, SamlRefusal
 from .config import SamlUnavailable, sp_config, sp_config_without_federation
+
+log = logging.getLogger("kura.security")
 
 IDP_COOKIE = "kura_saml_idp"
 IDP_COOKIE_MAX_AGE = 365 * 24 * 60 * 60
@@ -186,12 +189,26 @@ class AssertionConsumerServiceView(SamlViewMixin, saml_views.AssertionConsumerSe
         return render(request, "accounts/saml/refused.html", context, status=status)
 
 
+def _local_logout(request, reason: Exception | None = None):
+    if reason is not None:
+        log.warning("SAML logout ended locally: %s", reason)
+    auth.logout(request)
+    return HttpResponseRedirect(resolve_url(settings.LOGOUT_REDIRECT_URL))
+
+
 class LogoutInitView(SamlViewMixin, saml_views.LogoutInitView):
     def get(self, request, *args, **kwargs):
         if saml_views._get_subject_id(request.saml_session) is None:
-            auth.logout(request)  # signed in another way: nothing to tell an IdP
-            return HttpResponseRedirect(resolve_url(settings.LOGOUT_REDIRECT_URL))
-        return super().get(request, *args, **kwargs)
+            return _local_logout(request)  # signed in another way: nothing to tell an IdP
+        try:
+            response = super().get(request, *args, **kwargs)
+        except SamlUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - signing out must work whatever the IdP state
+            return _local_logout(request, exc)
+        if response.status_code >= 400:  # e.g. no IdP session left to end
+            return _local_logout(request)
+        return response
 
     def post(self, request, *args, **kwargs):
         return self.get(request, *args, **kwargs)
@@ -199,7 +216,14 @@ class LogoutInitView(SamlViewMixin, saml_views.LogoutInitView):
 
 @method_decorator(csrf_exempt, name="dispatch")
 class LogoutView(SamlViewMixin, saml_views.LogoutView):
-    pass
+    def do_logout_service(self, request, data, binding, *args, **kwargs):
+        try:
+            return super().do_logout_service(request, data, binding, *args, **kwargs)
+        except SamlUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a malformed or forged message: 400, not 500
+            log.warning("SAML logout message refused: %s", exc)
+            return render(request, "accounts/saml/refused.html", {"code": ""}, status=400)
 
 
 class MetadataView(SamlViewMixin, saml_views.MetadataView):

@@ -9,7 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
+from saml2 import BINDING_HTTP_REDIRECT
 from saml2.sigver import SignatureError
+from saml2.xmldsig import SIG_RSA_SHA256
 
 from accounts.models import ExternalIdentity, Institution, User
 from accounts.saml import config as saml_config
@@ -447,6 +449,46 @@ def test_single_logout_goes_to_the_idp_and_ends_the_local_session(client, federa
     assert response.status_code == 302
     assert response["Location"].startswith("https://idp.example.ac.jp/slo?SAMLRequest=")
     assert signed_in_user(client) is None
+
+
+def test_single_logout_round_trip_through_the_idp(client, federation, sp_metadata):
+    sign_in(client, federation.idp_a, sp_metadata, person())
+    to_idp = client.get("/saml2/logout/")["Location"]
+
+    # The IdP checks Kura's signed LogoutRequest and answers with a signed LogoutResponse.
+    idp = federation.idp_a.server(sp_metadata)
+    query = parse_qs(urlsplit(to_idp).query)
+    request = idp.parse_logout_request(
+        query["SAMLRequest"][0],
+        BINDING_HTTP_REDIRECT,
+        relay_state=query.get("RelayState", [""])[0],
+        sigalg=query["SigAlg"][0],
+        signature=query["Signature"][0],
+    )
+    answer = idp.create_logout_response(request.message, [BINDING_HTTP_REDIRECT])
+    http = idp.apply_binding(
+        BINDING_HTTP_REDIRECT,
+        str(answer),
+        "http://testserver/saml2/ls/",
+        query.get("RelayState", [""])[0],
+        response=True,
+        sign=True,
+        sigalg=SIG_RSA_SHA256,
+    )
+    back = urlsplit(dict(http["headers"])["Location"])
+
+    response = client.get(f"{back.path}?{back.query}")
+
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert signed_in_user(client) is None
+
+
+@pytest.mark.parametrize(
+    "query", ["SAMLRequest=bm90IHNhbWw%3D", "SAMLResponse=bm90IHNhbWw%3D", "SAMLResponse=%%%"]
+)
+def test_malformed_logout_messages_are_a_400(client, federation, query):
+    response = client.get(f"/saml2/ls/?{query}")
+    assert response.status_code in (400, 403)
 
 
 def test_saml_routes_are_404_while_switched_off(client, settings):
