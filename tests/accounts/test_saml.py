@@ -2,8 +2,11 @@
 Kura's ACS (djangosaml2 with Kura's backend) checks them. Nothing is mocked: keys are made
 per test, the federation metadata is a signed aggregate checked with xmlsec1."""
 
+import functools
 import re
 import secrets
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -552,3 +555,38 @@ def test_refused_sign_ins_do_not_lock_gakunin_out(client, federation, sp_metadat
     response = sign_in(client, federation.idp_a, sp_metadata, person())
     assert response.status_code == 302
     assert signed_in_user(client) is not None
+
+
+def test_federation_metadata_from_a_url(federation, settings):
+    """The aggregate fetched over HTTP, checked the same way (a tampered copy is refused)."""
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(federation.folder))
+    handler.log_message = lambda *args: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        settings.KURA_SAML_METADATA_FILE = ""
+        settings.KURA_SAML_METADATA_URL = f"{base}/federation.xml"
+        assert IDP_B in saml_config._load(with_federation=True).metadata.identity_providers()
+
+        (federation.folder / "tampered.xml").write_text(
+            federation.metadata.read_text().replace("Other University", "Evil University")
+        )
+        settings.KURA_SAML_METADATA_URL = f"{base}/tampered.xml"
+        with pytest.raises(SignatureError):
+            saml_config._load(with_federation=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_enabling_saml_without_its_keys_and_metadata_refuses_to_start(tmp_path):
+    from tests.test_settings import DEVELOPMENT, _settings_in_subprocess
+
+    result = _settings_in_subprocess(tmp_path, KURA_SAML_ENABLED="true", **DEVELOPMENT)
+
+    assert result.returncode != 0
+    assert (
+        "KURA_SAML_ENABLED needs KURA_SAML_SP_KEY_FILE, KURA_SAML_SP_CERT_FILE, "
+        "KURA_SAML_METADATA_CERT, KURA_SAML_METADATA_URL or KURA_SAML_METADATA_FILE"
+    ) in result.stderr
