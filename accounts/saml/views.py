@@ -18,7 +18,7 @@ import logging
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib import auth
+from django.contrib import auth, messages
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.utils.decorators import method_decorator
@@ -160,13 +160,14 @@ class AssertionConsumerServiceView(SamlViewMixin, saml_views.AssertionConsumerSe
     ):
         # Kura's backend directly, not through auth.authenticate: a refused assertion is no
         # password guess, and django-axes would count it as one and lock the address out.
+        link_user = self.link_user(request)
         user = KuraSaml2Backend().authenticate(
             request,
             session_info=session_info,
             attribute_mapping=attribute_mapping,
             create_unknown_user=create_unknown_user,
             assertion_info=assertion_info,
-            link_user=self.link_user(request),
+            link_user=link_user,
         )
         if user is None:
             raise getattr(request, "kura_saml_refusal", None) or SamlRefusal(
@@ -174,6 +175,8 @@ class AssertionConsumerServiceView(SamlViewMixin, saml_views.AssertionConsumerSe
             )
         auth.login(request, user, backend="accounts.saml.backend.KuraSaml2Backend")
         saml_views._set_subject_id(request.saml_session, session_info["name_id"])
+        if link_user is not None:
+            messages.success(request, gettext("GakuNin is now linked to your account."))
         return user
 
     def handle_acs_failure(self, request, exception=None, status=403, **kwargs):

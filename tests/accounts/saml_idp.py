@@ -111,7 +111,9 @@ def idp_config(
     return config
 
 
-def federation_metadata(idp_configs: list[IdPConfig], federation: KeyPair, path: Path) -> Path:
+def federation_metadata(
+    idp_configs: list[IdPConfig], federation: KeyPair, path: Path, valid_hours: int = 24
+) -> Path:
     """The IdPs' metadata as one aggregate, signed with the federation's key."""
     signer = Config()
     signer.load(
@@ -124,7 +126,7 @@ def federation_metadata(idp_configs: list[IdPConfig], federation: KeyPair, path:
     eds = [entity_descriptor(conf) for conf in idp_configs]
     _entities, xml = entities_descriptor(
         eds,
-        24,
+        valid_hours,
         "urn:test:federation",
         "fed-aggregate",
         True,

@@ -328,6 +328,17 @@ def test_federation_metadata_without_a_valid_signature_is_refused(
     assert "could not be loaded" in response.content.decode()
 
 
+def test_expired_federation_metadata_is_refused(client, federation, settings):
+    expired = federation_metadata(
+        [federation.idp_a.metadata_config],
+        federation.fed,
+        federation.folder / "expired.xml",
+        valid_hours=-1,
+    )
+    settings.KURA_SAML_METADATA_FILE = str(expired)
+    assert client.get("/saml2/login/", {"idp": IDP_A}).status_code == 503
+
+
 def test_good_metadata_loads_both_idps(federation):
     conf = saml_config._load(with_federation=True)
     assert {IDP_A, IDP_B} <= set(conf.metadata.identity_providers())
@@ -345,6 +356,7 @@ def test_signing_in_while_signed_in_links_the_eppn_to_the_current_account(
     assert signed_in_user(client) == local
     assert local.identities.get().subject == "taro@example.ac.jp"
     assert User.objects.count() == 1
+    assert "GakuNin is now linked" in client.get("/").content.decode()
     # From now on GakuNin alone reaches the same account.
     client.logout()
     sign_in(client, federation.idp_a, sp_metadata, person())
@@ -383,6 +395,18 @@ def test_linking_an_eppn_another_account_holds_is_refused(client, federation, sp
     assert "already linked to another Kura account" in response.content.decode()
     assert not other.identities.exists()
     assert ExternalIdentity.objects.get(subject="taro@example.ac.jp").user == holder
+
+
+def test_a_disabled_account_does_not_sign_in(client, federation, sp_metadata):
+    sign_in(client, federation.idp_a, sp_metadata, person())
+    User.objects.update(is_active=False)
+    client.logout()
+
+    response = sign_in(client, federation.idp_a, sp_metadata, person())
+
+    assert response.status_code == 403
+    assert "This Kura account is disabled." in response.content.decode()
+    assert signed_in_user(client) is None
 
 
 def test_no_account_is_made_when_just_in_time_accounts_are_off(
