@@ -20,6 +20,10 @@ class SignInMethod:
     label: str
     url: str
     help: str = ""
+    # Linking to the signed-in account starts with a POST (the page's CSRF token) to url,
+    # so that no link another site makes a browser follow can attach an identity.
+    post: bool = False
+    next_url: str = ""
 
 
 def _with_next(url: str, next_url: str) -> str:
@@ -29,15 +33,21 @@ def _with_next(url: str, next_url: str) -> str:
 def gakunin(request, next_url: str) -> SignInMethod | None:
     if not settings.KURA_SAML_ENABLED:
         return None
+    help_text = _("With your university or research institute account (学認).")
     if request.user.is_authenticated:
-        label = _("Link GakuNin to this account")
-    else:
-        label = _("Sign in with GakuNin")
+        return SignInMethod(
+            key="saml",
+            label=_("Link GakuNin to this account"),
+            url=reverse("saml2_login"),
+            help=help_text,
+            post=True,
+            next_url=next_url,
+        )
     return SignInMethod(
         key="saml",
-        label=label,
+        label=_("Sign in with GakuNin"),
         url=_with_next(reverse("saml2_login"), next_url),
-        help=_("With your university or research institute account (学認)."),
+        help=help_text,
     )
 
 

@@ -5,9 +5,11 @@
 - ``login/`` without ``?idp=`` shows the embedded IdP chooser (searchable, the last choice
   first, remembered in a cookie) — or, with ``KURA_SAML_DISCOVERY_URL``, sends the browser
   to that discovery service, which returns to ``login/?idp=…``;
-- a person already signed in who starts a GakuNin sign-in links their ePPN to the account
-  they are in: the link is tied to that one AuthnRequest, so an abandoned attempt on a
-  shared browser cannot link someone else's sign-in later;
+- a person already signed in who asks to link GakuNin (a POST from the login page, with
+  its CSRF token: a link a third party made their browser follow must not attach that
+  party's ePPN, asserted by an IdP of theirs, to the account) links their ePPN to the
+  account they are in; the link is tied to that one AuthnRequest, so an abandoned attempt
+  on a shared browser cannot link someone else's sign-in later;
 - a refused sign-in answers 403 with a page that says why (a missing ePPN says which
   attributes the IdP must release);
 - ``logout/`` ends the IdP session too where the IdP offers single logout, and only the
@@ -15,6 +17,7 @@
 """
 
 import logging
+import time
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -39,6 +42,9 @@ log = logging.getLogger("kura.security")
 IDP_COOKIE = "kura_saml_idp"
 IDP_COOKIE_MAX_AGE = 365 * 24 * 60 * 60
 LINK_KEY = "kura_link_requests"  # in the SAML session: AuthnRequest ID -> account to link
+# In the Django session: a signed-in person asked (by POST) to link GakuNin, until then.
+LINK_INTENT_KEY = "kura_saml_link_until"
+LINK_INTENT_SECONDS = 10 * 60
 
 
 class SamlViewMixin:
@@ -89,7 +95,21 @@ def idp_choices(conf, query: str = "", remembered: str = "") -> list[dict]:
 
 class LoginView(SamlViewMixin, saml_views.LoginView):
     def should_prevent_auth(self, request) -> bool:
-        return False  # a signed-in person signing in with GakuNin links it (see above)
+        return False  # signed in, GakuNin switches account, or links when asked by POST
+
+    def post(self, request, *args, **kwargs):
+        """Linking starts here: a POST (with the login page's CSRF token) from a signed-in
+        person, never a link someone else could make their browser follow."""
+        if request.user.is_authenticated:
+            request.session[LINK_INTENT_KEY] = time.time() + LINK_INTENT_SECONDS
+        next_url = request.POST.get("next", "")
+        query = f"?{urlencode({'next': next_url})}" if next_url else ""
+        if getattr(settings, "SAML2_DISCO_URL", None):
+            # A redirect chain from this form to the external discovery service would break
+            # the login page's CSP (form-action 'self'): the person follows a link instead.
+            context = {"continue_url": f"{request.path}{query}"}
+            return render(request, "accounts/saml/continue.html", context)
+        return HttpResponseRedirect(f"{request.path}{query}")
 
     def get(self, request, *args, **kwargs):
         selected = request.GET.get("idp", "")
@@ -108,7 +128,8 @@ class LoginView(SamlViewMixin, saml_views.LoginView):
                 httponly=True,
                 samesite="Lax",
             )
-            if request.user.is_authenticated:
+            intent = request.session.pop(LINK_INTENT_KEY, 0)
+            if request.user.is_authenticated and intent > time.time():
                 self.remember_link(request, before)
         return response
 

@@ -90,6 +90,12 @@ def start(client, idp: TestIdP, next_url: str = "/") -> str:
     return response["Location"]
 
 
+def ask_to_link(client, next_url: str = "/") -> None:
+    """The signed-in person's "Link GakuNin to this account" button (a POST)."""
+    response = client.post("/saml2/login/", {"next": next_url})
+    assert response.status_code == 302
+
+
 def sign_in(client, idp: TestIdP, sp_metadata: str, identity: dict, **answer):
     saml_response, relay_state = idp.answer(start(client, idp), sp_metadata, identity, **answer)
     return client.post("/saml2/acs/", {"SAMLResponse": saml_response, "RelayState": relay_state})
@@ -349,6 +355,7 @@ def test_signing_in_while_signed_in_links_the_eppn_to_the_current_account(
 ):
     local = User.objects.create_user("yamada", password="pw-12345-long")
     client.force_login(local)
+    ask_to_link(client)
 
     response = sign_in(client, federation.idp_a, sp_metadata, person())
 
@@ -370,6 +377,7 @@ def test_linking_works_when_the_browser_withholds_the_session_cookie_on_the_idps
     is kept with the AuthnRequest in the SAML session instead."""
     local = User.objects.create_user("yamada", password="pw-12345-long")
     client.force_login(local)
+    ask_to_link(client)
     saml_response, relay = federation.idp_a.answer(
         start(client, federation.idp_a), sp_metadata, person()
     )
@@ -382,12 +390,39 @@ def test_linking_works_when_the_browser_withholds_the_session_cookie_on_the_idps
     assert local.identities.get().subject == "taro@example.ac.jp"
 
 
+def test_a_sign_in_started_by_a_plain_link_does_not_link(client, federation, sp_metadata):
+    """A link another site makes a signed-in browser follow (GET /saml2/login/?idp=…) must
+    not attach the ePPN that comes back — it may be the other party's, from their IdP."""
+    victim = User.objects.create_user("victim", password="pw-12345-long")
+    client.force_login(victim)
+
+    response = sign_in(client, federation.idp_a, sp_metadata, person("mallory@example.ac.jp"))
+
+    assert response.status_code == 302
+    assert not victim.identities.exists()
+    assert signed_in_user(client) != victim  # the browser now holds mallory's own account
+
+
+def test_linking_starts_with_a_post_carrying_the_csrf_token(federation):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(User.objects.create_user("yamada", password="pw-12345-long"))
+    assert browser.post("/saml2/login/", {"next": "/"}).status_code == 403
+    page = browser.get("/accounts/login/")
+    assert 'action="/saml2/login/"' in page.content.decode()
+    token = page.context["csrf_token"]
+    assert (
+        browser.post("/saml2/login/", {"next": "/", "csrfmiddlewaretoken": str(token)}).status_code
+        == 302
+    )
+
+
 def test_linking_an_eppn_another_account_holds_is_refused(client, federation, sp_metadata):
     sign_in(client, federation.idp_a, sp_metadata, person())
     holder = signed_in_user(client)
     client.logout()
     other = User.objects.create_user("someone-else", password="pw-12345-long")
     client.force_login(other)
+    ask_to_link(client)
 
     response = sign_in(client, federation.idp_a, sp_metadata, person())
 
@@ -614,3 +649,18 @@ def test_enabling_saml_without_its_keys_and_metadata_refuses_to_start(tmp_path):
         "KURA_SAML_ENABLED needs KURA_SAML_SP_KEY_FILE, KURA_SAML_SP_CERT_FILE, "
         "KURA_SAML_METADATA_CERT, KURA_SAML_METADATA_URL or KURA_SAML_METADATA_FILE"
     ) in result.stderr
+
+
+def test_linking_with_an_external_discovery_service_continues_by_a_link(
+    client, federation, settings
+):
+    settings.SAML2_DISCO_URL = "https://ds.gakunin.nii.ac.jp/WAYF"
+    client.force_login(User.objects.create_user("yamada", password="pw-12345-long"))
+
+    page = client.post("/saml2/login/", {"next": "/datasets/"})
+
+    assert page.status_code == 200
+    assert 'href="/saml2/login/?next=%2Fdatasets%2F"' in page.content.decode()
+    assert client.get("/saml2/login/?next=%2Fdatasets%2F")["Location"].startswith(
+        settings.SAML2_DISCO_URL
+    )
