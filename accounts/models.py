@@ -52,6 +52,20 @@ class User(AbstractUser):
     orcid = models.CharField(_("ORCID iD"), max_length=19, blank=True)
     # True once the person proved the iD by signing in with ORCID: it is then read-only.
     orcid_verified = models.BooleanField(_("ORCID iD verified"), default=False)
+    # Where the person signs in from: set from GakuNin on each sign-in (the IdP's
+    # Institution, else the one whose SAML scopes match), with the organisation name the
+    # IdP asserted (organizationName/jao), which is kept even when no Institution matches.
+    institution = models.ForeignKey(
+        "Institution",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="people",
+        verbose_name=_("institution"),
+    )
+    organization_name = models.CharField(
+        _("organisation (as asserted)"), max_length=255, blank=True
+    )
 
     class Meta:
         verbose_name = _("user")

@@ -1,10 +1,12 @@
-"""Pages of the signed-in user's own account: personal API tokens, their ORCID iD, and
-ORCID's sign-in views."""
+"""Pages of the signed-in user's own account (personal API tokens, their ORCID iD);
+signing in and out, and ORCID's sign-in views."""
 
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.http import Http404
@@ -21,6 +23,7 @@ from mozilla_django_oidc.views import (
 
 from .identities import identities_of
 from .orcid import LINK_SESSION_KEY, PROVIDER, OrcidSignInRefused, orcid_enabled
+from .signin import sign_in_methods
 from .tokens import api_token_create, api_token_revoke, api_tokens_of
 
 
@@ -121,3 +124,30 @@ def orcid_account(request):
         return redirect(f"{reverse('oidc_authentication_init')}?{query}")
     context = {"linked": identities_of(request.user).get(PROVIDER, [])}
     return render(request, "accounts/orcid.html", context)
+class LoginView(auth_views.LoginView):
+    """Django's login page, with the other sign-in methods (``accounts/signin.py``) as
+    buttons; with ``KURA_LOCAL_PASSWORDS`` off it shows no password form and accepts none."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["sign_in_methods"] = sign_in_methods(self.request, self.get_redirect_url())
+        context["local_passwords"] = settings.KURA_LOCAL_PASSWORDS
+        return context
+
+    def post(self, request, *args, **kwargs):
+        if not settings.KURA_LOCAL_PASSWORDS:
+            form = self.get_form()
+            form.errors.clear()
+            context = self.get_context_data(form=form)
+            context["password_refused"] = True
+            return self.render_to_response(context, status=403)
+        return super().post(request, *args, **kwargs)
+
+
+class LogoutView(auth_views.LogoutView):
+    """Django's logout; a GakuNin session is ended through the IdP's single logout."""
+
+    def post(self, request, *args, **kwargs):
+        if settings.KURA_SAML_ENABLED and request.saml_session.get("_saml2_subject_id"):
+            return redirect("saml2_logout")
+        return super().post(request, *args, **kwargs)

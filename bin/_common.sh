@@ -41,3 +41,24 @@ ensure_venv() {
   fi
   export PATH="$VENV/bin:$PATH"
 }
+
+APT_UPDATED=0
+
+# apt_install PACKAGE...: install Debian packages (as root only; else say what is missing).
+apt_install() {
+  [ "$(id -u)" = 0 ] || die "$* missing; install it (apt-get install $*) or run this as root"
+  command -v apt-get >/dev/null || die "$* missing and apt-get is not available to install it"
+  if [ "$APT_UPDATED" = 0 ]; then
+    say "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    APT_UPDATED=1
+  fi
+  say "installing $* from Debian's packages"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# GakuNin (SAML) sign-in: pysaml2 signs and verifies XML with Debian's xmlsec1.
+ensure_xmlsec1() {
+  [ -x "${KURA_SAML_XMLSEC_BINARY:-/usr/bin/xmlsec1}" ] && return 0
+  apt_install xmlsec1
+}

@@ -76,6 +76,8 @@ INSTALLED_APPS = [
     "axes",
     # The Content-Security-Policy header (django-csp; the policy is under "Security").
     "csp",
+    # GakuNin (SAML 2.0) sign-in; its routes answer 404 unless KURA_SAML_ENABLED (README).
+    "djangosaml2",
 ]
 
 MIDDLEWARE = [
@@ -84,6 +86,8 @@ MIDDLEWARE = [
     "core.http.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The SAML exchange's own session (its cookie survives the IdP's cross-site POST).
+    "djangosaml2.middleware.SamlSessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -156,10 +160,16 @@ LOGOUT_REDIRECT_URL = "home"
 # one the API's rate limit counts (KURA_API_NUM_PROXIES, core/http.py).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
     # Answers only ORCID's callback (/oidc/callback/), and only with ORCID switched on.
     "accounts.orcid.OrcidBackend",
+    # Passwords (unless KURA_LOCAL_PASSWORDS is off) and every account's permissions.
+    "accounts.backends.LocalPasswordBackend",
+    # GakuNin: signs in only with a verified SAML assertion (accounts/saml/).
+    "accounts.saml.backend.KuraSaml2Backend",
 ]
+# Local passwords: on for the demo and small deployments; off, the login page offers only
+# the other sign-in methods and no password (login page, admin) is accepted.
+KURA_LOCAL_PASSWORDS = env.bool("KURA_LOCAL_PASSWORDS", default=True)
 AXES_FAILURE_LIMIT = env.int("KURA_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("KURA_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -634,6 +644,51 @@ KURA_CHECKSUM_REQUEUE_AFTER_MINUTES = env.int("KURA_CHECKSUM_REQUEUE_AFTER_MINUT
 KURA_CHECKSUM_MISSING_TRIES = env.int("KURA_CHECKSUM_MISSING_TRIES", default=8)
 KURA_FIXITY_INTERVAL_DAYS = env.int("KURA_FIXITY_INTERVAL_DAYS", default=90)
 KURA_FIXITY_BATCH_SIZE = env.int("KURA_FIXITY_BATCH_SIZE", default=100)
+
+# --- GakuNin (SAML 2.0) sign-in -------------------------------------------------------
+# Off unless KURA_SAML_ENABLED; see the README, "Joining GakuNin". Kura's SP metadata is at
+# /saml2/metadata/, its entityID that URL unless KURA_SAML_SP_ENTITY_ID says otherwise.
+KURA_SAML_ENABLED = env.bool("KURA_SAML_ENABLED", default=False)
+KURA_SAML_SP_ENTITY_ID = env.str("KURA_SAML_SP_ENTITY_ID", default="")
+KURA_SAML_SP_NAME = env.str("KURA_SAML_SP_NAME", default="Kura")
+KURA_SAML_SP_KEY_FILE = env.str("KURA_SAML_SP_KEY_FILE", default="")
+KURA_SAML_SP_CERT_FILE = env.str("KURA_SAML_SP_CERT_FILE", default="")
+KURA_SAML_CONTACT_NAME = env.str("KURA_SAML_CONTACT_NAME", default="")
+KURA_SAML_CONTACT_EMAIL = env.str("KURA_SAML_CONTACT_EMAIL", default="")
+# The federation's metadata aggregate (a URL or a local file), whose signature must verify
+# against the federation's certificate; reloaded this often (seconds).
+KURA_SAML_METADATA_URL = env.str("KURA_SAML_METADATA_URL", default="")
+KURA_SAML_METADATA_FILE = env.str("KURA_SAML_METADATA_FILE", default="")
+KURA_SAML_METADATA_CERT = env.str("KURA_SAML_METADATA_CERT", default="")
+KURA_SAML_METADATA_REFRESH_SECONDS = env.int("KURA_SAML_METADATA_REFRESH_SECONDS", default=3600)
+KURA_SAML_METADATA_TIMEOUT = env.float("KURA_SAML_METADATA_TIMEOUT", default=30.0)
+# An external discovery service (GakuNin's DS); unset, Kura shows its own IdP chooser.
+KURA_SAML_DISCOVERY_URL = env.str("KURA_SAML_DISCOVERY_URL", default="")
+# First sign-in makes an account (just in time); off, only linked identities sign in.
+KURA_SAML_CREATE_ACCOUNTS = env.bool("KURA_SAML_CREATE_ACCOUNTS", default=True)
+KURA_SAML_CLOCK_SKEW_SECONDS = env.int("KURA_SAML_CLOCK_SKEW_SECONDS", default=60)
+KURA_SAML_XMLSEC_BINARY = env.str("KURA_SAML_XMLSEC_BINARY", default="/usr/bin/xmlsec1")
+if KURA_SAML_ENABLED:
+    _saml_missing = [
+        name
+        for name in ("KURA_SAML_SP_KEY_FILE", "KURA_SAML_SP_CERT_FILE", "KURA_SAML_METADATA_CERT")
+        if not globals()[name]
+    ]
+    if not (KURA_SAML_METADATA_URL or KURA_SAML_METADATA_FILE):
+        _saml_missing.append("KURA_SAML_METADATA_URL or KURA_SAML_METADATA_FILE")
+    if _saml_missing:
+        raise ImproperlyConfigured(f"KURA_SAML_ENABLED needs {', '.join(_saml_missing)}.")
+# djangosaml2 (accounts/saml/): the configuration is built from the settings above.
+SAML_CONFIG_LOADER = "accounts.saml.config.sp_config"
+SAML2_DISCO_URL = KURA_SAML_DISCOVERY_URL or None
+SAML_DEFAULT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+SAML_ATTRIBUTE_MAPPING: dict = {}  # the backend maps the attributes itself
+SAML_CREATE_UNKNOWN_USER = KURA_SAML_CREATE_ACCOUNTS
+SAML_SESSION_COOKIE_NAME = "kura_saml_session"
+# The IdP POSTs its answer cross-site: the SAML session cookie must come with it, which
+# browsers allow for SameSite=None only on a Secure cookie (plain-HTTP development: Lax,
+# which still works while the IdP is on the same site, as in the tests).
+SAML_SESSION_COOKIE_SAMESITE = "None" if globals().get("SESSION_COOKIE_SECURE") else "Lax"
 
 LOGGING = {
     "version": 1,

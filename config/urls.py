@@ -16,11 +16,11 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^api/", api.not_found),  # last under /api/: a JSON 404, never the HTML page
     path("accounts/", include("accounts.urls")),
-    path("accounts/", include("django.contrib.auth.urls")),
     # ORCID sign-in (OpenID Connect); answers 404 unless KURA_ORCID_CLIENT_ID is set. The
     # callback's address is the redirect URI registered with ORCID (README).
     path("oidc/authenticate/", OrcidSignInView.as_view(), name="oidc_authentication_init"),
     path("oidc/callback/", OrcidCallbackView.as_view(), name="oidc_authentication_callback"),
+    path("saml2/", include("accounts.saml.urls")),
     # Without a CSRF token, so that public pages carry no per-visitor token and can be
     # cached: the worst a forged request can do here is switch someone's UI language.
     path("i18n/setlang/", csrf_exempt(set_language), name="set_language"),

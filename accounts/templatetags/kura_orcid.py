@@ -1,5 +1,5 @@
-"""ORCID on pages: the login page's "Sign in with ORCID" button, shown only when ORCID
-sign-in is enabled (``{% orcid_sign_in next %}``), and ``{% orcid_enabled as x %}``."""
+"""ORCID on pages: ``{% orcid_enabled as x %}`` (the header's ORCID link shows only when
+ORCID sign-in is on; the login page's button is in ``accounts/signin.py``)."""
 
 from django import template
 
@@ -11,8 +11,3 @@ register = template.Library()
 @register.simple_tag
 def orcid_enabled() -> bool:
     return _orcid_enabled()
-
-
-@register.inclusion_tag("accounts/_orcid_sign_in.html")
-def orcid_sign_in(next_url: str = "") -> dict:
-    return {"enabled": _orcid_enabled(), "next": next_url}
