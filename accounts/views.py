@@ -124,6 +124,8 @@ def orcid_account(request):
         return redirect(f"{reverse('oidc_authentication_init')}?{query}")
     context = {"linked": identities_of(request.user).get(PROVIDER, [])}
     return render(request, "accounts/orcid.html", context)
+
+
 class LoginView(auth_views.LoginView):
     """Django's login page, with the other sign-in methods (``accounts/signin.py``) as
     buttons; with ``KURA_LOCAL_PASSWORDS`` off it shows no password form and accepts none."""
