@@ -5,19 +5,26 @@
  *
  *   preprocessor           POST /api/v1/uploads/             one server upload per file
  *   createMultipartUpload  (the upload made by the preprocessor)
- *   signPart               POST /api/v1/uploads/<id>/parts   one part's URL, bound to its MD5
+ *   signPart               POST /api/v1/uploads/<id>/parts   URLs of up to six parts, each
+ *                                                            bound to its MD5, signed ahead
  *   (Uppy)                 PUT <url> with Content-MD5         part bytes straight to storage
  *   listParts              GET  /api/v1/uploads/<id>/parts   parts already stored (resume)
  *   completeMultipartUpload POST /api/v1/uploads/<id>/complete   with the file's SHA-256
  *   abortMultipartUpload   DELETE /api/v1/uploads/<id>       only when the user removes a file
  *   then                   GET  /api/v1/objects/<object_id>/ every 1.5 s until verified/failed
  *
- * End-to-end integrity: a Web Worker (static/js/upload-hasher.js, hash-wasm) computes each
- * part's MD5 just before the part is signed; the store refuses a part whose bytes do not
- * match (400), and Uppy signs and sends it again. While the parts go up, the same kind of
- * worker reads the whole file once more for its SHA-256, which completion sends to Kura;
- * the server's checksum worker compares it with the stored bytes, and the object is then
- * "verified end to end" (without a browser digest: "verified (at rest)").
+ * End-to-end integrity: a Web Worker (static/js/upload-hasher.js, hash-wasm) reads the file
+ * once, in order, for both the whole file's SHA-256 and each part's MD5 (a part the read
+ * has not reached yet is hashed by itself in another worker). Each part's URL is signed
+ * for its MD5; the store refuses a part whose bytes do not match (400), and Uppy signs and
+ * sends it again. Completion sends the SHA-256 to Kura; the server's checksum worker
+ * compares it with the stored bytes, and the object is then "verified end to end"
+ * (without a browser digest: "verified (at rest)"). Without Web Workers parts are signed
+ * without an MD5 and no SHA-256 is sent.
+ *
+ * Speed: Uppy runs signPart inside its six request slots, so each upload's signer (see
+ * "Signing parts") signs parts ahead, six per request, while earlier parts are on the
+ * way; Uppy's request for a part is then answered at once and the slots carry PUTs.
  *
  * Failures: Kura's API answers 503 or 429 with Retry-After when it is briefly busy; api()
  * waits and asks again, as it does after a network error. A part URL the store refuses
@@ -375,10 +382,10 @@
 
   // --- Digests, computed in Web Workers ------------------------------------------------
 
-  const MD5_WORKERS = 2; // parts are signed up to six at a time; MD5 is fast
-  const hashJobs = new Map(); // job id -> {resolve, reject, onProgress, worker}
+  const MD5_WORKERS = 2; // parts hashed by themselves (see partMd5For)
+  const hashJobs = new Map(); // job id -> {resolve, reject, onEvent, worker}
   const md5Workers = [];
-  let shaWorker = null;
+  let digestWorker = null;
   let nextJob = 1;
   let nextMd5Worker = 0;
 
@@ -389,8 +396,8 @@
       const { id } = event.data;
       const job = hashJobs.get(id);
       if (!job) return;
-      if ("progress" in event.data) {
-        if (job.onProgress) job.onProgress(event.data.progress);
+      if ("progress" in event.data || "part" in event.data || "started" in event.data) {
+        if (job.onEvent) job.onEvent(event.data);
         return;
       }
       hashJobs.delete(id);
@@ -412,7 +419,7 @@
     return worker;
   }
 
-  function hasherRun(worker, message, onProgress) {
+  function hasherRun(worker, message, onEvent) {
     const id = nextJob++;
     return {
       id,
@@ -421,7 +428,7 @@
           reject(new Error("hash worker unavailable"));
           return;
         }
-        hashJobs.set(id, { resolve, reject, onProgress, worker });
+        hashJobs.set(id, { resolve, reject, onEvent, worker });
         worker.postMessage({ ...message, id });
       }),
     };
@@ -440,36 +447,65 @@
     }
   }
 
-  // The whole file's SHA-256, one job per Uppy file and Blob (a ghost filled in again gets
-  // a new one). The promise never rejects: it gives null when there is no digest to send.
-  const fileDigests = new Map(); // Uppy file id -> {data, promise, jobId, done, failed}
+  // The whole file's SHA-256 and each part's MD5, from one read of the file in the digest
+  // worker: one job per Uppy file, Blob and part size (a ghost filled in again gets a new
+  // one). The promise never rejects: it gives null when there is no digest to send.
+  const fileDigests = new Map(); // Uppy file id -> {data, partSize, promise, jobId, md5s, …}
+  // A part the digest job has not reached is hashed by itself in an MD5 worker (on the
+  // other core) unless the job will get there within this many parts.
+  const DIGEST_WAIT_PARTS = 2;
 
   function fileDigest(file) {
     const current = uppy.getFile(file.id) || file;
     const data = current.data;
+    const partSize = partSizeFor(current);
     let digest = fileDigests.get(current.id);
-    if (digest && digest.data === data) return digest.promise;
-    if (digest && digest.jobId && shaWorker) shaWorker.postMessage({ type: "cancel", id: digest.jobId });
+    if (digest && digest.data === data && digest.partSize === partSize) return digest.promise;
+    if (digest) digestEnd(digest, true);
     if (!data || !config.hasher_url || typeof Worker === "undefined" || current.isGhost) {
+      fileDigests.delete(current.id);
       return Promise.resolve(null);
     }
-    digest = { data, jobId: null, done: false, failed: false, progress: 0 };
+    digest = {
+      data,
+      partSize,
+      jobId: null,
+      started: false,
+      ended: false,
+      done: false,
+      failed: false,
+      progress: 0,
+      partsDone: 0,
+      md5s: new Map(), // part number -> base64 MD5
+      waiters: new Map(), // part number -> [resolve]
+    };
     fileDigests.set(current.id, digest);
     try {
-      if (!shaWorker) shaWorker = hasherStart();
-      const job = hasherRun(shaWorker, { type: "sha256", blob: data }, (bytes) => {
-        digest.progress = data.size ? bytes / data.size : 1;
-        showDigestProgress(current.id, digest);
+      if (!digestWorker) digestWorker = hasherStart();
+      const job = hasherRun(digestWorker, { type: "digest", blob: data, partSize }, (message) => {
+        if ("started" in message) {
+          digest.started = true;
+        } else if ("part" in message) {
+          digest.md5s.set(message.part, message.md5);
+          digest.partsDone = message.part;
+          for (const resolve of digest.waiters.get(message.part) || []) resolve(message.md5);
+          digest.waiters.delete(message.part);
+        } else {
+          digest.progress = data.size ? message.progress / data.size : 1;
+          showDigestProgress(current.id, digest);
+        }
       });
       digest.jobId = job.id;
       digest.promise = job.promise.then(
         (sha256) => {
           digest.done = true;
           digest.progress = 1;
+          digestEnd(digest, false);
           showDigestProgress(current.id, digest);
           return sha256;
         },
         (err) => {
+          digestEnd(digest, false);
           if (!(err && err.name === "AbortError")) {
             digest.failed = true;
             uppy.log(`[Kura] no SHA-256 for ${current.name}: ${err}`, "warning");
@@ -480,6 +516,7 @@
       );
     } catch (err) {
       digest.failed = true;
+      digestEnd(digest, false);
       digest.promise = Promise.resolve(null);
       showDigestProgress(current.id, digest);
     }
@@ -487,12 +524,36 @@
     return digest.promise;
   }
 
+  /** The job gives no more MD5s: parts still waiting are hashed by themselves. */
+  function digestEnd(digest, cancel) {
+    if (cancel && !digest.ended && digest.jobId && digestWorker) {
+      digestWorker.postMessage({ type: "cancel", id: digest.jobId });
+    }
+    digest.ended = true;
+    for (const resolvers of digest.waiters.values()) for (const resolve of resolvers) resolve(null);
+    digest.waiters.clear();
+  }
+
   function fileDigestForget(fileID) {
     const digest = fileDigests.get(fileID);
-    if (digest && !digest.done && digest.jobId && shaWorker) {
-      shaWorker.postMessage({ type: "cancel", id: digest.jobId });
-    }
+    if (digest) digestEnd(digest, !digest.done);
     fileDigests.delete(fileID);
+  }
+
+  /** Part `number`'s MD5 (base64) for its Content-MD5, or null when it cannot be had. */
+  async function partMd5For(fileID, data, partSize, number, body) {
+    const digest = fileDigests.get(fileID);
+    if (digest && digest.data === data && digest.partSize === partSize) {
+      if (digest.md5s.has(number)) return digest.md5s.get(number);
+      if (!digest.ended && digest.started && number <= digest.partsDone + DIGEST_WAIT_PARTS) {
+        const md5 = await new Promise((resolve) => {
+          if (!digest.waiters.has(number)) digest.waiters.set(number, []);
+          digest.waiters.get(number).push(resolve);
+        });
+        if (md5) return md5;
+      }
+    }
+    return partMd5(body);
   }
 
   // --- Signing parts ----------------------------------------------------------------------
@@ -568,8 +629,10 @@
       const promise = (async () => {
         const md5s = await Promise.all(
           numbers.map((n) => {
-            const body = bodies.get(n) || layout.data.slice((n - 1) * layout.partSize, n * layout.partSize);
-            return partMd5(body);
+            if (!layout) return partMd5(bodies.get(n));
+            const { data, partSize } = layout;
+            const body = bodies.get(n) || data.slice((n - 1) * partSize, n * partSize);
+            return partMd5For(this.fileID, data, partSize, n, body);
           }),
         );
         const parts = numbers.map((n, i) => (md5s[i] ? { part_number: n, md5: md5s[i] } : { part_number: n }));
