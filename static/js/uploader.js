@@ -728,12 +728,33 @@
   // "Request has expired"). Any 403 from the store is taken for an expired URL (stores word
   // it differently, and a laptop asleep during a pause wakes up with stale URLs), a few
   // times per part, so a persistent refusal still ends in an error instead of a loop.
+  //
+  // The browser reports a PUT's progress every 50 ms, and each report becomes a new Uppy
+  // state (the file's progress, Golden Retriever's saved copy, a dashboard render): with
+  // six PUTs, 120 a second. A part's reports go to Uppy at most every PART_PROGRESS_MS (the
+  // last one, at the end of the PUT, always does), since each carries the bytes sent so far
+  // and not an increment, nothing is lost.
+  const PART_PROGRESS_MS = 500;
+
+  function throttledProgress(onProgress, size) {
+    if (!onProgress) return onProgress;
+    let last = -Infinity;
+    return (event) => {
+      const now = performance.now();
+      if (event.loaded >= size || now - last >= PART_PROGRESS_MS) {
+        last = now;
+        onProgress(event);
+      }
+    };
+  }
+
   async function uploadPartBytes(options) {
     const url = options.signature && options.signature.url;
     const part = partUrls.get(url);
     partUrls.delete(url);
+    const size = options.size ?? (options.body ? options.body.size : 0);
     try {
-      return await AwsS3.uploadPartBytes(options);
+      return await AwsS3.uploadPartBytes({ ...options, onProgress: throttledProgress(options.onProgress, size) });
     } catch (err) {
       if (!err || err.name === "AbortError" || !err.source) throw err;
       const { status } = err.source;
