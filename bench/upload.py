@@ -4,8 +4,9 @@ One file of 1.5 GiB (``--size-mib``) of random bytes goes to SeaweedFS (started 
 script on free loopback ports, as the test suite starts it) three ways, each with its
 integrity work included:
 
-(a) **browser** — Uppy in headless Chromium on Kura's upload page: each part's MD5 in a
-    Web Worker, signed into its URL, and the whole file's SHA-256 beside it;
+(a) **browser** — Uppy in headless Chromium on Kura's upload page: one read of the file in
+    a Web Worker for each part's MD5 and the whole file's SHA-256; parts signed ahead, six
+    per request, each URL bound to its part's MD5;
 (b) **cli** — ``kura-upload`` with the same parallelism: part MD5s and the SHA-256 from
     the same reads;
 (c) **baseline** — boto3's own multipart upload straight to the bucket with the same part

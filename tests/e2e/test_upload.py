@@ -546,3 +546,31 @@ def test_a_name_with_a_direction_changing_character_is_refused_in_the_browser(
     expect(page.locator(".uppy-Dashboard-Item-name")).to_have_count(1)
     expect(page.locator(".uppy-Dashboard-Item-name")).to_contain_text("notes.csv")
     assert not DataObject.objects.exists()
+
+
+def test_without_web_workers_the_parts_go_up_unhashed_and_the_object_is_verified_at_rest(
+    page, live_server, celery_worker_process, researcher, specimen
+):
+    """A browser that cannot run the hashing worker still uploads: each part is signed and
+    sent without a Content-MD5, no SHA-256 goes with completion, and the object ends
+    verified at rest only."""
+    user, record = researcher
+    path, data = specimen
+    page.add_init_script("delete window.Worker;")
+    gate = PartGate(page)
+    sent = completions(page)
+    open_upload_page(page, user, record.project)
+    page.select_option("#upload-record", str(record.pk))
+    add_file(page, path)
+    start_upload(page)
+
+    row = page.locator("#upload-results li[data-object-id]")
+    expect(row.locator(".checksum-state")).to_have_text(
+        "verified (at rest)", timeout=CHECKSUM_TIMEOUT_MS
+    )
+    assert sorted(gate.sent) == [1, 2, 3, 4]
+    assert all(md5s == [None] for md5s in gate.content_md5.values())
+    assert len(sent) == 1 and "sha256" not in sent[0]
+    data_object = DataObject.objects.get(pk=row.get_attribute("data-object-id"))
+    assert data_object.sha256 == hashlib.sha256(data).hexdigest()
+    assert data_object.integrity == "at_rest"
