@@ -53,7 +53,13 @@ def identity_link(*, user: User, provider: str, subject: str, issuer: str = "") 
     if identity.user_id != user.pk:
         raise ValidationError(_("This identity is already linked to another Kura account."))
     if created:
-        log.info("identity linked: user=%s provider=%s issuer=%s", user.pk, provider, issuer)
+        log.info(  # not a project event: the security log is its record (architecture.md)
+            "identity linked: user=%s provider=%s subject=%r issuer=%r",
+            user.pk,
+            provider,
+            subject,
+            issuer,
+        )
     return identity
 
 

@@ -8,7 +8,8 @@ and the decision what a sign-in does:
 - the ORCID iD is the ``sub`` claim of the ID token; the account that holds it as an
   :class:`~accounts.models.ExternalIdentity` (provider ``orcid``) is signed in;
 - a person who started the flow from their signed-in account ("link my ORCID iD",
-  :data:`LINK_SESSION_KEY`) gets the iD linked to that account;
+  :func:`orcid_link_start`) within :data:`LINK_MAX_AGE_SECONDS` gets the iD linked to
+  that account;
 - otherwise, with ``KURA_ORCID_CREATE_ACCOUNTS`` on, a new account is made just in time,
   named from the ``given_name``/``family_name`` claims;
 - an iD another account holds is refused (:class:`OrcidSignInRefused`).
@@ -20,7 +21,9 @@ docs/architecture.md, "Sign-in").
 
 import logging
 import re
+import time
 
+import jwt
 import requests
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation, ValidationError
@@ -36,9 +39,11 @@ from accounts.models import ExternalIdentity, User
 log = logging.getLogger("kura.security")
 
 PROVIDER = ExternalIdentity.Provider.ORCID
-# Set by the "link my ORCID iD" view to the signed-in account's id, read (and removed) by
-# the callback: only a flow the account holder started links an iD to their account.
+# Set by the "link my ORCID iD" view to the signed-in account's id and the time, read (and
+# removed) by the callback: only a flow the account holder started, a short while ago,
+# links an iD to their account. Logging out removes it with the rest of the session.
 LINK_SESSION_KEY = "kura_orcid_link_user"
+LINK_MAX_AGE_SECONDS = 600
 
 ORCID_ID_RE = re.compile(r"^[0-9]{4}-[0-9]{4}-[0-9]{4}-[0-9]{3}[0-9X]$")
 
@@ -78,6 +83,12 @@ def orcid_url(orcid_id: str) -> str:
     return f"https://orcid.org/{orcid_id}"
 
 
+def orcid_link_start(*, session, user: User) -> None:
+    """Remember in ``session`` that signed-in ``user`` asked to link an iD, for
+    :data:`LINK_MAX_AGE_SECONDS`: the next ORCID answer links instead of signing in."""
+    session[LINK_SESSION_KEY] = {"user": user.pk, "at": int(time.time())}
+
+
 def _names(claims: dict) -> tuple[str, str]:
     given = (claims.get("given_name") or "").strip()
     family = (claims.get("family_name") or "").strip()
@@ -96,7 +107,7 @@ def user_orcid_verify(*, user: User, orcid_id: str) -> None:
     if user.orcid != orcid_id or not user.orcid_verified:
         User.objects.filter(pk=user.pk).update(orcid=orcid_id, orcid_verified=True)
         user.orcid, user.orcid_verified = orcid_id, True
-        log.info("ORCID iD verified: user=%s", user.pk)
+        log.info("ORCID iD verified: user=%s orcid=%s", user.pk, orcid_id)
     orcid_verified.send(sender=User, user=user, orcid_id=orcid_id)
 
 
@@ -109,7 +120,13 @@ def orcid_sign_in(*, orcid_id: str, issuer: str, claims: dict, link_to: User | N
         holder = identity_user(PROVIDER, orcid_id)
         if link_to is not None:
             if holder is not None and holder.pk != link_to.pk:
-                log.warning("ORCID link refused: iD held by user=%s", holder.pk)
+                log.warning(
+                    "ORCID link refused: user=%s orcid=%s issuer=%r is held by user=%s",
+                    link_to.pk,
+                    orcid_id,
+                    issuer,
+                    holder.pk,
+                )
                 raise OrcidSignInRefused(
                     _(
                         "The ORCID iD %(orcid)s is already linked to another Kura account. "
@@ -149,7 +166,12 @@ def orcid_sign_in(*, orcid_id: str, issuer: str, claims: dict, link_to: User | N
                 name_en=" ".join(part for part in (given, family) if part)[:200],
             )
             _identity_link(user, orcid_id, issuer)
-            log.info("account created just in time: user=%s provider=orcid", user.pk)
+            log.info(
+                "account created just in time: user=%s provider=orcid subject=%s issuer=%r",
+                user.pk,
+                orcid_id,
+                issuer,
+            )
         user_orcid_verify(user=user, orcid_id=orcid_id)
     return user
 
@@ -200,7 +222,9 @@ class OrcidBackend(OIDCAuthenticationBackend):
             ) from exc
         except requests.RequestException as exc:
             raise self._unavailable(exc) from exc
-        except SuspiciousOperation as exc:
+        except (SuspiciousOperation, jwt.PyJWTError) as exc:
+            # PyJWT's errors (a malformed token, an unusable key) are not SuspiciousOperation
+            # and the library lets them through: each is a refusal, never a 500.
             log.warning("ORCID sign-in refused: %s", exc)
             raise OrcidSignInRefused(
                 _("The answer from ORCID could not be verified; nobody was signed in."),
@@ -215,10 +239,31 @@ class OrcidBackend(OIDCAuthenticationBackend):
             status=502,
         )
 
+    def _verify_jws(self, payload, key):
+        """The signature and the time claims, as the library checks them but with
+        ``KURA_ORCID_LEEWAY_SECONDS`` of slack for clocks that differ (an ``iat`` a few
+        seconds ahead is not an attack), and every PyJWT refusal (expired, not yet valid,
+        bad signature) a :class:`SuspiciousOperation` the sign-in turns into a 400 page."""
+        header = jwt.get_unverified_header(payload)
+        if header.get("alg") != self.OIDC_RP_SIGN_ALGO:
+            raise SuspiciousOperation("token signed with another algorithm")
+        try:
+            return jwt.decode(
+                payload,
+                key,
+                algorithms=[self.OIDC_RP_SIGN_ALGO],
+                options={"verify_aud": False},  # verify_token checks it, azp too
+                leeway=settings.KURA_ORCID_LEEWAY_SECONDS,
+            )
+        except jwt.InvalidTokenError as exc:
+            raise SuspiciousOperation(f"token refused: {exc}") from exc
+
     def verify_token(self, token, **kwargs):
         payload = super().verify_token(token, **kwargs)
         if "nonce" not in kwargs:
             return payload  # a userinfo JWT: the ID token's checks below already ran
+        if "exp" not in payload or "iat" not in payload:  # both required by OpenID Connect
+            raise SuspiciousOperation("ID token without its lifetime")
         audience = payload.get("aud")
         audiences = audience if isinstance(audience, list) else [audience]
         if self.OIDC_RP_CLIENT_ID not in audiences:
@@ -247,9 +292,22 @@ class OrcidBackend(OIDCAuthenticationBackend):
 
     def _link_target(self) -> User | None:
         """The signed-in account that started a link flow in this browser, or ``None``."""
-        wanted = self.request.session.pop(LINK_SESSION_KEY, None)
-        if wanted is None:
+        marker = self.request.session.pop(LINK_SESSION_KEY, None)
+        if marker is None:
             return None
+        marker = marker if isinstance(marker, dict) else {}  # a bare id: from before expiry
+        wanted, started = marker.get("user"), marker.get("at")
+        if not isinstance(started, int) or not 0 <= time.time() - started <= LINK_MAX_AGE_SECONDS:
+            # Linking instead of signing in is only for the flow just started: a marker left
+            # by an abandoned attempt must not turn a sign-in days later into a link.
+            log.info("ORCID link refused: started too long ago by user=%s", wanted)
+            raise OrcidSignInRefused(
+                _(
+                    "Linking your ORCID iD took too long, so nothing was linked. Start "
+                    "again from your account's ORCID page."
+                ),
+                status=400,
+            )
         signed_in = getattr(self.request, "user", None)
         if signed_in is None or not signed_in.is_authenticated or signed_in.pk != wanted:
             raise OrcidSignInRefused(

@@ -22,7 +22,13 @@ from mozilla_django_oidc.views import (
 )
 
 from .identities import identities_of
-from .orcid import LINK_SESSION_KEY, PROVIDER, OrcidSignInRefused, orcid_enabled
+from .orcid import (
+    LINK_SESSION_KEY,
+    PROVIDER,
+    OrcidSignInRefused,
+    orcid_enabled,
+    orcid_link_start,
+)
 from .signin import sign_in_methods
 from .tokens import api_token_create, api_token_revoke, api_tokens_of
 
@@ -82,11 +88,21 @@ class OrcidSignInView(OIDCAuthenticationRequestView):
 
 class OrcidCallbackView(OIDCAuthenticationCallbackView):
     """ORCID's answer: signs in (or links) through :class:`~accounts.orcid.OrcidBackend`;
-    anything refused is a page that says why, and nobody is signed in by it."""
+    anything refused is a page that says why, and nobody is signed in by it — nor out:
+    anyone can make a browser follow this URL."""
 
     def get(self, request):
         _orcid_enabled_check()
         linking = LINK_SESSION_KEY in request.session
+        # Only an answer to a flow this browser started may end its pending link.
+        self.own_flow = request.GET.get("state") in request.session.get("oidc_states", {})
+        if request.GET.get("error"):
+            # The library would sign the person out here (for its session refresh, which
+            # Kura does not use): answered without it.
+            if self.own_flow:
+                del request.session["oidc_states"][request.GET["state"]]  # used once
+                request.session.modified = True
+            return self.login_failure()
         try:
             response = super().get(request)
         except OrcidSignInRefused as exc:
@@ -107,7 +123,8 @@ class OrcidCallbackView(OIDCAuthenticationCallbackView):
         return self._refused(message, 400)
 
     def _refused(self, message: str, status: int):
-        self.request.session.pop(LINK_SESSION_KEY, None)
+        if self.own_flow:
+            self.request.session.pop(LINK_SESSION_KEY, None)
         return render(
             self.request, "accounts/orcid_refused.html", {"message": message}, status=status
         )
@@ -119,7 +136,7 @@ def orcid_account(request):
     """The person's ORCID iD; POST starts linking one (through ORCID's sign-in)."""
     _orcid_enabled_check()
     if request.method == "POST":
-        request.session[LINK_SESSION_KEY] = request.user.pk
+        orcid_link_start(session=request.session, user=request.user)
         query = urlencode({"next": reverse("account-orcid")})
         return redirect(f"{reverse('oidc_authentication_init')}?{query}")
     context = {"linked": identities_of(request.user).get(PROVIDER, [])}
@@ -150,6 +167,7 @@ class LogoutView(auth_views.LogoutView):
     """Django's logout; a GakuNin session is ended through the IdP's single logout."""
 
     def post(self, request, *args, **kwargs):
+        request.session.pop(LINK_SESSION_KEY, None)  # whichever way the session ends
         if settings.KURA_SAML_ENABLED and request.saml_session.get("_saml2_subject_id"):
             return redirect("saml2_logout")
         return super().post(request, *args, **kwargs)

@@ -192,6 +192,8 @@ KURA_ORCID_ISSUER = env.str("KURA_ORCID_ISSUER", default=KURA_ORCID_BASE_URL)
 # A first sign-in with an iD no account holds makes an account (just in time); off, such a
 # person must sign in another way first and link their iD.
 KURA_ORCID_CREATE_ACCOUNTS = env.bool("KURA_ORCID_CREATE_ACCOUNTS", default=True)
+# Seconds the ID token's time claims (iat, exp, nbf) may be off, for clocks that differ.
+KURA_ORCID_LEEWAY_SECONDS = env.int("KURA_ORCID_LEEWAY_SECONDS", default=60)
 OIDC_RP_CLIENT_ID = KURA_ORCID_CLIENT_ID
 OIDC_RP_CLIENT_SECRET = env.str("KURA_ORCID_CLIENT_SECRET", default="")
 OIDC_OP_AUTHORIZATION_ENDPOINT = env.str(

@@ -2,6 +2,7 @@
 (django-oauth-toolkit, tests/oidc_provider/): the browser's round trip is Kura's test
 client on Kura's side and a ``requests`` session signed in at the provider."""
 
+import logging
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
@@ -10,7 +11,10 @@ from django.core.exceptions import SuspiciousOperation
 from django.urls import reverse
 
 from accounts.models import ExternalIdentity, User
-from accounts.orcid import OrcidBackend, orcid_id_valid
+from accounts.orcid import LINK_MAX_AGE_SECONDS, LINK_SESSION_KEY, OrcidBackend, orcid_id_valid
+from tests.accounts.test_saml import federation, sp_metadata  # noqa: F401 - fixtures
+from tests.accounts.test_saml import person as saml_person
+from tests.accounts.test_saml import sign_in as saml_sign_in
 from tests.factories import UserFactory
 from tests.oidc_provider.fixtures import (  # noqa: F401 - fixtures
     KURA_CLIENT,
@@ -20,6 +24,7 @@ from tests.oidc_provider.fixtures import (  # noqa: F401 - fixtures
     PEOPLE,
     oidc_provider,
     orcid_settings,
+    provider_clock,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("orcid_settings")]
@@ -276,6 +281,100 @@ def test_orcid_out_of_reach_is_a_clear_502(client, oidc_provider, settings):  # 
     assert _signed_in_user(client) is None
 
 
+# --- the ID token's times ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("provider_ahead", "leeway", "signed_in"),
+    [
+        (30, 60, True),  # a provider clock half a minute fast: within the default leeway
+        (30, 0, False),  # the same without leeway: issued "in the future"
+        (120, 60, False),  # two minutes fast: beyond the leeway
+        (-2 * 86400, 60, False),  # two days slow: the token expired long ago
+    ],
+)
+def test_the_id_tokens_times_are_checked_with_the_leeway(
+    client,
+    oidc_provider,  # noqa: F811
+    provider_clock,  # noqa: F811
+    settings,
+    provider_ahead,
+    leeway,
+    signed_in,
+):
+    settings.KURA_ORCID_LEEWAY_SECONDS = leeway
+    provider_clock(provider_ahead)
+
+    answer = _sign_in(client, oidc_provider, "carberry")
+
+    if signed_in:
+        assert answer.status_code == 302
+        assert _signed_in_user(client).orcid == CARBERRY
+    else:
+        assert answer.status_code == 400
+        assert "could not be verified" in answer.content.decode()
+        assert _signed_in_user(client) is None
+        assert not User.objects.exists()
+
+
+def test_a_malformed_id_token_is_refused(client, oidc_provider, monkeypatch):  # noqa: F811
+    exchange = OrcidBackend.get_token
+
+    def garbled(backend, payload):  # ORCID's real answer, its ID token garbled on the way
+        return exchange(backend, payload) | {"id_token": "not-a-jwt"}
+
+    monkeypatch.setattr(OrcidBackend, "get_token", garbled)
+
+    answer = _sign_in(client, oidc_provider, "carberry")
+
+    assert answer.status_code == 400
+    assert "could not be verified" in answer.content.decode()
+    assert _signed_in_user(client) is None
+
+
+# --- an error answer signs nobody out ------------------------------------------------------
+
+
+def test_an_error_answer_any_site_can_send_signs_nobody_out(client):
+    person = UserFactory()
+    client.force_login(person)
+
+    # e.g. <img src="https://kura.example/oidc/callback/?error=x"> on another site's page
+    answer = client.get("/oidc/callback/", {"error": "x"})
+
+    assert answer.status_code == 400
+    assert "ORCID did not sign you in" in answer.content.decode()
+    assert _signed_in_user(client) == person
+
+
+def test_an_error_answer_uses_up_its_state(client, oidc_provider):  # noqa: F811
+    browser = ProviderBrowser(oidc_provider, "carberry")
+    back = browser.authorize(_to_orcid(client))
+    state = parse_qs(urlsplit(back).query)["state"][0]
+    assert (
+        client.get("/oidc/callback/", {"error": "access_denied", "state": state}).status_code == 400
+    )
+
+    answer = _back_to_kura(client, back)
+
+    assert answer.status_code == 400
+    assert _signed_in_user(client) is None
+
+
+def test_an_error_answer_from_elsewhere_leaves_a_pending_link(client, oidc_provider):  # noqa: F811
+    local = UserFactory()
+    client.force_login(local)
+    start = client.post(reverse("account-orcid"))["Location"]
+    back = ProviderBrowser(oidc_provider, "carberry").authorize(_to_orcid(client, start))
+    assert client.get("/oidc/callback/", {"error": "x", "state": "not-ours"}).status_code == 400
+
+    answer = _back_to_kura(client, back)
+
+    assert answer.status_code == 302
+    assert ExternalIdentity.objects.get(subject=CARBERRY).user == local
+    assert _signed_in_user(client) == local
+
+
 # --- linking ------------------------------------------------------------------------------
 
 
@@ -354,11 +453,106 @@ def test_a_link_flow_finished_by_someone_else_is_refused(client, oidc_provider):
     assert not User.objects.filter(orcid_verified=True).exists()
 
 
+def _link_started_ago(client, seconds: int) -> None:
+    session = client.session
+    marker = session[LINK_SESSION_KEY]
+    marker["at"] -= seconds
+    session[LINK_SESSION_KEY] = marker
+    session.save()
+
+
+@pytest.mark.parametrize(
+    ("age", "linked"), [(LINK_MAX_AGE_SECONDS - 60, True), (LINK_MAX_AGE_SECONDS + 1, False)]
+)
+def test_a_link_started_too_long_ago_links_nothing(client, oidc_provider, age, linked):  # noqa: F811
+    local = UserFactory()
+    client.force_login(local)
+    start = client.post(reverse("account-orcid"))["Location"]
+    _link_started_ago(client, age)
+
+    answer = _sign_in(client, oidc_provider, "carberry", start=start)
+
+    assert _signed_in_user(client) == local
+    assert User.objects.count() == 1  # no account made just in time either
+    if linked:
+        assert answer.status_code == 302
+        assert ExternalIdentity.objects.get(subject=CARBERRY).user == local
+    else:
+        assert answer.status_code == 400
+        assert "Linking your ORCID iD took too long" in answer.content.decode()
+        assert not ExternalIdentity.objects.exists()
+        local.refresh_from_db()
+        assert not local.orcid_verified
+    assert LINK_SESSION_KEY not in client.session
+
+
+def test_logging_out_forgets_a_pending_link(client):
+    client.force_login(UserFactory())
+    client.post(reverse("account-orcid"))
+    assert LINK_SESSION_KEY in client.session
+
+    client.post(reverse("logout"))
+
+    assert LINK_SESSION_KEY not in client.session
+
+
+def test_a_gakunin_logout_forgets_a_pending_link_before_going_to_the_idp(
+    client,
+    federation,  # noqa: F811
+    sp_metadata,  # noqa: F811
+):
+    saml_sign_in(client, federation.idp_a, sp_metadata, saml_person())
+    client.post(reverse("account-orcid"))
+    assert LINK_SESSION_KEY in client.session
+
+    answer = client.post(reverse("logout"))
+
+    assert answer.status_code == 302  # on to the IdP's single logout, which may never answer
+    assert LINK_SESSION_KEY not in client.session
+
+
 def test_the_orcid_page_needs_a_signed_in_person(client):
     answer = client.get(reverse("account-orcid"))
 
     assert answer.status_code == 302
     assert answer["Location"].startswith(reverse("login"))
+
+
+# --- identity events in the security log ---------------------------------------------------
+
+
+def _security_log(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "kura.security"]
+
+
+def test_identity_events_are_logged_with_who_what_and_which_issuer(client, oidc_provider, caplog):  # noqa: F811
+    caplog.set_level(logging.INFO, logger="kura.security")
+    issuer = repr(oidc_provider.base_url)
+
+    _sign_in(client, oidc_provider, "carberry")  # an account made just in time
+    made = _signed_in_user(client)
+    client.logout()
+    local = UserFactory()
+    client.force_login(local)
+    _link(client, oidc_provider, "sato")
+
+    lines = _security_log(caplog)
+    assert (
+        f"account created just in time: user={made.pk} provider=orcid subject={CARBERRY} "
+        f"issuer={issuer}"
+    ) in lines
+    assert (
+        f"identity linked: user={made.pk} provider=orcid subject='{CARBERRY}' issuer={issuer}"
+        in lines
+    )
+    assert (
+        f"identity linked: user={local.pk} provider=orcid subject='{SATO}' issuer={issuer}" in lines
+    )
+    assert f"ORCID iD verified: user={local.pk} orcid={SATO}" in lines
+    for line in lines:  # no client secret, token or code
+        assert KURA_CLIENT[1] not in line
+        assert "eyJ" not in line
+        assert "code=" not in line
 
 
 # --- the iD ---------------------------------------------------------------------------------

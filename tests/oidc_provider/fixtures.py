@@ -12,6 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.oidc_provider import CLOCK_OFFSET_FILE
+
 ROOT = Path(__file__).resolve().parents[2]
 KURA_REDIRECT_URI = "http://testserver/oidc/callback/"  # the Django test client's host
 KURA_CLIENT = ("kura-test", "kura-test-secret")
@@ -36,6 +38,7 @@ PEOPLE = {
 @dataclass
 class Provider:
     base_url: str
+    data_dir: Path
 
 
 def _rsa_key_pem() -> str:
@@ -83,7 +86,7 @@ def oidc_provider():
         if not line.startswith("OIDC-PROVIDER "):
             log = (data_dir / "server.log").read_text()[-3000:]
             pytest.fail(f"the test OpenID provider did not start:\n{log}", pytrace=False)
-        yield Provider(base_url=line.split()[1])
+        yield Provider(base_url=line.split()[1], data_dir=data_dir)
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -102,3 +105,16 @@ def orcid_settings(settings, oidc_provider):
     settings.OIDC_OP_USER_ENDPOINT = f"{base}/oauth/userinfo"
     settings.KURA_ORCID_CREATE_ACCOUNTS = True
     return settings
+
+
+@pytest.fixture
+def provider_clock(oidc_provider):
+    """Sets the provider's clock ``seconds`` off from Kura's (its ID tokens' ``iat`` and
+    ``exp``), back in step after the test."""
+    offset_file = oidc_provider.data_dir / CLOCK_OFFSET_FILE
+
+    def set_offset(seconds: int) -> None:
+        offset_file.write_text(str(seconds))
+
+    yield set_offset
+    offset_file.unlink(missing_ok=True)
