@@ -6,7 +6,10 @@ and ORCID the person accepting must hold that identity (``identities_of``); for 
 holding the link (mailed to that address) is the proof, and any signed-in account may
 accept it — as GitHub's and GitLab's invitations work. Only the SHA-256 of the token is
 kept; a token is used once, under a row lock. Who may invite is
-:func:`accounts.members` ``members_manage_check`` (the ``ALLOWED`` table).
+:func:`accounts.members` ``members_manage_check`` (the ``ALLOWED`` table). An invitation
+stands on its inviter: it is accepted only while they may still invite to its role
+(``may_grant``; their removal or demotion revokes those they may no longer make), and
+never by the inviter themselves.
 """
 
 import datetime
@@ -30,7 +33,7 @@ from django.utils.translation import gettext as _
 from core.audit import AuditAction, audit_record
 
 from .identities import identities_of
-from .members import members_manage_check, project_lock, role_checked
+from .members import may_grant, members_manage_check, project_lock, role_checked
 from .models import ExternalIdentity, Invitation, Membership, Project, Role, User
 
 log = logging.getLogger("kura.members")
@@ -55,8 +58,9 @@ def invitations_pending(*, project: Project | None = None, now=None) -> QuerySet
 
 
 def invitations_addressed_to(user: User) -> QuerySet[Invitation]:
-    """Pending invitations addressed to ``user``: to their e-mail address, or to an ePPN or
-    ORCID iD linked to their account."""
+    """Pending invitations addressed to ``user``: to an ePPN or ORCID iD linked to their
+    account. Never e-mail invitations: an account's e-mail address is not proved (an IdP
+    or the person may set any), and their link is what reaches the address's holder."""
     if not user.is_authenticated:
         return Invitation.objects.none()
     linked = identities_of(user)
@@ -64,8 +68,6 @@ def invitations_addressed_to(user: User) -> QuerySet[Invitation]:
     where |= Q(
         kind=Invitation.Kind.ORCID, value__in=linked.get(ExternalIdentity.Provider.ORCID, [])
     )
-    if user.email:
-        where |= Q(kind=Invitation.Kind.EMAIL, value__iexact=user.email)
     return invitations_pending().filter(where).order_by("expires_at", "pk")
 
 
@@ -161,7 +163,7 @@ def member_invite(
     value = invitation_address_normalise(kind, value)
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
-        project_lock(project)
+        members_manage_check(actor, project_lock(project), role)  # the role as of the lock
         member = _member_by_address(project, kind, value)
         if member is not None:
             raise ValidationError(
@@ -225,7 +227,7 @@ def invitation_mail_send(*, invitation: Invitation, token: str) -> bool:
 
 def invitation_refusal(invitation: Invitation, user) -> ValidationError | None:
     """Why ``user`` may not accept ``invitation`` now (its ``code``: ``accepted``,
-    ``revoked``, ``expired``, ``mismatch``, ``member``), or ``None``."""
+    ``revoked``, ``expired``, ``own``, ``inviter``, ``mismatch``, ``member``), or ``None``."""
     state = invitation.state()
     if state == "accepted":
         return ValidationError(_("This invitation has already been used."), code="accepted")
@@ -252,6 +254,18 @@ def invitation_refusal(invitation: Invitation, user) -> ValidationError | None:
             )
     if Membership.objects.filter(project_id=invitation.project_id, user=user).exists():
         return ValidationError(_("You are already a member of this project."), code="member")
+    if user.is_authenticated and invitation.invited_by_id == user.pk:
+        return ValidationError(
+            _("You made this invitation yourself, so you cannot accept it."), code="own"
+        )
+    if not may_grant(invitation.invited_by, invitation.project, invitation.role):
+        return ValidationError(
+            _(
+                "The person who made this invitation may no longer invite to this role. "
+                "Ask the project's PM for a new one."
+            ),
+            code="inviter",
+        )
     return None
 
 
@@ -275,7 +289,16 @@ def _accept(actor, **lookup) -> Membership:
     if not actor.is_authenticated:
         raise PermissionDenied(_("Sign in to accept the invitation."))
     with transaction.atomic():
-        invitation = Invitation.objects.select_for_update().select_related("project").get(**lookup)
+        # The project first, as every membership change takes it: the inviter's role is
+        # then the one that holds until this commits (and no lock-order deadlock).
+        project = Invitation.objects.select_related("project").get(**lookup).project
+        project = project_lock(project)
+        invitation = (
+            Invitation.objects.select_for_update()
+            .select_related("invited_by")
+            .get(project=project, **lookup)
+        )
+        invitation.project = project
         refusal = invitation_refusal(invitation, actor)
         if refusal is not None:
             if refusal.code == "mismatch" and "pk" in lookup:
@@ -313,9 +336,9 @@ def invitation_revoke(*, actor, project: Project, invitation_pk: int) -> Invitat
     one answers ``Invitation.DoesNotExist``; one no longer pending a ``ValidationError``.
     Audits ``invitation_revoked``."""
     with transaction.atomic():
-        project_lock(project)
+        locked = project_lock(project)
         invitation = Invitation.objects.select_for_update().get(pk=invitation_pk, project=project)
-        members_manage_check(actor, project, invitation.role)
+        members_manage_check(actor, locked, invitation.role)
         if invitation.state() != "pending":
             raise ValidationError(_("This invitation is no longer pending."))
         invitation.revoked_at = timezone.now()

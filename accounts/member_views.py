@@ -168,7 +168,15 @@ def invitation_revoke(request, project_id: int, invitation_id: int):
 
 
 # Statuses of an invitation that cannot be accepted, by the refusal's code.
-REFUSAL_STATUS = {"accepted": 410, "revoked": 410, "expired": 410, "mismatch": 403, "member": 409}
+REFUSAL_STATUS = {
+    "accepted": 410,
+    "revoked": 410,
+    "expired": 410,
+    "own": 403,
+    "inviter": 410,
+    "mismatch": 403,
+    "member": 409,
+}
 
 
 @never_cache

@@ -19,11 +19,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.dispatch import Signal
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.audit import AuditAction, audit_record
 
-from .models import Institution, Membership, Project, Role, User
+from .models import Institution, Invitation, Membership, Project, Role, User
 from .roles import ProjectAction, may
 
 log = logging.getLogger("kura.members")
@@ -64,11 +65,19 @@ def may_manage(user, project: Project, membership_role: str) -> bool:
     return may(user, ProjectAction.MANAGE_MEMBERS, project)
 
 
+def may_grant(user, project: Project, role: str) -> bool:
+    """Whether ``user`` (an active account) may still invite someone into ``project`` as
+    ``role``: what an invitation they made stands on until it is accepted."""
+    return user is not None and user.is_active and may_manage(user, project, role)
+
+
 # --- Writes -------------------------------------------------------------------------------
 
 
 def project_lock(project: Project) -> Project:
-    """``project``'s row, locked: every membership change of one project is serialised."""
+    """``project``'s row, locked: every membership change of one project is serialised.
+    Check permissions against the answer, not ``project``: it is read afresh, so no role
+    read before the lock (``accounts.roles.role_read``) comes with it."""
     return Project.objects.select_for_update().get(pk=project.pk)
 
 
@@ -102,13 +111,13 @@ def member_role_change(*, actor, project: Project, membership_pk: int, role: str
     ``member_role_changed``; the new role rules from the next request."""
     role = role_checked(role)
     with transaction.atomic():
-        project_lock(project)
+        locked = project_lock(project)
         membership = (
             Membership.objects.select_for_update()
             .select_related("user")
             .get(pk=membership_pk, project=project)
         )
-        members_manage_check(actor, project, membership.role, role)
+        members_manage_check(actor, locked, membership.role, role)
         if membership.role == role:
             return membership
         if membership.role == Role.PM:
@@ -123,6 +132,7 @@ def member_role_change(*, actor, project: Project, membership_pk: int, role: str
             before={"user": membership.user.username, "role": before},
             after={"user": membership.user.username, "role": role},
         )
+        _invitations_unbacked_revoke(actor=actor, project=locked, inviter=membership.user)
     return membership
 
 
@@ -131,13 +141,13 @@ def member_remove(*, actor, project: Project, membership_pk: int) -> Membership:
     last PM). Their access ends with the transaction; :data:`member_removed` lets the
     repository abort their unfinished uploads in the project. Audits ``member_removed``."""
     with transaction.atomic():
-        project_lock(project)
+        locked = project_lock(project)
         membership = (
             Membership.objects.select_for_update()
             .select_related("user")
             .get(pk=membership_pk, project=project)
         )
-        members_manage_check(actor, project, membership.role)
+        members_manage_check(actor, locked, membership.role)
         if membership.role == Role.PM:
             _keeps_a_pm(project, membership)
         membership.delete()
@@ -147,24 +157,74 @@ def member_remove(*, actor, project: Project, membership_pk: int) -> Membership:
             project=project,
             before={"user": membership.user.username, "role": membership.role},
         )
+        _invitations_unbacked_revoke(actor=actor, project=locked, inviter=membership.user)
         member_removed.send(Membership, project=project, user=membership.user, actor=actor)
     return membership
 
 
+def _invitations_unbacked_revoke(*, actor, project: Project, inviter: User) -> None:
+    """Withdraw the pending invitations ``inviter`` made in ``project`` that they may no
+    longer make (:func:`may_grant`, read after their removal or role change, in its
+    transaction): a leaver's invitations die with their membership, a demoted member's
+    above their new role. Each is audited ``invitation_revoked`` by ``actor``."""
+    now = timezone.now()
+    pending = Invitation.objects.select_for_update().filter(
+        project=project,
+        invited_by=inviter,
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=now,
+    )
+    for invitation in pending.order_by("pk"):
+        if may_grant(inviter, project, invitation.role):
+            continue
+        invitation.revoked_at = now
+        invitation.revoked_by = actor
+        invitation.save(update_fields=["revoked_at", "revoked_by"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.INVITATION_REVOKED,
+            project=project,
+            before={
+                "invitation": invitation.pk,
+                "kind": invitation.kind,
+                "address": invitation.value,
+                "role": invitation.role,
+                "invited_by": inviter.username,
+                "reason": "the inviter may no longer invite to this role",
+            },
+        )
+
+
 def user_by_handle(handle: str) -> User:
-    """The active account named by ``handle``: a username, else a unique e-mail address."""
+    """The active account named by ``handle``: with an ``@``, the one account with that
+    e-mail address (else the account with that username); without, the username. Two or
+    more accounts that answer to it are refused rather than guessed between (a username
+    may look like someone else's e-mail address)."""
     handle = (handle or "").strip()
-    if handle:
-        user = User.objects.filter(username=handle, is_active=True).first()
+    active = User.objects.filter(is_active=True)
+    if handle and "@" in handle:
+        by_email = list(active.filter(email__iexact=handle).order_by("pk")[:2])
+        by_username = active.filter(username=handle).first()
+        if len(by_email) > 1 or (
+            by_email and by_username is not None and by_username != by_email[0]
+        ):
+            raise ValidationError(
+                {
+                    "first_pm": _(
+                        "Several accounts answer to this e-mail address; give the username "
+                        "of the one you mean, or ask an administrator."
+                    )
+                }
+            )
+        if by_email:
+            return by_email[0]
+        if by_username is not None:
+            return by_username
+    elif handle:
+        user = active.filter(username=handle).first()
         if user is not None:
             return user
-        by_email = list(User.objects.filter(email__iexact=handle, is_active=True)[:2])
-        if len(by_email) == 1:
-            return by_email[0]
-        if len(by_email) > 1:
-            raise ValidationError(
-                {"first_pm": _("Several accounts have this e-mail address; give the username.")}
-            )
     raise ValidationError({"first_pm": _("No account has this username or e-mail address.")})
 
 

@@ -140,3 +140,31 @@ def test_two_accounts_with_one_email_need_the_username():
 
     assert response.status_code == 400
     assert "give the username" in response.content.decode()
+
+
+def test_an_email_address_names_the_account_with_that_address_not_that_username():
+    """A username may look like someone's e-mail address: given an address, the account
+    with that address is meant, and two accounts answering to it are refused."""
+    owner = UserFactory(username="owner", email="hanako@example.org")
+    curator = make_curator()
+
+    response = logged_in(curator).post(URL, fields(first_pm="hanako@example.org"))
+    assert response.status_code == 302
+    assert Membership.objects.get(project__japan_grant_number="JPMJMS2023").user == owner
+
+    UserFactory(username="hanako@example.org", email="mallory@example.net")
+    response = logged_in(curator).post(
+        URL, fields(first_pm="hanako@example.org", japan_grant_number="JPMJMS2024")
+    )
+    assert response.status_code == 400
+    assert "Several accounts answer to this e-mail address" in response.content.decode()
+    assert not Project.objects.filter(japan_grant_number="JPMJMS2024").exists()
+
+
+def test_a_username_without_at_is_not_matched_as_an_email():
+    UserFactory(username="other", email="taro")  # not an address: never matched by it
+
+    response = logged_in(make_curator()).post(URL, fields(first_pm="taro"))
+
+    assert response.status_code == 400
+    assert "No account has this username" in response.content.decode()

@@ -89,18 +89,29 @@ def test_an_outsider_follows_their_access_requests_and_grants():
     assert "Active" in grants and "Revoked" in grants and "Expired" in grants
 
 
-def test_invitations_by_email_are_listed_with_where_to_accept(django_assert_max_num_queries):
+def test_invitations_to_linked_identities_are_listed_and_to_the_email_not(
+    django_assert_max_num_queries,
+):
     user = UserFactory(email="Invitee@Example.org")
+    ExternalIdentity.objects.create(user=user, provider="saml", subject="invitee@example.ac.jp")
     pm = MembershipFactory(role=Role.PM)
-    Invitation.objects.create(
-        project=pm.project,
-        role=Role.RESEARCHER,
-        kind=Invitation.Kind.EMAIL,
-        value="invitee@example.org",
-        token_hash="0" * 64,
-        invited_by=pm.user,
-        expires_at=timezone.now() + datetime.timedelta(days=3),
+    other = MembershipFactory(
+        role=Role.PM, project__name_en="Hush project", project__name_ja="内緒のプロジェクト"
     )
+    addressed = {}
+    for project, kind, value in [
+        (pm.project, Invitation.Kind.EPPN, "invitee@example.ac.jp"),
+        (other.project, Invitation.Kind.EMAIL, "invitee@example.org"),
+    ]:
+        addressed[kind] = Invitation.objects.create(
+            project=project,
+            role=Role.RESEARCHER,
+            kind=kind,
+            value=value,
+            token_hash=kind.ljust(64, "0"),
+            invited_by=pm.user,
+            expires_at=timezone.now() + datetime.timedelta(days=3),
+        )
     for _n in range(3):
         MembershipFactory(user=user, role=Role.RESEARCHER)
         AccessGrantFactory(grantee=user)
@@ -111,4 +122,8 @@ def test_invitations_by_email_are_listed_with_where_to_accept(django_assert_max_
         page = client.get("/me/").content.decode()
 
     assert pm.project.name in page
-    assert "Open the link in the e-mail sent to invitee@example.org" in page
+    assert f'id="my-invitation-{addressed[Invitation.Kind.EPPN].pk}"' in page
+    assert f'action="/invitations/{addressed[Invitation.Kind.EPPN].pk}/accept"' in page
+    # The account's e-mail address is not proved: that invitation is reached by its link.
+    assert f'id="my-invitation-{addressed[Invitation.Kind.EMAIL].pk}"' not in page
+    assert other.project.name not in page
