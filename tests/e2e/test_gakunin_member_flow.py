@@ -9,7 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.models import ExternalIdentity, Membership, Role
-from repository.models import DataObject
+from core.audit import AuditAction
+from repository.models import AuditEvent, DataObject
 from tests.e2e.gakunin import sign_in_with_gakunin
 from tests.factories import PASSWORD, DmpRecordFactory, MembershipFactory
 
@@ -19,8 +20,17 @@ EPPN = "hanako@example.ac.jp"
 CHECKSUM_TIMEOUT_MS = 120_000
 
 
+@pytest.fixture
+def pm_page(browser, live_server):
+    """The PM's browser: a context of its own, closed however the test ends."""
+    context = browser.new_context(base_url=live_server.url, locale="en-US")
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
+
+
 def test_a_newcomer_from_gakunin_is_invited_uploads_and_loses_access_when_removed(
-    page, browser, live_server, gakunin, celery_worker_process, tmp_path, screenshots
+    page, pm_page, gakunin, celery_worker_process, tmp_path, screenshots
 ):
     pm = MembershipFactory(role=Role.PM, user__username="pm-tanaka").user
     project = pm.memberships.get().project
@@ -39,9 +49,6 @@ def test_a_newcomer_from_gakunin_is_invited_uploads_and_loses_access_when_remove
     newcomer = ExternalIdentity.objects.get(subject=EPPN).user
 
     # The PM, in a browser of their own, invites that ePPN from the members page.
-    pm_context = browser.new_context(base_url=live_server.url, locale="en-US")
-    pm_context.set_default_timeout(15_000)
-    pm_page = pm_context.new_page()
     pm_page.goto("/accounts/login/")
     pm_page.locator("#id_username").fill(pm.username)
     pm_page.locator("#id_password").fill(PASSWORD)
@@ -98,7 +105,6 @@ def test_a_newcomer_from_gakunin_is_invited_uploads_and_loses_access_when_remove
         "Hanako Suzuki was removed from the project."
     )
     expect(pm_page.locator("#member-table")).not_to_contain_text("Hanako Suzuki")
-    pm_context.close()
 
     # From their next request on, the project's non-public data is closed to them: its
     # pages answer as if it did not exist, and the file's download too.
@@ -110,3 +116,12 @@ def test_a_newcomer_from_gakunin_is_invited_uploads_and_loses_access_when_remove
     page.goto("/me/")
     expect(page.locator("#my-projects")).not_to_contain_text(project.name)
     expect(page.locator("#next-steps")).to_be_visible()
+
+    # Each step is on the project's audit trail, by the person who took it.
+    trail = AuditEvent.objects.filter(project=project)
+    assert set(trail.values_list("action", "actor__username")) >= {
+        (AuditAction.MEMBER_INVITED, pm.username),
+        (AuditAction.INVITATION_ACCEPTED, newcomer.username),
+        (AuditAction.UPLOAD_COMPLETED, newcomer.username),
+        (AuditAction.MEMBER_REMOVED, pm.username),
+    }
