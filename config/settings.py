@@ -150,7 +150,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "home"
+LOGIN_REDIRECT_URL = "signed-in"  # My page for a newcomer, else home (repository/mine)
 LOGOUT_REDIRECT_URL = "home"
 
 # Sign-in throttling (django-axes, a maintained library): after KURA_LOGIN_FAILURE_LIMIT

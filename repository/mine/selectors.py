@@ -40,6 +40,14 @@ def my_memberships(user: User) -> QuerySet[Membership]:
     )
 
 
+def lands_on_my_page(user: User) -> bool:
+    """Whether a sign-in without a page to return to should land ``user`` on My page: they
+    are in no project yet, or an invitation waits for them there."""
+    return (
+        not Membership.objects.filter(user=user).exists() or invitations_addressed_to(user).exists()
+    )
+
+
 def my_page(*, user: User) -> MyPage:
     now = timezone.now()
     linked = identities_of(user)

@@ -4,4 +4,5 @@ from repository.mine import views
 
 urlpatterns = [
     path("me/", views.my_page, name="my-page"),
+    path("me/signed-in/", views.signed_in, name="signed-in"),
 ]

@@ -267,6 +267,28 @@ def test_a_bad_role_is_refused_on_the_page():
     assert Membership.objects.get(pk=w.researcher.pk).role == Role.RESEARCHER
 
 
+def test_after_a_refusal_the_invite_form_still_invites():
+    """A refusal is shown at the refused action's URL: the invite form on that page must
+    post to the members page, not to the role change it would otherwise repeat."""
+    w = world()
+    dm = MembershipFactory(project=w.project, role=Role.DATA_MANAGER)
+    role_url = f"/projects/{w.project.pk}/members/{w.researcher.pk}/role"
+    client = client_for(dm.user)
+    refused = client.post(role_url, {"role": Role.PM})  # a data manager cannot make a PM
+    assert refused.status_code == 403
+
+    assert f'action="/projects/{w.project.pk}/members/" class="form panel" id="invite-form"' in (
+        refused.content.decode()
+    )
+    response = client.post(
+        f"/projects/{w.project.pk}/members/",
+        {"kind": "eppn", "value": "newcomer@example.ac.jp", "role": Role.COLLABORATOR},
+    )
+    assert response.status_code == 200
+    assert Membership.objects.get(pk=w.researcher.pk).role == Role.RESEARCHER
+    assert Invitation.objects.filter(value="newcomer@example.ac.jp").exists()
+
+
 def test_removing_yourself_leaves_the_project():
     w = world()
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.gakunin import IdPServer, federation_start
 from tests.e2e.screenshots import Screenshots, screenshot_folder
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls made by
@@ -54,3 +55,16 @@ def screenshots() -> Screenshots:
         return Screenshots(screenshot_folder(os.environ.get("KURA_SCREENSHOTS")))
     except ValueError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def gakunin(live_server, settings, tmp_path):
+    """A GakuNin test federation (tests/e2e/gakunin.py) with Kura as its SP: the returned
+    server is Example University's IdP, answering for its ``person``."""
+    server = IdPServer()
+    server.start()
+    try:
+        federation_start(server, live_server.url, settings, tmp_path)
+        yield server
+    finally:
+        server.stop()

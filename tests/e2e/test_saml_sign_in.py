@@ -1,124 +1,38 @@
 """A new person signs in through GakuNin in Chromium: the login page, Kura's IdP chooser,
-a pysaml2 IdP served over HTTP by the test, and back to Kura with an account made for them."""
-
-import html
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+a pysaml2 IdP served over HTTP by the test (the ``gakunin`` fixture), and back to Kura with
+an account made for them."""
 
 import pytest
-from django.test import Client
 from playwright.sync_api import expect
 
 from accounts.models import ExternalIdentity, Institution, User
-from tests.accounts.saml_idp import TestIdP, federation_metadata, make_keypair
+from tests.e2e.gakunin import IDP
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-IDP = "https://idp.example.ac.jp/idp/shibboleth"
-PERSON = {
-    "eduPersonPrincipalName": ["hanako@example.ac.jp"],
-    "mail": ["hanako.suzuki@example.ac.jp"],
-    "displayName": ["Hanako Suzuki"],
-    "jaDisplayName": ["鈴木 花子"],
-    "eduPersonScopedAffiliation": ["member@example.ac.jp"],
-}
 
+def test_a_new_person_signs_in_through_the_idp_chooser(page, gakunin):
+    university = Institution.objects.create(name_en="Example University", idp_entity_id=IDP)
 
-class IdPServer:
-    """The IdP's web side: its SSO URL answers Kura's AuthnRequest with a page whose
-    button posts the signed response to Kura's ACS, as a Shibboleth IdP does."""
+    page.goto("/accounts/login/")
+    page.get_by_role("link", name="Sign in with GakuNin").click()
 
-    def __init__(self):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.base = f"http://localhost:{self.httpd.server_port}"
-        self.idp: TestIdP | None = None
-        self.sp_metadata = ""
-        self.acs = ""
+    expect(page.get_by_role("heading", name="Choose your institution")).to_be_visible()
+    expect(page.locator("#idp-list li")).to_have_count(2)
+    page.locator("#idp-query").fill("example")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#idp-list li")).to_have_count(1)
+    page.get_by_role("link", name="Example University").click()
 
-    def _handler(self):
-        server = self
+    expect(page.get_by_role("heading", name="Example University IdP")).to_be_visible()
+    page.get_by_role("button", name="Continue to Kura").click()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
-                if "SAMLRequest=" not in self.path:
-                    self.send_error(404)
-                    return
-                saml_response, relay = server.idp.answer(
-                    server.base + self.path, server.sp_metadata, PERSON
-                )
-                body = (
-                    "<!DOCTYPE html><html><body><h1>Example University IdP</h1>"
-                    f'<form method="post" action="{html.escape(server.acs)}">'
-                    f'<input type="hidden" name="SAMLResponse" value="{saml_response}">'
-                    f'<input type="hidden" name="RelayState" value="{html.escape(relay)}">'
-                    '<button type="submit">Continue to Kura</button></form></body></html>'
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    expect(page.locator(".nav-user")).to_have_text("Hanako Suzuki")
+    user = User.objects.get(identities__subject="hanako@example.ac.jp")
+    assert user.email == "hanako.suzuki@example.ac.jp"
+    assert user.institution == university
+    assert ExternalIdentity.objects.get(user=user).issuer == IDP
 
-            def log_message(self, *args):
-                pass
-
-        return Handler
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def test_a_new_person_signs_in_through_the_idp_chooser(page, live_server, settings, tmp_path):
-    with IdPServer() as idp_server:
-        idp = TestIdP(
-            IDP, make_keypair(tmp_path, "idp"), f"{idp_server.base}/sso", "Example University"
-        )
-        other = TestIdP(
-            "https://idp.other.ac.jp/idp/shibboleth",
-            make_keypair(tmp_path, "other"),
-            "https://idp.other.ac.jp/sso",
-            "Other University",
-        )
-        federation = make_keypair(tmp_path, "federation")
-        metadata = federation_metadata(
-            [idp.metadata_config, other.metadata_config], federation, tmp_path / "fed.xml"
-        )
-        sp = make_keypair(tmp_path, "sp")
-        settings.KURA_SAML_ENABLED = True
-        settings.KURA_SAML_SP_KEY_FILE = sp.key_file
-        settings.KURA_SAML_SP_CERT_FILE = sp.cert_file
-        settings.KURA_SAML_METADATA_FILE = str(metadata)
-        settings.KURA_SAML_METADATA_CERT = federation.cert_file
-        settings.KURA_BASE_URL = f"{live_server.url}/"
-        university = Institution.objects.create(name_en="Example University", idp_entity_id=IDP)
-        idp_server.idp = idp
-        idp_server.sp_metadata = Client().get("/saml2/metadata/").content.decode()
-        idp_server.acs = f"{live_server.url}/saml2/acs/"
-
-        page.goto("/accounts/login/")
-        page.get_by_role("link", name="Sign in with GakuNin").click()
-
-        expect(page.get_by_role("heading", name="Choose your institution")).to_be_visible()
-        expect(page.locator("#idp-list li")).to_have_count(2)
-        page.locator("#idp-query").fill("example")
-        page.get_by_role("button", name="Search").click()
-        expect(page.locator("#idp-list li")).to_have_count(1)
-        page.get_by_role("link", name="Example University").click()
-
-        expect(page.get_by_role("heading", name="Example University IdP")).to_be_visible()
-        page.get_by_role("button", name="Continue to Kura").click()
-
-        expect(page.locator(".nav-user")).to_have_text("Hanako Suzuki")
-        user = User.objects.get(identities__subject="hanako@example.ac.jp")
-        assert user.email == "hanako.suzuki@example.ac.jp"
-        assert user.institution == university
-        assert ExternalIdentity.objects.get(user=user).issuer == IDP
-
-        # The chooser remembers the choice for the next sign-in.
-        page.goto("/saml2/login/")
-        expect(page.locator("#idp-list li").first).to_contain_text("last used")
+    # The chooser remembers the choice for the next sign-in.
+    page.goto("/saml2/login/")
+    expect(page.locator("#idp-list li").first).to_contain_text("last used")

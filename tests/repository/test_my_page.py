@@ -5,11 +5,13 @@ import datetime
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import ExternalIdentity, Invitation, Role
 from repository.models import AccessRequest, RequestStatus
 from tests.factories import (
+    PASSWORD,
     AccessGrantFactory,
     DmpRecordFactory,
     MembershipFactory,
@@ -127,3 +129,50 @@ def test_invitations_to_linked_identities_are_listed_and_to_the_email_not(
     # The account's e-mail address is not proved: that invitation is reached by its link.
     assert f'id="my-invitation-{addressed[Invitation.Kind.EMAIL].pk}"' not in page
     assert other.project.name not in page
+
+
+def _invitation_to(project, invited_by, eppn: str) -> Invitation:
+    return Invitation.objects.create(
+        project=project,
+        role=Role.RESEARCHER,
+        kind=Invitation.Kind.EPPN,
+        value=eppn,
+        token_hash="1" * 64,
+        invited_by=invited_by,
+        expires_at=timezone.now() + datetime.timedelta(days=3),
+    )
+
+
+def test_a_sign_in_lands_a_newcomer_on_my_page_and_a_member_at_home():
+    newcomer = UserFactory()
+    member = MembershipFactory(role=Role.RESEARCHER).user
+    invited = MembershipFactory(role=Role.RESEARCHER).user
+    ExternalIdentity.objects.create(user=invited, provider="saml", subject="iv@example.ac.jp")
+    pm = MembershipFactory(role=Role.PM)
+    _invitation_to(pm.project, pm.user, "iv@example.ac.jp")
+
+    landings = {}
+    for name, user in [("newcomer", newcomer), ("member", member), ("invited", invited)]:
+        client = Client()
+        client.force_login(user)
+        landings[name] = client.get(reverse("signed-in"))["Location"]
+
+    assert landings == {"newcomer": "/me/", "member": "/", "invited": "/me/"}
+
+
+def test_a_password_sign_in_without_next_goes_through_the_landing():
+    user = UserFactory()
+
+    response = Client().post(
+        reverse("login"), {"username": user.username, "password": PASSWORD}, follow=True
+    )
+
+    assert [url for url, _status in response.redirect_chain] == ["/me/signed-in/", "/me/"]
+    assert 'id="next-steps"' in response.content.decode()
+
+
+def test_the_landing_needs_a_sign_in():
+    response = Client().get("/me/signed-in/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/me/signed-in/"
