@@ -55,6 +55,34 @@ def checksum_send(object_id: int, *, noted_unsent: bool = True) -> bool:
     return _send(CHECKSUM, object_id, noted_unsent=noted_unsent)
 
 
+def checksums_send(object_ids: list[int]) -> int:
+    """Queue the first verification of each of ``object_ids`` (objects just stored, as by a
+    batch completion) through one producer, so its connection is taken from the pool once
+    (:func:`checksum_send` for many). If the broker fails, the objects not yet queued are
+    noted unsent, in one statement, for the requeue; never raises. Answers how many were
+    queued."""
+    if not object_ids:
+        return 0
+    if len(object_ids) == 1:
+        return int(_send(CHECKSUM, object_ids[0], noted_unsent=False))
+    task = task_by_name(CHECKSUM)
+    sent = 0
+    try:
+        with task.app.producer_or_acquire() as producer:
+            for object_id in object_ids:
+                task.apply_async((object_id,), producer=producer)
+                sent += 1
+    except Exception:  # noqa: BLE001 - any broker failure: keep the work in the database
+        logger.warning(
+            "%s of %s objects not queued; kept for the requeue",
+            CHECKSUM,
+            len(object_ids) - sent,
+            exc_info=True,
+        )
+        DataObject.objects.filter(pk__in=object_ids[sent:]).update(checksum_unsent=True)
+    return sent
+
+
 def quarantine_reverify_send(
     object_id: int, curator_id: int | None, comment: str, ip_address: str | None = None
 ) -> bool:
