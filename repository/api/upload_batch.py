@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, fields, permissions
+from rest_framework import serializers as drf_serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -49,6 +50,18 @@ def _items(request, limit: int) -> list:
             }
         )
     return items
+
+
+def validated_each(serializer_class, items: list) -> Iterator[tuple[dict | None, dict | None]]:
+    """(validated data, None) or (None, errors) for each of ``items``, as
+    ``serializer_class(data=item)`` would answer, through one serializer instance (its
+    fields are built once, not once per item)."""
+    serializer = serializer_class()
+    for item in items:
+        try:
+            yield serializer.run_validation(item), None
+        except exceptions.ValidationError as exc:
+            yield None, drf_serializers.as_serializer_error(exc)
 
 
 def _invalid(errors) -> dict:
@@ -108,12 +121,12 @@ class UploadBatchStartView(APIView):
         skip = fields.BooleanField().to_internal_value(request.data.get("skip_identical", False))
         answers: list[dict | None] = [None] * len(items)
         valid: list[tuple[int, dict]] = []
-        for index, item in enumerate(items):
-            data = serializers.UploadStartSerializer(data=item)
-            if data.is_valid():
-                valid.append((index, data.validated_data))
+        checked = validated_each(serializers.UploadStartSerializer, items)
+        for index, (validated, errors) in enumerate(checked):
+            if errors is None:
+                valid.append((index, validated))
             else:
-                answers[index] = {"status": 400, "error": _invalid(data.errors)}
+                answers[index] = {"status": 400, "error": _invalid(errors)}
         if valid:
             outcomes = service_call(
                 upload_batch.uploads_start_many,
@@ -156,13 +169,12 @@ class UploadBatchCompleteView(APIView):
         items = _items(request, settings.KURA_UPLOAD_BATCH_MAX)
         answers: list[dict | None] = [None] * len(items)
         valid: list[tuple[int, upload_batch.Completion]] = []
-        for index, item in enumerate(items):
-            data = serializers.UploadBatchCompletionSerializer(data=item)
-            if data.is_valid():
-                fields = data.validated_data
-                claimed = {p["part_number"]: p["etag"] for p in fields["parts"]}
+        checked = validated_each(serializers.UploadBatchCompletionSerializer, items)
+        for index, (item, (claim, errors)) in enumerate(zip(items, checked, strict=True)):
+            if errors is None:
+                claimed = {p["part_number"]: p["etag"] for p in claim["parts"]}
                 valid.append(
-                    (index, upload_batch.Completion(fields["id"], claimed, fields["sha256"]))
+                    (index, upload_batch.Completion(claim["id"], claimed, claim["sha256"]))
                 )
             else:
                 given = item.get("id") if isinstance(item, dict) else None
@@ -170,7 +182,7 @@ class UploadBatchCompleteView(APIView):
                     # bool is an int to Python, not to JSON: echo only a real integer
                     "id": given if type(given) is int else None,
                     "status": 400,
-                    "error": _invalid(data.errors),
+                    "error": _invalid(errors),
                 }
         if valid:
             outcomes = service_call(
