@@ -173,11 +173,20 @@ def drain(project, count: int, timeout: float) -> tuple[float, dict]:
 ROLES = {"gunicorn": "web", "celery": "worker", "weed": "store", "postgres": "database"}
 
 
+# Set by main() and measure(): the processes this run started (their descendants count
+# as theirs) and its database (only the PostgreSQL backends serving it count). Other
+# sessions on a shared machine run gunicorn, Celery and SeaweedFS too.
+OWN_ROOTS: set[int] = set()
+OWN_DATABASE = ""
+
+
 def cpu_by_role() -> dict[str, float]:
-    """CPU seconds (user + system) used so far by the running processes of each role,
+    """CPU seconds (user + system) used so far by this run's running processes of each
+    role (descendants of :data:`OWN_ROOTS`; PostgreSQL backends of :data:`OWN_DATABASE`),
     read from /proc (Linux); the client is counted separately (it has exited)."""
     tick = os.sysconf("SC_CLK_TCK")
     used = dict.fromkeys(ROLES.values(), 0.0)
+    processes = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -186,10 +195,25 @@ def cpu_by_role() -> dict[str, float]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        head = command.split(" ", 2)[:2]
-        name = next((r for key, r in ROLES.items() if any(key in part for part in head)), None)
-        if name is None and command.startswith("postgres:"):
-            name = "database"
+        processes[int(entry.name)] = (command, int(fields[1]), fields)
+
+    def own(pid: int) -> bool:
+        seen = set()
+        while pid not in seen and pid in processes:
+            if pid in OWN_ROOTS:
+                return True
+            seen.add(pid)
+            pid = processes[pid][1]
+        return False
+
+    for pid, (command, _parent, fields) in processes.items():
+        if command.startswith("postgres:"):
+            name = "database" if f" {OWN_DATABASE} " in command else None
+        elif own(pid):
+            head = command.split(" ", 2)[:2]
+            name = next((r for key, r in ROLES.items() if any(key in part for part in head)), None)
+        else:
+            name = None
         if name is not None:
             used[name] += (int(fields[11]) + int(fields[12])) / tick
     return used
@@ -232,6 +256,9 @@ def measure(args, work_dir: Path) -> dict:
     }
     kura = Kura(env, work_dir)
     kura.start()
+    global OWN_DATABASE
+    OWN_ROOTS.update(process.pid for process in kura.processes)
+    OWN_DATABASE = settings_dict["NAME"]
     try:
         baseline_cpu = cpu_by_role()["store"]
         baseline_process = time.process_time()
@@ -292,6 +319,7 @@ def main() -> None:
     work_dir = Path(tempfile.mkdtemp(prefix="kura-bench-small-"))
     weed = SeaweedFS(work_dir / "seaweedfs", access_key=ACCESS_KEY, secret_key=SECRET_KEY)
     endpoint = weed.start()
+    OWN_ROOTS.add(weed.process.pid)
     try:
         django_setup(
             args.database_url,
