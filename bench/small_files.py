@@ -14,8 +14,9 @@ concurrency (``--jobs``) and the same integrity work:
 Kura runs on the production profile: gunicorn (2 workers, 8 threads) on a throwaway
 PostgreSQL database, one Celery worker (the default prefork pool) on Redis, the real S3
 server; both gunicorn workers serve a few empty batch requests before the clock runs (their
-first request imports the views). ``files_per_s`` runs from starting ``kura-upload`` to its exit (every file stored,
-its checksum queued); ``drain_s`` from that exit until every object is verified.
+first request imports the views). ``files_per_s`` runs from starting ``kura-upload`` to its
+exit (every file stored, its checksum queued); ``drain_s`` from that exit until every object
+is verified. The CPU per file of each role counts only this run's processes.
 Last line: ``files_per_s=… baseline_files_per_s=… small_ratio=… drain_s=…``
 (``small_ratio`` = Kura's files/s over the baseline's).
 
