@@ -35,13 +35,14 @@ class Calls:
         self.counts = Counter()
 
     def __enter__(self):
-        import botocore.endpoint
+        import botocore.httpsession
         import redis.connection
 
         self._patches = []
         for cls, name, label in (
             (redis.connection.Connection, "send_packed_command", "redis"),
-            (botocore.endpoint.Endpoint, "make_request", "s3"),
+            # every HTTP request to the store, through the client or around it
+            (botocore.httpsession.URLLib3Session, "send", "s3"),
         ):
             original = getattr(cls, name)
 
