@@ -13,8 +13,10 @@ concurrency (``--jobs``) and the same integrity work:
 
 Kura runs on the production profile: gunicorn (2 workers, 8 threads) on a throwaway
 PostgreSQL database, one Celery worker (the default prefork pool) on Redis, the real S3
-server. ``files_per_s`` runs from starting ``kura-upload`` to its exit (every file stored,
-its checksum queued); ``drain_s`` from that exit until every object is verified.
+server; both gunicorn workers serve a few empty batch requests before the clock runs (their
+first request imports the views). ``files_per_s`` runs from starting ``kura-upload`` to its
+exit (every file stored, its checksum queued); ``drain_s`` from that exit until every object
+is verified. The CPU per file of each role counts only this run's processes.
 Last line: ``files_per_s=… baseline_files_per_s=… small_ratio=… drain_s=…``
 (``small_ratio`` = Kura's files/s over the baseline's).
 
@@ -116,6 +118,26 @@ class Kura(KuraProcesses):
             ]
         super()._spawn(name, command)
 
+    def warm(self, token: str, requests_count: int = 32) -> None:
+        """Have every gunicorn worker serve the batch endpoints once before the clock runs:
+        a worker imports the URLconf, DRF and the views on its first request (seconds of
+        CPU on a busy machine), which a server that has been up for a while has long done.
+        Each request is an empty batch (a 400 that starts nothing)."""
+        import requests
+
+        def ask(n: int) -> int:
+            path = "batch/" if n % 2 else "batch/complete"
+            return requests.post(
+                f"{self.url}/api/v1/uploads/{path}",
+                json={"uploads": []},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=60,
+            ).status_code
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            statuses = set(pool.map(ask, range(requests_count)))
+        assert statuses == {400}, statuses
+
 
 # --- (a) kura-upload ---------------------------------------------------------------------
 
@@ -173,11 +195,20 @@ def drain(project, count: int, timeout: float) -> tuple[float, dict]:
 ROLES = {"gunicorn": "web", "celery": "worker", "weed": "store", "postgres": "database"}
 
 
+# Set by main() and measure(): the processes this run started (their descendants count
+# as theirs) and its database (only the PostgreSQL backends serving it count). Other
+# sessions on a shared machine run gunicorn, Celery and SeaweedFS too.
+OWN_ROOTS: set[int] = set()
+OWN_DATABASE = ""
+
+
 def cpu_by_role() -> dict[str, float]:
-    """CPU seconds (user + system) used so far by the running processes of each role,
+    """CPU seconds (user + system) used so far by this run's running processes of each
+    role (descendants of :data:`OWN_ROOTS`; PostgreSQL backends of :data:`OWN_DATABASE`),
     read from /proc (Linux); the client is counted separately (it has exited)."""
     tick = os.sysconf("SC_CLK_TCK")
     used = dict.fromkeys(ROLES.values(), 0.0)
+    processes = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -186,10 +217,25 @@ def cpu_by_role() -> dict[str, float]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        head = command.split(" ", 2)[:2]
-        name = next((r for key, r in ROLES.items() if any(key in part for part in head)), None)
-        if name is None and command.startswith("postgres:"):
-            name = "database"
+        processes[int(entry.name)] = (command, int(fields[1]), fields)
+
+    def own(pid: int) -> bool:
+        seen = set()
+        while pid not in seen and pid in processes:
+            if pid in OWN_ROOTS:
+                return True
+            seen.add(pid)
+            pid = processes[pid][1]
+        return False
+
+    for pid, (command, _parent, fields) in processes.items():
+        if command.startswith("postgres:"):
+            name = "database" if f" {OWN_DATABASE} " in command else None
+        elif own(pid):
+            head = command.split(" ", 2)[:2]
+            name = next((r for key, r in ROLES.items() if any(key in part for part in head)), None)
+        else:
+            name = None
         if name is not None:
             used[name] += (int(fields[11]) + int(fields[12])) / tick
     return used
@@ -232,6 +278,10 @@ def measure(args, work_dir: Path) -> dict:
     }
     kura = Kura(env, work_dir)
     kura.start()
+    kura.warm(token)
+    global OWN_DATABASE
+    OWN_ROOTS.update(process.pid for process in kura.processes)
+    OWN_DATABASE = settings_dict["NAME"]
     try:
         baseline_cpu = cpu_by_role()["store"]
         baseline_process = time.process_time()
@@ -292,6 +342,7 @@ def main() -> None:
     work_dir = Path(tempfile.mkdtemp(prefix="kura-bench-small-"))
     weed = SeaweedFS(work_dir / "seaweedfs", access_key=ACCESS_KEY, secret_key=SECRET_KEY)
     endpoint = weed.start()
+    OWN_ROOTS.add(weed.process.pid)
     try:
         django_setup(
             args.database_url,

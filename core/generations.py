@@ -507,8 +507,11 @@ class CatalogueQuerySet(models.QuerySet):
 
     def bulk_create(self, objs, *args, **kwargs):
         created = super().bulk_create(objs, *args, **kwargs)
-        if created:
-            self._changed(self._scopes_of(created))
+        # As for save(): a new row whose quiet_when_created() says no cached page shows it
+        # (an upload in flight, an upload's audit event) bumps nothing.
+        shown = [obj for obj in created if not getattr(obj, "quiet_when_created", bool)()]
+        if shown:
+            self._changed(self._scopes_of(shown))
         return created
 
     def bulk_update(self, objs, fields, *args, **kwargs):

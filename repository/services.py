@@ -47,6 +47,36 @@ def audit_event_record(
     )
 
 
+def audit_events_record(
+    *,
+    actor_id: int | None,
+    action: AuditEvent.Action,
+    data_objects: list[DataObject],
+    ip_address: str | None = None,
+    before: dict | None = None,
+    after: dict | list[dict] | None = None,
+) -> list[AuditEvent]:
+    """Append one event per object of ``data_objects`` (the same action by the same actor,
+    e.g. a batch of uploads), in one statement: :func:`audit_event_record` for many.
+    ``after`` is one dict for every event, or one per object."""
+    afters = after if isinstance(after, list) else [after] * len(data_objects)
+    return AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                actor_id=actor_id,
+                action=action,
+                project_id=data_object.project_id,
+                data_object=data_object,
+                record_id=data_object.record_id,
+                ip_address=ip_address,
+                before=before or {},
+                after=object_after or {},
+            )
+            for data_object, object_after in zip(data_objects, afters, strict=True)
+        ]
+    )
+
+
 def data_object_download_note(*, actor, data_object: DataObject, ip_address: str | None) -> None:
     """Audit a download of non-public data; public downloads are not traced."""
     if open_to_everyone(data_object.tier):

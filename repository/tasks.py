@@ -57,6 +57,14 @@ def checksum_task(self, object_id: int) -> dict:
     }
 
 
+@shared_task(name=queue.CHECKSUMS_FAN_OUT, acks_late=True)
+def checksums_fan_out_task(object_ids: list[int]) -> int:
+    """Queue the checksum of each object of a batch completion: the web sends this one
+    message per batch and the per-object messages are made here. Lost or run twice, no
+    harm: the checksum runs once per object, and an object left pending is requeued."""
+    return queue.checksums_queue_each(object_ids)
+
+
 @shared_task(
     name=queue.QUARANTINE_REVERIFY, **_retried_on(StoreError, max_retries=8), **HASHING_LIMITS
 )

@@ -6,10 +6,13 @@ have had alone; the request itself answers 200 unless it is malformed as a whole
 list, or more than ``KURA_UPLOAD_BATCH_MAX`` items), which is a 400 that starts nothing.
 """
 
+from collections.abc import Iterator
+
 from django.conf import settings
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, fields, permissions
+from rest_framework import serializers as drf_serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -47,6 +50,18 @@ def _items(request, limit: int) -> list:
             }
         )
     return items
+
+
+def validated_each(serializer_class, items: list) -> Iterator[tuple[dict | None, dict | None]]:
+    """(validated data, None) or (None, errors) for each of ``items``, as
+    ``serializer_class(data=item)`` would answer, through one serializer instance (its
+    fields are built once, not once per item)."""
+    serializer = serializer_class()
+    for item in items:
+        try:
+            yield serializer.run_validation(item), None
+        except exceptions.ValidationError as exc:
+            yield None, drf_serializers.as_serializer_error(exc)
 
 
 def _invalid(errors) -> dict:
@@ -106,12 +121,12 @@ class UploadBatchStartView(APIView):
         skip = fields.BooleanField().to_internal_value(request.data.get("skip_identical", False))
         answers: list[dict | None] = [None] * len(items)
         valid: list[tuple[int, dict]] = []
-        for index, item in enumerate(items):
-            data = serializers.UploadStartSerializer(data=item)
-            if data.is_valid():
-                valid.append((index, data.validated_data))
+        checked = validated_each(serializers.UploadStartSerializer, items)
+        for index, (validated, errors) in enumerate(checked):
+            if errors is None:
+                valid.append((index, validated))
             else:
-                answers[index] = {"status": 400, "error": _invalid(data.errors)}
+                answers[index] = {"status": 400, "error": _invalid(errors)}
         if valid:
             outcomes = service_call(
                 upload_batch.uploads_start_many,
@@ -154,13 +169,12 @@ class UploadBatchCompleteView(APIView):
         items = _items(request, settings.KURA_UPLOAD_BATCH_MAX)
         answers: list[dict | None] = [None] * len(items)
         valid: list[tuple[int, upload_batch.Completion]] = []
-        for index, item in enumerate(items):
-            data = serializers.UploadBatchCompletionSerializer(data=item)
-            if data.is_valid():
-                fields = data.validated_data
-                claimed = {p["part_number"]: p["etag"] for p in fields["parts"]}
+        checked = validated_each(serializers.UploadBatchCompletionSerializer, items)
+        for index, (item, (claim, errors)) in enumerate(zip(items, checked, strict=True)):
+            if errors is None:
+                claimed = {p["part_number"]: p["etag"] for p in claim["parts"]}
                 valid.append(
-                    (index, upload_batch.Completion(fields["id"], claimed, fields["sha256"]))
+                    (index, upload_batch.Completion(claim["id"], claimed, claim["sha256"]))
                 )
             else:
                 given = item.get("id") if isinstance(item, dict) else None
@@ -168,7 +182,7 @@ class UploadBatchCompleteView(APIView):
                     # bool is an int to Python, not to JSON: echo only a real integer
                     "id": given if type(given) is int else None,
                     "status": 400,
-                    "error": _invalid(data.errors),
+                    "error": _invalid(errors),
                 }
         if valid:
             outcomes = service_call(
@@ -177,15 +191,20 @@ class UploadBatchCompleteView(APIView):
                 completions=[completion for _, completion in valid],
                 ip_address=client_ip(request),
             )
+            shown = objects_data(request, [o.data_object for o in outcomes if o.error is None])
             for (index, completion), outcome in zip(valid, outcomes, strict=True):
                 answer = {"id": completion.upload_pk}
                 if outcome.error is not None:
                     body = error_body(outcome.error)
                     answer.update(status=body["status"], error=body)
                 else:
-                    data = serializers.DataObjectSerializer(
-                        outcome.data_object, context={"request": request}
-                    ).data
-                    answer.update(status=200, object=data)
+                    answer.update(status=200, object=next(shown))
                 answers[index] = answer
         return Response({"uploads": answers})
+
+
+def objects_data(request, data_objects: list) -> Iterator[dict]:
+    """The API's body of each of ``data_objects``, in order: one serializer for them all
+    (its fields are built once, not once per object)."""
+    many = serializers.DataObjectSerializer(data_objects, many=True, context={"request": request})
+    return iter(many.data)

@@ -3,7 +3,8 @@
 The services that queue work (an upload's completion, a curator's re-verification, the
 storage reconciler) sit below the task module (``repository/tasks.py``), which imports
 them to run the work; they queue by the task's name (:data:`CHECKSUM`,
-:data:`QUARANTINE_REVERIFY`, :data:`NOTIFY`, :data:`DOI_SYNC`) and never import it. The task
+:data:`CHECKSUMS_FAN_OUT`, :data:`QUARANTINE_REVERIFY`, :data:`NOTIFY`, :data:`DOI_SYNC`)
+and never import it. The task
 module is loaded with the app (``RepositoryConfig.ready``), so every process knows the
 tasks by name.
 
@@ -23,6 +24,7 @@ from repository.models import DataObject
 logger = logging.getLogger(__name__)
 
 CHECKSUM = "kura.checksum"
+CHECKSUMS_FAN_OUT = "kura.checksums_fan_out"
 QUARANTINE_REVERIFY = "kura.quarantine_reverify"
 NOTIFY = "kura.notify"
 DOI_SYNC = "kura.doi_sync"
@@ -53,6 +55,53 @@ def _send(task_name: str, object_id: int, *args, noted_unsent: bool = True) -> b
 def checksum_send(object_id: int, *, noted_unsent: bool = True) -> bool:
     """Queue the first verification of a stored object, or keep it for the requeue."""
     return _send(CHECKSUM, object_id, noted_unsent=noted_unsent)
+
+
+def checksums_send(object_ids: list[int]) -> bool:
+    """Queue the first verification of each of ``object_ids`` (objects just stored, as by a
+    batch completion) as one message, :data:`CHECKSUMS_FAN_OUT`, whose task queues each
+    object's :data:`CHECKSUM` on a worker (:func:`checksums_queue_each`): the web makes one
+    message per batch, not one per file. One object goes as :func:`checksum_send` does. If
+    the broker is away, every object is noted unsent, in one statement, for the requeue;
+    never raises."""
+    if len(object_ids) == 1:
+        return _send(CHECKSUM, object_ids[0], noted_unsent=False)
+    if not object_ids:
+        return True
+    try:
+        task_by_name(CHECKSUMS_FAN_OUT).delay(list(object_ids))
+    except Exception:  # noqa: BLE001 - any broker failure: keep the work in the database
+        logger.warning(
+            "%s of %s objects not queued; kept for the requeue",
+            CHECKSUM,
+            len(object_ids),
+            exc_info=True,
+        )
+        DataObject.objects.filter(pk__in=object_ids).update(checksum_unsent=True)
+        return False
+    return True
+
+
+def checksums_queue_each(object_ids: list[int]) -> int:
+    """Queue :data:`CHECKSUM` for each of ``object_ids`` through one producer (its
+    connection taken from the pool once); the objects not queued when the broker fails are
+    noted unsent for the requeue. Answers how many were queued; never raises."""
+    task = task_by_name(CHECKSUM)
+    sent = 0
+    try:
+        with task.app.producer_or_acquire() as producer:
+            for object_id in object_ids:
+                task.apply_async((object_id,), producer=producer)
+                sent += 1
+    except Exception:  # noqa: BLE001 - any broker failure: keep the work in the database
+        logger.warning(
+            "%s of %s objects not queued; kept for the requeue",
+            CHECKSUM,
+            len(object_ids) - sent,
+            exc_info=True,
+        )
+        DataObject.objects.filter(pk__in=object_ids[sent:]).update(checksum_unsent=True)
+    return sent
 
 
 def quarantine_reverify_send(

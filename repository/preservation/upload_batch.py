@@ -12,11 +12,15 @@ check:
   Kura's own part view. Completion is :func:`repository.preservation.uploads.upload_complete` as for
   any upload: the stored size and ETag must be those the sender claims, and the worker's
   SHA-256 is compared with the one declared.
-* **Batches.** :func:`uploads_start_many` and :func:`uploads_complete_many` run
-  :func:`~repository.preservation.uploads.upload_start` and
-  :func:`~repository.preservation.uploads.upload_complete` once per file, each in its own
-  transaction, and answer each file on its own: one bad file (a refused name, no permission, over
-  quota) is refused alone, the others go on.
+* **Batches.** :func:`uploads_start_many` and :func:`uploads_complete_many` apply every
+  check of :func:`~repository.preservation.uploads.upload_start` and
+  :func:`~repository.preservation.uploads.upload_complete` to each file and answer each
+  file on its own: one bad file (a refused name, no permission, over quota) is refused
+  alone, the others go on. The files that pass are written set-wise, in one transaction
+  (:func:`~repository.preservation.uploads.uploads_start`,
+  :func:`~repository.preservation.uploads.uploads_complete`): one insert or update per
+  table, one audit insert, one generation bump per record and project, the checksums
+  queued together; the web's cost per file is a fraction of a single upload's.
 
 A start may also ask to skip files Kura already holds (``skip_identical``): a stored,
 verified, unquarantined object the caller can see, in the same project and record, with the
@@ -38,12 +42,11 @@ from repository.preservation.object_store import SINGLE_PUT_UPLOAD_ID, object_st
 from repository.preservation.uploads import (
     SignedPart,
     UploadRequest,
-    UploadTarget,
     filename_normalize,
-    upload_complete,
     upload_sessions_for,
-    upload_start,
     upload_target,
+    uploads_complete,
+    uploads_start,
 )
 
 # What a file of a batch may fail with, answered for that file alone; anything else (the
@@ -155,62 +158,73 @@ def uploads_start_many(
 ) -> list[StartOutcome]:
     """Start an upload for each request, each on its own (every check of
     :func:`~repository.preservation.uploads.upload_start` applies to each file); answers one outcome
-    per request, in order. ``md5s`` (base64, "" for none) are signed into the one-PUT URLs
-    of one-part files that asked for ``single_put``. With ``skip_identical`` a file Kura
-    already holds (:func:`objects_identical`) is answered with that object instead."""
+    per request, in order. The files for one project and record are started together
+    (:func:`~repository.preservation.uploads.uploads_start`: one transaction, set-wise
+    writes). ``md5s`` (base64, "" for none) are signed into the one-PUT URLs of one-part
+    files that asked for ``single_put``. With ``skip_identical`` a file Kura already holds
+    (:func:`objects_identical`) is answered with that object instead."""
     _batch_size_check(len(requests))
     md5s = md5s or [""] * len(requests)
     identical = objects_identical(actor=actor, requests=requests) if skip_identical else {}
-    targets: dict[tuple, UploadTarget | Exception] = {}  # one check per project and record
-    outcomes = []
+    outcomes: list[StartOutcome | None] = [None] * len(requests)
+    groups: dict[tuple, list[int]] = {}  # one target check per project and record
     for index, request in enumerate(requests):
         if index in identical:
-            outcomes.append(StartOutcome(existing=identical[index]))
-            continue
-        where = (request.project_id, request.record_id)
-        if where not in targets:
-            try:
-                targets[where] = upload_target(actor=actor, request=request)
-            except ITEM_ERRORS as exc:
-                targets[where] = exc
-        if isinstance(targets[where], Exception):
-            outcomes.append(StartOutcome(error=targets[where]))
-            continue
+            outcomes[index] = StartOutcome(existing=identical[index])
+        else:
+            groups.setdefault((request.project_id, request.record_id), []).append(index)
+    for indexes in groups.values():
         try:
-            session = upload_start(
-                actor=actor, request=request, ip_address=ip_address, target=targets[where]
-            )
+            target = upload_target(actor=actor, request=requests[indexes[0]])
         except ITEM_ERRORS as exc:
-            outcomes.append(StartOutcome(error=exc))
+            for index in indexes:
+                outcomes[index] = StartOutcome(error=exc)
             continue
-        put = upload_put_url(session=session, md5=md5s[index]) if request.single_put else None
-        outcomes.append(StartOutcome(session=session, put=put))
+        started = uploads_start(
+            actor=actor,
+            target=target,
+            requests=[requests[index] for index in indexes],
+            ip_address=ip_address,
+        )
+        for index, session in zip(indexes, started, strict=True):
+            if isinstance(session, Exception):
+                outcomes[index] = StartOutcome(error=session)
+                continue
+            put = None
+            if requests[index].single_put:
+                put = upload_put_url(session=session, md5=md5s[index])
+            outcomes[index] = StartOutcome(session=session, put=put)
     return outcomes
 
 
 def uploads_complete_many(
     *, actor, completions: list[Completion], ip_address: str | None = None
 ) -> list[CompleteOutcome]:
-    """Complete each upload on its own
-    (:func:`~repository.preservation.uploads.upload_complete`: parts, size and declared
-    SHA-256 checked, checksum queued); one outcome per completion, in order. An upload that
-    is not the caller's is answered as not found, as alone."""
+    """Complete each upload on its own (every check of
+    :func:`~repository.preservation.uploads.upload_complete`: parts, size and declared
+    SHA-256; checksum queued), all in one transaction with set-wise writes
+    (:func:`~repository.preservation.uploads.uploads_complete`); one outcome per
+    completion, in order. An upload that is not the caller's is answered as not found, as
+    alone."""
     _batch_size_check(len(completions))
     sessions = upload_sessions_for(actor=actor, upload_pks={c.upload_pk for c in completions})
+    mine = [c for c in completions if c.upload_pk in sessions]
+    completed = iter(
+        uploads_complete(
+            completions=[(c.upload_pk, c.parts, c.sha256) for c in mine],
+            ip_address=ip_address,
+        )
+        if mine
+        else []
+    )
     outcomes = []
     for completion in completions:
-        try:
-            session = sessions.get(completion.upload_pk)
-            if session is None:
-                raise Http404("No such upload.")
-            data_object = upload_complete(
-                session=session,
-                parts=completion.parts,
-                sha256=completion.sha256,
-                ip_address=ip_address,
-            )
-        except ITEM_ERRORS as exc:
-            outcomes.append(CompleteOutcome(error=exc))
+        if completion.upload_pk not in sessions:
+            outcomes.append(CompleteOutcome(error=Http404("No such upload.")))
             continue
-        outcomes.append(CompleteOutcome(data_object=data_object))
+        result = next(completed)
+        if isinstance(result, ITEM_ERRORS):
+            outcomes.append(CompleteOutcome(error=result))
+        else:
+            outcomes.append(CompleteOutcome(data_object=result))
     return outcomes

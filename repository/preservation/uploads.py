@@ -32,7 +32,7 @@ from core.tiers import dated_tiers, most_open_within_project
 from dmp.models import DmpRecord
 from repository.access import records_visible_to
 from repository.governance.tiers import tier_request_create
-from repository.models import AuditEvent, DataObject, UploadSession
+from repository.models import AuditEvent, DataObject, UploadSession, new_storage_key
 from repository.preservation.object_store import (
     SINGLE_PUT_UPLOAD_ID,
     NoSuchUpload,
@@ -40,8 +40,8 @@ from repository.preservation.object_store import (
     StoreError,
     object_store,
 )
-from repository.preservation.queue import checksum_send
-from repository.services import audit_event_record
+from repository.preservation.queue import checksums_send
+from repository.services import audit_event_record, audit_events_record
 
 log = logging.getLogger(__name__)
 
@@ -103,30 +103,28 @@ def project_quota_bytes(project: Project) -> int:
     return settings.KURA_PROJECT_QUOTA_BYTES
 
 
-def _check_quota(project: Project, size: int) -> None:
-    """Refuse ``size`` more bytes if they would exceed the project's quota; call it in the
-    transaction that creates the object (it locks the project row so that two uploads
-    cannot both take the last bytes)."""
-    quota = project_quota_bytes(project)
-    if not quota:
-        return
+def _quota_used(project: Project) -> int:
+    """The bytes ``project`` holds and is receiving, its row locked for the rest of the
+    transaction (so that two uploads cannot both take the last bytes)."""
     Project.objects.select_for_update().get(pk=project.pk)
-    used = (
+    return (
         DataObject.objects.filter(
             project=project, status__in=[DataObject.Status.UPLOADING, DataObject.Status.STORED]
         ).aggregate(total=Sum("size"))["total"]
         or 0
     )
-    if used + size > quota:
-        raise ValidationError(
-            {
-                "size": _(
-                    "This upload would exceed the project's quota: %(used)s of %(quota)s bytes"
-                    " used, %(size)s more requested."
-                )
-                % {"used": used, "quota": quota, "size": size}
-            }
-        )
+
+
+def _quota_exceeded(used: int, quota: int, size: int) -> ValidationError:
+    return ValidationError(
+        {
+            "size": _(
+                "This upload would exceed the project's quota: %(used)s of %(quota)s bytes"
+                " used, %(size)s more requested."
+            )
+            % {"used": used, "quota": quota, "size": size}
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -179,7 +177,7 @@ def upload_start(
 ) -> UploadSession:
     """Validate an upload, create its DataObject (``uploading``) and the multipart upload;
     audits ``upload_started``. ``target`` is :func:`upload_target` for this actor and
-    request when the caller already has it (a batch of files for one record).
+    request when the caller already has it. :func:`uploads_start` for one file.
 
     Opening tiers (``KURA_REVIEWED_TIERS``) are remembered and requested from a curator
     when the upload completes; until then the object is ``shared`` (the most open tier
@@ -187,7 +185,16 @@ def upload_start(
     """
     if target is None or not target.matches(request):
         target = upload_target(actor=actor, request=request)
-    project, record = target.project, target.record
+    (started,) = uploads_start(
+        actor=actor, target=target, requests=[request], ip_address=ip_address
+    )
+    if isinstance(started, Exception):
+        raise started
+    return started
+
+
+def _start_checked(request: UploadRequest) -> str:
+    """The name as kept, once the request passes every check that needs no database."""
     filename = filename_normalize(request.filename)
     if request.size <= 0:
         raise ValidationError({"size": _("The file is empty.")})
@@ -198,59 +205,115 @@ def upload_start(
                 % {"limit": settings.KURA_MAX_OBJECT_SIZE}
             }
         )
-    reviewed = request.tier in settings.KURA_REVIEWED_TIERS
     dated = request.tier in dated_tiers()
     if dated and request.available_date is None:
         raise ValidationError({"available_date": _("An embargo needs an available date.")})
     if dated and request.available_date <= timezone.localdate():
         raise ValidationError({"available_date": _("The available date must be in the future.")})
+    return filename
 
-    part_size = part_size_for(request.size)
+
+def uploads_start(
+    *,
+    actor,
+    target: UploadTarget,
+    requests: list[UploadRequest],
+    ip_address: str | None = None,
+) -> list[UploadSession | Exception]:
+    """Start an upload for each of ``requests`` into ``target`` (:func:`upload_target` for
+    ``actor``; the requests' project and record): each is checked on its own, and answered
+    with its session or the error it alone would have had (``ValidationError``, or
+    :class:`UploadUnavailable` when the store refused). A refused file changes nothing.
+
+    The files that pass are written together, in one transaction: the quota is read once
+    (the project's row locked once) and taken file by file in order, as if they came one
+    after the other; objects, sessions and ``upload_started`` events are inserted in one
+    statement each. New uploads are on no cached page, so no generation moves."""
+    results: list[UploadSession | Exception | None] = [None] * len(requests)
+    checked = []
+    for index, request in enumerate(requests):
+        try:
+            checked.append((index, request, _start_checked(request)))
+        except ValidationError as exc:
+            results[index] = exc
+    if not checked:
+        return results
+    project, record = target.project, target.record
+    reviewed_tiers = settings.KURA_REVIEWED_TIERS
+    shared = most_open_within_project()
     store = object_store()
     with transaction.atomic():
-        _check_quota(project, request.size)
-        data_object = DataObject.objects.create(
-            project=project,
-            record=record,
-            uploaded_by=actor,
-            original_filename=filename,
-            size=request.size,
-            content_type=request.content_type[:255],
-            tier=most_open_within_project() if reviewed else request.tier,
-            available_date=None if reviewed else request.available_date,
-            client_sha256=request.sha256.lower(),
-        )
-        try:
-            upload_id = store.create(
-                data_object.storage_key,
-                data_object.content_type,
-                single_put=request.single_put and part_size >= request.size,
+        quota = project_quota_bytes(project)
+        used = _quota_used(project) if quota else 0
+        accepted = []
+        for index, request, filename in checked:
+            if quota and used + request.size > quota:
+                results[index] = _quota_exceeded(used, quota, request.size)
+                continue
+            reviewed = request.tier in reviewed_tiers
+            part_size = part_size_for(request.size)
+            data_object = DataObject(
+                project=project,
+                record=record,
+                uploaded_by=actor,
+                original_filename=filename,
+                size=request.size,
+                content_type=request.content_type[:255],
+                tier=shared if reviewed else request.tier,
+                available_date=None if reviewed else request.available_date,
+                client_sha256=request.sha256.lower(),
+                storage_key=new_storage_key(),
             )
-        except Exception as exc:
-            raise UploadUnavailable(str(exc)) from exc
+            try:
+                upload_id = store.create(
+                    data_object.storage_key,
+                    data_object.content_type,
+                    single_put=request.single_put and part_size >= request.size,
+                )
+            except Exception as exc:  # noqa: BLE001 - this file alone: the store refused it
+                results[index] = UploadUnavailable(str(exc))
+                continue
+            used += request.size
+            accepted.append((index, request, data_object, upload_id, part_size, reviewed))
+        if not accepted:
+            return results
+        objects = [accepted_one[2] for accepted_one in accepted]
+        DataObject.objects.bulk_create(objects)
         now = timezone.now()
-        session = UploadSession.objects.create(
-            data_object=data_object,
-            upload_id=upload_id,
-            part_size=part_size,
-            part_count=math.ceil(request.size / part_size),
-            created_by=actor,
-            last_activity_at=now,
-            expires_at=now + timedelta(hours=settings.KURA_UPLOAD_ABANDON_AFTER_HOURS),
-            requested_tier=request.tier if reviewed else "",
-            requested_available_date=request.available_date if reviewed else None,
+        expires_at = now + timedelta(hours=settings.KURA_UPLOAD_ABANDON_AFTER_HOURS)
+        sessions = UploadSession.objects.bulk_create(
+            [
+                UploadSession(
+                    data_object=data_object,
+                    upload_id=upload_id,
+                    part_size=part_size,
+                    part_count=math.ceil(request.size / part_size),
+                    created_by=actor,
+                    last_activity_at=now,
+                    expires_at=expires_at,
+                    requested_tier=request.tier if reviewed else "",
+                    requested_available_date=request.available_date if reviewed else None,
+                )
+                for _index, request, data_object, upload_id, part_size, reviewed in accepted
+            ]
         )
-        started = {"status": data_object.status, "size": data_object.size, "tier": data_object.tier}
-        if data_object.available_date is not None:
-            started["available_date"] = data_object.available_date.isoformat()
-        audit_event_record(
-            actor=actor,
+        audit_events_record(
+            actor_id=actor.pk,
             action=AuditEvent.Action.UPLOAD_STARTED,
-            data_object=data_object,
+            data_objects=objects,
             ip_address=ip_address,
-            after=started,
+            after=[_started_values(data_object) for data_object in objects],
         )
-        return session
+        for accepted_one, session in zip(accepted, sessions, strict=True):
+            results[accepted_one[0]] = session
+    return results
+
+
+def _started_values(data_object: DataObject) -> dict:
+    started = {"status": data_object.status, "size": data_object.size, "tier": data_object.tier}
+    if data_object.available_date is not None:
+        started["available_date"] = data_object.available_date.isoformat()
+    return started
 
 
 def upload_sessions_for(*, actor, upload_pks) -> dict[int, UploadSession]:
@@ -418,67 +481,160 @@ def upload_complete(
 ) -> DataObject:
     """Complete the multipart upload, check the stored size, mark the object ``stored``,
     audit ``upload_completed`` (by the uploader) and queue its checksum. Safe to call again
-    after success (returns the object, writes no second event).
+    after success (returns the object, writes no second event). :func:`uploads_complete`
+    for one upload.
 
     ``sha256`` is the uploader's digest when it was not known at the start (a client that
     hashes while it sends); it must agree with one given at the start.
     """
+    (completed,) = uploads_complete(
+        completions=[(session.pk, parts, sha256)], ip_address=ip_address
+    )
+    if isinstance(completed, Exception):
+        raise completed
+    return completed
 
-    sha256 = sha256.lower()
 
+def _store_completed(session: UploadSession, parts: dict[int, str]) -> None:
+    """Complete the upload in the store after checking the claimed parts against what it
+    holds, and check the stored size; the upload's object is deleted from the store if its
+    size is wrong. ``ValidationError`` or :class:`UploadUnavailable` if not."""
+    data_object = session.data_object
+    store = object_store()
+    try:
+        stored_parts = _checked_parts(session, parts)
+        store.complete(data_object.storage_key, session.upload_id, stored_parts)
+        if session.upload_id == SINGLE_PUT_UPLOAD_ID:
+            stored_size = stored_parts[0].size  # its one part is the object, just read
+        else:
+            stored_size = store.size(data_object.storage_key)
+    except (UploadGone, NoSuchUpload):
+        # A completion whose commit was lost: the store finished the object, Kura did
+        # not record it. Adopt it if it is exactly the claimed parts; else the truth.
+        stored_size = _completed_size(session, parts)
+    except ValidationError:
+        raise
+    except Exception as exc:
+        raise UploadUnavailable(str(exc)) from exc
+    if stored_size != data_object.size:
+        store.delete(data_object.storage_key)
+        raise ValidationError(
+            {
+                "size": _("The storage holds %(stored)s bytes, not %(size)s.")
+                % {"stored": stored_size, "size": data_object.size}
+            }
+        )
+
+
+def uploads_complete(
+    *,
+    completions: list[tuple[int, dict[int, str], str]],
+    ip_address: str | None = None,
+) -> list[DataObject | Exception]:
+    """Complete each upload of ``completions`` (upload id, {part number: ETag}, SHA-256 or
+    ""), as :func:`upload_complete` does, in one transaction: answers, in order, its object
+    or the error it alone would have had (``ValidationError``, :class:`UploadUnavailable`,
+    ``Http404`` for an upload that is gone). A refused upload changes nothing; an upload
+    named twice is completed once (the second answer is the first's object).
+
+    The uploads' rows and then their objects are locked in one statement each (ordered by
+    id, the order :func:`upload_abort` and the abandon sweep take them in, one upload at a
+    time); each upload is checked against the store on its own; the ones that pass are
+    written together: one update of the objects and one of the sessions, the
+    ``upload_completed`` events in one insert, so the generations of their records and
+    projects move once per batch; their checksums are queued together after the commit
+    (:func:`~repository.preservation.queue.checksums_send`)."""
+    results: list[DataObject | Exception | None] = [None] * len(completions)
     with transaction.atomic():
-        session = UploadSession.objects.select_for_update().get(pk=session.pk)
-        data_object = DataObject.objects.select_for_update().get(pk=session.data_object_id)
-        if session.completed_at is not None and data_object.status == DataObject.Status.STORED:
-            return data_object
-        session.data_object = data_object
-        _in_flight(session)
-        if sha256 and data_object.client_sha256 and sha256 != data_object.client_sha256:
-            raise ValidationError(
-                {"sha256": _("This SHA-256 differs from the one given when the upload started.")}
-            )
-        store = object_store()
-        try:
-            stored_parts = _checked_parts(session, parts)
-            store.complete(data_object.storage_key, session.upload_id, stored_parts)
-            if session.upload_id == SINGLE_PUT_UPLOAD_ID:
-                stored_size = stored_parts[0].size  # its one part is the object, just read
-            else:
-                stored_size = store.size(data_object.storage_key)
-        except (UploadGone, NoSuchUpload):
-            # A completion whose commit was lost: the store finished the object, Kura did
-            # not record it. Adopt it if it is exactly the claimed parts; else the truth.
-            stored_size = _completed_size(session, parts)
-        except ValidationError:
-            raise
-        except Exception as exc:
-            raise UploadUnavailable(str(exc)) from exc
-        if stored_size != data_object.size:
-            store.delete(data_object.storage_key)
-            DataObject.objects.filter(pk=data_object.pk).update(status=DataObject.Status.ABANDONED)
-            raise ValidationError(
-                {
-                    "size": _("The storage holds %(stored)s bytes, not %(size)s.")
-                    % {"stored": stored_size, "size": data_object.size}
-                }
-            )
-        now = timezone.now()
+        upload_pks = sorted({completion[0] for completion in completions})
+        sessions = {
+            session.pk: session
+            for session in UploadSession.objects.select_for_update()
+            .filter(pk__in=upload_pks)
+            .order_by("pk")
+        }
+        objects = {
+            data_object.pk: data_object
+            for data_object in DataObject.objects.select_for_update()
+            .filter(pk__in=[session.data_object_id for session in sessions.values()])
+            .order_by("pk")
+        }
+        finished: dict[int, DataObject] = {}
+        passed = []
+        for index, (upload_pk, parts, sha256) in enumerate(completions):
+            session = sessions.get(upload_pk)
+            if session is None:
+                results[index] = Http404("No such upload.")
+                continue
+            data_object = objects[session.data_object_id]
+            if upload_pk in finished or (
+                session.completed_at is not None and data_object.status == DataObject.Status.STORED
+            ):
+                results[index] = data_object
+                continue
+            session.data_object = data_object
+            sha256 = sha256.lower()
+            try:
+                _in_flight(session)
+                if sha256 and data_object.client_sha256 and sha256 != data_object.client_sha256:
+                    raise ValidationError(
+                        {
+                            "sha256": _(
+                                "This SHA-256 differs from the one given when the upload started."
+                            )
+                        }
+                    )
+                _store_completed(session, parts)
+            except (ValidationError, ServiceUnavailable) as exc:
+                results[index] = exc
+                continue
+            finished[upload_pk] = data_object
+            passed.append((index, session, data_object, sha256))
+        if passed:
+            _completions_record(passed, ip_address)
+        for index, _session, data_object, _sha256 in passed:
+            results[index] = data_object
+    return results
+
+
+def _completions_record(passed: list, ip_address: str | None) -> None:
+    """Mark the objects of the uploads that passed ``stored`` (checksum pending), their
+    sessions complete; audit, request the tiers asked for at the start, and queue the
+    checksums after the commit."""
+    now = timezone.now()
+    objects = [data_object for _index, _session, data_object, _sha256 in passed]
+    DataObject.objects.filter(pk__in=[o.pk for o in objects]).update(
+        status=DataObject.Status.STORED,
+        stored_at=now,
+        checksum_state=DataObject.ChecksumState.PENDING,
+    )
+    digests = []
+    for _index, _session, data_object, sha256 in passed:
         data_object.status = DataObject.Status.STORED
         data_object.stored_at = now
         data_object.checksum_state = DataObject.ChecksumState.PENDING
-        data_object.client_sha256 = sha256 or data_object.client_sha256
-        data_object.save(update_fields=["status", "stored_at", "checksum_state", "client_sha256"])
-        session.completed_at = now
-        session.last_activity_at = now
-        session.save(update_fields=["completed_at", "last_activity_at"])
-        audit_event_record(
-            actor=session.created_by,
+        if sha256 and not data_object.client_sha256:
+            data_object.client_sha256 = sha256
+            digests.append(data_object)
+    if digests:
+        DataObject.objects.bulk_update(digests, ["client_sha256"])
+    UploadSession.objects.filter(
+        pk__in=[session.pk for _index, session, _object, _sha256 in passed]
+    ).update(completed_at=now, last_activity_at=now)
+    by_uploader: dict[int, list[DataObject]] = {}
+    for _index, session, data_object, _sha256 in passed:
+        session.completed_at = session.last_activity_at = now
+        by_uploader.setdefault(session.created_by_id, []).append(data_object)
+    for uploader_id, uploaded in by_uploader.items():
+        audit_events_record(
+            actor_id=uploader_id,
             action=AuditEvent.Action.UPLOAD_COMPLETED,
-            data_object=data_object,
+            data_objects=uploaded,
             ip_address=ip_address,
             before={"status": DataObject.Status.UPLOADING},
             after={"status": DataObject.Status.STORED},
         )
+    for _index, session, data_object, _sha256 in passed:
         if session.requested_tier:
             tier_request_create(
                 actor=session.created_by,
@@ -487,12 +643,10 @@ def upload_complete(
                 available_date=session.requested_available_date,
                 reason=_("Requested when the file was uploaded."),
             )
-        # A broker that is away must not turn this committed completion into an error:
-        # the object is marked unsent and beat's requeue sends it once the broker is back.
-        transaction.on_commit(
-            lambda: checksum_send(data_object.pk, noted_unsent=False), robust=True
-        )
-    return data_object
+    # A broker that is away must not turn these committed completions into an error: the
+    # objects are marked unsent and beat's requeue sends them once the broker is back.
+    pks = [data_object.pk for data_object in objects]
+    transaction.on_commit(lambda: checksums_send(pks), robust=True)
 
 
 def _completed_size(session: UploadSession, claimed: dict[int, str]) -> int:

@@ -9,6 +9,7 @@ import urllib.request
 import pytest
 from django.core.files.storage import default_storage
 from django.test import override_settings
+from django.utils import timezone
 
 from accounts.models import Role
 from core.vocabularies import Tier
@@ -350,7 +351,19 @@ def test_a_batch_completion_answers_each_upload_alone(researcher):
     assert list(stored.values_list("pk", flat=True)) == [answers[0]["upload"]["object_id"]]
 
 
-def test_a_batch_completion_queues_each_checksum(researcher, django_capture_on_commit_callbacks):
+def test_a_batch_completion_queues_each_checksum(
+    researcher, django_capture_on_commit_callbacks, monkeypatch
+):
+    from repository.preservation.queue import CHECKSUM, CHECKSUMS_FAN_OUT, task_by_name
+
+    fan_out = task_by_name(CHECKSUMS_FAN_OUT)
+    messages, sent = [], []
+    monkeypatch.setattr(  # the one message of the batch, run here as a worker would
+        fan_out, "delay", lambda ids: messages.append(ids) or fan_out.apply(args=[ids])
+    )
+    monkeypatch.setattr(
+        task_by_name(CHECKSUM), "apply_async", lambda args, **kwargs: sent.append(args[0])
+    )
     data = [os.urandom(700), os.urandom(800)]
     client = UploadClient(researcher.user)
     answers = _batch_start(
@@ -364,12 +377,47 @@ def test_a_batch_completion_queues_each_checksum(researcher, django_capture_on_c
         for a, d in zip(answers, data, strict=True)
     ]
 
-    with django_capture_on_commit_callbacks() as callbacks:
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
         assert _batch_complete(client, completions).status_code == 200
 
-    assert (
-        len(queued_work(callbacks)) == 2
-    )  # one checksum task per object, as for single completions
+    # One checksum task per object, as for single completions; the web sends one message
+    # for the batch after the commit, and its task queues each object's.
+    ids = [a["upload"]["object_id"] for a in answers]
+    assert len(queued_work(callbacks)) == 1
+    assert messages == [ids]
+    assert sent == ids
+
+
+def test_a_batch_completion_with_the_broker_away_keeps_every_checksum_for_the_requeue(
+    researcher, django_capture_on_commit_callbacks
+):
+    from repository.preservation.housekeeping import checksums_stalled
+    from tests.faults.test_checksum_faults import broker
+
+    data = [os.urandom(300), os.urandom(400), os.urandom(500)]
+    client = UploadClient(researcher.user)
+    answers = _batch_start(
+        client, [_fields(researcher, d, f"{n}.bin") for n, d in enumerate(data)]
+    ).json()["uploads"]
+    completions = [
+        {
+            "id": a["upload"]["id"],
+            "parts": [{"part_number": 1, "etag": _put(client, a["upload"]["put"], d)}],
+        }
+        for a, d in zip(answers, data, strict=True)
+    ]
+
+    with (
+        broker("redis://127.0.0.1:9/0"),  # nothing listens there
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = _batch_complete(client, completions)
+
+    assert [r["status"] for r in response.json()["uploads"]] == [200, 200, 200]
+    ids = sorted(a["upload"]["object_id"] for a in answers)
+    unsent = DataObject.objects.filter(checksum_unsent=True).values_list("pk", flat=True)
+    assert sorted(unsent) == ids
+    assert sorted(checksums_stalled(now=timezone.now())) == ids
 
 
 # --- Skipping what Kura already holds --------------------------------------------------------
