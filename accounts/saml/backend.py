@@ -220,7 +220,8 @@ def _issuer_changed(person: SamlPerson) -> SamlRefusal:
         _(
             "This GakuNin identity was linked through another sign-in service (IdP) than "
             "the one that sent it now. If your institution changed its IdP, ask the "
-            "repository's administrator to unlink the old identity, then sign in again."
+            "repository's administrator to unlink the old identity, then sign in to your "
+            "account and link GakuNin again."
         ),
     )
 
