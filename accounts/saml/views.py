@@ -394,6 +394,14 @@ class LogoutInitView(SamlViewMixin, saml_views.LogoutInitView):
             return _local_logout(request, exc)
         if response.status_code >= 400:  # e.g. no IdP session left to end
             return _local_logout(request)
+        if response.status_code in (301, 302) and not url_has_allowed_host_and_scheme(
+            response["Location"], allowed_hosts={request.get_host()}
+        ):
+            # This POST comes from a form: a redirect chain from it to the IdP would break
+            # the page's CSP (form-action 'self'). Kura's session is over already; the
+            # person follows a link to end the IdP's too.
+            context = {"continue_url": response["Location"]}
+            return render(request, "accounts/saml/logout_continue.html", context)
         return response
 
 

@@ -40,6 +40,9 @@ class IdPServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's name
+                if self.path.startswith("/slo?"):  # Kura's LogoutRequest: the IdP's page
+                    self._page(b"<!DOCTYPE html><html><body><h1>Signed out at the IdP</h1>")
+                    return
                 if "SAMLRequest=" not in self.path:
                     self.send_error(404)
                     return
@@ -53,6 +56,9 @@ class IdPServer:
                     f'<input type="hidden" name="RelayState" value="{html.escape(relay)}">'
                     '<button type="submit">Continue to Kura</button></form></body></html>'
                 ).encode()
+                self._page(body)
+
+            def _page(self, body: bytes):
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
@@ -73,32 +79,41 @@ class IdPServer:
         self.httpd.server_close()
 
 
+def _federation(idp_server, live_server, settings, tmp_path) -> None:
+    idp = TestIdP(
+        IDP,
+        make_keypair(tmp_path, "idp"),
+        f"{idp_server.base}/sso",
+        "Example University",
+        scopes=("example.ac.jp",),
+    )
+    other = TestIdP(
+        "https://idp.other.ac.jp/idp/shibboleth",
+        make_keypair(tmp_path, "other"),
+        "https://idp.other.ac.jp/sso",
+        "Other University",
+        scopes=("other.ac.jp",),
+    )
+    federation = make_keypair(tmp_path, "federation")
+    metadata = federation_metadata(
+        [idp.metadata_config, other.metadata_config], federation, tmp_path / "fed.xml"
+    )
+    sp = make_keypair(tmp_path, "sp")
+    settings.KURA_SAML_ENABLED = True
+    settings.KURA_SAML_SP_KEY_FILE = sp.key_file
+    settings.KURA_SAML_SP_CERT_FILE = sp.cert_file
+    settings.KURA_SAML_METADATA_FILE = str(metadata)
+    settings.KURA_SAML_METADATA_CERT = federation.cert_file
+    settings.KURA_BASE_URL = f"{live_server.url}/"
+    idp_server.idp = idp
+    idp_server.sp_metadata = Client().get("/saml2/metadata/").content.decode()
+    idp_server.acs = f"{live_server.url}/saml2/acs/"
+
+
 def test_a_new_person_signs_in_through_the_idp_chooser(page, live_server, settings, tmp_path):
     with IdPServer() as idp_server:
-        idp = TestIdP(
-            IDP, make_keypair(tmp_path, "idp"), f"{idp_server.base}/sso", "Example University"
-        )
-        other = TestIdP(
-            "https://idp.other.ac.jp/idp/shibboleth",
-            make_keypair(tmp_path, "other"),
-            "https://idp.other.ac.jp/sso",
-            "Other University",
-        )
-        federation = make_keypair(tmp_path, "federation")
-        metadata = federation_metadata(
-            [idp.metadata_config, other.metadata_config], federation, tmp_path / "fed.xml"
-        )
-        sp = make_keypair(tmp_path, "sp")
-        settings.KURA_SAML_ENABLED = True
-        settings.KURA_SAML_SP_KEY_FILE = sp.key_file
-        settings.KURA_SAML_SP_CERT_FILE = sp.cert_file
-        settings.KURA_SAML_METADATA_FILE = str(metadata)
-        settings.KURA_SAML_METADATA_CERT = federation.cert_file
-        settings.KURA_BASE_URL = f"{live_server.url}/"
+        _federation(idp_server, live_server, settings, tmp_path)
         university = Institution.objects.create(name_en="Example University", idp_entity_id=IDP)
-        idp_server.idp = idp
-        idp_server.sp_metadata = Client().get("/saml2/metadata/").content.decode()
-        idp_server.acs = f"{live_server.url}/saml2/acs/"
 
         page.goto("/accounts/login/")
         page.get_by_role("link", name="Sign in with GakuNin").click()
@@ -122,3 +137,36 @@ def test_a_new_person_signs_in_through_the_idp_chooser(page, live_server, settin
         # The chooser remembers the choice for the next sign-in.
         page.goto("/saml2/login/")
         expect(page.locator("#idp-list li").first).to_contain_text("last used")
+
+
+def test_a_signed_in_person_links_gakunin_then_signs_out_through_the_idp(
+    page, live_server, settings, tmp_path
+):
+    """Linking finishes on the same-site page the ACS sends the browser to; signing out
+    repeats the POST (307, with its CSRF token) at /saml2/logout/, whose page links to the
+    IdP's single logout (a redirect there would break the form's CSP)."""
+    User.objects.create_user("yamada", password="pw-12345-long")
+    with IdPServer() as idp_server:
+        _federation(idp_server, live_server, settings, tmp_path)
+        page.goto("/accounts/login/")
+        page.locator("#id_username").fill("yamada")
+        page.locator("#id_password").fill("pw-12345-long")
+        page.locator("#login-form button[type=submit]").click()
+        expect(page.locator(".nav-user")).to_be_visible()
+
+        page.goto("/accounts/login/")
+        page.get_by_role("button", name="Link GakuNin to this account").click()
+        page.get_by_role("link", name="Example University").click()
+        page.get_by_role("button", name="Continue to Kura").click()
+
+        expect(page.get_by_text("GakuNin is now linked to your account.")).to_be_visible()
+        assert ExternalIdentity.objects.get(subject="hanako@example.ac.jp").user.username == (
+            "yamada"
+        )
+
+        page.get_by_role("button", name="Log out").click()
+        expect(page.get_by_role("heading", name="Signed out")).to_be_visible()
+        expect(page.locator(".nav-user")).to_have_count(0)
+        page.get_by_role("link", name="Sign out at your institution").click()
+        expect(page.get_by_role("heading", name="Signed out at the IdP")).to_be_visible()
+        assert "/slo?SAMLRequest=" in page.url
