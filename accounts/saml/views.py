@@ -408,6 +408,7 @@ class LogoutInitView(SamlViewMixin, saml_views.LogoutInitView):
 @method_decorator(csrf_exempt, name="dispatch")
 class LogoutView(SamlViewMixin, saml_views.LogoutView):
     def do_logout_service(self, request, data, binding, *args, **kwargs):
+        saml_state_clear(request)
         try:
             return super().do_logout_service(request, data, binding, *args, **kwargs)
         except SamlUnavailable:

@@ -4,6 +4,7 @@ with the same real IdPs and signed federation metadata as test_saml.py: IdP A ma
 
 # ruff: noqa: F811 - the fixtures of test_saml.py, imported, are the tests' arguments
 
+import re
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
@@ -15,6 +16,7 @@ from saml2.xmldsig import SIG_RSA_SHA256
 
 from accounts.invitations import member_invite
 from accounts.models import ExternalIdentity, Institution, Membership, Role, User
+from accounts.saml.backend import SamlRefusal, eppn_check
 from tests.accounts.test_saml import (  # noqa: F401 - fixtures
     IDP_A,
     ask_to_link,
@@ -29,6 +31,33 @@ from tests.accounts.test_saml import (  # noqa: F401 - fixtures
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("scopes", "eppn", "allowed"),
+    [
+        ([{"regexp": False, "text": "example.ac.jp"}], "taro@Example.AC.JP", True),
+        ([{"regexp": False, "text": "example.ac.jp"}], "taro@sub.example.ac.jp", False),
+        (
+            [{"regexp": True, "text": re.compile(r"^([a-z0-9-]+\.)?example\.ac\.jp$")}],
+            "taro@lab.example.ac.jp",
+            True,
+        ),
+        (
+            [{"regexp": True, "text": re.compile(r"^([a-z0-9-]+\.)?example\.ac\.jp$")}],
+            "taro@example.ac.jp.evil.org",
+            False,
+        ),
+        ([], "taro@example.ac.jp", False),  # an IdP with no shibmd:Scope asserts no ePPN
+    ],
+)
+def test_eppn_scope_against_the_idps_shibmd_scopes(scopes, eppn, allowed):
+    if allowed:
+        eppn_check(eppn, scopes)
+    else:
+        with pytest.raises(SamlRefusal) as refusal:
+            eppn_check(eppn, scopes)
+        assert refusal.value.code == SamlRefusal.OUT_OF_SCOPE
 
 
 def test_another_idp_asserting_a_held_eppn_is_refused(client, federation, sp_metadata):
