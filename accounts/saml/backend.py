@@ -7,9 +7,11 @@ metadata, audience, lifetime, that it answers an AuthnRequest of this browser) b
 - refuses an assertion whose ID it has seen before (a replay within its lifetime), as a
   second line behind djangosaml2's outstanding-request check;
 - takes ``eduPersonPrincipalName`` as the person's stable key (``ExternalIdentity``,
-  provider ``saml``, issuer the IdP's entityID) — without it the sign-in is refused;
+  provider ``saml``, issuer the IdP's entityID) — without it the sign-in is refused, and
+  so is one malformed or outside the IdP's ``shibmd:Scope`` in the federation metadata;
 - links it to the account being linked (the person signed in first), or finds the account
-  that holds it, or creates one (just in time, ``KURA_SAML_CREATE_ACCOUNTS``);
+  that holds it — linked through the same IdP — or creates one (just in time,
+  ``KURA_SAML_CREATE_ACCOUNTS``);
 - brings the account's mail, names and institution up to date on every sign-in.
 
 The ACS view (``views.py``) calls the backend itself rather than through Django's

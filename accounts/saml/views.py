@@ -6,14 +6,16 @@
   first, remembered in a cookie) — or, with ``KURA_SAML_DISCOVERY_URL``, sends the browser
   to that discovery service, which returns to ``login/?idp=…``;
 - a person already signed in who asks to link GakuNin (a POST from the login page, with
-  its CSRF token: a link a third party made their browser follow must not attach that
-  party's ePPN, asserted by an IdP of theirs, to the account) links their ePPN to the
-  account they are in; the link is tied to that one AuthnRequest, so an abandoned attempt
-  on a shared browser cannot link someone else's sign-in later;
+  its CSRF token) gets a one-time nonce for the GET that starts the AuthnRequest; any GET
+  without it drops the intent, so a link a third party makes the browser follow cannot
+  attach that party's ePPN. The ACS signs nobody in for a link: it keeps the verified
+  person in the SAML session and sends the browser to ``login/?finish=link`` (same-site,
+  with the Django session), which links it only to the account that asked;
+- ``next`` stays in the SAML session; the RelayState sent out is an opaque token;
 - a refused sign-in answers 403 with a page that says why (a missing ePPN says which
   attributes the IdP must release);
-- ``logout/`` ends the IdP session too where the IdP offers single logout, and only the
-  local one otherwise.
+- ``logout/`` (POST only) ends the IdP session too where the IdP offers single logout (a
+  page links there), and only the local one otherwise; every logout clears pending links.
 """
 
 import logging
@@ -178,7 +180,7 @@ class LoginView(SamlViewMixin, saml_views.LoginView):
             and nonce
             and given
             and until > time.time()
-            and secrets.compare_digest(nonce, given)
+            and secrets.compare_digest(nonce.encode(), given.encode())
         )
 
     def get(self, request, *args, **kwargs):

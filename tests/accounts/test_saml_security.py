@@ -238,6 +238,18 @@ def test_a_link_nonce_works_once(client, federation, sp_metadata):
     assert not victim.identities.exists()
 
 
+def test_a_forged_link_nonce_links_nothing(client, federation, sp_metadata):
+    victim = UserFactory()
+    client.force_login(victim)
+    ask_to_link(client)
+    saml_response, relay = federation.idp_a.answer(
+        start(client, federation.idp_a, link="nonce-ü"), sp_metadata, person()
+    )
+    response = client.post("/saml2/acs/", {"SAMLResponse": saml_response, "RelayState": relay})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert not victim.identities.exists()
+
+
 def test_the_invitation_token_stays_out_of_the_relay_state(client, federation, sp_metadata):
     location = start(client, federation.idp_a, next_url="/invitations/SECRETTOKEN123/")
     assert "SECRETTOKEN123" not in unquote(location)
