@@ -1,9 +1,21 @@
+import logging
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
-from .models import ApiToken, Institution, Invitation, Membership, Project, User
+from .models import (
+    ApiToken,
+    ExternalIdentity,
+    Institution,
+    Invitation,
+    Membership,
+    Project,
+    User,
+)
+
+log = logging.getLogger("kura.security")
 
 RESEARCHER_PROFILE_FIELDS = ("name_ja", "name_en", "erad_researcher_number", "orcid")
 
@@ -224,3 +236,38 @@ class InvitationAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    """The GakuNin ePPNs and ORCID iDs linked to accounts. Deleting one unlinks it (what
+    the refusal pages ask an administrator for, e.g. after an institution changed its
+    IdP's entityID); nothing else is edited here: only signing in links an identity."""
+
+    list_display = ("subject", "provider", "user", "issuer", "created_at", "last_used_at")
+    list_filter = ("provider",)
+    list_select_related = ("user",)
+    search_fields = ("subject", "user__username", "user__email")
+    readonly_fields = ("user", "provider", "subject", "issuer", "created_at", "last_used_at")
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a read-only page; delete unlinks
+
+    def delete_model(self, request, obj):
+        # The admin's own log (LogEntry) keeps who deleted what; the security log too.
+        log.info(
+            "identity unlinked by admin: by=%s user=%s provider=%s subject=%s",
+            request.user.pk,
+            obj.user_id,
+            obj.provider,
+            obj.subject,
+        )
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)

@@ -20,8 +20,18 @@ from accounts.models import ExternalIdentity, User
 log = logging.getLogger("kura.security")
 
 
-def identity_user(provider: str, subject: str) -> User | None:
-    """The account that holds ``subject`` of ``provider``, or ``None``; marks it used."""
+class IdentityIssuerChanged(ValidationError):
+    """The subject is held, but was linked through another issuer than the one asserting it
+    now (an IdP of the federation asserting another's subject, or an institution's IdP
+    that changed its entityID: an administrator unlinks the old identity)."""
+
+
+def identity_user(provider: str, subject: str, *, issuer: str | None = None) -> User | None:
+    """The account that holds ``subject`` of ``provider``, or ``None``; marks it used.
+
+    With ``issuer``, the identity must have been linked through that issuer
+    (:class:`IdentityIssuerChanged` otherwise).
+    """
     identity = (
         ExternalIdentity.objects.select_related("user")
         .filter(provider=provider, subject=subject)
@@ -29,6 +39,10 @@ def identity_user(provider: str, subject: str) -> User | None:
     )
     if identity is None:
         return None
+    if issuer is not None and identity.issuer != issuer:
+        raise IdentityIssuerChanged(
+            _("This identity was linked through another sign-in service than this one.")
+        )
     ExternalIdentity.objects.filter(pk=identity.pk).update(last_used_at=timezone.now())
     return identity.user
 

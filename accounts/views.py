@@ -164,10 +164,16 @@ class LoginView(auth_views.LoginView):
 
 
 class LogoutView(auth_views.LogoutView):
-    """Django's logout; a GakuNin session is ended through the IdP's single logout."""
+    """Django's logout; a GakuNin session is ended through the IdP's single logout (a 307,
+    so the browser repeats this POST there). Either way the SAML session (pending links)
+    goes too: the next person at a shared browser must find nothing of this one."""
 
     def post(self, request, *args, **kwargs):
         request.session.pop(LINK_SESSION_KEY, None)  # whichever way the session ends
-        if settings.KURA_SAML_ENABLED and request.saml_session.get("_saml2_subject_id"):
-            return redirect("saml2_logout")
-        return super().post(request, *args, **kwargs)
+        saml_session = getattr(request, "saml_session", None)
+        if settings.KURA_SAML_ENABLED and saml_session and saml_session.get("_saml2_subject_id"):
+            return redirect(reverse("saml2_logout"), preserve_request=True)
+        response = super().post(request, *args, **kwargs)
+        if saml_session is not None:
+            saml_session.flush()
+        return response

@@ -4,7 +4,15 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from accounts.models import ApiToken, Institution, Invitation, Membership, Project, User
+from accounts.models import (
+    ApiToken,
+    ExternalIdentity,
+    Institution,
+    Invitation,
+    Membership,
+    Project,
+    User,
+)
 from dmp.models import DataManagementPlan, DmpRecord
 from repository.models import (
     AccessGrant,
@@ -39,6 +47,7 @@ KURA_MODELS = [
     DatasetConcept,
     ApiToken,
     Invitation,
+    ExternalIdentity,
 ]
 
 

@@ -7,9 +7,11 @@ metadata, audience, lifetime, that it answers an AuthnRequest of this browser) b
 - refuses an assertion whose ID it has seen before (a replay within its lifetime), as a
   second line behind djangosaml2's outstanding-request check;
 - takes ``eduPersonPrincipalName`` as the person's stable key (``ExternalIdentity``,
-  provider ``saml``, issuer the IdP's entityID) — without it the sign-in is refused;
+  provider ``saml``, issuer the IdP's entityID) — without it the sign-in is refused, and
+  so is one malformed or outside the IdP's ``shibmd:Scope`` in the federation metadata;
 - links it to the account being linked (the person signed in first), or finds the account
-  that holds it, or creates one (just in time, ``KURA_SAML_CREATE_ACCOUNTS``);
+  that holds it — linked through the same IdP — or creates one (just in time,
+  ``KURA_SAML_CREATE_ACCOUNTS``);
 - brings the account's mail, names and institution up to date on every sign-in.
 
 The ACS view (``views.py``) calls the backend itself rather than through Django's
@@ -31,7 +33,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 from djangosaml2.backends import Saml2Backend
 
-from accounts.identities import identity_link, identity_user
+from accounts.identities import IdentityIssuerChanged, identity_link, identity_user
 from accounts.models import ExternalIdentity, Institution, User
 
 from .attributes import EPPN
@@ -51,6 +53,9 @@ class SamlRefusal(PermissionDenied):
     NO_ACCOUNT = "no_account"
     INACTIVE = "inactive"
     REPLAYED = "replayed"
+    BAD_EPPN = "bad_eppn"
+    OUT_OF_SCOPE = "out_of_scope"
+    ISSUER_CHANGED = "issuer_changed"
 
     def __init__(self, code: str, message: str):
         super().__init__(message)
@@ -77,6 +82,51 @@ class SamlPerson:
         return {v.rpartition("@")[2].lower() for v in values if "@" in v}
 
 
+# ExternalIdentity.subject holds at most this many characters.
+EPPN_MAX_LENGTH = 255
+
+
+def _scope_allowed(scope: str, idp_scopes: list[dict]) -> bool:
+    """Whether ``scope`` is one of the IdP's ``shibmd:Scope`` entries (pysaml2's
+    ``shibmd_scopes``: literal text, or a compiled pattern where ``regexp="true"``)."""
+    for entry in idp_scopes:
+        if entry["regexp"]:
+            if entry["text"].fullmatch(scope):
+                return True
+        elif entry["text"].strip().lower() == scope.lower():
+            return True
+    return False
+
+
+def eppn_check(eppn: str, idp_scopes: list[dict]) -> None:
+    """Refuse an ePPN that is malformed (not ``local@scope``, or too long to keep) or whose
+    scope the asserting IdP may not assert (its ``shibmd:Scope`` in the federation
+    metadata, as Shibboleth SP's scoped attribute decoder checks)."""
+    local, at, scope = eppn.rpartition("@")
+    if (
+        len(eppn) > EPPN_MAX_LENGTH
+        or not at
+        or not local
+        or not scope
+        or "@" in local
+        or any(c.isspace() for c in eppn)
+    ):
+        raise SamlRefusal(
+            SamlRefusal.BAD_EPPN,
+            _("Your institution sent an eduPersonPrincipalName Kura cannot use."),
+        )
+    if not _scope_allowed(scope, idp_scopes):
+        log.warning("SAML ePPN out of the IdP's scope: eppn=%s", eppn)
+        raise SamlRefusal(
+            SamlRefusal.OUT_OF_SCOPE,
+            _(
+                "Your institution's sign-in service (IdP) is not allowed to assert an "
+                "eduPersonPrincipalName in the domain “%(scope)s”."
+            )
+            % {"scope": scope},
+        )
+
+
 def _first(ava: dict, name: str) -> str:
     for value in ava.get(name) or []:
         if isinstance(value, str) and value.strip():
@@ -84,8 +134,17 @@ def _first(ava: dict, name: str) -> str:
     return ""
 
 
-def saml_person(issuer: str, ava: dict) -> SamlPerson:
-    """The person an assertion's attributes (pysaml2's ``ava``) describe."""
+def saml_person(issuer: str, ava: dict, idp_scopes: list[dict] | None = None) -> SamlPerson:
+    """The person an assertion's attributes (pysaml2's ``ava``) describe.
+
+    With ``idp_scopes`` (the issuer's ``shibmd:Scope`` entries) a scoped affiliation in a
+    scope the IdP may not assert is dropped, as Shibboleth SP drops it.
+    """
+    affiliations = [v for v in ava.get("eduPersonScopedAffiliation") or [] if isinstance(v, str)]
+    if idp_scopes is not None:
+        affiliations = [
+            v for v in affiliations if "@" in v and _scope_allowed(v.rpartition("@")[2], idp_scopes)
+        ]
     return SamlPerson(
         issuer=issuer,
         eppn=_first(ava, EPPN),
@@ -93,7 +152,7 @@ def saml_person(issuer: str, ava: dict) -> SamlPerson:
         name_en=_first(ava, "displayName")[:200],
         name_ja=_first(ava, "jaDisplayName")[:200],
         organization_name=(_first(ava, "o") or _first(ava, "jao"))[:255],
-        affiliations=[v for v in ava.get("eduPersonScopedAffiliation") or [] if isinstance(v, str)],
+        affiliations=affiliations,
     )
 
 
@@ -154,12 +213,28 @@ def _user_update(user: User, person: SamlPerson) -> None:
         user.save(update_fields=changed)
 
 
+def _issuer_changed(person: SamlPerson) -> SamlRefusal:
+    log.warning(
+        "GakuNin sign-in refused: eppn=%s asserted by another IdP %s", person.eppn, person.issuer
+    )
+    return SamlRefusal(
+        SamlRefusal.ISSUER_CHANGED,
+        _(
+            "This GakuNin identity was linked through another sign-in service (IdP) than "
+            "the one that sent it now. If your institution changed its IdP, ask the "
+            "repository's administrator to unlink the old identity, then sign in to your "
+            "account and link GakuNin again."
+        ),
+    )
+
+
 def saml_sign_in(*, person: SamlPerson, link_user: User | None = None) -> User:
     """The account ``person`` signs in to, linking, finding or creating it.
 
-    ``link_user`` is the account the person is signed in to already: the ePPN is linked to
-    it (refused if another account holds it). Otherwise the account holding the ePPN, or
-    a new one (just in time) unless ``KURA_SAML_CREATE_ACCOUNTS`` is off.
+    ``person`` was checked by :func:`saml_person_verified`. ``link_user`` is the account
+    the person is signed in to already: the ePPN is linked to it (refused if another
+    account holds it). Otherwise the account holding the ePPN, linked through the same IdP
+    (``issuer``), or a new one (just in time) unless ``KURA_SAML_CREATE_ACCOUNTS`` is off.
     """
     if not person.eppn:
         raise SamlRefusal(
@@ -169,7 +244,7 @@ def saml_sign_in(*, person: SamlPerson, link_user: User | None = None) -> User:
     with transaction.atomic():
         if link_user is not None:
             try:
-                identity_link(
+                identity = identity_link(
                     user=link_user, provider=PROVIDER, subject=person.eppn, issuer=person.issuer
                 )
             except ValidationError as exc:
@@ -179,9 +254,14 @@ def saml_sign_in(*, person: SamlPerson, link_user: User | None = None) -> User:
                     person.eppn,
                 )
                 raise SamlRefusal(SamlRefusal.IDENTITY_TAKEN, exc.messages[0]) from exc
+            if identity.issuer != person.issuer:
+                raise _issuer_changed(person)
             user = link_user
         else:
-            user = identity_user(PROVIDER, person.eppn)
+            try:
+                user = identity_user(PROVIDER, person.eppn, issuer=person.issuer)
+            except IdentityIssuerChanged as exc:
+                raise _issuer_changed(person) from exc
             if user is None:
                 if not settings.KURA_SAML_CREATE_ACCOUNTS:
                     raise SamlRefusal(
@@ -197,6 +277,24 @@ def saml_sign_in(*, person: SamlPerson, link_user: User | None = None) -> User:
     if not user.is_active:
         raise SamlRefusal(SamlRefusal.INACTIVE, _("This Kura account is disabled."))
     return user
+
+
+def saml_person_verified(
+    *, issuer: str, ava: dict, assertion_info: dict | None, idp_scopes: list[dict]
+) -> SamlPerson:
+    """The person a verified assertion describes, refused (:class:`SamlRefusal`) if the
+    assertion was seen before, has no ePPN, or an ePPN malformed or out of the IdP's scope."""
+    if not assertion_first_use(issuer, assertion_info):
+        log.warning("SAML assertion replayed: issuer=%s", issuer)
+        raise SamlRefusal(SamlRefusal.REPLAYED, _("This sign-in response was used already."))
+    person = saml_person(issuer, ava, idp_scopes)
+    if not person.eppn:
+        raise SamlRefusal(
+            SamlRefusal.MISSING_EPPN,
+            _("Your institution did not send your eduPersonPrincipalName."),
+        )
+    eppn_check(person.eppn, idp_scopes)
+    return person
 
 
 def assertion_first_use(issuer: str, assertion_info: dict | None) -> bool:
@@ -216,7 +314,11 @@ def assertion_first_use(issuer: str, assertion_info: dict | None) -> bool:
 
 
 class KuraSaml2Backend(Saml2Backend):
-    """djangosaml2's backend, deciding the account with :func:`saml_sign_in`."""
+    """djangosaml2's backend, deciding the account with :func:`saml_sign_in`.
+
+    ``idp_scopes`` are the issuer's ``shibmd:Scope`` entries from the federation metadata
+    (the ACS view reads them); without them no ePPN is accepted.
+    """
 
     def authenticate(
         self,
@@ -225,21 +327,19 @@ class KuraSaml2Backend(Saml2Backend):
         attribute_mapping=None,
         create_unknown_user=True,
         assertion_info=None,
-        link_user=None,
+        idp_scopes=None,
         **kwargs,
     ):
         if request is None or not session_info or "ava" not in session_info:
             return None
-        issuer = session_info.get("issuer") or ""
         try:
-            if not assertion_first_use(issuer, assertion_info):
-                log.warning("SAML assertion replayed: issuer=%s", issuer)
-                raise SamlRefusal(
-                    SamlRefusal.REPLAYED, _("This sign-in response was used already.")
-                )
-            return saml_sign_in(
-                person=saml_person(issuer, session_info["ava"]), link_user=link_user
+            person = saml_person_verified(
+                issuer=session_info.get("issuer") or "",
+                ava=session_info["ava"],
+                assertion_info=assertion_info,
+                idp_scopes=list(idp_scopes or []),
             )
+            return saml_sign_in(person=person)
         except SamlRefusal as refusal:
             request.kura_saml_refusal = refusal
             return None

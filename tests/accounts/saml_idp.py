@@ -72,6 +72,7 @@ def idp_config(
     name: str = "",
     name_ja: str = "",
     lifetime_minutes: int = 15,
+    scopes: tuple[str, ...] = (),
 ) -> IdPConfig:
     names = [(name or entity_id, "en")] + ([(name_ja, "ja")] if name_ja else [])
     conf = {
@@ -92,6 +93,8 @@ def idp_config(
                     ],
                 },
                 "name_id_format": [NAMEID_FORMAT_TRANSIENT],
+                # The security domains this IdP may assert (shibmd:Scope in its metadata).
+                "scope": list(scopes),
                 "policy": {
                     "default": {
                         "lifetime": {"minutes": lifetime_minutes},
@@ -144,14 +147,20 @@ class TestIdP:
     __test__ = False  # not a test class
 
     def __init__(
-        self, entity_id: str, keys: KeyPair, sso_url: str, name: str = "", name_ja: str = ""
+        self,
+        entity_id: str,
+        keys: KeyPair,
+        sso_url: str,
+        name: str = "",
+        name_ja: str = "",
+        scopes: tuple[str, ...] = (),
     ):
         self.entity_id = entity_id
         self.keys = keys
         self.sso_url = sso_url
         self.name = name
         self.metadata_config = idp_config(
-            entity_id, keys, sso_url=sso_url, name=name, name_ja=name_ja
+            entity_id, keys, sso_url=sso_url, name=name, name_ja=name_ja, scopes=scopes
         )
 
     def server(

@@ -50,12 +50,14 @@ class Federation:
             "https://idp.example.ac.jp/sso",
             "Example University",
             "例示大学",
+            scopes=("example.ac.jp",),
         )
         self.idp_b = TestIdP(
             IDP_B,
             make_keypair(folder, "idp-b"),
             "https://idp.other-univ.ac.jp/sso",
             "Other University",
+            scopes=("other-univ.ac.jp",),
         )
         self.metadata = federation_metadata(
             [self.idp_a.metadata_config, self.idp_b.metadata_config],
@@ -83,17 +85,31 @@ def sp_metadata(client, federation) -> str:
     return response.content.decode()
 
 
-def start(client, idp: TestIdP, next_url: str = "/") -> str:
-    response = client.get("/saml2/login/", {"idp": idp.entity_id, "next": next_url})
+def start(client, idp: TestIdP, next_url: str = "/", link: str = "") -> str:
+    params = {"idp": idp.entity_id, "next": next_url, **({"link": link} if link else {})}
+    response = client.get("/saml2/login/", params)
     assert response.status_code == 302, response.content[:500]
     assert response["Location"].startswith(idp.sso_url)
     return response["Location"]
 
 
-def ask_to_link(client, next_url: str = "/") -> None:
-    """The signed-in person's "Link GakuNin to this account" button (a POST)."""
+def ask_to_link(client, next_url: str = "/") -> str:
+    """The signed-in person's "Link GakuNin to this account" button (a POST); the one-time
+    link nonce it hands to the GET that starts the AuthnRequest."""
     response = client.post("/saml2/login/", {"next": next_url})
     assert response.status_code == 302
+    return parse_qs(urlsplit(response["Location"]).query)["link"][0]
+
+
+def link_in(client, idp: TestIdP, sp_metadata: str, identity: dict):
+    """Link GakuNin from the signed-in account: the button, the IdP, the ACS (which signs
+    nobody in) and the same-site GET that finishes the link."""
+    link = ask_to_link(client)
+    saml_response, relay = idp.answer(start(client, idp, link=link), sp_metadata, identity)
+    response = client.post("/saml2/acs/", {"SAMLResponse": saml_response, "RelayState": relay})
+    if response.status_code != 302 or response["Location"] != "/saml2/login/?finish=link":
+        return response
+    return client.get(response["Location"])
 
 
 def sign_in(client, idp: TestIdP, sp_metadata: str, identity: dict, **answer):
@@ -355,11 +371,10 @@ def test_signing_in_while_signed_in_links_the_eppn_to_the_current_account(
 ):
     local = User.objects.create_user("yamada", password="pw-12345-long")
     client.force_login(local)
-    ask_to_link(client)
 
-    response = sign_in(client, federation.idp_a, sp_metadata, person())
+    response = link_in(client, federation.idp_a, sp_metadata, person())
 
-    assert response.status_code == 302
+    assert response.status_code == 302 and response["Location"] == "/"
     assert signed_in_user(client) == local
     assert local.identities.get().subject == "taro@example.ac.jp"
     assert User.objects.count() == 1
@@ -374,18 +389,23 @@ def test_linking_works_when_the_browser_withholds_the_session_cookie_on_the_idps
     client, federation, sp_metadata
 ):
     """Browsers do not send a SameSite=Lax session cookie with a cross-site POST: the link
-    is kept with the AuthnRequest in the SAML session instead."""
+    is kept with the AuthnRequest in the SAML session, and finished on the same-site GET
+    the ACS redirects to (a top-level navigation, which carries the session cookie)."""
     local = User.objects.create_user("yamada", password="pw-12345-long")
     client.force_login(local)
-    ask_to_link(client)
+    link = ask_to_link(client)
     saml_response, relay = federation.idp_a.answer(
-        start(client, federation.idp_a), sp_metadata, person()
+        start(client, federation.idp_a, link=link), sp_metadata, person()
     )
-    del client.cookies["sessionid"]
+    session_cookie = client.cookies.pop("sessionid")
 
     response = client.post("/saml2/acs/", {"SAMLResponse": saml_response, "RelayState": relay})
 
-    assert response.status_code == 302
+    assert response.status_code == 302 and response["Location"] == "/saml2/login/?finish=link"
+    assert not local.identities.exists()  # nobody signed in or linked by the ACS itself
+    assert "sessionid" not in client.cookies or not client.cookies["sessionid"].value
+    client.cookies["sessionid"] = session_cookie.value
+    assert client.get(response["Location"]).status_code == 302
     assert signed_in_user(client) == local
     assert local.identities.get().subject == "taro@example.ac.jp"
 
@@ -422,9 +442,8 @@ def test_linking_an_eppn_another_account_holds_is_refused(client, federation, sp
     client.logout()
     other = User.objects.create_user("someone-else", password="pw-12345-long")
     client.force_login(other)
-    ask_to_link(client)
 
-    response = sign_in(client, federation.idp_a, sp_metadata, person())
+    response = link_in(client, federation.idp_a, sp_metadata, person())
 
     assert response.status_code == 403
     assert "already linked to another Kura account" in response.content.decode()
@@ -505,17 +524,21 @@ def test_single_logout_goes_to_the_idp_and_ends_the_local_session(client, federa
     assert signed_in_user(client) is not None
 
     response = client.post("/accounts/logout/", follow=False)
-    assert response.status_code == 302 and response["Location"] == "/saml2/logout/"
-    response = client.get("/saml2/logout/")
+    # A 307: the browser repeats the POST (with its CSRF token) at /saml2/logout/.
+    assert response.status_code == 307 and response["Location"] == "/saml2/logout/"
+    response = client.post("/saml2/logout/")
 
-    assert response.status_code == 302
-    assert response["Location"].startswith("https://idp.example.ac.jp/slo?SAMLRequest=")
+    # A page with a link to the IdP: a redirect from the logout form's POST to another
+    # site would break the page's CSP (form-action 'self').
+    assert response.status_code == 200
+    assert response.context["continue_url"].startswith("https://idp.example.ac.jp/slo?SAMLRequest=")
+    assert 'id="saml-logout-continue"' in response.content.decode()
     assert signed_in_user(client) is None
 
 
 def test_single_logout_round_trip_through_the_idp(client, federation, sp_metadata):
     sign_in(client, federation.idp_a, sp_metadata, person())
-    to_idp = client.get("/saml2/logout/")["Location"]
+    to_idp = client.post("/saml2/logout/").context["continue_url"]
 
     # The IdP checks Kura's signed LogoutRequest and answers with a signed LogoutResponse.
     idp = federation.idp_a.server(sp_metadata)
@@ -652,15 +675,26 @@ def test_enabling_saml_without_its_keys_and_metadata_refuses_to_start(tmp_path):
 
 
 def test_linking_with_an_external_discovery_service_continues_by_a_link(
-    client, federation, settings
+    client, federation, sp_metadata, settings
 ):
     settings.SAML2_DISCO_URL = "https://ds.gakunin.nii.ac.jp/WAYF"
-    client.force_login(User.objects.create_user("yamada", password="pw-12345-long"))
+    local = User.objects.create_user("yamada", password="pw-12345-long")
+    client.force_login(local)
 
     page = client.post("/saml2/login/", {"next": "/datasets/"})
 
     assert page.status_code == 200
-    assert 'href="/saml2/login/?next=%2Fdatasets%2F"' in page.content.decode()
-    assert client.get("/saml2/login/?next=%2Fdatasets%2F")["Location"].startswith(
-        settings.SAML2_DISCO_URL
-    )
+    continue_url = re.search(r'href="(/saml2/login/\?[^"]+)"', page.content.decode()).group(1)
+    continue_url = continue_url.replace("&amp;", "&")
+    assert "next=%2Fdatasets%2F" in continue_url and "link=" in continue_url
+    to_ds = client.get(continue_url)["Location"]
+    assert to_ds.startswith(settings.SAML2_DISCO_URL)
+    assert "datasets" not in to_ds  # the way back is an opaque token
+    back = urlsplit(parse_qs(urlsplit(to_ds).query)["return"][0])
+    # The discovery service returns with the chosen IdP; the link goes on from there.
+    to_idp = client.get(f"{back.path}?{back.query}&idp={IDP_A}")["Location"]
+    saml_response, relay = federation.idp_a.answer(to_idp, sp_metadata, person())
+    response = client.post("/saml2/acs/", {"SAMLResponse": saml_response, "RelayState": relay})
+    assert response["Location"] == "/saml2/login/?finish=link"
+    assert client.get(response["Location"])["Location"] == "/datasets/"
+    assert local.identities.get().subject == "taro@example.ac.jp"

@@ -55,6 +55,9 @@ class IdPServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's name
+                if self.path.startswith("/slo?"):  # Kura's LogoutRequest: the IdP's page
+                    self._page(b"<!DOCTYPE html><html><body><h1>Signed out at the IdP</h1>")
+                    return
                 if "SAMLRequest=" not in self.path:
                     self.send_error(404)
                     return
@@ -68,6 +71,9 @@ class IdPServer:
                     f'<input type="hidden" name="RelayState" value="{html.escape(relay)}">'
                     '<button type="submit">Continue to Kura</button></form></body></html>'
                 ).encode()
+                self._page(body)
+
+            def _page(self, body: bytes):
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
@@ -90,12 +96,19 @@ class IdPServer:
 def federation_start(server: IdPServer, live_server_url: str, settings, folder: Path) -> None:
     """Make the federation's keys and signed metadata (Example University, served by
     ``server``, and Other University) and point Kura's SAML settings at them."""
-    idp = TestIdP(IDP, make_keypair(folder, "idp"), f"{server.base}/sso", IDP_NAME)
+    idp = TestIdP(
+        IDP,
+        make_keypair(folder, "idp"),
+        f"{server.base}/sso",
+        IDP_NAME,
+        scopes=("example.ac.jp",),
+    )
     other = TestIdP(
         OTHER_IDP,
         make_keypair(folder, "other"),
         "https://idp.other.ac.jp/sso",
         "Other University",
+        scopes=("other.ac.jp",),
     )
     federation = make_keypair(folder, "federation")
     metadata = federation_metadata(

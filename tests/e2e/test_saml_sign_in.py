@@ -36,3 +36,30 @@ def test_a_new_person_signs_in_through_the_idp_chooser(page, gakunin):
     # The chooser remembers the choice for the next sign-in.
     page.goto("/saml2/login/")
     expect(page.locator("#idp-list li").first).to_contain_text("last used")
+
+
+def test_a_signed_in_person_links_gakunin_then_signs_out_through_the_idp(page, gakunin):
+    """Linking finishes on the same-site page the ACS sends the browser to; signing out
+    repeats the POST (307, with its CSRF token) at /saml2/logout/, whose page links to the
+    IdP's single logout (a redirect there would break the form's CSP)."""
+    User.objects.create_user("yamada", password="pw-12345-long")
+    page.goto("/accounts/login/")
+    page.locator("#id_username").fill("yamada")
+    page.locator("#id_password").fill("pw-12345-long")
+    page.locator("#login-form button[type=submit]").click()
+    expect(page.locator(".nav-user")).to_be_visible()
+
+    page.goto("/accounts/login/")
+    page.get_by_role("button", name="Link GakuNin to this account").click()
+    page.get_by_role("link", name="Example University").click()
+    page.get_by_role("button", name="Continue to Kura").click()
+
+    expect(page.get_by_text("GakuNin is now linked to your account.")).to_be_visible()
+    assert ExternalIdentity.objects.get(subject="hanako@example.ac.jp").user.username == "yamada"
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Signed out")).to_be_visible()
+    expect(page.locator(".nav-user")).to_have_count(0)
+    page.get_by_role("link", name="Sign out at your institution").click()
+    expect(page.get_by_role("heading", name="Signed out at the IdP")).to_be_visible()
+    assert "/slo?SAMLRequest=" in page.url
