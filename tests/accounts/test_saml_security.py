@@ -272,7 +272,8 @@ def test_a_relay_state_of_another_browser_leads_home(client, federation, sp_meta
     response = client.post(
         "/saml2/acs/", {"SAMLResponse": saml_response, "RelayState": "/evil/" + relay}
     )
-    assert response.status_code == 302 and response["Location"] == "/"
+    # Where any sign-in without a page to return to lands (My page or home).
+    assert response.status_code == 302 and response["Location"] == reverse("signed-in")
 
 
 def test_saml_logout_needs_a_post(federation):
