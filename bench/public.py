@@ -212,9 +212,10 @@ def seed(records: int, objects_per_record: int = OBJECTS_PER_RECORD) -> None:
             "name_en",
             "affiliation_ja",
             "affiliation_en",
+            "orcid",
         ],
         (
-            [pk, 0, "70312345", "山田 花子", "Hanako Yamada", "蔵研究所", "Kura Institute"]
+            [pk, 0, "70312345", "山田 花子", "Hanako Yamada", "蔵研究所", "Kura Institute", ""]
             for pk, _project in record_ids
         ),
     )
