@@ -112,9 +112,9 @@ def cache_hit_rate(seconds: float, pages: int) -> tuple[float, int, int]:
     from django.utils import timezone
 
     from accounts.models import Membership, Role
-    from core import generations
     from core.vocabularies import Tier
     from dmp.models import DmpRecord
+    from repository.discovery.public import cache as public_cache
     from repository.models import AuditEvent, DataObject
     from repository.services import audit_event_record
     from tests.factories import DmpRecordFactory, MembershipFactory
@@ -133,7 +133,7 @@ def cache_hit_rate(seconds: float, pages: int) -> tuple[float, int, int]:
     caches["default"].clear()  # nothing from an earlier run on this Redis database
 
     counts = {"hits": 0, "lookups": 0, "writes": 0}
-    lookup = generations.cached_lookup
+    lookup = public_cache.cached_lookup
 
     def counted(generations, key_for):
         key, page = lookup(generations, key_for)
@@ -175,7 +175,8 @@ def cache_hit_rate(seconds: float, pages: int) -> tuple[float, int, int]:
 
     client = Client()
     with override_settings(KURA_PAGE_CACHE_SECONDS=300):
-        generations.cached_lookup = counted
+        # The public pages look pages up through repository/discovery/public/cache.py.
+        public_cache.cached_lookup = counted
         thread = threading.Thread(target=write_each_second)
         thread.start()
         try:
@@ -186,7 +187,7 @@ def cache_hit_rate(seconds: float, pages: int) -> tuple[float, int, int]:
         finally:
             stop.set()
             thread.join()
-            generations.cached_lookup = lookup
+            public_cache.cached_lookup = lookup
     return counts["hits"] / counts["lookups"], counts["lookups"], counts["writes"]
 
 
