@@ -532,3 +532,35 @@ def test_a_group_leaves_a_file_stored_larger_than_a_chunk_to_the_streamed_read(
         alone = _group_verify([declared_small.pk], django_capture_on_commit_callbacks)
     assert alone == [declared_small.pk]
     assert snapshot(declared_small)["fields"]["checksum_state"] == "pending"
+
+
+def test_the_fan_out_groups_small_objects_and_keeps_unsent_ones_for_the_requeue(monkeypatch):
+    from repository.preservation import queue
+
+    small = [store_object(os.urandom(100)) for _ in range(3)]
+    large = store_object(os.urandom(64 * 1024 + 1))
+    ids = [small[0].pk, large.pk, small[1].pk, small[2].pk]
+    sent = []
+
+    def accepted(name):
+        return lambda args, **kwargs: sent.append((name, args[0]))
+
+    monkeypatch.setattr(queue.task_by_name(queue.CHECKSUM), "apply_async", accepted("one"))
+    monkeypatch.setattr(queue.task_by_name(queue.CHECKSUM_MANY), "apply_async", accepted("many"))
+    with SMALL_CHUNKS, override_settings(KURA_CHECKSUM_GROUP_SIZE=2):
+        assert queue.checksums_queue_each(ids) == 4
+    assert sent == [
+        ("many", [small[0].pk, small[1].pk]),
+        ("many", [small[2].pk]),
+        ("one", large.pk),
+    ]
+
+    def broker_away(args, **kwargs):
+        raise OSError("connection refused")
+
+    sent.clear()
+    monkeypatch.setattr(queue.task_by_name(queue.CHECKSUM_MANY), "apply_async", broker_away)
+    with SMALL_CHUNKS, override_settings(KURA_CHECKSUM_GROUP_SIZE=2):
+        assert queue.checksums_queue_each(ids) == 0
+    unsent = set(DataObject.objects.filter(checksum_unsent=True).values_list("pk", flat=True))
+    assert unsent == set(ids)
