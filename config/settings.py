@@ -644,6 +644,9 @@ KURA_CHECKSUM_REQUEUE_AFTER_MINUTES = env.int("KURA_CHECKSUM_REQUEUE_AFTER_MINUT
 # A first verification that finds no stored file tries this many times (the task's retries
 # spread them over several minutes) before the object is quarantined and reported missing.
 KURA_CHECKSUM_MISSING_TRIES = env.int("KURA_CHECKSUM_MISSING_TRIES", default=8)
+# A batch completion's objects of at most one chunk are verified this many per task
+# (kura.checksum_many): one lock query, one claim, one write for the group.
+KURA_CHECKSUM_GROUP_SIZE = env.int("KURA_CHECKSUM_GROUP_SIZE", default=50)
 KURA_FIXITY_INTERVAL_DAYS = env.int("KURA_FIXITY_INTERVAL_DAYS", default=90)
 KURA_FIXITY_BATCH_SIZE = env.int("KURA_FIXITY_BATCH_SIZE", default=100)
 

@@ -466,6 +466,17 @@ class CatalogueQuerySet(models.QuerySet):
         clone._known_scopes = [scope_values(instance, self.scope_fields)]
         return clone
 
+    def scoped_as_all(self, instances) -> "CatalogueQuerySet":
+        """:meth:`scoped_as` for a queryset whose rows are ``instances``."""
+        clone = self._chain()
+        clone._known_scopes = [scope_values(obj, self.scope_fields) for obj in instances]
+        return clone
+
+    def rows_written(self, instances) -> None:
+        """Bump what an update of ``instances`` (and their scopes) bumps, for rows a caller
+        wrote in SQL of its own (a set-wise ``UPDATE … FROM``, say)."""
+        self._changed([scope_values(obj, self.scope_fields) for obj in instances])
+
     def _clone(self):
         clone = super()._clone()
         clone._known_scopes = getattr(self, "_known_scopes", None)

@@ -57,6 +57,16 @@ def checksum_task(self, object_id: int) -> dict:
     }
 
 
+@shared_task(name=queue.CHECKSUM_MANY, acks_late=True, **HASHING_LIMITS)
+def checksum_many_task(object_ids: list[int]) -> dict:
+    """Verify a group of small uploads of a batch completion (queued by the fan-out);
+    those the group leaves (a read that failed, a stored file larger than a chunk) are
+    queued one by one as ``kura.checksum``, whose retries back off."""
+    alone = checksums.data_objects_checksum_verify(data_object_ids=object_ids)
+    queue.checksums_queue_each(alone, grouped=False)
+    return {"objects": len(object_ids), "alone": alone}
+
+
 @shared_task(name=queue.CHECKSUMS_FAN_OUT, acks_late=True)
 def checksums_fan_out_task(object_ids: list[int]) -> int:
     """Queue the checksum of each object of a batch completion: the web sends this one

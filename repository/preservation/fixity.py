@@ -136,7 +136,7 @@ def object_scan(
         except StoreError:
             data = None  # e.g. an empty stored file refuses a range: the streamed read
         if data is not None and len(data) <= small:
-            return _small_object_scan(
+            return small_object_scan(
                 data, storage_key, filename, extract_metadata=extract_metadata, store=store
             )
     total = store.size(storage_key)
@@ -168,9 +168,10 @@ def object_scan(
     return ObjectScan(digests, techmeta.metadata_finish(extractor))
 
 
-def _small_object_scan(
+def small_object_scan(
     data: bytes, storage_key: str, filename: str, *, extract_metadata: bool, store
 ) -> ObjectScan:
+    """The scan of an object whose stored bytes, all of them, are ``data``."""
     digests = Digests(
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
@@ -227,6 +228,28 @@ def hashing_lock(data_object_id: int) -> Iterator[bool]:
             yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def hashing_locks(data_object_ids: list[int]) -> Iterator[list[int]]:
+    """:func:`hashing_lock` for many objects in one query (PostgreSQL only): the ids of
+    those this worker may hash now, all held until the block ends."""
+    key_sql = "(%s::bigint << 32) | (id & 4294967295)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM unnest(%s::bigint[]) AS id WHERE pg_try_advisory_lock({key_sql})",  # noqa: S608 - constant text
+            [list(data_object_ids), LOCK_NAMESPACE],
+        )
+        locked = [row[0] for row in cursor.fetchall()]
+    try:
+        yield locked
+    finally:
+        if locked:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT pg_advisory_unlock({key_sql}) FROM unnest(%s::bigint[]) AS id",  # noqa: S608
+                    [LOCK_NAMESPACE, locked],
+                )
 
 
 class ProgressWriter:

@@ -158,6 +158,16 @@ class _KeySigner:
         S3SigV4Auth(self._credentials(), "s3", self.client.meta.region_name).add_auth(request)
         return self.client._endpoint.http_session.send(request.prepare())
 
+    def get(self, key: str, headers: dict[str, str]):
+        """The store's answer to a GET of ``key`` with ``headers`` (a ``Range``, say), its
+        body read, over the client's own HTTP session."""
+        from botocore.auth import S3SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        request = AWSRequest(method="GET", url=self.url(key), headers=dict(headers))
+        S3SigV4Auth(self._credentials(), "s3", self.client.meta.region_name).add_auth(request)
+        return self.client._endpoint.http_session.send(request.prepare())
+
 
 _client_lock = threading.Lock()
 _client_of: dict = {}  # {"storage": the storage it was made from, "client": its client}
@@ -352,6 +362,33 @@ class S3Store:
         body = self._call("get_object", Key=key, Range=f"bytes={start}-{start + length - 1}")
         with body["Body"] as stream:
             return stream.read()
+
+    def read_head_fast(self, key: str, length: int) -> bytes:
+        """The first ``length`` bytes of the object (fewer if it is smaller) through
+        :attr:`signer`: :meth:`read_range` for a fraction of its CPU, for the grouped
+        verification of small objects. :class:`NoSuchObject` if there is none; an empty
+        object (whose range the store refuses) and other failures raise :class:`StoreError`.
+        A connection that fails, or a 5xx, is tried once more."""
+        from botocore.exceptions import BotoCoreError
+
+        for attempt in (1, 2):
+            try:
+                response = self.signer.get(key, {"Range": f"bytes=0-{length - 1}"})
+                content = response.content
+            except BotoCoreError as exc:
+                if attempt == 2:
+                    raise StoreError(str(exc)) from exc
+                continue
+            if response.status_code < 500 or attempt == 2:
+                break
+        status = response.status_code
+        if status == 404:
+            if self._bucket_exists():
+                raise NoSuchObject(f"GET {key}: 404")
+            raise StoreError(f"GET {key}: 404, and the bucket is not there")
+        if status not in (200, 206):
+            raise StoreError(f"GET {key}: {status}")
+        return content[:length]
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=key)
@@ -596,6 +633,10 @@ class FilesystemStore:
             raise self._not_found(exc) from exc
         except OSError as exc:
             raise StoreError(str(exc)) from exc
+
+    def read_head_fast(self, key: str, length: int) -> bytes:
+        """As :meth:`S3Store.read_head_fast`: the first ``length`` bytes."""
+        return self.read_range(key, 0, length)
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

@@ -3,8 +3,8 @@
 The services that queue work (an upload's completion, a curator's re-verification, the
 storage reconciler) sit below the task module (``repository/tasks.py``), which imports
 them to run the work; they queue by the task's name (:data:`CHECKSUM`,
-:data:`CHECKSUMS_FAN_OUT`, :data:`QUARANTINE_REVERIFY`, :data:`NOTIFY`, :data:`DOI_SYNC`)
-and never import it. The task
+:data:`CHECKSUMS_FAN_OUT`, :data:`CHECKSUM_MANY`, :data:`QUARANTINE_REVERIFY`,
+:data:`NOTIFY`, :data:`DOI_SYNC`) and never import it. The task
 module is loaded with the app (``RepositoryConfig.ready``), so every process knows the
 tasks by name.
 
@@ -18,6 +18,7 @@ versions' states (``publishing/sync.py``).
 import logging
 
 from celery import current_app
+from django.conf import settings
 
 from repository.models import DataObject
 
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 CHECKSUM = "kura.checksum"
 CHECKSUMS_FAN_OUT = "kura.checksums_fan_out"
+CHECKSUM_MANY = "kura.checksum_many"
 QUARANTINE_REVERIFY = "kura.quarantine_reverify"
 NOTIFY = "kura.notify"
 DOI_SYNC = "kura.doi_sync"
@@ -82,26 +84,43 @@ def checksums_send(object_ids: list[int]) -> bool:
     return True
 
 
-def checksums_queue_each(object_ids: list[int]) -> int:
-    """Queue :data:`CHECKSUM` for each of ``object_ids`` through one producer (its
-    connection taken from the pool once); the objects not queued when the broker fails are
-    noted unsent for the requeue. Answers how many were queued; never raises."""
-    task = task_by_name(CHECKSUM)
-    sent = 0
+def checksums_queue_each(object_ids: list[int], *, grouped: bool = True) -> int:
+    """Queue the verification of each of ``object_ids`` through one producer (its
+    connection taken from the pool once): with ``grouped``, the objects of at most one
+    chunk (``KURA_CHECKSUM_CHUNK_SIZE``) as :data:`CHECKSUM_MANY` messages of up to
+    ``KURA_CHECKSUM_GROUP_SIZE`` objects, the others (and all without ``grouped``) as one
+    :data:`CHECKSUM` each. The objects not queued when the broker fails are noted unsent
+    for the requeue. Answers how many objects were queued; never raises."""
+    messages: list[tuple[str, list[int]]] = []
+    if grouped and len(object_ids) > 1:
+        small = settings.KURA_CHECKSUM_CHUNK_SIZE
+        sizes = dict(DataObject.objects.filter(pk__in=object_ids).values_list("pk", "size"))
+        grouped_ids = [pk for pk in object_ids if 0 < sizes.get(pk, 0) <= small]
+        step = max(settings.KURA_CHECKSUM_GROUP_SIZE, 1)
+        messages += [
+            (CHECKSUM_MANY, grouped_ids[n : n + step]) for n in range(0, len(grouped_ids), step)
+        ]
+        in_groups = set(grouped_ids)
+        object_ids = [pk for pk in object_ids if pk not in in_groups]
+    messages += [(CHECKSUM, [pk]) for pk in object_ids]
+    sent: list[int] = []
     try:
-        with task.app.producer_or_acquire() as producer:
-            for object_id in object_ids:
-                task.apply_async((object_id,), producer=producer)
-                sent += 1
+        with current_app.producer_or_acquire() as producer:
+            for name, ids in messages:
+                arguments = (ids,) if name == CHECKSUM_MANY else (ids[0],)
+                task_by_name(name).apply_async(arguments, producer=producer)
+                sent += ids
     except Exception:  # noqa: BLE001 - any broker failure: keep the work in the database
+        done = set(sent)
+        unsent = [pk for _, ids in messages for pk in ids if pk not in done]
         logger.warning(
             "%s of %s objects not queued; kept for the requeue",
             CHECKSUM,
-            len(object_ids) - sent,
+            len(unsent),
             exc_info=True,
         )
-        DataObject.objects.filter(pk__in=object_ids[sent:]).update(checksum_unsent=True)
-    return sent
+        DataObject.objects.filter(pk__in=unsent).update(checksum_unsent=True)
+    return len(sent)
 
 
 def quarantine_reverify_send(

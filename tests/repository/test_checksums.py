@@ -422,3 +422,145 @@ def test_a_small_object_is_verified_with_one_storage_request(verify):
     data_object.refresh_from_db()
     assert data_object.checksum_state == DataObject.ChecksumState.VERIFIED
     assert (data_object.sha256, data_object.md5) == digests(data)
+
+
+# --- Small objects verified in groups (kura.checksum_many) ---------------------------------
+
+
+def _group_verify(ids, capture):
+    from repository.preservation.checksums import data_objects_checksum_verify
+
+    with capture(execute=True):
+        return data_objects_checksum_verify(data_object_ids=ids)
+
+
+def _recorded(data_object: DataObject) -> dict:
+    state = snapshot(data_object)
+    check = data_object.fixity_checks.get()
+    state["fields"].pop("last_fixity_at")
+    state["check"] = (check.outcome, check.sha256, check.md5, check.size, check.detail)
+    return state
+
+
+def test_a_group_records_what_one_by_one_verification_records(
+    django_capture_on_commit_callbacks, verify
+):
+    blobs = [os.urandom(1000 + n) for n in range(3)]
+    grouped = [store_object(b, client_sha256=digests(b)[0]) for b in blobs]
+    single = [store_object(b, client_sha256=digests(b)[0]) for b in blobs]
+
+    assert _group_verify([o.pk for o in grouped], django_capture_on_commit_callbacks) == []
+    for data_object in single:
+        verify(data_object)
+
+    for one, alone in zip(grouped, single, strict=True):
+        assert _recorded(one) == _recorded(alone)
+        assert one.checksum_state == DataObject.ChecksumState.VERIFIED
+        assert one.integrity == alone.integrity
+
+
+def test_a_mismatch_in_a_group_quarantines_only_that_object(django_capture_on_commit_callbacks):
+    blobs = [os.urandom(2000) for _ in range(3)]
+    objects = [store_object(b, client_sha256=digests(b)[0]) for b in blobs]
+    bad = store_object(os.urandom(2000), client_sha256=digests(b"something else")[0])
+
+    ids = [objects[0].pk, bad.pk, objects[1].pk, objects[2].pk]
+    assert _group_verify(ids, django_capture_on_commit_callbacks) == []
+
+    bad.refresh_from_db()
+    assert bad.checksum_state == DataObject.ChecksumState.FAILED
+    assert bad.quarantined_at is not None
+    assert bad.fixity_checks.get().outcome == FixityCheck.Outcome.MISMATCH
+    for data_object in objects:
+        data_object.refresh_from_db()
+        assert data_object.checksum_state == DataObject.ChecksumState.VERIFIED
+        assert data_object.quarantined_at is None
+        assert data_object.fixity_checks.get().outcome == FixityCheck.Outcome.MATCH
+
+
+def test_a_read_error_in_a_group_leaves_only_that_object_for_a_retry(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    from repository.preservation.object_store import S3Store
+
+    blobs = [os.urandom(3000) for _ in range(3)]
+    objects = [store_object(b, client_sha256=digests(b)[0]) for b in blobs]
+    failing = objects[1].storage_key
+    read = S3Store.read_head_fast
+
+    def flaky(self, key, length):
+        if key == failing:
+            raise StoreError("connection reset")
+        return read(self, key, length)
+
+    monkeypatch.setattr(S3Store, "read_head_fast", flaky)
+
+    assert _group_verify([o.pk for o in objects], django_capture_on_commit_callbacks) == [
+        objects[1].pk
+    ]
+
+    states = [snapshot(o) for o in objects]
+    assert [s["fields"]["checksum_state"] for s in states] == ["verified", "pending", "verified"]
+    assert [s["fixity_checks"] for s in states] == [1, 0, 1]
+
+
+def test_a_group_run_twice_changes_nothing_and_skips_what_another_worker_hashes(
+    django_capture_on_commit_callbacks,
+):
+    blobs = [os.urandom(1500) for _ in range(3)]
+    objects = [store_object(b, client_sha256=digests(b)[0]) for b in blobs]
+    ids = [o.pk for o in objects]
+
+    with hashing_elsewhere(objects[2]):
+        assert _group_verify(ids, django_capture_on_commit_callbacks) == []
+    assert snapshot(objects[2])["fields"]["checksum_state"] == "pending"
+    _group_verify(ids, django_capture_on_commit_callbacks)
+    before = [snapshot(o) for o in objects]
+
+    assert _group_verify(ids, django_capture_on_commit_callbacks) == []
+
+    assert [snapshot(o) for o in objects] == before
+    assert all(s["fields"]["checksum_state"] == "verified" for s in before)
+
+
+def test_a_group_leaves_a_file_stored_larger_than_a_chunk_to_the_streamed_read(
+    django_capture_on_commit_callbacks,
+):
+    data = os.urandom(64 * 1024 + 10)
+    declared_small = store_object(data, size=1000)
+    with SMALL_CHUNKS:
+        alone = _group_verify([declared_small.pk], django_capture_on_commit_callbacks)
+    assert alone == [declared_small.pk]
+    assert snapshot(declared_small)["fields"]["checksum_state"] == "pending"
+
+
+def test_the_fan_out_groups_small_objects_and_keeps_unsent_ones_for_the_requeue(monkeypatch):
+    from repository.preservation import queue
+
+    small = [store_object(os.urandom(100)) for _ in range(3)]
+    large = store_object(os.urandom(64 * 1024 + 1))
+    ids = [small[0].pk, large.pk, small[1].pk, small[2].pk]
+    sent = []
+
+    def accepted(name):
+        return lambda args, **kwargs: sent.append((name, args[0]))
+
+    monkeypatch.setattr(queue.task_by_name(queue.CHECKSUM), "apply_async", accepted("one"))
+    monkeypatch.setattr(queue.task_by_name(queue.CHECKSUM_MANY), "apply_async", accepted("many"))
+    with SMALL_CHUNKS, override_settings(KURA_CHECKSUM_GROUP_SIZE=2):
+        assert queue.checksums_queue_each(ids) == 4
+    assert sent == [
+        ("many", [small[0].pk, small[1].pk]),
+        ("many", [small[2].pk]),
+        ("one", large.pk),
+    ]
+
+    def broker_away(args, **kwargs):
+        raise OSError("connection refused")
+
+    sent.clear()
+    monkeypatch.setattr(queue.task_by_name(queue.CHECKSUM_MANY), "apply_async", broker_away)
+    with SMALL_CHUNKS, override_settings(KURA_CHECKSUM_GROUP_SIZE=2):
+        assert queue.checksums_queue_each(ids) == 0
+    unsent = set(DataObject.objects.filter(checksum_unsent=True).values_list("pk", flat=True))
+    assert unsent == set(ids)

@@ -354,15 +354,23 @@ def test_a_batch_completion_answers_each_upload_alone(researcher):
 def test_a_batch_completion_queues_each_checksum(
     researcher, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from repository.preservation.queue import CHECKSUM, CHECKSUMS_FAN_OUT, task_by_name
+    from repository.preservation.queue import (
+        CHECKSUM,
+        CHECKSUM_MANY,
+        CHECKSUMS_FAN_OUT,
+        task_by_name,
+    )
 
     fan_out = task_by_name(CHECKSUMS_FAN_OUT)
-    messages, sent = [], []
+    messages, sent, groups = [], [], []
     monkeypatch.setattr(  # the one message of the batch, run here as a worker would
         fan_out, "delay", lambda ids: messages.append(ids) or fan_out.apply(args=[ids])
     )
     monkeypatch.setattr(
         task_by_name(CHECKSUM), "apply_async", lambda args, **kwargs: sent.append(args[0])
+    )
+    monkeypatch.setattr(
+        task_by_name(CHECKSUM_MANY), "apply_async", lambda args, **kwargs: groups.append(args[0])
     )
     data = [os.urandom(700), os.urandom(800)]
     client = UploadClient(researcher.user)
@@ -380,12 +388,13 @@ def test_a_batch_completion_queues_each_checksum(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         assert _batch_complete(client, completions).status_code == 200
 
-    # One checksum task per object, as for single completions; the web sends one message
-    # for the batch after the commit, and its task queues each object's.
+    # The web sends one message for the batch after the commit, and its task queues the
+    # small objects' checksums in groups (kura.checksum_many).
     ids = [a["upload"]["object_id"] for a in answers]
     assert len(queued_work(callbacks)) == 1
     assert messages == [ids]
-    assert sent == ids
+    assert groups == [ids]
+    assert sent == []
 
 
 def test_a_batch_completion_with_the_broker_away_keeps_every_checksum_for_the_requeue(
