@@ -3,6 +3,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from .members import PROJECT_FIELDS
 from .models import Institution, Invitation, Project, Role
 
 
@@ -39,17 +40,7 @@ class ProjectCreateForm(forms.ModelForm):
 
     class Meta:
         model = Project
-        fields = (
-            "institution",
-            "name_ja",
-            "name_en",
-            "funder",
-            "funding_stream_code",
-            "program_name_ja",
-            "program_name_en",
-            "japan_grant_number",
-            "research_field",
-        )
+        fields = PROJECT_FIELDS
 
     def _post_clean(self) -> None:
         # The service validates the project (project_create): the form only parses it.

@@ -33,7 +33,13 @@ from django.utils.translation import gettext as _
 from core.audit import AuditAction, audit_record
 
 from .identities import identities_of
-from .members import may_grant, members_manage_check, project_lock, role_checked
+from .members import (
+    invitation_withdraw,
+    may_grant,
+    members_manage_check,
+    project_lock,
+    role_checked,
+)
 from .models import ExternalIdentity, Invitation, Membership, Project, Role, User
 
 log = logging.getLogger("kura.members")
@@ -341,18 +347,5 @@ def invitation_revoke(*, actor, project: Project, invitation_pk: int) -> Invitat
         members_manage_check(actor, locked, invitation.role)
         if invitation.state() != "pending":
             raise ValidationError(_("This invitation is no longer pending."))
-        invitation.revoked_at = timezone.now()
-        invitation.revoked_by = actor
-        invitation.save(update_fields=["revoked_at", "revoked_by"])
-        audit_record(
-            actor=actor,
-            action=AuditAction.INVITATION_REVOKED,
-            project=project,
-            before={
-                "invitation": invitation.pk,
-                "kind": invitation.kind,
-                "address": invitation.value,
-                "role": invitation.role,
-            },
-        )
+        invitation_withdraw(invitation, actor=actor, when=timezone.now())
     return invitation

@@ -178,22 +178,33 @@ def _invitations_unbacked_revoke(*, actor, project: Project, inviter: User) -> N
     for invitation in pending.order_by("pk"):
         if may_grant(inviter, project, invitation.role):
             continue
-        invitation.revoked_at = now
-        invitation.revoked_by = actor
-        invitation.save(update_fields=["revoked_at", "revoked_by"])
-        audit_record(
+        invitation_withdraw(
+            invitation,
             actor=actor,
-            action=AuditAction.INVITATION_REVOKED,
-            project=project,
-            before={
-                "invitation": invitation.pk,
-                "kind": invitation.kind,
-                "address": invitation.value,
-                "role": invitation.role,
-                "invited_by": inviter.username,
-                "reason": "the inviter may no longer invite to this role",
-            },
+            when=now,
+            invited_by=inviter.username,
+            reason="the inviter may no longer invite to this role",
         )
+
+
+def invitation_withdraw(invitation: Invitation, *, actor, when, **detail) -> None:
+    """Mark ``invitation`` revoked by ``actor`` and audit it (``detail``: more of why), in
+    the caller's transaction, which holds the project's lock."""
+    invitation.revoked_at = when
+    invitation.revoked_by = actor
+    invitation.save(update_fields=["revoked_at", "revoked_by"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.INVITATION_REVOKED,
+        project=invitation.project,
+        before={
+            "invitation": invitation.pk,
+            "kind": invitation.kind,
+            "address": invitation.value,
+            "role": invitation.role,
+            **detail,
+        },
+    )
 
 
 def user_by_handle(handle: str) -> User:
