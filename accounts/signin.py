@@ -32,46 +32,41 @@ def _with_next(url: str, next_url: str) -> str:
     return f"{url}?{urlencode({'next': next_url})}" if next_url else url
 
 
+def _method(request, next_url, *, key, help_text, sign_in, link) -> SignInMethod:
+    """The sign-in button (``sign_in``: label and URL), or, for a person signed in already,
+    the button that links the method to their account (``link``: label and the URL a POST
+    goes to)."""
+    if request.user.is_authenticated:
+        label, url = link
+        return SignInMethod(key, label, url, help_text, post=True, next_url=next_url)
+    label, url = sign_in
+    return SignInMethod(key, label, _with_next(url, next_url), help_text)
+
+
 def gakunin(request, next_url: str) -> SignInMethod | None:
     if not settings.KURA_SAML_ENABLED:
         return None
-    help_text = _("With your university or research institute account (学認).")
-    if request.user.is_authenticated:
-        return SignInMethod(
-            key="saml",
-            label=_("Link GakuNin to this account"),
-            url=reverse("saml2_login"),
-            help=help_text,
-            post=True,
-            next_url=next_url,
-        )
-    return SignInMethod(
+    return _method(
+        request,
+        next_url,
         key="saml",
-        label=_("Sign in with GakuNin"),
-        url=_with_next(reverse("saml2_login"), next_url),
-        help=help_text,
+        help_text=_("With your university or research institute account (学認)."),
+        sign_in=(_("Sign in with GakuNin"), reverse("saml2_login")),
+        link=(_("Link GakuNin to this account"), reverse("saml2_login")),
     )
 
 
 def orcid(request, next_url: str) -> SignInMethod | None:
     if not orcid_enabled():
         return None
-    help_text = _("With your ORCID iD: it is then shown as verified on your work.")
-    if request.user.is_authenticated:
-        # The account page's POST remembers the account, then goes through ORCID.
-        return SignInMethod(
-            key="orcid",
-            label=_("Link ORCID to this account"),
-            url=reverse("account-orcid"),
-            help=help_text,
-            post=True,
-            next_url=next_url,
-        )
-    return SignInMethod(
+    # Linking: the account page's POST remembers the account, then goes through ORCID.
+    return _method(
+        request,
+        next_url,
         key="orcid",
-        label=_("Sign in with ORCID"),
-        url=_with_next(reverse("oidc_authentication_init"), next_url),
-        help=help_text,
+        help_text=_("With your ORCID iD: it is then shown as verified on your work."),
+        sign_in=(_("Sign in with ORCID"), reverse("oidc_authentication_init")),
+        link=(_("Link ORCID to this account"), reverse("account-orcid")),
     )
 
 
