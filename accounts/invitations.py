@@ -347,5 +347,5 @@ def invitation_revoke(*, actor, project: Project, invitation_pk: int) -> Invitat
         members_manage_check(actor, locked, invitation.role)
         if invitation.state() != "pending":
             raise ValidationError(_("This invitation is no longer pending."))
-        invitation_withdraw(invitation, actor=actor, when=timezone.now())
+        invitation_withdraw(invitation, actor=actor, project=project, when=timezone.now())
     return invitation

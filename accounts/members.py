@@ -181,22 +181,23 @@ def _invitations_unbacked_revoke(*, actor, project: Project, inviter: User) -> N
         invitation_withdraw(
             invitation,
             actor=actor,
+            project=project,
             when=now,
             invited_by=inviter.username,
             reason="the inviter may no longer invite to this role",
         )
 
 
-def invitation_withdraw(invitation: Invitation, *, actor, when, **detail) -> None:
-    """Mark ``invitation`` revoked by ``actor`` and audit it (``detail``: more of why), in
-    the caller's transaction, which holds the project's lock."""
+def invitation_withdraw(invitation: Invitation, *, actor, project, when, **detail) -> None:
+    """Mark ``invitation`` (of ``project``) revoked by ``actor`` and audit it (``detail``:
+    more of why), in the caller's transaction, which holds the project's lock."""
     invitation.revoked_at = when
     invitation.revoked_by = actor
     invitation.save(update_fields=["revoked_at", "revoked_by"])
     audit_record(
         actor=actor,
         action=AuditAction.INVITATION_REVOKED,
-        project=invitation.project,
+        project=project,
         before={
             "invitation": invitation.pk,
             "kind": invitation.kind,
