@@ -147,6 +147,19 @@ class DataObject(ScopeTracking):
         blank=True,
         help_text=_("Cross-checked against the SHA-256 Kura computes from the stored bytes."),
     )
+    client_parts_sha256 = models.CharField(
+        _("SHA-256 of the parts given by the uploader"),
+        max_length=64,
+        blank=True,
+        help_text=_(
+            "The SHA-256 of the SHA-256 digests of the upload's parts, in part order (a browser"
+            " hashes each part as it reads it); cross-checked against the stored bytes cut at"
+            " the same part size."
+        ),
+    )
+    client_part_size = models.PositiveBigIntegerField(
+        _("part size of the uploader's part digests"), null=True, blank=True
+    )
     duplicate_of = models.ForeignKey(
         "self",
         on_delete=models.SET_NULL,
@@ -212,12 +225,15 @@ class DataObject(ScopeTracking):
 
     @property
     def integrity(self) -> str | None:
-        """How far "verified" reaches: ``end_to_end`` when the uploader's SHA-256 matched
-        the stored bytes, ``at_rest`` when the uploader sent none (only the stored bytes
-        were hashed), ``None`` while not verified (a mismatch never ends verified)."""
+        """How far "verified" reaches: ``end_to_end`` when the uploader's SHA-256 (of the
+        file, or of its parts) matched the stored bytes, ``at_rest`` when the uploader sent
+        none (only the stored bytes were hashed), ``None`` while not verified (a mismatch
+        never ends verified)."""
         if self.checksum_state != self.ChecksumState.VERIFIED:
             return None
-        return Integrity.END_TO_END if self.client_sha256 else Integrity.AT_REST
+        if self.client_sha256 or self.client_parts_sha256:
+            return Integrity.END_TO_END
+        return Integrity.AT_REST
 
 
 class Integrity(models.TextChoices):

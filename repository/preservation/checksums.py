@@ -32,6 +32,7 @@ from repository.preservation.fixity import (
     ObjectScan,
     ProgressWriter,
     Reason,
+    client_part_size,
     fixity_compare,
     hashing_lock,
     hashing_locks,
@@ -93,6 +94,7 @@ def data_object_checksum_verify(*, data_object_id: int) -> DataObject:
                 filename=data_object.original_filename,
                 on_progress=ProgressWriter(data_object_id),
                 expected_size=data_object.size,
+                part_size=client_part_size(data_object),
             )
         except NoSuchObject as exc:
             if not _missing_noted(data_object_id):
@@ -168,6 +170,7 @@ def data_objects_checksum_verify(*, data_object_ids: list[int]) -> list[int]:
                     data_object.original_filename,
                     extract_metadata=True,
                     store=store,
+                    part_size=client_part_size(data_object),
                 )
             except StoreError as exc:
                 logger.warning("checksum of object %s: read failed: %s", data_object.pk, exc)
