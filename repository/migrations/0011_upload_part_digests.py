@@ -4,20 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('repository', '0010_membership_audit_actions'),
+        ("repository", "0010_membership_audit_actions"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='dataobject',
-            name='client_part_size',
-            field=models.PositiveBigIntegerField(blank=True, null=True, verbose_name="part size of the uploader's part digests"),
+            model_name="dataobject",
+            name="client_part_size",
+            field=models.PositiveBigIntegerField(
+                blank=True, null=True, verbose_name="part size of the uploader's part digests"
+            ),
         ),
         migrations.AddField(
-            model_name='dataobject',
-            name='client_parts_sha256',
-            field=models.CharField(blank=True, help_text="The SHA-256 of the SHA-256 digests of the upload's parts, in part order (a browser hashes each part as it reads it); cross-checked against the stored bytes cut at the same part size.", max_length=64, verbose_name='SHA-256 of the parts given by the uploader'),
+            model_name="dataobject",
+            name="client_parts_sha256",
+            field=models.CharField(
+                blank=True,
+                help_text="The SHA-256 of the SHA-256 digests of the upload's parts, in part order (a browser hashes each part as it reads it); cross-checked against the stored bytes cut at the same part size.",
+                max_length=64,
+                verbose_name="SHA-256 of the parts given by the uploader",
+            ),
         ),
     ]
