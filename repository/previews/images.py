@@ -203,6 +203,7 @@ def plane_derive(
     image = _display(path, fmt, ref)
     if image.width * image.height > max_pixels:
         raise PreviewRefused(f"{image.width} x {image.height} pixels is more than the limit")
+    work.mkdir(parents=True, exist_ok=True)
     out = work / "tiles"
     image.dzsave(
         str(out),
