@@ -14,6 +14,7 @@ then needs to seek); the copy and the tiles are removed when the preview is stor
 """
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +117,7 @@ def _vips():
     import pyvips
 
     pyvips.cache_set_max(0)  # keep no decoded pixels between images
+    logging.getLogger("pyvips").setLevel(logging.WARNING)  # libvips' progress notes
     return pyvips
 
 
