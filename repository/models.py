@@ -203,6 +203,12 @@ class DataObject(ScopeTracking):
             models.Index(fields=["checksum_state"]),
             models.Index(fields=["tier", "available_date"], name="dataobject_embargo_idx"),
             models.Index(fields=["last_fixity_at"], name="dataobject_fixity_idx"),
+            # Beat's requeue looks for previews left pending every minute: few rows.
+            models.Index(
+                fields=["last_fixity_at"],
+                condition=models.Q(preview_state="pending"),
+                name="dataobject_preview_pending_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -62,9 +62,7 @@ def iiif_base(request, object_id: int, plane: int):
     """The image service's URI: to its ``info.json`` (303, as the API asks)."""
     _plane(_image_preview(request, object_id), plane)
     url = reverse("object-iiif-info", args=[object_id, plane])
-    response = HttpResponseRedirect(url, status=303)
-    response.status_code = 303
-    return response
+    return HttpResponseRedirect(url, status=303)
 
 
 @require_safe

@@ -4,6 +4,7 @@ rules; the IIIF info.json checked field by field against the Image API 3.0."""
 import gzip
 import io
 import random
+import re
 from datetime import timedelta
 
 import pytest
@@ -23,6 +24,7 @@ from repository.preservation.reconcile import storage_reconcile
 from repository.previews import sequencing
 from repository.previews.keys import derived_prefix, thumbnail_key
 from repository.previews.services import data_object_preview_make, previews_stalled
+from repository.tasks import preview_task
 from tests.factories import MembershipFactory, UserFactory
 
 from .stored_objects import store_object
@@ -135,6 +137,14 @@ def test_an_image_gets_a_thumbnail_and_tiles_beside_it_once(image_object):
     assert after == before
 
 
+def test_the_task_makes_the_preview_once(image_object):
+    first = preview_task.apply(args=[image_object.pk]).get()
+    second = preview_task.apply(args=[image_object.pk]).get()
+
+    assert first == {"object_id": image_object.pk, "preview_state": "ready"}
+    assert second == {"object_id": image_object.pk, "preview_state": None}  # nothing to do
+
+
 def test_derived_files_go_with_the_object_and_the_reconciler_keeps_them(image_object):
     made = make(image_object)
     store = object_store()
@@ -161,7 +171,7 @@ def test_an_image_past_the_pixel_limit_is_skipped_with_its_reason(image_object, 
 
 
 def test_a_16_bit_ome_tiff_offers_each_channel_and_plane(
-    monkeypatch, django_capture_on_commit_callbacks
+    client, monkeypatch, django_capture_on_commit_callbacks
 ):
     import numpy as np
     import tifffile
@@ -184,6 +194,18 @@ def test_a_16_bit_ome_tiff_offers_each_channel_and_plane(
     # The first channel at the middle plane first, then the other channel, then the planes.
     assert described == [(0, 1), (1, 1), (0, 0), (0, 2)]
     assert [p["page"] for p in made.preview["planes"]] == [2, 3, 0, 4]  # XYCZT pages
+
+    steward = member_of(made, Role.PM)
+    client.force_login(steward)
+    page = client.get(f"/objects/{made.pk}/").content.decode()
+    options = re.findall(r'<option value="(/objects/\d+/iiif/(\d)/info.json)"[^>]*>([^<]+)<', page)
+    assert [(plane, label) for _, plane, label in options] == [
+        ("0", "Channel 1, plane 2"),
+        ("1", "Channel 2, plane 2"),
+        ("2", "Channel 1, plane 1"),
+        ("3", "Channel 1, plane 3"),
+    ]
+    assert client.get(options[1][0]).json()["width"] == 80
 
 
 # --- IIIF ------------------------------------------------------------------------------
