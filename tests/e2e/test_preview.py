@@ -5,7 +5,6 @@ import re
 
 import pytest
 import pyvips
-from django.conf import settings
 from playwright.sync_api import expect
 
 from accounts.models import Role
@@ -139,4 +138,3 @@ def test_a_public_landing_page_shows_the_thumbnail(page, previewed):
     expect(thumbnail).to_have_attribute("src", f"/objects/{previewed.pk}/preview/thumbnail.jpg")
     size = thumbnail.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     assert size == [256, 171]
-    assert settings.KURA_PREVIEW_QUEUE  # previews are made on their own queue

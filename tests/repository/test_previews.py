@@ -160,6 +160,13 @@ def test_derived_files_go_with_the_object_and_the_reconciler_keeps_them(image_ob
     with pytest.raises(NoSuchObject):
         store.size(made.storage_key)
 
+    # A derived file written after the deletion (a preview finishing late) is an orphan the
+    # reconciler removes once past its grace period.
+    store.write(thumbnail_key(made.storage_key), b"late", "image/jpeg")
+    report = storage_reconcile(now=timezone.now() + timedelta(days=1), dry_run=False)
+    assert thumbnail_key(made.storage_key) in report.orphan_objects
+    assert list(store.list_objects(prefix)) == []
+
 
 def test_an_image_past_the_pixel_limit_is_skipped_with_its_reason(image_object, settings):
     settings.KURA_PREVIEW_MAX_PIXELS = 1000 * 1000
