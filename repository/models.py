@@ -85,6 +85,15 @@ class DataObject(ScopeTracking):
         VERIFIED = "verified", _("Verified")
         FAILED = "failed", _("Failed")
 
+    class PreviewState(models.TextChoices):
+        """What became of the preview (repository/previews/), made after the checksum."""
+
+        NONE = "none", _("No preview")  # a format Kura does not preview
+        PENDING = "pending", _("Being prepared")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Too large to preview")
+
     project = models.ForeignKey(
         Project, on_delete=models.PROTECT, related_name="data_objects", verbose_name=_("project")
     )
@@ -177,6 +186,13 @@ class DataObject(ScopeTracking):
     quarantine_reason = models.TextField(_("quarantine reason"), blank=True)
     technical_metadata = models.JSONField(_("technical metadata"), default=dict, blank=True)
     contains_personal_data = models.BooleanField(_("contains personal data"), default=False)
+    preview_state = models.CharField(
+        _("preview state"), max_length=8, choices=PreviewState.choices, default=PreviewState.NONE
+    )
+    # What the preview worker derived (repository/previews/): the image planes and their
+    # sizes, or a sequencing file's summary. The derived files themselves are in storage
+    # beside the object (previews.keys), never counted in ``size``.
+    preview = models.JSONField(_("preview"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     stored_at = models.DateTimeField(_("stored at"), null=True, blank=True)
     last_fixity_at = models.DateTimeField(_("last fixity check"), null=True, blank=True)
@@ -200,6 +216,12 @@ class DataObject(ScopeTracking):
             models.Index(fields=["checksum_state"]),
             models.Index(fields=["tier", "available_date"], name="dataobject_embargo_idx"),
             models.Index(fields=["last_fixity_at"], name="dataobject_fixity_idx"),
+            # Beat's requeue looks for previews left pending every minute: few rows.
+            models.Index(
+                fields=["last_fixity_at"],
+                condition=models.Q(preview_state="pending"),
+                name="dataobject_preview_pending_idx",
+            ),
         ]
 
     def __str__(self) -> str:

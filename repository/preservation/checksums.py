@@ -42,6 +42,8 @@ from repository.preservation.fixity import (
 )
 from repository.preservation.object_store import NoSuchObject, StoreError, object_store
 from repository.preservation.quarantine import data_object_quarantine, fixity_record
+from repository.preservation.queue import preview_send
+from repository.previews.keys import preview_kind
 
 logger = logging.getLogger(__name__)
 
@@ -197,9 +199,10 @@ def _verified_write(rows: list[tuple[DataObject, ObjectScan]], now: datetime) ->
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} AS o SET checksum_state = %s, checksum_progress = 100,"  # noqa: S608 - the table's name
-            " last_fixity_at = %s, sha256 = v.sha256, md5 = v.md5, technical_metadata = v.tm::jsonb"
-            " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])"
-            " AS v(id, sha256, md5, tm) WHERE o.id = v.id",
+            " last_fixity_at = %s, sha256 = v.sha256, md5 = v.md5,"
+            " technical_metadata = v.tm::jsonb, preview_state = v.preview"
+            " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[])"
+            " AS v(id, sha256, md5, tm, preview) WHERE o.id = v.id",
             [
                 DataObject.ChecksumState.VERIFIED.value,
                 now,
@@ -207,9 +210,26 @@ def _verified_write(rows: list[tuple[DataObject, ObjectScan]], now: datetime) ->
                 [scan.digests.sha256 for _, scan in rows],
                 [scan.digests.md5 for _, scan in rows],
                 [json.dumps(scan.technical.fields, cls=encoder) for _, scan in rows],
+                [_preview_state(scan).value for _, scan in rows],
             ],
         )
     DataObject.objects.all().rows_written([obj for obj, _ in rows])
+    for obj, scan in rows:
+        _preview_queue_on_commit(obj.pk, _preview_state(scan))
+
+
+def _preview_state(scan: ObjectScan) -> DataObject.PreviewState:
+    """``pending`` for a verified file Kura previews, else ``none``."""
+    if preview_kind(scan.technical.fields):
+        return DataObject.PreviewState.PENDING
+    return DataObject.PreviewState.NONE
+
+
+def _preview_queue_on_commit(object_id: int, state: DataObject.PreviewState) -> None:
+    """Once the verification is committed, queue the preview (its own queue: previews come
+    after checksums and never before them)."""
+    if state == DataObject.PreviewState.PENDING:
+        transaction.on_commit(lambda: preview_send(object_id))
 
 
 def _back_to_pending_all(data_object_ids: list[int]) -> None:
@@ -315,6 +335,8 @@ def _verification_record(data_object: DataObject, scan: ObjectScan) -> None:
     }
     if technical.contains_personal_data:
         updates["contains_personal_data"] = True  # never cleared here: people may know more
+    if not problems:
+        updates["preview_state"] = _preview_state(scan)
     with transaction.atomic():
         # The same bytes already in the record: the uploader decides
         # (repository.preservation.duplicates). Most uploads have no twin: one plain query in the
@@ -348,6 +370,8 @@ def _verification_record(data_object: DataObject, scan: ObjectScan) -> None:
         )
         if problems:
             data_object_quarantine(data_object=data_object, reasons=problems, now=now)
+        else:
+            _preview_queue_on_commit(data_object.pk, updates["preview_state"])
 
 
 # --- Fixity ------------------------------------------------------------------------------

@@ -269,16 +269,21 @@ def small_object_scan(
 LOCK_NAMESPACE = 0x4B555241  # "KURA"
 
 
+# The preview worker's lock (repository/previews/): never held against a hash.
+PREVIEW_LOCK_NAMESPACE = 0x4B555250  # "KURP"
+
+
 @contextmanager
-def hashing_lock(data_object_id: int) -> Iterator[bool]:
+def hashing_lock(data_object_id: int, *, namespace: int = LOCK_NAMESPACE) -> Iterator[bool]:
     """Whether this worker may hash the object now; held until the block ends.
 
     PostgreSQL: a session advisory lock. SQLite (the embedded profile, one host): a file
     lock. The database or the OS releases either when a worker dies, so a crashed run never
     leaves an object locked, and a state of "verifying" found under the lock is a leftover.
+    Another ``namespace`` (:data:`PREVIEW_LOCK_NAMESPACE`) is another lock on the object.
     """
     if connection.vendor == "postgresql":
-        key = (LOCK_NAMESPACE << 32) | (data_object_id & 0xFFFFFFFF)
+        key = (namespace << 32) | (data_object_id & 0xFFFFFFFF)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
             acquired = cursor.fetchone()[0]
@@ -289,7 +294,8 @@ def hashing_lock(data_object_id: int) -> Iterator[bool]:
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
         return
-    path = Path(settings.VAR_DIR) / "locks" / f"object-{data_object_id}.lock"
+    name = "object" if namespace == LOCK_NAMESPACE else f"object-{namespace:x}"
+    path = Path(settings.VAR_DIR) / "locks" / f"{name}-{data_object_id}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         try:
