@@ -31,27 +31,41 @@ created and last changed, and its page URL), so they differ after export → imp
 another project → export; everything else is identical.
 """
 
+import copy
 import json
 import re
 import sys
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError as SchemaError
 
 from accounts.models import Membership, Project, Role, User
+from accounts.roles import project_role
 from core.tiers import dated_tiers, madmp_data_access, tier_of_data_access, tier_rule
-from core.vocabularies import FUNDERS, LICENSES
+from core.vocabularies import DATA_TYPES, FUNDERS, LICENSES
 
+from .common_metadata import REQUIREMENTS_BY_NAME, missing_requirements, term_code
 from .models import RECORD_FIELDS, DataManagementPlan, DmpRecord
-from .records_import import CREATOR_FIELDS, ImportProblem, ImportRefused, records_import
+from .records_import import (
+    CREATOR_FIELDS,
+    IMPORT_ROLES,
+    ImportProblem,
+    ImportRefused,
+    records_check,
+    records_import,
+)
+from .services import plan_save
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "maDMP-schema-1.2.json"
 EXTENSION = "x_kura"
@@ -326,7 +340,9 @@ def _extension_value(record: DmpRecord, name: str):
     return value.isoformat() if isinstance(value, date) else value
 
 
-def _dataset(record: DmpRecord) -> dict:
+def _dataset(record: DmpRecord, *, extension: bool = True) -> dict:
+    """The record as Kura writes it (with its ``x_kura`` unless ``extension`` is false),
+    before what an import kept is merged back (:func:`_merged`)."""
     title = record.title_ja or record.title_en
     dataset: dict[str, Any] = {"dataset_id": _dataset_id(record)}
     if dataset["dataset_id"]["type"] != "other":
@@ -337,8 +353,8 @@ def _dataset(record: DmpRecord) -> dict:
     dataset["type"] = record.data_type
     if record.date_issued_updated:
         dataset["issued"] = record.date_issued_updated.isoformat()
-    dataset["personal_data"] = "yes" if record.contains_personal_data else "no"
-    # Kura records no separate "sensitive" flag.
+    dataset["personal_data"] = PERSONAL_DATA[record.contains_personal_data]
+    # Kura records no separate "sensitive" flag: an imported dataset keeps its own.
     dataset["sensitive_data"] = "unknown"
     creators = list(record.creators.all())
     if creators:
@@ -354,31 +370,83 @@ def _dataset(record: DmpRecord) -> dict:
             for c in creators
         ]
     dataset["distribution"] = [_distribution(record, title)]
-    extension = {name: _extension_value(record, name) for name in EXTENSION_FIELDS}
-    extension["creators"] = [{name: getattr(c, name) for name in CREATOR_FIELDS} for c in creators]
-    dataset[EXTENSION] = extension
+    if extension:
+        kura = {name: _extension_value(record, name) for name in EXTENSION_FIELDS}
+        kura["creators"] = [{name: getattr(c, name) for name in CREATOR_FIELDS} for c in creators]
+        dataset[EXTENSION] = kura
     return dataset
 
 
-def madmp_export(*, project: Project, base_url: str | None = None) -> dict:
-    """The project's DMP as an RDA maDMP 1.2 document ``{"dmp": {...}}``.
+# The three states of personal data, as maDMP writes them.
+PERSONAL_DATA = {True: "yes", False: "no", None: "unknown"}
 
-    One dataset per record, in Data No. order. ``dmp_id`` is the URL of the project's DMP
-    page on ``base_url`` (default ``settings.KURA_BASE_URL``). Raises
-    :class:`MadmpExportError` if no project manager or data manager has an e-mail address,
-    which maDMP's ``contact`` requires.
-    """
-    plan = DataManagementPlan.objects.filter(project=project).first()
+
+def _merged(original: Any, baseline: Any, current: Any) -> Any:
+    """What an imported part becomes on export: ``original`` (as the document had it)
+    with the changes Kura made since the import, ``baseline`` being what Kura wrote for
+    it right after the import and ``current`` what it writes now.
+
+    Unchanged, the original comes back exactly (a DOI stays the ``dataset_id``, a licence
+    its start date, a free-text ``type`` its text); in objects only the properties Kura
+    changed are replaced, added or removed, everything else stays in place; a list whose
+    length Kura changed is Kura's list."""
+    if current == baseline:
+        return copy.deepcopy(original)
+    if isinstance(original, dict) and isinstance(baseline, dict) and isinstance(current, dict):
+        merged = copy.deepcopy(original)
+        for key in baseline:
+            if key not in current:
+                merged.pop(key, None)
+        for key, value in current.items():
+            if key in baseline and key in original:
+                merged[key] = _merged(original[key], baseline[key], value)
+            elif baseline.get(key, _ABSENT) != value:
+                merged[key] = copy.deepcopy(value)
+        return merged
+    if (
+        isinstance(original, list)
+        and isinstance(baseline, list)
+        and isinstance(current, list)
+        and len(original) == len(baseline) == len(current)
+    ):
+        return [_merged(o, b, c) for o, b, c in zip(original, baseline, current, strict=True)]
+    return copy.deepcopy(current)
+
+
+_ABSENT = object()
+
+
+def _export_records(project: Project) -> list[DmpRecord]:
+    """The project's records in export order: those of imports in their document's order
+    (earlier imports first), then the others by Data No."""
     records = list(
         DmpRecord.objects.filter(project=project)
         .prefetch_related("creators")
         .order_by("data_number")
     )
+
+    def order(record: DmpRecord):
+        extension = record.madmp_extension or {}
+        if "position" in extension:
+            return (0, extension.get("import", ""), extension["position"], record.data_number)
+        return (1, "", 0, record.data_number)
+
+    return sorted(records, key=order)
+
+
+def _header(
+    project: Project,
+    plan: DataManagementPlan | None,
+    records: list[DmpRecord],
+    base_url: str | None = None,
+) -> dict[str, Any]:
+    """The ``dmp`` as Kura writes it, without datasets and ``x_kura``; without
+    ``contact`` when no steward has an e-mail address."""
     created = plan.created_at if plan else project.created_at
     modified = max(
         [created] + ([plan.updated_at] if plan else []) + [r.updated_at for r in records]
     )
-    dmp: dict[str, Any] = {
+    header: dict[str, Any] = {
         "title": plan.title if plan else project.name_ja or project.name_en,
         "created": _timestamp(created),
         "modified": _timestamp(modified),
@@ -388,18 +456,55 @@ def madmp_export(*, project: Project, base_url: str | None = None) -> dict:
         "ethical_issues_exist": (
             "yes" if any(r.contains_personal_data for r in records) else "unknown"
         ),
-        "contact": _contact(project),
     }
+    try:
+        header["contact"] = _contact(project)
+    except MadmpExportError:
+        pass
     if contributors := _contributors(project):
-        dmp["contributor"] = contributors
-    dmp["project"] = [_project(project)]
-    dmp["dataset"] = [_dataset(record) for record in records]
+        header["contributor"] = contributors
+    header["project"] = [_project(project)]
+    return header
+
+
+def madmp_export(*, project: Project, base_url: str | None = None) -> dict:
+    """The project's DMP as an RDA maDMP 1.2 document ``{"dmp": {...}}``.
+
+    One dataset per record: those of imports in their document's order, then the others
+    in Data No. order. ``dmp_id`` is the URL of the project's DMP page on ``base_url``
+    (default ``settings.KURA_BASE_URL``). What imports kept (the plan's project-level
+    parts, each dataset beyond Kura's items) is written back in place, with what Kura
+    changed since (:func:`_merged`). Raises :class:`MadmpExportError` if there is no
+    contact: no imported one, and no project manager or data manager with an e-mail
+    address.
+    """
+    plan = DataManagementPlan.objects.filter(project=project).first()
+    records = _export_records(project)
+    kept = plan.madmp_extension if plan else {}
+    if kept.get("dmp"):
+        # Compared with the header Kura wrote at the import, so on the same base URL.
+        header = _merged(kept["dmp"], kept["baseline"], _header(project, plan, records))
+    else:
+        header = _header(project, plan, records, base_url)
+    if "contact" not in header:
+        raise MadmpExportError(
+            _("The project needs a project manager or data manager with an e-mail address.")
+        )
+    datasets = []
+    for record in records:
+        dataset = _dataset(record, extension=False)
+        imported = record.madmp_extension or {}
+        if "dataset" in imported:
+            dataset = _merged(imported["dataset"], imported["baseline"], dataset)
+        dataset[EXTENSION] = _dataset(record)[EXTENSION]
+        datasets.append(dataset)
+    dmp = {**header, "dataset": datasets}
     dmp[EXTENSION] = {
         "version": EXTENSION_VERSION,
         "project": {name: getattr(project, name) for name in PROJECT_FIELDS},
         "plan": {name: getattr(plan, name) if plan else "" for name in PLAN_FIELDS},
     }
-    return {"dmp": dmp}
+    return {**kept.get("top", {}), "dmp": dmp}
 
 
 # --- Import ----------------------------------------------------------------------------
@@ -502,62 +607,334 @@ def _value_at(document: Any, path: str) -> Any:
     return value
 
 
-def _in_language(text: str, language: str) -> dict[str, str]:
-    return {"ja": text, "en": ""} if language == "jpn" else {"ja": "", "en": text}
+def _half(language: str) -> str:
+    """Which half of a ja/en pair text in ``language`` (ISO 639-3) fills."""
+    return "ja" if language == "jpn" else "en"
 
 
-def _licence_code(url: str) -> str:
-    wanted = url.rstrip("/").replace("http://", "https://")
+# --- Nearest terms -----------------------------------------------------------------------
+#
+# A value outside Kura's vocabularies is kept verbatim in the record's maDMP extension
+# (and written back on export); the record holds the nearest Kura term.
+
+# Words in a free-text dataset ``type`` and the data type they point to, most specific first.
+DATA_TYPE_WORDS = (
+    ("clinical", "clinical trial data"),
+    ("genom", "genomic data"),
+    ("sequenc", "genomic data"),
+    ("geospatial", "geospatial data"),
+    ("map", "geospatial data"),
+    ("simulat", "simulation data"),
+    ("survey", "survey data"),
+    ("interview", "survey data"),
+    ("questionnaire", "survey data"),
+    ("notebook", "laboratory notebook"),
+    ("experiment", "experimental data"),
+    ("observ", "observational data"),
+    ("measure", "measurement and test data"),
+    ("audio", "recorded data"),
+    ("video", "recorded data"),
+    ("record", "recorded data"),
+    ("aggregat", "aggregated data"),
+    ("statistic", "aggregated data"),
+    ("compil", "compiled data"),
+    ("encod", "encoded data"),
+)
+
+
+def nearest_data_type(value: str) -> str:
+    """The Kura data type (code) nearest to a free-text maDMP ``type``: the code or a
+    label itself, else the first word of :data:`DATA_TYPE_WORDS` it contains, else
+    ``dataset`` (software, documents, images…: COAR's generic term)."""
+    code = term_code(DATA_TYPES, value.strip())
+    if code in DATA_TYPES:
+        return code
+    folded = value.casefold()
+    for word, code in DATA_TYPE_WORDS:
+        if word in folded:
+            return code
+    return "dataset"
+
+
+CC_LICENCE = re.compile(r"creativecommons\.org/licenses/([a-z-]+)/", re.IGNORECASE)
+CC_CODES = {
+    "by": "CCBY",
+    "by-sa": "CCBYSA",
+    "by-nd": "CCBYND",
+    "by-nc": "CCBYNC",
+    "by-nc-sa": "CCBYNCSA",
+    "by-nc-nd": "CCBYNCND",
+}
+# Words in a licence URL that name a licence without its SPDX identifier.
+LICENCE_WORDS = (
+    ("publicdomain/zero", "CC0"),
+    ("publicdomain/mark", "PD"),
+    ("mit-license", "MIT"),
+    ("/mit", "MIT"),
+    ("apache", "Apache2"),
+    ("bsd-3", "BSD3"),
+    ("bsd-2", "BSD2"),
+    ("lgpl-3", "LGPL3"),
+    ("lgpl-2.1", "LGPL2_1"),
+    ("gpl-3", "GPL3"),
+    ("gpl-2", "GPL2"),
+    ("mpl-2", "Mozilla2"),
+    ("epl-1", "Eclipse1"),
+    ("artistic-2", "Artistic2"),
+    ("afl-3", "AFL"),
+)
+
+
+def nearest_licence(url: str) -> tuple[str, bool]:
+    """The Kura licence (code) of ``license_ref`` and whether it is exactly that licence:
+    the licence URL itself; else the nearest (a Creative Commons licence of another
+    version, an SPDX identifier or a known name in the URL); else ``OTHER``."""
+    wanted = url.strip().rstrip("/").replace("http://", "https://")
     for term in LICENSES:
         if term.uri and term.uri.rstrip("/") == wanted:
-            return term.code
-    return "OTHER"
+            return term.code, True
+    if match := CC_LICENCE.search(url):
+        if code := CC_CODES.get(match.group(1).lower()):
+            return code, False
+    folded = url.casefold()
+    for term in LICENSES:
+        if term.spdx and re.search(rf"(^|[/=]){re.escape(term.spdx.casefold())}(\.|/|$)", folded):
+            return term.code, False
+    for word, code in LICENCE_WORDS:
+        if word in folded:
+            return code, False
+    return "OTHER", False
 
 
-def _data_number(dataset: dict) -> str:
+# --- The review of an import ---------------------------------------------------------------
+
+DUPLICATES_SEPARATE = "separate"
+DUPLICATES_SKIP = "skip"
+DUPLICATE_CHOICES = (
+    (DUPLICATES_SEPARATE, gettext_lazy("Import them as separate records (Data No. -2, -3…)")),
+    (DUPLICATES_SKIP, gettext_lazy("Import only the first of them and skip the others")),
+)
+
+# What the review step asks the person for when neither the document nor the project
+# and its institution give it: a required item's name → the field the answer fills
+# (``{half}``: the document's language).
+ASKED_FIELDS = {
+    "description": "description_{half}",
+    "data_policy_free": "data_policy_free",
+    "data_policy_license": "data_policy_license",
+    "data_policy_cite": "data_policy_cite_{half}",
+    "repo_information": "repo_information_{half}",
+    "hosting_inst": "hosting_inst_{half}",
+    "data_man_name": "data_man_name_{half}",
+    "data_man_number": "data_man_number",
+    "data_man_contact": "data_man_email",
+}
+# Values read from standard properties that Kura may leave out when it cannot store them
+# (kept in the document all the same, and exported again).
+DROPPABLE_FIELDS = ("repo_url_doi_link", "hosting_inst_id", "data_man_number")
+# The project-level parts of a document kept with the plan (and written back on export).
+PROJECT_PARTS = (
+    "contact",
+    "contributor",
+    "project",
+    "ethical_issues_exist",
+    "ethical_issues_description",
+    "ethical_issues_report",
+    "cost",
+)
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One value of the import: what it is, its value and where it came from."""
+
+    label: str
+    value: str
+    source: str
+
+
+@dataclass
+class DatasetReview:
+    position: int  # from 1
+    title: str
+    data_number: str
+    items: list[ReviewItem]
+    skipped: bool = False
+
+
+@dataclass(frozen=True)
+class Question:
+    """A required item nothing gave: the person supplies it for ``datasets`` (from 1)."""
+
+    name: str
+    label: str
+    datasets: tuple[int, ...]
+    choices: tuple = ()
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    identifier: str
+    datasets: tuple[int, ...]  # positions from 1
+
+
+@dataclass
+class MadmpImportReview:
+    """What an import would write, before anything is written (:func:`madmp_import_review`)."""
+
+    title: str
+    datasets: list[DatasetReview]
+    project_parts: list[ReviewItem]
+    questions: list[Question]
+    duplicates: list[Duplicate]
+    notes: list[str]
+    problems: list[ImportProblem]  # unanswered questions and duplicates without a choice
+    rows: list[dict] = field(default_factory=list, repr=False)
+    header: dict = field(default_factory=dict, repr=False)
+    top: dict = field(default_factory=dict, repr=False)  # beside "dmp", e.g. "$schema"
+
+
+def _label(name: str) -> str:
+    if name == "creators":
+        return str(_("Creators"))
+    return str(DmpRecord._meta.get_field(name).verbose_name)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return _("unknown")
+    if value is True:
+        return _("yes")
+    if value is False:
+        return _("no")
+    if isinstance(value, list):
+        return "; ".join(
+            c.get("name_ja") or c.get("name_en") or "" for c in value if isinstance(c, dict)
+        )
+    return str(value)
+
+
+class _DatasetRow:
+    """One dataset's record fields, each with where it came from."""
+
+    def __init__(self, index: int, dataset: dict, header: dict):
+        self.index = index
+        self.prefix = f"dmp.dataset[{index}]"
+        self.dataset = dataset
+        self.header = header
+        self.language = dataset.get("language", header["language"])
+        self.half = _half(self.language)
+        distributions = dataset.get("distribution", [])
+        self.distribution = distributions[0] if distributions else {}
+        self.values: dict[str, Any] = {}
+        self.sources: dict[str, str] = {}
+        self.notes: list[str] = []
+
+    def put(self, name: str, value: Any, source: str) -> None:
+        self.values[name] = value
+        self.sources[name] = source
+
+    def drop(self, name: str) -> None:
+        self.values.pop(name, None)
+        self.sources.pop(name, None)
+
+    def missing(self) -> list[str]:
+        fields = {k: v for k, v in self.values.items() if k in RECORD_FIELDS}
+        return [r.name for r in missing_requirements(DmpRecord(**fields))]
+
+
+def _data_number(dataset: dict, index: int) -> tuple[str, str]:
+    """The Data No. and where it came from: the ``dataset_id`` of type ``other``, else
+    the first ``alternate_identifier`` of type ``other``, else the ``dataset_id``."""
     dataset_id = dataset["dataset_id"]
+    found = (dataset_id["identifier"], "dataset_id.identifier")
     if dataset_id["type"] != "other":
-        for alternate in dataset.get("alternate_identifier", []):
+        for number, alternate in enumerate(dataset.get("alternate_identifier", [])):
             if alternate["type"] == "other":
-                return alternate["identifier"]
-    return dataset_id["identifier"]
+                found = (alternate["identifier"], f"alternate_identifier[{number}].identifier")
+                break
+    limit = DmpRecord._meta.get_field("data_number").max_length
+    if not found[0].strip() or len(found[0]) > limit:
+        return f"D-{index + 1:03d}", ""
+    return found
 
 
-def _repo_link(dataset: dict, distribution: dict) -> str:
+def _repo_link(dataset: dict, distribution: dict) -> tuple[str, str]:
     if "access_url" in distribution:
-        return distribution["access_url"]
+        return distribution["access_url"], "distribution[0].access_url"
     dataset_id = dataset["dataset_id"]
     if dataset_id["type"] == "doi":
         doi = dataset_id["identifier"]
-        return doi if DOI_URL.match(doi) else f"https://doi.org/{doi}"
+        return (doi if DOI_URL.match(doi) else f"https://doi.org/{doi}"), "dataset_id"
     if dataset_id["type"] == "url":
-        return dataset_id["identifier"]
-    return ""
+        return dataset_id["identifier"], "dataset_id"
+    return "", ""
 
 
-def _standard_values(dataset: dict, distribution: dict, language: str) -> dict[str, Any]:
-    """Record fields read from standard properties where ``x_kura`` does not give them
-    (documents written elsewhere): the text in the document's language, access from
-    ``data_access`` and the licence dates, the licence from its URL, the creators."""
-    row: dict[str, Any] = {}
-    for base, text in (
-        ("title", dataset.get("title", "")),
-        ("description", dataset.get("description", "")),
-        ("repo_information", distribution.get("host", {}).get("title", "")),
+def _read_standard(row: _DatasetRow) -> None:
+    """Record fields from the standard properties (documents written elsewhere)."""
+    dataset, distribution, prefix = row.dataset, row.distribution, row.prefix
+    number, path = _data_number(dataset, row.index)
+    row.put(
+        "data_number",
+        number,
+        f"{prefix}.{path}" if path else _("made by Kura: the dataset's identifier is too long"),
+    )
+    if "issued" in dataset:
+        row.put("date_issued_updated", dataset["issued"], f"{prefix}.issued")
+    personal = {"yes": True, "no": False}.get(dataset["personal_data"])  # unknown: None
+    row.put("contains_personal_data", personal, f"{prefix}.personal_data")
+    link, path = _repo_link(dataset, distribution)
+    if link:
+        row.put("repo_url_doi_link", link, f"{prefix}.{path}")
+    if "type" in dataset:
+        code = nearest_data_type(dataset["type"])
+        row.put("data_type", code, f"{prefix}.type")
+        if code != dataset["type"]:
+            row.notes.append(
+                _(
+                    "%(path)s “%(value)s” is not one of Kura's data types: the record says "
+                    "“%(code)s”, and the original is kept and exported again."
+                )
+                % {"path": f"{prefix}.type", "value": dataset["type"], "code": code}
+            )
+    for base, path in (
+        ("title", "title"),
+        ("description", "description"),
+        ("repo_information", "distribution[0].host.title"),
     ):
-        for suffix, value in _in_language(text, language).items():
-            row[f"{base}_{suffix}"] = value
+        if text := _value_at(dataset, path):
+            row.put(f"{base}_{row.half}", text, f"{prefix}.{path}")
     licences = distribution.get("license", [])
-    access = distribution.get("data_access")
-    if access:
+    if access := distribution.get("data_access"):
         start = max((lic["start_date"] for lic in licences), default="")
         dated = bool(start) and start > datetime.now(UTC).date().isoformat()
-        row["access_rights"] = tier_of_data_access(access, dated=dated)
+        row.put(
+            "access_rights",
+            tier_of_data_access(access, dated=dated),
+            f"{prefix}.distribution[0].data_access",
+        )
+        if dated:
+            row.put("available_date", start, f"{prefix}.distribution[0].license[].start_date")
     if licences:
-        row["data_policy_license"] = _licence_code(licences[0]["license_ref"])
-    row["creators"] = [
+        ref = licences[0]["license_ref"]
+        code, exact = nearest_licence(ref)
+        row.put("data_policy_license", code, f"{prefix}.distribution[0].license[0].license_ref")
+        if not exact:
+            row.notes.append(
+                _(
+                    "%(path)s “%(value)s” is not one of Kura's licences: the record says "
+                    "“%(code)s”, and the original is kept and exported again."
+                )
+                % {
+                    "path": f"{prefix}.distribution[0].license[0].license_ref",
+                    "value": ref,
+                    "code": code,
+                }
+            )
+    creators = [
         {
-            "name_ja" if language == "jpn" else "name_en": creator["name"],
+            f"name_{row.half}": creator["name"],
             "erad_researcher_number": (
                 creator["creator_id"]["identifier"]
                 if isinstance(creator["creator_id"], dict)
@@ -567,50 +944,360 @@ def _standard_values(dataset: dict, distribution: dict, language: str) -> dict[s
         }
         for creator in dataset.get("creator", [])
     ]
-    return row
+    if creators:
+        row.put("creators", creators, f"{prefix}.creator")
 
 
-def _dataset_row(
-    dataset: dict, index: int, language: str
-) -> tuple[dict[str, Any], list[ImportProblem]]:
-    distributions = dataset.get("distribution", [])
-    distribution = distributions[0] if distributions else {}
-    language = dataset.get("language", language)
-    extension = dataset.get(EXTENSION, {})
-    row: dict[str, Any] = {
-        "data_number": _data_number(dataset),
-        "date_issued_updated": dataset.get("issued"),
-        "contains_personal_data": dataset["personal_data"] == "yes",
-        "repo_url_doi_link": _repo_link(dataset, distribution),
-    }
-    if "type" in dataset:
-        row["data_type"] = dataset["type"]
-    row.update(_standard_values(dataset, distribution, language))
-    row.update(extension)
-    if "available_date" not in extension:
-        starts = [lic["start_date"] for lic in distribution.get("license", [])]
-        dated = row.get("access_rights") in dated_tiers()
-        row["available_date"] = max(starts) if dated and starts else None
+def _read_extension(row: _DatasetRow) -> None:
+    """Kura's own items (``x_kura``): they win over the standard properties."""
+    extension = row.dataset.get(EXTENSION, {})
+    for name, value in extension.items():
+        row.put(name, value, f"{row.prefix}.{EXTENSION}.{name}")
+    if "access_rights" in extension and "available_date" not in extension:
+        starts = [lic["start_date"] for lic in row.distribution.get("license", [])]
+        if extension["access_rights"] in dated_tiers() and starts:
+            row.put("available_date", max(starts), f"{row.prefix}.distribution[0].license[]")
+        else:
+            row.drop("available_date")
 
+
+def _person(header: dict) -> tuple[dict, str]:
+    """Who manages the data by the document: a contributor in the role DataManager, else
+    the DMP's contact."""
+    for number, contributor in enumerate(header.get("contributor", [])):
+        roles = [re.sub(r"[^a-z]", "", role.casefold()) for role in contributor["role"]]
+        if "datamanager" in roles:
+            return contributor, f"dmp.contributor[{number}]"
+    return header["contact"], "dmp.contact"
+
+
+def _person_number(person: dict) -> str:
+    for key in ("contributor_id", "contact_id"):
+        value = person.get(key)
+        for identifier in value if isinstance(value, list) else [value]:
+            if isinstance(identifier, dict) and re.fullmatch(
+                r"[0-9]{8}", identifier.get("identifier", "")
+            ):
+                return identifier["identifier"]
+    return ""
+
+
+def _citation(row: _DatasetRow) -> str:
+    dataset = row.dataset
+    names = "; ".join(c["name"] for c in dataset.get("creator", []))
+    year = dataset.get("issued", "")[:4]
+    link, _path = _repo_link(dataset, {})
+    parts = [f"{names} ({year})" if names and year else names or year, dataset["title"], link]
+    return ". ".join(part for part in parts if part)
+
+
+def _fill(row: _DatasetRow, project: Project) -> None:
+    """Required items the dataset lacks: from the document's other fields first, then
+    from the project and its institution."""
+    missing = row.missing()
+    if "date_issued_updated" in missing:
+        row.put("date_issued_updated", row.header["modified"][:10], "dmp.modified")
+    person, path = _person(row.header)
+    if "data_man_name" in missing:
+        row.put(f"data_man_name_{row.half}", person["name"], f"{path}.name")
+    if "data_man_contact" in missing and person.get("mbox"):
+        row.put("data_man_email", person["mbox"], f"{path}.mbox")
+    if "data_man_number" in missing:
+        if number := _person_number(person):
+            row.put(
+                "data_man_number",
+                number,
+                f"{path}.{'contributor_id' if 'role' in person else 'contact_id'}",
+            )
+        elif member := _member_by_email(project, person.get("mbox", "")):
+            row.put(
+                "data_man_number",
+                member.erad_researcher_number,
+                _("project member %(name)s") % {"name": _person_name(member)},
+            )
+    if "hosting_inst" in missing:
+        institution = project.institution
+        source = _("the project's institution")
+        for half in ("ja", "en"):
+            if name := getattr(institution, f"name_{half}"):
+                row.put(f"hosting_inst_{half}", name, source)
+        if institution.ror_id and not row.values.get("hosting_inst_id"):
+            row.put("hosting_inst_id", institution.ror_id, source)
+    if "data_policy_cite" in missing:
+        row.put(
+            f"data_policy_cite_{row.half}",
+            _citation(row),
+            _("made from %(paths)s")
+            % {"paths": f"{row.prefix}.creator, issued, title, dataset_id"},
+        )
+    licence = row.values.get("data_policy_license")
+    if "data_policy_free" in missing and licence in LICENSES and licence not in FEE_UNKNOWN:
+        # An open licence lets anyone use the data free of charge.
+        row.put("data_policy_free", "free", row.sources["data_policy_license"])
+
+
+# Licences that say nothing about whether using the data is free of charge.
+FEE_UNKNOWN = ("", "NO_LICENSE", "OTHER")
+
+
+def _member_by_email(project: Project, email: str) -> User | None:
+    if not email:
+        return None
+    return (
+        User.objects.filter(
+            memberships__project=project, email__iexact=email, erad_researcher_number__gt=""
+        )
+        .order_by("pk")
+        .first()
+    )
+
+
+def _answer(row: _DatasetRow, answers: dict[str, str]) -> list[str]:
+    """Fill what is still missing from the person's answers; the names still missing."""
+    still = []
+    for name in row.missing():
+        if name in ASKED_FIELDS and answers.get(name, "").strip():
+            row.put(
+                ASKED_FIELDS[name].format(half=row.half), answers[name].strip(), _("your answer")
+            )
+        else:
+            still.append(name)
+    return still
+
+
+def madmp_import_review(
+    *,
+    actor,
+    project: Project,
+    document: bytes | str,
+    answers: dict[str, str] | None = None,
+    duplicates: str | None = None,
+) -> MadmpImportReview:
+    """What importing ``document`` into ``project`` would write, writing nothing.
+
+    Refuses (:class:`ImportRefused`) a document that is not JSON, breaks the maDMP 1.2
+    schema or Kura's ``x_kura``, or holds a value Kura cannot take (each problem with its
+    JSON path). Otherwise every dataset becomes a record: its items are read from the
+    standard properties and ``x_kura``; a required item the dataset lacks is filled from
+    the document's other fields (``dmp.modified``, a contributor in the role DataManager,
+    else ``dmp.contact``), then from the project and its institution, then from
+    ``answers`` (required item name → value, for every dataset that lacks it). What is
+    still missing is a :class:`Question`. Datasets sharing a Data No. are a
+    :class:`Duplicate`: ``duplicates`` says what to do (:data:`DUPLICATE_CHOICES`).
+    """
+    if project_role(actor, project) not in IMPORT_ROLES:
+        raise PermissionDenied(_("Only the project manager and data managers import records."))
+    parsed = _parse(document)
+    _refuse_invalid(parsed)
+    answers = answers or {}
+    header = {k: v for k, v in parsed["dmp"].items() if k not in ("dataset", EXTENSION)}
+    rows: list[_DatasetRow] = []
     problems: list[ImportProblem] = []
-    access = extension.get("access_rights")
-    data_access = distribution.get("data_access")
-    expected = madmp_data_access().get(access)
-    if expected and data_access and data_access != expected:
-        problems.append(
+    still_missing: dict[str, list[int]] = {}
+    for index, dataset in enumerate(parsed["dmp"]["dataset"]):
+        row = _DatasetRow(index, dataset, header)
+        _read_standard(row)
+        _read_extension(row)
+        problems.extend(_contradictions(row))
+        _fill(row, project)
+        for name in _answer(row, answers):
+            still_missing.setdefault(name, []).append(index + 1)
+        rows.append(row)
+
+    groups: dict[str, list[_DatasetRow]] = {}
+    for row in rows:
+        groups.setdefault(row.values["data_number"], []).append(row)
+    duplicate_groups = [
+        Duplicate(number, tuple(r.index + 1 for r in group))
+        for number, group in groups.items()
+        if len(group) > 1
+    ]
+    skipped: set[int] = set()
+    if duplicate_groups and duplicates == DUPLICATES_SKIP:
+        skipped = {r.index for g in groups.values() for r in g[1:]}
+    elif duplicate_groups:
+        # Without a choice yet, the review shows (and checks) them as separate records.
+        taken = set(groups)
+        for group in groups.values():
+            for row in group[1:]:
+                suffix = 2
+                while f"{row.values['data_number']}-{suffix}" in taken:
+                    suffix += 1
+                number = f"{row.values['data_number']}-{suffix}"
+                taken.add(number)
+                row.put(
+                    "data_number",
+                    number,
+                    _("%(source)s, made unique") % {"source": row.sources["data_number"]},
+                )
+    if duplicate_groups and duplicates not in (DUPLICATES_SEPARATE, DUPLICATES_SKIP):
+        problems.extend(
             _problem(
-                f"dmp.dataset[{index}].distribution[0].data_access",
-                data_access,
-                _("Contradicts %(field)s %(value)s, which means data_access %(expected)s.")
+                f"dmp.dataset[{group.datasets[1] - 1}].dataset_id",
+                group.identifier,
+                _(
+                    "Datasets %(datasets)s share the identifier %(identifier)s: choose "
+                    "whether to import them as separate records or to skip the repeats."
+                )
                 % {
-                    "field": f"{EXTENSION}.access_rights",
-                    "value": access,
-                    "expected": expected,
+                    "datasets": ", ".join(str(d) for d in group.datasets),
+                    "identifier": group.identifier,
                 },
-                row=index + 1,
+                row=group.datasets[1],
+            )
+            for group in duplicate_groups
+        )
+    imported = [row for row in rows if row.index not in skipped]
+    questions = [
+        Question(
+            name,
+            str(REQUIREMENTS_BY_NAME[name].label),
+            tuple(d for d in datasets if d - 1 not in skipped),
+            tuple(DmpRecord._meta.get_field(ASKED_FIELDS[name].format(half="ja")).choices or ())
+            if "{half}" not in ASKED_FIELDS[name]
+            else (),
+        )
+        for name, datasets in still_missing.items()
+        if name in ASKED_FIELDS and any(d - 1 not in skipped for d in datasets)
+    ]
+    asked = {q.name for q in questions}
+    problems.extend(_record_check(project, imported, asked))
+    problems.extend(
+        _problem(
+            _record_problem_path(index - 1, question.name, rows[index - 1].dataset),
+            "",
+            _("%(item)s is required: give it on the review page.") % {"item": question.label},
+            row=index,
+        )
+        for question in questions
+        for index in question.datasets
+    )
+    problems.sort(key=lambda p: (p.row or 0, p.field))
+    return MadmpImportReview(
+        title=header["title"],
+        datasets=[
+            DatasetReview(
+                position=row.index + 1,
+                title=row.dataset["title"],
+                data_number=row.values["data_number"],
+                items=[
+                    ReviewItem(_label(name), _shown(value), row.sources[name])
+                    for name, value in row.values.items()
+                ],
+                skipped=row.index in skipped,
+            )
+            for row in rows
+        ],
+        project_parts=[
+            ReviewItem(part, _shown_part(header[part]), f"dmp.{part}")
+            for part in PROJECT_PARTS
+            if part in header
+        ],
+        questions=questions,
+        duplicates=duplicate_groups,
+        notes=[note for row in rows for note in row.notes],
+        problems=problems,
+        rows=[_import_row(row) for row in imported],
+        header=header,
+        top={k: v for k, v in parsed.items() if k != "dmp"},
+    )
+
+
+def _shown_part(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _import_row(row: _DatasetRow) -> dict[str, Any]:
+    original = {k: v for k, v in row.dataset.items() if k != EXTENSION}
+    return {**row.values, "madmp_extension": {"dataset": original, "position": row.index}}
+
+
+def _record_check(project: Project, rows: list[_DatasetRow], asked: set[str]) -> list:
+    """What :func:`records_check` refuses, pointed at the JSON paths; a value read from a
+    standard property that Kura cannot store in an optional item is left out (kept in the
+    document) instead, and a required item the person is asked for is no problem here."""
+    for _attempt in range(2):
+        found = records_check(project=project, rows=[_import_row(row) for row in rows])
+        dropped = False
+        for problem in found:
+            row = rows[problem.row - 1] if problem.row else None
+            if (
+                row is not None
+                and problem.field in DROPPABLE_FIELDS
+                and f".{EXTENSION}." not in row.sources.get(problem.field, f".{EXTENSION}.")
+            ):
+                row.notes.append(
+                    _(
+                        "%(path)s “%(value)s” cannot be Kura's %(item)s (%(error)s): it is "
+                        "left out of the record and kept in the document."
+                    )
+                    % {
+                        "path": row.sources[problem.field],
+                        "value": problem.value,
+                        "item": _label(problem.field),
+                        "error": problem.message,
+                    }
+                )
+                row.drop(problem.field)
+                dropped = True
+        if not dropped:
+            break
+    located = []
+    for problem in found:
+        if problem.field in asked:
+            continue
+        if problem.row is None:
+            located.append(problem)
+            continue
+        row = rows[problem.row - 1]
+        located.append(
+            ImportProblem(
+                row=row.index + 1,
+                field=_record_problem_path(row.index, problem.field, row.dataset),
+                value=problem.value,
+                message=problem.message,
             )
         )
-    return row, problems
+    return located
+
+
+def _contradictions(row: _DatasetRow) -> list[ImportProblem]:
+    access = row.dataset.get(EXTENSION, {}).get("access_rights")
+    data_access = row.distribution.get("data_access")
+    expected = madmp_data_access().get(access)
+    if expected and data_access and data_access != expected:
+        return [
+            _problem(
+                f"{row.prefix}.distribution[0].data_access",
+                data_access,
+                _("Contradicts %(field)s %(value)s, which means data_access %(expected)s.")
+                % {"field": f"{EXTENSION}.access_rights", "value": access, "expected": expected},
+                row=row.index + 1,
+            )
+        ]
+    return []
+
+
+def _refuse_invalid(parsed: Any) -> None:
+    errors = madmp_validation_errors(parsed)
+    if errors:
+        raise ImportRefused(
+            [
+                _problem(
+                    path,
+                    _value_at(parsed, path),
+                    (
+                        _("Does not match Kura's x_kura extension: %(error)s")
+                        if f".{EXTENSION}" in path
+                        else _("Does not match the maDMP 1.2 schema: %(error)s")
+                    )
+                    % {"error": message},
+                    row=_row_of(path),
+                )
+                for path, message in errors
+            ]
+        )
 
 
 def _record_problem_path(index: int, field: str, dataset: dict) -> str:
@@ -640,79 +1327,64 @@ def _record_problem_path(index: int, field: str, dataset: dict) -> str:
 
 
 def madmp_import(
-    *, actor, project: Project, document: bytes | str, ip_address: str | None = None
+    *,
+    actor,
+    project: Project,
+    document: bytes | str,
+    answers: dict[str, str] | None = None,
+    duplicates: str | None = None,
+    ip_address: str | None = None,
 ) -> list[DmpRecord]:
-    """Add the datasets of an maDMP 1.2 document to ``project`` as records.
+    """Add the datasets of an maDMP 1.2 document to ``project`` as records, and keep its
+    project-level parts with the plan.
 
-    All or nothing: a document that is not JSON, breaks the maDMP schema or Kura's
-    ``x_kura`` extension, or holds a dataset :func:`records_import` refuses (unknown
-    vocabulary value, duplicate Data No., missing required item) raises
-    :class:`ImportRefused` listing every problem, each with its JSON path (e.g.
-    ``dmp.dataset[2].title``) and the dataset's position (from 1) as ``row``; then the
-    database is unchanged. Project-level parts (``contact``, ``project``, the ``dmp``'s
-    ``x_kura``) are not applied.
+    Reads the document again, as :func:`madmp_import_review` does with the same
+    ``answers`` and ``duplicates``, so what is written is what was reviewed, checked now.
+    All or nothing: any problem (see there; a question left unanswered, duplicates
+    without a choice, a Data No. already in the project) raises :class:`ImportRefused`
+    with every problem, each with its JSON path and the dataset's position (from 1) as
+    ``row``, and the database is unchanged.
+
+    Everything of a dataset Kura does not model (the dataset as it came, less ``x_kura``)
+    is kept on its record (``madmp_extension``), and the document's project-level parts
+    (contact, contributors, project and funding, ethical issues, cost…) on the plan,
+    created when the project has none; :func:`madmp_export` writes them back in place.
     """
-    parsed = _parse(document)
-    errors = madmp_validation_errors(parsed)
-    if errors:
-        raise ImportRefused(
-            [
-                _problem(
-                    path,
-                    _value_at(parsed, path),
-                    (
-                        _("Does not match Kura's x_kura extension: %(error)s")
-                        if f".{EXTENSION}" in path
-                        else _("Does not match the maDMP 1.2 schema: %(error)s")
-                    )
-                    % {"error": message},
-                    row=_row_of(path),
-                )
-                for path, message in errors
-            ]
-        )
-    datasets = parsed["dmp"]["dataset"]
-    language = parsed["dmp"]["language"]
-    rows: list[dict[str, Any]] = []
-    problems: list[ImportProblem] = []
-    for index, dataset in enumerate(datasets):
-        row, row_problems = _dataset_row(dataset, index, language)
-        rows.append(row)
-        problems.extend(row_problems)
-
+    review = madmp_import_review(
+        actor=actor, project=project, document=document, answers=answers, duplicates=duplicates
+    )
+    if review.problems:
+        raise ImportRefused(review.problems)
     with transaction.atomic():
-        try:
-            records = records_import(
+        records = records_import(
+            actor=actor,
+            project=project,
+            rows=review.rows,
+            source="madmp-json",
+            ip_address=ip_address,
+        )
+        stamp = datetime.now(UTC).isoformat()
+        imported = DmpRecord.objects.filter(pk__in=[r.pk for r in records]).prefetch_related(
+            "creators"
+        )
+        for record in imported:
+            extension = {
+                **record.madmp_extension,
+                "import": stamp,
+                "baseline": _dataset(record, extension=False),
+            }
+            DmpRecord.objects.filter(pk=record.pk).update(madmp_extension=extension)
+        plan = DataManagementPlan.objects.filter(project=project).first()
+        if plan is None:
+            limit = DataManagementPlan._meta.get_field("title").max_length
+            plan = plan_save(
                 actor=actor,
-                project=project,
-                rows=rows,
-                source="madmp-json",
+                plan_or_project=project,
+                answers={"title": review.header["title"][:limit]},
                 ip_address=ip_address,
             )
-        except ImportRefused as exc:
-            records = []
-            problems.extend(_record_problems(exc.problems, datasets))
-        if problems:
-            # Also undoes the records if only this module found problems.
-            raise ImportRefused(sorted(problems, key=lambda p: (p.row or 0, p.field)))
-    return records
-
-
-def _record_problems(found: list[ImportProblem], datasets: list[dict]) -> list[ImportProblem]:
-    """``records_import``'s problems, pointed at the JSON path of the dataset's item."""
-    located = []
-    for problem in found:
-        if problem.row is None:
-            located.append(problem)
-            continue
-        index = problem.row - 1  # records_import numbers rows from 1
-        dataset = datasets[index] if 0 <= index < len(datasets) else {}
-        located.append(
-            ImportProblem(
-                row=index + 1,
-                field=_record_problem_path(index, problem.field, dataset),
-                value=problem.value,
-                message=problem.message,
-            )
+        baseline = _header(project, plan, _export_records(project))
+        DataManagementPlan.objects.filter(pk=plan.pk).update(
+            madmp_extension={"dmp": review.header, "baseline": baseline, "top": review.top}
         )
-    return located
+    return records
