@@ -189,6 +189,8 @@ def _display(record: DmpRecord, name: str) -> str:
         return VOCABULARIES[name][value].label()
     if isinstance(value, bool):
         return _("Yes") if value else _("No")
+    if value is None and name == "contains_personal_data":
+        return _("Unknown")  # never shown as "No"
     if value is None:
         return ""
     display = getattr(record, f"get_{name}_display", None)
