@@ -788,7 +788,10 @@ class MadmpImportReview:
     questions: list[Question]
     duplicates: list[Duplicate]
     notes: list[str]
-    problems: list[ImportProblem]  # unanswered questions and duplicates without a choice
+    problems: list[ImportProblem]  # everything that stops the import, refusals included
+    # What the review page cannot put right (a contradiction, a value Kura cannot take, a
+    # Data No. already in the project): the document is refused at once.
+    refusals: list[ImportProblem] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list, repr=False)
     header: dict = field(default_factory=dict, repr=False)
     top: dict = field(default_factory=dict, repr=False)  # beside "dmp", e.g. "$schema"
@@ -1093,12 +1096,13 @@ def madmp_import_review(
     header = {k: v for k, v in parsed["dmp"].items() if k not in ("dataset", EXTENSION)}
     rows: list[_DatasetRow] = []
     problems: list[ImportProblem] = []
+    refusals: list[ImportProblem] = []
     still_missing: dict[str, list[int]] = {}
     for index, dataset in enumerate(parsed["dmp"]["dataset"]):
         row = _DatasetRow(index, dataset, header)
         _read_standard(row)
         _read_extension(row)
-        problems.extend(_contradictions(row))
+        refusals.extend(_contradictions(row))
         _fill(row, project)
         for name in _answer(row, answers):
             still_missing.setdefault(name, []).append(index + 1)
@@ -1161,7 +1165,8 @@ def madmp_import_review(
         if name in ASKED_FIELDS and any(d - 1 not in skipped for d in datasets)
     ]
     asked = {q.name for q in questions}
-    problems.extend(_record_check(project, imported, asked))
+    refusals.extend(_record_check(project, imported, asked))
+    problems.extend(refusals)
     problems.extend(
         _problem(
             _record_problem_path(index - 1, question.name, rows[index - 1].dataset),
@@ -1197,6 +1202,7 @@ def madmp_import_review(
         duplicates=duplicate_groups,
         notes=[note for row in rows for note in row.notes],
         problems=problems,
+        refusals=sorted(refusals, key=lambda p: (p.row or 0, p.field)),
         rows=[_import_row(row) for row in imported],
         header=header,
         top={k: v for k, v in parsed.items() if k != "dmp"},

@@ -118,6 +118,8 @@ def _madmp_review(request, project, document: bytes):
     """Step 1 of a maDMP import: check the document, keep it in the session (nothing is
     written) and show what would be imported and where each value comes from."""
     review = madmp.madmp_import_review(actor=request.user, project=project, document=document)
+    if review.refusals:
+        raise ImportRefused(review.refusals)
     token = secrets.token_urlsafe(16)
     request.session[_pending_key(project)] = {
         "token": token,
