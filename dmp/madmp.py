@@ -340,7 +340,9 @@ def _extension_value(record: DmpRecord, name: str):
     return value.isoformat() if isinstance(value, date) else value
 
 
-def _dataset(record: DmpRecord, *, extension: bool = True) -> dict:
+def _dataset(
+    record: DmpRecord, *, extension: bool = True, distribution_title: str | None = None
+) -> dict:
     """The record as Kura writes it (with its ``x_kura`` unless ``extension`` is false),
     before what an import kept is merged back (:func:`_merged`)."""
     title = record.title_ja or record.title_en
@@ -369,7 +371,7 @@ def _dataset(record: DmpRecord, *, extension: bool = True) -> dict:
             }
             for c in creators
         ]
-    dataset["distribution"] = [_distribution(record, title)]
+    dataset["distribution"] = [_distribution(record, distribution_title or title)]
     if extension:
         kura = {name: _extension_value(record, name) for name in EXTENSION_FIELDS}
         kura["creators"] = [{name: getattr(c, name) for name in CREATOR_FIELDS} for c in creators]
@@ -414,6 +416,16 @@ def _merged(original: Any, baseline: Any, current: Any) -> Any:
 
 
 _ABSENT = object()
+
+
+def _kura_dataset(record: DmpRecord) -> dict:
+    """What Kura writes for an imported record, to compare with what it wrote at the
+    import. The distribution's title is the document's (else the record's title at the
+    import), not the record's title now: Kura has no item of its own for it."""
+    imported = record.madmp_extension
+    first = (imported["dataset"].get("distribution") or [{}])[0]
+    title = first.get("title") or imported.get("distribution_title")
+    return _dataset(record, extension=False, distribution_title=title)
 
 
 def _export_records(project: Project) -> list[DmpRecord]:
@@ -492,10 +504,11 @@ def madmp_export(*, project: Project, base_url: str | None = None) -> dict:
         )
     datasets = []
     for record in records:
-        dataset = _dataset(record, extension=False)
         imported = record.madmp_extension or {}
         if "dataset" in imported:
-            dataset = _merged(imported["dataset"], imported["baseline"], dataset)
+            dataset = _merged(imported["dataset"], imported["baseline"], _kura_dataset(record))
+        else:
+            dataset = _dataset(record, extension=False)
         dataset[EXTENSION] = _dataset(record)[EXTENSION]
         datasets.append(dataset)
     dmp = {**header, "dataset": datasets}
@@ -1377,8 +1390,10 @@ def madmp_import(
             extension = {
                 **record.madmp_extension,
                 "import": stamp,
-                "baseline": _dataset(record, extension=False),
+                "distribution_title": record.title_ja or record.title_en,
             }
+            record.madmp_extension = extension
+            extension["baseline"] = _kura_dataset(record)
             DmpRecord.objects.filter(pk=record.pk).update(madmp_extension=extension)
         plan = DataManagementPlan.objects.filter(project=project).first()
         if plan is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from accounts.models import Role
+from dmp import services
 from dmp.madmp import (
     DUPLICATES_SEPARATE,
     madmp_export,
@@ -15,6 +16,7 @@ from dmp.madmp import (
     madmp_import_review,
     madmp_validation_errors,
 )
+from dmp.models import DataManagementPlan
 from tests.factories import InstitutionFactory, MembershipFactory, ProjectFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -125,3 +127,58 @@ def test_each_official_example_imports_and_exports_again_without_loss(name, proj
     assert len(records) == len(original["dmp"]["dataset"])
     assert madmp_validation_errors(exported) == []
     assert differences(_comparable(original), _comparable(exported)) == LOST[name]
+
+
+def test_changes_made_in_kura_are_written_in_place_and_the_rest_is_kept(project):
+    source = (EXAMPLES / "ex5-dataset-planned-host.json").read_bytes()
+    pm = _pm(project)
+    answers = {"repo_information": "Kura", "data_man_number": "12345678"}
+    (record,) = madmp_import(actor=pm, project=project, document=source, answers=answers)
+    services.record_update(
+        actor=pm,
+        record=record,
+        fields={
+            "title_en": "Cool data, second edition",
+            "data_policy_license": "CC0",
+            "contains_personal_data": None,
+        },
+    )
+
+    exported = madmp_export(project=project)
+
+    assert madmp_validation_errors(exported) == []
+    original = json.loads(source)["dmp"]["dataset"][0]
+    (dataset,) = exported["dmp"]["dataset"]
+    assert differences(original, {k: v for k, v in dataset.items() if k != "x_kura"}) == [
+        "distribution[0].license[0].license_ref",
+        "personal_data",
+        "title",
+    ]
+    assert dataset["title"] == "Cool data, second edition"
+    assert dataset["personal_data"] == "unknown"
+    licence = dataset["distribution"][0]["license"][0]
+    # The new licence in place; its start date, which Kura did not change, as it came.
+    assert licence == {
+        "license_ref": "https://creativecommons.org/publicdomain/zero/1.0/",
+        "start_date": "2021-06-30",
+    }
+
+
+def test_the_plan_keeps_the_project_level_parts(project):
+    source = (EXAMPLES / "ex9-dmp-long.json").read_bytes()
+    pm = _pm(project)
+    answers = {"data_policy_free": "free", "data_policy_license": "CCBY"}
+    answers |= {"repo_information": "Kura", "data_man_number": "12345678"}
+
+    madmp_import(actor=pm, project=project, document=source, answers=answers, duplicates="skip")
+
+    plan = DataManagementPlan.objects.get(project=project)
+    kept = plan.madmp_extension["dmp"]
+    original = json.loads(source)["dmp"]
+    for part in ("contact", "contributor", "project", "ethical_issues_description"):
+        assert kept[part] == original[part]
+    assert plan.title == original["title"]
+    exported = madmp_export(project=project)["dmp"]
+    assert exported["project"][0]["funding"] == original["project"][0]["funding"]
+    # Skipping the repeats of a shared identifier is the person's choice: one dataset.
+    assert [d["title"] for d in exported["dataset"]] == ["Client application"]

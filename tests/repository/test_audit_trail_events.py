@@ -446,9 +446,7 @@ def test_a_refused_import_leaves_no_event(client, source_and_target):
     assert not AuditEvent.objects.exists()
 
 
-def test_an_madmp_import_refused_for_a_contradiction_leaves_no_event(
-    client, source_and_target
-):
+def test_an_madmp_import_refused_for_a_contradiction_leaves_no_event(client, source_and_target):
     """The maDMP reader finds a contradiction of its own: refused before anything is
     written, so no records and no event."""
     source, target, pm = source_and_target
