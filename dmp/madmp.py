@@ -45,6 +45,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.urls import NoReverseMatch, reverse
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from jsonschema import Draft202012Validator, FormatChecker
@@ -813,7 +814,7 @@ class MadmpImportReview:
 def _label(name: str) -> str:
     if name == "creators":
         return str(_("Creators"))
-    return str(DmpRecord._meta.get_field(name).verbose_name)
+    return capfirst(str(DmpRecord._meta.get_field(name).verbose_name))
 
 
 def _shown(value: Any) -> str:
