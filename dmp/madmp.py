@@ -1208,9 +1208,9 @@ def madmp_import_review(
             for row in rows
         ],
         project_parts=[
-            ReviewItem(part, _shown_part(header[part]), f"dmp.{part}")
+            ReviewItem(part, _shown_part(part, header[part]), f"dmp.{part}")
             for part in PROJECT_PARTS
-            if part in header
+            if header.get(part) not in (None, "", [])
         ],
         questions=questions,
         duplicates=duplicate_groups,
@@ -1223,9 +1223,59 @@ def madmp_import_review(
     )
 
 
-def _shown_part(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+def _identifier(value: Any) -> str:
+    if isinstance(value, dict) and value.get("identifier"):
+        return f"{value['identifier']} ({value.get('type', '')})"
+    return ""
+
+
+def _shown_part(part: str, value: Any) -> str:
+    """A project-level part of a maDMP, as a line a person reads."""
+    match part:
+        case "contact":
+            text = f"{value['name']} <{value['mbox']}> {_identifier(value['contact_id'])}"
+        case "contributor":
+            text = "; ".join(f"{c['name']} ({', '.join(c['role'])})" for c in value)
+        case "project":
+            text = "; ".join(
+                " — ".join(
+                    [p["title"]]
+                    + [
+                        ", ".join(
+                            filter(
+                                None,
+                                [
+                                    f.get("funder_name", ""),
+                                    _identifier(f.get("funder_id")),
+                                    _identifier(f.get("grant_id")),
+                                    f.get("funding_status", ""),
+                                ],
+                            )
+                        )
+                        for f in p.get("funding", [])
+                    ]
+                )
+                for p in value
+            )
+        case "cost":
+            text = "; ".join(
+                " ".join(str(c.get(k, "")) for k in ("title", "value", "currency_code")).strip()
+                for c in value
+            )
+        case _:
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 300 else text[:299] + "…"
+
+
+def plan_imported_parts(plan: DataManagementPlan | None) -> list[ReviewItem]:
+    """The project-level parts of the maDMP last imported into ``plan`` (contact,
+    contributors, project and funding, ethical issues, cost), for the DMP page."""
+    kept = (plan.madmp_extension or {}).get("dmp", {}) if plan else {}
+    return [
+        ReviewItem(part, _shown_part(part, kept[part]), f"dmp.{part}")
+        for part in PROJECT_PARTS
+        if kept.get(part) not in (None, "", [])
+    ]
 
 
 def _import_row(row: _DatasetRow) -> dict[str, Any]:

@@ -222,3 +222,20 @@ def test_an_unknown_or_stale_token_is_refused(client, target):
     assert response.status_code == 400
     assert "no longer pending" in response.content.decode()
     assert not DmpRecord.objects.filter(project=project).exists()
+
+
+def test_the_dmp_page_shows_the_imported_project_level_parts(client, target):
+    project, pm = target
+    client.force_login(pm)
+    _response, token = _review(client, project)
+    client.post(
+        f"/projects/{project.pk}/dmp/import/", {"token": token, "duplicates": "skip", **ANSWERS}
+    )
+
+    response = client.get(f"/projects/{project.pk}/dmp/")
+
+    parts = {part.source: part.value for part in response.context["imported_parts"]}
+    assert parts["dmp.contact"].startswith("John Smith <john.smith@tuwien.ac.at>")
+    assert "Robert Lewandowski (ContactPerson, DataManager)" in parts["dmp.contributor"]
+    assert "EO-2-2017 (other)" in parts["dmp.project"]  # the grant id
+    assert "Ethical issues are handled by" in response.content.decode()
