@@ -21,7 +21,7 @@ from core.vocabularies import (
 
 from .common_metadata import REQUIRED
 from .items import FIELDSETS, ITEM_NAMES, item_stem
-from .madmp import DUPLICATE_CHOICES
+from .madmp_import import DUPLICATE_CHOICES
 from .models import DataManagementPlan, DmpRecord
 from .records_import import IMPORT_FORMATS
 from .services import CREATOR_FIELDS, PLAN_ANSWER_FIELDS, RECORD_FIELDS, required_item_errors

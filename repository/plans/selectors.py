@@ -21,7 +21,7 @@ from core.vocabularies import (
 )
 from dmp.common_metadata import incomplete_condition, missing_requirements
 from dmp.items import FIELDSETS, ITEM_NAMES, item_label
-from dmp.madmp import plan_imported_parts
+from dmp.madmp_import import plan_imported_parts
 from dmp.models import DataManagementPlan, DataManagementPlanVersion, DmpRecord, RecordCreator
 from dmp.services import PLAN_ANSWER_FIELDS
 from repository.access import Action, projects_visible_to, records_visible_to, visible_to

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from accounts.roles import ProjectAction, may
 from core.forms import form_errors_add
 from core.http import client_ip
-from dmp import exports, madmp, services
+from dmp import exports, madmp, madmp_import, services
 from dmp.forms import (
     ImportForm,
     MadmpReviewForm,
@@ -117,7 +117,9 @@ PENDING_SECONDS = 3600
 def _madmp_review(request, project, document: bytes):
     """Step 1 of a maDMP import: check the document, keep it in the session (nothing is
     written) and show what would be imported and where each value comes from."""
-    review = madmp.madmp_import_review(actor=request.user, project=project, document=document)
+    review = madmp_import.madmp_import_review(
+        actor=request.user, project=project, document=document
+    )
     if review.refusals:
         raise ImportRefused(review.refusals)
     token = secrets.token_urlsafe(16)
@@ -162,12 +164,14 @@ def _madmp_confirm(request, project):
             ]
         )
     document = pending["document"]
-    review = madmp.madmp_import_review(actor=request.user, project=project, document=document)
+    review = madmp_import.madmp_import_review(
+        actor=request.user, project=project, document=document
+    )
     form = MadmpReviewForm(request.POST, review=review)
     if not form.is_valid():
         return _review_page(request, project, review, form, status=400)
     try:
-        created = madmp.madmp_import(
+        created = madmp_import.madmp_import(
             actor=request.user,
             project=project,
             document=document,

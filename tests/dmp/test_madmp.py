@@ -12,13 +12,8 @@ from django.core.management import call_command
 
 from accounts.models import Institution, Project, Role
 from core.vocabularies import DataManagerType, Tier
-from dmp.madmp import (
-    SCHEMA_PATH,
-    MadmpExportError,
-    madmp_export,
-    madmp_import,
-    madmp_validation_errors,
-)
+from dmp.madmp import SCHEMA_PATH, MadmpExportError, madmp_export, madmp_validation_errors
+from dmp.madmp_import import madmp_import
 from dmp.models import DataManagementPlan, DmpRecord, RecordCreator
 from dmp.records_import import ImportRefused
 from repository.demo import DEMO_GRANT_NUMBER

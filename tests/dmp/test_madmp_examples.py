@@ -9,13 +9,8 @@ import pytest
 
 from accounts.models import Role
 from dmp import services
-from dmp.madmp import (
-    DUPLICATES_SEPARATE,
-    madmp_export,
-    madmp_import,
-    madmp_import_review,
-    madmp_validation_errors,
-)
+from dmp.madmp import madmp_export, madmp_validation_errors
+from dmp.madmp_import import DUPLICATES_SEPARATE, madmp_import, madmp_import_review
 from dmp.models import DataManagementPlan
 from tests.factories import InstitutionFactory, MembershipFactory, ProjectFactory, UserFactory
 

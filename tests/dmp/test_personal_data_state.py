@@ -7,7 +7,8 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from dmp.madmp import madmp_export, madmp_import
+from dmp.madmp import madmp_export
+from dmp.madmp_import import madmp_import
 from dmp.models import DmpRecord
 from tests.dmp.test_madmp import FOREIGN_DOCUMENT, _project, data_manager, pm  # noqa: F401
 
