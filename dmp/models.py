@@ -187,14 +187,14 @@ class DmpRecord(models.Model):
         default=MetadataAccess.CLOSED,
         help_text=_("Whether people outside the project may read this record's metadata."),
     )
-    # Three states, as maDMP's personal_data: yes (True), no (False), unknown (None).
-    # Unknown is never read as "no" (docs/metadata.md).
+    # Three states: yes, no and unknown (None). Unknown blocks opening data beyond the
+    # project exactly as yes does (repository/governance/tiers.py), until someone sets it.
     contains_personal_data = models.BooleanField(
         _("contains personal data"),
         null=True,
         blank=True,
         default=False,
-        help_text=_("Unknown until someone has checked."),
+        help_text=_("Unknown blocks opening the record's files beyond the project, like yes."),
     )
     anonymisation_attested = models.BooleanField(
         _("anonymisation attested"),

@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
             field=models.BooleanField(
                 blank=True,
                 default=False,
-                help_text="Unknown until someone has checked.",
+                help_text="Unknown blocks opening the record's files beyond the project, like yes.",
                 null=True,
                 verbose_name="contains personal data",
             ),

@@ -198,7 +198,7 @@ def record_form_data(record: DmpRecord, **changes) -> dict:
     data = {}
     for name in services.RECORD_FIELDS:
         value = getattr(record, name)
-        if name == "contains_personal_data":  # a select of three states
+        if name == "contains_personal_data":  # a select of three states, not a checkbox
             data[name] = {True: "true", False: "false", None: "unknown"}[value]
             continue
         if isinstance(value, bool):
