@@ -35,6 +35,11 @@ class DataManagementPlan(models.Model):
     publication_policy = models.TextField(_("publication and sharing policy"), blank=True)
     restriction_reasons = models.TextField(_("reasons for restricting access"), blank=True)
     management_roles = models.TextField(_("who manages the data"), blank=True)
+    # The project-level parts of an imported maDMP (contact, contributors, project and
+    # funding, ethical issues, cost…), written back in place by the maDMP export.
+    madmp_extension = models.JSONField(
+        _("maDMP extension"), default=dict, blank=True, editable=False
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     updated_by = models.ForeignKey(
@@ -182,11 +187,24 @@ class DmpRecord(models.Model):
         default=MetadataAccess.CLOSED,
         help_text=_("Whether people outside the project may read this record's metadata."),
     )
-    contains_personal_data = models.BooleanField(_("contains personal data"), default=False)
+    # Three states: yes, no and unknown (None). Unknown blocks opening data beyond the
+    # project exactly as yes does (repository/governance/tiers.py), until someone sets it.
+    contains_personal_data = models.BooleanField(
+        _("contains personal data"),
+        null=True,
+        blank=True,
+        default=False,
+        help_text=_("Unknown blocks opening the record's files beyond the project, like yes."),
+    )
     anonymisation_attested = models.BooleanField(
         _("anonymisation attested"),
         default=False,
         help_text=_("The data manager attests that personal data has been anonymised."),
+    )
+    # What an imported maDMP dataset holds beyond Kura's items, written back in place by
+    # the maDMP export (dmp/madmp.py, "Round trip"); empty for a record made in Kura.
+    madmp_extension = models.JSONField(
+        _("maDMP extension"), default=dict, blank=True, editable=False
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -369,7 +387,8 @@ class DataManagementPlanVersion(models.Model):
 RECORD_FIELDS = tuple(
     field.name
     for field in DmpRecord._meta.concrete_fields
-    if field.name not in {"id", "project", "created_at", "updated_at", "harvest_changed_at"}
+    if field.name
+    not in {"id", "project", "created_at", "updated_at", "harvest_changed_at", "madmp_extension"}
 )
 CREATOR_FIELDS = (
     "erad_researcher_number",

@@ -26,6 +26,10 @@ from .models import RECORD_FIELDS as RECORD_NAMES
 
 IMPORT_ROLES = (Role.PM, Role.DATA_MANAGER)
 
+# A row may carry what its source holds beyond Kura's items (an imported maDMP dataset),
+# kept on the record as it is.
+EXTENSION_KEY = "madmp_extension"
+
 # The file formats records are imported from: (code, label). The code is what the import
 # form sends and what the audit trail keeps.
 IMPORT_FORMATS = [
@@ -105,6 +109,9 @@ def _record_from_row(row: _Row, project: Project, data: dict) -> DmpRecord:
     values: dict[str, Any] = {}
     for field_name, value in data.items():
         if field_name == "creators":
+            continue
+        if field_name == EXTENSION_KEY:
+            values[EXTENSION_KEY] = value if isinstance(value, dict) else {}
             continue
         field = RECORD_FIELDS.get(field_name)
         if field is None:
@@ -189,40 +196,18 @@ def _creators_from_row(row: _Row, data: dict) -> list[RecordCreator]:
     return result
 
 
-def records_import(
-    *,
-    actor,
-    project: Project,
-    rows: list[dict],
-    source: str = "csti-csv",
-    ip_address: str | None = None,
-) -> list[DmpRecord]:
-    """Create the DMP records ``rows`` describe in ``project``, all of them or none.
+def records_check(*, project: Project, rows: list[dict]) -> list[ImportProblem]:
+    """Every problem :func:`records_import` would refuse ``rows`` for, writing nothing
+    (the maDMP import's review step reads them before it asks the person)."""
+    return _records_parse(project, rows)[1]
 
-    ``rows`` are dicts of DmpRecord model field names (text, dates as ``date`` or
-    ``YYYY-MM-DD``, vocabulary codes) plus an optional ``"creators"`` list of dicts with
-    ``erad_researcher_number``, ``name_ja``, ``name_en``, ``affiliation_ja`` and
-    ``affiliation_en``.
 
-    Every row is checked completely: unknown items and vocabulary values, the model's
-    field validation, missing required items (:func:`dmp.common_metadata.missing_items`),
-    dates and the embargo rule (an available date exactly when embargoed), and Data Nos.
-    repeated within the rows or already in the project. If anything is wrong, raises
-    :class:`ImportRefused` with every problem and changes nothing; otherwise creates the
-    records and their creators in one transaction and returns the records.
-
-    Only the project's PM and data managers may import (else ``PermissionDenied``).
-
-    An import audits one ``records_imported`` event: the format it came in (``source``, a
-    code of :data:`IMPORT_FORMATS`), how many records it created and their Data Nos.
-    """
-
-    if project_role(actor, project) not in IMPORT_ROLES:
-        raise PermissionDenied(_("Only the project manager and data managers import records."))
-
+def _records_parse(
+    project: Project, rows: list[dict]
+) -> tuple[list[tuple[DmpRecord, list[RecordCreator]]], list[ImportProblem]]:
     problems: list[ImportProblem] = []
     if not rows:
-        raise ImportRefused([ImportProblem(None, "", "", _("The file contains no records."))])
+        return [], [ImportProblem(None, "", "", _("The file contains no records."))]
 
     parsed: list[tuple[DmpRecord, list[RecordCreator]]] = []
     first_row_of: dict[str, int] = {}
@@ -258,9 +243,43 @@ def records_import(
             data_number,
             _("Data No. %(number)s already exists in this project.") % {"number": data_number},
         )
+    problems.sort(key=lambda p: p.row or 0)  # stable: within a row, in checking order
+    return parsed, problems
 
+
+def records_import(
+    *,
+    actor,
+    project: Project,
+    rows: list[dict],
+    source: str = "csti-csv",
+    ip_address: str | None = None,
+) -> list[DmpRecord]:
+    """Create the DMP records ``rows`` describe in ``project``, all of them or none.
+
+    ``rows`` are dicts of DmpRecord model field names (text, dates as ``date`` or
+    ``YYYY-MM-DD``, vocabulary codes) plus an optional ``"creators"`` list of dicts with
+    ``erad_researcher_number``, ``name_ja``, ``name_en``, ``affiliation_ja`` and
+    ``affiliation_en``.
+
+    Every row is checked completely: unknown items and vocabulary values, the model's
+    field validation, missing required items (:func:`dmp.common_metadata.missing_items`),
+    dates and the embargo rule (an available date exactly when embargoed), and Data Nos.
+    repeated within the rows or already in the project. If anything is wrong, raises
+    :class:`ImportRefused` with every problem and changes nothing; otherwise creates the
+    records and their creators in one transaction and returns the records.
+
+    Only the project's PM and data managers may import (else ``PermissionDenied``).
+
+    An import audits one ``records_imported`` event: the format it came in (``source``, a
+    code of :data:`IMPORT_FORMATS`), how many records it created and their Data Nos.
+    """
+
+    if project_role(actor, project) not in IMPORT_ROLES:
+        raise PermissionDenied(_("Only the project manager and data managers import records."))
+
+    parsed, problems = _records_parse(project, rows)
     if problems:
-        problems.sort(key=lambda p: p.row or 0)  # stable: within a row, in checking order
         raise ImportRefused(problems)
 
     try:

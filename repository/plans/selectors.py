@@ -21,6 +21,7 @@ from core.vocabularies import (
 )
 from dmp.common_metadata import incomplete_condition, missing_requirements
 from dmp.items import FIELDSETS, ITEM_NAMES, item_label
+from dmp.madmp_import import plan_imported_parts
 from dmp.models import DataManagementPlan, DataManagementPlanVersion, DmpRecord, RecordCreator
 from dmp.services import PLAN_ANSWER_FIELDS
 from repository.access import Action, projects_visible_to, records_visible_to, visible_to
@@ -155,6 +156,7 @@ def dmp_page_context(*, user, project: Project) -> dict:
         "plan": plan,
         "answers": answers,
         "history": plan_history(plan),
+        "imported_parts": plan_imported_parts(plan),
         "records": records,
         "coverage": coverage(records=records, objects=objects),
         "can_edit": may(user, ProjectAction.EDIT_DMP, project),
@@ -189,6 +191,8 @@ def _display(record: DmpRecord, name: str) -> str:
         return VOCABULARIES[name][value].label()
     if isinstance(value, bool):
         return _("Yes") if value else _("No")
+    if value is None and name == "contains_personal_data":
+        return _("Unknown")  # never shown as "No"
     if value is None:
         return ""
     display = getattr(record, f"get_{name}_display", None)
