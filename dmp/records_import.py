@@ -21,7 +21,8 @@ from core.audit import AuditAction, audit_record
 from core.tiers import dated_tiers
 
 from .common_metadata import missing_requirements
-from .models import CREATOR_FIELDS, DmpRecord, RecordCreator
+from .history import record_revisions_create
+from .models import CREATOR_FIELDS, DmpRecord, DmpRecordRevision, RecordCreator
 from .models import RECORD_FIELDS as RECORD_NAMES
 
 IMPORT_ROLES = (Role.PM, Role.DATA_MANAGER)
@@ -213,7 +214,8 @@ def records_import(
 
     Only the project's PM and data managers may import (else ``PermissionDenied``).
 
-    An import audits one ``records_imported`` event: the format it came in (``source``, a
+    Each record keeps its first revision (:mod:`dmp.history`, the format as its detail),
+    and an import audits one ``records_imported`` event: the format it came in (``source``, a
     code of :data:`IMPORT_FORMATS`), how many records it created and their Data Nos.
     """
 
@@ -272,6 +274,12 @@ def records_import(
                     creator.record = record
                     creators.append(creator)
             RecordCreator.objects.bulk_create(creators)
+            record_revisions_create(
+                records=[(record, record_creators) for record, record_creators in parsed],
+                actor=actor,
+                kind=DmpRecordRevision.Kind.IMPORTED,
+                detail=source,
+            )
             audit_record(
                 actor=actor,
                 action=AuditAction.RECORDS_IMPORTED,
