@@ -57,6 +57,8 @@ SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "maDMP-schema-1.2.js
 EXTENSION = "x_kura"
 EXTENSION_VERSION = 1
 LANGUAGE = "jpn"  # ISO 639-3: the common metadata is Japanese first
+# maDMP's personal_data for the record's three states (None: unknown).
+PERSONAL_DATA_TERMS = {True: "yes", False: "no", None: "unknown"}
 
 # Record fields that standard maDMP properties carry exactly; every other field goes in
 # the dataset's ``x_kura``.
@@ -337,7 +339,8 @@ def _dataset(record: DmpRecord) -> dict:
     dataset["type"] = record.data_type
     if record.date_issued_updated:
         dataset["issued"] = record.date_issued_updated.isoformat()
-    dataset["personal_data"] = "yes" if record.contains_personal_data else "no"
+    # Three states: an unknown personal-data state is never written as "no".
+    dataset["personal_data"] = PERSONAL_DATA_TERMS[record.contains_personal_data]
     # Kura records no separate "sensitive" flag.
     dataset["sensitive_data"] = "unknown"
     creators = list(record.creators.all())
@@ -580,7 +583,7 @@ def _dataset_row(
     row: dict[str, Any] = {
         "data_number": _data_number(dataset),
         "date_issued_updated": dataset.get("issued"),
-        "contains_personal_data": dataset["personal_data"] == "yes",
+        "contains_personal_data": {"yes": True, "no": False}.get(dataset["personal_data"]),
         "repo_url_doi_link": _repo_link(dataset, distribution),
     }
     if "type" in dataset:

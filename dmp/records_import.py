@@ -127,6 +127,9 @@ def _record_from_row(row: _Row, project: Project, data: dict) -> DmpRecord:
             value = ""  # "not given" for a text item
         values[field_name] = value
 
+    # A file that does not say whether the data hold personal data (the common-metadata
+    # CSV has no such column) leaves it unknown, which blocks opening them, never "no".
+    values.setdefault("contains_personal_data", None)
     record = DmpRecord(project=project, **values)
 
     for requirement in missing_requirements(record):

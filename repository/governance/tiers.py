@@ -87,7 +87,8 @@ def tier_change_blockers(
     """Why ``data_object`` may not change to ``tier`` (empty: nothing stands in the way).
 
     Only opening data beyond the project is ever blocked: by personal data (on the object
-    or its record) unless the record attests anonymisation, by a checksum that is not
+    or its record, where an unknown state counts as yes) unless the record attests
+    anonymisation, by a checksum that is not
     verified, by quarantine, or by a missing or withdrawn DMP record. The service and the
     review page both ask here, so the curator sees exactly what the service will refuse.
     """
@@ -119,6 +120,12 @@ def tier_change_blockers(
                 "%(name)s: its DMP record is flagged as containing personal data and does not"
                 " attest anonymisation."
             )
+            % name
+        )
+    elif record is not None and record.contains_personal_data is None and not attested:
+        # Unknown blocks exactly as yes does: nobody has said the data is free of it.
+        reasons.append(
+            _("%(name)s: the record's personal-data state is unknown: set it in the DMP first.")
             % name
         )
     if data_object.checksum_state != DataObject.ChecksumState.VERIFIED:
