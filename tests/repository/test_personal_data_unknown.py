@@ -2,11 +2,13 @@
 does: when asked (service, object page, API), when approved (service, review page), and
 the review page says why. Imports that do not state it leave it unknown."""
 
+import datetime
 import io
 import json
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from core.vocabularies import MetadataAccess, Tier
@@ -15,11 +17,13 @@ from dmp.exports import csv_parse, csv_rows
 from dmp.models import DmpRecord
 from dmp.records_import import records_import
 from repository.governance import tiers
-from repository.models import RequestStatus, TierChangeRequest
+from repository.models import DataObject, RequestStatus, TierChangeRequest
 from tests.dmp.complete_records import complete_record
+from tests.dmp.test_pages import record_post_data
 from tests.dmp.test_services import complete_fields
 from tests.factories import DmpRecordFactory, TierChangeRequestFactory, make_curator
 from tests.repository.test_tiers import ProjectWithRoles, ask, state
+from tests.repository.upload_client import UploadClient
 
 pytestmark = pytest.mark.django_db
 
@@ -179,3 +183,60 @@ def test_unknown_is_written_as_unknown_and_read_back_as_unknown(setup):
     assert set_unknown.status_code == 200 and set_unknown.json()["contains_personal_data"] is None
     record.refresh_from_db()
     assert record.contains_personal_data is None
+
+
+@pytest.mark.parametrize(
+    ("choice", "stored", "shown"),
+    [("unknown", None, "Unknown"), ("false", False, "No"), ("true", True, "Yes")],
+)
+def test_the_record_form_offers_the_three_states_and_the_page_shows_them(
+    client, setup, choice, stored, shown
+):
+    client.force_login(setup.pm)
+    form = client.get(f"/projects/{setup.project.pk}/dmp/records/new/").content.decode()
+
+    response = client.post(
+        f"/projects/{setup.project.pk}/dmp/records/new/",
+        record_post_data(data_number="PD-1", contains_personal_data=choice),
+    )
+
+    assert '<option value="unknown"' in form
+    record = DmpRecord.objects.get(project=setup.project, data_number="PD-1")
+    assert response.status_code == 302 and record.contains_personal_data is stored
+    page = client.get(response["Location"]).content.decode()
+    item = page[page.index("Contains personal data</dt>") :]
+    assert item[: item.index("</dd>")].endswith(f"<dd>{shown}")
+
+
+@pytest.mark.parametrize(
+    ("state_of_record", "reason"),
+    [
+        (None, WHY),
+        (True, "its DMP record is flagged as containing personal data"),
+    ],
+)
+@pytest.mark.parametrize("tier", [Tier.PUBLIC, Tier.EMBARGOED])
+def test_an_upload_asking_to_open_files_of_such_a_record_is_refused_at_once(
+    setup, state_of_record, reason, tier
+):
+    setup.record.contains_personal_data = state_of_record
+    setup.record.save()
+    fields = {
+        "project": setup.project.pk,
+        "record": setup.record.pk,
+        "filename": "cohort.csv",
+        "size": 1000,
+        "tier": tier,
+    }
+    if tier == Tier.EMBARGOED:
+        fields["available_date"] = (timezone.localdate() + datetime.timedelta(days=30)).isoformat()
+
+    response = UploadClient(setup.pm).start(**fields)
+    shared = UploadClient(setup.pm).start(**{**fields, "tier": Tier.SHARED})
+
+    assert response.status_code == 400
+    (message,) = response.json()["errors"]["tier"]
+    assert message.startswith("cohort.csv: ") and reason in message
+    assert shared.status_code == 201  # within the project nothing stands in the way
+    assert DataObject.objects.filter(record=setup.record, tier=Tier.SHARED).count() == 1
+    assert not TierChangeRequest.objects.exists()
