@@ -32,6 +32,7 @@ IMPORT_ROLES = (Role.PM, Role.DATA_MANAGER)
 IMPORT_FORMATS = [
     ("csti-csv", gettext_lazy("Common-metadata CSV (Japanese or English)")),
     ("madmp-json", gettext_lazy("maDMP 1.2 JSON")),
+    ("grdm-rocrate", gettext_lazy("GakuNin RDM RO-Crate (ro-crate-metadata.json or its zip)")),
 ]
 
 # Fields an import may set: everything a person fills in, not the bookkeeping.

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from accounts.roles import ProjectAction, may
 from core.forms import form_errors_add
 from core.http import client_ip
-from dmp import exports, madmp, services
+from dmp import exports, grdm, madmp, services
 from dmp.forms import ImportForm, PlanForm, RecordForm, creators_formset, creators_from
 from dmp.models import DataManagementPlan
 from dmp.records_import import ImportRefused, records_import
@@ -100,6 +100,10 @@ def _import(actor, project, fmt: str, upload, ip_address: str | None):
     if fmt == "madmp-json":
         return madmp.madmp_import(
             actor=actor, project=project, document=upload.read(), ip_address=ip_address
+        )
+    if fmt == "grdm-rocrate":
+        return grdm.grdm_rocrate_import(
+            actor=actor, project=project, upload=upload.read(), ip_address=ip_address
         )
     return records_import(
         actor=actor,
