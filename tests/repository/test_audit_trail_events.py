@@ -198,6 +198,9 @@ def record_form_data(record: DmpRecord, **changes) -> dict:
     data = {}
     for name in services.RECORD_FIELDS:
         value = getattr(record, name)
+        if name == "contains_personal_data":  # a select of three states, not a checkbox
+            data[name] = {True: "true", False: "false", None: "unknown"}[value]
+            continue
         if isinstance(value, bool):
             if value:
                 data[name] = "on"
@@ -262,7 +265,7 @@ def test_editing_a_record_on_the_page_audits_only_what_changed(client, steward, 
             title_ja="顕微鏡画像（改訂）",
             access_rights=Tier.EMBARGOED,
             available_date="2031-03-01",
-            contains_personal_data="on",
+            contains_personal_data="true",
         ),
         REMOTE_ADDR=ADDRESS,
     )
