@@ -44,6 +44,7 @@ SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "maDMP-schema-1.2.js
 EXTENSION = "x_kura"
 EXTENSION_VERSION = 1
 LANGUAGE = "jpn"  # ISO 639-3: the common metadata is Japanese first
+# maDMP's personal_data for the record's three states (None: unknown).
 
 # Record fields that standard maDMP properties carry exactly; every other field goes in
 # the dataset's ``x_kura``.

@@ -397,3 +397,53 @@ CREATOR_FIELDS = (
     "affiliation_ja",
     "affiliation_en",
 )
+
+
+class DmpRecordRevision(models.Model):
+    """One saved state of a record: every change to it, by any path (forms, the records
+    API, imports, the admin, a withdrawal), keeps one in the same transaction, so the
+    record's history shows who changed what and when, and what the record was before.
+
+    ``items`` is the whole record after the change (its fields and creators, as
+    :func:`dmp.history.record_items` writes them); ``changes`` the fields that changed,
+    each ``[before, after]`` (on a new record, ``before`` is ``null``)."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("DMP record created")
+        EDITED = "edited", _("DMP record edited")
+        IMPORTED = "imported", _("Imported from a file")
+        ADMIN = "admin", _("Edited in the admin")
+        WITHDRAWN = "withdrawn", _("Dataset withdrawn")
+        BASELINE = "baseline", _("State when the history began")
+
+    record = models.ForeignKey(
+        DmpRecord,
+        on_delete=models.CASCADE,
+        related_name="revisions",
+        verbose_name=_("DMP record"),
+    )
+    number = models.PositiveIntegerField(_("revision"))
+    kind = models.CharField(_("kind of change"), max_length=16, choices=Kind.choices)
+    detail = models.CharField(_("detail"), max_length=64, blank=True)
+    items = models.JSONField(_("items"), default=dict)
+    changes = models.JSONField(_("changes"), default=dict)
+    saved_at = models.DateTimeField(_("saved at"), auto_now_add=True)
+    saved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("saved by"),
+    )
+
+    class Meta:
+        verbose_name = _("record revision")
+        verbose_name_plural = _("record revisions")
+        ordering = ["record_id", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["record", "number"], name="recordrevision_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record_id} r{self.number}"

@@ -21,7 +21,8 @@ from core.audit import AuditAction, audit_record
 from core.tiers import dated_tiers
 
 from .common_metadata import missing_requirements
-from .models import CREATOR_FIELDS, DmpRecord, RecordCreator
+from .history import record_revisions_create
+from .models import CREATOR_FIELDS, DmpRecord, DmpRecordRevision, RecordCreator
 from .models import RECORD_FIELDS as RECORD_NAMES
 
 IMPORT_ROLES = (Role.PM, Role.DATA_MANAGER)
@@ -35,6 +36,7 @@ EXTENSION_KEY = "madmp_extension"
 IMPORT_FORMATS = [
     ("csti-csv", gettext_lazy("Common-metadata CSV (Japanese or English)")),
     ("madmp-json", gettext_lazy("maDMP 1.2 JSON")),
+    ("grdm-rocrate", gettext_lazy("GakuNin RDM RO-Crate (ro-crate-metadata.json or its zip)")),
 ]
 
 # Fields an import may set: everything a person fills in, not the bookkeeping.
@@ -133,6 +135,9 @@ def _record_from_row(row: _Row, project: Project, data: dict) -> DmpRecord:
             value = ""  # "not given" for a text item
         values[field_name] = value
 
+    # A file that does not say whether the data hold personal data (the common-metadata
+    # CSV has no such column) leaves it unknown, which blocks opening them, never "no".
+    values.setdefault("contains_personal_data", None)
     record = DmpRecord(project=project, **values)
 
     for requirement in missing_requirements(record):
@@ -271,7 +276,8 @@ def records_import(
 
     Only the project's PM and data managers may import (else ``PermissionDenied``).
 
-    An import audits one ``records_imported`` event: the format it came in (``source``, a
+    Each record keeps its first revision (:mod:`dmp.history`, the format as its detail),
+    and an import audits one ``records_imported`` event: the format it came in (``source``, a
     code of :data:`IMPORT_FORMATS`), how many records it created and their Data Nos.
     """
 
@@ -291,6 +297,12 @@ def records_import(
                     creator.record = record
                     creators.append(creator)
             RecordCreator.objects.bulk_create(creators)
+            record_revisions_create(
+                records=[(record, record_creators) for record, record_creators in parsed],
+                actor=actor,
+                kind=DmpRecordRevision.Kind.IMPORTED,
+                detail=source,
+            )
             audit_record(
                 actor=actor,
                 action=AuditAction.RECORDS_IMPORTED,

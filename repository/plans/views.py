@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from accounts.roles import ProjectAction, may
 from core.forms import form_errors_add
 from core.http import client_ip
-from dmp import exports, madmp, madmp_import, services
+from dmp import exports, grdm, madmp, madmp_import, services
 from dmp.forms import (
     ImportForm,
     MadmpReviewForm,
@@ -202,15 +202,24 @@ def dmp_import(request, project_id: int):
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            if form.cleaned_data["format"] == "madmp-json":
+            fmt = form.cleaned_data["format"]
+            if fmt == "madmp-json":
                 return _madmp_review(request, project, upload.read())
-            created = records_import(
-                actor=request.user,
-                project=project,
-                rows=exports.csv_parse(upload),
-                source=form.cleaned_data["format"],
-                ip_address=client_ip(request),
-            )
+            if fmt == "grdm-rocrate":
+                created = grdm.grdm_rocrate_import(
+                    actor=request.user,
+                    project=project,
+                    upload=upload.read(),
+                    ip_address=client_ip(request),
+                )
+            else:
+                created = records_import(
+                    actor=request.user,
+                    project=project,
+                    rows=exports.csv_parse(upload),
+                    source=fmt,
+                    ip_address=client_ip(request),
+                )
         except ImportRefused as refused:
             context["problems"] = refused.problems
             return render(request, "dmp/import.html", context, status=400)

@@ -28,10 +28,10 @@ from django.utils.translation import gettext as _
 from accounts.models import Project
 from accounts.roles import ProjectAction, may
 from core.api import ServiceUnavailable
-from core.tiers import dated_tiers, most_open_within_project
+from core.tiers import beyond_project, dated_tiers, most_open_within_project
 from dmp.models import DmpRecord
 from repository.access import records_visible_to
-from repository.governance.tiers import tier_request_create
+from repository.governance.tiers import record_personal_data_blocker, tier_request_create
 from repository.models import AuditEvent, DataObject, UploadSession, new_storage_key
 from repository.preservation.object_store import (
     SINGLE_PUT_UPLOAD_ID,
@@ -213,6 +213,15 @@ def _start_checked(request: UploadRequest) -> str:
     return filename
 
 
+def _opening_checked(record: DmpRecord | None, tier: str, filename: str) -> None:
+    """Refuse at once an upload asking for a tier beyond the project that its record's
+    personal-data state (yes or unknown, not attested anonymised) would keep it from:
+    the curator's approval would be refused anyway, after the bytes were sent."""
+    if tier in beyond_project():
+        if reason := record_personal_data_blocker(record, name=filename):
+            raise ValidationError({"tier": [reason]})
+
+
 def uploads_start(
     *,
     actor,
@@ -233,7 +242,9 @@ def uploads_start(
     checked = []
     for index, request in enumerate(requests):
         try:
-            checked.append((index, request, _start_checked(request)))
+            filename = _start_checked(request)
+            _opening_checked(target.record, request.tier, filename)
+            checked.append((index, request, filename))
         except ValidationError as exc:
             results[index] = exc
     if not checked:

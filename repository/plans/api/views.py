@@ -11,6 +11,7 @@ from dmp.models import RecordCreator
 from repository.access import projects_visible_to, records_visible_to
 from repository.api.filters import RecordFilter
 from repository.plans.api import serializers
+from repository.plans.selectors import record_object_totals
 
 
 def _records(user):
@@ -20,6 +21,7 @@ def _records(user):
         .prefetch_related(
             Prefetch("creators", queryset=RecordCreator.objects.order_by("position", "pk"))
         )
+        .annotate(**record_object_totals(user))
     )
 
 
