@@ -366,3 +366,13 @@ def access_dmp_record(user, project: Project, pk) -> DmpRecord:
         return records_visible_to(user).select_related("project").get(project=project, pk=pk)
     except (DmpRecord.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such record.") from exc
+
+
+def may_read_restricted_usage(user, project: Project) -> bool:
+    """Whether ``user`` sees a project's shared and in-project usage figures (views and
+    downloads by grantees and members) beside the public ones: whoever reads its dashboard
+    (its PM and data managers, curators, superusers) and program officers. Everyone else
+    sees the public figures only (``repository/usage/selectors.py``)."""
+    return may(user, ProjectAction.READ_DASHBOARD, project) or may(
+        user, ProjectAction.READ_PROGRAMS
+    )

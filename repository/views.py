@@ -24,6 +24,8 @@ from repository.presenters import page_context
 from repository.preservation import quarantine
 from repository.preservation.fixity import CHECKSUM_FILTERS
 from repository.preservation.storage import download_response
+from repository.usage.capture import download_note
+from repository.usage.presenters import dashboard_usage
 
 
 @require_safe
@@ -62,7 +64,10 @@ def project_dashboard(request, project_id: int):
     body = dashboard.dashboard_body(
         user=request.user, project=project, records_page=int(records_page)
     )
-    return render(request, "repository/dashboard.html", {"project": project, "body": body})
+    usage = dashboard_usage(project=project)  # beside the cached body: it moves with every visit
+    return render(
+        request, "repository/dashboard.html", {"project": project, "body": body, "usage": usage}
+    )
 
 
 @login_required
@@ -152,6 +157,7 @@ def object_download(request, object_id: int):
         actor=request.user, data_object=data_object, ip_address=client_ip(request)
     )
     response = download_response(data_object)
+    download_note(request, data_object, response)
     if data_object.record_id:
         # FAIR Signposting: the file belongs to its dataset's landing page (on S3's 302 too).
         response["Link"] = signposts.link_header(

@@ -1,0 +1,148 @@
+"""Reading the usage counts: COUNTER's four metrics, by record, month, scope and access.
+
+Investigations count every use of a dataset (views and downloads, as the Code of Practice
+counts them), requests the downloads; *unique* counts count each session-hour once per
+dataset. Double clicks are left out of the totals. A dataset's unique counts do not add
+across datasets as sessions would, so every read groups by record first and sums after.
+
+**Public figures** (landing pages, the repository's and a project's COUNTER reports, the
+public part of every other figure) come from :func:`public_events` only: events of the
+public scope, views of records anyone may read now and downloads of files anyone may
+download now, both decided by ``repository/access.py`` for an anonymous visitor. A file
+made less open or a record closed leaves them, so nothing public shows the trace of a
+non-public object. Shared and in-project figures are for the people who may read the
+project's dashboard and for program officers.
+"""
+
+import datetime
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Count, Q, QuerySet
+
+from repository.access import Action, records_visible_to, visible_to
+from repository.models import UsageEvent
+
+Kind = UsageEvent.Kind
+Scope = UsageEvent.Scope
+
+METRICS = {
+    "total_investigations": Count("pk", filter=Q(double_click=False)),
+    "unique_investigations": Count("session", distinct=True),
+    "total_requests": Count("pk", filter=Q(kind=Kind.REQUEST, double_click=False)),
+    "unique_requests": Count("session", distinct=True, filter=Q(kind=Kind.REQUEST)),
+}
+
+
+@dataclass
+class Counts:
+    """COUNTER's four metrics for one group."""
+
+    total_investigations: int = 0
+    unique_investigations: int = 0
+    total_requests: int = 0
+    unique_requests: int = 0
+
+    def add(self, row: dict) -> None:
+        for name in METRICS:
+            setattr(self, name, getattr(self, name) + row[name])
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in METRICS}
+
+    @property
+    def any(self) -> bool:
+        return any(self.as_dict().values())
+
+
+def public_events() -> QuerySet:
+    """Events the public figures count (see the module's docstring)."""
+    anonymous = AnonymousUser()
+    return UsageEvent.objects.filter(scope=Scope.PUBLIC).filter(
+        Q(kind=Kind.INVESTIGATION, record__in=records_visible_to(anonymous).values("pk"))
+        | Q(
+            kind=Kind.REQUEST,
+            data_object__in=visible_to(anonymous, Action.DOWNLOAD).values("pk"),
+        )
+    )
+
+
+def restricted_events() -> QuerySet:
+    """Events of the shared and in-project scopes."""
+    return UsageEvent.objects.exclude(scope=Scope.PUBLIC)
+
+
+def grouped(events: QuerySet, *fields: str) -> list[dict]:
+    """COUNTER's metrics of ``events`` by record and ``fields``, one dict a group."""
+    keys = ("record_id", *(f for f in fields if f != "record_id"))
+    return list(events.order_by().values(*keys).annotate(**METRICS))
+
+
+def record_usage(record_id: int, *, restricted: bool = False) -> dict:
+    """One record's figures: public regular and machine access, and with ``restricted``
+    the shared and in-project ones (regular and machine together)."""
+    figures = {"public": Counts(), "public_machine": Counts()}
+    for row in grouped(public_events().filter(record_id=record_id), "machine"):
+        figures["public_machine" if row["machine"] else "public"].add(row)
+    if restricted:
+        figures.update(shared=Counts(), project=Counts())
+        for row in grouped(restricted_events().filter(record_id=record_id), "scope"):
+            figures[row["scope"]].add(row)
+    return figures
+
+
+@dataclass
+class ScopeCounts:
+    """Figures of one record, project or month by scope (human and machine together)."""
+
+    public: Counts = field(default_factory=Counts)
+    shared: Counts = field(default_factory=Counts)
+    project: Counts = field(default_factory=Counts)
+
+    def add(self, scope: str, row: dict) -> None:
+        getattr(self, scope).add(row)
+
+
+def usage_by_scope(
+    *,
+    by: str,
+    project_ids: list[int] | None = None,
+    record_id: int | None = None,
+    since: datetime.date | None = None,
+    restricted: bool = True,
+) -> dict:
+    """``{key: ScopeCounts}`` for the projects ``project_ids`` (or the record
+    ``record_id``), keyed by ``by`` (``record_id``, ``project_id`` or ``month``), from
+    ``since`` on; without ``restricted`` the public figures only."""
+    result: dict = defaultdict(ScopeCounts)
+    sources = (public_events(), restricted_events()) if restricted else (public_events(),)
+    for events in sources:
+        if project_ids is not None:
+            events = events.filter(project_id__in=project_ids)
+        if record_id is not None:
+            events = events.filter(record_id=record_id)
+        if since is not None:
+            events = events.filter(month__gte=since)
+        for row in grouped(events, "scope", by):
+            result[row[by]].add(row["scope"], row)
+    return result
+
+
+def usage_by_record_and_month(*, project_ids: list[int]) -> list[dict]:
+    """Rows (project, record, month, scope and the four metrics) for the combined export."""
+    rows = []
+    for events in (public_events(), restricted_events()):
+        events = events.filter(project_id__in=project_ids)
+        rows += grouped(events, "project_id", "month", "scope")
+    rows.sort(key=lambda r: (r["project_id"], r["record_id"], r["month"], r["scope"]))
+    return rows
+
+
+def month_span(first: datetime.date, last: datetime.date) -> list[datetime.date]:
+    """The first days of the months from ``first``'s to ``last``'s."""
+    months, month = [], first.replace(day=1)
+    while month <= last:
+        months.append(month)
+        month = (month + datetime.timedelta(days=32)).replace(day=1)
+    return months
