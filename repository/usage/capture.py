@@ -5,8 +5,9 @@ one short line to a buffer — a Redis list on the shared cache's connection in 
 an append-only file under ``KURA_VAR_DIR`` on the embedded profile — and nothing else
 happens on the request path: ``kura.usage_fold`` (every minute, ``fold.py``) moves the
 lines into ``UsageEvent`` rows, filtering double clicks there. A robot (the COUNTER-Robots
-lists, the ``counter-robots`` package; see :func:`agent_class`) is never appended. When the buffer cannot be reached
-the count is lost and logged; the page is answered as if nothing happened.
+lists, the ``counter-robots`` package; see :func:`agent_class`) is never appended. When the
+buffer cannot be reached the count is lost and logged; the page is answered as if nothing
+happened.
 
 What a line keeps is what COUNTER needs and no more: the time, what was used, how the
 visitor stands to it (public, shared through a grant, inside the project), whether a
