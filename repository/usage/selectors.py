@@ -7,8 +7,8 @@ across datasets as sessions would, so every read groups by record first and sums
 
 **Public figures** (landing pages, the repository's and a project's COUNTER reports, the
 public part of every other figure) come from :func:`public_events` only: events of the
-public scope, views of records anyone may read now and downloads of files anyone may
-download now, both decided by ``repository/access.py`` for an anonymous visitor. A file
+public scope of records anyone may read now — views, and downloads of files anyone may
+download now — both decided by ``repository/access.py`` for an anonymous visitor. A file
 made less open or a record closed leaves them, so nothing public shows the trace of a
 non-public object. Shared and in-project figures are for the people who may read the
 project's dashboard and for program officers.
@@ -59,8 +59,10 @@ class Counts:
 def public_events() -> QuerySet:
     """Events the public figures count (see the module's docstring)."""
     anonymous = AnonymousUser()
-    return UsageEvent.objects.filter(scope=Scope.PUBLIC).filter(
-        Q(kind=Kind.INVESTIGATION, record__in=records_visible_to(anonymous).values("pk"))
+    return UsageEvent.objects.filter(
+        scope=Scope.PUBLIC, record__in=records_visible_to(anonymous).values("pk")
+    ).filter(
+        Q(kind=Kind.INVESTIGATION)
         | Q(
             kind=Kind.REQUEST,
             data_object__in=visible_to(anonymous, Action.DOWNLOAD).values("pk"),

@@ -24,6 +24,7 @@ from repository.usage.selectors import record_usage
 from tests.factories import (
     AccessGrantFactory,
     DataObjectFactory,
+    DmpRecordFactory,
     MembershipFactory,
     make_program_officer,
 )
@@ -417,3 +418,90 @@ def test_users_agent_classes_are_remembered():
 def test_a_line_survives_the_buffer():
     line = capture.Line(START, "r", 12, 34, "shared", True, "0123456789abcdef")
     assert capture.Line.decode(line.encode()) == line
+
+
+# --- nothing non-public leaks ----------------------------------------------------------
+
+
+def test_no_public_figure_leaks_a_non_public_object(client, dataset, clock, outsider):
+    """Views and downloads of shared, non-shared, embargoed and later-closed data happen,
+    by members, grantees and (while it was public) anyone; the landing page, the record's
+    API, the dataset reports and the repository-wide report count public use of what is
+    public now, and name nothing else."""
+    project, record = dataset["project"], dataset["record"]
+    steward = dataset["pm"]
+    AccessGrantFactory(record=record, grantee=outsider)
+    non_shared = DataObjectFactory(
+        project=project, record=record, uploaded_by=steward, tier=Tier.NON_SHARED
+    )
+    default_storage.save(non_shared.storage_key, ContentFile(b"non-shared bytes"))
+    demoted = DataObjectFactory(
+        project=project, record=record, uploaded_by=steward, tier=Tier.PUBLIC
+    )
+    default_storage.save(demoted.storage_key, ContentFile(b"soon shared bytes"))
+    closed = DataObjectFactory(
+        project=project,
+        record=DmpRecordFactory(
+            project=project,
+            title_en="Secret cohort",
+            metadata_access=MetadataAccess.OPEN,
+            access_rights=Tier.PUBLIC,
+        ),
+        uploaded_by=steward,
+        tier=Tier.PUBLIC,
+    )
+    default_storage.save(closed.storage_key, ContentFile(b"closed record bytes"))
+    closed_record = closed.record
+
+    # Anyone, while these were public: the record, its public files, the other record.
+    _view(client, record)
+    _download(client, dataset["public"])
+    _download(client, demoted)
+    _view(client, closed_record)
+    _download(client, closed)
+    # A grantee and a member, on what is not public.
+    client.force_login(outsider)
+    _view(client, record)
+    _download(client, dataset["object"])
+    client.force_login(steward)
+    _download(client, non_shared)
+    _download(client, dataset["object"])
+    client.logout()
+    usage_fold()
+    # Then less open: the file shared only, the other record closed.
+    demoted.tier = Tier.SHARED
+    demoted.save()
+    closed_record.metadata_access = MetadataAccess.CLOSED
+    closed_record.save()
+
+    html = _view(client, record, agent=GOOGLEBOT).content.decode()
+    assert 'data-usage="downloads"><span class="stat-value">1<' in html
+    # Two views of the open record's page (the grantee's too: its metadata is public) and
+    # the one public download still public.
+    assert 'data-usage="views"><span class="stat-value">3<' in html
+
+    api = client.get(reverse("api-record-usage", args=[record.pk])).json()
+    assert api["public"]["regular"]["total_requests"] == 1
+    assert api["shared"] is None and api["project"] is None
+    assert all(month["shared"] is None for month in api["months"])
+    assert client.get(reverse("api-record-usage", args=[closed_record.pk])).status_code == 404
+
+    for query in ({}, {"project": project.pk}):
+        body = client.get(
+            reverse("api-report-dsr"), {"begin_date": "2026-09", "end_date": "2026-09", **query}
+        ).content.decode()
+        report = json.loads(body)
+        assert not list(_validator().iter_errors(report))
+        assert "Secret cohort" not in body
+        assert f"/datasets/{closed_record.pk}/" not in body
+        for hidden in (non_shared, demoted, closed, dataset["object"]):
+            assert f"/objects/{hidden.pk}/" not in body
+        (entry,) = report["report-datasets"]
+        counts = {i["metric-type"]: i["count"] for i in entry["performance"][0]["instance"]}
+        assert counts["total-dataset-requests"] == 1
+        assert counts["total-dataset-investigations"] == 3
+    # The steward still sees the restricted use, apart.
+    client.force_login(steward)
+    restricted = client.get(reverse("api-record-usage", args=[record.pk])).json()
+    assert restricted["shared"]["total_requests"] == 1
+    assert restricted["project"]["total_requests"] == 2
