@@ -102,7 +102,7 @@ def test_counts_reach_the_landing_page_dashboard_and_programs_page(
     expect(usage.locator("[data-usage=views] .stat-value")).to_have_text("3")
     expect(usage.locator("[data-usage=downloads] .stat-value")).to_have_text("1")
     expect(usage.locator("[data-usage=unique-downloads] .stat-value")).to_have_text("1")
-    screenshots.take(page, "usage-landing")
+    screenshots.take(usage, "usage-landing")
     anonymous.close()
 
     steward = context()
@@ -116,7 +116,7 @@ def test_counts_reach_the_landing_page_dashboard_and_programs_page(
     expect(row.locator("[data-scope=public]")).to_have_text("1")
     expect(row.locator("[data-scope=shared]")).to_have_text("1")
     expect(panel.locator("svg.usage rect.usage-bar")).to_have_count(2)  # public and shared
-    screenshots.take(page, "usage-dashboard")
+    screenshots.take(panel, "usage-dashboard")
     steward.close()
 
     funder = context()
