@@ -1,13 +1,14 @@
 """Capturing usage on the request path: one cheap append per counted view or download.
 
-A landing-page view (a COUNTER *investigation*) or a file download (a *request*) appends
-one short line to a buffer — a Redis list on the shared cache's connection in production,
-an append-only file under ``KURA_VAR_DIR`` on the embedded profile — and nothing else
-happens on the request path: ``kura.usage_fold`` (every minute, ``fold.py``) moves the
-lines into ``UsageEvent`` rows, filtering double clicks there. A robot (the COUNTER-Robots
-lists, the ``counter-robots`` package; see :func:`agent_class`) is never appended. When the
-buffer cannot be reached the count is lost and logged; the page is answered as if nothing
-happened.
+A landing-page view (a COUNTER *investigation*) or a file download (a *request*) becomes
+one short line appended to a list in the process; a thread of the process moves the lines,
+once a second, to the buffer — a Redis list on the shared cache's connection in
+production, an append-only file under ``KURA_VAR_DIR`` on the embedded profile — and
+``kura.usage_fold`` (every minute, ``fold.py``) moves them into ``UsageEvent`` rows,
+filtering double clicks there. Nothing on the request path waits on Redis or the
+database. A robot (the COUNTER-Robots lists, the ``counter-robots`` package; see
+:func:`agent_class`) is never appended. When the buffer cannot be reached the count is lost
+and logged; the page is answered as if nothing happened.
 
 What a line keeps is what COUNTER needs and no more: the time, what was used, how the
 visitor stands to it (public, shared through a grant, inside the project), whether a
@@ -16,12 +17,14 @@ session cookie, else address and user agent) and the hour, under a random salt t
 made afresh each day and kept only in the cache. Addresses and accounts are not kept.
 """
 
+import atexit
 import functools
 import hashlib
 import hmac
 import logging
 import os
 import secrets
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -175,11 +178,67 @@ def usage_note(request, *, kind: str, record_id: int, scope: str, data_object_id
             _machine_request(request, agent),
             session_of(request, now),
         )
-        buffer().append(line.encode())
     except Exception:  # noqa: BLE001 - a lost count must never fail the page
-        log.warning("usage event lost (buffer unreachable)", exc_info=True)
+        log.warning("usage event lost (the day's salt is unreachable)", exc_info=True)
         return False
+    _pending.add(line.encode())
     return True
+
+
+class _Pending:
+    """This process's lines not yet in the buffer. The request path only appends to a list;
+    a thread of the process moves them to the buffer in one call every
+    ``FLUSH_SECONDS`` (sooner past ``FLUSH_LINES``), so a page never waits on Redis. Lines
+    of a process killed before its next flush are lost, as counts are when the buffer is
+    away (logged)."""
+
+    FLUSH_SECONDS = 1.0
+    FLUSH_LINES = 500
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lines: list[str] = []
+        self._pid: int | None = None
+        self._wake = threading.Event()
+
+    def add(self, text: str) -> None:
+        with self._lock:
+            self._lines.append(text)
+            if self._pid != os.getpid():  # first line of this process (or of a fork)
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="kura-usage", daemon=True).start()
+            if len(self._lines) >= self.FLUSH_LINES:
+                self._wake.set()
+
+    def _run(self) -> None:
+        pid = os.getpid()
+        while self._pid == pid:
+            self._wake.wait(self.FLUSH_SECONDS)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> int:
+        """Move the pending lines to the buffer now; how many were moved."""
+        with self._lock:
+            lines, self._lines = self._lines, []
+        if not lines:
+            return 0
+        try:
+            buffer().append_many(lines)
+        except Exception:  # noqa: BLE001 - counts are lost, never the process
+            log.warning("%d usage events lost (buffer unreachable)", len(lines), exc_info=True)
+            return 0
+        return len(lines)
+
+
+_pending = _Pending()
+atexit.register(_pending.flush)
+
+
+def usage_flush() -> int:
+    """Move this process's pending lines to the buffer (the fold does it first, so that a
+    worker or a test running in the web process folds what it has just counted)."""
+    return _pending.flush()
 
 
 # --- The buffer ------------------------------------------------------------------------
@@ -199,8 +258,8 @@ class RedisBuffer:
     def _client(self):
         return self._cache._cache.get_client(None, write=True)
 
-    def append(self, text: str) -> None:
-        self._client().rpush(self.events, text)
+    def append_many(self, texts: list[str]) -> None:
+        self._client().rpush(self.events, *texts)
 
     def claim(self) -> tuple[str, list[str]] | None:
         client = self._client()
@@ -235,11 +294,11 @@ class FileBuffer:
         self.folder = folder
         self.events = folder / "events.log"
 
-    def append(self, text: str) -> None:
+    def append_many(self, texts: list[str]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.events, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, (text + "\n").encode())
+            os.write(fd, "".join(text + "\n" for text in texts).encode())
         finally:
             os.close(fd)
 

@@ -20,7 +20,7 @@ from django.db import IntegrityError, connection, transaction
 
 from dmp.models import DmpRecord
 from repository.models import DataObject, UsageEvent, UsageFold
-from repository.usage.capture import Kind, Line, buffer
+from repository.usage.capture import Kind, Line, buffer, usage_flush
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ COLUMNS = (
 
 def usage_fold() -> int:
     """Fold what the buffer holds into usage events; the number of events written."""
+    usage_flush()
     store = buffer()
     written = 0
     for _batch in range(MAX_BATCHES):
