@@ -131,7 +131,10 @@ def _dataset(record, *, machine: bool, months: dict, doi, published, absolute) -
         "dataset-title": record.title_en or record.title_ja,
         "dataset-id": identifiers,
         "platform": PLATFORM,
-        "publisher": (institution.name_en or institution.name_ja) if institution else PLATFORM,
+        "publisher": record.hosting_inst_en
+        or record.hosting_inst_ja
+        or ((institution.name_en or institution.name_ja) if institution else "")
+        or PLATFORM,
         "publisher-id": [],
         "data-type": "dataset",
         "yop": str(published.year) if published else "0001",  # COUNTER's "unknown"
