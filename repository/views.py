@@ -25,7 +25,6 @@ from repository.preservation import quarantine
 from repository.preservation.fixity import CHECKSUM_FILTERS
 from repository.preservation.storage import download_response
 from repository.usage.capture import download_note
-from repository.usage.presenters import dashboard_usage
 
 
 @require_safe
@@ -64,10 +63,7 @@ def project_dashboard(request, project_id: int):
     body = dashboard.dashboard_body(
         user=request.user, project=project, records_page=int(records_page)
     )
-    usage = dashboard_usage(project=project)  # beside the cached body: it moves with every visit
-    return render(
-        request, "repository/dashboard.html", {"project": project, "body": body, "usage": usage}
-    )
+    return render(request, "repository/dashboard.html", {"project": project, "body": body})
 
 
 @login_required

@@ -5,7 +5,8 @@ the same session using the same item again within 30 seconds counts once, howeve
 the chain; the clicks of the last 30 seconds before the batch are read back so that the
 rule holds across batches — drops lines whose record or file is gone meanwhile, and writes
 the batch in one statement (``COPY`` on PostgreSQL) in the transaction that records the
-batch's token (``UsageFold``). A fold that crashed leaves its claimed lines in the buffer
+batch's token (``UsageFold``), and moves the generation of each project it wrote to (their
+dashboards show the figures). A fold that crashed leaves its claimed lines in the buffer
 for the next one, which finds the token written if the crash came after the commit, and
 then only releases them: safe to run twice.
 """
@@ -18,6 +19,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
+from core.generations import PROJECT
 from dmp.models import DmpRecord
 from repository.models import DataObject, UsageEvent, UsageFold
 from repository.usage.capture import Kind, Line, buffer, usage_flush
@@ -68,6 +70,8 @@ def usage_batch_fold(*, token: str, texts: list[str]) -> int:
             return 0  # folded already; the buffer was only not released
         rows = usage_rows(_decoded(texts))
         _insert(rows)
+        for project_id in sorted({row[3] for row in rows}):
+            PROJECT.of(project_id).changed()  # its dashboard shows the new figures
         fold.events = len(rows)
         fold.save(update_fields=["events"])
     return len(rows)

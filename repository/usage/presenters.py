@@ -1,10 +1,11 @@
 """What the dashboard's usage panel and the programs page show of usage.
 
-The panel is rendered beside the dashboard's cached body, not inside it: usage moves with
-every visit, while the body's cache is filed under what changes the data (generations).
+The panel is part of the dashboard's cached body: a fold that writes a project's events
+moves the project's generation (``fold.py``), so the body is read afresh after it.
 """
 
 import datetime
+from collections import defaultdict
 
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -12,7 +13,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 from dmp.models import DmpRecord
-from repository.usage.selectors import ScopeCounts, month_span, usage_by_scope
+from repository.usage.selectors import ScopeCounts, month_span, usage_by_record_and_month
 
 MONTHS_SHOWN = 12
 SCOPES = ("public", "shared", "project")
@@ -28,21 +29,31 @@ def scope_labels() -> dict[str, str]:
 
 def dashboard_usage(*, project) -> dict:
     """The usage panel of ``project``'s dashboard: the last twelve months by scope (table
-    and chart of downloads) and the figures of each record since counting began."""
+    and chart of downloads) and the figures of each record since counting began, from one
+    query."""
     today = timezone.localdate()
     first = today.replace(day=1)
     for _n in range(MONTHS_SHOWN - 1):
         first = (first - datetime.timedelta(days=1)).replace(day=1)
-    by_month = usage_by_scope(by="month", project_ids=[project.pk], since=first)
+    by_month: dict[datetime.date, ScopeCounts] = defaultdict(ScopeCounts)
+    by_record: dict[int, ScopeCounts] = defaultdict(ScopeCounts)
+    records: dict[int, DmpRecord] = {}
+    for row in usage_by_record_and_month(project_ids=[project.pk], titles=True):
+        by_record[row["record_id"]].add(row["scope"], row)
+        if row["month"] >= first:
+            by_month[row["month"]].add(row["scope"], row)
+        records.setdefault(
+            row["record_id"],
+            DmpRecord(
+                pk=row["record_id"],
+                data_number=row["record__data_number"],
+                title_ja=row["record__title_ja"],
+                title_en=row["record__title_en"],
+            ),
+        )
     months = [(month, by_month.get(month, ScopeCounts())) for month in month_span(first, today)]
-    by_record = usage_by_scope(by="record_id", project_ids=[project.pk])
-    records = DmpRecord.objects.only("data_number", "title_ja", "title_en").in_bulk(by_record)
     record_rows = sorted(
-        (
-            (records[record_id], counts)
-            for record_id, counts in by_record.items()
-            if record_id in records
-        ),
+        ((records[record_id], counts) for record_id, counts in by_record.items()),
         key=lambda row: (row[0].data_number, row[0].pk),
     )
     totals = ScopeCounts()

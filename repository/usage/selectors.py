@@ -56,12 +56,9 @@ class Counts:
         return any(self.as_dict().values())
 
 
-def public_events() -> QuerySet:
-    """Events the public figures count (see the module's docstring)."""
+def _public() -> Q:
     anonymous = AnonymousUser()
-    return UsageEvent.objects.filter(
-        scope=Scope.PUBLIC, record__in=records_visible_to(anonymous).values("pk")
-    ).filter(
+    return Q(scope=Scope.PUBLIC, record__in=records_visible_to(anonymous).values("pk")) & (
         Q(kind=Kind.INVESTIGATION)
         | Q(
             kind=Kind.REQUEST,
@@ -70,9 +67,22 @@ def public_events() -> QuerySet:
     )
 
 
+def public_events() -> QuerySet:
+    """Events the public figures count (see the module's docstring)."""
+    return UsageEvent.objects.filter(_public())
+
+
 def restricted_events() -> QuerySet:
     """Events of the shared and in-project scopes."""
     return UsageEvent.objects.exclude(scope=Scope.PUBLIC)
+
+
+def counted_events(*, restricted: bool) -> QuerySet:
+    """The public events and, with ``restricted``, the shared and in-project ones too (one
+    query reads them all; a row's ``scope`` says which it is)."""
+    if not restricted:
+        return public_events()
+    return UsageEvent.objects.filter(_public() | ~Q(scope=Scope.PUBLIC))
 
 
 def grouped(events: QuerySet, *fields: str) -> list[dict]:
@@ -85,11 +95,13 @@ def record_usage(record_id: int, *, restricted: bool = False) -> dict:
     """One record's figures: public regular and machine access, and with ``restricted``
     the shared and in-project ones (regular and machine together)."""
     figures = {"public": Counts(), "public_machine": Counts()}
-    for row in grouped(public_events().filter(record_id=record_id), "machine"):
-        figures["public_machine" if row["machine"] else "public"].add(row)
     if restricted:
         figures.update(shared=Counts(), project=Counts())
-        for row in grouped(restricted_events().filter(record_id=record_id), "scope"):
+    events = counted_events(restricted=restricted).filter(record_id=record_id)
+    for row in grouped(events, "scope", "machine"):
+        if row["scope"] == Scope.PUBLIC:
+            figures["public_machine" if row["machine"] else "public"].add(row)
+        else:
             figures[row["scope"]].add(row)
     return figures
 
@@ -118,25 +130,25 @@ def usage_by_scope(
     ``record_id``), keyed by ``by`` (``record_id``, ``project_id`` or ``month``), from
     ``since`` on; without ``restricted`` the public figures only."""
     result: dict = defaultdict(ScopeCounts)
-    sources = (public_events(), restricted_events()) if restricted else (public_events(),)
-    for events in sources:
-        if project_ids is not None:
-            events = events.filter(project_id__in=project_ids)
-        if record_id is not None:
-            events = events.filter(record_id=record_id)
-        if since is not None:
-            events = events.filter(month__gte=since)
-        for row in grouped(events, "scope", by):
-            result[row[by]].add(row["scope"], row)
+    events = counted_events(restricted=restricted)
+    if project_ids is not None:
+        events = events.filter(project_id__in=project_ids)
+    if record_id is not None:
+        events = events.filter(record_id=record_id)
+    if since is not None:
+        events = events.filter(month__gte=since)
+    for row in grouped(events, "scope", by):
+        result[row[by]].add(row["scope"], row)
     return result
 
 
-def usage_by_record_and_month(*, project_ids: list[int]) -> list[dict]:
-    """Rows (project, record, month, scope and the four metrics) for the combined export."""
-    rows = []
-    for events in (public_events(), restricted_events()):
-        events = events.filter(project_id__in=project_ids)
-        rows += grouped(events, "project_id", "month", "scope")
+def usage_by_record_and_month(*, project_ids: list[int], titles: bool = False) -> list[dict]:
+    """Rows (project, record, month, scope and the four metrics) of the projects, public and
+    restricted, in one query; with ``titles`` each row has its record's Data No. and
+    titles too."""
+    names = ("record__data_number", "record__title_ja", "record__title_en") if titles else ()
+    events = counted_events(restricted=True).filter(project_id__in=project_ids)
+    rows = grouped(events, "project_id", "month", "scope", *names)
     rows.sort(key=lambda r: (r["project_id"], r["record_id"], r["month"], r["scope"]))
     return rows
 

@@ -508,3 +508,22 @@ def test_no_public_figure_leaks_a_non_public_object(client, dataset, clock, outs
     restricted = client.get(reverse("api-record-usage", args=[record.pk])).json()
     assert restricted["shared"]["total_requests"] == 1
     assert restricted["project"]["total_requests"] == 2
+
+
+def test_a_fold_shows_on_the_cached_dashboard(client, dataset, clock, settings):
+    settings.KURA_DASHBOARD_CACHE_SECONDS = 300
+    url = reverse("project-dashboard", args=[dataset["project"].pk])
+
+    def public_downloads() -> str:
+        client.force_login(dataset["pm"])
+        html = client.get(url).content.decode()
+        client.logout()
+        marker = 'data-usage="public-downloads"><span class="stat-value">'
+        return html[html.index(marker) + len(marker) :].split("<", 1)[0]
+
+    assert public_downloads() == "0"
+    assert public_downloads() == "0"  # now from the cache
+    _download(client, dataset["public"])
+    assert public_downloads() == "0"  # not folded yet
+    usage_fold()
+    assert public_downloads() == "1"
