@@ -527,3 +527,36 @@ def test_a_fold_shows_on_the_cached_dashboard(client, dataset, clock, settings):
     assert public_downloads() == "0"  # not folded yet
     usage_fold()
     assert public_downloads() == "1"
+
+
+def test_the_records_api_counts_as_machine_access(client, dataset, clock):
+    response = client.get(
+        reverse("api-record-detail", args=[dataset["record"].pk]), HTTP_USER_AGENT=BROWSER
+    )
+    assert response.status_code == 200
+    usage_fold()
+    figures = record_usage(dataset["record"].pk)
+    assert figures["public_machine"].total_investigations == 1
+    assert figures["public"].total_investigations == 0
+
+
+def test_the_fold_task_twice_changes_nothing_the_second_time(client, dataset):
+    from repository.tasks import usage_fold_task
+
+    _view(client, dataset["record"])
+    assert usage_fold_task() == {"events": 1}
+    assert usage_fold_task() == {"events": 0}
+    assert UsageEvent.objects.count() == 1
+
+
+def test_the_embedded_profile_buffers_in_a_file(tmp_path):
+    store = capture.FileBuffer(tmp_path / "usage")
+    assert store.claim() is None
+    store.append_many(["a", "b"])
+    store.append_many(["c"])
+    token, lines = store.claim()
+    store.append_many(["d"])  # after the claim: the next batch
+    assert lines == ["a", "b", "c"]
+    assert store.claim() == (token, lines)  # not released (a crash): the same batch again
+    store.release(token)
+    assert store.claim()[1] == ["d"]
