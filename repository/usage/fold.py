@@ -127,8 +127,10 @@ def usage_rows(lines: list[Line]) -> list[tuple]:
             continue
         key = (line.session, line.kind, line.record_id, line.data_object_id)
         previous = last.get(key)
-        double_click = previous is not None and line.at - previous <= DOUBLE_CLICK_SECONDS
-        last[key] = line.at
+        # abs(): a process's lines may reach the buffer a second after another's, so a fold
+        # can hold a click earlier than one already folded.
+        double_click = previous is not None and abs(line.at - previous) <= DOUBLE_CLICK_SECONDS
+        last[key] = max(line.at, previous or 0.0)
         rows.append(
             (
                 datetime.datetime.fromtimestamp(line.at, tz=datetime.UTC),

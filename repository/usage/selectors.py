@@ -51,10 +51,6 @@ class Counts:
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in METRICS}
 
-    @property
-    def any(self) -> bool:
-        return any(self.as_dict().values())
-
 
 def _public() -> Q:
     anonymous = AnonymousUser()

@@ -560,3 +560,18 @@ def test_the_embedded_profile_buffers_in_a_file(tmp_path):
     assert store.claim() == (token, lines)  # not released (a crash): the same batch again
     store.release(token)
     assert store.claim()[1] == ["d"]
+
+
+@pytest.mark.parametrize(("seconds", "counted"), [(10, 1), (40, 2)])
+def test_a_click_folded_after_a_later_one_still_follows_the_30_second_rule(
+    dataset, seconds, counted
+):
+    record = dataset["record"]
+
+    def line(at: float) -> str:
+        return capture.Line(at, "i", record.pk, 0, "public", False, "0123456789abcdef").encode()
+
+    usage_batch_fold(token="later", texts=[line(START + seconds)])
+    usage_batch_fold(token="earlier", texts=[line(START)])  # another process, flushed late
+
+    assert _public(record).total_investigations == counted
