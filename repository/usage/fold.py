@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from core.generations import PROJECT
 from dmp.models import DmpRecord
@@ -43,6 +44,9 @@ COLUMNS = (
     "session",
     "double_click",
 )
+PROJECT_COLUMN = COLUMNS.index("project_id")
+# Batch tokens are kept this long: a claimed batch is retried by the next fold, a minute on.
+TOKEN_DAYS = 7
 
 
 def usage_fold() -> int:
@@ -57,6 +61,8 @@ def usage_fold() -> int:
         token, texts = claimed
         written += usage_batch_fold(token=token, texts=texts)
         store.release(token)
+    cutoff = timezone.now() - datetime.timedelta(days=TOKEN_DAYS)
+    UsageFold.objects.filter(folded_at__lt=cutoff).delete()
     return written
 
 
@@ -70,7 +76,7 @@ def usage_batch_fold(*, token: str, texts: list[str]) -> int:
             return 0  # folded already; the buffer was only not released
         rows = usage_rows(_decoded(texts))
         _insert(rows)
-        for project_id in sorted({row[3] for row in rows}):
+        for project_id in sorted({row[PROJECT_COLUMN] for row in rows}):
             PROJECT.of(project_id).changed()  # its dashboard shows the new figures
         fold.events = len(rows)
         fold.save(update_fields=["events"])

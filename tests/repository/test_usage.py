@@ -247,6 +247,17 @@ def test_a_fold_repeated_after_a_crash_counts_nothing_twice(client, dataset, emp
     assert UsageFold.objects.get(token=token).events == 2
 
 
+def test_old_batch_tokens_are_forgotten(dataset):
+    import datetime
+
+    from django.utils import timezone
+
+    UsageFold.objects.create(token="old", folded_at=timezone.now() - datetime.timedelta(days=8))
+    UsageFold.objects.create(token="recent", folded_at=timezone.now() - datetime.timedelta(days=6))
+    usage_fold()
+    assert set(UsageFold.objects.values_list("token", flat=True)) == {"recent"}
+
+
 def test_events_keep_no_address_and_no_account(client, dataset, outsider, clock):
     AccessGrantFactory(record=dataset["record"], grantee=outsider)
     client.force_login(outsider)
