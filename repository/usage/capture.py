@@ -27,8 +27,8 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import counter_robots
 from django.conf import settings
@@ -133,9 +133,8 @@ def scope_of_object(user, data_object) -> str:
     return Scope.SHARED
 
 
-@dataclass(frozen=True)
-class Line:
-    """One captured event as the buffer holds it."""
+class Line(NamedTuple):
+    """One captured event as the buffer holds it (a tuple: a fold decodes a great many)."""
 
     at: float
     kind: str

@@ -45,6 +45,8 @@ COLUMNS = (
     "double_click",
 )
 PROJECT_COLUMN = COLUMNS.index("project_id")
+KINDS = frozenset(Kind.values)
+SCOPES = frozenset(UsageEvent.Scope.values)
 # Batch tokens are kept this long: a claimed batch is retried by the next fold, a minute on.
 TOKEN_DAYS = 7
 
@@ -129,7 +131,7 @@ def usage_rows(lines: list[Line]) -> list[tuple]:
         project_id = projects.get(line.record_id)
         if project_id is None or (line.data_object_id and line.data_object_id not in objects):
             continue
-        if line.kind not in Kind.values:
+        if line.kind not in KINDS or line.scope not in SCOPES:
             continue
         key = (line.session, line.kind, line.record_id, line.data_object_id)
         previous = last.get(key)

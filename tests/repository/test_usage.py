@@ -586,3 +586,13 @@ def test_a_click_folded_after_a_later_one_still_follows_the_30_second_rule(
     usage_batch_fold(token="earlier", texts=[line(START)])  # another process, flushed late
 
     assert _public(record).total_investigations == counted
+
+
+def test_deleting_a_file_deletes_its_events(client, dataset):
+    _view(client, dataset["record"])
+    _download(client, dataset["public"])
+    usage_fold()
+    assert UsageEvent.objects.count() == 2
+
+    dataset["public"].delete()  # a row removed outright (the services only mark it deleted)
+    assert list(UsageEvent.objects.values_list("kind", flat=True)) == ["i"]
