@@ -196,6 +196,7 @@ class _Pending:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
         self._lines: list[str] = []
         self._pid: int | None = None
         self._wake = threading.Event()
@@ -217,17 +218,20 @@ class _Pending:
             self.flush()
 
     def flush(self) -> int:
-        """Move the pending lines to the buffer now; how many were moved."""
-        with self._lock:
-            lines, self._lines = self._lines, []
-        if not lines:
-            return 0
-        try:
-            buffer().append_many(lines)
-        except Exception:  # noqa: BLE001 - counts are lost, never the process
-            log.warning("%d usage events lost (buffer unreachable)", len(lines), exc_info=True)
-            return 0
-        return len(lines)
+        """Move the pending lines to the buffer now; how many were moved. One flush at a
+        time: a flush asked for (by a fold) returns only once lines the thread took are in
+        the buffer too."""
+        with self._flushing:
+            with self._lock:
+                lines, self._lines = self._lines, []
+            if not lines:
+                return 0
+            try:
+                buffer().append_many(lines)
+            except Exception:  # noqa: BLE001 - counts are lost, never the process
+                log.warning("%d usage events lost (buffer unreachable)", len(lines), exc_info=True)
+                return 0
+            return len(lines)
 
 
 _pending = _Pending()

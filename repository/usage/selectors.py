@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Q, QuerySet
 
-from repository.access import Action, records_visible_to, visible_to
+from repository.access import Action, record_rule, rule, through
 from repository.models import UsageEvent
 
 Kind = UsageEvent.Kind
@@ -53,13 +53,16 @@ class Counts:
 
 
 def _public() -> Q:
+    """Public-scope events of records an anonymous visitor may read and, for downloads,
+    of files an anonymous visitor may download: ``repository/access.py``'s rules, joined
+    through each event's record and file (never a scan of every object)."""
     anonymous = AnonymousUser()
-    return Q(scope=Scope.PUBLIC, record__in=records_visible_to(anonymous).values("pk")) & (
-        Q(kind=Kind.INVESTIGATION)
-        | Q(
-            kind=Kind.REQUEST,
-            data_object__in=visible_to(anonymous, Action.DOWNLOAD).values("pk"),
-        )
+    record_readable = through(record_rule(anonymous), "record__")
+    downloadable = through(rule(anonymous, Action.DOWNLOAD), "data_object__")
+    return (
+        Q(scope=Scope.PUBLIC)
+        & record_readable
+        & (Q(kind=Kind.INVESTIGATION) | (Q(kind=Kind.REQUEST) & downloadable))
     )
 
 
