@@ -321,6 +321,7 @@ CELERY_TASK_ROUTES = {
         "kura.storage_reconcile",
         "kura.tally_check",
         "kura.tally_fold",
+        "kura.usage_fold",
     )
 }
 CELERY_TASK_ROUTES["kura.preview"] = {"queue": KURA_PREVIEW_QUEUE}
@@ -383,6 +384,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "tally-check": {"task": "kura.tally_check", "schedule": 24 * 60 * 60},
     # The changes appended by the objects' trigger, moved into the tallies.
     "tally-fold": {"task": "kura.tally_fold", "schedule": 60},
+    # Views and downloads captured on the request path, folded into usage events
+    # (repository/usage/fold.py: double clicks marked, in one COPY per batch).
+    "usage-fold": {"task": "kura.usage_fold", "schedule": 60},
 }
 # Beat keeps its schedule on disk on every profile; its folder must exist on a fresh
 # production deployment too (only the filesystem broker made it before).
@@ -514,6 +518,10 @@ KURA_PAGE_CACHE_SECONDS = env.int(
 KURA_DASHBOARD_CACHE_SECONDS = env.int(
     "KURA_DASHBOARD_CACHE_SECONDS", default=KURA_PAGE_CACHE_SECONDS
 )
+# Usage counting (COUNTER views and downloads, repository/usage/): each counted view or
+# download appends one line to a buffer that kura.usage_fold folds every minute; off, no
+# line is appended and the figures already counted stay.
+KURA_USAGE_COUNTING = env.bool("KURA_USAGE_COUNTING", default=True)
 
 
 # --- Security ---------------------------------------------------------------------------

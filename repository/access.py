@@ -392,3 +392,30 @@ def access_dmp_record(user, project: Project, pk) -> DmpRecord:
         return records_visible_to(user).select_related("project").get(project=project, pk=pk)
     except (DmpRecord.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such record.") from exc
+
+
+def through(condition: Q, prefix: str) -> Q:
+    """``condition`` (a rule of this module) for rows that reach its model through the
+    relation ``prefix`` (``"data_object__"``, ``"record__"``): the same rule, joined
+    instead of asked in a subquery. Only a rule of plain column conditions can be followed
+    so — an anonymous visitor's, which holds no membership or grant subquery; any other
+    raises ``ValueError``."""
+    children = []
+    for child in condition.children:
+        if isinstance(child, Q):
+            children.append(through(child, prefix))
+        elif isinstance(child, tuple):
+            children.append((prefix + child[0], child[1]))
+        else:
+            raise ValueError(f"{child!r} cannot be followed through {prefix!r}")
+    return Q(*children, _connector=condition.connector, _negated=condition.negated)
+
+
+def may_read_restricted_usage(user, project: Project) -> bool:
+    """Whether ``user`` sees a project's shared and in-project usage figures (views and
+    downloads by grantees and members) beside the public ones: whoever reads its dashboard
+    (its PM and data managers, curators, superusers) and program officers. Everyone else
+    sees the public figures only (``repository/usage/selectors.py``)."""
+    return may(user, ProjectAction.READ_DASHBOARD, project) or may(
+        user, ProjectAction.READ_PROGRAMS
+    )

@@ -83,6 +83,7 @@ from repository.models import (
 from repository.plans.selectors import EXPORT_FORMATS
 from repository.preservation.fixity import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
 from repository.tally import tally_by_month, tally_by_type, tally_embargoes, tally_in_use
+from repository.usage.presenters import dashboard_usage
 
 EMBARGO_WINDOW_DAYS = 90
 EMBARGO_LIST = 20
@@ -578,6 +579,8 @@ def project_dashboard_context(
         "event_rows_html": activity_table_rows(events),
         "export_formats": EXPORT_FORMATS,
         "can_edit_dmp": can_edit,
+        # Views and downloads (COUNTER); each fold moves the project's generation.
+        "usage": dashboard_usage(project=project),
     }
 
 

@@ -201,6 +201,15 @@ def tally_fold_task() -> dict:
     return {"folded": tally_fold()}
 
 
+@shared_task(name="kura.usage_fold", acks_late=True)
+def usage_fold_task() -> dict:
+    """Fold the views and downloads captured on the request path into usage events
+    (Celery beat, every minute; repository/usage/fold.py)."""
+    from repository.usage.fold import usage_fold
+
+    return {"events": usage_fold()}
+
+
 class DoiCallFailed(Exception):
     """A DOI provider refused or was away; the outcome is on the version's page."""
 

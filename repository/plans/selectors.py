@@ -37,6 +37,7 @@ from dmp.models import (
 from dmp.services import PLAN_ANSWER_FIELDS
 from repository.access import Action, projects_visible_to, records_visible_to, visible_to
 from repository.models import DataObject
+from repository.usage.selectors import ScopeCounts, usage_by_scope
 
 
 def _missing_items(record: DmpRecord) -> list[str]:
@@ -380,6 +381,7 @@ def program_overview(*, user) -> list[dict]:
         .annotate(n=Count("pk"))
         .values_list("project_id", "n")
     )
+    usage = usage_by_scope(by="project_id", project_ids=[p.pk for p in projects])
     groups: dict[tuple[str, str], dict] = {}
     for project in projects:
         key = program_key(project)
@@ -397,14 +399,20 @@ def program_overview(*, user) -> list[dict]:
         )
         project.records_missing_items = incomplete.get(project.pk, 0)
         project.objects_without_record = unrecorded.get(project.pk, 0)
+        project.usage = usage.get(project.pk, ScopeCounts())
         group["projects"].append(project)
     return list(groups.values())
 
 
+def program_projects(*, user, funder: str, funding_stream_code: str) -> QuerySet:
+    """The program's projects ``user`` may see."""
+    code = "" if funding_stream_code == NO_STREAM else funding_stream_code
+    return projects_visible_to(user).filter(funder=funder, funding_stream_code=code)
+
+
 def program_records(*, user, funder: str, funding_stream_code: str) -> QuerySet:
     """Every record ``user`` may read in the program's projects, for the combined export."""
-    code = "" if funding_stream_code == NO_STREAM else funding_stream_code
-    projects = projects_visible_to(user).filter(funder=funder, funding_stream_code=code)
+    projects = program_projects(user=user, funder=funder, funding_stream_code=funding_stream_code)
     return (
         records_visible_to(user)
         .filter(project__in=projects)

@@ -28,6 +28,7 @@ from dmp.models import DataManagementPlan
 from dmp.records_import import ImportProblem, ImportRefused, records_import
 from repository.access import access_dmp_record, access_project, records_visible_to
 from repository.plans import selectors
+from repository.usage.exports import usage_csv_rows
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -313,6 +314,16 @@ def program_export(request, funder: str, funding_stream_code: str):
         user=request.user, funder=funder, funding_stream_code=funding_stream_code
     )
     fmt = request.GET.get("format", "")
+    if fmt == "usage-csv":
+        projects = selectors.program_projects(
+            user=request.user, funder=funder, funding_stream_code=funding_stream_code
+        )
+        response = StreamingHttpResponse(
+            usage_csv_rows(projects, records), content_type="text/csv; charset=utf-8"
+        )
+        stem = f"{funder}-{funding_stream_code}"
+        response["Content-Disposition"] = f'attachment; filename="{stem}-usage.csv"'
+        return response
     if fmt not in ("csti-csv-ja", "csti-csv-en"):
         raise Http404("No such export format.")
     return _export(fmt, records, f"{funder}-{funding_stream_code}")
