@@ -17,8 +17,10 @@ as with the CSV: records go into the project they are imported into.
 
 import io
 import json
+import lzma
 import sys
 import zipfile
+import zlib
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -81,6 +83,20 @@ def _refused(message: str, field: str = "", value: Any = "", row: int | None = N
     return ImportRefused([ImportProblem(row=row, field=field, value=text[:200], message=message)])
 
 
+# What reading a member of a damaged or unusual zip raises: a corrupt deflate or LZMA
+# stream, a truncated one, an encrypted member (RuntimeError), a method zipfile lacks.
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,
+    OSError,
+    RuntimeError,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+)
+
+
 def _metadata_bytes(upload: bytes) -> bytes:
     """``ro-crate-metadata.json`` itself, or read from the crate's zip (that member only,
     and no more of it than the limit, whatever the zip says its size is)."""
@@ -93,7 +109,7 @@ def _metadata_bytes(upload: bytes) -> bytes:
                 raise _refused(_("The zip holds no %(file)s.") % {"file": METADATA_FILE})
             with archive.open(min(names, key=len)) as member:
                 data = member.read(MAX_METADATA_BYTES + 1)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError) as exc:
+    except ZIP_ERRORS as exc:
         raise _refused(_("The zip cannot be read: %(error)s") % {"error": exc}) from exc
     if len(data) > MAX_METADATA_BYTES:
         raise _refused(_("%(file)s is larger than 20 MB.") % {"file": METADATA_FILE})
@@ -145,10 +161,7 @@ def _project_metadata(crate: ROCrate) -> dict:
     for entity in crate.contextual_entities:
         if entity.type != "RDMProjectMetadata":
             continue
-        schema_ref = entity.get("rdmSchema")
-        schema = crate.get(
-            schema_ref.id if hasattr(schema_ref, "id") else (schema_ref or {}).get("@id")
-        )
+        schema = _entity_named(crate, entity.get("rdmSchema"))
         if schema is None or schema.get("name") != SCHEMA_NAME:
             continue
         found.append((str(entity.get("dateModified") or ""), entity))
@@ -165,6 +178,17 @@ def _project_metadata(crate: ROCrate) -> dict:
     if not isinstance(answers, dict):
         raise _refused(_("The project metadata is not a set of answers."))
     return answers
+
+
+def _entity_named(crate, reference: Any):
+    """The entity ``reference`` points to (an entity, or ``{"@id": …}``), or None for
+    anything else: a string, a list, an id no entity has."""
+    if hasattr(reference, "id") and hasattr(reference, "get"):
+        return reference
+    if isinstance(reference, dict) and isinstance(reference.get("@id"), str):
+        found = crate.get(reference["@id"])
+        return found if hasattr(found, "get") else None
+    return None
 
 
 def _answer(answers: dict, key: str) -> Any:

@@ -88,6 +88,24 @@ class _Row:
         self.problems.append(ImportProblem(self.number, field, _text(value), message))
 
 
+def _field_with_nul(data: dict) -> str | None:
+    """The item of ``data`` whose text (at any depth: creators, an extension) holds a NUL
+    character, which PostgreSQL's text and jsonb cannot store; None when none does."""
+    for field, value in data.items():
+        stack = [field, value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                if "\x00" in item:
+                    return str(field)
+            elif isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+    return None
+
+
 def _parse_date(row: _Row, field: str, value: Any) -> datetime.date | None:
     if value is None or value == "":
         return None
@@ -223,6 +241,10 @@ def _records_parse(
         if not isinstance(data, dict):
             row.problem("", data, _("A record must be a set of items."))
             continue
+        if (field := _field_with_nul(data)) is not None:
+            row.problem(
+                field, "", _("The text holds a NUL character (U+0000), which Kura cannot store.")
+            )
         record = _record_from_row(row, project, data)
         creators = _creators_from_row(row, data)
         parsed.append((record, creators))

@@ -14,13 +14,17 @@ CONTEXT = "http://iiif.io/api/image/3/context.json"
 PROTOCOL = "http://iiif.io/api/image"
 MEDIA_TYPE = f'application/ld+json;profile="{CONTEXT}"'
 
-REGION = re.compile(r"full|square|(?:pct:)?[0-9.]+,[0-9.]+,[0-9.]+,[0-9.]+")
-SIZE = re.compile(r"\^?(?:max|pct:[0-9.]+|[0-9]+,|,[0-9]+|!?[0-9]+,[0-9]+)")
-ROTATION = re.compile(r"!?[0-9.]+")
+# Numbers of more than nine digits are no pixel counts of any image (and a number of
+# thousands of digits is more than int() converts): the request is malformed (400).
+N = r"[0-9]{1,9}"
+D = r"[0-9.]{1,12}"
+REGION = re.compile(rf"full|square|(?:pct:)?{D},{D},{D},{D}")
+SIZE = re.compile(rf"\^?(?:max|pct:{D}|{N},|,{N}|!?{N},{N})")
+ROTATION = re.compile(rf"!?{D}")
 QUALITIES = {"default", "color", "gray", "bitonal"}
 FORMATS = {"jpg", "tif", "png", "gif", "jp2", "pdf", "webp"}
-BOX = re.compile(r"([0-9]+),([0-9]+),([0-9]+),([0-9]+)")
-WH = re.compile(r"([0-9]+),([0-9]+)")
+BOX = re.compile(rf"({N}),({N}),({N}),({N})")
+WH = re.compile(rf"({N}),({N})")
 
 
 class BadRequest(ValueError):
@@ -82,7 +86,7 @@ def canonical(plane: dict, region: str, size: str, rotation: str, image: str) ->
         sw, sh = (int(n) for n in match.groups())
     elif size.endswith(",") and size[:-1].isdigit():
         sw = int(size[:-1])
-        sh = max(round(h * sw / w), 1)
+        sh = max((h * sw + w // 2) // w, 1)  # integers: no float overflow
     else:
         raise NotOffered("Only the sizes listed in info.json are made.")
     if sw == 0 or sh == 0 or sw > w or sh > h:

@@ -24,6 +24,10 @@ PHRED_OFFSET = 33
 CHART_POINTS = 150
 # Headers list at most this many references, read groups and programs.
 HEADER_ITEMS = 50
+# An unfinished record kept from one block to the next is at most this long: the longest
+# reads sequenced are a few megabases, and a file whose "record" runs past this (damaged,
+# or no FASTQ at all) is counted no further, so memory stays bounded whatever it holds.
+MAX_CARRY = 2 * BLOCK
 
 
 class FastqSummary:
@@ -38,8 +42,11 @@ class FastqSummary:
         self._quality_lengths = np.zeros(0, dtype=np.int64)  # reads per quality length
         self._quality_sums = np.zeros(0, dtype=np.uint64)  # per position
         self.malformed = False
+        self.stopped = False  # a record ran past MAX_CARRY: nothing more is counted
 
     def feed(self, block: bytes) -> None:
+        if self.stopped:
+            return
         data = self._carry + block if self._carry else block
         lines = data.split(b"\n")
         tail = lines.pop()
@@ -48,6 +55,9 @@ class FastqSummary:
         self._carry = b"\n".join([*rest, tail]) if rest else tail
         if whole:
             self._count(lines[:whole])
+        if len(self._carry) > MAX_CARRY:
+            self.malformed = self.stopped = True
+            self._carry = b""
 
     def _count(self, lines: list[bytes]) -> None:
         if lines[0].endswith(b"\r"):
@@ -204,7 +214,7 @@ def fastq_summarize(chunks: Iterable[bytes], *, gzipped: bool) -> dict:
     raw = _ChunkReader(chunks)
     stream = _gzip_open(raw) if gzipped else io.BufferedReader(raw, BLOCK)
     with stream:
-        while block := stream.read(BLOCK):
+        while not summary.stopped and (block := stream.read(BLOCK)):
             summary.feed(block)
     return summary.finish()
 

@@ -8,6 +8,7 @@ The documents here are built in the shapes GakuNin RDM's public source writes
 import csv
 import io
 import json
+import struct
 import zipfile
 
 import pytest
@@ -394,4 +395,79 @@ def test_each_problem_names_the_file_in_gakunin_rdm(client, pm):
     assert "/osfstorage/data2.csv: title" in html
     assert "/osfstorage/data2.csv: access_rights" in html
     assert "/osfstorage/data1.csv" not in html
+    assert not DmpRecord.objects.exists()
+
+
+def _zip(document, compression=zipfile.ZIP_DEFLATED) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=compression) as archive:
+        archive.writestr("ro-crate-metadata.json", as_json(document))
+    return out.getvalue()
+
+
+def encrypted_zip() -> bytes:
+    """A zip whose member is flagged encrypted (traditional PKWARE encryption)."""
+    data = bytearray(_zip(crate([grdm_file(1)])))
+    central = data.find(b"PK\x01\x02")
+    flags = struct.unpack_from("<H", data, central + 8)[0]
+    struct.pack_into("<H", data, central + 8, flags | 0x1)
+    local = data.find(b"PK\x03\x04")
+    struct.pack_into("<H", data, local + 6, flags | 0x1)
+    return bytes(data)
+
+
+def corrupt_deflate_zip() -> bytes:
+    """A zip whose deflated member's first byte is a reserved block type (zlib.error)."""
+    data = bytearray(_zip(crate([grdm_file(1)])))
+    local = data.find(b"PK\x03\x04")
+    name_len, extra_len = struct.unpack_from("<HH", data, local + 26)
+    start = local + 30 + name_len + extra_len
+    data[start] = 0xFF
+    return bytes(data)
+
+
+def corrupt_lzma_zip() -> bytes:
+    data = bytearray(_zip(crate([grdm_file(1)]), zipfile.ZIP_LZMA))
+    local = data.find(b"PK\x03\x04")
+    name_len, extra_len = struct.unpack_from("<HH", data, local + 26)
+    start = local + 30 + name_len + extra_len
+    for i in range(start + 9, start + 60):
+        data[i] = 0xFF
+    return bytes(data)
+
+
+def with_project_metadata(**changes) -> bytes:
+    document = crate([grdm_file(1)])
+    entity = next(e for e in document["@graph"] if e["@type"] == "RDMProjectMetadata")
+    entity.update(changes)
+    return as_json(document)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("encrypted.zip", encrypted_zip),
+        ("corrupt-deflate.zip", corrupt_deflate_zip),
+        ("corrupt-lzma.zip", corrupt_lzma_zip),
+        ("schema-as-string.json", lambda: with_project_metadata(rdmSchema="e-rad-metadata-1")),
+        ("schema-dangling.json", lambda: with_project_metadata(rdmSchema={"@id": "#nowhere"})),
+        ("schema-list.json", lambda: with_project_metadata(rdmSchema=[{"@id": "#a"}])),
+    ],
+)
+def test_a_hostile_crate_is_refused_not_a_server_error(client, pm, name, content):
+    client.raise_request_exception = False
+    response = post(client, pm, "grdm-rocrate", content(), name)
+
+    assert response.status_code == 400, response.status_code
+    assert not DmpRecord.objects.exists()
+
+
+def test_a_grdm_value_with_a_nul_is_refused_not_a_server_error(client):
+    pm = MembershipFactory(role=Role.PM)
+    client.raise_request_exception = False
+    content = as_json(crate([grdm_file(1, **{"title-en": "Obs\u0000ervations"})]))
+
+    response = post(client, pm, "grdm-rocrate", content, "ro-crate-metadata.json")
+
+    assert response.status_code == 400, response.status_code
     assert not DmpRecord.objects.exists()

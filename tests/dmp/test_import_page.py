@@ -239,3 +239,21 @@ def test_the_dmp_page_shows_the_imported_project_level_parts(client, target):
     assert "Robert Lewandowski (ContactPerson, DataManager)" in parts["dmp.contributor"]
     assert "EO-2-2017 (other)" in parts["dmp.project"]  # the grant id
     assert "Ethical issues are handled by" in response.content.decode()
+
+
+# A NUL (\u0000, valid JSON) is refused by PostgreSQL's text and jsonb: the review says so.
+def test_a_madmp_value_with_a_nul_is_refused_not_a_server_error(client, source_and_target):
+    source, target, pm = source_and_target
+    document = madmp_export(project=source)
+    document["dmp"]["dataset"][0]["title"] = "Soil\u0000data"
+    content = json.dumps(document).encode()
+    client.raise_request_exception = False
+    client.force_login(pm)
+
+    response = _post(client, target, "madmp-json", content, "dmp.json")
+    if response.status_code == 200:  # the review; confirm it
+        token = response.context["form"]["token"].value()
+        response = client.post(f"/projects/{target.pk}/dmp/import/", {"token": token})
+
+    assert response.status_code == 400, response.status_code
+    assert not DmpRecord.objects.filter(project=target).exists()

@@ -526,3 +526,54 @@ def test_bam_header_and_per_reference_counts_from_its_index(
         {"name": "chr1", "mapped": placed[0], "unmapped": 0},
         {"name": "chr2", "mapped": placed[1], "unmapped": 0},
     ]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "full/" + "9" * 400 + ",/0/default.jpg",  # h * sw / w would overflow a float
+        "0,0,512,512/" + "1" * 330 + ",/0/default.jpg",
+        "1" * 4301 + ",0,10,10/10,10/0/default.jpg",  # past int()'s digit limit
+        "0,0,10,10/10,10/" + "9" * 400 + "/default.jpg",
+    ],
+    ids=["huge-width", "huge-width-of-region", "huge-region", "huge-rotation"],
+)
+def test_a_huge_number_in_an_image_request_is_refused_not_a_server_error(
+    client, image_object, path
+):
+    made = make(image_object)
+    client.raise_request_exception = False
+    client.force_login(member_of(made))
+
+    response = client.get(f"/objects/{made.pk}/iiif/0/{path}")
+
+    assert response.status_code == 400, response.status_code
+
+
+def test_a_fastq_whose_record_never_ends_is_summarised_in_bounded_memory():
+    """A damaged file (or no FASTQ at all) with no line end after its first record: the
+    unfinished record is not kept past MAX_CARRY, so memory does not grow with the file
+    (before, a 128 MiB file of one line took 524 MiB)."""
+    import tracemalloc
+
+    def chunks(total: int):
+        yield b"@r1\nACGT\n+\nIIII\n@r2\n"
+        piece = b"A" * (4 * 1024**2)
+        for _ in range(total // len(piece)):
+            yield piece
+
+    def peak_of(total: int) -> tuple[dict, int]:
+        tracemalloc.start()
+        try:
+            summary = sequencing.fastq_summarize(chunks(total), gzipped=False)
+            return summary, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    small_summary, small = peak_of(64 * 1024**2)
+    large_summary, large = peak_of(512 * 1024**2)
+
+    assert small_summary["reads"] == large_summary["reads"] == 1
+    assert small_summary["malformed"] is large_summary["malformed"] is True
+    assert large < small * 1.2, (small, large)
+    assert large < 16 * sequencing.BLOCK, f"peak {large / 1024**2:.0f} MiB for 512 MiB"

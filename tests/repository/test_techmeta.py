@@ -156,6 +156,28 @@ def test_fastq_reads_bases_and_mean_length_whatever_the_chunking(chunk_size):
     }
 
 
+def test_a_fastq_line_that_never_ends_stops_the_count_in_bounded_memory():
+    """A damaged file with no line end after its first lines: the unfinished line is not
+    kept past MAX_LINE, so memory does not grow with the file."""
+    import tracemalloc
+
+    from repository.preservation.techmeta.sequencing import MAX_LINE, FastqExtractor
+
+    extractor = FastqExtractor(gzipped=False)
+    piece = b"A" * (4 * 1024**2)
+    tracemalloc.start()
+    try:
+        extractor.feed(b"@r1\nACGT\n+\nIIII\n@r2\n")
+        for _ in range(48):  # 192 MiB of one line
+            extractor.feed(piece)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert "longer than 16 MiB" in techmeta.metadata_finish(extractor).fields["error"]
+    assert peak < 4 * MAX_LINE, f"peak {peak / 1024**2:.0f} MiB"
+
+
 def test_fastq_gz_is_counted_through_its_compression():
     data, bases = fastq(500)
 

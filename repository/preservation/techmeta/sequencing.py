@@ -10,6 +10,9 @@ from collections.abc import Iterator
 from repository.preservation.techmeta.base import Extractor, RangeFile, TechnicalMetadata
 
 GZIP_WBITS = 16 + zlib.MAX_WBITS
+# A line kept unfinished from one chunk to the next is at most this long (a FASTQ line of
+# the longest reads is a few megabytes); a longer one ends the extraction.
+MAX_LINE = 16 * 1024**2
 # Inflate at most this much at a time, so a highly compressed chunk cannot balloon memory.
 INFLATE_LIMIT = 4 * 1024**2
 # Headers of BAM and CRAM files are read from at most this many bytes of the object.
@@ -88,6 +91,11 @@ class FastqExtractor(Extractor):
         lines = block.split(b"\n")
         lines[0] = self._partial + lines[0]
         self._partial = lines.pop()
+        if len(self._partial) > MAX_LINE:
+            # No line of a FASTQ file is this long: counting stops, memory stays bounded.
+            self._error = "a line is longer than 16 MiB"
+            self._partial = b""
+            return
         if not lines:
             return
         if not self._checked:
@@ -166,6 +174,10 @@ class SamExtractor(Extractor):
             return
         lines = (self._partial + chunk).split(b"\n")
         self._partial = lines.pop()
+        if len(self._partial) > MAX_LINE:
+            self._in_header = False  # no header line is this long
+            self._partial = b""
+            return
         for line in lines:
             if not line.startswith(b"@") or len(self._header) > self._header_limit:
                 self._in_header = False
