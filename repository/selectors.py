@@ -3,7 +3,7 @@
 import datetime
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
@@ -31,12 +31,17 @@ def data_object_list(*, user, project: Project | None = None) -> QuerySet:
 
 
 def recent_public_objects(*, user, limit: int = 10) -> list[DataObject]:
-    """The newest objects anyone may download, for the home page."""
+    """The newest objects anyone may download, for the home page, each with ``landing``:
+    whether its record's landing page opens for ``user`` (described, metadata readable,
+    not withdrawn), where the page sends a visitor; else the object's own page."""
     anonymous_view = visible_to(user, Action.DOWNLOAD).filter(
         tier__in=downloaded_by(Downloaders.EVERYONE)
     )
+    landing = records_visible_to(user).filter(pk=OuterRef("record_id"), withdrawn_at__isnull=True)
     return list(
-        anonymous_view.select_related("project", "record").order_by("-stored_at", "-pk")[:limit]
+        anonymous_view.select_related("project", "record")
+        .annotate(landing=Exists(landing))
+        .order_by("-stored_at", "-pk")[:limit]
     )
 
 
