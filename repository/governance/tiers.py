@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.roles import ProjectAction, may
+from core.machine_text import Message
 from core.tiers import beyond_project, dated_tiers, openness, tier_rule
 from core.vocabularies import Tier
 from repository.access import Action, tier_decision_refusal, visible_to
@@ -433,7 +434,7 @@ def tier_request_decide(
                     tier=tier,
                     available_date=available_date,
                     ip_address=ip_address,
-                    detail=f"Approved request #{tier_request.pk}.",
+                    detail=Message("tier.request_approved", {"request": tier_request.pk}),
                 )
         request_decide(
             tier_request,
@@ -553,6 +554,6 @@ def embargoes_lift(*, today: datetime.date | None = None) -> int:
                 tier=tier_rule(data_object.tier).lifted_to,
                 available_date=data_object.available_date,
                 action=AuditEvent.Action.EMBARGO_LIFTED,
-                detail="The available date has come.",
+                detail=Message("tier.embargo_lifted"),
             )
     return lifted

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Project
 from accounts.roles import ProjectAction, may
 from core.api import ServiceUnavailable
+from core.machine_text import Message
 from core.tiers import dated_tiers, most_open_within_project
 from dmp.models import DmpRecord
 from repository.access import records_visible_to
@@ -641,7 +642,7 @@ def _completions_record(passed: list, ip_address: str | None) -> None:
                 objects=[data_object],
                 tier=session.requested_tier,
                 available_date=session.requested_available_date,
-                reason=_("Requested when the file was uploaded."),
+                reason=Message("tier.requested_at_upload"),
             )
     # A broker that is away must not turn these committed completions into an error: the
     # objects are marked unsent and beat's requeue sends them once the broker is back.
