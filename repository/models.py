@@ -250,6 +250,11 @@ class UploadSession(models.Model):
     requested_available_date = models.DateField(
         _("requested available date"), null=True, blank=True
     )
+    requested_reason = models.TextField(
+        _("requested reason"),
+        blank=True,
+        help_text=_("Why the uploader asks for the reviewed tier: the request's reason."),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,

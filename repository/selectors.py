@@ -16,6 +16,7 @@ from core.tiers import Downloaders, dated_tiers, downloaded_by
 from core.vocabularies import Tier
 from dmp.models import DmpRecord
 from repository.access import Action, records_visible_to, visible_to, with_permissions
+from repository.governance.tiers import REASON_NEEDED
 from repository.models import DataObject, RequestStatus, TierChangeRequest
 from repository.preservation.fixity import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
 
@@ -130,6 +131,7 @@ UPLOADER_STRINGS = {
     "preparing": _("Preparing the upload…"),
     "chooseRecord": _("Choose the DMP record for this batch before uploading."),
     "chooseDate": _("An embargo needs an available date in the future."),
+    "chooseReason": _(REASON_NEEDED),
     "serverError": _("The server could not be reached or answered with an error. Try again."),
     "checksumUnavailable": _("The checksum state could not be read. Reload the page to see it."),
     "note": _("Any number of files. Large files go up in parts and can be paused and resumed."),

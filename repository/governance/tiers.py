@@ -30,6 +30,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts.roles import ProjectAction, may
 from core.machine_text import Message
@@ -58,6 +59,10 @@ class TierChangeOutcome:
 
     applied: list[DataObject]
     request: TierChangeRequest | None
+
+
+# What a request to open data beyond the project needs, on the object page and at upload.
+REASON_NEEDED = gettext_noop("Say why these data should be opened: a curator reads it.")
 
 
 def _iso(day: datetime.date | None) -> str | None:
@@ -246,9 +251,7 @@ def tier_change_request(
         ]
         direct = [o for o in changes if o not in reviewed]
         if reviewed and not reason:
-            raise ValidationError(
-                {"reason": _("Say why these data should be opened: a curator reads it.")}
-            )
+            raise ValidationError({"reason": _(REASON_NEEDED)})
         waiting = [
             _("%(name)s: request #%(id)s for it is already waiting for a curator.")
             % {"name": o.original_filename, "id": pending.pk}

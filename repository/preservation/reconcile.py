@@ -120,7 +120,7 @@ def upload_adopt(*, session: UploadSession) -> DataObject:
             objects=[data_object],
             tier=session.requested_tier,
             available_date=session.requested_available_date,
-            reason=Message("tier.requested_at_upload"),
+            reason=session.requested_reason or Message("tier.requested_at_upload"),
         )
     transaction.on_commit(lambda: checksum_send(data_object.pk), robust=True)
     logger.warning(
