@@ -37,7 +37,7 @@ from repository.services import audit_event_record
 logger = logging.getLogger(__name__)
 
 
-# Fixity check details are stored in English, like the other checks' details.
+# Fixity check details are stored as codes (core.machine_text), read in the reader's language.
 REVERIFY_MATCH = Message("fixity.reverify_match")
 REVERIFY_MISMATCH = Message("fixity.reverify_mismatch")
 REVERIFY_ERROR = Message("fixity.reverify_error")

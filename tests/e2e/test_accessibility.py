@@ -227,3 +227,23 @@ def test_a_citation_s_copy_button_puts_exactly_that_text_on_the_clipboard(
         assert "[Data set]" in page.locator("#cite-text-text").inner_text()
     finally:
         context.close()
+
+
+def test_uppy_s_browse_button_shows_keyboard_focus_with_an_outline(browser, live_server, demo):
+    context = open_as(browser, live_server, user="researcher", language="en")
+    try:
+        page = context.new_page()
+        page.goto(demo["upload"])
+        browse = page.locator("#uppy-dashboard .uppy-Dashboard-browse").first
+        expect(browse).to_be_visible()
+        page.keyboard.press("Tab")  # a keyboard user: focus is shown as :focus-visible
+
+        browse.focus()
+
+        style = browse.evaluate(
+            "el => [el.matches(':focus-visible'), getComputedStyle(el).outlineStyle,"
+            " getComputedStyle(el).outlineWidth]"
+        )
+        assert style == [True, "solid", "3px"]
+    finally:
+        context.close()
