@@ -5,8 +5,9 @@ script on free loopback ports, as the test suite starts it) three ways, each wit
 integrity work included:
 
 (a) **browser** — Uppy in headless Chromium on Kura's upload page: one read of the file in
-    a Web Worker for each part's MD5 and the whole file's SHA-256; parts signed ahead, six
-    per request, each URL bound to its part's MD5;
+    a Web Worker for each part's MD5 and SHA-256 (the completion's digest is the SHA-256 of
+    the parts' SHA-256s); parts signed ahead, six per request, each URL bound to its part's
+    MD5;
 (b) **cli** — ``kura-upload`` with the same parallelism: part MD5s and the SHA-256 from
     the same reads;
 (c) **baseline** — boto3's own multipart upload straight to the bucket with the same part
@@ -224,7 +225,7 @@ def wait_verified(object_id: int) -> str:
     data_object = DataObject.objects.get(pk=object_id)
     if data_object.checksum_state != DataObject.ChecksumState.VERIFIED:
         return "failed"
-    return "end_to_end" if data_object.client_sha256 == data_object.sha256 else "at_rest"
+    return data_object.integrity
 
 
 # --- (b) kura-upload ---------------------------------------------------------------------

@@ -62,3 +62,15 @@ ensure_xmlsec1() {
   [ -x "${KURA_SAML_XMLSEC_BINARY:-/usr/bin/xmlsec1}" ] && return 0
   apt_install xmlsec1
 }
+
+# Previews of images (repository/previews/): pyvips needs Debian's libvips. bin/test installs
+# it (as root); bin/run, with "soft", only says how when it is missing (previews of images
+# then fail and are marked so; everything else works).
+ensure_libvips() {
+  ldconfig -p 2>/dev/null | grep -q 'libvips\.so\.42' && return 0
+  if [ "${1:-}" = soft ] && [ "$(id -u)" != 0 ]; then
+    say "libvips is missing: image previews need it (apt-get install libvips42)"
+    return 0
+  fi
+  apt_install libvips42
+}

@@ -296,10 +296,16 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="kura")
 # Housekeeping (requeues, sweeps, embargo lifting) has a queue of its own, so a backlog of
 # checksums never delays it; every worker consumes both unless told otherwise (README).
 KURA_HOUSEKEEPING_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-housekeeping"
+# Previews (thumbnails, IIIF tiles, sequencing summaries) have a queue of their own too,
+# queued only once a checksum has succeeded: a checksum never waits behind a preview as
+# long as the preview queue has workers of its own (bin/run starts one; README).
+KURA_PREVIEW_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-preview"
 CELERY_TASK_QUEUES = [
-    # A worker started without -Q consumes both (bin/run's; a deployment may split them).
+    # A worker started without -Q consumes all three (a deployment gives previews their
+    # own worker, as bin/run does, so that a long preview never holds up a checksum).
     Queue(CELERY_TASK_DEFAULT_QUEUE),
     Queue(KURA_HOUSEKEEPING_QUEUE),
+    Queue(KURA_PREVIEW_QUEUE),
 ]
 # The fixity sweep stays on the checksum queue: it hashes (up to a batch of objects, for
 # up to 50 minutes), which would hold up a worker that only does housekeeping.
@@ -315,8 +321,10 @@ CELERY_TASK_ROUTES = {
         "kura.storage_reconcile",
         "kura.tally_check",
         "kura.tally_fold",
+        "kura.usage_fold",
     )
 }
+CELERY_TASK_ROUTES["kura.preview"] = {"queue": KURA_PREVIEW_QUEUE}
 # A task is acknowledged when it ends, so a worker lost mid-task (killed, or stopped hard
 # after its shutdown timeout) leaves the message to be delivered again; a pool child that
 # dies hands its task back at once. A whole worker killed leaves the message unacknowledged
@@ -376,6 +384,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "tally-check": {"task": "kura.tally_check", "schedule": 24 * 60 * 60},
     # The changes appended by the objects' trigger, moved into the tallies.
     "tally-fold": {"task": "kura.tally_fold", "schedule": 60},
+    # Views and downloads captured on the request path, folded into usage events
+    # (repository/usage/fold.py: double clicks marked, in one COPY per batch).
+    "usage-fold": {"task": "kura.usage_fold", "schedule": 60},
 }
 # Beat keeps its schedule on disk on every profile; its folder must exist on a fresh
 # production deployment too (only the filesystem broker made it before).
@@ -507,6 +518,10 @@ KURA_PAGE_CACHE_SECONDS = env.int(
 KURA_DASHBOARD_CACHE_SECONDS = env.int(
     "KURA_DASHBOARD_CACHE_SECONDS", default=KURA_PAGE_CACHE_SECONDS
 )
+# Usage counting (COUNTER views and downloads, repository/usage/): each counted view or
+# download appends one line to a buffer that kura.usage_fold folds every minute; off, no
+# line is appended and the figures already counted stay.
+KURA_USAGE_COUNTING = env.bool("KURA_USAGE_COUNTING", default=True)
 
 
 # --- Security ---------------------------------------------------------------------------
@@ -647,6 +662,18 @@ KURA_CHECKSUM_MISSING_TRIES = env.int("KURA_CHECKSUM_MISSING_TRIES", default=8)
 # A batch completion's objects of at most one chunk are verified this many per task
 # (kura.checksum_many): one lock query, one claim, one write for the group.
 KURA_CHECKSUM_GROUP_SIZE = env.int("KURA_CHECKSUM_GROUP_SIZE", default=50)
+# Previews (repository/previews/): images of at most this many pixels get a thumbnail
+# and IIIF tiles (50,000 x 50,000 by default); at most this many planes (channel x z) of an
+# OME-TIFF get their own tiles; and a preview may run this long.
+KURA_PREVIEW_MAX_PIXELS = env.int("KURA_PREVIEW_MAX_PIXELS", default=50_000 * 50_000)
+KURA_PREVIEW_MAX_PLANES = env.int("KURA_PREVIEW_MAX_PLANES", default=8)
+KURA_PREVIEW_TIME_LIMIT = env.int("KURA_PREVIEW_TIME_LIMIT", default=6 * 60 * 60)
+# A preview still pending this long after its object was verified, with no worker on it,
+# is queued again by kura.checksum_requeue (its message was lost, or the broker was away).
+KURA_PREVIEW_REQUEUE_AFTER_MINUTES = env.int("KURA_PREVIEW_REQUEUE_AFTER_MINUTES", default=30)
+# Folder for a preview's working files (the image's bytes and its tiles, removed after):
+# the system's temporary folder unless set.
+KURA_PREVIEW_WORK_DIR = env.str("KURA_PREVIEW_WORK_DIR", default="") or None
 KURA_FIXITY_INTERVAL_DAYS = env.int("KURA_FIXITY_INTERVAL_DAYS", default=90)
 KURA_FIXITY_BATCH_SIZE = env.int("KURA_FIXITY_BATCH_SIZE", default=100)
 

@@ -4,7 +4,8 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from .models import DataManagementPlan, DmpRecord
+from .history import record_items, record_revision_write
+from .models import DataManagementPlan, DmpRecord, DmpRecordRevision
 from .services import record_update_errors
 
 
@@ -119,6 +120,17 @@ class DmpRecordAdmin(admin.ModelAdmin):
         ),
         (None, {"fields": ("created_at", "updated_at")}),
     )
+
+    def save_model(self, request, obj, form, change):
+        # The admin saves without dmp.services, so it keeps the record's history itself,
+        # in the transaction the admin wraps every save in.
+        before = None
+        if change:
+            before = record_items(DmpRecord.objects.select_for_update().get(pk=obj.pk))
+        super().save_model(request, obj, form, change)
+        record_revision_write(
+            record=obj, actor=request.user, kind=DmpRecordRevision.Kind.ADMIN, before=before
+        )
 
     @admin.display(description=_("title"), ordering="title_en")
     def title(self, obj: DmpRecord) -> str:

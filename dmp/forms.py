@@ -21,6 +21,7 @@ from core.vocabularies import (
 
 from .common_metadata import REQUIRED
 from .items import FIELDSETS, ITEM_NAMES, item_stem
+from .madmp_import import DUPLICATE_CHOICES
 from .models import DataManagementPlan, DmpRecord
 from .records_import import IMPORT_FORMATS
 from .services import CREATOR_FIELDS, PLAN_ANSWER_FIELDS, RECORD_FIELDS, required_item_errors
@@ -254,3 +255,51 @@ class ImportForm(forms.Form):
         if upload.size > self.MAX_BYTES:
             raise forms.ValidationError(_("The file is larger than 20 MB."))
         return upload
+
+
+class MadmpReviewForm(forms.Form):
+    """The review step of a maDMP import: what the person supplies (each answer fills the
+    item for every dataset that lacks it) and what to do with datasets that share an
+    identifier. The pending document is named by ``token`` (kept in the session)."""
+
+    token = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, review, **kwargs):
+        super().__init__(*args, **kwargs)
+        language = get_language()
+        for question in review.questions:
+            datasets = ", ".join(str(d) for d in question.datasets)
+            label = _("%(item)s (datasets %(datasets)s)") % {
+                "item": question.label,
+                "datasets": datasets,
+            }
+            if question.choices:
+                vocabulary = (
+                    LICENSES if question.name == "data_policy_license" else DATA_POLICY_FREE
+                )
+                field = forms.ChoiceField(
+                    label=label,
+                    choices=[("", "—")]
+                    + [(term.code, term.label(language)) for term in vocabulary],
+                )
+            elif question.name in ("description", "data_policy_cite"):
+                field = forms.CharField(label=label, widget=forms.Textarea(attrs={"rows": 3}))
+            elif question.name == "data_man_contact":
+                field = forms.EmailField(label=label)
+            else:
+                field = forms.CharField(label=label, max_length=500)
+            self.fields[f"answer_{question.name}"] = field
+        if review.duplicates:
+            self.fields["duplicates"] = forms.ChoiceField(
+                label=_("Datasets that share an identifier"),
+                choices=DUPLICATE_CHOICES,
+                initial=DUPLICATE_CHOICES[0][0],
+                widget=forms.RadioSelect,
+            )
+
+    def answers(self) -> dict[str, str]:
+        return {
+            name.removeprefix("answer_"): value
+            for name, value in self.cleaned_data.items()
+            if name.startswith("answer_")
+        }

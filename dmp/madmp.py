@@ -1,62 +1,50 @@
-"""The whole DMP as RDA maDMP 1.2 JSON (docs/metadata.md, "maDMP 1.2"), out and back in.
+"""The whole DMP as RDA maDMP 1.2 JSON (docs/metadata.md, "maDMP 1.2"): the schema and
+the export. The import is :mod:`dmp.madmp_import`.
 
-:func:`madmp_export` builds ``{"dmp": {...}}`` with one ``dataset`` per :class:`DmpRecord`;
-:func:`madmp_import` reads such a document back into a project's records through
-:func:`dmp.records_import.records_import`. Both check the document against the official
-schema shipped in ``dmp/schemas/`` (see the README there).
+:func:`madmp_export` builds ``{"dmp": {...}}`` with one ``dataset`` per :class:`DmpRecord`
+and checks nothing itself; :func:`madmp_validation_errors` checks a document against the
+official schema shipped in ``dmp/schemas/`` (see the README there) and Kura's ``x_kura``.
 
 maDMP has no place for much of the Cabinet Office common metadata (the ja/en pairs, the
 funder's free/fee and licence codes, the data manager's contact, creators with e-Rad
 numbers, remarks, metadata access…). The schema allows extra properties on every object,
-so each dataset carries them in ``x_kura`` under the model's field names, and import
-restores every field of every record from the standard properties plus ``x_kura``:
+so each dataset carries them in ``x_kura`` under the model's field names, and an import
+restores every field of every record from the standard properties plus ``x_kura``.
 
-* read from standard properties only: ``data_number`` (``dataset_id`` of type ``other``,
-  else the ``alternate_identifier`` of type ``other``), ``data_type`` (``type``),
-  ``date_issued_updated`` (``issued``), ``contains_personal_data`` (``personal_data``)
-  and ``repo_url_doi_link`` (``distribution[0].access_url``);
-* read from ``x_kura``: every other record field and the creators. An item ``x_kura``
-  leaves out is read from the standard property it refines, so that documents written
-  elsewhere can be imported: ``title``/``description``/``host.title`` give the ja or en
-  half by the document's ``language``, ``data_access`` and the licence ``start_date``
-  give the access rights and available date, ``license_ref`` the licence, ``creator``
-  the creators. Where both are present ``x_kura`` wins, and a ``data_access`` that
-  contradicts its ``access_rights`` is refused.
-
-The ``x_kura`` on ``dmp`` (project and plan answers) is informational: import adds
-records to the target project and does not change the project or its plan.
-
-``created``, ``modified`` and ``dmp_id`` describe the plan in this Kura (when it was
-created and last changed, and its page URL), so they differ after export → import into
-another project → export; everything else is identical.
+What an import kept (the dataset as it came on each record, the project-level parts on
+the plan) is written back in place: :func:`_merged` puts Kura's changes since the import
+into the original, so an unchanged import comes back exactly.
 """
 
+import copy
 import json
 import re
-import sys
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError as SchemaError
 
 from accounts.models import Membership, Project, Role, User
-from core.tiers import dated_tiers, madmp_data_access, tier_of_data_access, tier_rule
-from core.vocabularies import FUNDERS, LICENSES
+from core.tiers import tier_rule
+from core.vocabularies import FUNDERS
 
 from .models import RECORD_FIELDS, DataManagementPlan, DmpRecord
-from .records_import import CREATOR_FIELDS, ImportProblem, ImportRefused, records_import
+from .records_import import (
+    CREATOR_FIELDS,
+)
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "maDMP-schema-1.2.json"
 EXTENSION = "x_kura"
 EXTENSION_VERSION = 1
 LANGUAGE = "jpn"  # ISO 639-3: the common metadata is Japanese first
+# maDMP's personal_data for the record's three states (None: unknown).
 
 # Record fields that standard maDMP properties carry exactly; every other field goes in
 # the dataset's ``x_kura``.
@@ -211,7 +199,7 @@ def _timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _person_name(user: User) -> str:
+def person_name(user: User) -> str:
     return user.name_ja or user.name_en or user.get_full_name() or user.username
 
 
@@ -227,7 +215,7 @@ def _stewards(project: Project, role: Role) -> list[User]:
     users = [
         m.user for m in Membership.objects.filter(project=project, role=role).select_related("user")
     ]
-    return sorted(users, key=lambda u: (_person_name(u), u.email, u.username))
+    return sorted(users, key=lambda u: (person_name(u), u.email, u.username))
 
 
 def _contact(project: Project) -> dict:
@@ -235,7 +223,7 @@ def _contact(project: Project) -> dict:
         for user in _stewards(project, role):
             if user.email:
                 return {
-                    "name": _person_name(user),
+                    "name": person_name(user),
                     "mbox": user.email,
                     "contact_id": _person_id(user) or {"identifier": user.email, "type": "other"},
                 }
@@ -261,7 +249,7 @@ def _contributors(project: Project) -> list[dict]:
     contributors = []
     for user in _stewards(project, Role.DATA_MANAGER):
         contributor: dict[str, Any] = {
-            "name": _person_name(user),
+            "name": person_name(user),
             "contributor_id": _person_id(user) or [],
             "role": ["DataManager"],
         }
@@ -326,7 +314,11 @@ def _extension_value(record: DmpRecord, name: str):
     return value.isoformat() if isinstance(value, date) else value
 
 
-def _dataset(record: DmpRecord) -> dict:
+def record_dataset(
+    record: DmpRecord, *, extension: bool = True, distribution_title: str | None = None
+) -> dict:
+    """The record as Kura writes it (with its ``x_kura`` unless ``extension`` is false),
+    before what an import kept is merged back (:func:`_merged`)."""
     title = record.title_ja or record.title_en
     dataset: dict[str, Any] = {"dataset_id": _dataset_id(record)}
     if dataset["dataset_id"]["type"] != "other":
@@ -337,8 +329,8 @@ def _dataset(record: DmpRecord) -> dict:
     dataset["type"] = record.data_type
     if record.date_issued_updated:
         dataset["issued"] = record.date_issued_updated.isoformat()
-    dataset["personal_data"] = "yes" if record.contains_personal_data else "no"
-    # Kura records no separate "sensitive" flag.
+    dataset["personal_data"] = PERSONAL_DATA[record.contains_personal_data]
+    # Kura records no separate "sensitive" flag: an imported dataset keeps its own.
     dataset["sensitive_data"] = "unknown"
     creators = list(record.creators.all())
     if creators:
@@ -353,32 +345,94 @@ def _dataset(record: DmpRecord) -> dict:
             }
             for c in creators
         ]
-    dataset["distribution"] = [_distribution(record, title)]
-    extension = {name: _extension_value(record, name) for name in EXTENSION_FIELDS}
-    extension["creators"] = [{name: getattr(c, name) for name in CREATOR_FIELDS} for c in creators]
-    dataset[EXTENSION] = extension
+    dataset["distribution"] = [_distribution(record, distribution_title or title)]
+    if extension:
+        kura = {name: _extension_value(record, name) for name in EXTENSION_FIELDS}
+        kura["creators"] = [{name: getattr(c, name) for name in CREATOR_FIELDS} for c in creators]
+        dataset[EXTENSION] = kura
     return dataset
 
 
-def madmp_export(*, project: Project, base_url: str | None = None) -> dict:
-    """The project's DMP as an RDA maDMP 1.2 document ``{"dmp": {...}}``.
+# The three states of personal data, as maDMP writes them.
+PERSONAL_DATA = {True: "yes", False: "no", None: "unknown"}
 
-    One dataset per record, in Data No. order. ``dmp_id`` is the URL of the project's DMP
-    page on ``base_url`` (default ``settings.KURA_BASE_URL``). Raises
-    :class:`MadmpExportError` if no project manager or data manager has an e-mail address,
-    which maDMP's ``contact`` requires.
-    """
-    plan = DataManagementPlan.objects.filter(project=project).first()
+
+def _merged(original: Any, baseline: Any, current: Any) -> Any:
+    """What an imported part becomes on export: ``original`` (as the document had it)
+    with the changes Kura made since the import, ``baseline`` being what Kura wrote for
+    it right after the import and ``current`` what it writes now.
+
+    Unchanged, the original comes back exactly (a DOI stays the ``dataset_id``, a licence
+    its start date, a free-text ``type`` its text); in objects only the properties Kura
+    changed are replaced, added or removed, everything else stays in place; a list whose
+    length Kura changed is Kura's list."""
+    if current == baseline:
+        return copy.deepcopy(original)
+    if isinstance(original, dict) and isinstance(baseline, dict) and isinstance(current, dict):
+        merged = copy.deepcopy(original)
+        for key in baseline:
+            if key not in current:
+                merged.pop(key, None)
+        for key, value in current.items():
+            if key in baseline and key in original:
+                merged[key] = _merged(original[key], baseline[key], value)
+            elif baseline.get(key, _ABSENT) != value:
+                merged[key] = copy.deepcopy(value)
+        return merged
+    if (
+        isinstance(original, list)
+        and isinstance(baseline, list)
+        and isinstance(current, list)
+        and len(original) == len(baseline) == len(current)
+    ):
+        return [_merged(o, b, c) for o, b, c in zip(original, baseline, current, strict=True)]
+    return copy.deepcopy(current)
+
+
+_ABSENT = object()
+
+
+def imported_record_dataset(record: DmpRecord) -> dict:
+    """What Kura writes for an imported record, to compare with what it wrote at the
+    import. The distribution's title is the document's (else the record's title at the
+    import), not the record's title now: Kura has no item of its own for it."""
+    imported = record.madmp_extension
+    first = (imported["dataset"].get("distribution") or [{}])[0]
+    title = first.get("title") or imported.get("distribution_title")
+    return record_dataset(record, extension=False, distribution_title=title)
+
+
+def export_records(project: Project) -> list[DmpRecord]:
+    """The project's records in export order: those of imports in their document's order
+    (earlier imports first), then the others by Data No."""
     records = list(
         DmpRecord.objects.filter(project=project)
         .prefetch_related("creators")
         .order_by("data_number")
     )
+
+    def order(record: DmpRecord):
+        extension = record.madmp_extension or {}
+        if "position" in extension:
+            return (0, extension.get("import", ""), extension["position"], record.data_number)
+        return (1, "", 0, record.data_number)
+
+    return sorted(records, key=order)
+
+
+def plan_header(
+    project: Project,
+    plan: DataManagementPlan | None,
+    records: list[DmpRecord],
+    base_url: str | None = None,
+) -> dict[str, Any]:
+    """The ``dmp`` as Kura writes it, without datasets and ``x_kura``; without
+    ``contact`` when no steward has an e-mail address."""
     created = plan.created_at if plan else project.created_at
     modified = max(
         [created] + ([plan.updated_at] if plan else []) + [r.updated_at for r in records]
     )
-    dmp: dict[str, Any] = {
+    header: dict[str, Any] = {
         "title": plan.title if plan else project.name_ja or project.name_en,
         "created": _timestamp(created),
         "modified": _timestamp(modified),
@@ -388,331 +442,55 @@ def madmp_export(*, project: Project, base_url: str | None = None) -> dict:
         "ethical_issues_exist": (
             "yes" if any(r.contains_personal_data for r in records) else "unknown"
         ),
-        "contact": _contact(project),
     }
+    try:
+        header["contact"] = _contact(project)
+    except MadmpExportError:
+        pass
     if contributors := _contributors(project):
-        dmp["contributor"] = contributors
-    dmp["project"] = [_project(project)]
-    dmp["dataset"] = [_dataset(record) for record in records]
+        header["contributor"] = contributors
+    header["project"] = [_project(project)]
+    return header
+
+
+def madmp_export(*, project: Project, base_url: str | None = None) -> dict:
+    """The project's DMP as an RDA maDMP 1.2 document ``{"dmp": {...}}``.
+
+    One dataset per record: those of imports in their document's order, then the others
+    in Data No. order. ``dmp_id`` is the URL of the project's DMP page on ``base_url``
+    (default ``settings.KURA_BASE_URL``). What imports kept (the plan's project-level
+    parts, each dataset beyond Kura's items) is written back in place, with what Kura
+    changed since (:func:`_merged`). Raises :class:`MadmpExportError` if there is no
+    contact: no imported one, and no project manager or data manager with an e-mail
+    address.
+    """
+    plan = DataManagementPlan.objects.filter(project=project).first()
+    records = export_records(project)
+    kept = plan.madmp_extension if plan else {}
+    if kept.get("dmp"):
+        # Compared with the header Kura wrote at the import, so on the same base URL.
+        header = _merged(kept["dmp"], kept["baseline"], plan_header(project, plan, records))
+    else:
+        header = plan_header(project, plan, records, base_url)
+    if "contact" not in header:
+        raise MadmpExportError(
+            _("The project needs a project manager or data manager with an e-mail address.")
+        )
+    datasets = []
+    for record in records:
+        imported = record.madmp_extension or {}
+        if "dataset" in imported:
+            dataset = _merged(
+                imported["dataset"], imported["baseline"], imported_record_dataset(record)
+            )
+        else:
+            dataset = record_dataset(record, extension=False)
+        dataset[EXTENSION] = record_dataset(record)[EXTENSION]
+        datasets.append(dataset)
+    dmp = {**header, "dataset": datasets}
     dmp[EXTENSION] = {
         "version": EXTENSION_VERSION,
         "project": {name: getattr(project, name) for name in PROJECT_FIELDS},
         "plan": {name: getattr(plan, name) if plan else "" for name in PLAN_FIELDS},
     }
-    return {"dmp": dmp}
-
-
-# --- Import ----------------------------------------------------------------------------
-
-
-def _problem(field: str, value: Any, message: str, row: int | None = None) -> ImportProblem:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return ImportProblem(row=row, field=field, value=text[:200], message=message)
-
-
-def _parse(document: bytes | str) -> Any:
-    if isinstance(document, bytes):
-        try:
-            document = document.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ImportRefused(
-                [_problem("", "", _("The file is not UTF-8 text: %(error)s") % {"error": exc})]
-            ) from exc
-    try:
-        parsed = json.loads(document)
-    except RecursionError as exc:
-        raise ImportRefused(
-            [_problem("", "", _("The JSON is nested too deeply to be a maDMP document."))]
-        ) from exc
-    except json.JSONDecodeError as exc:
-        raise ImportRefused(
-            [
-                _problem(
-                    "",
-                    exc.doc[max(0, exc.pos - 20) : exc.pos + 20],
-                    _("This is not valid JSON: %(error)s (line %(line)d, column %(column)d).")
-                    % {"error": exc.msg, "line": exc.lineno, "column": exc.colno},
-                )
-            ]
-        ) from exc
-    except ValueError as exc:
-        # Python refuses to convert an integer of more than 4,300 digits (a guard
-        # against quadratic-time parsing); no maDMP value is such a number.
-        raise ImportRefused(
-            [
-                _problem(
-                    "",
-                    "",
-                    _(
-                        "The JSON holds a number of more than %(digits)s digits, too long "
-                        "to be a maDMP value."
-                    )
-                    % {"digits": f"{sys.get_int_max_str_digits():,}"},
-                )
-            ]
-        ) from exc
-    if _depth_exceeds(parsed, MAX_DEPTH):
-        raise ImportRefused(
-            [
-                _problem(
-                    "",
-                    "",
-                    _(
-                        "The JSON is nested more than %(depth)d levels deep, too deep to be "
-                        "a maDMP document."
-                    )
-                    % {"depth": MAX_DEPTH},
-                )
-            ]
-        )
-    return parsed
-
-
-# The maDMP schema nests about eight levels; the limit leaves room for extensions while
-# keeping the schema validator (which recurses) far from Python's recursion limit.
-MAX_DEPTH = 64
-
-
-def _depth_exceeds(document: Any, limit: int) -> bool:
-    """Whether ``document`` nests lists or objects more than ``limit`` deep (walked
-    without recursion, so any depth json.loads returned is safe to measure)."""
-    stack = [(document, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict | list):
-            if depth > limit:
-                return True
-            children = value.values() if isinstance(value, dict) else value
-            stack.extend((child, depth + 1) for child in children)
-    return False
-
-
-def _row_of(path: str) -> int | None:
-    match = re.match(r"^dmp\.dataset\[(\d+)\]", path)
-    return int(match.group(1)) + 1 if match else None
-
-
-def _value_at(document: Any, path: str) -> Any:
-    value = document
-    for key, index in re.findall(r"\.?([^.\[\]]+)|\[(\d+)\]", path):
-        try:
-            value = value[int(index)] if index else value[key]
-        except (KeyError, IndexError, TypeError):
-            return ""
-    return value
-
-
-def _in_language(text: str, language: str) -> dict[str, str]:
-    return {"ja": text, "en": ""} if language == "jpn" else {"ja": "", "en": text}
-
-
-def _licence_code(url: str) -> str:
-    wanted = url.rstrip("/").replace("http://", "https://")
-    for term in LICENSES:
-        if term.uri and term.uri.rstrip("/") == wanted:
-            return term.code
-    return "OTHER"
-
-
-def _data_number(dataset: dict) -> str:
-    dataset_id = dataset["dataset_id"]
-    if dataset_id["type"] != "other":
-        for alternate in dataset.get("alternate_identifier", []):
-            if alternate["type"] == "other":
-                return alternate["identifier"]
-    return dataset_id["identifier"]
-
-
-def _repo_link(dataset: dict, distribution: dict) -> str:
-    if "access_url" in distribution:
-        return distribution["access_url"]
-    dataset_id = dataset["dataset_id"]
-    if dataset_id["type"] == "doi":
-        doi = dataset_id["identifier"]
-        return doi if DOI_URL.match(doi) else f"https://doi.org/{doi}"
-    if dataset_id["type"] == "url":
-        return dataset_id["identifier"]
-    return ""
-
-
-def _standard_values(dataset: dict, distribution: dict, language: str) -> dict[str, Any]:
-    """Record fields read from standard properties where ``x_kura`` does not give them
-    (documents written elsewhere): the text in the document's language, access from
-    ``data_access`` and the licence dates, the licence from its URL, the creators."""
-    row: dict[str, Any] = {}
-    for base, text in (
-        ("title", dataset.get("title", "")),
-        ("description", dataset.get("description", "")),
-        ("repo_information", distribution.get("host", {}).get("title", "")),
-    ):
-        for suffix, value in _in_language(text, language).items():
-            row[f"{base}_{suffix}"] = value
-    licences = distribution.get("license", [])
-    access = distribution.get("data_access")
-    if access:
-        start = max((lic["start_date"] for lic in licences), default="")
-        dated = bool(start) and start > datetime.now(UTC).date().isoformat()
-        row["access_rights"] = tier_of_data_access(access, dated=dated)
-    if licences:
-        row["data_policy_license"] = _licence_code(licences[0]["license_ref"])
-    row["creators"] = [
-        {
-            "name_ja" if language == "jpn" else "name_en": creator["name"],
-            "erad_researcher_number": (
-                creator["creator_id"]["identifier"]
-                if isinstance(creator["creator_id"], dict)
-                and re.fullmatch(r"[0-9]{8}", creator["creator_id"]["identifier"])
-                else ""
-            ),
-        }
-        for creator in dataset.get("creator", [])
-    ]
-    return row
-
-
-def _dataset_row(
-    dataset: dict, index: int, language: str
-) -> tuple[dict[str, Any], list[ImportProblem]]:
-    distributions = dataset.get("distribution", [])
-    distribution = distributions[0] if distributions else {}
-    language = dataset.get("language", language)
-    extension = dataset.get(EXTENSION, {})
-    row: dict[str, Any] = {
-        "data_number": _data_number(dataset),
-        "date_issued_updated": dataset.get("issued"),
-        "contains_personal_data": dataset["personal_data"] == "yes",
-        "repo_url_doi_link": _repo_link(dataset, distribution),
-    }
-    if "type" in dataset:
-        row["data_type"] = dataset["type"]
-    row.update(_standard_values(dataset, distribution, language))
-    row.update(extension)
-    if "available_date" not in extension:
-        starts = [lic["start_date"] for lic in distribution.get("license", [])]
-        dated = row.get("access_rights") in dated_tiers()
-        row["available_date"] = max(starts) if dated and starts else None
-
-    problems: list[ImportProblem] = []
-    access = extension.get("access_rights")
-    data_access = distribution.get("data_access")
-    expected = madmp_data_access().get(access)
-    if expected and data_access and data_access != expected:
-        problems.append(
-            _problem(
-                f"dmp.dataset[{index}].distribution[0].data_access",
-                data_access,
-                _("Contradicts %(field)s %(value)s, which means data_access %(expected)s.")
-                % {
-                    "field": f"{EXTENSION}.access_rights",
-                    "value": access,
-                    "expected": expected,
-                },
-                row=index + 1,
-            )
-        )
-    return row, problems
-
-
-def _record_problem_path(index: int, field: str, dataset: dict) -> str:
-    """The JSON path of the item a ``records_import`` problem names (a model field, a
-    required item such as ``title``, or ``creators[0].name_ja``): where the value was
-    read from, else where in ``x_kura`` to give it."""
-    extension = dataset.get(EXTENSION, {})
-    if field == "data_man_contact":
-        field = "data_man_email"
-    top = re.split(r"[.\[]", field, maxsplit=1)[0]
-    # A required ja/en pair is named by its base (``title``): point at the Japanese half.
-    item = f"{top}_ja" if f"{top}_ja" in EXTENSION_FIELDS else top
-    base = re.sub(r"_(ja|en)$", "", top)
-    if top == "data_number" and dataset.get("dataset_id", {}).get("type") != "other":
-        suffix = "alternate_identifier"
-    elif top in NATIVE_PATHS:
-        suffix = NATIVE_PATHS[top]
-    elif item in extension:
-        suffix = f"{EXTENSION}.{field if item == top else item}"
-    elif top == "creators" and dataset.get("creator"):
-        suffix = re.sub(r"^creators(\[\d+\])?.*$", r"creator\1", field)
-    elif base in FALLBACK_PATHS:
-        suffix = FALLBACK_PATHS[base]
-    else:
-        suffix = f"{EXTENSION}.{field if item == top else item}"
-    return f"dmp.dataset[{index}].{suffix}"
-
-
-def madmp_import(
-    *, actor, project: Project, document: bytes | str, ip_address: str | None = None
-) -> list[DmpRecord]:
-    """Add the datasets of an maDMP 1.2 document to ``project`` as records.
-
-    All or nothing: a document that is not JSON, breaks the maDMP schema or Kura's
-    ``x_kura`` extension, or holds a dataset :func:`records_import` refuses (unknown
-    vocabulary value, duplicate Data No., missing required item) raises
-    :class:`ImportRefused` listing every problem, each with its JSON path (e.g.
-    ``dmp.dataset[2].title``) and the dataset's position (from 1) as ``row``; then the
-    database is unchanged. Project-level parts (``contact``, ``project``, the ``dmp``'s
-    ``x_kura``) are not applied.
-    """
-    parsed = _parse(document)
-    errors = madmp_validation_errors(parsed)
-    if errors:
-        raise ImportRefused(
-            [
-                _problem(
-                    path,
-                    _value_at(parsed, path),
-                    (
-                        _("Does not match Kura's x_kura extension: %(error)s")
-                        if f".{EXTENSION}" in path
-                        else _("Does not match the maDMP 1.2 schema: %(error)s")
-                    )
-                    % {"error": message},
-                    row=_row_of(path),
-                )
-                for path, message in errors
-            ]
-        )
-    datasets = parsed["dmp"]["dataset"]
-    language = parsed["dmp"]["language"]
-    rows: list[dict[str, Any]] = []
-    problems: list[ImportProblem] = []
-    for index, dataset in enumerate(datasets):
-        row, row_problems = _dataset_row(dataset, index, language)
-        rows.append(row)
-        problems.extend(row_problems)
-
-    with transaction.atomic():
-        try:
-            records = records_import(
-                actor=actor,
-                project=project,
-                rows=rows,
-                source="madmp-json",
-                ip_address=ip_address,
-            )
-        except ImportRefused as exc:
-            records = []
-            problems.extend(_record_problems(exc.problems, datasets))
-        if problems:
-            # Also undoes the records if only this module found problems.
-            raise ImportRefused(sorted(problems, key=lambda p: (p.row or 0, p.field)))
-    return records
-
-
-def _record_problems(found: list[ImportProblem], datasets: list[dict]) -> list[ImportProblem]:
-    """``records_import``'s problems, pointed at the JSON path of the dataset's item."""
-    located = []
-    for problem in found:
-        if problem.row is None:
-            located.append(problem)
-            continue
-        index = problem.row - 1  # records_import numbers rows from 1
-        dataset = datasets[index] if 0 <= index < len(datasets) else {}
-        located.append(
-            ImportProblem(
-                row=index + 1,
-                field=_record_problem_path(index, problem.field, dataset),
-                value=problem.value,
-                message=problem.message,
-            )
-        )
-    return located
+    return {**kept.get("top", {}), "dmp": dmp}

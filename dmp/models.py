@@ -35,6 +35,11 @@ class DataManagementPlan(models.Model):
     publication_policy = models.TextField(_("publication and sharing policy"), blank=True)
     restriction_reasons = models.TextField(_("reasons for restricting access"), blank=True)
     management_roles = models.TextField(_("who manages the data"), blank=True)
+    # The project-level parts of an imported maDMP (contact, contributors, project and
+    # funding, ethical issues, cost…), written back in place by the maDMP export.
+    madmp_extension = models.JSONField(
+        _("maDMP extension"), default=dict, blank=True, editable=False
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     updated_by = models.ForeignKey(
@@ -182,11 +187,24 @@ class DmpRecord(models.Model):
         default=MetadataAccess.CLOSED,
         help_text=_("Whether people outside the project may read this record's metadata."),
     )
-    contains_personal_data = models.BooleanField(_("contains personal data"), default=False)
+    # Three states: yes, no and unknown (None). Unknown blocks opening data beyond the
+    # project exactly as yes does (repository/governance/tiers.py), until someone sets it.
+    contains_personal_data = models.BooleanField(
+        _("contains personal data"),
+        null=True,
+        blank=True,
+        default=False,
+        help_text=_("Unknown blocks opening the record's files beyond the project, like yes."),
+    )
     anonymisation_attested = models.BooleanField(
         _("anonymisation attested"),
         default=False,
         help_text=_("The data manager attests that personal data has been anonymised."),
+    )
+    # What an imported maDMP dataset holds beyond Kura's items, written back in place by
+    # the maDMP export (dmp/madmp.py, "Round trip"); empty for a record made in Kura.
+    madmp_extension = models.JSONField(
+        _("maDMP extension"), default=dict, blank=True, editable=False
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -369,7 +387,8 @@ class DataManagementPlanVersion(models.Model):
 RECORD_FIELDS = tuple(
     field.name
     for field in DmpRecord._meta.concrete_fields
-    if field.name not in {"id", "project", "created_at", "updated_at", "harvest_changed_at"}
+    if field.name
+    not in {"id", "project", "created_at", "updated_at", "harvest_changed_at", "madmp_extension"}
 )
 CREATOR_FIELDS = (
     "erad_researcher_number",
@@ -378,3 +397,53 @@ CREATOR_FIELDS = (
     "affiliation_ja",
     "affiliation_en",
 )
+
+
+class DmpRecordRevision(models.Model):
+    """One saved state of a record: every change to it, by any path (forms, the records
+    API, imports, the admin, a withdrawal), keeps one in the same transaction, so the
+    record's history shows who changed what and when, and what the record was before.
+
+    ``items`` is the whole record after the change (its fields and creators, as
+    :func:`dmp.history.record_items` writes them); ``changes`` the fields that changed,
+    each ``[before, after]`` (on a new record, ``before`` is ``null``)."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("DMP record created")
+        EDITED = "edited", _("DMP record edited")
+        IMPORTED = "imported", _("Imported from a file")
+        ADMIN = "admin", _("Edited in the admin")
+        WITHDRAWN = "withdrawn", _("Dataset withdrawn")
+        BASELINE = "baseline", _("State when the history began")
+
+    record = models.ForeignKey(
+        DmpRecord,
+        on_delete=models.CASCADE,
+        related_name="revisions",
+        verbose_name=_("DMP record"),
+    )
+    number = models.PositiveIntegerField(_("revision"))
+    kind = models.CharField(_("kind of change"), max_length=16, choices=Kind.choices)
+    detail = models.CharField(_("detail"), max_length=64, blank=True)
+    items = models.JSONField(_("items"), default=dict)
+    changes = models.JSONField(_("changes"), default=dict)
+    saved_at = models.DateTimeField(_("saved at"), auto_now_add=True)
+    saved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("saved by"),
+    )
+
+    class Meta:
+        verbose_name = _("record revision")
+        verbose_name_plural = _("record revisions")
+        ordering = ["record_id", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["record", "number"], name="recordrevision_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record_id} r{self.number}"

@@ -21,16 +21,22 @@ from core.audit import AuditAction, audit_record
 from core.tiers import dated_tiers
 
 from .common_metadata import missing_requirements
-from .models import CREATOR_FIELDS, DmpRecord, RecordCreator
+from .history import record_revisions_create
+from .models import CREATOR_FIELDS, DmpRecord, DmpRecordRevision, RecordCreator
 from .models import RECORD_FIELDS as RECORD_NAMES
 
 IMPORT_ROLES = (Role.PM, Role.DATA_MANAGER)
+
+# A row may carry what its source holds beyond Kura's items (an imported maDMP dataset),
+# kept on the record as it is.
+EXTENSION_KEY = "madmp_extension"
 
 # The file formats records are imported from: (code, label). The code is what the import
 # form sends and what the audit trail keeps.
 IMPORT_FORMATS = [
     ("csti-csv", gettext_lazy("Common-metadata CSV (Japanese or English)")),
     ("madmp-json", gettext_lazy("maDMP 1.2 JSON")),
+    ("grdm-rocrate", gettext_lazy("GakuNin RDM RO-Crate (ro-crate-metadata.json or its zip)")),
 ]
 
 # Fields an import may set: everything a person fills in, not the bookkeeping.
@@ -106,6 +112,9 @@ def _record_from_row(row: _Row, project: Project, data: dict) -> DmpRecord:
     for field_name, value in data.items():
         if field_name == "creators":
             continue
+        if field_name == EXTENSION_KEY:
+            values[EXTENSION_KEY] = value if isinstance(value, dict) else {}
+            continue
         field = RECORD_FIELDS.get(field_name)
         if field is None:
             row.problem(field_name, value, _("Kura has no such item."))
@@ -126,6 +135,9 @@ def _record_from_row(row: _Row, project: Project, data: dict) -> DmpRecord:
             value = ""  # "not given" for a text item
         values[field_name] = value
 
+    # A file that does not say whether the data hold personal data (the common-metadata
+    # CSV has no such column) leaves it unknown, which blocks opening them, never "no".
+    values.setdefault("contains_personal_data", None)
     record = DmpRecord(project=project, **values)
 
     for requirement in missing_requirements(record):
@@ -189,40 +201,18 @@ def _creators_from_row(row: _Row, data: dict) -> list[RecordCreator]:
     return result
 
 
-def records_import(
-    *,
-    actor,
-    project: Project,
-    rows: list[dict],
-    source: str = "csti-csv",
-    ip_address: str | None = None,
-) -> list[DmpRecord]:
-    """Create the DMP records ``rows`` describe in ``project``, all of them or none.
+def records_check(*, project: Project, rows: list[dict]) -> list[ImportProblem]:
+    """Every problem :func:`records_import` would refuse ``rows`` for, writing nothing
+    (the maDMP import's review step reads them before it asks the person)."""
+    return _records_parse(project, rows)[1]
 
-    ``rows`` are dicts of DmpRecord model field names (text, dates as ``date`` or
-    ``YYYY-MM-DD``, vocabulary codes) plus an optional ``"creators"`` list of dicts with
-    ``erad_researcher_number``, ``name_ja``, ``name_en``, ``affiliation_ja`` and
-    ``affiliation_en``.
 
-    Every row is checked completely: unknown items and vocabulary values, the model's
-    field validation, missing required items (:func:`dmp.common_metadata.missing_items`),
-    dates and the embargo rule (an available date exactly when embargoed), and Data Nos.
-    repeated within the rows or already in the project. If anything is wrong, raises
-    :class:`ImportRefused` with every problem and changes nothing; otherwise creates the
-    records and their creators in one transaction and returns the records.
-
-    Only the project's PM and data managers may import (else ``PermissionDenied``).
-
-    An import audits one ``records_imported`` event: the format it came in (``source``, a
-    code of :data:`IMPORT_FORMATS`), how many records it created and their Data Nos.
-    """
-
-    if project_role(actor, project) not in IMPORT_ROLES:
-        raise PermissionDenied(_("Only the project manager and data managers import records."))
-
+def _records_parse(
+    project: Project, rows: list[dict]
+) -> tuple[list[tuple[DmpRecord, list[RecordCreator]]], list[ImportProblem]]:
     problems: list[ImportProblem] = []
     if not rows:
-        raise ImportRefused([ImportProblem(None, "", "", _("The file contains no records."))])
+        return [], [ImportProblem(None, "", "", _("The file contains no records."))]
 
     parsed: list[tuple[DmpRecord, list[RecordCreator]]] = []
     first_row_of: dict[str, int] = {}
@@ -258,9 +248,44 @@ def records_import(
             data_number,
             _("Data No. %(number)s already exists in this project.") % {"number": data_number},
         )
+    problems.sort(key=lambda p: p.row or 0)  # stable: within a row, in checking order
+    return parsed, problems
 
+
+def records_import(
+    *,
+    actor,
+    project: Project,
+    rows: list[dict],
+    source: str = "csti-csv",
+    ip_address: str | None = None,
+) -> list[DmpRecord]:
+    """Create the DMP records ``rows`` describe in ``project``, all of them or none.
+
+    ``rows`` are dicts of DmpRecord model field names (text, dates as ``date`` or
+    ``YYYY-MM-DD``, vocabulary codes) plus an optional ``"creators"`` list of dicts with
+    ``erad_researcher_number``, ``name_ja``, ``name_en``, ``affiliation_ja`` and
+    ``affiliation_en``.
+
+    Every row is checked completely: unknown items and vocabulary values, the model's
+    field validation, missing required items (:func:`dmp.common_metadata.missing_items`),
+    dates and the embargo rule (an available date exactly when embargoed), and Data Nos.
+    repeated within the rows or already in the project. If anything is wrong, raises
+    :class:`ImportRefused` with every problem and changes nothing; otherwise creates the
+    records and their creators in one transaction and returns the records.
+
+    Only the project's PM and data managers may import (else ``PermissionDenied``).
+
+    Each record keeps its first revision (:mod:`dmp.history`, the format as its detail),
+    and an import audits one ``records_imported`` event: the format it came in (``source``, a
+    code of :data:`IMPORT_FORMATS`), how many records it created and their Data Nos.
+    """
+
+    if project_role(actor, project) not in IMPORT_ROLES:
+        raise PermissionDenied(_("Only the project manager and data managers import records."))
+
+    parsed, problems = _records_parse(project, rows)
     if problems:
-        problems.sort(key=lambda p: p.row or 0)  # stable: within a row, in checking order
         raise ImportRefused(problems)
 
     try:
@@ -272,6 +297,12 @@ def records_import(
                     creator.record = record
                     creators.append(creator)
             RecordCreator.objects.bulk_create(creators)
+            record_revisions_create(
+                records=[(record, record_creators) for record, record_creators in parsed],
+                actor=actor,
+                kind=DmpRecordRevision.Kind.IMPORTED,
+                detail=source,
+            )
             audit_record(
                 actor=actor,
                 action=AuditAction.RECORDS_IMPORTED,

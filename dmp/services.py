@@ -5,7 +5,6 @@ so views, API and imports cannot forget to; and each audits what it changed, in 
 transaction.
 """
 
-import datetime
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -20,12 +19,14 @@ from core.audit import AuditAction, audit_record
 from core.tiers import dated_tiers
 
 from .common_metadata import missing_requirements
+from .history import record_items, record_revision_write
 from .models import (
     CREATOR_FIELDS,
     RECORD_FIELDS,
     DataManagementPlan,
     DataManagementPlanVersion,
     DmpRecord,
+    DmpRecordRevision,
     RecordCreator,
 )
 
@@ -69,7 +70,7 @@ def record_update_errors(record: DmpRecord) -> dict[str, list[str]]:
     """What the registered checks refuse in saving ``record``, changed in memory, over its
     stored row (for the admin, which saves without :func:`record_update`)."""
     stored = DmpRecord.objects.get(pk=record.pk)
-    return _checked(record, _record_snapshot(stored, creators=False))
+    return _checked(record, record_items(stored, creators=False))
 
 
 def _require_steward(actor, project: Project) -> None:
@@ -137,13 +138,6 @@ def next_data_number(project: Project) -> str:
 
 def _plan_answers(plan: DataManagementPlan) -> dict[str, str]:
     return {name: getattr(plan, name) for name in PLAN_ANSWER_FIELDS}
-
-
-def _raw(value: Any) -> Any:
-    """``value`` as the audit trail keeps it: JSON, dates in ISO 8601."""
-    if isinstance(value, datetime.date):  # and datetime
-        return value.isoformat()
-    return value
 
 
 def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[dict, dict]:
@@ -306,18 +300,6 @@ def record_creators_orcid_follow(*, user: User) -> int:
     )
 
 
-def _record_snapshot(record: DmpRecord, *, creators: bool) -> dict[str, Any]:
-    """The record's items (and, with ``creators``, its creators in order) as the audit
-    trail keeps them."""
-    snapshot = {name: _raw(getattr(record, name)) for name in RECORD_FIELDS}
-    if creators:
-        snapshot["creators"] = [
-            {name: value for name, value in row.items() if value}
-            for row in record.creators.order_by("position", "pk").values(*CREATOR_FIELDS)
-        ]
-    return snapshot
-
-
 @transaction.atomic
 def record_create(
     *,
@@ -328,7 +310,8 @@ def record_create(
     ip_address: str | None = None,
 ) -> DmpRecord:
     """Declare a new managed dataset in ``project`` with its creators (in citation order);
-    audits ``record_created`` with the items it was given.
+    keeps its first revision (:mod:`dmp.history`) and audits ``record_created`` with the
+    items it was given.
 
     Raises ``ValidationError`` with field-level messages when a required item is missing.
     """
@@ -338,7 +321,10 @@ def record_create(
     _record_validate(record)
     record.save()
     _creators_replace(record, list(creators))
-    given = _record_snapshot(record, creators=True)
+    given = record_items(record, creators=True)
+    record_revision_write(
+        record=record, actor=actor, kind=DmpRecordRevision.Kind.CREATED, before=None
+    )
     audit_record(
         actor=actor,
         action=AuditAction.RECORD_CREATED,
@@ -360,14 +346,15 @@ def record_update(
 ) -> DmpRecord:
     """Change a record's common metadata; ``creators`` (when given) replaces the list.
 
-    Audits ``record_edited`` with the items that changed (before and after); a save that
-    changes nothing writes no event. Raises ``ValidationError`` with field-level messages
-    when an item is invalid or a registered check refuses the change (closing the metadata
-    of a published record).
+    Keeps a revision (:mod:`dmp.history`) and audits ``record_edited`` with the items that
+    changed (before and after); a save that changes nothing writes neither. Raises
+    ``ValidationError`` with field-level messages when an item is invalid or a registered
+    check refuses the change (closing the metadata of a published record).
     """
     _require_steward(actor, record.project)
     record = DmpRecord.objects.select_for_update().get(pk=record.pk)
-    before = _record_snapshot(record, creators=creators is not None)
+    kept = record_items(record)  # the whole record, for its history
+    before = kept if creators is not None else {k: v for k, v in kept.items() if k != "creators"}
     _record_apply(record, fields)
     _record_validate(record)
     if errors := _checked(record, before):
@@ -376,7 +363,10 @@ def record_update(
     if creators is not None:
         _creators_replace(record, list(creators))
     changed_before, changed_after = _changes(
-        before, _record_snapshot(record, creators=creators is not None)
+        before, record_items(record, creators=creators is not None)
+    )
+    record_revision_write(
+        record=record, actor=actor, kind=DmpRecordRevision.Kind.EDITED, before=kept
     )
     if changed_after:
         audit_record(

@@ -19,15 +19,17 @@ its ``downloaders`` and ``listed_to`` columns, never from tiers named one by one
 
 Further rules: curators see all stored metadata and may download (and decide) only while
 a tier change request on the object is pending; a quarantined object cannot be downloaded
-by anyone. Only stored objects are downloaded, edited or deleted, and pages that list
-objects list only stored ones: an upload that never completed is seen by nobody but its
-uploader, who sees it while it is still ``uploading`` (on "My uploads", the upload page
-and the object API; it is aborted through the upload API, not edited), and by nobody once
-``abandoned``; deleted objects are seen by nobody (the audit trail keeps what they were).
-The uploader counts as a steward only while still a member of the project. Superusers see,
-edit and manage every stored object, but quarantine binds them too. Deleting an object
-(its bytes leave storage; the row stays, marked deleted, for the audit trail) is for its
-stewards.
+(or previewed) by anyone. Previews (thumbnails, tiles, summaries) follow the download rule,
+except that personal data is never previewed to the public and a DICOM image of personal
+data only to the project's stewards (``Action.PREVIEW``). Only stored objects are
+downloaded, edited or deleted, and pages that list objects list only stored ones: an
+upload that never completed is seen by nobody but its uploader, who sees it while it is
+still ``uploading`` (on "My uploads", the upload page and the object API; it is aborted
+through the upload API, not edited), and by nobody once ``abandoned``; deleted objects
+are seen by nobody (the audit trail keeps what they were). The uploader counts as a
+steward only while still a member of the project. Superusers see, edit and manage every
+stored object, but quarantine binds them too. Deleting an object (its bytes leave storage;
+the row stays, marked deleted, for the audit trail) is for its stewards.
 
 Who may do what with a project (decide access requests, read the audit trail, …) is
 ``accounts.roles.may``; the record, request and audit-event rules and the four-eyes
@@ -72,6 +74,9 @@ class Action(StrEnum):
     EDIT = "edit"
     MANAGE_ACCESS = "manage_access"
     DELETE = "delete"
+    # A preview, tile or summary (repository/previews/): who may download the bytes, but
+    # never the public for personal data, and a DICOM image of personal data only stewards.
+    PREVIEW = "preview"
 
 
 ALL = Q(pk__isnull=False)
@@ -79,6 +84,13 @@ NOTHING = Q(pk__isnull=True)
 
 STORED = Q(status=DataObject.Status.STORED)
 NOT_QUARANTINED = Q(quarantined_at__isnull=True)
+# Neither the object nor its record (unless the record attests anonymisation) is flagged
+# as personal data: the same test as the one that keeps personal data from opening.
+NOT_PERSONAL = Q(contains_personal_data=False) & (
+    Q(record__isnull=True)
+    | Q(record__contains_personal_data=False)
+    | Q(record__anonymisation_attested=True)
+)
 
 
 def _membership(user, project_ref: str = "project", roles=None, project=None) -> Q:
@@ -174,6 +186,20 @@ def rule(user, action: Action | str, project: Project | None = None) -> Q:
         if user.is_superuser:
             return STORED
         return STORED & (_steward(user, project) | _pending_review(user))
+    if action is Action.PREVIEW:
+        download = rule(user, Action.DOWNLOAD, project)
+        if user.is_superuser:
+            return download
+        # Personal data is previewed only to those who download it as members, grantees or
+        # reviewing curators, never because it is open to everyone; DICOM images of
+        # personal data (faces, burnt-in names) only to the project's stewards.
+        beyond_everyone = (
+            _membership(user, project=project) | _live_grant(user, now) | _pending_review(user)
+        )
+        personal_allowed = _steward(user, project) | (
+            beyond_everyone & ~Q(technical_metadata__format="DICOM")
+        )
+        return download & (NOT_PERSONAL | personal_allowed)
     raise ValueError(action)  # pragma: no cover - Action() already refused it
 
 
@@ -366,3 +392,30 @@ def access_dmp_record(user, project: Project, pk) -> DmpRecord:
         return records_visible_to(user).select_related("project").get(project=project, pk=pk)
     except (DmpRecord.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such record.") from exc
+
+
+def through(condition: Q, prefix: str) -> Q:
+    """``condition`` (a rule of this module) for rows that reach its model through the
+    relation ``prefix`` (``"data_object__"``, ``"record__"``): the same rule, joined
+    instead of asked in a subquery. Only a rule of plain column conditions can be followed
+    so — an anonymous visitor's, which holds no membership or grant subquery; any other
+    raises ``ValueError``."""
+    children = []
+    for child in condition.children:
+        if isinstance(child, Q):
+            children.append(through(child, prefix))
+        elif isinstance(child, tuple):
+            children.append((prefix + child[0], child[1]))
+        else:
+            raise ValueError(f"{child!r} cannot be followed through {prefix!r}")
+    return Q(*children, _connector=condition.connector, _negated=condition.negated)
+
+
+def may_read_restricted_usage(user, project: Project) -> bool:
+    """Whether ``user`` sees a project's shared and in-project usage figures (views and
+    downloads by grantees and members) beside the public ones: whoever reads its dashboard
+    (its PM and data managers, curators, superusers) and program officers. Everyone else
+    sees the public figures only (``repository/usage/selectors.py``)."""
+    return may(user, ProjectAction.READ_DASHBOARD, project) or may(
+        user, ProjectAction.READ_PROGRAMS
+    )

@@ -18,7 +18,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from dmp.admin import DmpRecordAdmin
-from dmp.models import DmpRecord
+from dmp.models import DmpRecord, DmpRecordRevision
 from repository.models import (
     AccessGrant,
     AccessRequest,
@@ -383,6 +383,23 @@ class AuditEventAdmin(ViewOnlyAdmin):
     @admin.display(description=_("after"))
     def after_json(self, obj: AuditEvent) -> str:
         return _pretty_json(obj.after)
+
+
+@admin.register(DmpRecordRevision)
+class DmpRecordRevisionAdmin(ViewOnlyAdmin):
+    """A record's history: written by whatever changed the record (``dmp/history.py``),
+    never edited."""
+
+    list_display = ("record", "number", "kind", "saved_at", "saved_by")
+    list_filter = ("kind", "saved_at")
+    list_select_related = ("record", "saved_by")
+    search_fields = ("record__data_number", "record__title_ja", "record__title_en")
+    fields = ("record", "number", "kind", "detail", "saved_at", "saved_by", "changes_json")
+    readonly_fields = fields
+
+    @admin.display(description=_("changes"))
+    def changes_json(self, obj: DmpRecordRevision) -> str:
+        return _pretty_json(obj.changes)
 
 
 admin.site.unregister(DmpRecord)

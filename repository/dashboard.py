@@ -84,6 +84,7 @@ from repository.models import (
 from repository.plans.selectors import EXPORT_FORMATS
 from repository.preservation.fixity import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
 from repository.tally import tally_by_month, tally_by_type, tally_embargoes, tally_in_use
+from repository.usage.presenters import dashboard_usage
 
 EMBARGO_WINDOW_DAYS = 90
 EMBARGO_LIST = 20
@@ -592,6 +593,8 @@ def project_dashboard_context(
         # Pending items link to where they are decided, for whom may decide them there.
         "can_decide_access": can_edit and may(user, ProjectAction.DECIDE_ACCESS, project),
         "can_review": can_review,
+        # Views and downloads (COUNTER); each fold moves the project's generation.
+        "usage": dashboard_usage(project=project),
     }
 
 

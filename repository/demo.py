@@ -27,7 +27,8 @@ from django.utils import timezone
 from accounts.models import Institution, Membership, Project, Role, User
 from core.machine_text import Message
 from core.vocabularies import MetadataAccess, Tier
-from dmp.models import DataManagementPlan, DmpRecord
+from dmp.history import record_revision_write
+from dmp.models import DataManagementPlan, DmpRecord, DmpRecordRevision
 from dmp.services import plan_save
 from repository.models import (
     AccessRequest,
@@ -495,6 +496,10 @@ def _records(project: Project, embargo_until: date) -> dict[str, DmpRecord]:
             name_en="Hina Suzuki",
             affiliation_ja="蔵研究所",
             affiliation_en="Kura Research Institute",
+        )
+        # Its history starts here, as a record made through the forms would.
+        record_revision_write(
+            record=record, actor=None, kind=DmpRecordRevision.Kind.CREATED, before=None
         )
         records[spec["data_number"]] = record
     return records

@@ -86,6 +86,15 @@ class DataObject(ScopeTracking):
         VERIFIED = "verified", _("Verified")
         FAILED = "failed", _("Failed")
 
+    class PreviewState(models.TextChoices):
+        """What became of the preview (repository/previews/), made after the checksum."""
+
+        NONE = "none", _("No preview")  # a format Kura does not preview
+        PENDING = "pending", _("Being prepared")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Too large to preview")
+
     project = models.ForeignKey(
         Project, on_delete=models.PROTECT, related_name="data_objects", verbose_name=_("project")
     )
@@ -148,6 +157,19 @@ class DataObject(ScopeTracking):
         blank=True,
         help_text=_("Cross-checked against the SHA-256 Kura computes from the stored bytes."),
     )
+    client_parts_sha256 = models.CharField(
+        _("SHA-256 of the parts given by the uploader"),
+        max_length=64,
+        blank=True,
+        help_text=_(
+            "The SHA-256 of the SHA-256 digests of the upload's parts, in part order (a browser"
+            " hashes each part as it reads it); cross-checked against the stored bytes cut at"
+            " the same part size."
+        ),
+    )
+    client_part_size = models.PositiveBigIntegerField(
+        _("part size of the uploader's part digests"), null=True, blank=True
+    )
     duplicate_of = models.ForeignKey(
         "self",
         on_delete=models.SET_NULL,
@@ -165,6 +187,13 @@ class DataObject(ScopeTracking):
     quarantine_reason = MachineTextField(_("quarantine reason"), blank=True)
     technical_metadata = models.JSONField(_("technical metadata"), default=dict, blank=True)
     contains_personal_data = models.BooleanField(_("contains personal data"), default=False)
+    preview_state = models.CharField(
+        _("preview state"), max_length=8, choices=PreviewState.choices, default=PreviewState.NONE
+    )
+    # What the preview worker derived (repository/previews/): the image planes and their
+    # sizes, or a sequencing file's summary. The derived files themselves are in storage
+    # beside the object (previews.keys), never counted in ``size``.
+    preview = models.JSONField(_("preview"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     stored_at = models.DateTimeField(_("stored at"), null=True, blank=True)
     last_fixity_at = models.DateTimeField(_("last fixity check"), null=True, blank=True)
@@ -188,6 +217,12 @@ class DataObject(ScopeTracking):
             models.Index(fields=["checksum_state"]),
             models.Index(fields=["tier", "available_date"], name="dataobject_embargo_idx"),
             models.Index(fields=["last_fixity_at"], name="dataobject_fixity_idx"),
+            # Beat's requeue looks for previews left pending every minute: few rows.
+            models.Index(
+                fields=["last_fixity_at"],
+                condition=models.Q(preview_state="pending"),
+                name="dataobject_preview_pending_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -213,12 +248,15 @@ class DataObject(ScopeTracking):
 
     @property
     def integrity(self) -> str | None:
-        """How far "verified" reaches: ``end_to_end`` when the uploader's SHA-256 matched
-        the stored bytes, ``at_rest`` when the uploader sent none (only the stored bytes
-        were hashed), ``None`` while not verified (a mismatch never ends verified)."""
+        """How far "verified" reaches: ``end_to_end`` when the uploader's SHA-256 (of the
+        file, or of its parts) matched the stored bytes, ``at_rest`` when the uploader sent
+        none (only the stored bytes were hashed), ``None`` while not verified (a mismatch
+        never ends verified)."""
         if self.checksum_state != self.ChecksumState.VERIFIED:
             return None
-        return Integrity.END_TO_END if self.client_sha256 else Integrity.AT_REST
+        if self.client_sha256 or self.client_parts_sha256:
+            return Integrity.END_TO_END
+        return Integrity.AT_REST
 
 
 class Integrity(models.TextChoices):
@@ -806,3 +844,77 @@ class DatasetVersion(DoiColumns):
 
     def __str__(self) -> str:
         return f"record {self.record_id} v{self.number}"
+
+
+class UsageEvent(models.Model):
+    """One landing-page view (a COUNTER *investigation*) or file download (a *request*),
+    as folded by ``kura.usage_fold`` from the capture buffer (``repository/usage/``).
+
+    Only what the COUNTER Code of Practice for Research Data needs is kept: when, what,
+    how the visitor stands to the data (``scope``), whether a machine asked, and
+    ``session``, a salted hash of the visitor and the hour whose salt changes every day
+    (no address, no account). Rows are never updated; counts are read from them
+    (``repository/usage/selectors.py``)."""
+
+    class Kind(models.TextChoices):
+        INVESTIGATION = "i", _("view")
+        REQUEST = "r", _("download")
+
+    class Scope(models.TextChoices):
+        PUBLIC = "public", _("public")
+        SHARED = "shared", _("shared")
+        PROJECT = "project", _("in the project")
+
+    at = models.DateTimeField(_("at"))
+    # The first day of the month of ``at`` in KURA_TIME_ZONE: reports and charts group by it.
+    month = models.DateField(_("month"))
+    kind = models.CharField(_("kind"), max_length=1, choices=Kind.choices)
+    # Without database constraints, as for an append-only log: checking three foreign keys
+    # of every row at commit was a third of a fold's time. The fold writes only ids it has
+    # just read, and deleting a project, record or object deletes its events (Django's
+    # cascade); the readers join the rows they count.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    record = models.ForeignKey(
+        DmpRecord, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    data_object = models.ForeignKey(
+        "DataObject",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+    )
+    scope = models.CharField(_("scope"), max_length=8, choices=Scope.choices)
+    machine = models.BooleanField(_("machine access"), default=False)
+    session = models.CharField(_("session"), max_length=16)
+    # A repeat of the same visitor's click on the same item within 30 seconds: kept, so
+    # that the next batch still sees it, and left out of every total.
+    double_click = models.BooleanField(_("double click"), default=False)
+
+    class Meta:
+        verbose_name = _("usage event")
+        verbose_name_plural = _("usage events")
+        indexes = [
+            models.Index(fields=("record", "month"), name="usage_record_month"),
+            models.Index(fields=("project", "month"), name="usage_project_month"),
+            models.Index(fields=("month",), name="usage_month"),
+            models.Index(fields=("at",), name="usage_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of record {self.record_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class UsageFold(models.Model):
+    """A batch of captured events already folded into ``UsageEvent``: the batch's token,
+    written in the fold's transaction, makes a fold repeated after a crash change nothing."""
+
+    token = models.CharField(max_length=64, unique=True)
+    events = models.PositiveIntegerField(default=0)
+    folded_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"usage batch {self.token}"

@@ -18,6 +18,7 @@ from repository.access import permissions_for
 from repository.forms import QuarantineClearForm, TierChangeForm
 from repository.models import DataObject, FixityCheck
 from repository.preservation.quarantine import quarantine_reverify_pending
+from repository.previews.presenters import PreviewPanel, preview_panel
 from repository.selectors import (
     object_duplicate_original,
     object_pending_tier_requests,
@@ -47,6 +48,7 @@ class ObjectPage:
     # Curators only: {"pending", "form", "last_check"} of a quarantined object.
     quarantine: dict[str, Any] | None
     dated_tiers: tuple[str, ...]  # tiers shown with their available date
+    preview: PreviewPanel | None  # to those who may see it (Action.PREVIEW)
 
 
 def object_page(
@@ -93,4 +95,5 @@ def object_page(
         can_review=can_review,
         quarantine=quarantine,
         dated_tiers=dated_tiers(),
+        preview=preview_panel(data_object=data_object, may_preview=permissions["can_preview"]),
     )

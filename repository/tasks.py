@@ -10,7 +10,13 @@ from repository.health import run_health_checks
 from repository.models import DataObject
 from repository.preservation import checksums, housekeeping, quarantine, queue
 from repository.preservation.object_store import StoreError
-from repository.preservation.queue import checksum_send, doi_sync_send, quarantine_reverify_send
+from repository.preservation.queue import (
+    checksum_send,
+    doi_sync_send,
+    preview_send,
+    quarantine_reverify_send,
+)
+from repository.previews import services as previews
 from repository.publishing import sync
 
 logger = logging.getLogger(__name__)
@@ -76,6 +82,22 @@ def checksums_fan_out_task(object_ids: list[int]) -> int:
 
 
 @shared_task(
+    name=queue.PREVIEW,
+    **_retried_on(StoreError, max_retries=8),
+    time_limit=settings.KURA_PREVIEW_TIME_LIMIT,
+    soft_time_limit=settings.KURA_PREVIEW_TIME_LIMIT - 60,
+)
+def preview_task(self, object_id: int) -> dict:
+    """Make the preview of a verified object (queued on commit by its verification, on the
+    preview queue, which a checksum never waits behind)."""
+    data_object = previews.data_object_preview_make(data_object_id=object_id)
+    return {
+        "object_id": object_id,
+        "preview_state": data_object.preview_state if data_object else None,
+    }
+
+
+@shared_task(
     name=queue.QUARANTINE_REVERIFY, **_retried_on(StoreError, max_retries=8), **HASHING_LIMITS
 )
 def quarantine_reverify_task(
@@ -114,8 +136,9 @@ def abandoned_uploads_sweep_task() -> dict:
 @shared_task(name="kura.checksum_requeue", acks_late=True)
 def checksum_requeue_task() -> dict:
     """Queue the checksums the broker missed, and again those a lost worker or message
-    left ``pending`` or ``verifying``, and the curators' re-verifications of quarantined
-    objects whose task was lost (Celery beat, every minute; and when a worker starts)."""
+    left ``pending`` or ``verifying``, the curators' re-verifications of quarantined
+    objects whose task was lost, and previews left ``pending`` (Celery beat, every minute;
+    and when a worker starts)."""
     now = timezone.now()
     object_ids = housekeeping.checksums_stalled(now=now)
     for object_id in object_ids:
@@ -125,7 +148,14 @@ def checksum_requeue_task() -> dict:
         quarantine_reverify_send(
             stalled.object_id, stalled.curator_id, stalled.comment, stalled.ip_address
         )
-    return {"queued": len(object_ids), "reverifications": len(reverifications)}
+    previews_waiting = previews.previews_stalled(now=now)
+    for object_id in previews_waiting:
+        preview_send(object_id)
+    return {
+        "queued": len(object_ids),
+        "reverifications": len(reverifications),
+        "previews": len(previews_waiting),
+    }
 
 
 @shared_task(name="kura.embargo_lift", acks_late=True)
@@ -169,6 +199,15 @@ def tally_fold_task() -> dict:
     from repository.tally import tally_fold
 
     return {"folded": tally_fold()}
+
+
+@shared_task(name="kura.usage_fold", acks_late=True)
+def usage_fold_task() -> dict:
+    """Fold the views and downloads captured on the request path into usage events
+    (Celery beat, every minute; repository/usage/fold.py)."""
+    from repository.usage.fold import usage_fold
+
+    return {"events": usage_fold()}
 
 
 class DoiCallFailed(Exception):

@@ -35,6 +35,7 @@ urlpatterns = [
         views.object_download,
         name="object-download",
     ),
+    path("", include("repository.previews.urls")),
     path("", include("repository.plans.urls")),
     path("", include("repository.discovery.public.urls")),
     path("", include("repository.publishing.urls")),

@@ -24,6 +24,7 @@ from repository.presenters import page_context
 from repository.preservation import quarantine
 from repository.preservation.fixity import CHECKSUM_FILTERS
 from repository.preservation.storage import download_response
+from repository.usage.capture import download_note
 
 
 @require_safe
@@ -152,6 +153,7 @@ def object_download(request, object_id: int):
         actor=request.user, data_object=data_object, ip_address=client_ip(request)
     )
     response = download_response(data_object)
+    download_note(request, data_object, response)
     if data_object.record_id:
         # FAIR Signposting: the file belongs to its dataset's landing page (on S3's 302 too).
         response["Link"] = signposts.link_header(

@@ -13,7 +13,7 @@ from accounts.models import (
     Project,
     User,
 )
-from dmp.models import DataManagementPlan, DmpRecord
+from dmp.models import DataManagementPlan, DmpRecord, DmpRecordRevision
 from repository.models import (
     AccessGrant,
     AccessRequest,
@@ -36,6 +36,7 @@ KURA_MODELS = [
     Membership,
     DataManagementPlan,
     DmpRecord,
+    DmpRecordRevision,
     DataObject,
     UploadSession,
     FixityCheck,

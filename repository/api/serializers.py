@@ -280,12 +280,28 @@ class CompleteSerializer(serializers.Serializer):
     sha256 = serializers.RegexField(
         r"^[0-9a-fA-F]{64}$", required=False, allow_blank=True, default=""
     )
+    parts_sha256 = serializers.RegexField(
+        r"^[0-9a-fA-F]{64}$",
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Instead of sha256: the SHA-256 of the parts' SHA-256 digests (32 bytes"
+        " each, in part order, each part part_size bytes but the last), as a browser computes"
+        " it; cross-checked against the stored bytes as sha256 is.",
+    )
 
     def validate_parts(self, parts):
         numbers = [p["part_number"] for p in parts]
         if len(numbers) != len(set(numbers)):
             raise serializers.ValidationError("Each part number may appear once.")
         return parts
+
+    def validate(self, attrs):
+        if attrs.get("sha256") and attrs.get("parts_sha256"):
+            raise serializers.ValidationError(
+                {"parts_sha256": "Send either sha256 or parts_sha256, not both."}
+            )
+        return attrs
 
 
 @extend_schema_serializer(

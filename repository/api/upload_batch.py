@@ -174,9 +174,10 @@ class UploadBatchCompleteView(APIView):
         for index, (item, (claim, errors)) in enumerate(zip(items, checked, strict=True)):
             if errors is None:
                 claimed = {p["part_number"]: p["etag"] for p in claim["parts"]}
-                valid.append(
-                    (index, upload_batch.Completion(claim["id"], claimed, claim["sha256"]))
+                completion = upload_batch.Completion(
+                    claim["id"], claimed, claim["sha256"], claim["parts_sha256"]
                 )
+                valid.append((index, completion))
             else:
                 given = item.get("id") if isinstance(item, dict) else None
                 answers[index] = {

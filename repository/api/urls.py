@@ -1,6 +1,7 @@
 from django.urls import path
 
 from repository.api import members, requests, upload_batch, views
+from repository.usage import api as usage
 
 urlpatterns = [
     path("uploads/", views.UploadListView.as_view(), name="upload-list"),
@@ -78,4 +79,10 @@ urlpatterns = [
     path(
         "objects/<int:object_id>/", views.DataObjectDetailView.as_view(), name="api-object-detail"
     ),
+    path(
+        "records/<int:record_id>/usage",
+        usage.RecordUsageView.as_view(),
+        name="api-record-usage",
+    ),
+    path("reports/dsr", usage.DatasetReportView.as_view(), name="api-report-dsr"),
 ]

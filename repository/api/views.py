@@ -129,6 +129,7 @@ class UploadCompleteView(APIView):
             session=session,
             parts=claimed,
             sha256=data.validated_data["sha256"],
+            parts_sha256=data.validated_data["parts_sha256"],
             ip_address=client_ip(request),
         )
         body = serializers.DataObjectSerializer(data_object).data

@@ -12,13 +12,15 @@ from repository.access import Action, visible_to
 from repository.governance.tiers import data_object_withdraw_from_requests
 from repository.models import AuditEvent, DataObject
 from repository.preservation.object_store import object_store
+from repository.previews.keys import derived_prefix
 from repository.services import audit_event_record
 
 
 def data_object_delete(*, actor, data_object_id, ip_address: str | None = None) -> DataObject:
     """Delete the object ``data_object_id`` for ``actor`` (its uploader, PM or data manager).
 
-    Under a row lock: removes the bytes from storage, marks the object deleted, audits ``deleted``
+    Under a row lock: removes the bytes (and the derived files of its preview) from
+    storage, marks the object deleted, audits ``deleted``
     with what it was (name, size, SHA-256, tier) and takes it out of the pending tier change
     requests that cover it
     (:func:`~repository.governance.tiers.data_object_withdraw_from_requests`). ``Http404`` if
@@ -43,8 +45,10 @@ def data_object_delete(*, actor, data_object_id, ip_address: str | None = None) 
             "storage_key": data_object.storage_key,
         }
         # Deleting a missing key succeeds on S3 and on disk, so a retry after a failed
-        # commit is safe.
-        object_store().delete(data_object.storage_key)
+        # commit is safe. Its derived files (previews) go with it.
+        store = object_store()
+        store.delete(data_object.storage_key)
+        store.delete_prefix(derived_prefix(data_object.storage_key))
         data_object.status = DataObject.Status.DELETED
         data_object.save(update_fields=["status"])
         # Its copies are no longer duplicates of anything kept (repository.preservation.duplicates).

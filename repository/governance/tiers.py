@@ -36,6 +36,7 @@ from accounts.roles import ProjectAction, may
 from core.machine_text import Message
 from core.tiers import beyond_project, dated_tiers, openness, tier_rule
 from core.vocabularies import Tier
+from dmp.models import DmpRecord
 from repository.access import Action, tier_decision_refusal, visible_to
 from repository.governance.decisions import (
     RequestAlreadyDecided,
@@ -87,15 +88,35 @@ def tier_change_needs_review(
     )
 
 
+def record_personal_data_blocker(record: DmpRecord | None, *, name: str) -> str | None:
+    """Why the record's personal-data state keeps the file ``name`` inside the project:
+    it holds personal data, or nobody knows whether it does (unknown blocks exactly as
+    yes), and the record does not attest anonymisation; ``None`` when it does not."""
+    if record is None or record.anonymisation_attested:
+        return None
+    if record.contains_personal_data:
+        return _(
+            "%(name)s: its DMP record is flagged as containing personal data and does not"
+            " attest anonymisation."
+        ) % {"name": name}
+    if record.contains_personal_data is None:
+        return _(
+            "%(name)s: the record's personal-data state is unknown: set it in the DMP first."
+        ) % {"name": name}
+    return None
+
+
 def tier_change_blockers(
     data_object: DataObject, *, tier: str, available_date: datetime.date | None = None
 ) -> list[str]:
     """Why ``data_object`` may not change to ``tier`` (empty: nothing stands in the way).
 
     Only opening data beyond the project is ever blocked: by personal data (on the object
-    or its record) unless the record attests anonymisation, by a checksum that is not
-    verified, by quarantine, or by a missing or withdrawn DMP record. The service and the
-    review page both ask here, so the curator sees exactly what the service will refuse.
+    or its record, where an unknown state counts as yes,
+    :func:`record_personal_data_blocker`) unless the record attests anonymisation, by a
+    checksum that is not verified, by quarantine, or by a missing or withdrawn DMP record.
+    The service and the review page both ask here, so the curator sees exactly what the
+    service will refuse.
     """
     if tier not in beyond_project() or not tier_change_opens(
         data_object, tier=tier, available_date=available_date
@@ -119,14 +140,8 @@ def tier_change_blockers(
             )
             % name
         )
-    elif record is not None and record.contains_personal_data and not attested:
-        reasons.append(
-            _(
-                "%(name)s: its DMP record is flagged as containing personal data and does not"
-                " attest anonymisation."
-            )
-            % name
-        )
+    elif reason := record_personal_data_blocker(record, name=data_object.original_filename):
+        reasons.append(reason)
     if data_object.checksum_state != DataObject.ChecksumState.VERIFIED:
         reasons.append(
             _("%(name)s: its checksum is not verified (%(state)s).")

@@ -3,11 +3,15 @@
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.template.defaultfilters import filesizeformat
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from accounts.models import Project
+from accounts.models import Project, bilingual
 from accounts.roles import ProjectAction, may
 from core.vocabularies import (
     ACCESS_RIGHTS,
@@ -20,11 +24,20 @@ from core.vocabularies import (
     MetadataAccess,
 )
 from dmp.common_metadata import incomplete_condition, missing_requirements
-from dmp.items import FIELDSETS, ITEM_NAMES, item_label
-from dmp.models import DataManagementPlan, DataManagementPlanVersion, DmpRecord, RecordCreator
+from dmp.items import FIELDSETS, ITEM_NAMES, item_label, item_stem
+from dmp.madmp_import import plan_imported_parts
+from dmp.models import (
+    RECORD_FIELDS,
+    DataManagementPlan,
+    DataManagementPlanVersion,
+    DmpRecord,
+    DmpRecordRevision,
+    RecordCreator,
+)
 from dmp.services import PLAN_ANSWER_FIELDS
 from repository.access import Action, projects_visible_to, records_visible_to, visible_to
 from repository.models import DataObject
+from repository.usage.selectors import ScopeCounts, usage_by_scope
 
 
 def _missing_items(record: DmpRecord) -> list[str]:
@@ -63,6 +76,41 @@ def plan_history(plan: DataManagementPlan | None) -> list[dict]:
         previous = version
     history.reverse()
     return history
+
+
+# The latest revisions the record page lists; older ones stay stored.
+HISTORY_SHOWN = 100
+# Items in the order the history lists their changes.
+HISTORY_ORDER = {name: index for index, name in enumerate((*RECORD_FIELDS, "creators"))}
+
+
+def record_history(record: DmpRecord) -> dict:
+    """The record's revisions, newest first (at most :data:`HISTORY_SHOWN`): who saved
+    each, when, how, and every item it changed with its value before and after, in the
+    page's language. A baseline revision (the state when the history began) lists the
+    record's items as they were."""
+    revisions = list(
+        record.revisions.select_related("saved_by").order_by("-number")[: HISTORY_SHOWN + 1]
+    )
+    more = len(revisions) > HISTORY_SHOWN
+    entries = []
+    for revision in revisions[:HISTORY_SHOWN]:
+        shown = revision.changes
+        if revision.kind == DmpRecordRevision.Kind.BASELINE:
+            shown = {n: [None, v] for n, v in revision.items.items() if v not in ("", None, [])}
+        changes = [
+            {
+                "name": name,
+                "label": item_field_label(name),
+                "before": item_display(name, values[0], project=record.project),
+                "after": item_display(name, values[1], project=record.project),
+            }
+            for name, values in sorted(
+                shown.items(), key=lambda pair: HISTORY_ORDER.get(pair[0], len(HISTORY_ORDER))
+            )
+        ]
+        entries.append({"revision": revision, "changes": changes})
+    return {"entries": entries, "more": more, "shown": HISTORY_SHOWN}
 
 
 def project_records(*, user, project: Project, objects: QuerySet) -> QuerySet:
@@ -155,6 +203,7 @@ def dmp_page_context(*, user, project: Project) -> dict:
         "plan": plan,
         "answers": answers,
         "history": plan_history(plan),
+        "imported_parts": plan_imported_parts(plan),
         "records": records,
         "coverage": coverage(records=records, objects=objects),
         "can_edit": may(user, ProjectAction.EDIT_DMP, project),
@@ -180,23 +229,71 @@ VOCABULARIES = {
 }
 
 
-def _display(record: DmpRecord, name: str) -> str:
-    value = getattr(record, name)
+def item_display(name: str, value, *, project: Project) -> str:
+    """A record item's value (as stored, or as the history keeps it) in the page's
+    language: vocabulary labels, Yes / No / Unknown, creators' names."""
+    if name == "creators":
+        return "; ".join(bilingual(c.get("name_ja", ""), c.get("name_en", "")) for c in value or [])
     if name == "data_research_field" and value == SAME_AS_PROJECT:
-        field = RESEARCH_FIELDS[record.project.research_field].label()
+        field = RESEARCH_FIELDS[project.research_field].label()
         return _("Same as the project (%(field)s)") % {"field": field}
     if name in VOCABULARIES and value in VOCABULARIES[name]:
         return VOCABULARIES[name][value].label()
     if isinstance(value, bool):
         return _("Yes") if value else _("No")
+    if value is None and name == "contains_personal_data":
+        return _("Unknown")  # never shown as "No"
     if value is None:
-        return ""
-    display = getattr(record, f"get_{name}_display", None)
-    return str(display()) if display else str(value)
+        return _("Unknown") if name == "contains_personal_data" else ""
+    try:
+        choices = dict(DmpRecord._meta.get_field(name).flatchoices)
+    except FieldDoesNotExist:  # an item a later version of Kura no longer has
+        choices = {}
+    return str(choices.get(value, value))
 
 
-def record_sections(record: DmpRecord) -> list[dict]:
-    """The record's items, grouped like the form, with values in the page's language."""
+def item_field_label(name: str) -> str:
+    """The label of one stored item: the official name of a common item (with the
+    language of a pair's half), else the field's own name."""
+    if name == "creators" or (name in ITEM_NAMES and item_stem(name) == name):
+        return item_label(name)
+    try:
+        return capfirst(DmpRecord._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return name
+
+
+def _file_size_from_objects(totals: dict) -> str:
+    count = totals["object_count"]
+    return ngettext(
+        "%(size)s in %(count)d data object (counted from the objects)",
+        "%(size)s in %(count)d data objects (counted from the objects)",
+        count,
+    ) % {"size": filesizeformat(totals["object_size"]), "count": count}
+
+
+def record_object_totals(user) -> dict:
+    """Annotations of a DmpRecord queryset: ``object_count`` and ``object_size`` (bytes)
+    of each record's stored objects that ``user`` may see (``repository.access``), as
+    subqueries of the same statement, so a list costs no query per record."""
+    objects = (
+        visible_to(user, Action.VIEW_METADATA)
+        .filter(record=OuterRef("pk"), status=DataObject.Status.STORED)
+        .order_by()
+        .values("record")
+    )
+    return {
+        "object_count": Coalesce(Subquery(objects.annotate(n=Count("pk")).values("n")), 0),
+        "object_size": Coalesce(Subquery(objects.annotate(b=Sum("size")).values("b")), 0),
+    }
+
+
+def record_sections(record: DmpRecord, totals: dict | None = None) -> list[dict]:
+    """The record's items, grouped like the form, with values in the page's language.
+
+    A File size (概略データ量) nobody entered is shown from ``totals``, the record's objects
+    (:func:`record_object_totals`); one entered by hand wins (docs/metadata.md)."""
+    totals = totals or {"object_count": 0, "object_size": 0}
     sections = []
     for slug, legend, names in FIELDSETS:
         items = []
@@ -211,12 +308,10 @@ def record_sections(record: DmpRecord) -> list[dict]:
                     }
                 )
             else:
-                label = (
-                    item_label(name)
-                    if name in ITEM_NAMES
-                    else capfirst(DmpRecord._meta.get_field(name).verbose_name)
-                )
-                items.append({"pair": False, "label": label, "ja": _display(record, name)})
+                value = item_display(name, getattr(record, name), project=record.project)
+                if name == "file_size" and not value and totals["object_count"]:
+                    value = _file_size_from_objects(totals)
+                items.append({"pair": False, "label": item_field_label(name), "ja": value})
         sections.append({"slug": slug, "legend": legend, "items": items})
     return sections
 
@@ -227,13 +322,23 @@ def record_page_context(*, user, record: DmpRecord) -> dict:
         .filter(record=record, status=DataObject.Status.STORED)
         .order_by("original_filename", "pk")
     )
+    totals = (
+        DmpRecord.objects.filter(pk=record.pk)
+        .annotate(**record_object_totals(user))
+        .values("object_count", "object_size")
+        .get()
+    )
     return {
         "project": record.project,
         "record": record,
         "creators": record.creators.order_by("position", "pk"),
         "objects": objects,
+        "totals": totals,
         "missing": _missing_items(record),
-        "sections": record_sections(record),
+        "sections": record_sections(record, totals),
+        # The page is for those who may read the project's DMP (the view asks), and so
+        # is the history: what the record was is no more public than what it is.
+        "history": record_history(record),
         "can_edit": may(user, ProjectAction.EDIT_DMP, record.project),
         # Stewards publish versions from the record's public page, which an open record has.
         "has_public_page": record.metadata_access == MetadataAccess.OPEN
@@ -276,6 +381,7 @@ def program_overview(*, user) -> list[dict]:
         .annotate(n=Count("pk"))
         .values_list("project_id", "n")
     )
+    usage = usage_by_scope(by="project_id", project_ids=[p.pk for p in projects])
     groups: dict[tuple[str, str], dict] = {}
     for project in projects:
         key = program_key(project)
@@ -293,14 +399,20 @@ def program_overview(*, user) -> list[dict]:
         )
         project.records_missing_items = incomplete.get(project.pk, 0)
         project.objects_without_record = unrecorded.get(project.pk, 0)
+        project.usage = usage.get(project.pk, ScopeCounts())
         group["projects"].append(project)
     return list(groups.values())
 
 
+def program_projects(*, user, funder: str, funding_stream_code: str) -> QuerySet:
+    """The program's projects ``user`` may see."""
+    code = "" if funding_stream_code == NO_STREAM else funding_stream_code
+    return projects_visible_to(user).filter(funder=funder, funding_stream_code=code)
+
+
 def program_records(*, user, funder: str, funding_stream_code: str) -> QuerySet:
     """Every record ``user`` may read in the program's projects, for the combined export."""
-    code = "" if funding_stream_code == NO_STREAM else funding_stream_code
-    projects = projects_visible_to(user).filter(funder=funder, funding_stream_code=code)
+    projects = program_projects(user=user, funder=funder, funding_stream_code=funding_stream_code)
     return (
         records_visible_to(user)
         .filter(project__in=projects)

@@ -1,5 +1,8 @@
 """DMP pages: the plan, its records and coverage, exports, and the program overview."""
 
+import secrets
+import time
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,12 +15,20 @@ from django.views.decorators.http import require_http_methods, require_safe
 from accounts.roles import ProjectAction, may
 from core.forms import form_errors_add
 from core.http import client_ip
-from dmp import exports, madmp, services
-from dmp.forms import ImportForm, PlanForm, RecordForm, creators_formset, creators_from
+from dmp import exports, grdm, madmp, madmp_import, services
+from dmp.forms import (
+    ImportForm,
+    MadmpReviewForm,
+    PlanForm,
+    RecordForm,
+    creators_formset,
+    creators_from,
+)
 from dmp.models import DataManagementPlan
-from dmp.records_import import ImportRefused, records_import
+from dmp.records_import import ImportProblem, ImportRefused, records_import
 from repository.access import access_dmp_record, access_project, records_visible_to
 from repository.plans import selectors
+from repository.usage.exports import usage_csv_rows
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -96,18 +107,84 @@ def plan_edit(request, project_id: int):
     return render(request, "dmp/plan_form.html", {"project": project, "plan": plan, "form": form})
 
 
-def _import(actor, project, fmt: str, upload, ip_address: str | None):
-    if fmt == "madmp-json":
-        return madmp.madmp_import(
-            actor=actor, project=project, document=upload.read(), ip_address=ip_address
-        )
-    return records_import(
-        actor=actor,
-        project=project,
-        rows=exports.csv_parse(upload),
-        source=fmt,
-        ip_address=ip_address,
+def _pending_key(project) -> str:
+    return f"madmp-import:{project.pk}"
+
+
+# How long a reviewed maDMP import waits for its confirmation.
+PENDING_SECONDS = 3600
+
+
+def _madmp_review(request, project, document: bytes):
+    """Step 1 of a maDMP import: check the document, keep it in the session (nothing is
+    written) and show what would be imported and where each value comes from."""
+    review = madmp_import.madmp_import_review(
+        actor=request.user, project=project, document=document
     )
+    if review.refusals:
+        raise ImportRefused(review.refusals)
+    token = secrets.token_urlsafe(16)
+    request.session[_pending_key(project)] = {
+        "token": token,
+        "document": document.decode("utf-8-sig"),
+        "at": time.time(),
+    }
+    form = MadmpReviewForm(initial={"token": token}, review=review)
+    return _review_page(request, project, review, form)
+
+
+def _review_page(request, project, review, form, problems=(), status=200):
+    return render(
+        request,
+        "dmp/import_review.html",
+        {"project": project, "review": review, "form": form, "problems": list(problems)},
+        status=status,
+    )
+
+
+def _madmp_confirm(request, project):
+    """Step 2: import the pending document with the person's answers, all or nothing,
+    checking it all again."""
+    pending = request.session.get(_pending_key(project))
+    if (
+        not pending
+        or pending.get("token") != request.POST.get("token")
+        or time.time() - pending.get("at", 0) > PENDING_SECONDS
+    ):
+        raise ImportRefused(
+            [
+                ImportProblem(
+                    None,
+                    "",
+                    "",
+                    _(
+                        "This import is no longer pending (it expired or was replaced): "
+                        "upload the file again."
+                    ),
+                )
+            ]
+        )
+    document = pending["document"]
+    review = madmp_import.madmp_import_review(
+        actor=request.user, project=project, document=document
+    )
+    form = MadmpReviewForm(request.POST, review=review)
+    if not form.is_valid():
+        return _review_page(request, project, review, form, status=400)
+    try:
+        created = madmp_import.madmp_import(
+            actor=request.user,
+            project=project,
+            document=document,
+            answers=form.answers(),
+            duplicates=form.cleaned_data.get("duplicates"),
+            ip_address=client_ip(request),
+        )
+    except ImportRefused as refused:
+        return _review_page(request, project, review, form, refused.problems, status=400)
+    del request.session[_pending_key(project)]
+    messages.success(request, _("%(count)s records were imported.") % {"count": len(created)})
+    return redirect("project-dmp", project_id=project.pk)
 
 
 @login_required
@@ -115,17 +192,35 @@ def _import(actor, project, fmt: str, upload, ip_address: str | None):
 def dmp_import(request, project_id: int):
     project = access_project(request.user, project_id, need=ProjectAction.READ_DMP)
     _require_editor(request.user, project)
+    if request.method == "POST" and "token" in request.POST:
+        try:
+            return _madmp_confirm(request, project)
+        except ImportRefused as refused:
+            context = {"project": project, "form": ImportForm(), "problems": refused.problems}
+            return render(request, "dmp/import.html", context, status=400)
     form = ImportForm(request.POST or None, request.FILES or None)
     context = {"project": project, "form": form, "problems": []}
     if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
         try:
-            created = _import(
-                request.user,
-                project,
-                form.cleaned_data["format"],
-                form.cleaned_data["file"],
-                client_ip(request),
-            )
+            fmt = form.cleaned_data["format"]
+            if fmt == "madmp-json":
+                return _madmp_review(request, project, upload.read())
+            if fmt == "grdm-rocrate":
+                created = grdm.grdm_rocrate_import(
+                    actor=request.user,
+                    project=project,
+                    upload=upload.read(),
+                    ip_address=client_ip(request),
+                )
+            else:
+                created = records_import(
+                    actor=request.user,
+                    project=project,
+                    rows=exports.csv_parse(upload),
+                    source=fmt,
+                    ip_address=client_ip(request),
+                )
         except ImportRefused as refused:
             context["problems"] = refused.problems
             return render(request, "dmp/import.html", context, status=400)
@@ -219,6 +314,16 @@ def program_export(request, funder: str, funding_stream_code: str):
         user=request.user, funder=funder, funding_stream_code=funding_stream_code
     )
     fmt = request.GET.get("format", "")
+    if fmt == "usage-csv":
+        projects = selectors.program_projects(
+            user=request.user, funder=funder, funding_stream_code=funding_stream_code
+        )
+        response = StreamingHttpResponse(
+            usage_csv_rows(projects, records), content_type="text/csv; charset=utf-8"
+        )
+        stem = f"{funder}-{funding_stream_code}"
+        response["Content-Disposition"] = f'attachment; filename="{stem}-usage.csv"'
+        return response
     if fmt not in ("csti-csv-ja", "csti-csv-en"):
         raise Http404("No such export format.")
     return _export(fmt, records, f"{funder}-{funding_stream_code}")

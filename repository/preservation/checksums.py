@@ -33,6 +33,7 @@ from repository.preservation.fixity import (
     ObjectScan,
     ProgressWriter,
     Reason,
+    client_part_size,
     fixity_compare,
     hashing_lock,
     hashing_locks,
@@ -42,6 +43,8 @@ from repository.preservation.fixity import (
 )
 from repository.preservation.object_store import NoSuchObject, StoreError, object_store
 from repository.preservation.quarantine import data_object_quarantine, fixity_record
+from repository.preservation.queue import preview_send
+from repository.previews.keys import preview_kind
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +97,7 @@ def data_object_checksum_verify(*, data_object_id: int) -> DataObject:
                 filename=data_object.original_filename,
                 on_progress=ProgressWriter(data_object_id),
                 expected_size=data_object.size,
+                part_size=client_part_size(data_object),
             )
         except NoSuchObject as exc:
             if not _missing_noted(data_object_id):
@@ -172,6 +176,7 @@ def data_objects_checksum_verify(*, data_object_ids: list[int]) -> list[int]:
                     data_object.original_filename,
                     extract_metadata=True,
                     store=store,
+                    part_size=client_part_size(data_object),
                 )
             except StoreError as exc:
                 logger.warning("checksum of object %s: read failed: %s", data_object.pk, exc)
@@ -198,9 +203,10 @@ def _verified_write(rows: list[tuple[DataObject, ObjectScan]], now: datetime) ->
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} AS o SET checksum_state = %s, checksum_progress = 100,"  # noqa: S608 - the table's name
-            " last_fixity_at = %s, sha256 = v.sha256, md5 = v.md5, technical_metadata = v.tm::jsonb"
-            " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])"
-            " AS v(id, sha256, md5, tm) WHERE o.id = v.id",
+            " last_fixity_at = %s, sha256 = v.sha256, md5 = v.md5,"
+            " technical_metadata = v.tm::jsonb, preview_state = v.preview"
+            " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[])"
+            " AS v(id, sha256, md5, tm, preview) WHERE o.id = v.id",
             [
                 DataObject.ChecksumState.VERIFIED.value,
                 now,
@@ -208,9 +214,26 @@ def _verified_write(rows: list[tuple[DataObject, ObjectScan]], now: datetime) ->
                 [scan.digests.sha256 for _, scan in rows],
                 [scan.digests.md5 for _, scan in rows],
                 [json.dumps(scan.technical.fields, cls=encoder) for _, scan in rows],
+                [_preview_state(scan).value for _, scan in rows],
             ],
         )
     DataObject.objects.all().rows_written([obj for obj, _ in rows])
+    for obj, scan in rows:
+        _preview_queue_on_commit(obj.pk, _preview_state(scan))
+
+
+def _preview_state(scan: ObjectScan) -> DataObject.PreviewState:
+    """``pending`` for a verified file Kura previews, else ``none``."""
+    if preview_kind(scan.technical.fields):
+        return DataObject.PreviewState.PENDING
+    return DataObject.PreviewState.NONE
+
+
+def _preview_queue_on_commit(object_id: int, state: DataObject.PreviewState) -> None:
+    """Once the verification is committed, queue the preview (its own queue: previews come
+    after checksums and never before them)."""
+    if state == DataObject.PreviewState.PENDING:
+        transaction.on_commit(lambda: preview_send(object_id))
 
 
 def _back_to_pending_all(data_object_ids: list[int]) -> None:
@@ -316,6 +339,8 @@ def _verification_record(data_object: DataObject, scan: ObjectScan) -> None:
     }
     if technical.contains_personal_data:
         updates["contains_personal_data"] = True  # never cleared here: people may know more
+    if not problems:
+        updates["preview_state"] = _preview_state(scan)
     with transaction.atomic():
         # The same bytes already in the record: the uploader decides
         # (repository.preservation.duplicates). Most uploads have no twin: one plain query in the
@@ -349,6 +374,8 @@ def _verification_record(data_object: DataObject, scan: ObjectScan) -> None:
         )
         if problems:
             data_object_quarantine(data_object=data_object, reasons=problems, now=now)
+        else:
+            _preview_queue_on_commit(data_object.pk, updates["preview_state"])
 
 
 # --- Fixity ------------------------------------------------------------------------------

@@ -56,23 +56,76 @@ class Digests:
     size: int
     sha256: str
     md5: str
+    # The SHA-256 of the parts' SHA-256 digests (:class:`PartsSha256`), when asked for.
+    parts_sha256: str = ""
+
+
+class PartsSha256:
+    """The SHA-256 of the SHA-256 digests of consecutive ``part_size`` parts, in order.
+
+    What a browser can compute as it uploads: Web Crypto hashes a whole part natively, many
+    times faster than a streamed SHA-256 of the file in WebAssembly, but it cannot hash a
+    file part by part into one digest. The digest of the part digests vouches for every
+    byte as the file's own SHA-256 does, so a match with the stored bytes, cut at the same
+    part size, is an end-to-end verification too (S3 calls this a composite checksum).
+    """
+
+    def __init__(self, part_size: int):
+        if part_size <= 0:
+            raise ValueError("part_size must be positive")
+        self._part_size = part_size
+        self._outer = hashlib.sha256()
+        self._part = hashlib.sha256()
+        self._filled = 0
+
+    def update(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            take = min(len(view), self._part_size - self._filled)
+            self._part.update(view[:take])
+            self._filled += take
+            view = view[take:]
+            if self._filled == self._part_size:
+                self._outer.update(self._part.digest())
+                self._part, self._filled = hashlib.sha256(), 0
+
+    def hexdigest(self) -> str:
+        outer = self._outer.copy()
+        if self._filled:
+            outer.update(self._part.digest())
+        return outer.hexdigest()
+
+
+def parts_sha256(data: bytes, part_size: int) -> str:
+    """:class:`PartsSha256` of ``data``."""
+    digest = PartsSha256(part_size)
+    digest.update(data)
+    return digest.hexdigest()
 
 
 def stream_digests(
-    chunks: Iterable[bytes], *, on_chunk: Callable[[bytes, int], None] | None = None
+    chunks: Iterable[bytes],
+    *,
+    on_chunk: Callable[[bytes, int], None] | None = None,
+    part_size: int | None = None,
 ) -> Digests:
-    """SHA-256, MD5 and length of the concatenated ``chunks``, in one pass.
+    """SHA-256, MD5 and length of the concatenated ``chunks``, in one pass; with
+    ``part_size``, the SHA-256 of its parts' digests (:class:`PartsSha256`) too.
 
-    The two digests are computed in two threads (hashlib releases the GIL on large
-    buffers) while a third reads ahead, so the pass runs at the speed of the slower
-    digest rather than the sum of both. ``on_chunk(chunk, bytes_so_far)`` is called in
+    The digests are computed in threads of their own (hashlib releases the GIL on large
+    buffers) while another reads ahead, so the pass runs at the speed of the slowest
+    digest rather than the sum of them. ``on_chunk(chunk, bytes_so_far)`` is called in
     the caller's thread for every chunk, in order.
     """
     sha256 = hashlib.sha256()
     md5 = hashlib.md5(usedforsecurity=False)
+    parts = PartsSha256(part_size) if part_size else None
+    updates = [sha256.update, md5.update] + ([parts.update] if parts else [])
     iterator = iter(chunks)
     reader = ThreadPoolExecutor(1, thread_name_prefix="kura-read")
-    hashers = [ThreadPoolExecutor(1, thread_name_prefix=f"kura-{n}") for n in ("sha", "md5")]
+    hashers = [
+        ThreadPoolExecutor(1, thread_name_prefix=f"kura-hash{n}") for n in range(len(updates))
+    ]
     size = 0
     try:
         ahead = deque(reader.submit(next, iterator, None) for _ in range(READ_AHEAD))
@@ -81,8 +134,9 @@ def stream_digests(
             ahead.append(reader.submit(next, iterator, None))
             if not chunk:
                 continue
-            backlog.append([hashers[0].submit(sha256.update, chunk)])
-            backlog[-1].append(hashers[1].submit(md5.update, chunk))
+            backlog.append(
+                [pool.submit(update, chunk) for pool, update in zip(hashers, updates, strict=True)]
+            )
             size += len(chunk)
             if on_chunk is not None:
                 on_chunk(chunk, size)
@@ -98,7 +152,12 @@ def stream_digests(
         close = getattr(iterator, "close", None)
         if close is not None:
             close()  # let a generator release its file or HTTP response now
-    return Digests(size=size, sha256=sha256.hexdigest(), md5=md5.hexdigest())
+    return Digests(
+        size=size,
+        sha256=sha256.hexdigest(),
+        md5=md5.hexdigest(),
+        parts_sha256=parts.hexdigest() if parts else "",
+    )
 
 
 @dataclass(frozen=True)
@@ -114,13 +173,15 @@ def object_scan(
     extract_metadata: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
     expected_size: int | None = None,
+    part_size: int | None = None,
 ) -> ObjectScan:
     """Stream the stored object once: digests, size and (optionally) technical metadata.
 
     ``on_progress(bytes_so_far, total_bytes)`` is called after every chunk. Storage
     failures raise :class:`~repository.preservation.object_store.StoreError`. ``expected_size`` (the
     declared size) lets a small object be read in one request; the digests and size are
-    always those of the bytes actually stored.
+    always those of the bytes actually stored. ``part_size``: the digests include the
+    SHA-256 of the parts' digests (:class:`PartsSha256`).
     """
     store = object_store()
     # An object of one chunk (KURA_CHECKSUM_CHUNK_SIZE) is read with one GET and hashed in
@@ -137,7 +198,12 @@ def object_scan(
             data = None  # e.g. an empty stored file refuses a range: the streamed read
         if data is not None and len(data) <= small:
             return small_object_scan(
-                data, storage_key, filename, extract_metadata=extract_metadata, store=store
+                data,
+                storage_key,
+                filename,
+                extract_metadata=extract_metadata,
+                store=store,
+                part_size=part_size,
             )
     total = store.size(storage_key)
     extractor: techmeta.Extractor | None = None
@@ -162,20 +228,27 @@ def object_scan(
     chunks = store.read_chunks(
         storage_key, settings.KURA_CHECKSUM_CHUNK_SIZE, settings.KURA_CHECKSUM_RANGE_SIZE
     )
-    digests = stream_digests(chunks, on_chunk=on_chunk)
+    digests = stream_digests(chunks, on_chunk=on_chunk, part_size=part_size)
     if extractor is None:
         return ObjectScan(digests)
     return ObjectScan(digests, techmeta.metadata_finish(extractor))
 
 
 def small_object_scan(
-    data: bytes, storage_key: str, filename: str, *, extract_metadata: bool, store
+    data: bytes,
+    storage_key: str,
+    filename: str,
+    *,
+    extract_metadata: bool,
+    store,
+    part_size: int | None = None,
 ) -> ObjectScan:
     """The scan of an object whose stored bytes, all of them, are ``data``."""
     digests = Digests(
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        parts_sha256=parts_sha256(data, part_size) if part_size else "",
     )
     if not (extract_metadata and data):
         return ObjectScan(digests)
@@ -196,16 +269,21 @@ def small_object_scan(
 LOCK_NAMESPACE = 0x4B555241  # "KURA"
 
 
+# The preview worker's lock (repository/previews/): never held against a hash.
+PREVIEW_LOCK_NAMESPACE = 0x4B555250  # "KURP"
+
+
 @contextmanager
-def hashing_lock(data_object_id: int) -> Iterator[bool]:
+def hashing_lock(data_object_id: int, *, namespace: int = LOCK_NAMESPACE) -> Iterator[bool]:
     """Whether this worker may hash the object now; held until the block ends.
 
     PostgreSQL: a session advisory lock. SQLite (the embedded profile, one host): a file
     lock. The database or the OS releases either when a worker dies, so a crashed run never
     leaves an object locked, and a state of "verifying" found under the lock is a leftover.
+    Another ``namespace`` (:data:`PREVIEW_LOCK_NAMESPACE`) is another lock on the object.
     """
     if connection.vendor == "postgresql":
-        key = (LOCK_NAMESPACE << 32) | (data_object_id & 0xFFFFFFFF)
+        key = (namespace << 32) | (data_object_id & 0xFFFFFFFF)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
             acquired = cursor.fetchone()[0]
@@ -216,7 +294,8 @@ def hashing_lock(data_object_id: int) -> Iterator[bool]:
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
         return
-    path = Path(settings.VAR_DIR) / "locks" / f"object-{data_object_id}.lock"
+    name = "object" if namespace == LOCK_NAMESPACE else f"object-{namespace:x}"
+    path = Path(settings.VAR_DIR) / "locks" / f"{name}-{data_object_id}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         try:
@@ -299,7 +378,16 @@ def verification_problems(data_object: DataObject, digests: Digests) -> list[Rea
     client_sha256 = data_object.client_sha256.strip().lower()
     if client_sha256 and client_sha256 != digests.sha256:
         problems.append(Reason(REASON_CLIENT_SHA256))
+    elif data_object.client_parts_sha256 and (
+        data_object.client_parts_sha256 != digests.parts_sha256
+    ):
+        problems.append(Reason(REASON_CLIENT_SHA256))
     return problems
+
+
+def client_part_size(data_object: DataObject) -> int | None:
+    """The part size to cut the stored bytes at for the uploader's digest of its parts."""
+    return data_object.client_part_size if data_object.client_parts_sha256 else None
 
 
 def fixity_compare(
@@ -320,6 +408,7 @@ def fixity_compare(
             extract_metadata=False,
             on_progress=on_progress,
             expected_size=data_object.size,
+            part_size=client_part_size(data_object),
         ).digests
     except NoSuchObject as exc:
         logger.error("fixity: object %s is missing: %s", data_object.pk, exc)

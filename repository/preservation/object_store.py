@@ -393,6 +393,26 @@ class S3Store:
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=key)
 
+    def write(self, key: str, data: bytes, content_type: str) -> None:
+        """Store ``data`` under ``key`` (derived files, such as previews, that Kura makes
+        itself; uploads never come this way)."""
+        self._call("put_object", Key=key, Body=data, ContentType=content_type)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with ``prefix``, a thousand per request;
+        answers how many went. Deleting what is already gone succeeds."""
+        deleted = 0
+        batch: list[dict] = []
+        for item in self.list_objects(prefix):
+            batch.append({"Key": item.key})
+            if len(batch) == 1000:
+                self._call("delete_objects", Delete={"Objects": batch, "Quiet": True})
+                deleted, batch = deleted + len(batch), []
+        if batch:
+            self._call("delete_objects", Delete={"Objects": batch, "Quiet": True})
+            deleted += len(batch)
+        return deleted
+
     def head(self, key: str) -> ObjectHead:
         """Size, ETag and time of the object; :class:`NoSuchObject` if there is none."""
         response = self._call("head_object", Key=key)
@@ -640,6 +660,26 @@ class FilesystemStore:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def write(self, key: str, data: bytes, content_type: str) -> None:
+        """As :meth:`S3Store.write`: written whole under a temporary name, then renamed."""
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.assembling")
+            partial.write_bytes(data)
+            partial.replace(path)
+        except OSError as exc:
+            raise StoreError(str(exc)) from exc
+
+    def delete_prefix(self, prefix: str) -> int:
+        """As :meth:`S3Store.delete_prefix` (a prefix ending in ``/`` is a folder here)."""
+        keys = [item.key for item in self.list_objects(prefix)]
+        for key in keys:
+            self._path(key).unlink(missing_ok=True)
+        if prefix.endswith("/"):
+            shutil.rmtree(self._path(prefix.rstrip("/")), ignore_errors=True)
+        return len(keys)
 
     def head(self, key: str) -> ObjectHead:
         """Size and time of the file; no ETag (the parts' boundaries are not kept)."""

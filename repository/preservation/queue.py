@@ -4,7 +4,7 @@ The services that queue work (an upload's completion, a curator's re-verificatio
 storage reconciler) sit below the task module (``repository/tasks.py``), which imports
 them to run the work; they queue by the task's name (:data:`CHECKSUM`,
 :data:`CHECKSUMS_FAN_OUT`, :data:`CHECKSUM_MANY`, :data:`QUARANTINE_REVERIFY`,
-:data:`NOTIFY`, :data:`DOI_SYNC`) and never import it. The task
+:data:`NOTIFY`, :data:`DOI_SYNC`, :data:`PREVIEW`) and never import it. The task
 module is loaded with the app (``RepositoryConfig.ready``), so every process knows the
 tasks by name.
 
@@ -12,7 +12,8 @@ If the broker is away, a checksum or re-verification is noted on the object
 (``checksum_unsent``) for beat's requeue (every minute) to send once the broker is back,
 which clears the note; a notice is sent from the web process instead
 (``governance/notify.py``); a DOI sync is found again by the hourly DOI requeue from the
-versions' states (``publishing/sync.py``).
+versions' states (``publishing/sync.py``); a preview stays ``pending`` for the requeue to
+find (``previews/services.py``, ``previews_stalled``).
 """
 
 import logging
@@ -30,6 +31,7 @@ CHECKSUM_MANY = "kura.checksum_many"
 QUARANTINE_REVERIFY = "kura.quarantine_reverify"
 NOTIFY = "kura.notify"
 DOI_SYNC = "kura.doi_sync"
+PREVIEW = "kura.preview"
 
 
 def task_by_name(name: str):
@@ -138,5 +140,17 @@ def doi_sync_send(record_id: int) -> bool:
         task_by_name(DOI_SYNC).delay(record_id)
     except Exception:  # noqa: BLE001 - any broker failure: the state stays in the database
         logger.warning("DOI calls of record %s not queued", record_id, exc_info=True)
+        return False
+    return True
+
+
+def preview_send(object_id: int) -> bool:
+    """Queue the preview of an object just verified (on the preview queue, so that it never
+    delays a checksum). Never raises: with the broker away the preview stays ``pending``
+    and beat's requeue sends it later."""
+    try:
+        task_by_name(PREVIEW).delay(object_id)
+    except Exception:  # noqa: BLE001 - any broker failure: the state stays in the database
+        logger.warning("preview of object %s not queued; kept for the requeue", object_id)
         return False
     return True

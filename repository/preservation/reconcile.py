@@ -21,6 +21,7 @@ from core.machine_text import Message
 from repository.models import DataObject, UploadSession
 from repository.preservation.object_store import NoSuchObject, ObjectHead, StoreError, object_store
 from repository.preservation.queue import checksum_send
+from repository.previews.keys import owner_key
 
 logger = logging.getLogger(__name__)
 
@@ -158,11 +159,15 @@ class ReconcileReport:
 
 
 def _live_keys(keys: list[str]) -> set[str]:
-    return set(
-        DataObject.objects.filter(storage_key__in=keys, status__in=LIVE_STATUSES).values_list(
-            "storage_key", flat=True
-        )
+    """The keys of ``keys`` a live row owns: its object's, or a derived file of it
+    (a preview, ``previews/keys.py``)."""
+    owners = {key: owner_key(key) for key in keys}
+    live = set(
+        DataObject.objects.filter(
+            storage_key__in=set(owners.values()), status__in=LIVE_STATUSES
+        ).values_list("storage_key", flat=True)
     )
+    return {key for key, owner in owners.items() if owner in live}
 
 
 def _live_upload_ids(upload_ids: list[str]) -> set[str]:
@@ -189,12 +194,13 @@ def _batches(items, size: int = 500):
 def storage_reconcile(
     *, now: datetime, dry_run: bool, grace: timedelta = RECONCILE_GRACE
 ) -> ReconcileReport:
-    """List the store and remove what no row owns: objects under ``objects/`` whose key no
-    ``uploading`` or ``stored`` row has (no row at all, or an ``abandoned`` or ``deleted``
-    one, whose bytes must not outlive it), and multipart uploads no ``uploading`` row is
-    waiting on. Only those older than ``grace``, so a start or completion in flight is
-    never touched. ``stored`` rows whose key is missing are only reported: quarantining them
-    belongs to the checksum and fixity paths, which read the bytes and tell the curators.
+    """List the store and remove what no row owns: objects under ``objects/`` whose key (or,
+    for a preview's derived file, its object's key) no ``uploading`` or ``stored`` row has
+    (no row at all, or an ``abandoned`` or ``deleted`` one, whose bytes must not outlive
+    it), and multipart uploads no ``uploading`` row is waiting on. Only those older than
+    ``grace``, so a start or completion in flight is never touched. ``stored`` rows whose
+    key is missing are only reported: quarantining them belongs to the checksum and fixity
+    paths, which read the bytes and tell the curators.
 
     Each orphan is checked against the database again just before it goes, so a row
     committed during the listing keeps its bytes. A dry run changes nothing.

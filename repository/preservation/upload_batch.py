@@ -40,6 +40,7 @@ from repository.access import Action, visible_to
 from repository.models import DataObject, UploadSession
 from repository.preservation.object_store import SINGLE_PUT_UPLOAD_ID, object_store
 from repository.preservation.uploads import (
+    Completion,
     SignedPart,
     UploadRequest,
     filename_normalize,
@@ -63,15 +64,6 @@ class StartOutcome:
     put: SignedPart | None = None
     existing: DataObject | None = None
     error: Exception | None = None
-
-
-@dataclass(frozen=True)
-class Completion:
-    """What the sender claims for one upload: its id, each part's ETag, its SHA-256."""
-
-    upload_pk: int
-    parts: dict[int, str]
-    sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -211,7 +203,7 @@ def uploads_complete_many(
     mine = [c for c in completions if c.upload_pk in sessions]
     completed = iter(
         uploads_complete(
-            completions=[(c.upload_pk, c.parts, c.sha256) for c in mine],
+            completions=mine,
             ip_address=ip_address,
         )
         if mine

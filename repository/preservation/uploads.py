@@ -29,10 +29,14 @@ from accounts.models import Project
 from accounts.roles import ProjectAction, may
 from core.api import ServiceUnavailable
 from core.machine_text import Message
-from core.tiers import dated_tiers, most_open_within_project
+from core.tiers import beyond_project, dated_tiers, most_open_within_project
 from dmp.models import DmpRecord
 from repository.access import records_visible_to
-from repository.governance.tiers import REASON_NEEDED, tier_request_create
+from repository.governance.tiers import (
+    REASON_NEEDED,
+    record_personal_data_blocker,
+    tier_request_create,
+)
 from repository.models import AuditEvent, DataObject, UploadSession, new_storage_key
 from repository.preservation.object_store import (
     SINGLE_PUT_UPLOAD_ID,
@@ -218,6 +222,15 @@ def _start_checked(request: UploadRequest) -> str:
     return filename
 
 
+def _opening_checked(record: DmpRecord | None, tier: str, filename: str) -> None:
+    """Refuse at once an upload asking for a tier beyond the project that its record's
+    personal-data state (yes or unknown, not attested anonymised) would keep it from:
+    the curator's approval would be refused anyway, after the bytes were sent."""
+    if tier in beyond_project():
+        if reason := record_personal_data_blocker(record, name=filename):
+            raise ValidationError({"tier": [reason]})
+
+
 def uploads_start(
     *,
     actor,
@@ -238,7 +251,9 @@ def uploads_start(
     checked = []
     for index, request in enumerate(requests):
         try:
-            checked.append((index, request, _start_checked(request)))
+            filename = _start_checked(request)
+            _opening_checked(target.record, request.tier, filename)
+            checked.append((index, request, filename))
         except ValidationError as exc:
             results[index] = exc
     if not checked:
@@ -478,11 +493,25 @@ def _checked_parts(session: UploadSession, claimed: dict[int, str]) -> list[Stor
     return chosen
 
 
+@dataclass(frozen=True)
+class Completion:
+    """What the sender claims for one upload: its id, each part's ETag, and its digest —
+    the file's SHA-256, or the SHA-256 of its parts' SHA-256 digests
+    (:class:`~repository.preservation.fixity.PartsSha256`, at the upload's part size) —
+    or neither."""
+
+    upload_pk: int
+    parts: dict[int, str]
+    sha256: str = ""
+    parts_sha256: str = ""
+
+
 def upload_complete(
     *,
     session: UploadSession,
     parts: dict[int, str],
     sha256: str = "",
+    parts_sha256: str = "",
     ip_address: str | None = None,
 ) -> DataObject:
     """Complete the multipart upload, check the stored size, mark the object ``stored``,
@@ -491,10 +520,12 @@ def upload_complete(
     for one upload.
 
     ``sha256`` is the uploader's digest when it was not known at the start (a client that
-    hashes while it sends); it must agree with one given at the start.
+    hashes while it sends); it must agree with one given at the start. ``parts_sha256``:
+    the SHA-256 of the parts' digests, what a browser sends instead.
     """
     (completed,) = uploads_complete(
-        completions=[(session.pk, parts, sha256)], ip_address=ip_address
+        completions=[Completion(session.pk, parts, sha256, parts_sha256)],
+        ip_address=ip_address,
     )
     if isinstance(completed, Exception):
         raise completed
@@ -534,13 +565,13 @@ def _store_completed(session: UploadSession, parts: dict[int, str]) -> None:
 
 def uploads_complete(
     *,
-    completions: list[tuple[int, dict[int, str], str]],
+    completions: list[Completion],
     ip_address: str | None = None,
 ) -> list[DataObject | Exception]:
-    """Complete each upload of ``completions`` (upload id, {part number: ETag}, SHA-256 or
-    ""), as :func:`upload_complete` does, in one transaction: answers, in order, its object
-    or the error it alone would have had (``ValidationError``, :class:`UploadUnavailable`,
-    ``Http404`` for an upload that is gone). A refused upload changes nothing; an upload
+    """Complete each upload of ``completions``, as :func:`upload_complete` does, in one
+    transaction: answers, in order, its object or the error it alone would have had
+    (``ValidationError``, :class:`UploadUnavailable`, ``Http404`` for an upload that is
+    gone). A refused upload changes nothing; an upload
     named twice is completed once (the second answer is the first's object).
 
     The uploads' rows and then their objects are locked in one statement each (ordered by
@@ -552,7 +583,7 @@ def uploads_complete(
     (:func:`~repository.preservation.queue.checksums_send`)."""
     results: list[DataObject | Exception | None] = [None] * len(completions)
     with transaction.atomic():
-        upload_pks = sorted({completion[0] for completion in completions})
+        upload_pks = sorted({completion.upload_pk for completion in completions})
         sessions = {
             session.pk: session
             for session in UploadSession.objects.select_for_update()
@@ -567,7 +598,8 @@ def uploads_complete(
         }
         finished: dict[int, DataObject] = {}
         passed = []
-        for index, (upload_pk, parts, sha256) in enumerate(completions):
+        for index, completion in enumerate(completions):
+            upload_pk = completion.upload_pk
             session = sessions.get(upload_pk)
             if session is None:
                 results[index] = Http404("No such upload.")
@@ -579,7 +611,7 @@ def uploads_complete(
                 results[index] = data_object
                 continue
             session.data_object = data_object
-            sha256 = sha256.lower()
+            sha256 = completion.sha256.lower()
             try:
                 _in_flight(session)
                 if sha256 and data_object.client_sha256 and sha256 != data_object.client_sha256:
@@ -590,15 +622,15 @@ def uploads_complete(
                             )
                         }
                     )
-                _store_completed(session, parts)
+                _store_completed(session, completion.parts)
             except (ValidationError, ServiceUnavailable) as exc:
                 results[index] = exc
                 continue
             finished[upload_pk] = data_object
-            passed.append((index, session, data_object, sha256))
+            passed.append((index, session, data_object, completion))
         if passed:
             _completions_record(passed, ip_address)
-        for index, _session, data_object, _sha256 in passed:
+        for index, _session, data_object, _completion in passed:
             results[index] = data_object
     return results
 
@@ -608,27 +640,34 @@ def _completions_record(passed: list, ip_address: str | None) -> None:
     sessions complete; audit, request the tiers asked for at the start, and queue the
     checksums after the commit."""
     now = timezone.now()
-    objects = [data_object for _index, _session, data_object, _sha256 in passed]
+    objects = [data_object for _index, _session, data_object, _completion in passed]
     DataObject.objects.filter(pk__in=[o.pk for o in objects]).update(
         status=DataObject.Status.STORED,
         stored_at=now,
         checksum_state=DataObject.ChecksumState.PENDING,
     )
     digests = []
-    for _index, _session, data_object, sha256 in passed:
+    for _index, session, data_object, completion in passed:
         data_object.status = DataObject.Status.STORED
         data_object.stored_at = now
         data_object.checksum_state = DataObject.ChecksumState.PENDING
+        sha256 = completion.sha256.lower()
         if sha256 and not data_object.client_sha256:
             data_object.client_sha256 = sha256
             digests.append(data_object)
+        elif completion.parts_sha256 and not data_object.client_sha256:
+            data_object.client_parts_sha256 = completion.parts_sha256.lower()
+            data_object.client_part_size = session.part_size
+            digests.append(data_object)
     if digests:
-        DataObject.objects.bulk_update(digests, ["client_sha256"])
+        DataObject.objects.bulk_update(
+            digests, ["client_sha256", "client_parts_sha256", "client_part_size"]
+        )
     UploadSession.objects.filter(
-        pk__in=[session.pk for _index, session, _object, _sha256 in passed]
+        pk__in=[session.pk for _index, session, _object, _completion in passed]
     ).update(completed_at=now, last_activity_at=now)
     by_uploader: dict[int, list[DataObject]] = {}
-    for _index, session, data_object, _sha256 in passed:
+    for _index, session, data_object, _completion in passed:
         session.completed_at = session.last_activity_at = now
         by_uploader.setdefault(session.created_by_id, []).append(data_object)
     for uploader_id, uploaded in by_uploader.items():
@@ -640,7 +679,7 @@ def _completions_record(passed: list, ip_address: str | None) -> None:
             before={"status": DataObject.Status.UPLOADING},
             after={"status": DataObject.Status.STORED},
         )
-    for _index, session, data_object, _sha256 in passed:
+    for _index, session, data_object, _completion in passed:
         if session.requested_tier:
             tier_request_create(
                 actor=session.created_by,

@@ -17,7 +17,8 @@ from accounts.roles import ProjectAction, may
 from core.audit import AuditAction
 from core.tiers import beyond_project
 from core.vocabularies import MetadataAccess
-from dmp.models import DmpRecord
+from dmp.history import record_items, record_revision_write
+from dmp.models import DmpRecord, DmpRecordRevision
 from dmp.services import required_item_errors
 from repository.access import Action, visible_to
 from repository.discovery.public.datacite import datacite_json
@@ -200,9 +201,13 @@ def dataset_withdraw(*, actor, record_id: int, reason: str, ip_address: str | No
             raise ValidationError(_("The dataset has been withdrawn."))
         if not reason:
             raise ValidationError(_("Give the reason for the withdrawal."))
+        before = record_items(record)
         record.withdrawn_at = timezone.now()
         record.withdrawal_reason = reason
         record.save(update_fields=["withdrawn_at", "withdrawal_reason", "updated_at"])
+        record_revision_write(
+            record=record, actor=actor, kind=DmpRecordRevision.Kind.WITHDRAWN, before=before
+        )
         audit_event_record(
             actor=actor,
             action=AuditAction.RECORD_WITHDRAWN,

@@ -9,18 +9,19 @@
  *                                                            bound to its MD5, signed ahead
  *   (Uppy)                 PUT <url> with Content-MD5         part bytes straight to storage
  *   listParts              GET  /api/v1/uploads/<id>/parts   parts already stored (resume)
- *   completeMultipartUpload POST /api/v1/uploads/<id>/complete   with the file's SHA-256
+ *   completeMultipartUpload POST /api/v1/uploads/<id>/complete   with the file's digest
  *   abortMultipartUpload   DELETE /api/v1/uploads/<id>       only when the user removes a file
  *   then                   GET  /api/v1/objects/<object_id>/ every 1.5 s until verified/failed
  *
- * End-to-end integrity: a Web Worker (static/js/upload-hasher.js, hash-wasm) reads the file
- * once, in order, for both the whole file's SHA-256 and each part's MD5 (a part the read
- * has not reached yet is hashed by itself in another worker). Each part's URL is signed
- * for its MD5; the store refuses a part whose bytes do not match (400), and Uppy signs and
- * sends it again. Completion sends the SHA-256 to Kura; the server's checksum worker
- * compares it with the stored bytes, and the object is then "verified end to end"
- * (without a browser digest: "verified (at rest)"). Without Web Workers parts are signed
- * without an MD5 and no SHA-256 is sent.
+ * End-to-end integrity: a Web Worker (static/js/upload-hasher.js: Web Crypto and hash-wasm)
+ * reads the file once, in order, for each part's MD5 and SHA-256 (a part the read has not
+ * reached yet is hashed by itself in another worker). Each part's URL is signed for its
+ * MD5; the store refuses a part whose bytes do not match (400), and Uppy signs and sends it
+ * again. Completion sends the file's digest to Kura (its SHA-256 for a file of one part,
+ * else the SHA-256 of its parts' SHA-256s); the server's checksum worker compares it with
+ * the stored bytes, and the object is then "verified end to end" (without a browser
+ * digest: "verified (at rest)"). Without Web Workers parts are signed without an MD5 and
+ * no digest is sent.
  *
  * Speed: Uppy runs signPart inside its six request slots, so each upload's signer (see
  * "Signing parts") signs parts ahead, six per request, while earlier parts are on the
@@ -418,7 +419,7 @@
       hashJobs.delete(id);
       if (event.data.error) job.reject(new Error(event.data.error));
       else if (event.data.cancelled) job.reject(new DOMException("Cancelled", "AbortError"));
-      else job.resolve(event.data.md5 || event.data.sha256);
+      else job.resolve("digest" in event.data ? event.data.digest : event.data.md5);
     };
     // The script or hash-wasm could not be loaded: this worker answers nothing more, so
     // its jobs and later ones fail at once (the file goes up without digests).
@@ -844,10 +845,10 @@
     },
 
     async completeMultipartUpload(file, { uploadId, parts, signal }) {
-      const sha256 = await fileDigest(file);
+      const digest = await fileDigest(file); // {sha256} or {parts_sha256}, or null
       if (signal && signal.aborted) throw new DOMException("Aborted", "AbortError");
       const body = { parts: parts.map((part) => ({ part_number: part.PartNumber, etag: part.ETag })) };
-      if (sha256) body.sha256 = sha256;
+      if (digest) Object.assign(body, digest);
       const answer = await api("POST", uploadUrl(uploadId, "/complete"), body, signal);
       signerForget(uploadId);
       for (const key of partRefusals.keys()) if (key.startsWith(`${uploadId}:`)) partRefusals.delete(key);

@@ -20,7 +20,7 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-MIGRATION = importlib.import_module("repository.migrations.0011_machine_text_codes")
+MIGRATION = importlib.import_module("repository.migrations.0014_machine_text_codes")
 SIZE_JA = "サイズの不一致：保存されているのは 5 バイトですが、アップロード時の申告は 7 バイトです。"
 SIZE_EN = "Size mismatch: 5 bytes are stored, the upload declared 7."
 UPLOADED_JA = "ファイルのアップロード時に申請されました。"

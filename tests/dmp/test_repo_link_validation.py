@@ -86,24 +86,45 @@ def test_the_api_refuses_the_breakout():
     assert not DmpRecord.objects.filter(project=membership.project).exists()
 
 
-@pytest.mark.parametrize("fmt", ["csti-csv", "madmp-json"])
-def test_imports_refuse_the_breakout(client, fmt):
+def test_the_csv_import_refuses_the_breakout(client):
     membership = MembershipFactory(role=Role.PM)
     source = ProjectFactory(institution=membership.project.institution)
     MembershipFactory(project=source, role=Role.PM, user=membership.user)
     # Stored before links were validated (create() does not validate).
     complete_record(source, 1, repo_url_doi_link=BREAKOUT)
-    if fmt == "csti-csv":
-        content = b"".join(csv_rows(source.records.all(), "ja"))
-    else:
-        content = json.dumps(madmp_export(project=source)).encode()
+    content = b"".join(csv_rows(source.records.all(), "ja"))
     client.force_login(membership.user)
 
     response = client.post(
         f"/projects/{membership.project.pk}/dmp/import/",
-        {"format": fmt, "file": SimpleUploadedFile("records.dat", content)},
+        {"format": "csti-csv", "file": SimpleUploadedFile("records.dat", content)},
         HTTP_ACCEPT_LANGUAGE="en",
     )
 
     assert response.status_code == 400
     assert not DmpRecord.objects.filter(project=membership.project).exists()
+
+
+def test_the_madmp_import_leaves_the_breakout_out_of_the_record(client):
+    membership = MembershipFactory(role=Role.PM)
+    source = ProjectFactory(institution=membership.project.institution)
+    MembershipFactory(project=source, role=Role.PM, user=membership.user)
+    complete_record(source, 1, repo_url_doi_link=BREAKOUT)
+    content = json.dumps(madmp_export(project=source)).encode()
+    client.force_login(membership.user)
+    url = f"/projects/{membership.project.pk}/dmp/import/"
+
+    review = client.post(
+        url,
+        {"format": "madmp-json", "file": SimpleUploadedFile("dmp.json", content)},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    assert review.status_code == 200
+    assert any("left out of the record" in note for note in review.context["review"].notes)
+    assert BREAKOUT not in review.content.decode()  # shown escaped
+    assert not DmpRecord.objects.filter(project=membership.project).exists()
+    token = review.context["form"]["token"].value()
+    assert client.post(url, {"token": token}).status_code == 302
+    (record,) = DmpRecord.objects.filter(project=membership.project)
+    assert record.repo_url_doi_link == ""

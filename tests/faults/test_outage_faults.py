@@ -337,8 +337,9 @@ def test_bagit_store_lost_mid_stream_never_ends_as_a_valid_zip(private_store):
 
 @pytest.mark.django_db
 def test_redis_cache_down_api_answers_normally_or_503_never_500(tmp_path):
-    """Throttling counts and the page cache live in Redis. With it stopped, each API
-    path either answers as usual or 503 with Retry-After; never 500."""
+    """Throttling counts, the page cache and the usage buffer live in Redis. With it
+    stopped, each API path and the landing page either answers as usual or 503 with
+    Retry-After; never 500 (a view's count is lost, logged)."""
     redis = PrivateRedis(tmp_path / "redis")
     redis.start()
     caches = {
@@ -349,6 +350,7 @@ def test_redis_cache_down_api_answers_normally_or_503_never_500(tmp_path):
         }
     }
     membership = MembershipFactory(role=Role.RESEARCHER)
+    record = DmpRecordFactory(project=membership.project, metadata_access=MetadataAccess.OPEN)
     try:
         with override_settings(CACHES=caches, KURA_PAGE_CACHE_SECONDS=300):
             client = _api_client(membership.user)
@@ -361,6 +363,8 @@ def test_redis_cache_down_api_answers_normally_or_503_never_500(tmp_path):
                     "/api/v1/projects/",
                     "/api/v1/access-requests/",
                     "/",
+                    f"/datasets/{record.pk}/",
+                    f"/api/v1/records/{record.pk}/usage",
                 ):
                     response = c.get(path)
                     assert response.status_code in (200, 401, 403, 503), (

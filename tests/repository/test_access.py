@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.members import member_remove, member_role_change
 from accounts.models import Membership, Role
 from core.vocabularies import MetadataAccess, Tier
+from dmp.models import DmpRecord
 from repository.access import (
     Action,
     access_data_object,
@@ -97,6 +98,8 @@ EXPECTED: dict[Action, dict[str, frozenset[str]]] = {
     Action.MANAGE_ACCESS: dict.fromkeys(STATES, STEWARDS | {"curator_pending"} | SUPERUSER),
     Action.DELETE: dict.fromkeys(STATES, STEWARDS | SUPERUSER),
 }
+# A preview (thumbnail, tile, summary) is for whoever downloads the bytes.
+EXPECTED[Action.PREVIEW] = EXPECTED[Action.DOWNLOAD]
 
 
 def allowed(role: str, state: str, action: Action) -> bool:
@@ -378,3 +381,40 @@ def test_flags_are_false_not_null_for_an_object_without_a_record(role, django_as
 
     with django_assert_num_queries(0):
         assert [can(user, action, annotated) for action in Action] == [False] * len(Action)
+
+
+# Personal data is previewed only to those who download it other than as "everyone"
+# (members, reviewing curators, and grantees where a grant is what lets them download);
+# a DICOM image of personal data only to stewards (and superusers).
+BEYOND_EVERYONE = MEMBERS | {"curator_pending"} | SUPERUSER
+GRANTED_STATES = {"shared_open", "shared_closed"}
+
+
+@pytest.mark.parametrize("dicom", [False, True], ids=["image", "dicom"])
+@pytest.mark.parametrize("flagged_on", ["object", "record"])
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("role", ROLES)
+def test_personal_data_previews(role, state, flagged_on, dicom):
+    technical = {"format": "DICOM" if dicom else "TIFF"}
+    obj = build_object(
+        state, technical_metadata=technical, contains_personal_data=flagged_on == "object"
+    )
+    if flagged_on == "record":
+        DmpRecord.objects.filter(pk=obj.record_id).update(contains_personal_data=True)
+    user = build_user(role, obj)
+    allowed_roles = (STEWARDS | SUPERUSER) if dicom else BEYOND_EVERYONE
+    if not dicom and state in GRANTED_STATES:
+        allowed_roles = allowed_roles | {"grantee_live"}
+
+    expected = allowed(role, state, Action.DOWNLOAD) and role in allowed_roles
+    assert_access(user, Action.PREVIEW, obj, expected)
+
+
+@pytest.mark.parametrize("state", ["public", "shared_open"])
+def test_anonymised_personal_data_previews_as_any_file(state):
+    obj = build_object(state, technical_metadata={"format": "DICOM"})
+    DmpRecord.objects.filter(pk=obj.record_id).update(
+        contains_personal_data=True, anonymisation_attested=True
+    )
+
+    assert_access(AnonymousUser(), Action.PREVIEW, obj, state == "public")

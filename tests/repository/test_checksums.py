@@ -1,5 +1,7 @@
 """Verification of stored uploads: digests from the stored bytes, failures quarantined."""
 
+import contextlib
+import hashlib
 import os
 import threading
 
@@ -177,6 +179,72 @@ def test_a_different_client_sha256_fails_quarantines_audits_and_mails(verify, cl
     assert f"/objects/{data_object.pk}/" in mail.body
     client.force_login(data_object.uploaded_by)
     assert client.get(f"/objects/{data_object.pk}/download").status_code == 404
+
+
+def _digest_of_parts(data: bytes, part_size: int) -> str:
+    joined = b"".join(
+        hashlib.sha256(data[i : i + part_size]).digest() for i in range(0, len(data), part_size)
+    )
+    return hashlib.sha256(joined).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("size", "part_size"),
+    [(0, 5), (1, 5), (5, 5), (12, 5), (1024 * 1024 + 12345, 64 * 1024 + 7)],
+    ids=["empty", "one-byte", "one-part", "uneven", "many-chunks"],
+)
+def test_the_digest_of_the_parts_is_the_sha256_of_each_parts_sha256(size, part_size):
+    data = os.urandom(size)
+    chunks = [data[i : i + 65536] for i in range(0, len(data), 65536)]
+    expected = _digest_of_parts(data, part_size) if data else hashlib.sha256().hexdigest()
+
+    assert fixity.parts_sha256(data, part_size) == expected
+    assert stream_digests(chunks, part_size=part_size).parts_sha256 == expected
+    assert stream_digests(chunks).parts_sha256 == ""
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["one-read", "streamed"])
+def test_the_uploaders_digest_of_the_parts_verifies_end_to_end(verify, streamed):
+    data = os.urandom(1024 * 1024 + 12345 if streamed else 100_000)
+    part_size = 40_000
+    data_object = store_object(
+        data, client_parts_sha256=_digest_of_parts(data, part_size), client_part_size=part_size
+    )
+
+    with SMALL_CHUNKS if streamed else contextlib.nullcontext():
+        verify(data_object)
+
+    data_object.refresh_from_db()
+    assert data_object.checksum_state == DataObject.ChecksumState.VERIFIED
+    assert data_object.sha256 == digests(data)[0]
+    assert data_object.integrity == "end_to_end"
+    # A later fixity pass cuts the stored bytes at the same part size and agrees.
+    assert fixity.fixity_compare(data_object)[1] == []
+
+
+@SMALL_CHUNKS
+@pytest.mark.parametrize(
+    "wrong",
+    ["other-bytes", "other-part-size"],
+)
+def test_a_digest_of_the_parts_that_disagrees_fails_and_quarantines(verify, mailoutbox, wrong):
+    data = os.urandom(300_000)
+    part_size = 40_000
+    given = (
+        _digest_of_parts(data[:-1] + b"!", part_size)
+        if wrong == "other-bytes"
+        else _digest_of_parts(data, part_size + 1)
+    )
+    data_object = store_object(data, client_parts_sha256=given, client_part_size=part_size)
+
+    verify(data_object)
+
+    data_object.refresh_from_db()
+    assert data_object.checksum_state == DataObject.ChecksumState.FAILED
+    assert data_object.quarantined_at is not None
+    assert "SHA-256 mismatch" in data_object.quarantine_reason
+    assert data_object.integrity is None
+    assert len(mailoutbox) == 1
 
 
 def test_a_size_that_differs_from_the_declared_one_fails(verify, mailoutbox):

@@ -234,7 +234,7 @@ def test_growth_by_month_equals_sql(seeded, dashboard):
 def test_charts_are_inline_svg_with_titles(dashboard):
     body = dashboard.content.decode()
     svgs = re.findall(r'<svg[^>]*role="img"[^>]*>.*?</svg>', body, re.S)  # not the swatches
-    assert len(svgs) == 2
+    assert len(svgs) == 3  # storage growth, tier mix, usage (downloads by month)
     for svg in svgs:
         assert 'role="img"' in svg
         labelled_by = re.search(r'aria-labelledby="([^"]+)"', svg).group(1).split()

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import Membership, Project, Role, User
 from accounts.roles import is_curator, is_program_officer
 from core.vocabularies import Tier
-from dmp.models import DmpRecord
+from dmp.models import DmpRecord, DmpRecordRevision
 from repository.models import AccessRequest, DataObject, RequestStatus, TierChangeRequest
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +40,7 @@ def _snapshot() -> dict:
             Project,
             Membership,
             DmpRecord,
+            DmpRecordRevision,
             DataObject,
             TierChangeRequest,
             AccessRequest,
@@ -102,3 +103,13 @@ def test_running_the_demo_twice_changes_nothing():
 
     assert _snapshot() == before
     assert "pm" in output
+
+
+def test_every_demo_record_starts_its_history():
+    _load()
+
+    records = set(DmpRecord.objects.values_list("pk", flat=True))
+    assert records
+    assert set(DmpRecordRevision.objects.filter(number=1).values_list("record", flat=True)) == (
+        records
+    )

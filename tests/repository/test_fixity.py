@@ -330,6 +330,7 @@ def test_housekeeping_has_its_own_queue():
     assert {q.name for q in settings.CELERY_TASK_QUEUES} == {
         settings.CELERY_TASK_DEFAULT_QUEUE,
         settings.KURA_HOUSEKEEPING_QUEUE,
+        settings.KURA_PREVIEW_QUEUE,  # previews never delay a checksum either
     }
 
 

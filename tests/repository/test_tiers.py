@@ -305,6 +305,11 @@ BLOCKERS = {
         {"contains_personal_data": True},
         "DMP record is flagged as containing personal data",
     ),
+    "record personal data unknown": (
+        {},
+        {"contains_personal_data": None},
+        "the record's personal-data state is unknown: set it in the DMP first.",
+    ),
     "checksum pending": (
         {"checksum_state": DataObject.ChecksumState.PENDING},
         {},
@@ -363,7 +368,9 @@ def test_an_upload_that_never_completed_has_no_tier_to_change(setup, status, tie
     assert nothing_changed_since(0)
 
 
-@pytest.mark.parametrize("case", ["object personal data", "record personal data"])
+@pytest.mark.parametrize(
+    "case", ["object personal data", "record personal data", "record personal data unknown"]
+)
 def test_a_record_that_attests_anonymisation_lets_personal_data_be_opened(setup, case):
     object_fields, record_fields, _ = BLOCKERS[case]
     data_object = _blocked_object(

@@ -115,6 +115,56 @@ def test_sha256_may_be_given_at_completion(researcher, record):
     assert DataObject.objects.get(pk=upload.object_id).client_sha256 == digests(DATA)[0]
 
 
+def parts_digest(data: bytes, part_size: int) -> str:
+    """The SHA-256 of each part's SHA-256, in order, computed here on its own."""
+    joined = b"".join(
+        hashlib.sha256(data[i : i + part_size]).digest() for i in range(0, len(data), part_size)
+    )
+    return hashlib.sha256(joined).hexdigest()
+
+
+def test_the_digest_of_the_parts_may_be_given_at_completion_and_keeps_the_part_size(
+    researcher, record
+):
+    client = UploadClient(researcher.user)
+    upload = client.start_ok(**_fields(researcher, record))
+    etags = client.put_parts(upload, DATA, range(1, 4))
+    given = parts_digest(DATA, upload.part_size)
+
+    response = client.complete(upload.id, etags, parts_sha256=given.upper())
+
+    assert response.status_code == 200, response.content
+    data_object = DataObject.objects.get(pk=upload.object_id)
+    assert (data_object.client_parts_sha256, data_object.client_part_size) == (
+        given,
+        upload.part_size,
+    )
+    assert data_object.client_sha256 == ""
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"parts_sha256": "not-hex"},
+        {"parts_sha256": "0" * 63},
+        {"parts_sha256": "0" * 64, "sha256": digests(DATA)[0]},
+    ],
+    ids=["malformed", "short", "both-digests"],
+)
+def test_a_malformed_digest_of_the_parts_is_refused_and_changes_nothing(researcher, record, extra):
+    client = UploadClient(researcher.user)
+    upload = client.start_ok(**_fields(researcher, record))
+    etags = client.put_parts(upload, DATA, range(1, 4))
+
+    response = client.complete(upload.id, etags, **extra)
+
+    assert response.status_code == 400
+    assert "parts_sha256" in response.json()["errors"]
+    data_object = DataObject.objects.get(pk=upload.object_id)
+    assert data_object.status == DataObject.Status.UPLOADING
+    assert (data_object.client_sha256, data_object.client_parts_sha256) == ("", "")
+
+
 @pytest.mark.parametrize("sha256", ["0" * 64, "not-hex"])
 def test_a_completion_sha256_that_disagrees_or_is_malformed_is_refused(researcher, record, sha256):
     client = UploadClient(researcher.user)

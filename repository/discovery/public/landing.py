@@ -30,11 +30,14 @@ def record_for_landing(*, user, record_id) -> DmpRecord:
 
 
 def listed_objects(*, user, record: DmpRecord) -> QuerySet:
-    """Objects of ``record`` whose metadata ``user`` may see, each with a ``can_download`` flag."""
+    """Objects of ``record`` whose metadata ``user`` may see, each with a ``can_download``
+    and a ``can_preview`` flag (a thumbnail or a sequencing summary beside its name)."""
     objects = visible_to(user, Action.VIEW_METADATA).filter(
         record=record, status=DataObject.Status.STORED
     )
-    return with_permissions(objects, user, Action.DOWNLOAD).order_by("original_filename", "pk")
+    return with_permissions(objects, user, Action.DOWNLOAD, Action.PREVIEW).order_by(
+        "original_filename", "pk"
+    )
 
 
 def doi_url(doi: str) -> str:

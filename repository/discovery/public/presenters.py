@@ -26,6 +26,7 @@ from repository.discovery.public.signposts import Link
 from repository.models import DataObject, DatasetConcept, DatasetVersion
 from repository.publishing.facts import still_public
 from repository.publishing.selectors import version_facts_of
+from repository.usage.selectors import Counts, record_usage
 
 
 def record_facts(request, record: DmpRecord) -> RecordFacts:
@@ -81,6 +82,7 @@ class LandingPage:
     versions: list[DatasetVersion]  # published versions, newest first
     concept: DatasetConcept | None  # the concept DOI, once a version is published
     may_publish: bool  # the visitor is a steward: the publish and withdraw forms
+    usage: Counts  # public views and downloads by people (COUNTER), public files only
 
 
 def landing_page(request, record: DmpRecord, *, facts: RecordFacts | None = None) -> LandingPage:
@@ -142,4 +144,5 @@ def landing_page(request, record: DmpRecord, *, facts: RecordFacts | None = None
         concept=DatasetConcept.objects.filter(record=record).first(),
         may_publish=request.user.is_authenticated
         and may(request.user, ProjectAction.EDIT_DMP, project),
+        usage=record_usage(record.pk)["public"],
     )

@@ -18,6 +18,7 @@ from repository.discovery.public.facts import RecordFacts
 from repository.discovery.public.presenters import landing_page, record_facts
 from repository.discovery.public.signposts import link_header
 from repository.presenters import page_context
+from repository.usage.capture import counted_investigation, note_landing_reader
 
 
 def export_not_offered(request, export: exports.ExportFormat):
@@ -42,12 +43,15 @@ def _negotiates(request) -> bool:
 
 
 @require_safe
+@counted_investigation
 @cached_for_visitors(scoped=_record_files, bypass=_negotiates)
 @statement_timeout
 def dataset_landing(request, record_id: int):
     """The landing page, or the metadata record its ``Accept`` header prefers
-    (content negotiation: ``exports.negotiated``); ``Vary: Accept`` either way."""
+    (content negotiation: ``exports.negotiated``); ``Vary: Accept`` either way. Each
+    answer counts as a view, cached or not (``counted_investigation``)."""
     record = landing.record_for_landing(user=request.user, record_id=record_id)
+    note_landing_reader(request, record)
     export = facts = None
     if not record.withdrawn_at and exports.negotiated(request):
         facts = record_facts(request, record)
@@ -82,12 +86,14 @@ def export_response(request, export: ExportFormat, facts: RecordFacts, *, filena
 
 
 @require_safe
+@counted_investigation
 @statement_timeout
 def dataset_export(request, record_id: int, fmt: str):
     export = exports.served(fmt)
     if export is None:
         raise Http404("No such export format.")
     record = landing.record_for_landing(user=request.user, record_id=record_id)
+    note_landing_reader(request, record)
     if record.withdrawn_at:
         return tombstone(request, record)
     facts = record_facts(request, record)

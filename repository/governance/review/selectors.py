@@ -15,7 +15,13 @@ PAGE_SIZE = 25
 # Technical metadata shown per object on the detail page: the rest is on the object page.
 TECHMETA_SUMMARY_FIELDS = 4
 
-PERSONAL_DATA = Q(contains_personal_data=True) | Q(record__contains_personal_data=True)
+# Flagged for the curator: personal data on the object or its record, or a record whose
+# personal-data state is unknown (which blocks opening exactly as yes does).
+PERSONAL_DATA = (
+    Q(contains_personal_data=True)
+    | Q(record__contains_personal_data=True)
+    | Q(record__isnull=False, record__contains_personal_data__isnull=True)
+)
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,8 @@ class QueueFilters:
 
 def tier_request_queue(*, filters: QueueFilters, now: datetime.datetime | None = None) -> QuerySet:
     """Pending requests, oldest first, with their object count, volume and whether any
-    object or its record is flagged as containing personal data."""
+    object or its record is flagged as containing personal data (or its record's state is
+    unknown)."""
     flagged = DataObject.objects.filter(PERSONAL_DATA, tier_requests=OuterRef("pk"))
     requests = (
         TierChangeRequest.objects.filter(status=RequestStatus.PENDING)

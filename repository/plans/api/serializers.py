@@ -79,6 +79,8 @@ READ_EXAMPLE = OpenApiExample(
         **RECORD_EXAMPLE,
         "withdrawn_at": None,
         "withdrawal_reason": "",
+        "object_count": 3,
+        "object_size": 3221225472,
         "created_at": "2025-12-01T10:00:00+09:00",
         "updated_at": "2025-12-02T15:20:00+09:00",
     },
@@ -99,10 +101,23 @@ class RecordSerializer(serializers.ModelSerializer):
 
     project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
     creators = CreatorSerializer(many=True, required=False)
+    object_count = serializers.IntegerField(
+        read_only=True, help_text="Stored objects of the record that the caller may see."
+    )
+    object_size = serializers.IntegerField(read_only=True, help_text="Their size in bytes, summed.")
 
     class Meta:
         model = DmpRecord
-        fields = ["id", "project", *RECORD_FIELDS, "creators", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "project",
+            *RECORD_FIELDS,
+            "creators",
+            "object_count",
+            "object_size",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "created_at", "updated_at"]
         # Uniqueness and the cross-field rules are checked by the service, per field.
         validators = []

@@ -11,6 +11,8 @@ from dmp.models import RecordCreator
 from repository.access import projects_visible_to, records_visible_to
 from repository.api.filters import RecordFilter
 from repository.plans.api import serializers
+from repository.plans.selectors import record_object_totals
+from repository.usage.capture import Kind, scope_of_record, usage_note
 
 
 def _records(user):
@@ -20,6 +22,7 @@ def _records(user):
         .prefetch_related(
             Prefetch("creators", queryset=RecordCreator.objects.order_by("position", "pk"))
         )
+        .annotate(**record_object_totals(user))
     )
 
 
@@ -65,6 +68,17 @@ class RecordDetailView(generics.RetrieveUpdateAPIView):
 
     def get_queryset(self):
         return _records(self.request.user)
+
+    def retrieve(self, request, *args, **kwargs):
+        """One record; a read counts as a (machine) investigation of the dataset."""
+        record = self.get_object()
+        usage_note(
+            request,
+            kind=Kind.INVESTIGATION,
+            record_id=record.pk,
+            scope=scope_of_record(request.user, record),
+        )
+        return Response(self.get_serializer(record).data)
 
     def update(self, request, *args, **kwargs):
         record = self.get_object()

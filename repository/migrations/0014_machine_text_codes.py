@@ -50,7 +50,7 @@ def to_english(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("repository", "0010_membership_audit_actions"),
+        ("repository", "0013_usage_events"),
     ]
 
     operations = [

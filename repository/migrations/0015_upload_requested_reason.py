@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("repository", "0011_machine_text_codes"),
+        ("repository", "0014_machine_text_codes"),
     ]
 
     operations = [

@@ -1,0 +1,528 @@
+"""Previews: made after the checksum, stored beside the object, served through the access
+rules; the IIIF info.json checked field by field against the Image API 3.0."""
+
+import gzip
+import io
+import random
+import re
+from datetime import timedelta
+
+import pytest
+import pyvips
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import Role
+from config.celery import app
+from core.vocabularies import Tier
+from repository.governance.deletion import data_object_delete
+from repository.models import DataObject
+from repository.preservation import checksums
+from repository.preservation.checksums import data_object_checksum_verify
+from repository.preservation.object_store import NoSuchObject, object_store
+from repository.preservation.reconcile import storage_reconcile
+from repository.previews import sequencing
+from repository.previews.keys import derived_prefix, thumbnail_key
+from repository.previews.services import data_object_preview_make, previews_stalled
+from repository.tasks import preview_task
+from tests.factories import MembershipFactory, UserFactory
+
+from .stored_objects import store_object
+
+pytestmark = pytest.mark.django_db
+
+IIIF_CONTEXT = "http://iiif.io/api/image/3/context.json"
+
+
+def tiff_bytes(width: int, height: int, **options) -> bytes:
+    """An RGB TIFF with a colour gradient (every tile different), made with libvips."""
+    x = pyvips.Image.xyz(width, height)
+    red = (x[0] * 255 / width).cast("uchar")
+    green = (x[1] * 255 / height).cast("uchar")
+    blue = ((x[0] + x[1]) % 256).cast("uchar")
+    image = red.bandjoin([green, blue]).copy(interpretation="srgb")
+    return image.write_to_buffer(".tif", **options)
+
+
+@pytest.fixture
+def image_object(monkeypatch, django_capture_on_commit_callbacks):
+    sent: list[int] = []
+    monkeypatch.setattr(checksums, "preview_send", sent.append)
+    data_object = store_object(
+        tiff_bytes(1300, 900, tile=True), filename="scan.tiff", tier=Tier.SHARED
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        data_object_checksum_verify(data_object_id=data_object.pk)
+    data_object.refresh_from_db()
+    assert data_object.preview_state == DataObject.PreviewState.PENDING
+    assert sent == [data_object.pk]  # queued once the verification committed
+    return data_object
+
+
+def make(data_object: DataObject) -> DataObject:
+    made = data_object_preview_make(data_object_id=data_object.pk)
+    assert made is not None
+    return made
+
+
+def member_of(data_object: DataObject, role=Role.COLLABORATOR):
+    return MembershipFactory(project=data_object.project, role=role).user
+
+
+# --- Queueing --------------------------------------------------------------------------
+
+
+def test_the_preview_task_has_its_own_queue_apart_from_checksums():
+    route = app.amqp.router.route({}, "kura.preview")
+    checksum = app.amqp.router.route({}, "kura.checksum")
+
+    assert route["queue"].name == settings.KURA_PREVIEW_QUEUE
+    assert checksum["queue"].name == settings.CELERY_TASK_DEFAULT_QUEUE
+    assert settings.KURA_PREVIEW_QUEUE != settings.CELERY_TASK_DEFAULT_QUEUE
+
+
+def test_a_file_kura_does_not_preview_queues_nothing(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    sent: list[int] = []
+    monkeypatch.setattr(checksums, "preview_send", sent.append)
+    data_object = store_object(b"plain text\n" * 100, filename="notes.txt")
+    with django_capture_on_commit_callbacks(execute=True):
+        data_object_checksum_verify(data_object_id=data_object.pk)
+    data_object.refresh_from_db()
+
+    assert data_object.checksum_state == DataObject.ChecksumState.VERIFIED
+    assert data_object.preview_state == DataObject.PreviewState.NONE
+    assert sent == []
+
+
+def test_a_preview_left_pending_is_found_for_the_requeue(image_object):
+    later = timezone.now() + timedelta(minutes=settings.KURA_PREVIEW_REQUEUE_AFTER_MINUTES + 1)
+    assert previews_stalled(now=later) == [image_object.pk]
+    assert previews_stalled(now=timezone.now()) == []
+    make(image_object)
+    assert previews_stalled(now=later) == []
+
+
+# --- Images ----------------------------------------------------------------------------
+
+
+def test_an_image_gets_a_thumbnail_and_tiles_beside_it_once(image_object):
+    made = make(image_object)
+
+    assert made.preview_state == DataObject.PreviewState.READY
+    (plane,) = made.preview["planes"]
+    assert (plane["width"], plane["height"]) == (1300, 900)
+    assert plane["scale_factors"] == [1, 2]  # at 2, 650 x 450 pixels: two tiles
+    store = object_store()
+    thumbnail = pyvips.Image.new_from_buffer(
+        store.read_range(thumbnail_key(made.storage_key), 0, 1 << 20), ""
+    )
+    assert max(thumbnail.width, thumbnail.height) == 256
+    keys = [item.key for item in store.list_objects(derived_prefix(made.storage_key))]
+    # 3 x 2 tiles at scale 1, 2 x 1 at 2, the whole image at 4 (a IIIF size), and the
+    # thumbnail twice (as a IIIF size and as the thumbnail).
+    assert len(keys) == 6 + 2 + 1 + 2
+    assert plane["sizes"] == [[256, 177], [325, 225]]
+    assert made.size == len(store.read_range(made.storage_key, 0, made.size + 1))
+
+    before = (made.preview_state, made.preview, len(keys))
+    assert data_object_preview_make(data_object_id=made.pk) is None  # a second run
+    made.refresh_from_db()
+    after = (
+        made.preview_state,
+        made.preview,
+        len(list(store.list_objects(derived_prefix(made.storage_key)))),
+    )
+    assert after == before
+
+
+def test_the_task_makes_the_preview_once(image_object):
+    first = preview_task.apply(args=[image_object.pk]).get()
+    second = preview_task.apply(args=[image_object.pk]).get()
+
+    assert first == {"object_id": image_object.pk, "preview_state": "ready"}
+    assert second == {"object_id": image_object.pk, "preview_state": None}  # nothing to do
+
+
+def test_derived_files_go_with_the_object_and_the_reconciler_keeps_them(image_object):
+    made = make(image_object)
+    store = object_store()
+    prefix = derived_prefix(made.storage_key)
+
+    report = storage_reconcile(now=timezone.now() + timedelta(days=1), dry_run=True)
+    assert not [key for key in report.orphan_objects if key.startswith(prefix)]
+
+    steward = member_of(made, Role.PM)
+    data_object_delete(actor=steward, data_object_id=made.pk)
+
+    assert list(store.list_objects(prefix)) == []
+    with pytest.raises(NoSuchObject):
+        store.size(made.storage_key)
+
+    # A derived file written after the deletion (a preview finishing late) is an orphan the
+    # reconciler removes once past its grace period.
+    store.write(thumbnail_key(made.storage_key), b"late", "image/jpeg")
+    report = storage_reconcile(now=timezone.now() + timedelta(days=1), dry_run=False)
+    assert thumbnail_key(made.storage_key) in report.orphan_objects
+    assert list(store.list_objects(prefix)) == []
+
+
+def test_an_image_past_the_pixel_limit_is_skipped_with_its_reason(image_object, settings):
+    settings.KURA_PREVIEW_MAX_PIXELS = 1000 * 1000
+    made = make(image_object)
+
+    assert made.preview_state == DataObject.PreviewState.SKIPPED
+    assert "1300 x 900" in made.preview["reason"]
+    assert list(object_store().list_objects(derived_prefix(made.storage_key))) == []
+
+
+def test_a_16_bit_ome_tiff_offers_each_channel_and_plane(
+    client, monkeypatch, django_capture_on_commit_callbacks
+):
+    import numpy as np
+    import tifffile
+
+    channels, planes = 2, 3
+    pixels = np.zeros((planes, channels, 64, 80), dtype=np.uint16)
+    for z in range(planes):
+        for c in range(channels):
+            pixels[z, c] = (z + 1) * 1000 + c * 200 + np.arange(80, dtype=np.uint16)
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, pixels, ome=True, metadata={"axes": "ZCYX"})
+    monkeypatch.setattr(checksums, "preview_send", lambda pk: None)
+    data_object = store_object(buffer.getvalue(), filename="stack.ome.tif")
+    with django_capture_on_commit_callbacks(execute=True):
+        data_object_checksum_verify(data_object_id=data_object.pk)
+    made = make(DataObject.objects.get(pk=data_object.pk))
+
+    assert made.preview_state == DataObject.PreviewState.READY
+    described = [(p["channel"], p["z"]) for p in made.preview["planes"]]
+    # The first channel at the middle plane first, then the other channel, then the planes.
+    assert described == [(0, 1), (1, 1), (0, 0), (0, 2)]
+    assert [p["page"] for p in made.preview["planes"]] == [2, 3, 0, 4]  # XYCZT pages
+
+    steward = member_of(made, Role.PM)
+    client.force_login(steward)
+    page = client.get(f"/objects/{made.pk}/").content.decode()
+    options = re.findall(r'<option value="(/objects/\d+/iiif/(\d)/info.json)"[^>]*>([^<]+)<', page)
+    assert [(plane, label) for _, plane, label in options] == [
+        ("0", "Channel 1, plane 2"),
+        ("1", "Channel 2, plane 2"),
+        ("2", "Channel 1, plane 1"),
+        ("3", "Channel 1, plane 3"),
+    ]
+    assert client.get(options[1][0]).json()["width"] == 80
+
+
+# --- IIIF ------------------------------------------------------------------------------
+
+
+INFO_KEYS = {
+    "@context", "id", "type", "protocol", "profile", "width", "height", "sizes", "tiles",
+    "maxWidth", "maxHeight", "maxArea", "rights", "preferredFormats", "extraQualities",
+    "extraFormats", "extraFeatures", "partOf", "seeAlso", "service",
+}  # fmt: skip
+
+
+def test_info_json_follows_the_image_api_3(client, image_object):
+    made = make(image_object)
+    client.force_login(member_of(made))
+    url = f"/objects/{made.pk}/iiif/0/info.json"
+
+    response = client.get(url, HTTP_ACCEPT="application/ld+json")
+    assert response.status_code == 200
+    assert response["Content-Type"] == f'application/ld+json;profile="{IIIF_CONTEXT}"'
+    assert "private" in response["Cache-Control"]
+    info = response.json()
+    assert set(info) <= INFO_KEYS
+    assert info["@context"] == IIIF_CONTEXT
+    assert info["type"] == "ImageService3"
+    assert info["protocol"] == "http://iiif.io/api/image"
+    assert info["profile"] == "level0"
+    assert info["id"] == f"http://testserver/objects/{made.pk}/iiif/0"
+    base = client.get(info["id"])
+    assert base.status_code == 303 and base["Location"].endswith(url)
+    assert (info["width"], info["height"]) == (1300, 900)
+    assert all(isinstance(info[k], int) and info[k] > 0 for k in ("width", "height"))
+    assert client.get(url)["Content-Type"] == "application/json"
+
+    assert info["sizes"]
+    for size in info["sizes"]:
+        assert set(size) <= {"type", "width", "height"}
+        assert 0 < size["width"] <= info["width"] and 0 < size["height"] <= info["height"]
+        image = client.get(f"{info['id']}/full/{size['width']},{size['height']}/0/default.jpg")
+        assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
+        decoded = pyvips.Image.new_from_buffer(image.content, "")
+        assert (decoded.width, decoded.height) == (size["width"], size["height"])
+
+    (tiles,) = info["tiles"]
+    assert set(tiles) <= {"type", "width", "height", "scaleFactors"}
+    assert tiles["width"] == tiles["height"] == 512
+    assert tiles["scaleFactors"] == sorted(set(tiles["scaleFactors"]))
+    assert all(isinstance(f, int) and f >= 1 for f in tiles["scaleFactors"])
+    for factor in tiles["scaleFactors"]:  # the last tile of each level, at its edge
+        region = tiles["width"] * factor
+        columns = -(-info["width"] // region)
+        x = (columns - 1) * region
+        w = info["width"] - x
+        h = min(region, info["height"])
+        expected = (-(-w // factor), -(-h // factor))
+        tile = client.get(f"{info['id']}/{x},0,{w},{h}/{expected[0]},{expected[1]}/0/default.jpg")
+        assert tile.status_code == 200, (factor, x, w, h)
+        decoded = pyvips.Image.new_from_buffer(tile.content, "")
+        assert (decoded.width, decoded.height) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("full/max/0/default.png", 501),
+        ("full/max/90/default.jpg", 501),
+        ("full/max/0/gray.jpg", 501),
+        ("0,0,512,512/100,100/0/default.jpg", 404),  # a size not made
+        ("nonsense/max/0/default.jpg", 400),
+        ("full/max/0/default.exe", 400),
+        ("9999,0,10,10/10,10/0/default.jpg", 400),
+    ],
+)
+def test_image_requests_not_offered_are_refused_clearly(client, image_object, path, status):
+    made = make(image_object)
+    client.force_login(member_of(made))
+
+    assert client.get(f"/objects/{made.pk}/iiif/0/{path}").status_code == status
+
+
+# --- Access ----------------------------------------------------------------------------
+
+
+def preview_urls(data_object: DataObject) -> list[str]:
+    base = f"/objects/{data_object.pk}"
+    return [
+        f"{base}/preview/thumbnail.jpg",
+        f"{base}/iiif/0/info.json",
+        f"{base}/iiif/0/0,0,512,512/512,512/0/default.jpg",
+    ]
+
+
+def test_outsiders_get_404_and_members_the_preview(client, image_object):
+    made = make(image_object)
+    DataObject.objects.filter(pk=made.pk).update(tier=Tier.SHARED)
+
+    client.force_login(UserFactory())
+    assert [client.get(url).status_code for url in preview_urls(made)] == [404, 404, 404]
+    client.logout()
+    assert [client.get(url).status_code for url in preview_urls(made)] == [404, 404, 404]
+    client.force_login(member_of(made))
+    assert [client.get(url).status_code for url in preview_urls(made)] == [200, 200, 200]
+
+
+def test_a_public_image_is_previewed_to_anyone_unless_personal_or_quarantined(client, image_object):
+    made = make(image_object)
+    DataObject.objects.filter(pk=made.pk).update(tier=Tier.PUBLIC)
+    assert [client.get(url).status_code for url in preview_urls(made)] == [200, 200, 200]
+
+    DataObject.objects.filter(pk=made.pk).update(contains_personal_data=True)
+    assert [client.get(url).status_code for url in preview_urls(made)] == [404, 404, 404]
+
+    DataObject.objects.filter(pk=made.pk).update(
+        contains_personal_data=False, quarantined_at=timezone.now()
+    )
+    client.force_login(member_of(made, Role.PM))
+    assert [client.get(url).status_code for url in preview_urls(made)] == [404, 404, 404]
+
+
+def test_a_personal_dicom_image_is_previewed_to_stewards_only(
+    client, monkeypatch, django_capture_on_commit_callbacks
+):
+    data = dicom_bytes(patient_name="Yamada^Taro")
+    monkeypatch.setattr(checksums, "preview_send", lambda pk: None)
+    data_object = store_object(data, filename="slice.dcm", tier=Tier.SHARED)
+    with django_capture_on_commit_callbacks(execute=True):
+        data_object_checksum_verify(data_object_id=data_object.pk)
+    made = make(DataObject.objects.get(pk=data_object.pk))
+    assert made.contains_personal_data
+    assert made.preview_state == DataObject.PreviewState.READY
+    assert (made.preview["planes"][0]["width"], made.preview["planes"][0]["height"]) == (96, 64)
+
+    client.force_login(member_of(made, Role.RESEARCHER))
+    assert [client.get(url).status_code for url in preview_urls(made)[:2]] == [404, 404]
+    page = client.get(f"/objects/{made.pk}/")
+    assert page.status_code == 200 and b"preview-viewer" not in page.content
+    client.force_login(member_of(made, Role.DATA_MANAGER))
+    assert [client.get(url).status_code for url in preview_urls(made)[:2]] == [200, 200]
+    assert b"preview-viewer" in client.get(f"/objects/{made.pk}/").content
+
+
+def dicom_bytes(*, patient_name: str) -> bytes:
+    import numpy as np
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = FileDataset("slice.dcm", {}, file_meta=meta, preamble=b"\0" * 128)
+    dataset.SOPClassUID = SecondaryCaptureImageStorage
+    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    dataset.PatientName = patient_name
+    dataset.Modality = "MR"
+    dataset.Rows, dataset.Columns = 64, 96
+    dataset.SamplesPerPixel = 1
+    dataset.PhotometricInterpretation = "MONOCHROME2"
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 12, 11
+    dataset.PixelRepresentation = 0
+    pixels = (np.arange(64 * 96, dtype=np.uint16).reshape(64, 96) % 4096).astype(np.uint16)
+    dataset.PixelData = pixels.tobytes()
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+# --- Sequencing ------------------------------------------------------------------------
+
+
+def fastq_records(count: int, seed: int) -> list[tuple[str, str, str]]:
+    rng = random.Random(seed)
+    records = []
+    for n in range(count):
+        length = rng.choice([35, 75, 76, 100, 150, rng.randint(1, 160)])
+        sequence = "".join(rng.choice("ACGTNacgt") for _ in range(length))
+        quality = "".join(chr(33 + rng.randint(2, 41)) for _ in range(length))
+        records.append((f"read{n} lane:1", sequence, quality))
+    return records
+
+
+def fastq_text(records) -> bytes:
+    return "".join(f"@{name}\n{seq}\n+\n{qual}\n" for name, seq, qual in records).encode()
+
+
+def independent_counts(records) -> dict:
+    """The expected figures, counted record by record in plain Python."""
+    reads = len(records)
+    bases = sum(len(seq) for _, seq, _ in records)
+    gc = sum(seq.upper().count("G") + seq.upper().count("C") for _, seq, _ in records)
+    longest = max(len(q) for _, _, q in records)
+    sums, counts = [0] * longest, [0] * longest
+    for _, _, quality in records:
+        for position, char in enumerate(quality):
+            sums[position] += ord(char) - 33
+            counts[position] += 1
+    lengths: dict[int, int] = {}
+    for _, seq, _ in records:
+        lengths[len(seq)] = lengths.get(len(seq), 0) + 1
+    return {
+        "reads": reads,
+        "bases": bases,
+        "gc_percent": round(100 * gc / bases, 2),
+        "length_min": min(lengths),
+        "length_max": max(lengths),
+        "length_mean": round(bases / reads, 1),
+        "per_position": [s / c for s, c in zip(sums, counts, strict=True)],
+        "lengths": lengths,
+    }
+
+
+@pytest.mark.parametrize("block", [997, 64 * 1024, sequencing.BLOCK])
+def test_fastq_summary_matches_counts_made_independently(monkeypatch, block):
+    monkeypatch.setattr(sequencing, "BLOCK", block)
+    records = fastq_records(3000, seed=block)
+    text = fastq_text(records)
+    # Two gzip members, as bgzip and concatenated lanes give; split into uneven chunks.
+    compressed = gzip.compress(text[: len(text) // 3]) + gzip.compress(text[len(text) // 3 :])
+    chunks = [compressed[i : i + 4099] for i in range(0, len(compressed), 4099)]
+
+    summary = sequencing.FastqSummary()
+    stream = gzip.GzipFile(fileobj=io.BytesIO(compressed))
+    while data := stream.read(block):
+        summary.feed(data)
+    result = summary.finish()
+    expected = independent_counts(records)
+
+    streamed = sequencing.fastq_summarize(chunks, gzipped=True)
+    assert streamed == result
+    for key in ("reads", "bases", "gc_percent", "length_min", "length_max", "length_mean"):
+        assert result[key] == expected[key], key
+    assert summary.mean_quality_by_position() == pytest.approx(expected["per_position"])
+    histogram = result["length_histogram"]
+    assert sum(reads for _, _, reads in histogram) == expected["reads"]
+    for low, high, reads in histogram:
+        assert reads == sum(n for length, n in expected["lengths"].items() if low <= length <= high)
+    assert "malformed" not in result
+
+
+def test_fastq_summary_of_a_stored_file_is_shown_on_the_object_page(
+    client, monkeypatch, django_capture_on_commit_callbacks
+):
+    records = fastq_records(500, seed=7)
+    monkeypatch.setattr(checksums, "preview_send", lambda pk: None)
+    data_object = store_object(
+        gzip.compress(fastq_text(records)), filename="lane1_R1.fastq.gz", tier=Tier.SHARED
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        data_object_checksum_verify(data_object_id=data_object.pk)
+    made = make(DataObject.objects.get(pk=data_object.pk))
+    expected = independent_counts(records)
+
+    summary = made.preview["summary"]
+    assert (summary["reads"], summary["gc_percent"]) == (500, expected["gc_percent"])
+    client.force_login(member_of(made))
+    page = client.get(f"/objects/{made.pk}/").content.decode()
+    assert 'id="summary-reads">500<' in page
+    assert 'id="quality-chart"' in page and "<polyline" in page
+    client.force_login(UserFactory())
+    assert client.get(f"/objects/{made.pk}/").status_code == 404
+
+
+def test_bam_header_and_per_reference_counts_from_its_index(
+    tmp_path, monkeypatch, django_capture_on_commit_callbacks
+):
+    import pysam
+
+    path = tmp_path / "aligned.bam"
+    header = {
+        "HD": {"VN": "1.6", "SO": "coordinate"},
+        "SQ": [{"SN": "chr1", "LN": 5000}, {"SN": "chr2", "LN": 3000}],
+        "RG": [{"ID": "lane1", "SM": "liver-7", "PL": "ILLUMINA"}],
+        "PG": [{"ID": "bwa", "PN": "bwa", "VN": "0.7.17"}],
+    }
+    placed = {0: 0, 1: 0}
+    with pysam.AlignmentFile(str(path), "wb", header=header) as out:
+        for n in range(60):
+            segment = pysam.AlignedSegment(out.header)
+            segment.query_name = f"r{n}"
+            segment.query_sequence = "ACGT" * 10
+            segment.flag = 0
+            segment.reference_id = 0 if n < 45 else 1
+            segment.reference_start = n * 10
+            segment.mapping_quality = 60
+            segment.cigarstring = "40M"
+            segment.query_qualities = pysam.qualitystring_to_array("I" * 40)
+            placed[segment.reference_id] += 1
+            out.write(segment)
+    pysam.index(str(path))
+    monkeypatch.setattr(checksums, "preview_send", lambda pk: None)
+    bam = store_object(path.read_bytes(), filename="aligned.bam")
+    index = store_object(
+        (tmp_path / "aligned.bam.bai").read_bytes(),
+        filename="aligned.bam.bai",
+        project=bam.project,
+        record=bam.record,
+        uploaded_by=bam.uploaded_by,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        data_object_checksum_verify(data_object_id=index.pk)
+        data_object_checksum_verify(data_object_id=bam.pk)
+    made = make(DataObject.objects.get(pk=bam.pk))
+
+    summary = made.preview["summary"]
+    assert summary["format"] == "BAM" and summary["sort_order"] == "coordinate"
+    assert summary["references"] == 2
+    assert summary["read_groups"] == [{"ID": "lane1", "SM": "liver-7", "PL": "ILLUMINA"}]
+    assert summary["programs"][0]["PN"] == "bwa"
+    assert summary["index"] == "aligned.bam.bai"
+    assert summary["reads_per_reference"] == [
+        {"name": "chr1", "mapped": placed[0], "unmapped": 0},
+        {"name": "chr2", "mapped": placed[1], "unmapped": 0},
+    ]
