@@ -18,7 +18,8 @@ left out.
 
 The rendered body of the page (everything but the site's header, which names the viewer)
 is kept in the shared cache by :func:`dashboard_body`, one copy per project, language, day
-and variant (curators read it without the links to edit the DMP), filed under the catalogue
+and variant (curators read it without the links to edit the DMP and to the access-request
+queue, but with links to their review pages), filed under the catalogue
 and activity generations and the project's own (``core/generations.py``): every write to
 a record, plan, project or person's name, and every write to one of the project's objects,
 requests, grants or audit events, makes the copy unreachable at once; writes in other
@@ -456,10 +457,18 @@ def dashboard_record_page(records: QuerySet, count: int, page_number: int) -> Pa
 
 
 def project_dashboard_context(
-    *, user, project: Project, can_edit: bool | None = None, records_page: int = 1
+    *,
+    user,
+    project: Project,
+    can_edit: bool | None = None,
+    can_review: bool | None = None,
+    records_page: int = 1,
 ) -> dict:
     """Everything the dashboard's body shows (``can_edit``: whether it links to editing the
-    DMP; asked of ``may(user, ProjectAction.EDIT_DMP, project)`` when not given). The table by DMP
+    DMP and to the access-request queue, asked of ``may(user, ProjectAction.EDIT_DMP,
+    project)``; ``can_review``: whether pending tier changes link to the curators' review
+    pages, asked of ``may(user, ProjectAction.REVIEW_TIERS)``; both when not given). The
+    table by DMP
     record shows page ``records_page``: only that page's records and their figures are
     loaded; the records are counted, and those lacking required items
     (:func:`dmp.common_metadata.incomplete_condition`), in the database, and the figures
@@ -539,6 +548,8 @@ def project_dashboard_context(
     chart = growth_chart(months)
     if can_edit is None:
         can_edit = may(user, ProjectAction.EDIT_DMP, project)
+    if can_review is None:
+        can_review = may(user, ProjectAction.REVIEW_TIERS)
     return {
         "project": project,
         "today": today,
@@ -579,6 +590,9 @@ def project_dashboard_context(
         "event_rows_html": activity_table_rows(events),
         "export_formats": EXPORT_FORMATS,
         "can_edit_dmp": can_edit,
+        # Pending items link to where they are decided, for whom may decide them there.
+        "can_decide_access": can_edit and may(user, ProjectAction.DECIDE_ACCESS, project),
+        "can_review": can_review,
         # Views and downloads (COUNTER); each fold moves the project's generation.
         "usage": dashboard_usage(project=project),
     }
@@ -590,7 +604,11 @@ BODY_TEMPLATE = "repository/_dashboard_body.html"
 
 
 def _body_key(
-    project: Project, can_edit: bool, records_page: int, generations: tuple[int, ...]
+    project: Project,
+    can_edit: bool,
+    can_review: bool,
+    records_page: int,
+    generations: tuple[int, ...],
 ) -> str:
     raw = "\n".join(
         (
@@ -601,6 +619,7 @@ def _body_key(
             # The embargo window and "due" count from today.
             timezone.localdate().isoformat(),
             "edit" if can_edit else "read",
+            "review" if can_review else "",
         )
     )
     return "kura:dashboard:" + hashlib.sha256(raw.encode()).hexdigest()
@@ -611,20 +630,26 @@ def dashboard_body(*, user, project: Project, records_page: int = 1) -> SafeStri
 
     Everyone who may read the dashboard counts the same objects and records (its PM and
     data managers, curators and superusers see all of the project's), so the body depends
-    only on the project, the language, the day and whether it links to editing the DMP; it
-    is served from the shared cache while no generation it is filed under has moved."""
+    only on the project, the language, the day and the links it offers (editing the DMP,
+    deciding access requests, reviewing tier changes); it is served from the shared cache
+    while no generation it is filed under has moved."""
     can_edit = may(user, ProjectAction.EDIT_DMP, project)
+    can_review = may(user, ProjectAction.REVIEW_TIERS)
     seconds = settings.KURA_DASHBOARD_CACHE_SECONDS
     key = None
     if seconds > 0:
         key, stored = cached_lookup(
             (CATALOGUE, ACTIVITY, PROJECT.of(project.pk)),
-            lambda generations: _body_key(project, can_edit, records_page, generations),
+            lambda generations: _body_key(project, can_edit, can_review, records_page, generations),
         )
         if stored is not None:
             return mark_safe(stored)  # noqa: S308 - our own rendering, stored as it was
     context = project_dashboard_context(
-        user=user, project=project, can_edit=can_edit, records_page=records_page
+        user=user,
+        project=project,
+        can_edit=can_edit,
+        can_review=can_review,
+        records_page=records_page,
     )
     body = render_to_string(BODY_TEMPLATE, context)
     if key is not None:

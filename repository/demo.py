@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Institution, Membership, Project, Role, User
+from core.machine_text import Message
 from core.vocabularies import MetadataAccess, Tier
 from dmp.history import record_revision_write
 from dmp.models import DataManagementPlan, DmpRecord, DmpRecordRevision
@@ -557,7 +558,7 @@ def _data_object(
         sha256=sha256,
         md5=md5,
         size=len(read_back),
-        detail="Read back from storage when the demo data was loaded.",
+        detail=Message("fixity.demo_loaded"),
     )
     return data_object
 

@@ -17,6 +17,7 @@ from core.generations import (
     ScopeTracking,
     scoped_by,
 )
+from core.machine_text import MachineTextField
 from core.tiers import beyond_project
 from core.vocabularies import Tier
 from dmp.models import DmpRecord
@@ -183,7 +184,7 @@ class DataObject(ScopeTracking):
         ),
     )
     quarantined_at = models.DateTimeField(_("quarantined at"), null=True, blank=True)
-    quarantine_reason = models.TextField(_("quarantine reason"), blank=True)
+    quarantine_reason = MachineTextField(_("quarantine reason"), blank=True)
     technical_metadata = models.JSONField(_("technical metadata"), default=dict, blank=True)
     contains_personal_data = models.BooleanField(_("contains personal data"), default=False)
     preview_state = models.CharField(
@@ -287,6 +288,11 @@ class UploadSession(models.Model):
     requested_available_date = models.DateField(
         _("requested available date"), null=True, blank=True
     )
+    requested_reason = models.TextField(
+        _("requested reason"),
+        blank=True,
+        help_text=_("Why the uploader asks for the reviewed tier: the request's reason."),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
@@ -356,7 +362,7 @@ class FixityCheck(models.Model):
     sha256 = models.CharField(_("sha256"), max_length=64, blank=True)
     md5 = models.CharField(_("md5"), max_length=32, blank=True)
     size = models.BigIntegerField(_("size"), null=True, blank=True)
-    detail = models.TextField(_("detail"), blank=True)
+    detail = MachineTextField(_("detail"), blank=True)
 
     class Meta:
         verbose_name = _("fixity check")
@@ -439,7 +445,7 @@ class TierChangeRequest(ReviewedRequest):
     )
     requested_tier = models.CharField(_("requested tier"), max_length=16, choices=Tier.choices)
     available_date = models.DateField(_("available date"), null=True, blank=True)
-    reason = models.TextField(_("reason"), blank=True)
+    reason = MachineTextField(_("reason"), blank=True)
     decided_by = decider_field(related_name="tier_decisions")
 
     objects = ProjectActivityQuerySet.as_manager()
@@ -625,7 +631,7 @@ class AuditEvent(models.Model):
     before = models.JSONField(_("before"), default=dict, blank=True)
     after = models.JSONField(_("after"), default=dict, blank=True)
     ip_address = models.GenericIPAddressField(_("ip address"), null=True, blank=True)
-    detail = models.TextField(_("detail"), blank=True)
+    detail = MachineTextField(_("detail"), blank=True)
 
     objects = AuditEventQuerySet.as_manager()
 

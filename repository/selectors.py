@@ -3,7 +3,7 @@
 import datetime
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
@@ -16,6 +16,7 @@ from core.tiers import Downloaders, dated_tiers, downloaded_by
 from core.vocabularies import Tier
 from dmp.models import DmpRecord
 from repository.access import Action, records_visible_to, visible_to, with_permissions
+from repository.governance.tiers import REASON_NEEDED
 from repository.models import DataObject, RequestStatus, TierChangeRequest
 from repository.preservation.fixity import CHECKSUM_FILTER_LABELS, CHECKSUM_FILTERS
 
@@ -31,12 +32,17 @@ def data_object_list(*, user, project: Project | None = None) -> QuerySet:
 
 
 def recent_public_objects(*, user, limit: int = 10) -> list[DataObject]:
-    """The newest objects anyone may download, for the home page."""
+    """The newest objects anyone may download, for the home page, each with ``landing``:
+    whether its record's landing page opens for ``user`` (described, metadata readable,
+    not withdrawn), where the page sends a visitor; else the object's own page."""
     anonymous_view = visible_to(user, Action.DOWNLOAD).filter(
         tier__in=downloaded_by(Downloaders.EVERYONE)
     )
+    landing = records_visible_to(user).filter(pk=OuterRef("record_id"), withdrawn_at__isnull=True)
     return list(
-        anonymous_view.select_related("project", "record").order_by("-stored_at", "-pk")[:limit]
+        anonymous_view.select_related("project", "record")
+        .annotate(landing=Exists(landing))
+        .order_by("-stored_at", "-pk")[:limit]
     )
 
 
@@ -125,6 +131,7 @@ UPLOADER_STRINGS = {
     "preparing": _("Preparing the upload…"),
     "chooseRecord": _("Choose the DMP record for this batch before uploading."),
     "chooseDate": _("An embargo needs an available date in the future."),
+    "chooseReason": _(REASON_NEEDED),
     "serverError": _("The server could not be reached or answered with an error. Try again."),
     "checksumUnavailable": _("The checksum state could not be read. Reload the page to see it."),
     "note": _("Any number of files. Large files go up in parts and can be paused and resumed."),

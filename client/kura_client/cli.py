@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tier", choices=TIERS, default="non_shared", help="access tier")
     parser.add_argument("--available-date", help="embargo end (YYYY-MM-DD), for --tier embargoed")
     parser.add_argument(
+        "--reason",
+        default="",
+        help="why the files should be opened, for a tier a curator reviews (public, embargoed)",
+    )
+    parser.add_argument(
         "--jobs",
         type=int,
         default=4,
@@ -328,6 +333,7 @@ def _run(args) -> int:
         record=args.record,
         tier=args.tier,
         available_date=args.available_date,
+        reason=args.reason,
         workers=args.workers,
         stop_after_parts=args.stop_after_parts,
     )

@@ -132,6 +132,8 @@ class SmallFiles:
         }
         if self.settings.available_date:
             fields["available_date"] = self.settings.available_date
+        if self.settings.reason:
+            fields["reason"] = self.settings.reason
         return fields
 
     def _start(self, waiting: list[SmallFile]) -> list[SmallFile]:

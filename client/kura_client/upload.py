@@ -39,6 +39,7 @@ class Settings:
     record: int | None = None
     tier: str = "non_shared"
     available_date: str | None = None
+    reason: str = ""  # why the files should be opened: a curator reads it
     workers: int = 4
     # For tests: exit abruptly (like a killed process) after this many parts were sent.
     stop_after_parts: int | None = None
@@ -230,6 +231,8 @@ class Uploader:
         }
         if self.settings.available_date:
             fields["available_date"] = self.settings.available_date
+        if self.settings.reason:
+            fields["reason"] = self.settings.reason
         return fields
 
     def _abandon(self, entry: dict) -> None:

@@ -56,6 +56,14 @@ class UploadStartSerializer(serializers.Serializer):
     )
     tier = serializers.ChoiceField(choices=Tier.choices, default=Tier.NON_SHARED)
     available_date = serializers.DateField(required=False, allow_null=True, default=None)
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=5000,
+        help_text="Why the file should be opened: required for a tier a curator reviews"
+        " (`public`, `embargoed`); the curator reads it with the request made at completion.",
+    )
     sha256 = serializers.RegexField(
         r"^[0-9a-fA-F]{64}$", required=False, allow_blank=True, default=""
     )

@@ -103,6 +103,7 @@ def upload_request(fields: dict) -> uploads.UploadRequest:
         tier=fields["tier"],
         available_date=fields["available_date"],
         sha256=fields["sha256"],
+        reason=fields["reason"],
         single_put=fields["single_put"],
     )
 

@@ -30,8 +30,10 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts.roles import ProjectAction, may
+from core.machine_text import Message
 from core.tiers import beyond_project, dated_tiers, openness, tier_rule
 from core.vocabularies import Tier
 from dmp.models import DmpRecord
@@ -58,6 +60,10 @@ class TierChangeOutcome:
 
     applied: list[DataObject]
     request: TierChangeRequest | None
+
+
+# What a request to open data beyond the project needs, on the object page and at upload.
+REASON_NEEDED = gettext_noop("Say why these data should be opened: a curator reads it.")
 
 
 def _iso(day: datetime.date | None) -> str | None:
@@ -260,9 +266,7 @@ def tier_change_request(
         ]
         direct = [o for o in changes if o not in reviewed]
         if reviewed and not reason:
-            raise ValidationError(
-                {"reason": _("Say why these data should be opened: a curator reads it.")}
-            )
+            raise ValidationError({"reason": _(REASON_NEEDED)})
         waiting = [
             _("%(name)s: request #%(id)s for it is already waiting for a curator.")
             % {"name": o.original_filename, "id": pending.pk}
@@ -448,7 +452,7 @@ def tier_request_decide(
                     tier=tier,
                     available_date=available_date,
                     ip_address=ip_address,
-                    detail=f"Approved request #{tier_request.pk}.",
+                    detail=Message("tier.request_approved", {"request": tier_request.pk}),
                 )
         request_decide(
             tier_request,
@@ -568,6 +572,6 @@ def embargoes_lift(*, today: datetime.date | None = None) -> int:
                 tier=tier_rule(data_object.tier).lifted_to,
                 available_date=data_object.available_date,
                 action=AuditEvent.Action.EMBARGO_LIFTED,
-                detail="The available date has come.",
+                detail=Message("tier.embargo_lifted"),
             )
     return lifted

@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.machine_text import MachineText, Message
 from repository.models import DataObject, FixityCheck
 from repository.preservation.duplicates import duplicate_original_find
 from repository.preservation.fixity import (
@@ -106,7 +107,10 @@ def data_object_checksum_verify(*, data_object_id: int) -> DataObject:
                 "object %s is missing before its first verification: %s", data_object_id, exc
             )
             fixity_record(
-                data_object, None, [Reason(REASON_MISSING)], detail="Verification after upload."
+                data_object,
+                None,
+                [Reason(REASON_MISSING)],
+                detail=Message("fixity.verification_after_upload"),
             )
         except BaseException:
             _back_to_pending(data_object_id)
@@ -292,7 +296,7 @@ def _verifications_record(scanned: list[tuple[DataObject, ObjectScan]]) -> None:
                         sha256=scan.digests.sha256,
                         md5=scan.digests.md5,
                         size=scan.digests.size,
-                        detail="Verified after upload.",
+                        detail=Message("fixity.verified_after_upload"),
                     )
                     for obj, scan in rows
                 )
@@ -366,7 +370,7 @@ def _verification_record(data_object: DataObject, scan: ObjectScan) -> None:
             sha256=digests.sha256,
             md5=digests.md5,
             size=digests.size,
-            detail=" ".join(map(str, problems)) or "Verified after upload.",
+            detail=MachineText(*problems) or Message("fixity.verified_after_upload"),
         )
         if problems:
             data_object_quarantine(data_object=data_object, reasons=problems, now=now)
@@ -420,7 +424,7 @@ def data_object_fixity_check(
             return FixityCheck.objects.create(
                 data_object=data_object,
                 outcome=FixityCheck.Outcome.ERROR,
-                detail="The storage did not answer; the check will be repeated.",
+                detail=Message("fixity.storage_unanswered"),
             )
         with transaction.atomic():
             # Deletion removes the bytes under this row lock: an object deleted while its

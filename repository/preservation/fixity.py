@@ -30,9 +30,9 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
+from core.machine_text import Message
 from repository.models import DataObject
 from repository.preservation import techmeta
 from repository.preservation.object_store import NoSuchObject, StoreError, object_store
@@ -350,18 +350,12 @@ class ProgressWriter:
             self._percent, self._written_at = percent, now
 
 
-@dataclass(frozen=True)
-class Reason:
-    """A translatable reason with its values; ``str()`` is the English text that is stored."""
-
-    template: str
-    values: dict = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        return self.template % self.values
+class Reason(Message):
+    """What disagrees: a code of ``core.machine_text`` and its values, stored as the code
+    and read in the reader's language (``str()``)."""
 
     def translated(self) -> str:
-        return gettext(self.template) % self.values
+        return str(self)
 
     @staticmethod
     def as_json(reasons: list["Reason"]) -> list[list]:
@@ -369,17 +363,12 @@ class Reason:
         return [[reason.template, reason.values] for reason in reasons]
 
 
-# Reasons are stored in English and translated when they are e-mailed.
-REASON_SIZE = gettext_noop(
-    "Size mismatch: %(stored)s bytes are stored, the upload declared %(expected)s."
-)
-REASON_CLIENT_SHA256 = gettext_noop(
-    "SHA-256 mismatch: the stored bytes do not match the SHA-256 given by the uploader."
-)
-REASON_FIXITY = gettext_noop(
-    "Fixity check failed: the stored bytes no longer match the checksums recorded on %(date)s."
-)
-REASON_MISSING = gettext_noop("Fixity check failed: the stored file is missing.")
+# Reasons are stored as codes (their sentences are in core.machine_text.MESSAGES) and read
+# in the reader's language; a notice carries the msgid and translates it when it is written.
+REASON_SIZE = "fixity.size_mismatch"
+REASON_CLIENT_SHA256 = "fixity.client_sha256_mismatch"
+REASON_FIXITY = "fixity.checksums_changed"
+REASON_MISSING = "fixity.missing"
 
 
 def verification_problems(data_object: DataObject, digests: Digests) -> list[Reason]:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from accounts.roles import ProjectAction, may
+from core.machine_text import MachineText, Message
 from repository.governance.notify import notice_on_commit
 from repository.models import AuditEvent, DataObject, FixityCheck
 from repository.preservation.fixity import (
@@ -36,15 +37,10 @@ from repository.services import audit_event_record
 logger = logging.getLogger(__name__)
 
 
-# Fixity check details are stored in English, like the other checks' details.
-REVERIFY_MATCH = (
-    "Re-verified at a curator's request: the stored bytes match the recorded checksums."
-)
-REVERIFY_MISMATCH = "Re-verified at a curator's request:"
-REVERIFY_ERROR = (
-    "Re-verification at a curator's request failed: the storage did not answer. "
-    "The object stays quarantined; ask again later."
-)
+# Fixity check details are stored as codes (core.machine_text), read in the reader's language.
+REVERIFY_MATCH = Message("fixity.reverify_match")
+REVERIFY_MISMATCH = Message("fixity.reverify_mismatch")
+REVERIFY_ERROR = Message("fixity.reverify_error")
 
 
 def data_object_quarantine(
@@ -57,7 +53,7 @@ def data_object_quarantine(
     (and does nothing) if the object was already quarantined.
     """
     now = now or timezone.now()
-    reason = " ".join(map(str, reasons))
+    reason = MachineText(*reasons)
     with transaction.atomic():
         quarantined = DataObject.objects.filter(
             pk=data_object.pk, quarantined_at__isnull=True
@@ -83,7 +79,7 @@ def fixity_record(
     digests: Digests | None,
     problems: list[Reason],
     *,
-    detail: str = "",
+    detail: Message | None = None,
 ) -> FixityCheck:
     """Record one fixity check (``detail`` goes before the problems) and set
     ``last_fixity_at``; problems fail the checksum state and quarantine the object."""
@@ -96,7 +92,7 @@ def fixity_record(
             sha256=digests.sha256 if digests else "",
             md5=digests.md5 if digests else "",
             size=digests.size if digests else None,
-            detail=" ".join([detail, *map(str, problems)]).strip(),
+            detail=MachineText(*filter(None, [detail, *problems])),
         )
         updates: dict = {"last_fixity_at": now}
         if problems:
@@ -239,7 +235,7 @@ def data_object_quarantine_reverify(
                     ip_address=ip_address,
                     before={"quarantined": True},
                     after={"quarantined": True, "checksum_state": DataObject.ChecksumState.FAILED},
-                    detail=" ".join([REVERIFY_MISMATCH, *map(str, problems), comment]),
+                    detail=MachineText(REVERIFY_MISMATCH, *problems, comment),
                 )
                 notice_on_commit(
                     "quarantine_kept",

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.machine_text import Message
 from repository.models import DataObject, UploadSession
 from repository.preservation.object_store import NoSuchObject, ObjectHead, StoreError, object_store
 from repository.preservation.queue import checksum_send
@@ -120,7 +121,7 @@ def upload_adopt(*, session: UploadSession) -> DataObject:
             objects=[data_object],
             tier=session.requested_tier,
             available_date=session.requested_available_date,
-            reason=_("Requested when the file was uploaded."),
+            reason=session.requested_reason or Message("tier.requested_at_upload"),
         )
     transaction.on_commit(lambda: checksum_send(data_object.pk), robust=True)
     logger.warning(

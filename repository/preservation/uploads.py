@@ -28,10 +28,15 @@ from django.utils.translation import gettext as _
 from accounts.models import Project
 from accounts.roles import ProjectAction, may
 from core.api import ServiceUnavailable
+from core.machine_text import Message
 from core.tiers import beyond_project, dated_tiers, most_open_within_project
 from dmp.models import DmpRecord
 from repository.access import records_visible_to
-from repository.governance.tiers import record_personal_data_blocker, tier_request_create
+from repository.governance.tiers import (
+    REASON_NEEDED,
+    record_personal_data_blocker,
+    tier_request_create,
+)
 from repository.models import AuditEvent, DataObject, UploadSession, new_storage_key
 from repository.preservation.object_store import (
     SINGLE_PUT_UPLOAD_ID,
@@ -137,6 +142,8 @@ class UploadRequest:
     tier: str
     available_date: date | None = None
     sha256: str = ""
+    # Why the file should be opened: needed for a tier a curator reviews.
+    reason: str = ""
     # A file of one part may be sent as one PUT (S3 PutObject): see upload_batch.py.
     single_put: bool = False
 
@@ -210,6 +217,8 @@ def _start_checked(request: UploadRequest) -> str:
         raise ValidationError({"available_date": _("An embargo needs an available date.")})
     if dated and request.available_date <= timezone.localdate():
         raise ValidationError({"available_date": _("The available date must be in the future.")})
+    if request.tier in settings.KURA_REVIEWED_TIERS and not request.reason.strip():
+        raise ValidationError({"reason": _(REASON_NEEDED)})
     return filename
 
 
@@ -304,6 +313,7 @@ def uploads_start(
                     expires_at=expires_at,
                     requested_tier=request.tier if reviewed else "",
                     requested_available_date=request.available_date if reviewed else None,
+                    requested_reason=request.reason.strip() if reviewed else "",
                 )
                 for _index, request, data_object, upload_id, part_size, reviewed in accepted
             ]
@@ -676,7 +686,7 @@ def _completions_record(passed: list, ip_address: str | None) -> None:
                 objects=[data_object],
                 tier=session.requested_tier,
                 available_date=session.requested_available_date,
-                reason=_("Requested when the file was uploaded."),
+                reason=session.requested_reason or Message("tier.requested_at_upload"),
             )
     # A broker that is away must not turn these committed completions into an error: the
     # objects are marked unsent and beat's requeue sends them once the broker is back.

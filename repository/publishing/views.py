@@ -49,6 +49,7 @@ def dataset_version(request, record_id: int, number: int):
         "files": version_files(version, public_ids),
         "cite_as": signposts.cite_as(facts)[0],
         "citation": citation.citation_text(facts),
+        "citations": citation.citations(facts),
         "jsonld_script": schemaorg.script_tag(schemaorg.dataset(facts)),
         "exports": exports.menu(facts),
     }

@@ -58,6 +58,8 @@
   const tierSelect = document.getElementById("upload-tier");
   const dateField = document.getElementById("upload-available-date-field");
   const dateInput = document.getElementById("upload-available-date");
+  const reasonField = document.getElementById("upload-reason-field");
+  const reasonInput = document.getElementById("upload-reason");
   const results = document.getElementById("upload-results");
   const resultsEmpty = document.getElementById("upload-results-empty");
 
@@ -183,10 +185,16 @@
   // Tiers that need an available date (the tier table's, sent in the page's config).
   const needsDate = (tier) => config.dated_tiers.includes(tier);
 
+  // Tiers a curator reviews need a reason, as on the object page (the server checks too).
+  const needsReason = (tier) => config.reviewed_tiers.includes(tier);
+
   function showDateField() {
     const dated = needsDate(tierSelect.value);
     dateField.hidden = !dated;
     dateInput.required = dated;
+    const reviewed = needsReason(tierSelect.value);
+    reasonField.hidden = !reviewed;
+    reasonInput.required = reviewed;
   }
   // The batch choices survive a reload (an interrupted upload is usually continued with
   // the same ones), per user and project like Uppy's own saved state.
@@ -245,18 +253,24 @@
     const availableDate = needsDate(tier) ? dateInput.value : "";
     const recordOk = record !== "";
     const dateOk = !needsDate(tier) || (availableDate !== "" && availableDate >= dateInput.min);
+    const reason = needsReason(tier) ? reasonInput.value.trim() : "";
+    const reasonOk = !needsReason(tier) || reason !== "";
     setFieldErrors("upload-record", recordOk ? [] : [strings.chooseRecord]);
     setFieldErrors("upload-available-date", dateOk ? [] : [strings.chooseDate]);
+    setFieldErrors("upload-reason", reasonOk ? [] : [strings.chooseReason]);
     if (!recordOk) recordSelect.focus();
     else if (!dateOk) dateInput.focus();
-    if (!recordOk || !dateOk) return null;
+    else if (!reasonOk) reasonInput.focus();
+    if (!recordOk || !dateOk || !reasonOk) return null;
     return {
       record: record === "none" ? null : Number(record),
       tier,
       available_date: availableDate || null,
+      reason,
     };
   }
   recordSelect.addEventListener("change", () => setFieldErrors("upload-record", []));
+  reasonInput.addEventListener("input", () => setFieldErrors("upload-reason", []));
   dateInput.addEventListener("change", () => setFieldErrors("upload-available-date", []));
 
   // --- Uppy ---------------------------------------------------------------------------
@@ -327,6 +341,7 @@
       content_type: file.type || "",
       tier: batch.tier,
       available_date: batch.available_date,
+      reason: batch.reason || "",
     });
     uppy.setFileMeta(file.id, {
       kuraUploadId: started.id,

@@ -132,6 +132,31 @@ def test_no_permission_exits_non_zero(live_server, researcher, tmp_path):
     assert not DataObject.objects.exists()
 
 
+def test_a_reviewed_tier_needs_a_reason_and_the_curator_reads_it(live_server, researcher, tmp_path):
+    from repository.models import TierChangeRequest
+
+    write_random(tmp_path / "a.bin", 1000)
+    args = ["--project", researcher.project_id, "--record", researcher.record.pk]
+
+    refused = kura_upload(
+        *args, "--tier", "public", tmp_path / "a.bin",
+        url=live_server.url, token=researcher.token, cwd=tmp_path,
+    )  # fmt: skip
+
+    assert refused.returncode == 1
+    assert "Say why these data should be opened" in refused.stderr
+    assert not DataObject.objects.exists()
+
+    sent = kura_upload(
+        *args, "--tier", "public", "--reason", "Supports figure 3.", tmp_path / "a.bin",
+        url=live_server.url, token=researcher.token, cwd=tmp_path,
+    )  # fmt: skip
+
+    assert sent.returncode == 0, sent.stderr
+    (tier_request,) = TierChangeRequest.objects.all()
+    assert tier_request.reason == "Supports figure 3."
+
+
 def test_unreachable_server_exits_non_zero(tmp_path):
     import socket
 

@@ -587,6 +587,36 @@ def test_without_web_workers_the_parts_go_up_unhashed_and_the_object_is_verified
     assert data_object.integrity == "at_rest"
 
 
+def test_a_tier_a_curator_reviews_asks_why_and_the_request_carries_the_answer(
+    page, live_server, researcher, tmp_path
+):
+    from repository.models import TierChangeRequest
+
+    user, record = researcher
+    path = tmp_path / "figure-3.csv"
+    path.write_bytes(b"sample,count\na,1\n")
+    open_upload_page(page, user, record.project)
+    page.select_option("#upload-record", str(record.pk))
+    expect(page.locator("#upload-reason")).to_be_hidden()  # non-shared: nobody reviews it
+
+    page.select_option("#upload-tier", "public")
+    expect(page.locator("#upload-reason")).to_be_visible()
+    add_file(page, path)
+    start_upload(page)
+
+    expect(page.locator("#upload-reason-errors")).to_contain_text("Say why")
+    expect(page.locator("#upload-reason")).to_be_focused()
+    assert not DataObject.objects.exists()
+
+    page.locator("#upload-reason").fill("The data behind figure 3 of the accepted paper.")
+    start_upload(page)
+
+    expect(page.locator("#upload-results li a.upload-filename")).to_have_text(path.name)
+    tier_request = TierChangeRequest.objects.get()
+    assert tier_request.reason == "The data behind figure 3 of the accepted paper."
+    assert tier_request.requested_tier == "public"
+
+
 def test_without_web_crypto_the_parts_are_hashed_in_webassembly_to_the_same_digest(
     page, live_server, celery_worker_process, researcher, specimen
 ):

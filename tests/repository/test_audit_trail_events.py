@@ -166,7 +166,8 @@ def test_a_completion_rolled_back_after_its_event_leaves_no_event(researcher, mo
     """The event is written in the completion's transaction: when a later step of it fails
     (here the tier request an opening tier asks for), the event goes with the rest."""
     client = AddressedUploadClient(researcher.user)
-    upload = _start(client, researcher, tier=Tier.PUBLIC)  # reviewed: requested on completion
+    # Reviewed: requested on completion, with the uploader's reason.
+    upload = _start(client, researcher, tier=Tier.PUBLIC, reason="For the paper.")
     etags = client.put_parts(upload, DATA, [1])
 
     def broken_request(**kwargs):

@@ -248,7 +248,8 @@ def test_charts_are_inline_svg_with_titles(dashboard):
     assert sum(float(segment["width"]) for segment in mix["segments"]) == pytest.approx(
         mix["width"], abs=0.01 * len(mix["segments"])
     )
-    assert "<script" not in body
+    # The charts need no JavaScript: the page has only the site's script for wide tables.
+    assert re.findall(r"<script\b[^>]*>", body) == ['<script src="/static/js/tables.js" defer>']
 
 
 def test_dmp_completeness_uses_the_required_rules(seeded, dashboard):
@@ -824,3 +825,53 @@ def test_rows_written_in_python_escape_what_people_typed(client):
         assert escaped in section or "&lt;i&gt;1&lt;/i&gt;" in section, table
     records = re.search(r'<table id="record-table".*?</table>', body, re.S).group(0)
     assert escaped in records and "<code>&lt;i&gt;1&lt;/i&gt;</code>" in records
+
+
+def test_a_curator_follows_pending_tier_changes_to_the_review_pages_with_the_same_count(
+    client, seeded
+):
+    client.force_login(make_curator())
+    body = client.get(url(seeded.project)).content.decode()
+    queue = f'href="/review/?project={seeded.project.pk}"'
+    assert queue in body
+    pending = seeded.project.tier_requests.filter(status=RequestStatus.PENDING)
+    for request in pending:
+        assert f'href="/review/{request.pk}/"' in body
+    assert "/access-requests/" not in body  # the PM decides those, not the curator
+
+    listed = client.get(f"/review/?project={seeded.project.pk}").content.decode()
+
+    shown = set(map(int, re.findall(r'data-request-id="(\d+)"', listed)))
+    assert shown == {request.pk for request in pending}
+    assert len(shown) == seeded.project.tier_requests.filter(status="pending").count() == 2
+
+
+def test_the_pm_follows_pending_access_requests_to_the_queue_with_the_same_count(
+    client, seeded, dashboard
+):
+    body = dashboard.content.decode()
+    queue = f"/projects/{seeded.project.pk}/access-requests/"
+    (pending,) = AccessRequest.objects.filter(
+        record__project=seeded.project, status=RequestStatus.PENDING
+    )
+    assert f'href="{queue}#request-{pending.pk}"' in body
+    assert 'id="access-requests-decide"' in body
+    # Tier changes are a curator's to decide: no link to pages the PM cannot open.
+    assert "/review/" not in body
+
+    listed = client.get(queue).content.decode()
+
+    assert re.findall(r'<article class="panel access-request" id="request-(\d+)"', listed) == [
+        str(pending.pk)
+    ]
+    assert dashboard.context["access_requests_total"] == 1
+
+
+def test_nothing_pending_links_nowhere(client):
+    project = ProjectFactory()
+    client.force_login(MembershipFactory(project=project, role=Role.PM).user)
+
+    body = client.get(url(project)).content.decode()
+
+    assert 'id="access-requests-decide"' not in body
+    assert "/review/" not in body

@@ -107,7 +107,9 @@ def world() -> World:
 
 
 def _stat(body: str, stat_id: str) -> int:
-    value = re.search(rf'id="{stat_id}"><span class="stat-value">(?:<data value=")?(\d+)', body)
+    # A figure someone may act on is a link to where they act.
+    figure = r'(?:<a href="[^"]*">)?(?:<data value=")?(\d+)'
+    value = re.search(rf'id="{stat_id}"><span class="stat-value">{figure}', body)
     return int(value.group(1))
 
 

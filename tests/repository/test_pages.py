@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Role
-from core.vocabularies import Tier
+from core.vocabularies import MetadataAccess, Tier
 from repository.access import Action
 from tests.factories import (
     DataObjectFactory,
@@ -141,3 +141,24 @@ def test_project_page_queries_do_not_grow_with_objects(client):
     with_30 = count_queries(client, project)
 
     assert with_30 == with_3
+
+
+def test_recent_public_data_on_the_home_page_leads_to_the_datasets_landing_page(client):
+    record = DmpRecordFactory(access_rights=Tier.PUBLIC, metadata_access=MetadataAccess.OPEN)
+    public = DataObjectFactory(project=record.project, record=record, tier=Tier.PUBLIC)
+    undescribed = DataObjectFactory(record=None, tier=Tier.PUBLIC)
+    # A public file whose record's metadata is closed: its landing page would be a 404.
+    closed = DmpRecordFactory(metadata_access=MetadataAccess.CLOSED)
+    unlisted = DataObjectFactory(project=closed.project, record=closed, tier=Tier.PUBLIC)
+
+    home = client.get("/").content.decode()
+
+    landing = f'href="/datasets/{record.pk}/#files">{public.original_filename}</a>'
+    assert landing in home
+    assert f"/objects/{public.pk}/" not in home
+    # A file no record describes yet has no landing page: its own page, not a dead end.
+    for data_object in (undescribed, unlisted):
+        own_page = f'href="/objects/{data_object.pk}/">{data_object.original_filename}</a>'
+        assert own_page in home
+        assert client.get(f"/objects/{data_object.pk}/").status_code == 200
+    assert client.get(f"/datasets/{record.pk}/").status_code == 200

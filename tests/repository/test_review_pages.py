@@ -516,3 +516,70 @@ def test_deciding_all_of_a_record_with_bad_input_changes_nothing(client, setup):
     tier_request.refresh_from_db()
     assert tier_request.status == RequestStatus.PENDING
     assert client.post("/review/records/999999/decide", {"decision": "approve"}).status_code == 404
+
+
+def decision_buttons(html: str) -> dict[str, bool]:
+    """The decision form's buttons: value -> whether it is enabled."""
+    form = html[html.index('id="decision-form"') :]
+    form = form[: form.index("</form>")]
+    buttons = re.findall(r'<button type="submit" name="decision" value="(\w+)"([^>]*)>', form)
+    return {value: "disabled" not in attributes for value, attributes in buttons}
+
+
+def test_approve_is_disabled_with_the_reason_when_approval_is_known_to_be_refused(client, setup):
+    blocked = setup.object(checksum_state=DataObject.ChecksumState.FAILED)
+    tier_request = TierChangeRequestFactory(project=setup.project, data_objects=[blocked])
+    client.force_login(make_curator())
+
+    html = client.get(f"/review/{tier_request.pk}/").content.decode()
+
+    assert decision_buttons(html) == {"approve": False, "reject": True}
+    assert 'aria-describedby="approval-blocked"' in html
+    assert 'id="approval-blocked"' in html and "approval will be refused" in html
+    # The server still refuses, whatever the page offered.
+    response = client.post(f"/review/{tier_request.pk}/", {"decision": "approve"})
+    assert response.status_code == 400
+    assert state(blocked) == (Tier.SHARED, None)
+
+
+def test_approve_is_enabled_when_nothing_blocks(client, setup):
+    tier_request = TierChangeRequestFactory(project=setup.project, data_objects=[setup.object()])
+    client.force_login(make_curator())
+
+    html = client.get(f"/review/{tier_request.pk}/").content.decode()
+
+    assert decision_buttons(html) == {"approve": True, "reject": True}
+    assert 'id="approval-blocked"' not in html
+
+
+@pytest.mark.parametrize(
+    ("declared", "requested", "warned"),
+    [
+        (Tier.SHARED, Tier.PUBLIC, True),  # the record says shared, the file asks for public
+        (Tier.NON_SHARED, Tier.EMBARGOED, True),
+        (Tier.PUBLIC, Tier.PUBLIC, False),
+    ],
+)
+def test_a_request_that_contradicts_the_dmp_is_flagged_beside_the_declared_value(
+    client, setup, declared, requested, warned
+):
+    setup.record.access_rights = declared
+    setup.record.save()
+    tier_request = TierChangeRequestFactory(
+        project=setup.project,
+        requested_tier=requested,
+        available_date=in_days(30) if requested == Tier.EMBARGOED else None,
+        data_objects=[setup.object()],
+    )
+    client.force_login(make_curator())
+
+    html = client.get(f"/review/{tier_request.pk}/").content.decode()
+
+    declared_block = html[html.index('id="declared-access-rights"') :]
+    declared_block = declared_block[: declared_block.index("</dd>")]
+    assert f"tier-{declared}" in declared_block  # the declared value, beside the request
+    assert setup.record.data_number in declared_block
+    assert ('id="dmp-contradiction"' in html) is warned
+    assert ("differs from the request" in declared_block) is warned
+    if warned:
+        assert decision_buttons(html)["approve"]  # a warning, not a refusal

@@ -183,7 +183,9 @@ def test_a_completion_sha256_that_disagrees_or_is_malformed_is_refused(researche
 def test_opening_tier_starts_shared_and_asks_a_curator(researcher, record):
     client = UploadClient(researcher.user)
 
-    body = client.upload(DATA, **_fields(researcher, record, tier=Tier.PUBLIC))
+    body = client.upload(
+        DATA, **_fields(researcher, record, tier=Tier.PUBLIC, reason="Supports figure 3.")
+    )
 
     data_object = DataObject.objects.get(pk=body["object_id"])
     assert data_object.tier == Tier.SHARED
@@ -193,6 +195,7 @@ def test_opening_tier_starts_shared_and_asks_a_curator(researcher, record):
         RequestStatus.PENDING,
     )
     assert tier_request.requested_by == researcher.user
+    assert tier_request.reason == "Supports figure 3."  # the uploader's words, for the curator
     event = AuditEvent.objects.get(data_object=data_object, action=AuditEvent.Action.TIER_REQUESTED)
     assert event.actor == researcher.user
     assert event.after == {"tier": "public", "available_date": None, "request": tier_request.pk}
@@ -203,7 +206,14 @@ def test_embargo_request_keeps_its_date(researcher, record):
     client = UploadClient(researcher.user)
 
     body = client.upload(
-        DATA, **_fields(researcher, record, tier=Tier.EMBARGOED, available_date=opens.isoformat())
+        DATA,
+        **_fields(
+            researcher,
+            record,
+            tier=Tier.EMBARGOED,
+            available_date=opens.isoformat(),
+            reason="After the patent is filed.",
+        ),
     )
 
     tier_request = TierChangeRequest.objects.get(data_objects=body["object_id"])
@@ -230,8 +240,12 @@ def test_embargo_request_keeps_its_date(researcher, record):
         ({"filename": "é" * 150}, "filename"),  # 300 UTF-8 bytes
         ({"filename": "   "}, "filename"),
         ({"tier": "secret"}, "tier"),
-        ({"tier": Tier.EMBARGOED}, "available_date"),
-        ({"tier": Tier.EMBARGOED, "available_date": "2020-01-01"}, "available_date"),
+        ({"tier": Tier.EMBARGOED, "reason": "Later."}, "available_date"),
+        ({"tier": Tier.EMBARGOED, "available_date": "2020-01-01", "reason": "x"}, "available_date"),
+        # A tier a curator reviews needs the uploader's reason, as on the object page.
+        ({"tier": Tier.PUBLIC}, "reason"),
+        ({"tier": Tier.PUBLIC, "reason": "   "}, "reason"),
+        ({"tier": Tier.EMBARGOED, "available_date": "2099-01-01"}, "reason"),
         ({"sha256": "xyz"}, "sha256"),
         ({"size": "many"}, "size"),
     ],

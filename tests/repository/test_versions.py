@@ -412,3 +412,44 @@ def test_the_same_doi_failure_again_saves_only_the_time_of_the_call(
     sync.doi_sync(record.pk)
     version.refresh_from_db()
     assert version.doi_error == first_error and version.doi_attempted_at > first_call
+
+
+def _cited(html: str, key: str) -> str:
+    """The text a copy button on the page copies."""
+    import html as html_module
+    import re
+
+    match = re.search(rf'id="cite-{key}-text"[^>]*>(.*?)</(?:p|pre)>', html, re.S)
+    assert match, key
+    assert f'data-copy-target="cite-{key}-text"' in html  # its copy button
+    return html_module.unescape(match.group(1))
+
+
+def test_the_landing_page_cites_the_latest_version_once_there_is_one(
+    client, dataset, django_capture_on_commit_callbacks
+):
+    record, pm = dataset
+    _file(record, "counts.csv", b"sample,count\na,1\n")
+    before = client.get(reverse("dataset-landing", args=[record.pk])).content.decode()
+    assert "[Data set]" in _cited(before, "text")
+    assert "(Version" not in _cited(before, "text")
+    assert _cited(before, "bibtex").startswith("@misc{")
+    assert _cited(before, "ris").startswith("TY  - DATA")
+
+    client.force_login(pm)
+    _publish(client, record, django_capture_on_commit_callbacks)
+    _file(record, "more.csv", b"sample,count\nb,2\n")  # something new for version 2
+    _publish(client, record, django_capture_on_commit_callbacks)
+    client.logout()
+    after = client.get(reverse("dataset-landing", args=[record.pk])).content.decode()
+
+    latest = DatasetVersion.objects.get(record=record, number=2)
+    version_page = client.get(reverse("dataset-version", args=[record.pk, 2])).content.decode()
+    cited = _cited(after, "version-text")
+    assert "(Version 2) [Data set]" in cited
+    # The same words as the version's own page gives, ending with what identifies version 2.
+    assert cited == _cited(version_page, "text")
+    assert latest.doi_state != DoiState.FINDABLE  # no DataCite here: its page identifies it
+    assert cited.endswith(reverse("dataset-version", args=[record.pk, 2]))
+    assert _cited(after, "version-bibtex") == _cited(version_page, "bibtex")
+    assert 'id="cite-all-versions"' in after

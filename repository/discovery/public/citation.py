@@ -1,6 +1,9 @@
 """Citation text, BibTeX, RIS and Highwire Press ``citation_*`` tags for a record."""
 
 import re
+from dataclasses import dataclass
+
+from django.utils.translation import gettext_lazy as _
 
 from repository.discovery.public.facts import RecordFacts, in_language
 
@@ -10,11 +13,34 @@ def _creator_names(facts: RecordFacts) -> list[str]:
 
 
 def citation_text(facts: RecordFacts) -> str:
-    """Creators (Year). Title. Publisher. DOI or URL — DataCite's recommended form."""
+    """Creators (Year). Title (Version n) [Data set]. Publisher. DOI or URL — DataCite's
+    recommended form in the APA style papers paste (the version only for a version)."""
     names = "; ".join(_creator_names(facts))
     year = facts.publication_date.year
-    parts = [f"{names} ({year})" if names else str(year), facts.title, facts.publisher]
+    title = facts.title
+    if facts.version:
+        title = f"{title} (Version {facts.version})"
+    title = f"{title} [Data set]"
+    parts = [f"{names} ({year})" if names else str(year), title, facts.publisher]
     return ". ".join(p for p in parts if p) + f". {facts.cite_as}"
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One way to cite, as the landing and version pages show it with a copy button."""
+
+    key: str  # part of the element ids: unique on a page with ``prefix``
+    label: str
+    text: str
+
+
+def citations(facts: RecordFacts, *, prefix: str = "") -> list[Citation]:
+    """The citation as papers print it, BibTeX and RIS, of ``facts``."""
+    return [
+        Citation(f"{prefix}text", _("Citation"), citation_text(facts)),
+        Citation(f"{prefix}bibtex", "BibTeX", bibtex(facts).strip()),
+        Citation(f"{prefix}ris", "RIS", ris(facts).replace("\r\n", "\n").strip()),
+    ]
 
 
 # BibTeX counts braces without regard to backslashes, so "\}" would still close a field

@@ -24,6 +24,8 @@ from repository.discovery.public.exports import ExportFormat
 from repository.discovery.public.facts import RecordFacts
 from repository.discovery.public.signposts import Link
 from repository.models import DataObject, DatasetConcept, DatasetVersion
+from repository.publishing.facts import still_public
+from repository.publishing.selectors import version_facts_of
 from repository.usage.selectors import Counts, record_usage
 
 
@@ -66,7 +68,9 @@ class LandingPage:
     keywords: list[str]
     doi: str
     cite_as: str
-    citation: str
+    citation: str  # the record's (all versions'): the concept DOI once there is one
+    citations: list[citation.Citation]  # the latest version's once published, else the record's
+    cited_version: DatasetVersion | None  # the version ``citations`` cite
     jsonld_script: str
     highwire: list[tuple[str, str]]  # Google Scholar's <meta name="citation_…"> tags
     access_request_mailto: str
@@ -86,6 +90,18 @@ def landing_page(request, record: DmpRecord, *, facts: RecordFacts | None = None
     ``facts``: the record's facts when the view has made them already."""
     objects = list(landing.listed_objects(user=request.user, record=record))
     facts = facts or record_facts(request, record)
+    versions = list(record.versions.order_by("-number"))
+    cited_version = versions[0] if versions else None
+    if cited_version is not None:
+        # People cite the data they used: the latest version, with its own DOI.
+        version = version_facts_of(
+            cited_version,
+            still_public(cited_version.manifest),
+            absolute_uri=request.build_absolute_uri,
+        )
+        cite = citation.citations(version, prefix="version-")
+    else:
+        cite = citation.citations(facts)
     links = signposts.landing_links(request, facts) + signposts.linkset_urls(request, record.pk)
     project = record.project
     return LandingPage(
@@ -114,6 +130,8 @@ def landing_page(request, record: DmpRecord, *, facts: RecordFacts | None = None
         doi=facts.doi,
         cite_as=signposts.cite_as(facts)[0],
         citation=citation.citation_text(facts),
+        citations=cite,
+        cited_version=cited_version,
         jsonld_script=schemaorg.script_tag(schemaorg.dataset(facts)),
         highwire=citation.highwire_tags(facts, get_language() or ""),
         access_request_mailto=_access_request_mailto(record),
@@ -122,7 +140,7 @@ def landing_page(request, record: DmpRecord, *, facts: RecordFacts | None = None
         dated_tiers=dated_tiers(),
         grantable_tiers=downloaded_by(Downloaders.MEMBERS_AND_GRANTEES),
         links=links,
-        versions=list(record.versions.order_by("-number")),
+        versions=versions,
         concept=DatasetConcept.objects.filter(record=record).first(),
         may_publish=request.user.is_authenticated
         and may(request.user, ProjectAction.EDIT_DMP, project),

@@ -106,10 +106,13 @@ def tier_request_detail_context(*, tier_request: TierChangeRequest) -> dict:
         record.pending_requests = len(pending)
         record.spanning_requests = [r for r in pending if r.spans_other_records]
         record.decidable_requests = len(pending) - len(record.spanning_requests)
+        # The DMP coverage's rule: declared access rights and a tier disagree when they differ.
+        record.contradicts_request = record.access_rights != tier_request.requested_tier
     return {
         "tier_request": tier_request,
         "objects": reviewed,
         "records": records,
         "blocked": any(o.blockers for o in reviewed),
+        "contradicting_records": [r for r in records if r.contradicts_request],
         "total_size": sum(o.size for o in objects),
     }
