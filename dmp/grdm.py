@@ -28,6 +28,7 @@ from rocrate.rocrate import ROCrate
 
 from core.vocabularies import ACCESS_RIGHTS, MetadataAccess
 
+from .madmp_import import depth_exceeds
 from .records_import import ImportProblem, ImportRefused, records_import
 
 SCHEMA_NAME = "公的資金による研究データのメタデータ登録"
@@ -116,19 +117,6 @@ def _metadata_bytes(upload: bytes) -> bytes:
     return data
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
-            stack.extend(
-                (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
-            )
-    return False
-
-
 def _json(text: bytes | str, what: str) -> Any:
     """``text`` parsed, or a clean refusal naming ``what`` could not be read."""
     try:
@@ -147,7 +135,7 @@ def _json(text: bytes | str, what: str) -> Any:
             _("%(what)s holds values too deep or too long to be metadata (over %(digits)s digits).")
             % {"what": what, "digits": f"{sys.get_int_max_str_digits():,}"}
         ) from exc
-    if _depth_exceeds(value, MAX_DEPTH):
+    if depth_exceeds(value, MAX_DEPTH):
         raise _refused(
             _("%(what)s is nested more than %(depth)d levels deep.")
             % {"what": what, "depth": MAX_DEPTH}

@@ -99,7 +99,7 @@ def _parse(document: bytes | str) -> Any:
                 )
             ]
         ) from exc
-    if _depth_exceeds(parsed, MAX_DEPTH):
+    if depth_exceeds(parsed, MAX_DEPTH):
         raise ImportRefused(
             [
                 _problem(
@@ -121,7 +121,7 @@ def _parse(document: bytes | str) -> Any:
 MAX_DEPTH = 64
 
 
-def _depth_exceeds(document: Any, limit: int) -> bool:
+def depth_exceeds(document: Any, limit: int) -> bool:
     """Whether ``document`` nests lists or objects more than ``limit`` deep (walked
     without recursion, so any depth json.loads returned is safe to measure)."""
     stack = [(document, 1)]
