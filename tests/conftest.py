@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -52,10 +53,10 @@ def s3_server():
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, s3_server):
-    """A real Celery worker in its own process, consuming this run's queue from Redis and
-    using the test database and the S3 test server."""
+@contextmanager
+def _celery_worker(queues: list[str], name: str):
+    """A real Celery worker in its own process, consuming ``queues`` from Redis and using
+    the test database and the S3 test server; yields its hostname."""
     from django.db import connection
 
     from config.celery import app
@@ -64,10 +65,8 @@ def celery_worker_process(django_db_setup, django_db_blocker, s3_server):
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DATABASE_URL": _database_url(connection.settings_dict),
-        "AWS_S3_ENDPOINT_URL": s3_server,
     }
-    queue = settings.CELERY_TASK_DEFAULT_QUEUE
-    hostname = f"kura-test-{os.getpid()}@localhost"
+    hostname = f"{name}-{os.getpid()}@localhost"
     process = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("celery")),
@@ -75,7 +74,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, s3_server):
             "config",
             "worker",
             "--pool=solo",
-            f"--queues={queue},{settings.KURA_HOUSEKEEPING_QUEUE}",
+            f"--queues={','.join(queues)}",
             f"--hostname={hostname}",
             "--without-gossip",
             "--without-mingle",
@@ -106,6 +105,21 @@ def celery_worker_process(django_db_setup, django_db_blocker, s3_server):
             output, _ = process.communicate()
         if process.returncode not in (0, -15):
             print(output[-4000:])
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, s3_server):
+    """The checksum and housekeeping worker (``AWS_S3_ENDPOINT_URL`` is inherited)."""
+    queues = [settings.CELERY_TASK_DEFAULT_QUEUE, settings.KURA_HOUSEKEEPING_QUEUE]
+    with _celery_worker(queues, "kura-test") as hostname:
+        yield hostname
+
+
+@pytest.fixture(scope="session")
+def preview_worker_process(django_db_setup, django_db_blocker, s3_server):
+    """The preview worker, on its own queue as in production (bin/run)."""
+    with _celery_worker([settings.KURA_PREVIEW_QUEUE], "kura-preview-test") as hostname:
+        yield hostname
 
 
 @pytest.fixture(autouse=True)

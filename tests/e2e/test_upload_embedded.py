@@ -351,7 +351,9 @@ PROJECT_ROWS = "section[aria-labelledby=data-objects] table tbody tr"
 RECORD_ROWS = "section[aria-labelledby=record-objects] table tbody tr"
 LANDING_ROWS = "section[aria-labelledby=files] table tbody tr"
 LISTED_SCRIPT = """rows => rows.map(row => ({
-  name: row.querySelector('td.filename').textContent.trim(),
+  // the name alone: a landing page's cell also holds the file's preview (thumbnail, summary)
+  name: (row.querySelector('td.filename .file-name') || row.querySelector('td.filename'))
+    .textContent.trim(),
   text: row.textContent.replace(/\\s+/g, ' ').trim(),
   sha256: (row.querySelector('code.checksum') || {textContent: ''}).textContent.trim(),
   states: [...row.querySelectorAll('.state')].map(el => el.className),

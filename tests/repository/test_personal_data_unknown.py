@@ -231,7 +231,8 @@ def test_an_upload_asking_to_open_files_of_such_a_record_is_refused_at_once(
     if tier == Tier.EMBARGOED:
         fields["available_date"] = (timezone.localdate() + datetime.timedelta(days=30)).isoformat()
 
-    response = UploadClient(setup.pm).start(**fields)
+    # With the reason a reviewed tier asks for, so that the record alone stands in the way.
+    response = UploadClient(setup.pm).start(**fields, reason="For the consortium's paper.")
     shared = UploadClient(setup.pm).start(**{**fields, "tier": Tier.SHARED})
 
     assert response.status_code == 400
