@@ -136,5 +136,6 @@ def test_a_public_landing_page_shows_the_thumbnail(page, previewed):
     thumbnail = page.locator("img.thumbnail")
     expect(thumbnail).to_be_visible()
     expect(thumbnail).to_have_attribute("src", f"/objects/{previewed.pk}/preview/thumbnail.jpg")
+    page.wait_for_function("() => document.querySelector('img.thumbnail').complete")
     size = thumbnail.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     assert size == [256, 171]
