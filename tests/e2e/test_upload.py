@@ -198,6 +198,19 @@ def test_researcher_uploads_pauses_resumes_and_sees_the_checksum_verified(
         "0 < +document.querySelector('.uppy-StatusBar-progress').getAttribute('aria-valuenow')"
     )
     assert int(total.get_attribute("aria-valuenow")) < 100
+    # Nothing on the page is animated while bytes move: every frame of an animation is
+    # repainted on the thread that also drives the uploads (kura.css says what it cost).
+    running = page.evaluate(
+        "() => document.getAnimations().filter((a) => a.playState === 'running')"
+        ".map((a) => a.animationName || a.transitionProperty)"
+    )
+    assert running == []
+    transitions = page.evaluate(
+        "() => [...document.querySelectorAll('.uppy-StatusBar-progress,"
+        " .uppy-Dashboard-Item-progressIcon--progress')]"
+        ".map((el) => getComputedStyle(el).transitionDuration)"
+    )
+    assert transitions == ["0s", "0s"]
 
     # Pause (Uppy drops the stalled request): Kura's row says so too. Then resume with the
     # network back.
