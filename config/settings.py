@@ -635,6 +635,10 @@ KURA_MAX_OBJECT_SIZE = env.int("KURA_MAX_OBJECT_SIZE", default=5 * 1024**4)  # 5
 KURA_PROJECT_QUOTA_BYTES = env.int("KURA_PROJECT_QUOTA_BYTES", default=0)
 KURA_UPLOAD_MIN_PART_SIZE = 8 * 1024**2  # never below 8 MiB (S3 needs >= 5 MiB)
 KURA_UPLOAD_MAX_PARTS = 10_000
+# A large file is cut into about this many parts, of at most KURA_UPLOAD_LARGE_PART_SIZE;
+# beyond that size it has more parts (repository/preservation/uploads.py part_size_for).
+KURA_UPLOAD_PARTS_PER_FILE = 64
+KURA_UPLOAD_LARGE_PART_SIZE = 32 * 1024**2
 KURA_UPLOAD_PART_URL_EXPIRY = env.int("KURA_UPLOAD_PART_URL_EXPIRY", default=15 * 60)
 KURA_UPLOAD_ABANDON_AFTER_HOURS = env.int("KURA_UPLOAD_ABANDON_AFTER_HOURS", default=24)
 # Uploads one request of /api/v1/uploads/batch/ may start or complete (each answered alone).

@@ -169,6 +169,8 @@ def upload_page_context(*, user, project: Project) -> dict:
             "max_file_size": settings.KURA_MAX_OBJECT_SIZE,
             "min_part_size": settings.KURA_UPLOAD_MIN_PART_SIZE,
             "max_parts": settings.KURA_UPLOAD_MAX_PARTS,
+            "parts_per_file": settings.KURA_UPLOAD_PARTS_PER_FILE,
+            "large_part_size": settings.KURA_UPLOAD_LARGE_PART_SIZE,
             "resume_hours": settings.KURA_UPLOAD_ABANDON_AFTER_HOURS,
             "reviewed_tiers": list(settings.KURA_REVIEWED_TIERS),
             "dated_tiers": list(dated_tiers()),

@@ -96,9 +96,20 @@ def filename_normalize(filename: str) -> str:
 
 
 def part_size_for(size: int) -> int:
-    """The smallest whole-MiB part size (at least 8 MiB) that needs at most 10,000 parts."""
-    needed = math.ceil(size / settings.KURA_UPLOAD_MAX_PARTS)
-    return max(settings.KURA_UPLOAD_MIN_PART_SIZE, math.ceil(needed / MIB) * MIB)
+    """The part size of a file of ``size`` bytes, in whole MiB: at least 8 MiB; a large
+    file gets about 64 parts (``KURA_UPLOAD_PARTS_PER_FILE``) of up to 32 MiB
+    (``KURA_UPLOAD_LARGE_PART_SIZE``), then more parts, never more than 10,000.
+
+    Every part costs the sender a signed URL, a request and its bookkeeping whatever its
+    size; measured with bench/upload.py on a 1.5 GiB file, parts of 16-32 MiB instead of
+    8 MiB took the browser from 76 to 80 MB/s and kura-upload from 108 to 119-124 MB/s,
+    while boto3 straight to the store stayed at 130. Larger parts are not taken: a part
+    is what a reload sends again and what the browser's hashing worker holds in memory
+    (two at a time). static/js/uploader.js partSizeFor follows the same rule.
+    """
+    grown = min(settings.KURA_UPLOAD_LARGE_PART_SIZE, size / settings.KURA_UPLOAD_PARTS_PER_FILE)
+    needed = size / settings.KURA_UPLOAD_MAX_PARTS
+    return max(settings.KURA_UPLOAD_MIN_PART_SIZE, math.ceil(max(grown, needed) / MIB) * MIB)
 
 
 def project_quota_bytes(project: Project) -> int:

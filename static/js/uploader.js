@@ -322,8 +322,9 @@
     if (file && file.meta.kuraPartSize) return file.meta.kuraPartSize;
     const size = file ? file.size : 0;
     const MiB = 1024 * 1024;
-    const needed = Math.ceil(size / config.max_parts);
-    return Math.max(config.min_part_size, Math.ceil(needed / MiB) * MiB);
+    const grown = Math.min(config.large_part_size, size / config.parts_per_file);
+    const needed = size / config.max_parts;
+    return Math.max(config.min_part_size, Math.ceil(Math.max(grown, needed) / MiB) * MiB);
   }
 
   // Uppy asks for the chunk size with the file's Blob, synchronously.

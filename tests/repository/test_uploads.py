@@ -61,8 +61,13 @@ def _stored_bytes(data_object: DataObject) -> bytes:
     ("size", "part_size"),
     [
         (1, 8 * MIB),
-        (80_000 * MIB, 8 * MIB),
-        (80_001 * MIB, 9 * MIB),
+        (512 * MIB, 8 * MIB),  # 64 parts of 8 MiB
+        (512 * MIB + 1, 9 * MIB),  # then the parts grow, in whole MiB
+        (1536 * MIB, 24 * MIB),
+        (2048 * MIB, 32 * MIB),  # up to 32 MiB
+        (80_000 * MIB, 32 * MIB),  # then the count grows
+        (320_000 * MIB, 32 * MIB),  # up to 10,000 parts
+        (320_001 * MIB, 33 * MIB),  # and then the part size again
         (5 * 1024**4, 525 * MIB),
     ],
 )
