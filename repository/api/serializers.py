@@ -358,6 +358,12 @@ class DataObjectSerializer(serializers.ModelSerializer):
         " at_rest: verified from the stored bytes only (no digest was sent); null while not"
         " verified.",
     )
+    preview_state = serializers.ChoiceField(
+        choices=DataObject.PreviewState.choices,
+        help_text="The preview made after verification (a thumbnail and deep-zoom tiles of an"
+        " image, a summary of FASTQ or BAM): none (a format Kura does not preview), pending,"
+        " ready, failed, or skipped (too large to preview). The object page shows it.",
+    )
 
     class Meta:
         model = DataObject
@@ -379,6 +385,7 @@ class DataObjectSerializer(serializers.ModelSerializer):
             "duplicate_of",
             "quarantined_at",
             "technical_metadata",
+            "preview_state",
             "contains_personal_data",
             "created_at",
             "stored_at",

@@ -305,6 +305,19 @@ def preview_urls(data_object: DataObject) -> list[str]:
     ]
 
 
+def test_the_object_api_says_where_the_preview_stands(client, image_object, settings):
+    client.force_login(member_of(image_object))
+    url = f"/api/v1/objects/{image_object.pk}/"
+    assert client.get(url).json()["preview_state"] == "pending"
+    make(image_object)
+    assert client.get(url).json()["preview_state"] == "ready"
+
+    settings.KURA_PREVIEW_MAX_PIXELS = 1000 * 1000
+    DataObject.objects.filter(pk=image_object.pk).update(preview_state="pending", preview={})
+    make(image_object)
+    assert client.get(url).json()["preview_state"] == "skipped"
+
+
 def test_outsiders_get_404_and_members_the_preview(client, image_object):
     made = make(image_object)
     DataObject.objects.filter(pk=made.pk).update(tier=Tier.SHARED)
