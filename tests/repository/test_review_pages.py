@@ -542,6 +542,36 @@ def test_approve_is_disabled_with_the_reason_when_approval_is_known_to_be_refuse
     assert state(blocked) == (Tier.SHARED, None)
 
 
+def record_decision_buttons(html: str, record_id: int) -> dict[str, bool]:
+    """The buttons of the form that decides all requests of a record: value -> enabled."""
+    form = html[html.index(f'id="decide-record-{record_id}"') :]
+    form = form[: form.index("</form>")]
+    buttons = re.findall(r'<button type="submit" name="decision" value="(\w+)"([^>]*)>', form)
+    return {value: "disabled" not in attributes for value, attributes in buttons}
+
+
+def test_approving_all_of_a_record_is_disabled_when_one_of_its_files_may_not_open(client, setup):
+    first = TierChangeRequestFactory(project=setup.project, data_objects=[setup.object()])
+    client.force_login(make_curator())
+    html = client.get(f"/review/{first.pk}/").content.decode()
+    assert f'id="record-approval-blocked-{setup.record.pk}"' not in html
+
+    failed = setup.object(checksum_state=DataObject.ChecksumState.FAILED)
+    TierChangeRequestFactory(project=setup.project, data_objects=[failed])
+    html = client.get(f"/review/{first.pk}/").content.decode()
+
+    assert record_decision_buttons(html, setup.record.pk) == {"approve": False, "reject": True}
+    assert f'aria-describedby="record-approval-blocked-{setup.record.pk}"' in html
+    assert "approving all of them will be refused" in html
+    # The first request alone may still be approved on its own page.
+    assert decision_buttons(html) == {"approve": True, "reject": True}
+    # And the server refuses approving all, whatever the page offered: nothing opens.
+    client.post(f"/review/records/{setup.record.pk}/decide", {"decision": "approve"})
+    assert set(TierChangeRequest.objects.values_list("status", flat=True)) == {
+        RequestStatus.PENDING
+    }
+
+
 def test_approve_is_enabled_when_nothing_blocks(client, setup):
     tier_request = TierChangeRequestFactory(project=setup.project, data_objects=[setup.object()])
     client.force_login(make_curator())

@@ -106,6 +106,13 @@ def tier_request_detail_context(*, tier_request: TierChangeRequest) -> dict:
         record.pending_requests = len(pending)
         record.spanning_requests = [r for r in pending if r.spans_other_records]
         record.decidable_requests = len(pending) - len(record.spanning_requests)
+        # Approving all is all or none: one object that may not open as asked refuses it.
+        record.approval_blocked = any(
+            tier_change_blockers(o, tier=r.requested_tier, available_date=r.available_date)
+            for r in pending
+            if not r.spans_other_records
+            for o in r.data_objects.select_related("record")
+        )
         # The DMP coverage's rule: declared access rights and a tier disagree when they differ.
         record.contradicts_request = record.access_rights != tier_request.requested_tier
     return {
