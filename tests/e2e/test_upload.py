@@ -19,6 +19,7 @@ from playwright.sync_api import expect
 from accounts.models import Role
 from repository.models import DataObject, UploadSession
 from repository.preservation.object_store import object_store
+from repository.preservation.uploads import part_size_for
 from tests.factories import PASSWORD, DmpRecordFactory, MembershipFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -664,3 +665,31 @@ def test_without_web_crypto_the_parts_are_hashed_in_webassembly_to_the_same_dige
     assert [body.get("parts_sha256") for body in sent] == [digest_of_parts(data)]
     data_object = DataObject.objects.get(pk=row.get_attribute("data-object-id"))
     assert data_object.integrity == "end_to_end"
+
+
+def test_the_page_cuts_a_file_into_the_parts_the_server_expects(browser, settings):
+    """Uppy cuts a file into parts before Kura's upload of it has started when the page
+    could not start it first: the page's own rule must then give the server's part size."""
+    source = (settings.BASE_DIR / "static" / "js" / "uploader.js").read_text()
+    rule = re.search(r"\n  function partSizeFor\(file\) \{\n(.*?)\n  \}\n", source, re.S)
+    config = {
+        "min_part_size": settings.KURA_UPLOAD_MIN_PART_SIZE,
+        "max_parts": settings.KURA_UPLOAD_MAX_PARTS,
+        "parts_per_file": settings.KURA_UPLOAD_PARTS_PER_FILE,
+        "large_part_size": settings.KURA_UPLOAD_LARGE_PART_SIZE,
+    }
+    sizes = [1, 8 * MIB, 512 * MIB, 512 * MIB + 1, 1536 * MIB + 77, 2048 * MIB, 80_001 * MIB]
+    sizes += [320_000 * MIB, 320_000 * MIB + 1, 5 * 1024**4]
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        cut = page.evaluate(
+            """([rule, config, sizes]) => {
+                const partSizeFor = new Function("config", "file", rule);
+                return sizes.map((size) => partSizeFor(config, { size, meta: {} }));
+            }""",
+            [rule.group(1), config, sizes],
+        )
+    finally:
+        context.close()
+    assert cut == [part_size_for(size) for size in sizes]
