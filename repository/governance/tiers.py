@@ -152,7 +152,7 @@ def tier_change_blockers(
     return reasons
 
 
-def _blockers_of(
+def tier_change_blockers_of(
     objects: Sequence[DataObject], *, tier: str, available_date: datetime.date | None
 ) -> list[str]:
     """Every reason, object by object, why ``objects`` may not change to ``tier``."""
@@ -256,7 +256,7 @@ def tier_change_request(
         changes = [o for o in objects if (o.tier, o.available_date) != (tier, available_date)]
         if not changes:
             raise ValidationError({"tier": _("The access tier is already as requested.")})
-        blockers = _blockers_of(changes, tier=tier, available_date=available_date)
+        blockers = tier_change_blockers_of(changes, tier=tier, available_date=available_date)
         if blockers:
             raise ValidationError({"tier": blockers})
         reviewed = [
@@ -442,7 +442,7 @@ def tier_request_decide(
         )
         tier, available_date = tier_request.requested_tier, tier_request.available_date
         if approve:
-            blockers = _blockers_of(objects, tier=tier, available_date=available_date)
+            blockers = tier_change_blockers_of(objects, tier=tier, available_date=available_date)
             if blockers:
                 raise ValidationError({"decision": blockers})
             for o in objects:

@@ -4,6 +4,8 @@ import datetime
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.vocabularies import Tier
@@ -570,6 +572,24 @@ def test_approving_all_of_a_record_is_disabled_when_one_of_its_files_may_not_ope
     assert set(TierChangeRequest.objects.values_list("status", flat=True)) == {
         RequestStatus.PENDING
     }
+
+
+def test_the_detail_page_reads_a_records_pending_requests_in_the_same_queries_however_many(
+    client, setup
+):
+    first = TierChangeRequestFactory(project=setup.project, data_objects=[setup.object()])
+    TierChangeRequestFactory(project=setup.project, data_objects=[setup.object()])
+    client.force_login(make_curator())
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(f"/review/{first.pk}/").status_code == 200
+        return len(captured)
+
+    few = queries()
+    for _ in range(6):
+        TierChangeRequestFactory(project=setup.project, data_objects=[setup.object()])
+    assert queries() == few
 
 
 def test_approve_is_enabled_when_nothing_blocks(client, setup):

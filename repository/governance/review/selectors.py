@@ -4,11 +4,15 @@ import datetime
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from dmp.models import DmpRecord
-from repository.governance.tiers import record_pending_requests, tier_change_blockers
+from repository.governance.tiers import (
+    record_pending_requests,
+    tier_change_blockers,
+    tier_change_blockers_of,
+)
 from repository.models import DataObject, RequestStatus, TierChangeRequest
 
 PAGE_SIZE = 25
@@ -102,16 +106,22 @@ def tier_request_detail_context(*, tier_request: TierChangeRequest) -> dict:
     )
     for record in records:
         # What "decide all for this record" would decide, and which requests it would leave.
-        pending = list(record_pending_requests(record_id=record.pk))
+        pending = list(
+            record_pending_requests(record_id=record.pk).prefetch_related(
+                Prefetch("data_objects", queryset=DataObject.objects.select_related("record"))
+            )
+        )
         record.pending_requests = len(pending)
         record.spanning_requests = [r for r in pending if r.spans_other_records]
         record.decidable_requests = len(pending) - len(record.spanning_requests)
         # Approving all is all or none: one object that may not open as asked refuses it.
+        # The same check tier_request_decide makes, on objects fetched once for all.
         record.approval_blocked = any(
-            tier_change_blockers(o, tier=r.requested_tier, available_date=r.available_date)
+            tier_change_blockers_of(
+                r.data_objects.all(), tier=r.requested_tier, available_date=r.available_date
+            )
             for r in pending
             if not r.spans_other_records
-            for o in r.data_objects.select_related("record")
         )
         # The DMP coverage's rule: declared access rights and a tier disagree when they differ.
         record.contradicts_request = record.access_rights != tier_request.requested_tier
