@@ -158,11 +158,11 @@ class Line(NamedTuple):
 
 
 def usage_note(request, *, kind: str, record_id: int, scope: str, data_object_id: int = 0) -> bool:
-    """Append one view or download to the buffer, unless a robot asked or counting is
-    off (``KURA_USAGE_COUNTING``). Never raises: an unreachable buffer loses the count,
-    logged. Answers whether it was appended."""
-    if not settings.KURA_USAGE_COUNTING:
-        return False
+    """Append one view or download to the buffer, unless a robot asked, the request is
+    not a GET or counting is off (``KURA_USAGE_COUNTING``). Never raises: an unreachable
+    buffer loses the count, logged. Answers whether it was appended."""
+    if not settings.KURA_USAGE_COUNTING or request.method != "GET":
+        return False  # a HEAD (a link checker's) retrieves nothing
     agent = agent_class(request.META.get("HTTP_USER_AGENT", ""))
     if agent == "robot":
         return False
@@ -247,6 +247,15 @@ def usage_flush() -> int:
 # --- The buffer ------------------------------------------------------------------------
 
 
+# Delete the claimed list and its token if the token is still the one given (atomic).
+RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1], KEYS[2])
+end
+return 0
+"""
+
+
 class RedisBuffer:
     """A Redis list on the shared cache's connection. ``claim`` renames the list away
     (atomic: new events go to a fresh list), under a token kept beside it, so a fold that
@@ -281,7 +290,9 @@ class RedisBuffer:
         return token.decode(), [line.decode() for line in lines]
 
     def release(self, token: str) -> None:
-        self._client().delete(self.claimed, self.token_key)
+        """Drop the claimed batch ``token``, and only that one: a fold that ran late (beside
+        another) must not drop the batch claimed after its own was released."""
+        self._client().eval(RELEASE_SCRIPT, 2, self.claimed, self.token_key, token)
 
     def pending(self) -> int:
         client = self._client()

@@ -13,6 +13,7 @@ import pytest
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Role
@@ -223,6 +224,75 @@ def test_an_unreachable_buffer_loses_the_count_and_never_the_page(client, datase
     assert response.status_code == 200
     assert download.status_code == 302
     assert capture.usage_flush() == 0  # lost, logged: never an error
+
+
+WRITES = ("INSERT", "UPDATE", "DELETE", "COPY")
+
+
+def _writes(queries) -> list[str]:
+    """The statements of ``queries`` that write, as their verb and table."""
+    written = []
+    for query in queries:
+        words = query["sql"].split()
+        if words[0].upper() in WRITES:
+            table = words[2] if words[0].upper() in ("INSERT", "DELETE") else words[1]
+            written.append(f"{words[0].upper()} {table}")
+    return written
+
+
+def test_counting_writes_nothing_to_the_database_on_the_request_path(
+    client, dataset, outsider, settings, empty_buffer
+):
+    """A view (rendered or from the page cache) or a download is one append in the
+    process: with counting on, a request asks the database to write nothing more than
+    with it off (a shared download's audit event is written either way)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.KURA_PAGE_CACHE_SECONDS = 300
+    AccessGrantFactory(record=dataset["record"], grantee=outsider)
+    grantee = Client()
+    grantee.force_login(outsider)
+    record = dataset["record"]
+    asks = {
+        # A query the page cache does not keep: rendered every time.
+        "rendered view": lambda: _view(client, record, QUERY_STRING="from=search"),
+        # Rendered and stored the first time, then from the page cache.
+        "view": lambda: _view(client, record),
+        "public download": lambda: _download(client, dataset["public"]),
+        "shared download": lambda: _download(grantee, dataset["object"]),
+    }
+    writes: dict[tuple[bool, str], list[str]] = {}
+    for counting in (False, True):
+        settings.KURA_USAGE_COUNTING = counting
+        for name, ask in asks.items():
+            with CaptureQueriesContext(connection) as queries:
+                ask()
+            writes[counting, name] = _writes(queries)
+            if (counting, name) == (True, "view"):
+                assert len(queries) == 0  # served from the page cache
+    for name in asks:
+        assert writes[True, name] == writes[False, name], name
+    assert writes[True, "rendered view"] == writes[True, "public download"] == []
+    assert writes[True, "shared download"] == ['INSERT "repository_auditevent"']
+    capture.usage_flush()
+    assert empty_buffer.pending() == len(asks)  # counted, in the buffer
+    assert not UsageEvent.objects.exists()
+
+
+def test_a_head_request_is_not_counted(client, dataset, clock):
+    """A HEAD (a link checker) of the landing page, a download or the records API
+    retrieves nothing: no investigation, no request."""
+    record = dataset["record"]
+    for url in (
+        reverse("dataset-landing", args=[record.pk]),
+        reverse("object-download", args=[dataset["public"].pk]),
+        reverse("api-record-detail", args=[record.pk]),
+    ):
+        assert client.head(url, HTTP_USER_AGENT=BROWSER).status_code in (200, 302)
+    _view(client, record)
+
+    assert usage_fold() == 1  # the GET only
 
 
 def test_nothing_is_counted_with_counting_off(client, dataset, settings):
@@ -558,6 +628,22 @@ def test_the_fold_task_twice_changes_nothing_the_second_time(client, dataset):
     assert usage_fold_task() == {"events": 1}
     assert usage_fold_task() == {"events": 0}
     assert UsageEvent.objects.count() == 1
+
+
+@pytest.mark.parametrize("kind", ["redis", "file"])
+def test_a_late_fold_releases_only_its_own_batch(kind, empty_buffer, tmp_path):
+    """Two folds at once both read one claimed batch; the one that finishes last must not
+    drop the batch claimed after it was released."""
+    store = empty_buffer if kind == "redis" else capture.FileBuffer(tmp_path / "usage")
+    store.append_many(["a"])
+    first, _lines = store.claim()  # both folds hold this batch
+    store.release(first)  # the first fold is done with it
+    store.append_many(["b"])
+    second, lines = store.claim()  # and claims the next
+    store.release(first)  # the other fold, late, lets go of the first batch
+    assert store.claim() == (second, lines) == (second, ["b"])
+    store.release(second)
+    assert store.claim() is None
 
 
 def test_the_embedded_profile_buffers_in_a_file(tmp_path):
