@@ -180,7 +180,7 @@ DSR_EXAMPLE = OpenApiExample(
                 "dataset-id": [{"type": "uri", "value": "https://kura.example.org/datasets/345/"}],
                 "platform": "Kura",
                 "publisher": "Example University",
-                "publisher-id": [],
+                "publisher-id": [{"type": "client-id", "value": "example.kura"}],
                 "data-type": "dataset",
                 "yop": "2026",
                 "access-method": "regular",

@@ -9,6 +9,7 @@ repository or one project; the JSON schema it conforms to is shipped in ``schema
 import datetime
 from collections import defaultdict
 
+from django.conf import settings
 from django.db.models import Min
 from django.urls import reverse
 from django.utils import timezone
@@ -31,6 +32,18 @@ METRIC_TYPES = {
 
 def month_end(month: datetime.date) -> datetime.date:
     return (month + datetime.timedelta(days=32)).replace(day=1) - datetime.timedelta(days=1)
+
+
+def publisher_ids() -> list[dict]:
+    """``publisher-id``, which COUNTER requires: the DataCite repository (its ``client-id``,
+    lower case as DataCite's APIs write it) that registers Kura's DOIs, when Kura registers
+    them with DataCite. That is the one identifier Kura knows that the schema's types
+    (``isni``, ``orcid``, ``grid``, ``urn``, ``client-id``) can carry: ROR, the hosting
+    institution's identifier, is not among them. Otherwise empty, as COUNTER asks of a
+    required field whose value is unknown."""
+    if settings.KURA_DOI_PROVIDER == "datacite" and settings.KURA_DATACITE_USERNAME:
+        return [{"type": "client-id", "value": settings.KURA_DATACITE_USERNAME.lower()}]
+    return []
 
 
 def dataset_report(
@@ -63,6 +76,7 @@ def dataset_report(
         .values_list("record_id", "first")
     )
     datasets = []
+    publisher_id = publisher_ids()
     with override("en"):
         for (record_id, machine), months in sorted(by_dataset.items()):
             record = records.get(record_id)
@@ -76,6 +90,7 @@ def dataset_report(
                     doi=dois.get(record_id),
                     published=published.get(record_id),
                     absolute=absolute,
+                    publisher_id=publisher_id,
                 )
             )
     filters = [
@@ -103,7 +118,9 @@ def dataset_report(
     }
 
 
-def _dataset(record, *, machine: bool, months: dict, doi, published, absolute) -> dict:
+def _dataset(
+    record, *, machine: bool, months: dict, doi, published, absolute, publisher_id
+) -> dict:
     institution = record.project.institution
     identifiers = [{"type": "uri", "value": absolute(reverse("dataset-landing", args=[record.pk]))}]
     if doi:
@@ -135,7 +152,7 @@ def _dataset(record, *, machine: bool, months: dict, doi, published, absolute) -
         or record.hosting_inst_ja
         or ((institution.name_en or institution.name_ja) if institution else "")
         or PLATFORM,
-        "publisher-id": [],
+        "publisher-id": publisher_id,
         "data-type": "dataset",
         "yop": str(published.year) if published else "0001",  # COUNTER's "unknown"
         "access-method": access_method,

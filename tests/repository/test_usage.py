@@ -468,6 +468,32 @@ def test_dataset_report_is_valid_counter_research_data(client, dataset, clock):
         assert by_method["machine"]["performance"][0]["instance"][0]["count"] == 1
 
 
+@pytest.mark.parametrize(
+    ("provider", "username", "expected"),
+    [
+        ("local", "", []),
+        ("datacite", "JALC.KURA", [{"type": "client-id", "value": "jalc.kura"}]),
+    ],
+)
+def test_dataset_report_names_the_datacite_repository_as_publisher_id(
+    client, dataset, clock, settings, provider, username, expected
+):
+    """COUNTER requires Publisher_ID: the DataCite repository Kura registers DOIs with,
+    when there is one; else empty, COUNTER's form for a required value that is unknown."""
+    settings.KURA_DOI_PROVIDER = provider
+    settings.KURA_DATACITE_USERNAME = username
+    _view(client, dataset["record"])
+    usage_fold()
+
+    report = client.get(
+        reverse("api-report-dsr"), {"begin_date": "2026-09", "end_date": "2026-09"}
+    ).json()
+    assert not list(_validator().iter_errors(report))
+    (entry,) = report["report-datasets"]
+    assert entry["publisher-id"] == expected
+    assert entry["publisher"] == dataset["record"].project.institution.name_en
+
+
 def test_the_schema_check_can_fail():
     broken = {"report-header": {"report-id": "dsr"}, "report-datasets": [{"platform": "Kura"}]}
     assert list(_validator().iter_errors(broken))
