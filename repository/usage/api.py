@@ -150,6 +150,11 @@ class ReportQuerySerializer(serializers.Serializer):
         begin = attrs.get("begin_date") or end
         if begin > end:
             raise serializers.ValidationError({"begin_date": "begin_date is after end_date."})
+        if end > this_month:
+            # COUNTER's exception 3031, "Usage Not Ready for Requested Dates".
+            raise serializers.ValidationError(
+                {"end_date": "end_date is after the current month: no usage is counted yet."}
+            )
         if (end.year - begin.year) * 12 + end.month - begin.month >= MAX_REPORT_MONTHS:
             raise serializers.ValidationError(
                 {"end_date": f"A report covers at most {MAX_REPORT_MONTHS} months."}
@@ -206,8 +211,9 @@ DSR_EXAMPLE = OpenApiExample(
 class DatasetReportView(APIView):
     """The COUNTER Research Data dataset report (SUSHI ``/reports/dsr``, release ``rd1``):
     public views and downloads of every dataset by month, for the whole repository or one
-    ``project`` (a project one may not see answers 404). Months are ``YYYY-MM``; without
-    them, the current month."""
+    ``project`` (a project one may not see answers 404). Months are ``YYYY-MM``, not after
+    the current month; without them, the current month. A report reaching into the
+    current month is partial: its period ends today, with COUNTER's exception 3040."""
 
     @extend_schema(
         parameters=[ReportQuerySerializer],

@@ -4,6 +4,10 @@ one ``report-datasets`` entry per dataset and access method, with each month's
 ``performance``. It reports public usage only (``selectors.public_events``), for the whole
 repository or one project; the JSON schema it conforms to is shipped in ``schemas/``
 (DataCite's ``sushi_usage_schema.json``, MIT; see its README) and checked in the tests.
+
+A report that reaches into the current month is partial, as the Code of Practice allows:
+its reporting period (and that month's ``period``) ends today, and its header carries
+COUNTER's exception 3040, "Partial Data Returned".
 """
 
 import datetime
@@ -53,8 +57,12 @@ def dataset_report(
     absolute,
     project=None,
 ) -> dict:
-    """The DSR of the months from ``begin``'s to ``end``'s (first days of months), for
-    ``project`` or the whole repository; ``absolute(path)`` makes a URL absolute."""
+    """The DSR of the months from ``begin``'s to ``end``'s (first days of months, not after
+    the current month), for ``project`` or the whole repository; ``absolute(path)`` makes
+    a URL absolute."""
+    today = timezone.localdate()
+    partial = end >= today.replace(day=1)  # today's usage is still being counted
+    last_day = today if partial else month_end(end)
     events = public_events().filter(month__gte=begin, month__lte=end)
     if project is not None:
         events = events.filter(project_id=project.pk)
@@ -90,6 +98,7 @@ def dataset_report(
                     doi=dois.get(record_id),
                     published=published.get(record_id),
                     absolute=absolute,
+                    last_day=last_day,
                     publisher_id=publisher_id,
                 )
             )
@@ -99,6 +108,16 @@ def dataset_report(
     ]
     if project is not None:
         filters.append({"name": "project", "value": str(project.pk)})
+    exceptions = []
+    if partial:
+        exceptions.append(
+            {
+                "code": 3040,
+                "severity": "warning",
+                "message": "Partial Data Returned",
+                "data": f"Usage is reported up to {today.isoformat()}; the month has not ended.",
+            }
+        )
     return {
         "report-header": {
             "report-name": "dataset report",
@@ -110,16 +129,16 @@ def dataset_report(
             "report-attributes": [],
             "reporting-period": {
                 "begin-date": begin.isoformat(),
-                "end-date": month_end(end).isoformat(),
+                "end-date": last_day.isoformat(),
             },
-            "exceptions": [],
+            "exceptions": exceptions,
         },
         "report-datasets": datasets,
     }
 
 
 def _dataset(
-    record, *, machine: bool, months: dict, doi, published, absolute, publisher_id
+    record, *, machine: bool, months: dict, doi, published, absolute, last_day, publisher_id
 ) -> dict:
     institution = record.project.institution
     identifiers = [{"type": "uri", "value": absolute(reverse("dataset-landing", args=[record.pk]))}]
@@ -139,7 +158,7 @@ def _dataset(
                 {
                     "period": {
                         "begin-date": month.isoformat(),
-                        "end-date": month_end(month).isoformat(),
+                        "end-date": min(month_end(month), last_day).isoformat(),
                     },
                     "instance": instances,
                 }

@@ -4,6 +4,7 @@ back on landing pages, dashboards, the programs page, its export, the API and th
 dataset report (validated against the shipped schema)."""
 
 import csv
+import datetime
 import io
 import json
 from pathlib import Path
@@ -318,8 +319,6 @@ def test_a_fold_repeated_after_a_crash_counts_nothing_twice(client, dataset, emp
 
 
 def test_old_batch_tokens_are_forgotten(dataset):
-    import datetime
-
     from django.utils import timezone
 
     UsageFold.objects.create(token="old", folded_at=timezone.now() - datetime.timedelta(days=8))
@@ -457,6 +456,7 @@ def test_dataset_report_is_valid_counter_research_data(client, dataset, clock):
         header = report["report-header"]
         assert (header["report-id"], header["release"]) == ("dsr", "rd1")
         assert header["reporting-period"] == {"begin-date": "2026-09-01", "end-date": "2026-09-30"}
+        assert header["exceptions"] == []  # a month that has ended: complete
         by_method = {d["access-method"]: d for d in report["report-datasets"]}
         regular = by_method["regular"]["performance"][0]["instance"]
         assert {i["metric-type"]: i["count"] for i in regular} == {
@@ -492,6 +492,38 @@ def test_dataset_report_names_the_datacite_repository_as_publisher_id(
     (entry,) = report["report-datasets"]
     assert entry["publisher-id"] == expected
     assert entry["publisher"] == dataset["record"].project.institution.name_en
+
+
+def test_a_report_of_the_current_month_is_partial_and_says_so(client, dataset):
+    """COUNTER's partial monthly report: the period ends today, with exception 3040."""
+    from django.utils import timezone
+
+    _view(client, dataset["record"])  # now, by the real clock
+    usage_fold()
+    today = timezone.localdate()
+
+    report = client.get(reverse("api-report-dsr")).json()  # the current month
+    assert not list(_validator().iter_errors(report))
+    header = report["report-header"]
+    assert header["reporting-period"] == {
+        "begin-date": today.replace(day=1).isoformat(),
+        "end-date": today.isoformat(),
+    }
+    assert [e["code"] for e in header["exceptions"]] == [3040]
+    (entry,) = report["report-datasets"]
+    assert entry["performance"][0]["period"]["end-date"] == today.isoformat()
+
+
+def test_report_refuses_months_that_have_not_begun(client):
+    from django.utils import timezone
+
+    this_month = timezone.localdate().replace(day=1)
+    next_month = (this_month + datetime.timedelta(days=32)).strftime("%Y-%m")
+    response = client.get(reverse("api-report-dsr"), {"end_date": next_month})
+    assert response.status_code == 400
+    assert "after the current month" in response.json()["detail"]
+    current = client.get(reverse("api-report-dsr"), {"end_date": this_month.strftime("%Y-%m")})
+    assert current.status_code == 200
 
 
 def test_the_schema_check_can_fail():
