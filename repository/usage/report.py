@@ -173,7 +173,12 @@ def _dataset(
         or PLATFORM,
         "publisher-id": publisher_id,
         "data-type": "dataset",
-        "yop": str(published.year) if published else "0001",  # COUNTER's "unknown"
+        # The year the record's citations and DataCite metadata give when it has no version.
+        "yop": str(
+            published.year
+            if published
+            else (record.date_issued_updated or record.created_at.date()).year
+        ),
         "access-method": access_method,
         "performance": performance,
     }

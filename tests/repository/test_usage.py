@@ -494,6 +494,47 @@ def test_dataset_report_names_the_datacite_repository_as_publisher_id(
     assert entry["publisher"] == dataset["record"].project.institution.name_en
 
 
+def test_dataset_report_gives_the_year_the_record_is_cited_with(client, dataset, clock):
+    """yop: the first version's year once published; before that the declared issue date's
+    year, as citations and DataCite give it; without one, the year the record was made."""
+    import datetime
+
+    from repository.models import DatasetVersion
+
+    record = dataset["record"]
+    _view(client, record)
+    usage_fold()
+
+    def report_entry():
+        report = client.get(
+            reverse("api-report-dsr"), {"begin_date": "2026-09", "end_date": "2026-09"}
+        ).json()
+        assert not list(_validator().iter_errors(report))
+        (entry,) = report["report-datasets"]
+        return entry
+
+    record.date_issued_updated = None
+    record.save(update_fields=["date_issued_updated"])
+    entry = report_entry()
+    assert entry["yop"] == str(record.created_at.year)
+    assert "dataset-dates" not in entry
+
+    type(record).objects.filter(pk=record.pk).update(date_issued_updated=datetime.date(2019, 4, 1))
+    assert report_entry()["yop"] == "2019"
+
+    DatasetVersion.objects.create(
+        record=record,
+        number=1,
+        published_at=datetime.datetime(2021, 5, 6, tzinfo=datetime.UTC),
+        snapshot=[],
+        metadata={},
+        manifest=[],
+    )
+    entry = report_entry()
+    assert entry["yop"] == "2021"
+    assert entry["dataset-dates"] == [{"type": "pub-date", "value": "2021-05-06"}]
+
+
 def test_a_report_of_the_current_month_is_partial_and_says_so(client, dataset):
     """COUNTER's partial monthly report: the period ends today, with exception 3040."""
     from django.utils import timezone
