@@ -541,6 +541,54 @@ def test_bam_header_and_per_reference_counts_from_its_index(
     ]
 
 
+def test_a_cram_index_gives_no_counts_and_the_page_says_why(
+    client, tmp_path, monkeypatch, django_capture_on_commit_callbacks
+):
+    """htslib answers 0 reads for every reference of a CRAM index (it lists slices): shown,
+    that would tell a reader the file is empty."""
+    import pysam
+
+    rng = random.Random(3)
+    reference = {"chr1": "".join(rng.choice("ACGT") for _ in range(2000))}
+    fasta = tmp_path / "ref.fa"
+    fasta.write_text(f">chr1\n{reference['chr1']}\n")
+    pysam.faidx(str(fasta))
+    path = tmp_path / "aligned.cram"
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": "chr1", "LN": 2000}]}
+    with pysam.AlignmentFile(str(path), "wc", header=header, reference_filename=str(fasta)) as out:
+        for n in range(30):
+            segment = pysam.AlignedSegment(out.header)
+            segment.query_name = f"r{n}"
+            segment.reference_id, segment.reference_start = 0, n * 20
+            segment.query_sequence = reference["chr1"][n * 20 : n * 20 + 40]
+            segment.flag, segment.mapping_quality, segment.cigarstring = 0, 60, "40M"
+            segment.query_qualities = pysam.qualitystring_to_array("I" * 40)
+            out.write(segment)
+    pysam.index(str(path))
+    monkeypatch.setattr(checksums, "preview_send", lambda pk: None)
+    cram = store_object(path.read_bytes(), filename="aligned.cram", tier=Tier.SHARED)
+    index = store_object(
+        (tmp_path / "aligned.cram.crai").read_bytes(),
+        filename="aligned.cram.crai",
+        project=cram.project,
+        record=cram.record,
+        uploaded_by=cram.uploaded_by,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        data_object_checksum_verify(data_object_id=index.pk)
+        data_object_checksum_verify(data_object_id=cram.pk)
+    made = make(DataObject.objects.get(pk=cram.pk))
+
+    summary = made.preview["summary"]
+    assert summary["format"] == "CRAM" and summary["references"] == 1
+    assert summary["index"] == "aligned.cram.crai"
+    assert "reads_per_reference" not in summary and "mapped" not in summary
+    client.force_login(member_of(made))
+    page = client.get(f"/objects/{made.pk}/").content.decode()
+    assert 'id="summary-no-counts"' in page and "aligned.cram.crai" in page
+    assert "Mapped reads" not in page
+
+
 @pytest.mark.parametrize(
     "path",
     [
