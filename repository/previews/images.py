@@ -14,6 +14,7 @@ A TIFF or OME-TIFF is read from a copy on the worker's disk (it may be tiled, an
 then needs to seek); the copy and the tiles are removed when the preview is stored.
 """
 
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -75,6 +76,7 @@ class DerivedPlane:
     sizes: list[tuple[int, int]] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
     thumbnail: bytes = b""
+    max_size: tuple[int, int] = (0, 0)  # the whole image's IIIF "max"
 
     def as_json(self) -> dict:
         described = {
@@ -84,6 +86,7 @@ class DerivedPlane:
             "tile_size": TILE_SIZE,
             "scale_factors": self.scale_factors,
             "sizes": [list(size) for size in self.sizes],
+            "max_size": list(self.max_size),
         }
         for name in ("channel", "z", "frame"):
             if getattr(self.ref, name) is not None:
@@ -301,5 +304,41 @@ def plane_derive(
         thumb_file = work / "thumbnail.jpg"
         thumb_file.write_bytes(plane.thumbnail)
         plane.files[f"{full_region}/{thumb_size[0]},{thumb_size[1]}/0/default.jpg"] = thumb_file
+    plane.max_size = _max_size_add(plane, out, work)
     plane.sizes.sort()
     return plane
+
+
+def _max_size_add(plane: DerivedPlane, out: Path, work: Path) -> tuple[int, int]:
+    """The whole image at its IIIF ``max`` size, made if ``dzsave`` did not: the image
+    within a square of :data:`TILE_SIZE` (``maxWidth`` and ``maxHeight`` in info.json, which
+    every tile and size meets), so that ``full/max``, which level 0 requires, is served.
+    Made from the smallest pyramid level at least that large: at most 2 x 2 tiles."""
+    width, height = plane.width, plane.height
+    if max(width, height) <= TILE_SIZE:
+        return (width, height)  # the one tile of scale factor 1 is the whole image
+    factor = max(f for f in plane.scale_factors if -(-max(width, height) // f) >= TILE_SIZE)
+    region = TILE_SIZE * factor
+    rows = []
+    for y in range(0, height, region):
+        row = []
+        for x in range(0, width, region):
+            w, h = min(region, width - x), min(region, height - y)
+            size = f"{-(-w // factor)},{-(-h // factor)}"
+            row.append(
+                _vips().Image.new_from_file(str(out / f"{x},{y},{w},{h}/{size}/0/default.jpg"))
+            )
+        rows.append(row)
+    # join, not arrayjoin: arrayjoin pads every cell to the largest tile's size.
+    level = functools.reduce(
+        lambda above, below: above.join(below, "vertical"),
+        [functools.reduce(lambda left, right: left.join(right, "horizontal"), row) for row in rows],
+    )
+    image = level.thumbnail_image(TILE_SIZE, height=TILE_SIZE, size="down")
+    max_size = (image.width, image.height)
+    if max_size not in plane.sizes:
+        max_file = work / "max.jpg"
+        image.jpegsave(str(max_file), Q=85, strip=True)
+        plane.sizes.append(max_size)
+        plane.files[f"0,0,{width},{height}/{max_size[0]},{max_size[1]}/0/default.jpg"] = max_file
+    return max_size

@@ -121,10 +121,12 @@ def test_an_image_gets_a_thumbnail_and_tiles_beside_it_once(image_object):
     )
     assert max(thumbnail.width, thumbnail.height) == 256
     keys = [item.key for item in store.list_objects(derived_prefix(made.storage_key))]
-    # 3 x 2 tiles at scale 1, 2 x 1 at 2, the whole image at 4 (a IIIF size), and the
-    # thumbnail twice (as a IIIF size and as the thumbnail).
-    assert len(keys) == 6 + 2 + 1 + 2
-    assert plane["sizes"] == [[256, 177], [325, 225]]
+    # 3 x 2 tiles at scale 1, 2 x 1 at 2, the whole image at 4 (a IIIF size), the
+    # thumbnail twice (as a IIIF size and as the thumbnail), and the whole image within
+    # 512 pixels (IIIF's "max").
+    assert len(keys) == 6 + 2 + 1 + 2 + 1
+    assert plane["sizes"] == [[256, 177], [325, 225], [512, 354]]
+    assert plane["max_size"] == [512, 354]
     assert made.size == len(store.read_range(made.storage_key, 0, made.size + 1))
 
     before = (made.preview_state, made.preview, len(keys))
@@ -260,7 +262,12 @@ def test_info_json_follows_the_image_api_3(client, image_object):
     assert all(isinstance(info[k], int) and info[k] > 0 for k in ("width", "height"))
     assert client.get(url)["Content-Type"] == "application/json"
 
+    # Every image made fits within maxWidth x maxHeight; "max" (level 0) is served.
+    assert info["maxWidth"] == info["maxHeight"] == 512
+    assert info["tiles"][0]["width"] <= info["maxWidth"]
     assert info["sizes"]
+    for size in info["sizes"]:
+        assert size["width"] <= info["maxWidth"] and size["height"] <= info["maxHeight"]
     for size in info["sizes"]:
         assert set(size) <= {"type", "width", "height"}
         assert 0 < size["width"] <= info["width"] and 0 < size["height"] <= info["height"]
@@ -285,6 +292,33 @@ def test_info_json_follows_the_image_api_3(client, image_object):
         assert tile.status_code == 200, (factor, x, w, h)
         decoded = pyvips.Image.new_from_buffer(tile.content, "")
         assert (decoded.width, decoded.height) == expected
+
+
+@pytest.mark.parametrize(("width", "height"), [(1300, 900), (700, 2100), (5000, 20), (300, 200)])
+def test_full_max_is_the_whole_image_within_the_max_width(
+    client, monkeypatch, django_capture_on_commit_callbacks, width, height
+):
+    """``full/max/0/default.jpg`` is the one request every level-0 service must answer:
+    the whole image, at most maxWidth x maxHeight, its aspect kept, and listed in sizes."""
+    monkeypatch.setattr(checksums, "preview_send", lambda pk: None)
+    data_object = store_object(tiff_bytes(width, height), filename="wide.tif", tier=Tier.SHARED)
+    with django_capture_on_commit_callbacks(execute=True):
+        data_object_checksum_verify(data_object_id=data_object.pk)
+    made = make(DataObject.objects.get(pk=data_object.pk))
+    client.force_login(member_of(made))
+    info = client.get(f"/objects/{made.pk}/iiif/0/info.json").json()
+
+    response = client.get(f"{info['id']}/full/max/0/default.jpg")
+
+    assert response.status_code == 200
+    image = pyvips.Image.new_from_buffer(response.content, "")
+    scale = min(1, info["maxWidth"] / width, info["maxHeight"] / height)
+    assert abs(image.width - width * scale) <= 1 and abs(image.height - height * scale) <= 1
+    assert max(image.width, image.height) == min(max(width, height), 512)
+    assert {"width": image.width, "height": image.height} in info["sizes"]
+    # The pixels are the image's: its colours run from red on the left to green at the bottom.
+    red_left, red_right = image.crop(0, 0, 1, image.height)[0].avg(), image[0].avg()
+    assert red_left < red_right
 
 
 @pytest.mark.parametrize(
