@@ -192,6 +192,41 @@ def preview_notice(client, data_object: DataObject) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", notice.group(1))).strip()
 
 
+@pytest.mark.parametrize(
+    ("filename", "suffix", "fmt"),
+    [
+        ("section.png", ".png", "PNG"),
+        ("section.jpg", ".jpg", "JPEG"),
+        ("grey16.png", ".png", "PNG"),
+    ],
+)
+def test_png_and_jpeg_images_get_a_preview(
+    client, monkeypatch, django_capture_on_commit_callbacks, filename, suffix, fmt
+):
+    x = pyvips.Image.xyz(900, 700)
+    if filename.startswith("grey16"):  # 16-bit grey, values 0..3,583: stretched to 8 bits
+        image = (x[0] * 4).cast("ushort").copy(interpretation="grey16")
+    else:
+        image = pyvips.Image.new_from_buffer(tiff_bytes(900, 700), "")
+    monkeypatch.setattr(checksums, "preview_send", lambda pk: None)
+    data_object = store_object(image.write_to_buffer(suffix), filename=filename, tier=Tier.SHARED)
+    with django_capture_on_commit_callbacks(execute=True):
+        data_object_checksum_verify(data_object_id=data_object.pk)
+    made = make(DataObject.objects.get(pk=data_object.pk))
+
+    assert made.technical_metadata["format"] == fmt
+    assert made.preview_state == DataObject.PreviewState.READY, made.preview
+    (plane,) = made.preview["planes"]
+    assert (plane["width"], plane["height"]) == (900, 700)
+    client.force_login(member_of(made))
+    thumbnail = pyvips.Image.new_from_buffer(
+        client.get(f"/objects/{made.pk}/preview/thumbnail.jpg").content, ""
+    )
+    assert (thumbnail.width, thumbnail.height) == (256, 199)
+    # Dark on the left, bright on the right, as the image runs.
+    assert thumbnail.crop(0, 0, 20, 199).avg() + 60 < thumbnail.crop(236, 0, 20, 199).avg()
+
+
 def test_a_16_bit_ome_tiff_offers_each_channel_and_plane(
     client, monkeypatch, django_capture_on_commit_callbacks
 ):
