@@ -53,6 +53,19 @@ MESSAGES: dict[str, str] = {
         "Fixity check failed: the stored bytes no longer match the checksums recorded on %(date)s."
     ),
     "fixity.missing": gettext_noop("Fixity check failed: the stored file is missing."),
+    # Why an object has no preview (repository/previews/), stored in ``DataObject.preview``.
+    "preview.too_large": gettext_noop(
+        "The image is %(width)s × %(height)s pixels, more than Kura previews."
+    ),
+    "preview.frame_too_large": gettext_noop(
+        "The DICOM frame is %(width)s × %(height)s pixels, more than Kura decodes for a preview."
+    ),
+    "preview.no_decoder": gettext_noop(
+        "Kura has no decoder for this DICOM file's pixel encoding (%(encoding)s); "
+        "download the file to view it."
+    ),
+    "preview.no_whole_image": gettext_noop("The image's pyramid has no whole-image level."),
+    "preview.unreadable": gettext_noop("The file could not be read (%(error)s)."),
 }
 
 

@@ -2,13 +2,21 @@
 
 Loaded by ``python manage.py kura_demo``. Safe to run twice: the demo project's Japan
 Grant Number marks the data as loaded, and a second run changes nothing.
+
+The files are generated at load time (nothing large is kept in git) and read as an upload
+is: their technical metadata is extracted, and those Kura previews (the microscopy PNGs, a
+4,096 x 3,072 tiled TIFF to zoom into, an RNA-seq FASTQ.gz) are queued for the preview
+worker once the load commits, so a walk through the demo shows thumbnails, the deep-zoom
+viewer and a FASTQ summary.
 """
 
 import contextlib
 import gzip
 import hashlib
+import io
 import math
 import os
+import random
 import secrets
 import struct
 import zlib
@@ -39,8 +47,17 @@ from repository.models import (
     TierChangeRequest,
     new_storage_key,
 )
+from repository.preservation.fixity import small_object_scan
+from repository.preservation.object_store import object_store
+from repository.preservation.queue import preview_send
+from repository.previews.keys import preview_kind
 
 DEMO_GRANT_NUMBER = "JPMJMS2291"
+# The generated files that show previews: a tile scan large enough to zoom into (a few
+# pyramid levels of 512-pixel tiles, about 3 MB as a deflated tiled TIFF) and enough reads
+# for a FASTQ summary's charts to have a shape.
+TILESCAN_SIZE = (4096, 3072)
+FASTQ_READS = 2000
 PASSWORD_FILE_NAME = "demo-password"  # noqa: S105 - a file name, not a password
 
 
@@ -250,6 +267,14 @@ def _load(*, password_hash: str, written: list[str]) -> Project:
     stored(
         "D-001",
         "researcher",
+        "liver_0001_DAPI-MitoTracker_tilescan.tif",
+        "image/tiff",
+        _microscopy_tiff(),
+        Tier.PUBLIC,
+    )
+    stored(
+        "D-001",
+        "researcher",
         "liver_0001_roi_measurements.csv",
         "text/csv",
         _roi_csv(),
@@ -260,7 +285,7 @@ def _load(*, password_hash: str, written: list[str]) -> Project:
         "researcher",
         "liver_RNAseq_S01_R1.fastq.gz",
         "application/gzip",
-        _fastq_gz(reads=12),
+        _fastq_gz(reads=FASTQ_READS),
         Tier.EMBARGOED,
         available_date=embargo_until,
     )
@@ -533,6 +558,13 @@ def _data_object(
         read_back = fh.read()
     if hashlib.sha256(read_back).hexdigest() != sha256:
         raise DemoDataError(f"Storage returned different bytes for {key!r}.")
+    # What the checksum pass extracts from an upload (techmeta), from the stored bytes.
+    technical = small_object_scan(
+        read_back, key, filename, extract_metadata=True, store=object_store()
+    ).technical
+    previewed = bool(preview_kind(technical.fields))
+    if technical.contains_personal_data:
+        fields["contains_personal_data"] = True
 
     data_object = DataObject.objects.create(
         project=project,
@@ -549,8 +581,16 @@ def _data_object(
         checksum_state=DataObject.ChecksumState.VERIFIED,
         stored_at=now,
         last_fixity_at=now,
+        technical_metadata=technical.fields,
+        preview_state=(
+            DataObject.PreviewState.PENDING if previewed else DataObject.PreviewState.NONE
+        ),
         **fields,
     )
+    if previewed:
+        # As a verification does: once the load commits (kura.checksum_requeue sends it
+        # again later if no broker took it).
+        transaction.on_commit(lambda: preview_send(data_object.pk))
     FixityCheck.objects.create(
         data_object=data_object,
         checked_at=now,
@@ -611,11 +651,55 @@ def _roi_csv() -> bytes:
     return ("\n".join(rows) + "\n").encode()
 
 
+def _microscopy_tiff() -> bytes:
+    """A confocal tile scan of a liver section: DAPI nuclei (blue) and MitoTracker-stained
+    mitochondria (red, green) in an elliptical section on black, as a tiled, deflated RGB
+    TIFF (numpy and tifffile: no libvips needed to load the demo)."""
+    import numpy as np
+    import tifffile
+
+    width, height = TILESCAN_SIZE
+    rng = np.random.default_rng(2024)
+    pixels = np.zeros((height, width, 3), dtype=np.uint16)
+    ys, xs = np.ogrid[:height, :width]
+    across, down = (xs - width / 2) / (width * 0.46), (ys - height / 2) / (height * 0.44)
+    section = across**2 + down**2 < 1
+    for channel, autofluorescence in enumerate((14, 22, 10)):
+        pixels[..., channel][section] = autofluorescence
+
+    def spot(channel: int, x: int, y: int, radius: float, peak: int) -> None:
+        reach = int(3 * radius)
+        top, bottom = max(y - reach, 0), min(y + reach + 1, height)
+        left, right = max(x - reach, 0), min(x + reach + 1, width)
+        dy, dx = np.ogrid[top - y : bottom - y, left - x : right - x]
+        glow = peak * np.exp(-(dx * dx + dy * dy) / (2 * radius * radius))
+        pixels[top:bottom, left:right, channel] += glow.astype(np.uint16)
+
+    for count, channels, radii, peaks in (
+        (700, (2,), (9, 16), (150, 230)),  # nuclei
+        (12_000, (0, 1), (1.5, 3), (60, 160)),  # mitochondria
+    ):
+        for _ in range(count):
+            x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+            if section[y, x]:
+                spot(int(rng.choice(channels)), x, y, rng.uniform(*radii), rng.integers(*peaks))
+    image = np.minimum(pixels, 255).astype(np.uint8)
+    out = io.BytesIO()
+    tifffile.imwrite(out, image, tile=(256, 256), compression="zlib", photometric="rgb")
+    return out.getvalue()
+
+
 def _fastq_gz(*, reads: int, length: int = 150) -> bytes:
+    """Illumina-like reads: qualities falling towards the 3' end, a tenth adapter-trimmed."""
+    rng = random.Random(reads)  # noqa: S311 - demo reads, not secrets
     records = []
     for i in range(1, reads + 1):
-        sequence = "".join(secrets.choice("ACGT") for _ in range(length))
-        quality = "".join(secrets.choice("FFFF:,") for _ in range(length))
+        size = length if i % 10 else rng.randint(60, length - 1)
+        sequence = "".join(rng.choices("ACGT", weights=(29, 21, 21, 29), k=size))
+        quality = "".join(
+            chr(33 + max(2, min(41, round(rng.gauss(38 - 8 * (p / length) ** 2, 2)))))
+            for p in range(size)
+        )
         records.append(
             f"@KURA-DEMO:1:HVK3LDSX2:1:1101:{1000 + i * 17}:{1000 + i * 31} 1:N:0:ACGTACGT\n"
             f"{sequence}\n+\n{quality}\n"

@@ -93,7 +93,7 @@ class DataObject(ScopeTracking):
         PENDING = "pending", _("Being prepared")
         READY = "ready", _("Ready")
         FAILED = "failed", _("Failed")
-        SKIPPED = "skipped", _("Too large to preview")
+        SKIPPED = "skipped", _("Not previewed")  # too large, or no decoder: see the reason
 
     project = models.ForeignKey(
         Project, on_delete=models.PROTECT, related_name="data_objects", verbose_name=_("project")

@@ -3,7 +3,8 @@
 Kura serves the images libvips laid out for IIIF 3 when the preview was made
 (``images.plane_derive``): the tiles of every scale factor and a few whole-image sizes.
 A request is brought to its canonical form (``full`` is the whole region, ``max`` the
-region's size at scale 1) and answered from storage; a syntactically wrong one gets 400,
+region's size within ``maxWidth`` x ``maxHeight``: for the whole image, the largest size
+made) and answered from storage; a syntactically wrong one gets 400,
 one for an image not made (another size, a rotation, a quality or format) 501 — level 0
 offers only what ``info.json`` lists.
 """
@@ -36,8 +37,10 @@ class NotOffered(ValueError):
 
 
 def info(plane: dict, service_id: str) -> dict:
-    """The ``info.json`` of one plane's image service, whose URI is ``service_id``."""
-    return {
+    """The ``info.json`` of one plane's image service, whose URI is ``service_id``: with
+    ``maxWidth`` and ``maxHeight``, the square every pre-made image fits in, so that
+    ``max`` (which level 0 requires) names an image that is made."""
+    described = {
         "@context": CONTEXT,
         "id": service_id,
         "type": "ImageService3",
@@ -54,6 +57,9 @@ def info(plane: dict, service_id: str) -> dict:
             }
         ],
     }
+    if "max_size" in plane:  # previews made before max sizes were offered have none
+        described["maxWidth"] = described["maxHeight"] = plane["tile_size"]
+    return described
 
 
 def canonical(plane: dict, region: str, size: str, rotation: str, image: str) -> tuple[str, str]:
@@ -81,7 +87,7 @@ def canonical(plane: dict, region: str, size: str, rotation: str, image: str) ->
     else:
         raise NotOffered("Only whole-pixel regions are made.")
     if size == "max":
-        sw, sh = w, h
+        sw, sh = _max(plane, x, y, w, h)
     elif match := WH.fullmatch(size):
         sw, sh = (int(n) for n in match.groups())
     elif size.endswith(",") and size[:-1].isdigit():
@@ -92,3 +98,18 @@ def canonical(plane: dict, region: str, size: str, rotation: str, image: str) ->
     if sw == 0 or sh == 0 or sw > w or sh > h:
         raise NotOffered("Only the sizes listed in info.json are made.")
     return f"{x},{y},{w},{h}", f"{sw},{sh}"
+
+
+def _max(plane: dict, x: int, y: int, w: int, h: int) -> tuple[int, int]:
+    """The ``max`` size of a region: itself within the square of ``maxWidth`` and
+    ``maxHeight`` (the whole image's is the one made; a tile's region, the tile)."""
+    if "max_size" not in plane:
+        return w, h
+    if (x, y, w, h) == (0, 0, plane["width"], plane["height"]):
+        return tuple(plane["max_size"])
+    limit = plane["tile_size"]
+    if w <= limit and h <= limit:
+        return w, h
+    if w >= h:
+        return limit, max(-(-h * limit // w), 1)
+    return max(-(-w * limit // h), 1), limit

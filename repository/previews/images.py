@@ -7,16 +7,20 @@ full level, less for the others: under 150 MiB for a 20,000-pixel-wide RGB image
 whatever the height; the libvips operation cache is switched off in the worker so that no
 decoded pixels are kept between images. ``tifffile`` + Pillow would decode whole pages;
 Pillow refuses images past its decompression-bomb limit. DICOM pixels are decoded by pydicom
-one frame at a time (a frame is bounded by DICOM itself: at most 65,535 x 65,535).
+(JPEG and JPEG 2000 through Pillow) one whole frame at a time, in the frame's stored type,
+frames of at most :data:`DICOM_MAX_FRAME_PIXELS` (80 MB at 16 bits), and scaled by libvips.
 
 A TIFF or OME-TIFF is read from a copy on the worker's disk (it may be tiled, and libvips
 then needs to seek); the copy and the tiles are removed when the preview is stored.
 """
 
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from core.machine_text import Message
 
 # Tiles are 512 pixels square: a quarter as many stored files as 256-pixel tiles for the
 # same image, each still small (~50-100 KB as JPEG).
@@ -25,10 +29,29 @@ THUMBNAIL_SIZE = 256
 JPEG_OPTIONS = "[Q=85,strip]"
 # Interpretations libvips can turn into sRGB for display.
 CONVERTIBLE = {"cmyk", "lab", "labq", "labs", "lch", "xyz", "yxy", "hsv", "scrgb", "rgb16"}
+# A DICOM frame is decoded whole (no DICOM decoder reads part of a frame): frames of more
+# pixels are not previewed. At 40 million pixels (mammograms are about 23 million) a 16-bit
+# frame is 80 MB decoded, and its compressed bytes and the decoder's buffer at most as much
+# again, so the worker stays within the bound of the module docstring.
+DICOM_MAX_FRAME_PIXELS = 40_000_000
+# numpy kind and item size -> libvips band format, for decoded DICOM pixels.
+VIPS_FORMATS = {
+    "u1": "uchar", "i1": "char", "u2": "ushort", "i2": "short",
+    "u4": "uint", "i4": "int", "f4": "float", "f8": "double",
+}  # fmt: skip
 
 
 class PreviewRefused(Exception):
-    """The image cannot be previewed (too large, or not decodable); the reason is stored."""
+    """The image cannot be previewed (too large, or not decodable); the reason, a
+    :class:`~core.machine_text.Message`, is stored and shown in the reader's language."""
+
+    def __init__(self, reason: Message):
+        super().__init__(reason.english())
+        self.reason = reason
+
+
+def too_large(width: int, height: int) -> Message:
+    return Message("preview.too_large", {"width": width, "height": height})
 
 
 @dataclass(frozen=True)
@@ -53,6 +76,7 @@ class DerivedPlane:
     sizes: list[tuple[int, int]] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
     thumbnail: bytes = b""
+    max_size: tuple[int, int] = (0, 0)  # the whole image's IIIF "max"
 
     def as_json(self) -> dict:
         described = {
@@ -62,6 +86,7 @@ class DerivedPlane:
             "tile_size": TILE_SIZE,
             "scale_factors": self.scale_factors,
             "sizes": [list(size) for size in self.sizes],
+            "max_size": list(self.max_size),
         }
         for name in ("channel", "z", "frame"):
             if getattr(self.ref, name) is not None:
@@ -133,34 +158,75 @@ def _open(path: Path, fmt: str, ref: PlaneRef):
 
 
 def _dicom_frame(path: Path, frame: int):
-    """One frame of a DICOM file as an 8-bit image: the file's VOI window (or its value
-    range), MONOCHROME1 inverted so that it reads as on a viewing station."""
+    """One frame of a DICOM file as an 8-bit image. Grey images go through the modality
+    rescale (``RescaleSlope``/``RescaleIntercept``) and the file's first VOI window when it
+    has one (else the frame's value range), MONOCHROME1 inverted, so that a CT reads as on
+    a viewing station. The frame is decoded whole (pydicom; Pillow for JPEG baseline and
+    JPEG 2000), once, in its stored type; the scaling is libvips', streamed."""
     import numpy as np
     import pydicom
-    from pydicom.pixels import apply_voi_lut, pixel_array
+    from pydicom.pixels import pixel_array
 
     pyvips = _vips()
     dataset = pydicom.dcmread(str(path), stop_before_pixels=True)
+    rows, columns = int(dataset.get("Rows") or 0), int(dataset.get("Columns") or 0)
+    if rows * columns > DICOM_MAX_FRAME_PIXELS:
+        raise PreviewRefused(Message("preview.frame_too_large", {"width": columns, "height": rows}))
     frames = int(dataset.get("NumberOfFrames") or 1)
     try:
         pixels = pixel_array(str(path), index=min(frame, frames - 1) if frames > 1 else None)
     except Exception as exc:  # an encoding without a decoder installed, a damaged file
-        raise PreviewRefused(f"DICOM pixels not decodable ({type(exc).__name__})") from exc
-    colour = pixels.ndim == 3 and pixels.shape[-1] == 3
-    if not colour and "WindowCenter" in dataset:
-        pixels = apply_voi_lut(pixels, dataset)
-    pixels = pixels.astype(np.float32)
-    low, high = float(pixels.min()), float(pixels.max())
-    scaled = (pixels - low) * (255.0 / (high - low if high > low else 1.0))
-    scaled = np.clip(scaled, 0, 255).astype(np.uint8)
+        meta = getattr(dataset, "file_meta", None)
+        syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+        encoding = syntax.name if syntax else type(exc).__name__
+        raise PreviewRefused(Message("preview.no_decoder", {"encoding": encoding})) from exc
+    if pixels.dtype.kind + str(pixels.dtype.itemsize) not in VIPS_FORMATS:
+        pixels = pixels.astype(np.float32)
+    pixels = np.ascontiguousarray(pixels, dtype=pixels.dtype.newbyteorder("="))
+    height, width = pixels.shape[:2]
+    bands = pixels.shape[2] if pixels.ndim == 3 else 1
+    vips_format = VIPS_FORMATS[pixels.dtype.kind + str(pixels.dtype.itemsize)]
+    image = pyvips.Image.new_from_memory(pixels.data, width, height, bands, vips_format)
+    if bands >= 3:
+        image = image.extract_band(0, n=3)
+        if image.format != "uchar":
+            image = image * (255.0 / max(image.max(), 1))
+        return image.cast("uchar").copy(interpretation="srgb")
+    low, high = _dicom_window(dataset)
+    if low is None:
+        low, high = image.min(), image.max()
+    span = high - low if high != low else 1.0
+    image = ((image - low) * (255.0 / span)).cast("uchar")  # cast clips to 0..255
     if str(dataset.get("PhotometricInterpretation", "")) == "MONOCHROME1":
-        scaled = 255 - scaled
-    height, width = scaled.shape[:2]
-    bands = 3 if colour else 1
-    image = pyvips.Image.new_from_memory(
-        np.ascontiguousarray(scaled).tobytes(), width, height, bands, "uchar"
-    )
-    return image.copy(interpretation="srgb" if colour else "b-w")
+        image = (image * -1 + 255).cast("uchar")
+    return image.copy(interpretation="b-w")
+
+
+def _dicom_window(dataset) -> tuple[float | None, float | None]:
+    """The stored values at the two ends of the file's first VOI window (DICOM PS3.3
+    C.11.2.1.2, linear: from ``c - 0.5 - (w - 1) / 2`` to ``c - 0.5 + (w - 1) / 2`` in
+    rescaled units), or ``(None, None)`` without a usable window."""
+    center, width = dataset.get("WindowCenter"), dataset.get("WindowWidth")
+    if center is None or width is None:
+        return None, None
+    try:
+        center, width = float(_first(center)), float(_first(width))
+        slope = float(dataset.get("RescaleSlope", 1) or 1)
+        intercept = float(dataset.get("RescaleIntercept", 0) or 0)
+    except (TypeError, ValueError, IndexError):
+        return None, None
+    if width < 1 or slope == 0:
+        return None, None
+    low = center - 0.5 - (width - 1) / 2
+    high = center - 0.5 + (width - 1) / 2
+    return (low - intercept) / slope, (high - intercept) / slope
+
+
+def _first(value):
+    """The first of a multi-valued DICOM element (a window per value), or the value."""
+    from pydicom.multival import MultiValue
+
+    return value[0] if isinstance(value, MultiValue | list | tuple) else value
 
 
 def _shape(image):
@@ -204,7 +270,7 @@ def plane_derive(
     its thumbnail, written under ``work``."""
     image = _display(path, fmt, ref)
     if image.width * image.height > max_pixels:
-        raise PreviewRefused(f"{image.width} x {image.height} pixels is more than the limit")
+        raise PreviewRefused(too_large(image.width, image.height))
     work.mkdir(parents=True, exist_ok=True)
     out = work / "tiles"
     image.dzsave(
@@ -227,7 +293,7 @@ def plane_derive(
             width, height = (int(n) for n in size.split(","))
             plane.sizes.append((width, height))
     if not plane.sizes:
-        raise PreviewRefused("the pyramid has no whole-image level")
+        raise PreviewRefused(Message("preview.no_whole_image"))
     smallest = min(plane.sizes)
     source = out / full_region / f"{smallest[0]},{smallest[1]}" / "0" / "default.jpg"
     thumbnail = _vips().Image.thumbnail(str(source), THUMBNAIL_SIZE, size="down")
@@ -238,5 +304,41 @@ def plane_derive(
         thumb_file = work / "thumbnail.jpg"
         thumb_file.write_bytes(plane.thumbnail)
         plane.files[f"{full_region}/{thumb_size[0]},{thumb_size[1]}/0/default.jpg"] = thumb_file
+    plane.max_size = _max_size_add(plane, out, work)
     plane.sizes.sort()
     return plane
+
+
+def _max_size_add(plane: DerivedPlane, out: Path, work: Path) -> tuple[int, int]:
+    """The whole image at its IIIF ``max`` size, made if ``dzsave`` did not: the image
+    within a square of :data:`TILE_SIZE` (``maxWidth`` and ``maxHeight`` in info.json, which
+    every tile and size meets), so that ``full/max``, which level 0 requires, is served.
+    Made from the smallest pyramid level at least that large: at most 2 x 2 tiles."""
+    width, height = plane.width, plane.height
+    if max(width, height) <= TILE_SIZE:
+        return (width, height)  # the one tile of scale factor 1 is the whole image
+    factor = max(f for f in plane.scale_factors if -(-max(width, height) // f) >= TILE_SIZE)
+    region = TILE_SIZE * factor
+    rows = []
+    for y in range(0, height, region):
+        row = []
+        for x in range(0, width, region):
+            w, h = min(region, width - x), min(region, height - y)
+            size = f"{-(-w // factor)},{-(-h // factor)}"
+            row.append(
+                _vips().Image.new_from_file(str(out / f"{x},{y},{w},{h}/{size}/0/default.jpg"))
+            )
+        rows.append(row)
+    # join, not arrayjoin: arrayjoin pads every cell to the largest tile's size.
+    level = functools.reduce(
+        lambda above, below: above.join(below, "vertical"),
+        [functools.reduce(lambda left, right: left.join(right, "horizontal"), row) for row in rows],
+    )
+    image = level.thumbnail_image(TILE_SIZE, height=TILE_SIZE, size="down")
+    max_size = (image.width, image.height)
+    if max_size not in plane.sizes:
+        max_file = work / "max.jpg"
+        image.jpegsave(str(max_file), Q=85, strip=True)
+        plane.sizes.append(max_size)
+        plane.files[f"0,0,{width},{height}/{max_size[0]},{max_size[1]}/0/default.jpg"] = max_file
+    return max_size

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from core.machine_text import MESSAGES, Message
 from repository.models import DataObject
 
 CHART_WIDTH = 300
@@ -104,6 +105,14 @@ def length_chart(histogram: list[list]) -> Chart | None:
     )
 
 
+def reason_text(reason) -> str:
+    """A stored reason in the active language: ``[code, values]`` (a
+    :class:`~core.machine_text.Message`), or text as an older preview stored it."""
+    if isinstance(reason, list) and len(reason) == 2 and reason[0] in MESSAGES:
+        return str(Message(reason[0], dict(reason[1] or {})))
+    return str(reason or "")
+
+
 def preview_panel(*, data_object: DataObject, may_preview: bool) -> PreviewPanel | None:
     """The panel, or ``None`` when there is nothing to show ``may_preview``'s holder."""
     state = data_object.preview_state
@@ -114,7 +123,7 @@ def preview_panel(*, data_object: DataObject, may_preview: bool) -> PreviewPanel
         "state": state,
         "state_label": DataObject.PreviewState(state).label,
         "kind": preview.get("kind", ""),
-        "reason": preview.get("reason", ""),
+        "reason": reason_text(preview.get("reason")),
     }
     if state != DataObject.PreviewState.READY:
         return PreviewPanel(**panel)

@@ -7,9 +7,9 @@ counts whole records a decompressed block at a time with ``bytes`` and numpy ope
 per read position, whatever the size of the file. Quality is Phred+33.
 
 BAM and CRAM headers (references, read groups, programs) are read with pysam (htslib)
-from the first bytes of the file; with an index stored beside it in the same record
-(``name.bai``, ``name.crai`` or ``name.csi``), the per-reference read counts come from the
-index alone, without reading the alignments.
+from the first bytes of the file; with a BAM index stored beside it in the same record
+(``name.bai`` or ``name.csi``), the per-reference read counts come from the index alone,
+without reading the alignments. A CRAM index (``name.crai``) holds no counts.
 """
 
 import io
@@ -245,7 +245,12 @@ def alignment_summarize(path: str, *, index_path: str | None) -> dict:
         ]
         if sort_order := header.get("HD", {}).get("SO"):
             summary["sort_order"] = sort_order
-        if index_path:
+        if index_path and alignments.is_cram:
+            # A CRAM index (.crai) lists slices, not reads: htslib answers 0 for every
+            # reference, which would read as "no reads". Counting them means decoding the
+            # whole file, so a CRAM summary has its header only, and says why.
+            summary["counts_from_index"] = False
+        elif index_path:
             statistics = alignments.get_index_statistics()
             summary["reads_per_reference"] = [
                 {"name": s.contig, "mapped": s.mapped, "unmapped": s.unmapped}

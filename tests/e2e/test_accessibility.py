@@ -188,7 +188,7 @@ def test_on_a_phone_every_landing_page_download_button_is_on_screen(
         page = context.new_page()
         page.goto(demo["landing"])
         buttons = page.locator(f"{FILES} a.button[href$='/download']")
-        assert buttons.count() == 2  # D-001's two public files
+        assert buttons.count() == 3  # D-001's three public files
 
         for index in range(buttons.count()):
             button = buttons.nth(index)

@@ -1,5 +1,5 @@
 """A large image's deep-zoom preview in Chromium: zoom in, see a tile; outsiders get 404
-for the same tile; a public landing page shows the thumbnail."""
+for the same tile; a public landing page shows the thumbnail, which opens the viewer there."""
 
 import re
 
@@ -126,7 +126,7 @@ def test_zoom_into_a_large_image_and_outsiders_get_404_for_the_tile(
         outsider_context.close()
 
 
-def test_a_public_landing_page_shows_the_thumbnail(page, previewed):
+def test_a_public_landing_page_shows_the_thumbnail_and_zooms_into_it(page, previewed):
     DmpRecord.objects.filter(pk=previewed.record_id).update(
         access_rights=Tier.PUBLIC, metadata_access=MetadataAccess.OPEN
     )
@@ -139,3 +139,30 @@ def test_a_public_landing_page_shows_the_thumbnail(page, previewed):
     page.wait_for_function("() => document.querySelector('img.thumbnail').complete")
     size = thumbnail.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     assert size == [256, 171]
+
+    # The thumbnail opens the deep-zoom viewer on the landing page itself.
+    thumbnail.click()
+    dialog = page.locator("#preview-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#preview-dialog-title")).to_have_text("liver-section.tiff")
+    expect(page.locator("#preview-viewer")).to_have_attribute("data-state", "open")
+    with page.expect_response(
+        lambda r: (
+            re.search(r"/iiif/0/\d+,\d+,512,512/512,512/0/default\.jpg$", r.url) is not None
+            and r.ok
+        )
+    ):
+        page.evaluate(
+            """() => {
+                const viewer = document.getElementById('preview-viewer').kuraViewer;
+                viewer.viewport.zoomTo(viewer.viewport.getMaxZoom(), null, true);
+            }"""
+        )
+    page.wait_for_function(
+        "() => document.getElementById('preview-viewer').kuraViewer.world.getItemAt(0)"
+        ".getFullyLoaded()"
+    )
+    assert canvas_is_not_blank(page)
+    page.locator("#preview-dialog-close").click()
+    expect(dialog).to_be_hidden()
+    expect(page).to_have_url(re.compile(rf"/datasets/{previewed.record_id}/$"))

@@ -113,3 +113,47 @@ def test_every_demo_record_starts_its_history():
     assert set(DmpRecordRevision.objects.filter(number=1).values_list("record", flat=True)) == (
         records
     )
+
+
+def test_demo_files_are_previewed_once_the_load_commits(
+    client, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A walk through the demo shows previews: the tile scan zooms, the PNGs have
+    thumbnails, the FASTQ.gz has its summary, and a visitor sees the public thumbnail."""
+    from repository import demo
+    from repository.previews.services import data_object_preview_make
+
+    sent: list[int] = []
+    monkeypatch.setattr(demo, "preview_send", sent.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        _load()
+
+    pending = DataObject.objects.filter(preview_state=DataObject.PreviewState.PENDING)
+    assert sorted(sent) == sorted(pending.values_list("pk", flat=True))
+    assert set(pending.values_list("original_filename", flat=True)) == {
+        "liver_0001_DAPI-MitoTracker_tilescan.tif",
+        "liver_0001_DAPI-MitoTracker_maxproj.png",
+        "liver_0002_DAPI-MitoTracker_maxproj.png",
+        "liver_RNAseq_S01_R1.fastq.gz",
+    }
+    for object_id in sent:
+        data_object_preview_make(data_object_id=object_id)
+
+    tilescan = DataObject.objects.get(original_filename="liver_0001_DAPI-MitoTracker_tilescan.tif")
+    assert tilescan.technical_metadata["format"] == "TIFF"
+    assert tilescan.preview_state == DataObject.PreviewState.READY
+    (plane,) = tilescan.preview["planes"]
+    assert (plane["width"], plane["height"]) == demo.TILESCAN_SIZE
+    assert plane["scale_factors"] == [1, 2, 4]  # something to zoom into
+    reads = DataObject.objects.get(original_filename="liver_RNAseq_S01_R1.fastq.gz")
+    assert reads.preview_state == DataObject.PreviewState.READY
+    summary = reads.preview["summary"]
+    assert summary["reads"] == demo.FASTQ_READS and summary["length_max"] == 150
+    assert summary["length_min"] < 150  # the trimmed tenth
+    qualities = [mean for _, _, mean in summary["mean_quality"]]
+    assert qualities[0] > qualities[-1] + 4  # falling towards the 3' end
+
+    thumbnail = f"/objects/{tilescan.pk}/preview/thumbnail.jpg"
+    landing = client.get(f"/datasets/{tilescan.record_id}/").content.decode()
+    assert f'src="{thumbnail}"' in landing
+    assert client.get(thumbnail).status_code == 200

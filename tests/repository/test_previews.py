@@ -2,6 +2,7 @@
 rules; the IIIF info.json checked field by field against the Image API 3.0."""
 
 import gzip
+import html
 import io
 import random
 import re
@@ -120,10 +121,12 @@ def test_an_image_gets_a_thumbnail_and_tiles_beside_it_once(image_object):
     )
     assert max(thumbnail.width, thumbnail.height) == 256
     keys = [item.key for item in store.list_objects(derived_prefix(made.storage_key))]
-    # 3 x 2 tiles at scale 1, 2 x 1 at 2, the whole image at 4 (a IIIF size), and the
-    # thumbnail twice (as a IIIF size and as the thumbnail).
-    assert len(keys) == 6 + 2 + 1 + 2
-    assert plane["sizes"] == [[256, 177], [325, 225]]
+    # 3 x 2 tiles at scale 1, 2 x 1 at 2, the whole image at 4 (a IIIF size), the
+    # thumbnail twice (as a IIIF size and as the thumbnail), and the whole image within
+    # 512 pixels (IIIF's "max").
+    assert len(keys) == 6 + 2 + 1 + 2 + 1
+    assert plane["sizes"] == [[256, 177], [325, 225], [512, 354]]
+    assert plane["max_size"] == [512, 354]
     assert made.size == len(store.read_range(made.storage_key, 0, made.size + 1))
 
     before = (made.preview_state, made.preview, len(keys))
@@ -168,13 +171,60 @@ def test_derived_files_go_with_the_object_and_the_reconciler_keeps_them(image_ob
     assert list(store.list_objects(prefix)) == []
 
 
-def test_an_image_past_the_pixel_limit_is_skipped_with_its_reason(image_object, settings):
+def test_an_image_past_the_pixel_limit_is_skipped_with_its_reason(client, image_object, settings):
     settings.KURA_PREVIEW_MAX_PIXELS = 1000 * 1000
     made = make(image_object)
 
     assert made.preview_state == DataObject.PreviewState.SKIPPED
-    assert "1300 x 900" in made.preview["reason"]
+    assert made.preview["reason"] == ["preview.too_large", {"width": 1300, "height": 900}]
     assert list(object_store().list_objects(derived_prefix(made.storage_key))) == []
+    client.force_login(member_of(made))
+    assert preview_notice(client, made) == (
+        "Not previewed — The image is 1300 × 900 pixels, more than Kura previews."
+    )
+
+
+def preview_notice(client, data_object: DataObject) -> str:
+    """The object page's line saying why there is no preview, as a reader sees it."""
+    page = client.get(f"/objects/{data_object.pk}/").content.decode()
+    notice = re.search(r'<p class="notice" id="preview-state">(.*?)</p>', page, re.S)
+    assert notice, "no preview notice on the object page"
+    return html.unescape(re.sub(r"<[^>]+>", "", notice.group(1))).strip()
+
+
+@pytest.mark.parametrize(
+    ("filename", "suffix", "fmt"),
+    [
+        ("section.png", ".png", "PNG"),
+        ("section.jpg", ".jpg", "JPEG"),
+        ("grey16.png", ".png", "PNG"),
+    ],
+)
+def test_png_and_jpeg_images_get_a_preview(
+    client, monkeypatch, django_capture_on_commit_callbacks, filename, suffix, fmt
+):
+    x = pyvips.Image.xyz(900, 700)
+    if filename.startswith("grey16"):  # 16-bit grey, values 0..3,583: stretched to 8 bits
+        image = (x[0] * 4).cast("ushort").copy(interpretation="grey16")
+    else:
+        image = pyvips.Image.new_from_buffer(tiff_bytes(900, 700), "")
+    monkeypatch.setattr(checksums, "preview_send", lambda pk: None)
+    data_object = store_object(image.write_to_buffer(suffix), filename=filename, tier=Tier.SHARED)
+    with django_capture_on_commit_callbacks(execute=True):
+        data_object_checksum_verify(data_object_id=data_object.pk)
+    made = make(DataObject.objects.get(pk=data_object.pk))
+
+    assert made.technical_metadata["format"] == fmt
+    assert made.preview_state == DataObject.PreviewState.READY, made.preview
+    (plane,) = made.preview["planes"]
+    assert (plane["width"], plane["height"]) == (900, 700)
+    client.force_login(member_of(made))
+    thumbnail = pyvips.Image.new_from_buffer(
+        client.get(f"/objects/{made.pk}/preview/thumbnail.jpg").content, ""
+    )
+    assert (thumbnail.width, thumbnail.height) == (256, 199)
+    # Dark on the left, bright on the right, as the image runs.
+    assert thumbnail.crop(0, 0, 20, 199).avg() + 60 < thumbnail.crop(236, 0, 20, 199).avg()
 
 
 def test_a_16_bit_ome_tiff_offers_each_channel_and_plane(
@@ -247,7 +297,12 @@ def test_info_json_follows_the_image_api_3(client, image_object):
     assert all(isinstance(info[k], int) and info[k] > 0 for k in ("width", "height"))
     assert client.get(url)["Content-Type"] == "application/json"
 
+    # Every image made fits within maxWidth x maxHeight; "max" (level 0) is served.
+    assert info["maxWidth"] == info["maxHeight"] == 512
+    assert info["tiles"][0]["width"] <= info["maxWidth"]
     assert info["sizes"]
+    for size in info["sizes"]:
+        assert size["width"] <= info["maxWidth"] and size["height"] <= info["maxHeight"]
     for size in info["sizes"]:
         assert set(size) <= {"type", "width", "height"}
         assert 0 < size["width"] <= info["width"] and 0 < size["height"] <= info["height"]
@@ -272,6 +327,33 @@ def test_info_json_follows_the_image_api_3(client, image_object):
         assert tile.status_code == 200, (factor, x, w, h)
         decoded = pyvips.Image.new_from_buffer(tile.content, "")
         assert (decoded.width, decoded.height) == expected
+
+
+@pytest.mark.parametrize(("width", "height"), [(1300, 900), (700, 2100), (5000, 20), (300, 200)])
+def test_full_max_is_the_whole_image_within_the_max_width(
+    client, monkeypatch, django_capture_on_commit_callbacks, width, height
+):
+    """``full/max/0/default.jpg`` is the one request every level-0 service must answer:
+    the whole image, at most maxWidth x maxHeight, its aspect kept, and listed in sizes."""
+    monkeypatch.setattr(checksums, "preview_send", lambda pk: None)
+    data_object = store_object(tiff_bytes(width, height), filename="wide.tif", tier=Tier.SHARED)
+    with django_capture_on_commit_callbacks(execute=True):
+        data_object_checksum_verify(data_object_id=data_object.pk)
+    made = make(DataObject.objects.get(pk=data_object.pk))
+    client.force_login(member_of(made))
+    info = client.get(f"/objects/{made.pk}/iiif/0/info.json").json()
+
+    response = client.get(f"{info['id']}/full/max/0/default.jpg")
+
+    assert response.status_code == 200
+    image = pyvips.Image.new_from_buffer(response.content, "")
+    scale = min(1, info["maxWidth"] / width, info["maxHeight"] / height)
+    assert abs(image.width - width * scale) <= 1 and abs(image.height - height * scale) <= 1
+    assert max(image.width, image.height) == min(max(width, height), 512)
+    assert {"width": image.width, "height": image.height} in info["sizes"]
+    # The pixels are the image's: its colours run from red on the left to green at the bottom.
+    red_left, red_right = image.crop(0, 0, 1, image.height)[0].avg(), image[0].avg()
+    assert red_left < red_right
 
 
 @pytest.mark.parametrize(
@@ -367,8 +449,8 @@ def test_a_personal_dicom_image_is_previewed_to_stewards_only(
     assert b"preview-viewer" in client.get(f"/objects/{made.pk}/").content
 
 
-def dicom_bytes(*, patient_name: str) -> bytes:
-    import numpy as np
+def dicom_dataset(*, patient_name: str = "", rows: int = 64, columns: int = 96):
+    """A secondary-capture DICOM dataset without pixels (the caller adds them)."""
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
@@ -379,18 +461,149 @@ def dicom_bytes(*, patient_name: str) -> bytes:
     dataset = FileDataset("slice.dcm", {}, file_meta=meta, preamble=b"\0" * 128)
     dataset.SOPClassUID = SecondaryCaptureImageStorage
     dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    dataset.PatientName = patient_name
+    if patient_name:
+        dataset.PatientName = patient_name
     dataset.Modality = "MR"
-    dataset.Rows, dataset.Columns = 64, 96
+    dataset.Rows, dataset.Columns = rows, columns
     dataset.SamplesPerPixel = 1
     dataset.PhotometricInterpretation = "MONOCHROME2"
+    return dataset
+
+
+def dicom_saved(dataset) -> bytes:
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def dicom_bytes(*, patient_name: str) -> bytes:
+    import numpy as np
+
+    dataset = dicom_dataset(patient_name=patient_name)
     dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 12, 11
     dataset.PixelRepresentation = 0
     pixels = (np.arange(64 * 96, dtype=np.uint16).reshape(64, 96) % 4096).astype(np.uint16)
     dataset.PixelData = pixels.tobytes()
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    return dicom_saved(dataset)
+
+
+def dicom_made(data: bytes, monkeypatch, capture) -> DataObject:
+    monkeypatch.setattr(checksums, "preview_send", lambda pk: None)
+    data_object = store_object(data, filename="slice.dcm", tier=Tier.SHARED)
+    with capture(execute=True):
+        data_object_checksum_verify(data_object_id=data_object.pk)
+    return make(DataObject.objects.get(pk=data_object.pk))
+
+
+def whole_image(client, data_object: DataObject) -> "pyvips.Image":
+    """The plane's largest whole-image size, as the IIIF service serves it."""
+    info = client.get(f"/objects/{data_object.pk}/iiif/0/info.json").json()
+    width, height = info["sizes"][-1]["width"], info["sizes"][-1]["height"]
+    response = client.get(f"{info['id']}/full/{width},{height}/0/default.jpg")
+    assert response.status_code == 200
+    return pyvips.Image.new_from_buffer(response.content, "")
+
+
+def test_a_jpeg_compressed_dicom_image_is_previewed(
+    client, monkeypatch, django_capture_on_commit_callbacks
+):
+    """JPEG baseline, the commonest compressed DICOM encoding, decoded through Pillow."""
+    import numpy as np
+    from PIL import Image
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+
+    pixels = np.zeros((64, 96), dtype=np.uint8)
+    pixels[:, 48:] = 220  # dark left half, bright right half
+    jpeg = io.BytesIO()
+    Image.fromarray(pixels, mode="L").save(jpeg, format="JPEG", quality=95)
+    dataset = dicom_dataset()
+    dataset.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 8, 8, 7
+    dataset.PixelRepresentation = 0
+    dataset.PixelData = encapsulate([jpeg.getvalue()])
+    dataset["PixelData"].VR = "OB"
+    made = dicom_made(dicom_saved(dataset), monkeypatch, django_capture_on_commit_callbacks)
+
+    assert made.technical_metadata["transfer_syntax"] == "JPEG Baseline (Process 1)"
+    assert made.preview_state == DataObject.PreviewState.READY, made.preview
+    client.force_login(member_of(made))
+    image = whole_image(client, made)
+    assert (image.width, image.height) == (96, 64)
+    left, right = image.crop(0, 0, 40, 64).avg(), image.crop(56, 0, 40, 64).avg()
+    assert left < 20 and right > 200, (left, right)
+
+
+def test_a_ct_slice_is_windowed_in_hounsfield_units(
+    client, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Air at -1000 HU is black and soft tissue at 40 HU mid-grey in a 40/400 window: the
+    window applies to rescaled values, not to the stored ones."""
+    import numpy as np
+
+    dataset = dicom_dataset()
+    dataset.Modality = "CT"
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 16, 15
+    dataset.PixelRepresentation = 1
+    dataset.RescaleIntercept, dataset.RescaleSlope = -1024, 1
+    dataset.WindowCenter, dataset.WindowWidth = 40, 400
+    pixels = np.full((64, 96), -1000 + 1024, dtype=np.int16)
+    pixels[:, 48:] = 40 + 1024
+    dataset.PixelData = pixels.tobytes()
+    made = dicom_made(dicom_saved(dataset), monkeypatch, django_capture_on_commit_callbacks)
+
+    assert made.preview_state == DataObject.PreviewState.READY, made.preview
+    client.force_login(member_of(made))
+    image = whole_image(client, made)
+    air, tissue = image.crop(0, 0, 40, 64).avg(), image.crop(56, 0, 40, 64).avg()
+    # 40 HU in a window from -160 to 239: (40 + 160) / 399 of the way up, about 128.
+    assert air < 5 and 120 < tissue < 136, (air, tissue)
+
+
+def test_a_dicom_encoding_without_a_decoder_says_so_on_the_object_page(
+    client, monkeypatch, django_capture_on_commit_callbacks
+):
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGLSLossless
+
+    dataset = dicom_dataset()
+    dataset.file_meta.TransferSyntaxUID = JPEGLSLossless
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 12, 11
+    dataset.PixelRepresentation = 0
+    dataset.PixelData = encapsulate([b"\xff\xd8\xff\xf7" + b"\0" * 64])
+    dataset["PixelData"].VR = "OB"
+    made = dicom_made(dicom_saved(dataset), monkeypatch, django_capture_on_commit_callbacks)
+
+    assert made.preview_state == DataObject.PreviewState.SKIPPED
+    client.force_login(member_of(made))
+    assert preview_notice(client, made) == (
+        "Not previewed — Kura has no decoder for this DICOM file's pixel encoding"
+        " (JPEG-LS Lossless Image Compression); download the file to view it."
+    )
+    assert client.get(f"/objects/{made.pk}/preview/thumbnail.jpg").status_code == 404
+
+
+def test_a_dicom_frame_past_the_decoding_limit_is_not_decoded(
+    client, monkeypatch, django_capture_on_commit_callbacks
+):
+    from pydicom import pixels as dicom_pixels
+
+    from repository.previews import images
+
+    monkeypatch.setattr(images, "DICOM_MAX_FRAME_PIXELS", 96 * 64 - 1)
+    decoded: list = []
+    real = dicom_pixels.pixel_array
+    monkeypatch.setattr(
+        dicom_pixels, "pixel_array", lambda *a, **k: decoded.append(a) or real(*a, **k)
+    )
+    made = dicom_made(dicom_bytes(patient_name=""), monkeypatch, django_capture_on_commit_callbacks)
+
+    assert made.preview_state == DataObject.PreviewState.SKIPPED
+    assert decoded == []
+    client.force_login(member_of(made))
+    assert preview_notice(client, made) == (
+        "Not previewed — The DICOM frame is 96 × 64 pixels, more than Kura decodes for a preview."
+    )
 
 
 # --- Sequencing ------------------------------------------------------------------------
@@ -539,6 +752,54 @@ def test_bam_header_and_per_reference_counts_from_its_index(
         {"name": "chr1", "mapped": placed[0], "unmapped": 0},
         {"name": "chr2", "mapped": placed[1], "unmapped": 0},
     ]
+
+
+def test_a_cram_index_gives_no_counts_and_the_page_says_why(
+    client, tmp_path, monkeypatch, django_capture_on_commit_callbacks
+):
+    """htslib answers 0 reads for every reference of a CRAM index (it lists slices): shown,
+    that would tell a reader the file is empty."""
+    import pysam
+
+    rng = random.Random(3)
+    reference = {"chr1": "".join(rng.choice("ACGT") for _ in range(2000))}
+    fasta = tmp_path / "ref.fa"
+    fasta.write_text(f">chr1\n{reference['chr1']}\n")
+    pysam.faidx(str(fasta))
+    path = tmp_path / "aligned.cram"
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": "chr1", "LN": 2000}]}
+    with pysam.AlignmentFile(str(path), "wc", header=header, reference_filename=str(fasta)) as out:
+        for n in range(30):
+            segment = pysam.AlignedSegment(out.header)
+            segment.query_name = f"r{n}"
+            segment.reference_id, segment.reference_start = 0, n * 20
+            segment.query_sequence = reference["chr1"][n * 20 : n * 20 + 40]
+            segment.flag, segment.mapping_quality, segment.cigarstring = 0, 60, "40M"
+            segment.query_qualities = pysam.qualitystring_to_array("I" * 40)
+            out.write(segment)
+    pysam.index(str(path))
+    monkeypatch.setattr(checksums, "preview_send", lambda pk: None)
+    cram = store_object(path.read_bytes(), filename="aligned.cram", tier=Tier.SHARED)
+    index = store_object(
+        (tmp_path / "aligned.cram.crai").read_bytes(),
+        filename="aligned.cram.crai",
+        project=cram.project,
+        record=cram.record,
+        uploaded_by=cram.uploaded_by,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        data_object_checksum_verify(data_object_id=index.pk)
+        data_object_checksum_verify(data_object_id=cram.pk)
+    made = make(DataObject.objects.get(pk=cram.pk))
+
+    summary = made.preview["summary"]
+    assert summary["format"] == "CRAM" and summary["references"] == 1
+    assert summary["index"] == "aligned.cram.crai"
+    assert "reads_per_reference" not in summary and "mapped" not in summary
+    client.force_login(member_of(made))
+    page = client.get(f"/objects/{made.pk}/").content.decode()
+    assert 'id="summary-no-counts"' in page and "aligned.cram.crai" in page
+    assert "Mapped reads" not in page
 
 
 @pytest.mark.parametrize(

@@ -83,6 +83,7 @@ class LandingPage:
     concept: DatasetConcept | None  # the concept DOI, once a version is published
     may_publish: bool  # the visitor is a steward: the publish and withdraw forms
     usage: Counts  # public views and downloads by people (COUNTER), public files only
+    image_previews: bool  # a listed image the visitor may preview: the deep-zoom viewer
 
 
 def landing_page(request, record: DmpRecord, *, facts: RecordFacts | None = None) -> LandingPage:
@@ -145,4 +146,10 @@ def landing_page(request, record: DmpRecord, *, facts: RecordFacts | None = None
         may_publish=request.user.is_authenticated
         and may(request.user, ProjectAction.EDIT_DMP, project),
         usage=record_usage(record.pk)["public"],
+        image_previews=any(
+            obj.can_preview
+            and obj.preview_state == DataObject.PreviewState.READY
+            and obj.preview.get("kind") == "image"
+            for obj in objects
+        ),
     )
