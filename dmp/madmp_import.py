@@ -10,6 +10,7 @@ madmp_export` writes back.
 """
 
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from .madmp import (
     NATIVE_PATHS,
     export_records,
     imported_record_dataset,
+    json_path,
     madmp_validation_errors,
     person_name,
     plan_header,
@@ -113,6 +115,9 @@ def _parse(document: bytes | str) -> Any:
                 )
             ]
         )
+    if found := unstorable_value(parsed):
+        path, message = found
+        raise ImportRefused([_problem(path, "", message, row=_row_of(path))])
     return parsed
 
 
@@ -133,6 +138,51 @@ def depth_exceeds(document: Any, limit: int) -> bool:
             children = value.values() if isinstance(value, dict) else value
             stack.extend((child, depth + 1) for child in children)
     return False
+
+
+def unstorable_value(document: Any) -> tuple[str, str] | None:
+    """A value or key of a parsed JSON ``document`` that Kura cannot keep, as ``(JSON
+    path, why)`` (a key in the path written with escapes); None when there is none.
+
+    ``json.loads`` accepts three things PostgreSQL's text and jsonb refuse and a page
+    cannot show: a NUL character, a lone surrogate (an unpaired ``\\ud800`` escape, which
+    is no character) and a number that is not finite (``NaN``, ``Infinity``, or ``1e400``,
+    which overflows). Walked without recursion, like :func:`depth_exceeds`."""
+    stack: list[tuple[Any, tuple]] = [(document, ())]
+    while stack:
+        value, parts = stack.pop()
+        if isinstance(value, dict):
+            for key, child in reversed(value.items()):
+                if why := _unstorable_text(key):
+                    printable = key.replace("\x00", "\\u0000")
+                    printable = printable.encode("utf-8", "backslashreplace").decode()
+                    return json_path([*parts, printable]), why
+                stack.append((child, (*parts, key)))
+        elif isinstance(value, list):
+            stack.extend(
+                (child, (*parts, index)) for index, child in reversed(list(enumerate(value)))
+            )
+        elif isinstance(value, str):
+            if why := _unstorable_text(value):
+                return json_path(parts), why
+        elif isinstance(value, float) and not math.isfinite(value):
+            return json_path(parts), _(
+                "The number is too large or not a number (NaN, Infinity): Kura cannot store it."
+            )
+    return None
+
+
+def _unstorable_text(text: str) -> str | None:
+    if "\x00" in text:
+        return _("The text holds a NUL character (U+0000), which Kura cannot store.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _(
+            "The text holds an unpaired surrogate escape (\\ud800 to \\udfff), which is no "
+            "character."
+        )
+    return None
 
 
 def _row_of(path: str) -> int | None:
