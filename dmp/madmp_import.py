@@ -480,6 +480,14 @@ def _read_standard(row: _DatasetRow) -> None:
         row.put("date_issued_updated", dataset["issued"], f"{prefix}.issued")
     personal = {"yes": True, "no": False}.get(dataset["personal_data"])  # unknown: None
     row.put("contains_personal_data", personal, f"{prefix}.personal_data")
+    if personal is None:
+        row.notes.append(
+            _(
+                "%(path)s is “unknown”: the record keeps it unknown, which blocks opening its "
+                "files beyond the project (as “yes” does) until someone sets it in the DMP."
+            )
+            % {"path": f"{prefix}.personal_data"}
+        )
     link, path = _repo_link(dataset, distribution)
     if link:
         row.put("repo_url_doi_link", link, f"{prefix}.{path}")
