@@ -177,3 +177,41 @@ def test_the_plan_keeps_the_project_level_parts(project):
     assert exported["project"][0]["funding"] == original["project"][0]["funding"]
     # Skipping the repeats of a shared identifier is the person's choice: one dataset.
     assert [d["title"] for d in exported["dataset"]] == ["Client application"]
+
+
+def test_cost_ethical_issues_and_a_japan_grant_number_are_kept_shown_and_exported(client, project):
+    """No official example has a ``cost`` or a Japanese grant: example 1 with both."""
+    document = json.loads((EXAMPLES / "ex1-header-fundedProject.json").read_bytes())
+    dmp = document["dmp"]
+    dmp["cost"] = [
+        {"title": "Storage", "description": "Ten years", "value": 1200.5, "currency_code": "JPY"},
+        {"title": "Curation"},
+    ]
+    dmp["ethical_issues_exist"] = "yes"
+    dmp["ethical_issues_report"] = "https://example.org/ethics/report.pdf"
+    dmp["project"][0]["funding"].append(
+        {
+            "funder_id": {"identifier": "1020", "type": "other"},
+            "grant_id": {"identifier": "JPMJMS2021", "type": "other"},
+            "funding_status": "granted",
+        }
+    )
+    source = json.dumps(document)
+    pm = _pm(project)
+    review = madmp_import_review(actor=pm, project=project, document=source)
+    answers = {question.name: ANSWERS[question.name] for question in review.questions}
+
+    madmp_import(actor=pm, project=project, document=source, answers=answers)
+
+    shown = {part.source: part.value for part in review.project_parts}
+    assert shown["dmp.cost"] == "Storage 1200.5 JPY; Curation"
+    assert "JPMJMS2021 (other)" in shown["dmp.project"]
+    assert shown["dmp.ethical_issues_report"] == "https://example.org/ethics/report.pdf"
+    client.force_login(pm)
+    page = client.get(f"/projects/{project.pk}/dmp/")
+    on_the_page = {part.source: part.value for part in page.context["imported_parts"]}
+    assert on_the_page["dmp.cost"] == "Storage 1200.5 JPY; Curation"
+    assert "JPMJMS2021 (other)" in on_the_page["dmp.project"]
+    exported = madmp_export(project=project)
+    assert madmp_validation_errors(exported) == []
+    assert differences(_comparable(document), _comparable(exported)) == []
