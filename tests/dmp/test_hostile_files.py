@@ -156,7 +156,29 @@ HOSTILE_FILES = {
         lambda project: b'{"dmp": {"n": ' + b"9" * 100_000 + b"}}",
         "4,300",
     ),
+    "long-json-string": (
+        "madmp-json",
+        lambda project: _example_text(title="x" * 3_000_000).encode(),
+        "at most 500 characters",
+    ),
+    "json-in-utf-16": (
+        "madmp-json",
+        lambda project: _example_text().encode("utf-16"),
+        "The file is not UTF-8 text",
+    ),
+    "json-in-shift-jis": (
+        "madmp-json",
+        lambda project: _example_text(title="土壌データ").encode("shift_jis"),
+        "The file is not UTF-8 text",
+    ),
 }
+
+
+def _example_text(**dataset) -> str:
+    """An official example (a dataset's properties changed), as JSON text."""
+    document = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    document["dmp"]["dataset"][0].update(dataset)
+    return json.dumps(document, ensure_ascii=False)
 
 
 @pytest.mark.parametrize("kind", HOSTILE_FILES)
