@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.db import models, transaction
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -42,7 +43,7 @@ from .madmp import (
     person_name,
     plan_header,
 )
-from .models import RECORD_FIELDS, DataManagementPlan, DmpRecord
+from .models import RECORD_FIELDS, DataManagementPlan, DmpRecord, RecordCreator
 from .records_import import (
     IMPORT_ROLES,
     ImportProblem,
@@ -605,7 +606,20 @@ def _fill(row: _DatasetRow, project: Project) -> None:
     if "data_man_name" in missing:
         row.put(f"data_man_name_{row.half}", person["name"], f"{path}.name")
     if "data_man_contact" in missing and person.get("mbox"):
-        row.put("data_man_email", person["mbox"], f"{path}.mbox")
+        # The schema's "email" format asks only for an "@"; what Kura cannot store as an
+        # address is left for the person to give.
+        try:
+            validate_email(person["mbox"])
+        except ValidationError:
+            row.notes.append(
+                _(
+                    "%(path)s “%(value)s” is not an e-mail address Kura can store: give the "
+                    "data manager's contact below. The original is kept and exported again."
+                )
+                % {"path": f"{path}.mbox", "value": person["mbox"]}
+            )
+        else:
+            row.put("data_man_email", person["mbox"], f"{path}.mbox")
     if "data_man_number" in missing:
         if number := _person_number(person):
             row.put(
@@ -638,6 +652,47 @@ def _fill(row: _DatasetRow, project: Project) -> None:
     if "data_policy_free" in missing and licence in LICENSES and licence not in FEE_UNKNOWN:
         # An open licence lets anyone use the data free of charge.
         row.put("data_policy_free", "free", row.sources["data_policy_license"])
+
+
+def _shorten(row: _DatasetRow) -> None:
+    """Text read from the document's standard properties (not ``x_kura``, not the
+    person's answers) that is longer than Kura's item takes: the record holds its start,
+    and the document, kept whole, gives the original back on export."""
+    for name, value in list(row.values.items()):
+        source = row.sources[name]
+        if f".{EXTENSION}." in source or not source.startswith("dmp."):
+            continue
+        if name == "creators":
+            limit = RecordCreator._meta.get_field(f"name_{row.half}").max_length
+            for number, creator in enumerate(value):
+                text = creator.get(f"name_{row.half}", "")
+                if len(text) > limit:
+                    creator[f"name_{row.half}"] = _shortened(
+                        row, f"{row.prefix}.creator[{number}].name", text, limit, _label(name)
+                    )
+            continue
+        model_field = DmpRecord._meta.get_field(name)
+        if (
+            isinstance(value, str)
+            and isinstance(model_field, models.CharField)
+            and not isinstance(model_field, models.EmailField | models.URLField)
+            and name != "data_number"  # too long an identifier gets a Data No. of Kura's
+            and len(value) > model_field.max_length
+        ):
+            row.put(
+                name, _shortened(row, source, value, model_field.max_length, _label(name)), source
+            )
+
+
+def _shortened(row: _DatasetRow, path: str, text: str, limit: int, item: str) -> str:
+    row.notes.append(
+        _(
+            "%(path)s is longer than the %(limit)s characters Kura keeps for “%(item)s”: "
+            "the record holds its start, and the original is kept and exported again."
+        )
+        % {"path": path, "item": item, "limit": f"{limit:,}"}
+    )
+    return text[: limit - 1] + "…"
 
 
 # Licences that say nothing about whether using the data is free of charge.
@@ -705,6 +760,7 @@ def madmp_import_review(
         _read_extension(row)
         refusals.extend(_contradictions(row))
         _fill(row, project)
+        _shorten(row)
         for name in _answer(row, answers):
             still_missing.setdefault(name, []).append(index + 1)
         rows.append(row)

@@ -215,3 +215,41 @@ def test_cost_ethical_issues_and_a_japan_grant_number_are_kept_shown_and_exporte
     exported = madmp_export(project=project)
     assert madmp_validation_errors(exported) == []
     assert differences(_comparable(document), _comparable(exported)) == []
+
+
+def test_text_longer_than_kura_keeps_is_shortened_on_the_record_and_exported_whole(project):
+    """The schema sets no length; Kura's items do. An e-mail address the schema's format
+    passes (it asks only for an "@") but Kura cannot store is asked for instead."""
+    document = json.loads((EXAMPLES / "ex5-dataset-planned-host.json").read_bytes())
+    dmp = document["dmp"]
+    dataset = dmp["dataset"][0]
+    dataset["title"] = "Cool data " * 60
+    dataset["distribution"][0]["host"]["title"] = "R" * 700
+    dataset["creator"] = [{"name": "N" * 300, "creator_id": []}]
+    dmp["contact"]["name"] = "C" * 300
+    dmp["contact"]["mbox"] = "Tomasz Miksa <tmiksa@example.org>"
+    source = json.dumps(document)
+    pm = _pm(project)
+
+    review = madmp_import_review(actor=pm, project=project, document=source)
+    answers = {question.name: ANSWERS[question.name] for question in review.questions}
+    (record,) = madmp_import(actor=pm, project=project, document=source, answers=answers)
+
+    assert "data_man_contact" in answers
+    notes = " ".join(review.notes)
+    for path in (
+        "dmp.dataset[0].title is longer than the 500 characters",
+        "dmp.dataset[0].distribution[0].host.title is longer than the 500 characters",
+        "dmp.dataset[0].creator[0].name is longer than the 200 characters",
+        "dmp.contact.name is longer than the 200 characters",
+        "dmp.contact.mbox “Tomasz Miksa <tmiksa@example.org>” is not an e-mail address",
+    ):
+        assert path in notes
+    record.refresh_from_db()
+    assert record.title_en == dataset["title"][:499] + "…"
+    assert (len(record.repo_information_en), len(record.data_man_name_en)) == (500, 200)
+    assert record.creators.get().name_en == "N" * 199 + "…"
+    assert record.data_man_email == ANSWERS["data_man_contact"]
+    exported = madmp_export(project=project)
+    assert madmp_validation_errors(exported) == []
+    assert differences(_comparable(document), _comparable(exported)) == []
