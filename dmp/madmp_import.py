@@ -514,12 +514,11 @@ def _read_standard(row: _DatasetRow) -> None:
     if access := distribution.get("data_access"):
         start = max((lic["start_date"] for lic in licences), default="")
         dated = bool(start) and start > datetime.now(UTC).date().isoformat()
-        row.put(
-            "access_rights",
-            tier_of_data_access(access, dated=dated),
-            f"{prefix}.distribution[0].data_access",
-        )
-        if dated:
+        tier = tier_of_data_access(access, dated=dated)
+        row.put("access_rights", tier, f"{prefix}.distribution[0].data_access")
+        # A licence that starts later on data that stays shared or closed says when its
+        # terms apply, not when the data opens: the record takes no date from it.
+        if dated and tier in dated_tiers():
             row.put("available_date", start, f"{prefix}.distribution[0].license[].start_date")
     if licences:
         ref = licences[0]["license_ref"]

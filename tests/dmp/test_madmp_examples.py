@@ -253,3 +253,32 @@ def test_text_longer_than_kura_keeps_is_shortened_on_the_record_and_exported_who
     exported = madmp_export(project=project)
     assert madmp_validation_errors(exported) == []
     assert differences(_comparable(document), _comparable(exported)) == []
+
+
+@pytest.mark.parametrize(
+    ("data_access", "tier", "available"),
+    [
+        ("open", "embargoed", "2099-01-31"),
+        ("shared", "shared", None),
+        ("closed", "non_shared", None),
+    ],
+)
+def test_a_licence_starting_later_dates_only_data_that_opens_then(
+    project, data_access, tier, available
+):
+    document = json.loads((EXAMPLES / "ex5-dataset-planned-host.json").read_bytes())
+    distribution = document["dmp"]["dataset"][0]["distribution"][0]
+    distribution["data_access"] = data_access
+    distribution["license"][0]["start_date"] = "2099-01-31"
+    source = json.dumps(document)
+    pm = _pm(project)
+
+    (record,) = madmp_import(
+        actor=pm, project=project, document=source, answers={"data_man_number": "12345678"}
+    )
+
+    record.refresh_from_db()
+    assert record.access_rights == tier
+    assert (record.available_date and record.available_date.isoformat()) == available
+    exported = madmp_export(project=project)
+    assert differences(_comparable(document), _comparable(exported)) == []
