@@ -508,7 +508,8 @@ def _read_standard(row: _DatasetRow) -> None:
         ("description", "description"),
         ("repo_information", "distribution[0].host.title"),
     ):
-        if text := _value_at(dataset, path):
+        text = _value_at(dataset, path)
+        if isinstance(text, str) and text.strip():  # the schema allows "" and "  "
             row.put(f"{base}_{row.half}", text, f"{prefix}.{path}")
     licences = distribution.get("license", [])
     if access := distribution.get("data_access"):
@@ -601,6 +602,18 @@ def _fill(row: _DatasetRow, project: Project) -> None:
     missing = row.missing()
     if "date_issued_updated" in missing:
         row.put("date_issued_updated", row.header["modified"][:10], "dmp.modified")
+    if "title" in missing:
+        # A blank title is valid maDMP; each distribution has a title of its own.
+        titled = [
+            (number, distribution["title"])
+            for number, distribution in enumerate(row.dataset.get("distribution", []))
+            if distribution["title"].strip()
+        ]
+        if titled:
+            number, title = titled[0]
+            row.put(f"title_{row.half}", title, f"{row.prefix}.distribution[{number}].title")
+        else:  # nor has the dataset one: its identifier, as the Data No. has it
+            row.put(f"title_{row.half}", row.values["data_number"], row.sources["data_number"])
     person, path = _person(row.header)
     if "data_man_name" in missing:
         row.put(f"data_man_name_{row.half}", person["name"], f"{path}.name")
@@ -839,7 +852,8 @@ def madmp_import_review(
         datasets=[
             DatasetReview(
                 position=row.index + 1,
-                title=row.dataset["title"],
+                title=row.dataset["title"].strip()
+                or row.values.get(f"title_{row.half}", row.values["data_number"]),
                 data_number=row.values["data_number"],
                 items=[
                     ReviewItem(_label(name), _shown(value), row.sources[name])

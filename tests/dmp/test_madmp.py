@@ -537,16 +537,16 @@ def test_a_value_outside_kuras_vocabularies_maps_to_the_nearest_term_and_comes_b
 def test_problems_in_a_document_written_elsewhere_point_where_to_add_the_item(pm, data_manager):
     document = copy.deepcopy(FOREIGN_DOCUMENT)
     del document["dmp"]["dataset"][0]["x_kura"]["data_policy_free"]
-    # The schema sets no minimum length; Kura needs a title (and asks for none: each
-    # dataset's is its own).
-    document["dmp"]["dataset"][0]["title"] = ""
+    del document["dmp"]["dataset"][0]["description"]
     project = _project("", pm, data_manager)
 
     with pytest.raises(ImportRefused) as refused:
         madmp_import(actor=pm, project=project, document=json.dumps(document))
 
-    # Free or fee-based, missing from x_kura, follows from the open licence.
-    assert [(p.row, p.field) for p in refused.value.problems] == [(1, "dmp.dataset[0].title")]
+    # Free or fee-based, missing from x_kura, follows from the open licence; the
+    # description, which nothing gives and nobody answered, is added to the dataset.
+    assert [(p.row, p.field) for p in refused.value.problems] == [(1, "dmp.dataset[0].description")]
+    assert "give it on the review page" in refused.value.problems[0].message
 
 
 def test_export_queries_do_not_grow_with_records(full_project, django_assert_max_num_queries):

@@ -282,3 +282,37 @@ def test_a_licence_starting_later_dates_only_data_that_opens_then(
     assert (record.available_date and record.available_date.isoformat()) == available
     exported = madmp_export(project=project)
     assert differences(_comparable(document), _comparable(exported)) == []
+
+
+@pytest.mark.parametrize(
+    ("distribution_title", "title", "source"),
+    [
+        ("Raw data", "Raw data", "dmp.dataset[0].distribution[0].title"),
+        (" ", "10.5281/zenodo.1200361", "dmp.dataset[0].dataset_id.identifier"),
+    ],
+)
+def test_a_blank_title_is_filled_from_the_distribution_else_the_identifier(
+    project, distribution_title, title, source
+):
+    document = json.loads((EXAMPLES / "ex5-dataset-planned-host.json").read_bytes())
+    dataset = document["dmp"]["dataset"][0]
+    dataset["title"] = "  "  # valid maDMP: the schema sets no minimum length
+    dataset["distribution"][0]["title"] = distribution_title
+    source_document = json.dumps(document)
+    pm = _pm(project)
+
+    review = madmp_import_review(actor=pm, project=project, document=source_document)
+    (record,) = madmp_import(
+        actor=pm,
+        project=project,
+        document=source_document,
+        answers={"data_man_number": "12345678"},
+    )
+
+    (reviewed,) = review.datasets
+    assert reviewed.title == title
+    assert (title, source) in [(item.value, item.source) for item in reviewed.items]
+    record.refresh_from_db()
+    assert record.title_en == title
+    exported = madmp_export(project=project)
+    assert differences(_comparable(document), _comparable(exported)) == []
