@@ -28,7 +28,7 @@ from rocrate.rocrate import ROCrate
 
 from core.vocabularies import ACCESS_RIGHTS, MetadataAccess
 
-from .madmp_import import depth_exceeds
+from .madmp_import import depth_exceeds, unstorable_value
 from .records_import import ImportProblem, ImportRefused, records_import
 
 SCHEMA_NAME = "公的資金による研究データのメタデータ登録"
@@ -140,6 +140,9 @@ def _json(text: bytes | str, what: str) -> Any:
             _("%(what)s is nested more than %(depth)d levels deep.")
             % {"what": what, "depth": MAX_DEPTH}
         )
+    if found := unstorable_value(value):
+        path, message = found
+        raise _refused(message, field=f"{what}: {path}" if path else what)
     return value
 
 

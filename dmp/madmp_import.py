@@ -10,14 +10,16 @@ madmp_export` writes back.
 """
 
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.db import models, transaction
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -36,11 +38,12 @@ from .madmp import (
     NATIVE_PATHS,
     export_records,
     imported_record_dataset,
+    json_path,
     madmp_validation_errors,
     person_name,
     plan_header,
 )
-from .models import RECORD_FIELDS, DataManagementPlan, DmpRecord
+from .models import RECORD_FIELDS, DataManagementPlan, DmpRecord, RecordCreator
 from .records_import import (
     IMPORT_ROLES,
     ImportProblem,
@@ -113,6 +116,9 @@ def _parse(document: bytes | str) -> Any:
                 )
             ]
         )
+    if found := unstorable_value(parsed):
+        path, message = found
+        raise ImportRefused([_problem(path, "", message, row=_row_of(path))])
     return parsed
 
 
@@ -133,6 +139,51 @@ def depth_exceeds(document: Any, limit: int) -> bool:
             children = value.values() if isinstance(value, dict) else value
             stack.extend((child, depth + 1) for child in children)
     return False
+
+
+def unstorable_value(document: Any) -> tuple[str, str] | None:
+    """A value or key of a parsed JSON ``document`` that Kura cannot keep, as ``(JSON
+    path, why)`` (a key in the path written with escapes); None when there is none.
+
+    ``json.loads`` accepts three things PostgreSQL's text and jsonb refuse and a page
+    cannot show: a NUL character, a lone surrogate (an unpaired ``\\ud800`` escape, which
+    is no character) and a number that is not finite (``NaN``, ``Infinity``, or ``1e400``,
+    which overflows). Walked without recursion, like :func:`depth_exceeds`."""
+    stack: list[tuple[Any, tuple]] = [(document, ())]
+    while stack:
+        value, parts = stack.pop()
+        if isinstance(value, dict):
+            for key, child in reversed(value.items()):
+                if why := _unstorable_text(key):
+                    printable = key.replace("\x00", "\\u0000")
+                    printable = printable.encode("utf-8", "backslashreplace").decode()
+                    return json_path([*parts, printable]), why
+                stack.append((child, (*parts, key)))
+        elif isinstance(value, list):
+            stack.extend(
+                (child, (*parts, index)) for index, child in reversed(list(enumerate(value)))
+            )
+        elif isinstance(value, str):
+            if why := _unstorable_text(value):
+                return json_path(parts), why
+        elif isinstance(value, float) and not math.isfinite(value):
+            return json_path(parts), _(
+                "The number is too large or not a number (NaN, Infinity): Kura cannot store it."
+            )
+    return None
+
+
+def _unstorable_text(text: str) -> str | None:
+    if "\x00" in text:
+        return _("The text holds a NUL character (U+0000), which Kura cannot store.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _(
+            "The text holds an unpaired surrogate escape (\\ud800 to \\udfff), which is no "
+            "character."
+        )
+    return None
 
 
 def _row_of(path: str) -> int | None:
@@ -430,6 +481,14 @@ def _read_standard(row: _DatasetRow) -> None:
         row.put("date_issued_updated", dataset["issued"], f"{prefix}.issued")
     personal = {"yes": True, "no": False}.get(dataset["personal_data"])  # unknown: None
     row.put("contains_personal_data", personal, f"{prefix}.personal_data")
+    if personal is None:
+        row.notes.append(
+            _(
+                "%(path)s is “unknown”: the record keeps it unknown, which blocks opening its "
+                "files beyond the project (as “yes” does) until someone sets it in the DMP."
+            )
+            % {"path": f"{prefix}.personal_data"}
+        )
     link, path = _repo_link(dataset, distribution)
     if link:
         row.put("repo_url_doi_link", link, f"{prefix}.{path}")
@@ -449,18 +508,18 @@ def _read_standard(row: _DatasetRow) -> None:
         ("description", "description"),
         ("repo_information", "distribution[0].host.title"),
     ):
-        if text := _value_at(dataset, path):
+        text = _value_at(dataset, path)
+        if isinstance(text, str) and text.strip():  # the schema allows "" and "  "
             row.put(f"{base}_{row.half}", text, f"{prefix}.{path}")
     licences = distribution.get("license", [])
     if access := distribution.get("data_access"):
         start = max((lic["start_date"] for lic in licences), default="")
         dated = bool(start) and start > datetime.now(UTC).date().isoformat()
-        row.put(
-            "access_rights",
-            tier_of_data_access(access, dated=dated),
-            f"{prefix}.distribution[0].data_access",
-        )
-        if dated:
+        tier = tier_of_data_access(access, dated=dated)
+        row.put("access_rights", tier, f"{prefix}.distribution[0].data_access")
+        # A licence that starts later on data that stays shared or closed says when its
+        # terms apply, not when the data opens: the record takes no date from it.
+        if dated and tier in dated_tiers():
             row.put("available_date", start, f"{prefix}.distribution[0].license[].start_date")
     if licences:
         ref = licences[0]["license_ref"]
@@ -543,11 +602,36 @@ def _fill(row: _DatasetRow, project: Project) -> None:
     missing = row.missing()
     if "date_issued_updated" in missing:
         row.put("date_issued_updated", row.header["modified"][:10], "dmp.modified")
+    if "title" in missing:
+        # A blank title is valid maDMP; each distribution has a title of its own.
+        titled = [
+            (number, distribution["title"])
+            for number, distribution in enumerate(row.dataset.get("distribution", []))
+            if distribution["title"].strip()
+        ]
+        if titled:
+            number, title = titled[0]
+            row.put(f"title_{row.half}", title, f"{row.prefix}.distribution[{number}].title")
+        else:  # nor has the dataset one: its identifier, as the Data No. has it
+            row.put(f"title_{row.half}", row.values["data_number"], row.sources["data_number"])
     person, path = _person(row.header)
     if "data_man_name" in missing:
         row.put(f"data_man_name_{row.half}", person["name"], f"{path}.name")
     if "data_man_contact" in missing and person.get("mbox"):
-        row.put("data_man_email", person["mbox"], f"{path}.mbox")
+        # The schema's "email" format asks only for an "@"; what Kura cannot store as an
+        # address is left for the person to give.
+        try:
+            validate_email(person["mbox"])
+        except ValidationError:
+            row.notes.append(
+                _(
+                    "%(path)s “%(value)s” is not an e-mail address Kura can store: give the "
+                    "data manager's contact below. The original is kept and exported again."
+                )
+                % {"path": f"{path}.mbox", "value": person["mbox"]}
+            )
+        else:
+            row.put("data_man_email", person["mbox"], f"{path}.mbox")
     if "data_man_number" in missing:
         if number := _person_number(person):
             row.put(
@@ -580,6 +664,47 @@ def _fill(row: _DatasetRow, project: Project) -> None:
     if "data_policy_free" in missing and licence in LICENSES and licence not in FEE_UNKNOWN:
         # An open licence lets anyone use the data free of charge.
         row.put("data_policy_free", "free", row.sources["data_policy_license"])
+
+
+def _shorten(row: _DatasetRow) -> None:
+    """Text read from the document's standard properties (not ``x_kura``, not the
+    person's answers) that is longer than Kura's item takes: the record holds its start,
+    and the document, kept whole, gives the original back on export."""
+    for name, value in list(row.values.items()):
+        source = row.sources[name]
+        if f".{EXTENSION}." in source or not source.startswith("dmp."):
+            continue
+        if name == "creators":
+            limit = RecordCreator._meta.get_field(f"name_{row.half}").max_length
+            for number, creator in enumerate(value):
+                text = creator.get(f"name_{row.half}", "")
+                if len(text) > limit:
+                    creator[f"name_{row.half}"] = _shortened(
+                        row, f"{row.prefix}.creator[{number}].name", text, limit, _label(name)
+                    )
+            continue
+        model_field = DmpRecord._meta.get_field(name)
+        if (
+            isinstance(value, str)
+            and isinstance(model_field, models.CharField)
+            and not isinstance(model_field, models.EmailField | models.URLField)
+            and name != "data_number"  # too long an identifier gets a Data No. of Kura's
+            and len(value) > model_field.max_length
+        ):
+            row.put(
+                name, _shortened(row, source, value, model_field.max_length, _label(name)), source
+            )
+
+
+def _shortened(row: _DatasetRow, path: str, text: str, limit: int, item: str) -> str:
+    row.notes.append(
+        _(
+            "%(path)s is longer than the %(limit)s characters Kura keeps for “%(item)s”: "
+            "the record holds its start, and the original is kept and exported again."
+        )
+        % {"path": path, "item": item, "limit": f"{limit:,}"}
+    )
+    return text[: limit - 1] + "…"
 
 
 # Licences that say nothing about whether using the data is free of charge.
@@ -647,6 +772,7 @@ def madmp_import_review(
         _read_extension(row)
         refusals.extend(_contradictions(row))
         _fill(row, project)
+        _shorten(row)
         for name in _answer(row, answers):
             still_missing.setdefault(name, []).append(index + 1)
         rows.append(row)
@@ -726,7 +852,8 @@ def madmp_import_review(
         datasets=[
             DatasetReview(
                 position=row.index + 1,
-                title=row.dataset["title"],
+                title=row.dataset["title"].strip()
+                or row.values.get(f"title_{row.half}", row.values["data_number"]),
                 data_number=row.values["data_number"],
                 items=[
                     ReviewItem(_label(name), _shown(value), row.sources[name])

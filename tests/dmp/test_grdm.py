@@ -399,6 +399,20 @@ def test_a_hostile_crate_is_refused_not_a_server_error(client, pm, name, content
     assert not DmpRecord.objects.exists()
 
 
+def test_a_grdm_value_with_a_lone_surrogate_is_refused_with_where_it_is(client):
+    pm = MembershipFactory(role=Role.PM)
+    client.raise_request_exception = False
+    content = as_json(crate([grdm_file(1, **{"title-en": "Obs\ud800ervations"})]))
+
+    response = post(client, pm, "grdm-rocrate", content, "ro-crate-metadata.json")
+
+    assert response.status_code == 400, response.status_code
+    page = response.content.decode()
+    assert "grdm-files: [0].metadata.grdm-file:title-en.value" in page
+    assert "unpaired surrogate" in page
+    assert not DmpRecord.objects.exists()
+
+
 def test_a_grdm_value_with_a_nul_is_refused_not_a_server_error(client):
     pm = MembershipFactory(role=Role.PM)
     client.raise_request_exception = False

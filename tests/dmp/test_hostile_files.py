@@ -4,6 +4,7 @@ import files are refused with a message instead of a server error."""
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -12,7 +13,7 @@ from accounts.models import Role
 from core.spreadsheet import FORMULA_STARTS, csv_cell, csv_cell_text
 from dmp.common_metadata import csv_headers
 from dmp.exports import csv_parse, csv_rows
-from dmp.models import DmpRecord
+from dmp.models import DataManagementPlan, DmpRecord
 from dmp.records_import import records_import
 from tests.dmp.complete_records import CREATORS, complete_record
 from tests.dmp.test_csv import _copy_project as copy_project
@@ -155,7 +156,30 @@ HOSTILE_FILES = {
         lambda project: b'{"dmp": {"n": ' + b"9" * 100_000 + b"}}",
         "4,300",
     ),
+    "long-json-string": (
+        "madmp-json",
+        # In Kura's own items: a standard property's text is shortened instead.
+        lambda project: _example_text(x_kura={"title_en": "x" * 3_000_000}).encode(),
+        "at most 500 characters",
+    ),
+    "json-in-utf-16": (
+        "madmp-json",
+        lambda project: _example_text().encode("utf-16"),
+        "The file is not UTF-8 text",
+    ),
+    "json-in-shift-jis": (
+        "madmp-json",
+        lambda project: _example_text(title="土壌データ").encode("shift_jis"),
+        "The file is not UTF-8 text",
+    ),
 }
+
+
+def _example_text(**dataset) -> str:
+    """An official example (a dataset's properties changed), as JSON text."""
+    document = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    document["dmp"]["dataset"][0].update(dataset)
+    return json.dumps(document, ensure_ascii=False)
 
 
 @pytest.mark.parametrize("kind", HOSTILE_FILES)
@@ -215,3 +239,76 @@ def test_a_dmp_that_is_not_an_object_is_refused_with_the_schemas_message(
 
     assert response.status_code == 400
     assert "is not of type" in response.content.decode()
+
+
+# Valid JSON that json.loads reads but PostgreSQL's jsonb and text refuse, or a page cannot
+# show: anywhere in the document (the review keeps all of it), refused with its path.
+EXAMPLE = Path(__file__).resolve().parent / "madmp_examples" / "ex5-dataset-planned-host.json"
+TOO_LARGE = "too large or not a number"
+
+
+def _example_with(change) -> bytes:
+    document = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    change(document["dmp"])
+    return json.dumps(document).replace('"<1e400>"', "1e400").encode()
+
+
+UNSTORABLE = {
+    "float-overflow": (
+        lambda dmp: dmp.update(cost=[{"title": "Storage", "value": "<1e400>"}]),
+        "dmp.cost[0].value",
+        TOO_LARGE,
+    ),
+    "nan": (
+        lambda dmp: dmp["dataset"][0].update(x_other={"share": float("nan")}),
+        "dmp.dataset[0].x_other.share",
+        TOO_LARGE,
+    ),
+    "infinity": (
+        lambda dmp: dmp.update(x_other=[float("-inf")]),
+        "dmp.x_other[0]",
+        TOO_LARGE,
+    ),
+    "nul-in-a-plan-part": (
+        lambda dmp: dmp.update(ethical_issues_description="Handled\u0000 by the board"),
+        "dmp.ethical_issues_description",
+        "NUL character",
+    ),
+    "nul-in-a-key": (
+        lambda dmp: dmp["contact"].update({"note\u0000": "x"}),
+        "dmp.contact.note\\u0000",
+        "NUL character",
+    ),
+    "lone-surrogate": (
+        lambda dmp: dmp["dataset"][0].update(title="Cool \ud800 data"),
+        "dmp.dataset[0].title",
+        "unpaired surrogate",
+    ),
+    "lone-surrogate-in-a-key": (
+        lambda dmp: dmp.update({"x\udfff": 1}),
+        "dmp.x\\udfff",
+        "unpaired surrogate",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", UNSTORABLE)
+def test_a_madmp_value_kura_cannot_store_is_refused_with_its_path(client, pm_and_project, kind):
+    pm, project = pm_and_project
+    change, path, named = UNSTORABLE[kind]
+    before = list(project.records.values_list("pk", "title_ja"))
+    client.raise_request_exception = False
+    client.force_login(pm)
+
+    response = client.post(
+        f"/projects/{project.pk}/dmp/import/",
+        {"format": "madmp-json", "file": SimpleUploadedFile("dmp.json", _example_with(change))},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    assert response.status_code == 400, response.status_code
+    page = response.content.decode()
+    assert f"<code>{path}</code>" in page
+    assert named in page
+    assert list(project.records.values_list("pk", "title_ja")) == before
+    assert not DataManagementPlan.objects.filter(project=project).exists()

@@ -150,6 +150,21 @@ def test_the_review_says_where_every_value_comes_from_and_writes_nothing(client,
     assert not DmpRecord.objects.filter(project=project).exists()
 
 
+def test_the_review_says_an_unknown_personal_data_state_keeps_the_files_closed(client, target):
+    project, pm = target
+    client.force_login(pm)
+    example = EXAMPLE_9.with_name("ex1-header-fundedProject.json")  # personal_data "unknown"
+
+    response = _post(client, project, "madmp-json", example.read_bytes(), "dmp.json")
+    known = _post(client, project, "madmp-json", EXAMPLE_9.read_bytes(), "dmp.json")
+
+    assert response.status_code == 200
+    notes = response.content.decode().split('id="import-notes"')[1].split("</section>")[0]
+    assert "dmp.dataset[0].personal_data is “unknown”" in notes
+    assert "blocks opening its files beyond the project" in notes
+    assert "personal_data is" not in known.content.decode()  # "no" and "yes" need no note
+
+
 def test_confirming_without_the_answers_is_refused_and_writes_nothing(client, target):
     project, pm = target
     client.force_login(pm)

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from accounts.models import Institution, Project, Role
 from core.vocabularies import DataManagerType, Tier
 from dmp.madmp import SCHEMA_PATH, MadmpExportError, madmp_export, madmp_validation_errors
-from dmp.madmp_import import madmp_import
+from dmp.madmp_import import madmp_import, madmp_import_review
 from dmp.models import DataManagementPlan, DmpRecord, RecordCreator
 from dmp.records_import import ImportRefused
 from repository.demo import DEMO_GRANT_NUMBER
@@ -504,17 +504,49 @@ def test_a_document_written_elsewhere_is_read_from_its_standard_properties(pm, d
     ]
 
 
+@pytest.mark.parametrize(
+    ("dataset_type", "data_type", "licence", "code"),
+    [
+        ("audio", "recorded data", "http://creativecommons.org/licenses/by-nc/3.0/", "CCBYNC"),
+        ("Interview transcripts", "survey data", "https://spdx.org/licenses/GPL-3.0-only", "GPL3"),
+        ("software", "dataset", "http://opensource.org/licenses/mit-license.php", "MIT"),
+        ("Experimental data", "experimental data", "https://example.org/our-terms", "OTHER"),
+    ],
+)
+def test_a_value_outside_kuras_vocabularies_maps_to_the_nearest_term_and_comes_back(
+    pm, data_manager, dataset_type, data_type, licence, code
+):
+    document = copy.deepcopy(FOREIGN_DOCUMENT)
+    dataset = document["dmp"]["dataset"][0]
+    dataset["type"] = dataset_type
+    dataset["distribution"][0]["license"][0]["license_ref"] = licence
+    project = _project("", pm, data_manager)
+
+    review = madmp_import_review(actor=pm, project=project, document=json.dumps(document))
+    (record,) = madmp_import(actor=pm, project=project, document=json.dumps(document))
+
+    record.refresh_from_db()
+    assert (record.data_type, record.data_policy_license) == (data_type, code)
+    assert f"“{dataset_type}” is not one of Kura's data types" in " ".join(review.notes)
+    assert f"“{licence}” is not one of Kura's licences" in " ".join(review.notes)
+    (exported,) = madmp_export(project=project)["dmp"]["dataset"]
+    assert exported["type"] == dataset_type
+    assert exported["distribution"][0]["license"][0]["license_ref"] == licence
+
+
 def test_problems_in_a_document_written_elsewhere_point_where_to_add_the_item(pm, data_manager):
     document = copy.deepcopy(FOREIGN_DOCUMENT)
     del document["dmp"]["dataset"][0]["x_kura"]["data_policy_free"]
-    document["dmp"]["dataset"][0]["title"] = "x" * 501
+    del document["dmp"]["dataset"][0]["description"]
     project = _project("", pm, data_manager)
 
     with pytest.raises(ImportRefused) as refused:
         madmp_import(actor=pm, project=project, document=json.dumps(document))
 
-    # Free or fee-based, missing from x_kura, follows from the open licence.
-    assert [(p.row, p.field) for p in refused.value.problems] == [(1, "dmp.dataset[0].title")]
+    # Free or fee-based, missing from x_kura, follows from the open licence; the
+    # description, which nothing gives and nobody answered, is added to the dataset.
+    assert [(p.row, p.field) for p in refused.value.problems] == [(1, "dmp.dataset[0].description")]
+    assert "give it on the review page" in refused.value.problems[0].message
 
 
 def test_export_queries_do_not_grow_with_records(full_project, django_assert_max_num_queries):

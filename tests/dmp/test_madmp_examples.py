@@ -177,3 +177,142 @@ def test_the_plan_keeps_the_project_level_parts(project):
     assert exported["project"][0]["funding"] == original["project"][0]["funding"]
     # Skipping the repeats of a shared identifier is the person's choice: one dataset.
     assert [d["title"] for d in exported["dataset"]] == ["Client application"]
+
+
+def test_cost_ethical_issues_and_a_japan_grant_number_are_kept_shown_and_exported(client, project):
+    """No official example has a ``cost`` or a Japanese grant: example 1 with both."""
+    document = json.loads((EXAMPLES / "ex1-header-fundedProject.json").read_bytes())
+    dmp = document["dmp"]
+    dmp["cost"] = [
+        {"title": "Storage", "description": "Ten years", "value": 1200.5, "currency_code": "JPY"},
+        {"title": "Curation"},
+    ]
+    dmp["ethical_issues_exist"] = "yes"
+    dmp["ethical_issues_report"] = "https://example.org/ethics/report.pdf"
+    dmp["project"][0]["funding"].append(
+        {
+            "funder_id": {"identifier": "1020", "type": "other"},
+            "grant_id": {"identifier": "JPMJMS2021", "type": "other"},
+            "funding_status": "granted",
+        }
+    )
+    source = json.dumps(document)
+    pm = _pm(project)
+    review = madmp_import_review(actor=pm, project=project, document=source)
+    answers = {question.name: ANSWERS[question.name] for question in review.questions}
+
+    madmp_import(actor=pm, project=project, document=source, answers=answers)
+
+    shown = {part.source: part.value for part in review.project_parts}
+    assert shown["dmp.cost"] == "Storage 1200.5 JPY; Curation"
+    assert "JPMJMS2021 (other)" in shown["dmp.project"]
+    assert shown["dmp.ethical_issues_report"] == "https://example.org/ethics/report.pdf"
+    client.force_login(pm)
+    page = client.get(f"/projects/{project.pk}/dmp/")
+    on_the_page = {part.source: part.value for part in page.context["imported_parts"]}
+    assert on_the_page["dmp.cost"] == "Storage 1200.5 JPY; Curation"
+    assert "JPMJMS2021 (other)" in on_the_page["dmp.project"]
+    exported = madmp_export(project=project)
+    assert madmp_validation_errors(exported) == []
+    assert differences(_comparable(document), _comparable(exported)) == []
+
+
+def test_text_longer_than_kura_keeps_is_shortened_on_the_record_and_exported_whole(project):
+    """The schema sets no length; Kura's items do. An e-mail address the schema's format
+    passes (it asks only for an "@") but Kura cannot store is asked for instead."""
+    document = json.loads((EXAMPLES / "ex5-dataset-planned-host.json").read_bytes())
+    dmp = document["dmp"]
+    dataset = dmp["dataset"][0]
+    dataset["title"] = "Cool data " * 60
+    dataset["distribution"][0]["host"]["title"] = "R" * 700
+    dataset["creator"] = [{"name": "N" * 300, "creator_id": []}]
+    dmp["contact"]["name"] = "C" * 300
+    dmp["contact"]["mbox"] = "Tomasz Miksa <tmiksa@example.org>"
+    source = json.dumps(document)
+    pm = _pm(project)
+
+    review = madmp_import_review(actor=pm, project=project, document=source)
+    answers = {question.name: ANSWERS[question.name] for question in review.questions}
+    (record,) = madmp_import(actor=pm, project=project, document=source, answers=answers)
+
+    assert "data_man_contact" in answers
+    notes = " ".join(review.notes)
+    for path in (
+        "dmp.dataset[0].title is longer than the 500 characters",
+        "dmp.dataset[0].distribution[0].host.title is longer than the 500 characters",
+        "dmp.dataset[0].creator[0].name is longer than the 200 characters",
+        "dmp.contact.name is longer than the 200 characters",
+        "dmp.contact.mbox “Tomasz Miksa <tmiksa@example.org>” is not an e-mail address",
+    ):
+        assert path in notes
+    record.refresh_from_db()
+    assert record.title_en == dataset["title"][:499] + "…"
+    assert (len(record.repo_information_en), len(record.data_man_name_en)) == (500, 200)
+    assert record.creators.get().name_en == "N" * 199 + "…"
+    assert record.data_man_email == ANSWERS["data_man_contact"]
+    exported = madmp_export(project=project)
+    assert madmp_validation_errors(exported) == []
+    assert differences(_comparable(document), _comparable(exported)) == []
+
+
+@pytest.mark.parametrize(
+    ("data_access", "tier", "available"),
+    [
+        ("open", "embargoed", "2099-01-31"),
+        ("shared", "shared", None),
+        ("closed", "non_shared", None),
+    ],
+)
+def test_a_licence_starting_later_dates_only_data_that_opens_then(
+    project, data_access, tier, available
+):
+    document = json.loads((EXAMPLES / "ex5-dataset-planned-host.json").read_bytes())
+    distribution = document["dmp"]["dataset"][0]["distribution"][0]
+    distribution["data_access"] = data_access
+    distribution["license"][0]["start_date"] = "2099-01-31"
+    source = json.dumps(document)
+    pm = _pm(project)
+
+    (record,) = madmp_import(
+        actor=pm, project=project, document=source, answers={"data_man_number": "12345678"}
+    )
+
+    record.refresh_from_db()
+    assert record.access_rights == tier
+    assert (record.available_date and record.available_date.isoformat()) == available
+    exported = madmp_export(project=project)
+    assert differences(_comparable(document), _comparable(exported)) == []
+
+
+@pytest.mark.parametrize(
+    ("distribution_title", "title", "source"),
+    [
+        ("Raw data", "Raw data", "dmp.dataset[0].distribution[0].title"),
+        (" ", "10.5281/zenodo.1200361", "dmp.dataset[0].dataset_id.identifier"),
+    ],
+)
+def test_a_blank_title_is_filled_from_the_distribution_else_the_identifier(
+    project, distribution_title, title, source
+):
+    document = json.loads((EXAMPLES / "ex5-dataset-planned-host.json").read_bytes())
+    dataset = document["dmp"]["dataset"][0]
+    dataset["title"] = "  "  # valid maDMP: the schema sets no minimum length
+    dataset["distribution"][0]["title"] = distribution_title
+    source_document = json.dumps(document)
+    pm = _pm(project)
+
+    review = madmp_import_review(actor=pm, project=project, document=source_document)
+    (record,) = madmp_import(
+        actor=pm,
+        project=project,
+        document=source_document,
+        answers={"data_man_number": "12345678"},
+    )
+
+    (reviewed,) = review.datasets
+    assert reviewed.title == title
+    assert (title, source) in [(item.value, item.source) for item in reviewed.items]
+    record.refresh_from_db()
+    assert record.title_en == title
+    exported = madmp_export(project=project)
+    assert differences(_comparable(document), _comparable(exported)) == []

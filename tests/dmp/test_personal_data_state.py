@@ -1,5 +1,6 @@
 """Three-state flags stay three-state: maDMP's personal_data and sensitive_data through
-import, export, the records API and the record page ("unknown" is never "no")."""
+import, export, the records API and the record page ("unknown" is never "no"); an
+imported "unknown" keeps the record's files from opening."""
 
 import copy
 import json
@@ -7,10 +8,13 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
+from core.vocabularies import Tier
 from dmp.madmp import madmp_export
 from dmp.madmp_import import madmp_import
 from dmp.models import DmpRecord
+from repository.models import DataObject, TierChangeRequest
 from tests.dmp.test_madmp import FOREIGN_DOCUMENT, _project, data_manager, pm  # noqa: F401
+from tests.factories import DataObjectFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -82,3 +86,35 @@ def test_the_api_sets_and_keeps_the_unknown_state(pm, data_manager):  # noqa: F8
     assert response.json()["contains_personal_data"] is None
     (dataset,) = madmp_export(project=project)["dmp"]["dataset"]
     assert dataset["personal_data"] == "unknown"
+
+
+def test_an_imported_unknown_survives_and_keeps_the_records_files_closed(pm, data_manager):  # noqa: F811
+    project = _project("", pm, data_manager)
+    (record,) = madmp_import(actor=pm, project=project, document=_document("unknown", "no"))
+    data_object = DataObjectFactory(
+        project=project,
+        record=record,
+        uploaded_by=pm,
+        original_filename="cohort.csv",
+        tier=Tier.SHARED,
+        checksum_state=DataObject.ChecksumState.VERIFIED,
+    )
+    api = APIClient()
+    api.force_authenticate(pm)
+    ask = {"data_objects": [data_object.pk], "tier": Tier.PUBLIC, "reason": "With the paper."}
+
+    refused = api.post("/api/v1/tier-requests/", ask, format="json")
+
+    assert refused.status_code == 400
+    assert "cohort.csv: the record's personal-data state is unknown" in json.dumps(
+        refused.json(), ensure_ascii=False
+    )
+    assert not TierChangeRequest.objects.exists()
+    assert api.get(f"/api/v1/records/{record.pk}/").json()["contains_personal_data"] is None
+    (dataset,) = madmp_export(project=project)["dmp"]["dataset"]
+    assert dataset["personal_data"] == "unknown"
+    # Once someone states it, the same request goes through: the unknown state was the block.
+    patch = {"contains_personal_data": False}
+    assert api.patch(f"/api/v1/records/{record.pk}/", patch, format="json").status_code == 200
+    assert api.post("/api/v1/tier-requests/", ask, format="json").status_code == 201
+    assert TierChangeRequest.objects.filter(data_objects=data_object).exists()
