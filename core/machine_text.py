@@ -57,6 +57,11 @@ MESSAGES: dict[str, str] = {
         "Fixity check failed: the stored bytes no longer match the checksums recorded on %(date)s."
     ),
     "fixity.missing": gettext_noop("Fixity check failed: the stored file is missing."),
+    # Why an object has no preview (after its state, "Skipped — …" or "Failed — …").
+    "preview.too_many_pixels": gettext_noop("%(width)s x %(height)s pixels is more than the limit"),
+    "preview.dicom_not_decodable": gettext_noop("DICOM pixels not decodable (%(error)s)"),
+    "preview.no_whole_image_level": gettext_noop("the pyramid has no whole-image level"),
+    "preview.unreadable": gettext_noop("unreadable (%(error)s)"),
 }
 
 

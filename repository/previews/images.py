@@ -18,6 +18,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.machine_text import Message
+
 # Tiles are 512 pixels square: a quarter as many stored files as 256-pixel tiles for the
 # same image, each still small (~50-100 KB as JPEG).
 TILE_SIZE = 512
@@ -28,7 +30,16 @@ CONVERTIBLE = {"cmyk", "lab", "labq", "labs", "lch", "xyz", "yxy", "hsv", "scrgb
 
 
 class PreviewRefused(Exception):
-    """The image cannot be previewed (too large, or not decodable); the reason is stored."""
+    """The image cannot be previewed (too large, or not decodable); the reason, a
+    :class:`~core.machine_text.Message`, is stored and read in the reader's language."""
+
+    def __init__(self, reason: Message):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def too_many_pixels(width: int, height: int) -> Message:
+    return Message("preview.too_many_pixels", {"width": width, "height": height})
 
 
 @dataclass(frozen=True)
@@ -145,7 +156,9 @@ def _dicom_frame(path: Path, frame: int):
     try:
         pixels = pixel_array(str(path), index=min(frame, frames - 1) if frames > 1 else None)
     except Exception as exc:  # an encoding without a decoder installed, a damaged file
-        raise PreviewRefused(f"DICOM pixels not decodable ({type(exc).__name__})") from exc
+        raise PreviewRefused(
+            Message("preview.dicom_not_decodable", {"error": type(exc).__name__})
+        ) from exc
     colour = pixels.ndim == 3 and pixels.shape[-1] == 3
     if not colour and "WindowCenter" in dataset:
         pixels = apply_voi_lut(pixels, dataset)
@@ -204,7 +217,7 @@ def plane_derive(
     its thumbnail, written under ``work``."""
     image = _display(path, fmt, ref)
     if image.width * image.height > max_pixels:
-        raise PreviewRefused(f"{image.width} x {image.height} pixels is more than the limit")
+        raise PreviewRefused(too_many_pixels(image.width, image.height))
     work.mkdir(parents=True, exist_ok=True)
     out = work / "tiles"
     image.dzsave(
@@ -227,7 +240,7 @@ def plane_derive(
             width, height = (int(n) for n in size.split(","))
             plane.sizes.append((width, height))
     if not plane.sizes:
-        raise PreviewRefused("the pyramid has no whole-image level")
+        raise PreviewRefused(Message("preview.no_whole_image_level"))
     smallest = min(plane.sizes)
     source = out / full_region / f"{smallest[0]},{smallest[1]}" / "0" / "default.jpg"
     thumbnail = _vips().Image.thumbnail(str(source), THUMBNAIL_SIZE, size="down")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from core import machine_text
 from repository.models import DataObject
 
 CHART_WIDTH = 300
@@ -114,7 +115,8 @@ def preview_panel(*, data_object: DataObject, may_preview: bool) -> PreviewPanel
         "state": state,
         "state_label": DataObject.PreviewState(state).label,
         "kind": preview.get("kind", ""),
-        "reason": preview.get("reason", ""),
+        # Kura's words, stored as codes (core.machine_text): in the reader's language.
+        "reason": str(machine_text.parse(preview.get("reason", ""))),
     }
     if state != DataObject.PreviewState.READY:
         return PreviewPanel(**panel)

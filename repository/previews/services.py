@@ -10,6 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+from core.machine_text import MachineText, Message
 from repository.models import DataObject
 from repository.preservation.fixity import PREVIEW_LOCK_NAMESPACE, hashing_lock
 from repository.preservation.object_store import StoreError, object_store
@@ -65,7 +66,8 @@ def data_object_preview_make(*, data_object_id: int) -> DataObject | None:
             else:
                 state, preview = DataObject.PreviewState.NONE, {}
         except images.PreviewRefused as exc:
-            state, preview = DataObject.PreviewState.SKIPPED, {"kind": kind, "reason": str(exc)}
+            state = DataObject.PreviewState.SKIPPED
+            preview = {"kind": kind, "reason": MachineText(exc.reason).stored()}
             store.delete_prefix(derived_prefix(data_object.storage_key))
         except StoreError:
             raise
@@ -73,7 +75,8 @@ def data_object_preview_make(*, data_object_id: int) -> DataObject | None:
             # The message stays in the log: it may quote the file's own bytes.
             logger.warning("preview of object %s failed: %r", data_object_id, exc)
             state = DataObject.PreviewState.FAILED
-            preview = {"kind": kind, "reason": f"unreadable ({type(exc).__name__})"}
+            unreadable = Message("preview.unreadable", {"error": type(exc).__name__})
+            preview = {"kind": kind, "reason": MachineText(unreadable).stored()}
             store.delete_prefix(derived_prefix(data_object.storage_key))
         with transaction.atomic():
             # Deletion removes the derived files under this row lock; files written after
@@ -128,7 +131,7 @@ def _image_preview(data_object: DataObject) -> dict:
     width, height = technical.get("width"), technical.get("height")
     if isinstance(width, int) and isinstance(height, int):
         if width * height > settings.KURA_PREVIEW_MAX_PIXELS:
-            raise images.PreviewRefused(f"{width} x {height} pixels is more than the limit")
+            raise images.PreviewRefused(images.too_many_pixels(width, height))
     refs = images.planes_of(technical, max_planes=settings.KURA_PREVIEW_MAX_PLANES)
     store = object_store()
     planes = []

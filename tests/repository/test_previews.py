@@ -10,10 +10,11 @@ from datetime import timedelta
 import pytest
 import pyvips
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import Role
 from config.celery import app
+from core.machine_text import MESSAGES
 from core.vocabularies import Tier
 from repository.governance.deletion import data_object_delete
 from repository.models import DataObject
@@ -21,7 +22,7 @@ from repository.preservation import checksums
 from repository.preservation.checksums import data_object_checksum_verify
 from repository.preservation.object_store import NoSuchObject, object_store
 from repository.preservation.reconcile import storage_reconcile
-from repository.previews import sequencing
+from repository.previews import sequencing, services
 from repository.previews.keys import derived_prefix, thumbnail_key
 from repository.previews.services import data_object_preview_make, previews_stalled
 from repository.tasks import preview_task
@@ -168,13 +169,62 @@ def test_derived_files_go_with_the_object_and_the_reconciler_keeps_them(image_ob
     assert list(store.list_objects(prefix)) == []
 
 
-def test_an_image_past_the_pixel_limit_is_skipped_with_its_reason(image_object, settings):
+def preview_notice(client, data_object: DataObject, language: str) -> str:
+    """The object page's sentence on where the preview stands, read in ``language``."""
+    page = client.get(f"/objects/{data_object.pk}/", HTTP_ACCEPT_LANGUAGE=language)
+    notice = re.search(r'<p class="notice" id="preview-state">(.*?)</p>', page.content.decode())
+    assert notice, "no preview notice"
+    return notice.group(1)
+
+
+def test_an_image_past_the_pixel_limit_is_skipped_with_its_reason(client, image_object, settings):
     settings.KURA_PREVIEW_MAX_PIXELS = 1000 * 1000
     made = make(image_object)
 
     assert made.preview_state == DataObject.PreviewState.SKIPPED
-    assert "1300 x 900" in made.preview["reason"]
     assert list(object_store().list_objects(derived_prefix(made.storage_key))) == []
+    # Kura's reason is kept as a code, and each reader reads it in their language.
+    reason = made.preview["reason"]
+    assert reason.startswith("kura:") and "preview.too_many_pixels" in reason
+    assert "more than the limit" not in reason
+    client.force_login(member_of(made))
+    english = "1300 x 900 pixels is more than the limit"
+    assert english in preview_notice(client, made, "en")
+    with translation.override("ja"):
+        japanese = translation.gettext(MESSAGES["preview.too_many_pixels"]) % {
+            "width": 1300,
+            "height": 900,
+        }
+    assert japanese in preview_notice(client, made, "ja")
+
+
+def test_a_file_that_does_not_parse_fails_with_its_reason_in_the_readers_language(
+    client, image_object, monkeypatch
+):
+    def damaged(data_object):
+        raise ValueError("bytes the file itself holds")  # never shown: it may quote the file
+
+    monkeypatch.setattr(services, "_image_preview", damaged)
+    made = make(image_object)
+
+    assert made.preview_state == DataObject.PreviewState.FAILED
+    assert made.preview["reason"].startswith("kura:")
+    client.force_login(member_of(made))
+    assert "unreadable (ValueError)" in preview_notice(client, made, "en")
+    assert "bytes the file itself holds" not in preview_notice(client, made, "en")
+    with translation.override("ja"):
+        japanese = translation.gettext(MESSAGES["preview.unreadable"]) % {"error": "ValueError"}
+    assert japanese in preview_notice(client, made, "ja")
+
+
+def test_a_reason_stored_as_words_before_codes_still_shows(client, image_object):
+    DataObject.objects.filter(pk=image_object.pk).update(
+        preview_state=DataObject.PreviewState.SKIPPED,
+        preview={"kind": "image", "reason": "1300 x 900 pixels is more than the limit"},
+    )
+    client.force_login(member_of(image_object))
+
+    assert "1300 x 900 pixels is more than the limit" in preview_notice(client, image_object, "en")
 
 
 def test_a_16_bit_ome_tiff_offers_each_channel_and_plane(
