@@ -25,7 +25,14 @@ from core.spreadsheet import csv_cell
 from core.vocabularies import DATA_POLICY_FREE, DATA_TYPES, LICENSES, RESEARCH_FIELDS
 from dmp.models import DataManagementPlan, DmpRecord
 from dmp.records_import import IMPORT_FORMATS
-from repository.models import AccessGrant, AccessRequest, AuditEvent, DataObject, TierChangeRequest
+from repository.models import (
+    AccessGrant,
+    AccessRequest,
+    AuditEvent,
+    DataObject,
+    DatasetVersion,
+    TierChangeRequest,
+)
 
 CSV_COLUMNS = (
     "occurred_at",
@@ -102,6 +109,9 @@ _ACTION_MODELS: dict[str, tuple[type[models.Model], ...]] = {
     AuditEvent.Action.RECORD_CREATED: (DmpRecord,),
     AuditEvent.Action.RECORD_EDITED: (DmpRecord,),
     AuditEvent.Action.RECORDS_IMPORTED: (),
+    AuditEvent.Action.VERSION_PUBLISHED: (DatasetVersion,),
+    AuditEvent.Action.DOI_REGISTERED: (DatasetVersion,),
+    AuditEvent.Action.DOI_FAILED: (DatasetVersion,),
     AuditEvent.Action.PROJECT_CREATED: (Project,),
     AuditEvent.Action.MEMBER_INVITED: (Invitation, Membership),
     AuditEvent.Action.INVITATION_ACCEPTED: (Invitation, Membership),
@@ -124,6 +134,9 @@ _FACT_LABELS = {
     "invitation": _("invitation no."),
     "address": _("address"),
     "reason": _("reason"),
+    "version": _("version"),
+    "files": _("files"),
+    "url": _("URL"),
 }
 # Facts that name what the event is about read first; the others after the model's fields.
 _LEADING_FACTS = ("request", "grant", "invitation", "name")
