@@ -21,6 +21,7 @@ from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.audit import AuditAction, audit_record
 
@@ -162,6 +163,14 @@ def member_remove(*, actor, project: Project, membership_pk: int) -> Membership:
     return membership
 
 
+# Why Kura withdrew an invitation itself: a code kept in the audit event's ``reason``, read
+# in the reader's language on the trail (repository/governance/audit.py).
+INVITER_MAY_NOT_INVITE = "inviter_may_not_invite"
+WITHDRAWAL_REASONS = {
+    INVITER_MAY_NOT_INVITE: gettext_lazy("the inviter may no longer invite to this role"),
+}
+
+
 def _invitations_unbacked_revoke(*, actor, project: Project, inviter: User) -> None:
     """Withdraw the pending invitations ``inviter`` made in ``project`` that they may no
     longer make (:func:`may_grant`, read after their removal or role change, in its
@@ -184,7 +193,7 @@ def _invitations_unbacked_revoke(*, actor, project: Project, inviter: User) -> N
             project=project,
             when=now,
             invited_by=inviter.username,
-            reason="the inviter may no longer invite to this role",
+            reason=INVITER_MAY_NOT_INVITE,
         )
 
 

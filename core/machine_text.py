@@ -29,6 +29,10 @@ MESSAGES: dict[str, str] = {
     "tier.requested_at_upload": gettext_noop("Requested when the file was uploaded."),
     "tier.request_approved": gettext_noop("Approved request #%(request)s."),
     "tier.embargo_lifted": gettext_noop("The available date has come."),
+    "tier.cancelled_tier_changed": gettext_noop(
+        "Cancelled: the access tier was changed directly (%(names)s)."
+    ),
+    "tier.cancelled_object_deleted": gettext_noop("Cancelled: the object was deleted (%(name)s)."),
     "fixity.demo_loaded": gettext_noop("Read back from storage when the demo data was loaded."),
     "fixity.verification_after_upload": gettext_noop("Verification after upload."),
     "fixity.verified_after_upload": gettext_noop("Verified after upload."),

@@ -38,13 +38,11 @@ from core.vocabularies import MetadataAccess, Tier
 from dmp.history import record_revision_write
 from dmp.models import DataManagementPlan, DmpRecord, DmpRecordRevision
 from dmp.services import plan_save
+from repository.governance.tiers import tier_request_create
 from repository.models import (
     AccessRequest,
-    AuditEvent,
     DataObject,
     FixityCheck,
-    RequestStatus,
-    TierChangeRequest,
     new_storage_key,
 )
 from repository.preservation.fixity import small_object_scan
@@ -324,26 +322,18 @@ def _load(*, password_hash: str, written: list[str]) -> Project:
         contains_personal_data=True,
     )
 
-    request = TierChangeRequest.objects.create(
-        project=project,
-        requested_by=users["researcher"],
-        requested_tier=Tier.PUBLIC,
+    # Asked through the service uploads and the object page use, so that the request and
+    # its audit event read as any other (the trail names each item in the reader's language).
+    tier_request_create(
+        actor=users["researcher"],
+        objects=[awaiting_review],
+        tier=Tier.PUBLIC,
+        available_date=None,
         reason=(
             "2回目の撮影分です。公開済みの1回目と同じ条件で撮影しました。公開をお願いします。\n"
             "Second imaging session, acquired under the same conditions as the published "
             "first one; please open it as well."
         ),
-        status=RequestStatus.PENDING,
-    )
-    request.data_objects.add(awaiting_review)
-    AuditEvent.objects.create(
-        actor=users["researcher"],
-        action=AuditEvent.Action.TIER_REQUESTED,
-        project=project,
-        data_object=awaiting_review,
-        record=awaiting_review.record,
-        before={"tier": Tier.SHARED.value},
-        after={"requested_tier": Tier.PUBLIC.value, "tier_change_request": request.pk},
     )
     # Someone outside the project asks for the shared methane data: the PM's queue.
     AccessRequest.objects.create(

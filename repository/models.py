@@ -407,7 +407,8 @@ class ReviewedRequest(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
-    decision_comment = models.TextField(_("decision comment"), blank=True)
+    # A decider's words, or Kura's when it cancels a request itself (core.machine_text).
+    decision_comment = MachineTextField(_("decision comment"), blank=True)
 
     requester_field = "requester"
     # The fields a decision writes.

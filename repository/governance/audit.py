@@ -19,12 +19,20 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Project
+from accounts.members import INVITER_MAY_NOT_INVITE, WITHDRAWAL_REASONS
+from accounts.models import Invitation, Membership, Project
 from core.spreadsheet import csv_cell
 from core.vocabularies import DATA_POLICY_FREE, DATA_TYPES, LICENSES, RESEARCH_FIELDS
 from dmp.models import DataManagementPlan, DmpRecord
 from dmp.records_import import IMPORT_FORMATS
-from repository.models import AccessGrant, AccessRequest, AuditEvent, DataObject, TierChangeRequest
+from repository.models import (
+    AccessGrant,
+    AccessRequest,
+    AuditEvent,
+    DataObject,
+    DatasetVersion,
+    TierChangeRequest,
+)
 
 CSV_COLUMNS = (
     "occurred_at",
@@ -101,6 +109,15 @@ _ACTION_MODELS: dict[str, tuple[type[models.Model], ...]] = {
     AuditEvent.Action.RECORD_CREATED: (DmpRecord,),
     AuditEvent.Action.RECORD_EDITED: (DmpRecord,),
     AuditEvent.Action.RECORDS_IMPORTED: (),
+    AuditEvent.Action.VERSION_PUBLISHED: (DatasetVersion,),
+    AuditEvent.Action.DOI_REGISTERED: (DatasetVersion,),
+    AuditEvent.Action.DOI_FAILED: (DatasetVersion,),
+    AuditEvent.Action.PROJECT_CREATED: (Project,),
+    AuditEvent.Action.MEMBER_INVITED: (Invitation, Membership),
+    AuditEvent.Action.INVITATION_ACCEPTED: (Invitation, Membership),
+    AuditEvent.Action.INVITATION_REVOKED: (Invitation, Membership),
+    AuditEvent.Action.MEMBER_ROLE_CHANGED: (Membership,),
+    AuditEvent.Action.MEMBER_REMOVED: (Membership,),
 }
 
 # Keys that are no model field: ids of requests and grants, counts, derived facts.
@@ -114,10 +131,23 @@ _FACT_LABELS = {
     "creators": _("creators"),
     "format": _("format"),
     "created": _("records created"),
+    "invitation": _("invitation no."),
+    "address": _("address"),
+    "reason": _("reason"),
+    "version": _("version"),
+    "files": _("files"),
+    "url": _("URL"),
 }
 # Facts that name what the event is about read first; the others after the model's fields.
-_LEADING_FACTS = ("request", "grant", "name")
-_FACT_CHOICES = {"format": dict(IMPORT_FORMATS)}
+_LEADING_FACTS = ("request", "grant", "invitation", "name")
+_FACT_CHOICES = {
+    "format": dict(IMPORT_FORMATS),
+    # Kura's reasons are codes; events written before kept the English words.
+    "reason": {
+        **WITHDRAWAL_REASONS,
+        "the inviter may no longer invite to this role": WITHDRAWAL_REASONS[INVITER_MAY_NOT_INVITE],
+    },
+}
 # Record items coded in a vocabulary read in the reader's language, as on the record form
 # (the model's choices say "ja | en").
 _RECORD_VOCABULARIES = {

@@ -33,7 +33,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from accounts.roles import ProjectAction, may
-from core.machine_text import Message
+from core.machine_text import MachineText, Message
 from core.tiers import beyond_project, dated_tiers, openness, tier_rule
 from core.vocabularies import Tier
 from dmp.models import DmpRecord
@@ -339,13 +339,13 @@ def tier_request_create(
     return tier_request
 
 
-def _cancel_pending(*, actor, objects, ip_address, comment: str = "") -> None:
+def _cancel_pending(*, actor, objects, ip_address, comment: MachineText | None = None) -> None:
     """Cancel the pending requests that cover ``objects``, audited like a decision."""
     if not objects:
         return
-    # Stored as written, like every audit detail: the reader's language is not known here.
+    # Kura's sentence, stored as a code: each reader reads it in their own language.
     names = ", ".join(o.original_filename for o in objects)
-    comment = comment or f"Cancelled: the access tier was changed directly ({names})."
+    comment = comment or MachineText(Message("tier.cancelled_tier_changed", {"names": names}))
     for pending in _pending_requests_of(objects).select_for_update(of=("self",)):
         request_cancel(
             pending,
@@ -365,7 +365,9 @@ def data_object_withdraw_from_requests(
     (:func:`_cancel_pending`). Both are audited per object as a cancellation. The caller
     holds the object's row lock.
     """
-    comment = f"Cancelled: the object was deleted ({data_object.original_filename})."
+    comment = MachineText(
+        Message("tier.cancelled_object_deleted", {"name": data_object.original_filename})
+    )
     others = DataObject.objects.filter(tier_requests=OuterRef("pk")).exclude(pk=data_object.pk)
     larger = _pending_requests_of([data_object]).filter(Exists(others))
     for pending in larger.select_for_update(of=("self",)):

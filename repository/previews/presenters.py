@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from core.machine_text import MESSAGES, Message
+from core import machine_text
 from repository.models import DataObject
 
 CHART_WIDTH = 300
@@ -105,14 +105,6 @@ def length_chart(histogram: list[list]) -> Chart | None:
     )
 
 
-def reason_text(reason) -> str:
-    """A stored reason in the active language: ``[code, values]`` (a
-    :class:`~core.machine_text.Message`), or text as an older preview stored it."""
-    if isinstance(reason, list) and len(reason) == 2 and reason[0] in MESSAGES:
-        return str(Message(reason[0], dict(reason[1] or {})))
-    return str(reason or "")
-
-
 def preview_panel(*, data_object: DataObject, may_preview: bool) -> PreviewPanel | None:
     """The panel, or ``None`` when there is nothing to show ``may_preview``'s holder."""
     state = data_object.preview_state
@@ -123,7 +115,9 @@ def preview_panel(*, data_object: DataObject, may_preview: bool) -> PreviewPanel
         "state": state,
         "state_label": DataObject.PreviewState(state).label,
         "kind": preview.get("kind", ""),
-        "reason": reason_text(preview.get("reason")),
+        # Kura's words, stored as codes (core.machine_text): in the reader's language; a
+        # reason stored as text by an older preview is shown as stored.
+        "reason": str(machine_text.parse(preview.get("reason") or "")),
     }
     if state != DataObject.PreviewState.READY:
         return PreviewPanel(**panel)

@@ -10,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from core.machine_text import Message
+from core.machine_text import MachineText, Message
 from repository.models import DataObject
 from repository.preservation.fixity import PREVIEW_LOCK_NAMESPACE, hashing_lock
 from repository.preservation.object_store import StoreError, object_store
@@ -67,7 +67,7 @@ def data_object_preview_make(*, data_object_id: int) -> DataObject | None:
                 state, preview = DataObject.PreviewState.NONE, {}
         except images.PreviewRefused as exc:
             state = DataObject.PreviewState.SKIPPED
-            preview = {"kind": kind, "reason": reason_stored(exc.reason)}
+            preview = {"kind": kind, "reason": MachineText(exc.reason).stored()}
             store.delete_prefix(derived_prefix(data_object.storage_key))
         except StoreError:
             raise
@@ -76,7 +76,7 @@ def data_object_preview_make(*, data_object_id: int) -> DataObject | None:
             logger.warning("preview of object %s failed: %r", data_object_id, exc)
             state = DataObject.PreviewState.FAILED
             unreadable = Message("preview.unreadable", {"error": type(exc).__name__})
-            preview = {"kind": kind, "reason": reason_stored(unreadable)}
+            preview = {"kind": kind, "reason": MachineText(unreadable).stored()}
             store.delete_prefix(derived_prefix(data_object.storage_key))
         with transaction.atomic():
             # Deletion removes the derived files under this row lock; files written after
@@ -96,12 +96,6 @@ def data_object_preview_make(*, data_object_id: int) -> DataObject | None:
             )
     data_object.refresh_from_db()
     return data_object
-
-
-def reason_stored(reason: Message) -> list:
-    """A reason as ``preview["reason"]`` keeps it: ``[code, values]`` (shown in the
-    reader's language by ``presenters.preview_panel``)."""
-    return [reason.code, reason.values]
 
 
 def _pending():

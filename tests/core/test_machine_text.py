@@ -8,8 +8,10 @@ from django.apps import apps
 from django.db import connection
 from django.utils import translation
 
-from core.machine_text import MachineText, Message, from_english
-from repository.models import DataObject, FixityCheck, TierChangeRequest
+from core.machine_text import MESSAGES, MachineText, Message, from_english
+from core.vocabularies import Tier
+from repository.governance import deletion, tiers
+from repository.models import AuditEvent, DataObject, FixityCheck, RequestStatus, TierChangeRequest
 from repository.preservation.fixity import REASON_SIZE, Reason
 from repository.preservation.quarantine import fixity_record
 from tests.factories import (
@@ -17,10 +19,12 @@ from tests.factories import (
     TierChangeRequestFactory,
     make_curator,
 )
+from tests.repository.test_tiers import ProjectWithRoles
 
 pytestmark = pytest.mark.django_db
 
 MIGRATION = importlib.import_module("repository.migrations.0014_machine_text_codes")
+DECISION_MIGRATION = importlib.import_module("repository.migrations.0017_decision_comment_codes")
 SIZE_JA = "サイズの不一致：保存されているのは 5 バイトですが、アップロード時の申告は 7 バイトです。"
 SIZE_EN = "Size mismatch: 5 bytes are stored, the upload declared 7."
 UPLOADED_JA = "ファイルのアップロード時に申請されました。"
@@ -164,3 +168,83 @@ def test_the_migration_moves_known_sentences_to_codes_and_leaves_people_s_words(
 
     assert stored(TierChangeRequest, "reason", automatic.pk) == UPLOADED_EN
     assert stored(DataObject, "quarantine_reason", data_object.pk) == SIZE_EN
+
+
+# --- Requests Kura cancels itself -----------------------------------------------------------
+
+NAME = "field notes, day 1.csv"  # a name with a space and a comma, as people write them
+
+
+def _make_less_open(roles: ProjectWithRoles, data_object: DataObject) -> None:
+    tiers.tier_change_request(
+        actor=roles.pm, data_object_ids=[data_object.pk], tier=Tier.NON_SHARED, reason=""
+    )
+
+
+def _delete(roles: ProjectWithRoles, data_object: DataObject) -> None:
+    deletion.data_object_delete(actor=roles.pm, data_object_id=data_object.pk)
+
+
+@pytest.mark.parametrize(
+    ("cancel", "code", "values"),
+    [
+        (_make_less_open, "tier.cancelled_tier_changed", {"names": NAME}),
+        (_delete, "tier.cancelled_object_deleted", {"name": NAME}),
+    ],
+)
+def test_a_request_kura_cancels_says_why_in_the_readers_language(client, cancel, code, values):
+    roles = ProjectWithRoles()
+    data_object = roles.object(original_filename=NAME)
+    tier_request = tiers.tier_change_request(
+        actor=roles.uploader, data_object_ids=[data_object.pk], tier=Tier.PUBLIC, reason="Paper."
+    ).request
+
+    cancel(roles, data_object)
+
+    tier_request.refresh_from_db()
+    assert tier_request.status == RequestStatus.CANCELLED
+    raw = stored(TierChangeRequest, "decision_comment", tier_request.pk)
+    assert raw.startswith("kura:") and code in raw and "Cancelled:" not in raw
+    event = AuditEvent.objects.get(action=AuditEvent.Action.TIER_DECIDED)
+    assert code in stored(AuditEvent, "detail", event.pk)
+    english = MESSAGES[code] % values
+    assert english.startswith("Cancelled: ") and NAME in english
+    with translation.override("ja"):
+        japanese = translation.gettext(MESSAGES[code]) % values
+        assert str(tier_request.decision_comment) == japanese
+        assert str(event.detail) == japanese
+    client.force_login(make_curator())
+    page = client.get(f"/review/{tier_request.pk}/", HTTP_ACCEPT_LANGUAGE="en")
+    assert english in page.content.decode()
+    api = client.get(f"/api/v1/tier-requests/{tier_request.pk}/", HTTP_ACCEPT_LANGUAGE="ja")
+    assert api.json()["decision_comment"] == japanese
+
+
+def test_the_migration_moves_kuras_cancellations_to_codes_and_leaves_deciders_words():
+    data_object = DataObjectFactory()
+    changed = TierChangeRequestFactory(data_objects=[data_object])
+    deleted = TierChangeRequestFactory(data_objects=[data_object])
+    typed = TierChangeRequestFactory(data_objects=[data_object])
+    look_alike = TierChangeRequestFactory(data_objects=[data_object])
+    changed_en = f"Cancelled: the access tier was changed directly ({NAME}, b (2).csv)."
+    deleted_en = f"Cancelled: the object was deleted ({NAME})."
+    put(TierChangeRequest, "decision_comment", changed.pk, changed_en)
+    put(TierChangeRequest, "decision_comment", deleted.pk, deleted_en)
+    put(TierChangeRequest, "decision_comment", typed.pk, "Contains faces.")
+    look_alike_en = "Cancelled: the object was deleted (x.csv). We asked again."
+    put(TierChangeRequest, "decision_comment", look_alike.pk, look_alike_en)
+
+    DECISION_MIGRATION.to_codes(apps, None)
+
+    assert stored(TierChangeRequest, "decision_comment", changed.pk).startswith("kura:[[")
+    assert stored(TierChangeRequest, "decision_comment", deleted.pk).startswith("kura:[[")
+    assert TierChangeRequest.objects.get(pk=changed.pk).decision_comment.parts == (
+        Message("tier.cancelled_tier_changed", {"names": f"{NAME}, b (2).csv"}),
+    )
+    assert stored(TierChangeRequest, "decision_comment", typed.pk) == "Contains faces."
+    assert stored(TierChangeRequest, "decision_comment", look_alike.pk) == look_alike_en
+
+    DECISION_MIGRATION.to_english(apps, None)  # and back
+
+    assert stored(TierChangeRequest, "decision_comment", changed.pk) == changed_en
+    assert stored(TierChangeRequest, "decision_comment", deleted.pk) == deleted_en

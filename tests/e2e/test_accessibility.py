@@ -4,12 +4,14 @@ a landing page lies inside the screen.
 
 axe-core is vendored under tests/e2e/vendor/ (only the suite injects it). With
 KURA_SCREENSHOTS set, each page is kept as a screenshot (tests/e2e/screenshots.py) and its
-axe counts are appended to ``axe-counts.tsv`` beside them, for reviewing by eye."""
+axe counts are appended to ``axe-counts.tsv`` beside them, for reviewing by eye. The check
+is itself checked: the violations it was brought in for, put back, fail it."""
 
 import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -48,6 +50,7 @@ PAGES = [
     MainPage("audit", "pm"),
     MainPage("members", "pm"),
 ]
+PAGE = {main_page.name: main_page for main_page in PAGES}
 
 
 @pytest.fixture
@@ -92,8 +95,10 @@ def open_as(browser, live_server, *, user: str | None, language: str, viewport=N
 
 
 def axe_violations(page) -> list[dict]:
-    """axe-core's violations on the page as it stands (injected past the page's CSP)."""
-    page.evaluate(AXE.read_text(encoding="utf-8"))
+    """axe-core's violations on the page as it stands (injected past the page's CSP, once
+    per page)."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))
     result = page.evaluate(
         "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
     )
@@ -105,6 +110,16 @@ def axe_violations(page) -> list[dict]:
         }
         for v in result
     ]
+
+
+def visit(page, path: str, language: str) -> None:
+    """Open ``path`` and check that it is the page itself that came, in ``language``: not a
+    sign-in page or an error page reached by a redirect, which the checks would pass."""
+    response = page.goto(path)
+    assert response.status == 200, path
+    assert urlsplit(page.url).path == path  # not redirected (to sign in, say)
+    assert page.locator("html").get_attribute("lang") == language
+    page.wait_for_load_state("networkidle")
 
 
 def keep_counts(screenshots, name: str, violations: list[dict]) -> None:
@@ -127,10 +142,7 @@ def test_axe_finds_no_serious_or_critical_violation(
     context = open_as(browser, live_server, user=main_page.user, language=language)
     try:
         page = context.new_page()
-        response = page.goto(demo[main_page.name])
-        assert response.status == 200
-        assert page.locator("html").get_attribute("lang") == language
-        page.wait_for_load_state("networkidle")
+        visit(page, demo[main_page.name], language)
 
         violations = axe_violations(page)
 
@@ -155,8 +167,7 @@ def test_on_a_phone_no_main_page_scrolls_sideways_and_axe_finds_nothing_serious(
         )
         try:
             page = context.new_page()
-            page.goto(demo[main_page.name])
-            page.wait_for_load_state("networkidle")
+            visit(page, demo[main_page.name], language)
             name = f"phone-{main_page.name}-{language}"
             screenshots.take(page, name, full_page=True)
             # Tables scroll inside their boxes here: each such box must be reachable by keyboard.
@@ -179,6 +190,67 @@ def test_on_a_phone_no_main_page_scrolls_sideways_and_axe_finds_nothing_serious(
     assert not failing, json.dumps(failing, indent=1, ensure_ascii=False)
 
 
+@dataclass(frozen=True)
+class Regression:
+    """A serious violation axe found before this check existed, and how to put it back."""
+
+    page: MainPage
+    viewport: dict | None
+    undo_fix: str  # JavaScript returning how many elements it changed
+    rule: str
+    target: str  # a class the violating element has
+
+
+REGRESSIONS = {
+    # Uppy's own colour for its note: #939393 on its #fafafa box, 2.8:1.
+    "upload-note-contrast": Regression(
+        PAGE["upload"],
+        None,
+        "() => [...document.querySelectorAll('#uppy-dashboard .uppy-Dashboard-note')]"
+        ".map(note => note.style.color = '#939393').length",
+        "color-contrast",
+        "uppy-Dashboard-note",
+    ),
+    # The audit trail's table scrolling in its box on a phone, the box out of the tab order.
+    "audit-table-not-focusable": Regression(
+        PAGE["audit"],
+        PHONE,
+        "() => [...document.querySelectorAll('.table-wrap[tabindex]')]"
+        ".map(box => box.removeAttribute('tabindex')).length",
+        "scrollable-region-focusable",
+        "table-wrap",
+    ),
+}
+
+
+@pytest.mark.parametrize("regression", REGRESSIONS.values(), ids=REGRESSIONS)
+def test_the_axe_check_fails_on_the_violations_it_was_brought_in_for(
+    browser, live_server, demo, regression
+):
+    """The check is only worth its passes if it catches a violation: the two serious ones
+    found on these pages before, put back as they were, each fail it."""
+    main_page = regression.page
+    context = open_as(
+        browser, live_server, user=main_page.user, language="en", viewport=regression.viewport
+    )
+    try:
+        page = context.new_page()
+        visit(page, demo[main_page.name], "en")
+        assert regression.rule not in {v["id"] for v in axe_violations(page)}
+
+        assert page.evaluate(regression.undo_fix) >= 1
+
+        caught = [
+            v
+            for v in axe_violations(page)
+            if v["id"] == regression.rule and v["impact"] in FAILING_IMPACTS
+        ]
+        assert caught, f"axe did not report {regression.rule}"
+        assert any(regression.target in target for target in caught[0]["targets"]), caught
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_on_a_phone_every_landing_page_download_button_is_on_screen(
     browser, live_server, demo, language
@@ -186,7 +258,7 @@ def test_on_a_phone_every_landing_page_download_button_is_on_screen(
     context = open_as(browser, live_server, user=None, language=language, viewport=PHONE)
     try:
         page = context.new_page()
-        page.goto(demo["landing"])
+        visit(page, demo["landing"], language)
         buttons = page.locator(f"{FILES} a.button[href$='/download']")
         assert buttons.count() == 3  # D-001's three public files
 

@@ -13,14 +13,18 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.text import capfirst
 from rest_framework.test import APIClient
 
+from accounts.invitations import member_invite
+from accounts.members import member_remove
 from accounts.models import Role
 from core.vocabularies import Tier
 from dmp import services
 from dmp.exports import csv_rows
 from dmp.madmp import madmp_export
 from dmp.models import DmpRecord
+from repository.governance.audit import audit_values_shown
 from repository.models import AccessRequest, AuditEvent, DataObject, RequestStatus
 from repository.preservation import uploads
 from repository.services import audit_event_record
@@ -700,6 +704,55 @@ def test_grant_moments_read_in_local_time(client, shared, outsider):
     local = timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
     assert before == f"Grant no.: 7<br>Grantee: {outsider.username}<br>Revoked: No"
     assert after == f"Grant no.: 7<br>Revoked at: {local}<br>Revoked: Yes"
+
+
+def test_member_and_invitation_events_read_with_names_not_codes(client):
+    pm = MembershipFactory(role=Role.PM)
+    leaver = MembershipFactory(project=pm.project, role=Role.DATA_MANAGER)
+    invitation, _token = member_invite(
+        actor=leaver.user,
+        project=pm.project,
+        kind="email",
+        value="alt@example.net",
+        role=Role.DATA_MANAGER,
+    )
+    member_remove(actor=pm.user, project=pm.project, membership_pk=leaver.pk)
+    client.force_login(pm.user)
+    # Kura withdrew the leaver's invitation: why is kept as a code, not as English words.
+    revoked = AuditEvent.objects.get(action=Action.INVITATION_REVOKED)
+    assert revoked.before["reason"] == "inviter_may_not_invite"
+
+    html = client.get(f"/projects/{pm.project.pk}/audit/").content.decode()
+
+    removed = AuditEvent.objects.get(action=Action.MEMBER_REMOVED)
+    assert _cells(html, removed)[0] == f"User: {leaver.user.username}<br>Role: Data manager"
+    assert _cells(html, revoked)[0] == (
+        f"Invitation no.: {invitation.pk}<br>Role: Data manager<br>Addressed by: E-mail address"
+        f"<br>Invited by: {leaver.user.username}<br>Address: alt@example.net"
+        "<br>Reason: the inviter may no longer invite to this role"
+    )
+    japanese = client.get(
+        f"/projects/{pm.project.pk}/audit/", HTTP_ACCEPT_LANGUAGE="ja"
+    ).content.decode()
+    before = _cells(japanese, revoked)[0]
+    for code in ("data_manager", "invited_by", "inviter_may_not_invite", "kind:", "role:"):
+        assert code not in before
+    with translation.override("ja"):
+        for words in ("the inviter may no longer invite to this role", "Data manager"):
+            assert translation.gettext(words) in before
+
+
+def test_an_invitation_withdrawn_before_reasons_were_codes_reads_the_same():
+    written = {"invitation": 7, "reason": "the inviter may no longer invite to this role"}
+    coded = {**written, "reason": "inviter_may_not_invite"}
+
+    with translation.override("ja"):
+        older = audit_values_shown(action=Action.INVITATION_REVOKED, values=written)
+        newer = audit_values_shown(action=Action.INVITATION_REVOKED, values=coded)
+        reason = (capfirst(translation.gettext("reason")), translation.gettext(written["reason"]))
+
+    assert older == newer
+    assert newer[-1] == reason
 
 
 def test_an_unknown_key_still_shows(client, shared):

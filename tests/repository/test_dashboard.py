@@ -844,6 +844,10 @@ def test_a_curator_follows_pending_tier_changes_to_the_review_pages_with_the_sam
     shown = set(map(int, re.findall(r'data-request-id="(\d+)"', listed)))
     assert shown == {request.pk for request in pending}
     assert len(shown) == seeded.project.tier_requests.filter(status="pending").count() == 2
+    # The figure the curator clicks is the number of requests the queue then lists.
+    stat = f'id="stat-tier-requests"><span class="stat-value"><a {queue}>'
+    figure = re.search(re.escape(stat) + r"(\d+)<", body)
+    assert figure and int(figure.group(1)) == len(shown)
 
 
 def test_the_pm_follows_pending_access_requests_to_the_queue_with_the_same_count(
@@ -865,6 +869,10 @@ def test_the_pm_follows_pending_access_requests_to_the_queue_with_the_same_count
         str(pending.pk)
     ]
     assert dashboard.context["access_requests_total"] == 1
+    figure = re.search(
+        rf'id="stat-access-requests"><span class="stat-value"><a href="{queue}">(\d+)<', body
+    )
+    assert figure and int(figure.group(1)) == 1
 
 
 def test_nothing_pending_links_nowhere(client):

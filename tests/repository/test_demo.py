@@ -5,13 +5,20 @@ import pytest
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.management import call_command
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.text import capfirst
 
 from accounts.models import Membership, Project, Role, User
 from accounts.roles import is_curator, is_program_officer
 from core.vocabularies import Tier
 from dmp.models import DmpRecord, DmpRecordRevision
-from repository.models import AccessRequest, DataObject, RequestStatus, TierChangeRequest
+from repository.models import (
+    AccessRequest,
+    AuditEvent,
+    DataObject,
+    RequestStatus,
+    TierChangeRequest,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -157,3 +164,28 @@ def test_demo_files_are_previewed_once_the_load_commits(
     landing = client.get(f"/datasets/{tilescan.record_id}/").content.decode()
     assert f'src="{thumbnail}"' in landing
     assert client.get(thumbnail).status_code == 200
+
+
+def test_the_demos_pending_request_reads_in_the_trail_like_any_other(client):
+    _load()
+    tier_request = TierChangeRequest.objects.get(status=RequestStatus.PENDING)
+    (data_object,) = tier_request.data_objects.all()
+
+    event = AuditEvent.objects.get(action=AuditEvent.Action.TIER_REQUESTED)
+
+    # The shape the service writes for a request made on the object page or at upload.
+    assert (event.actor, event.data_object, event.record) == (
+        tier_request.requested_by,
+        data_object,
+        data_object.record,
+    )
+    assert event.after == {"tier": Tier.PUBLIC, "available_date": None, "request": tier_request.pk}
+    assert event.detail == tier_request.reason
+    client.force_login(User.objects.get(username="pm"))
+    trail = client.get(f"/projects/{tier_request.project_id}/audit/", HTTP_ACCEPT_LANGUAGE="ja")
+    row = trail.content.decode().split('<tr class="audit-tier_requested">', 1)[1]
+    after = row.split('<td class="audit-after">', 1)[1].split("</td>", 1)[0]
+    with translation.override("ja"):
+        request_label = capfirst(translation.gettext("request no."))
+    assert f"{request_label}: {tier_request.pk}" in after
+    assert "tier_change_request" not in after and "requested_tier" not in after

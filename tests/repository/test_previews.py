@@ -11,10 +11,12 @@ from datetime import timedelta
 import pytest
 import pyvips
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import Role
 from config.celery import app
+from core import machine_text
+from core.machine_text import Message
 from core.vocabularies import Tier
 from repository.governance.deletion import data_object_delete
 from repository.models import DataObject
@@ -22,7 +24,7 @@ from repository.preservation import checksums
 from repository.preservation.checksums import data_object_checksum_verify
 from repository.preservation.object_store import NoSuchObject, object_store
 from repository.preservation.reconcile import storage_reconcile
-from repository.previews import sequencing
+from repository.previews import sequencing, services
 from repository.previews.keys import derived_prefix, thumbnail_key
 from repository.previews.services import data_object_preview_make, previews_stalled
 from repository.tasks import preview_task
@@ -176,7 +178,9 @@ def test_an_image_past_the_pixel_limit_is_skipped_with_its_reason(client, image_
     made = make(image_object)
 
     assert made.preview_state == DataObject.PreviewState.SKIPPED
-    assert made.preview["reason"] == ["preview.too_large", {"width": 1300, "height": 900}]
+    assert machine_text.parse(made.preview["reason"]).parts == (
+        Message("preview.too_large", {"width": 1300, "height": 900}),
+    )
     assert list(object_store().list_objects(derived_prefix(made.storage_key))) == []
     client.force_login(member_of(made))
     assert preview_notice(client, made) == (
@@ -184,12 +188,51 @@ def test_an_image_past_the_pixel_limit_is_skipped_with_its_reason(client, image_
     )
 
 
-def preview_notice(client, data_object: DataObject) -> str:
-    """The object page's line saying why there is no preview, as a reader sees it."""
-    page = client.get(f"/objects/{data_object.pk}/").content.decode()
+def preview_notice(client, data_object: DataObject, language: str = "en") -> str:
+    """The object page's line saying why there is no preview, as a reader of ``language``
+    sees it."""
+    page = client.get(f"/objects/{data_object.pk}/", HTTP_ACCEPT_LANGUAGE=language)
+    page = page.content.decode()
     notice = re.search(r'<p class="notice" id="preview-state">(.*?)</p>', page, re.S)
     assert notice, "no preview notice on the object page"
     return html.unescape(re.sub(r"<[^>]+>", "", notice.group(1))).strip()
+
+
+def test_a_reason_reads_in_the_readers_language(client, image_object, settings):
+    settings.KURA_PREVIEW_MAX_PIXELS = 1000 * 1000
+    made = make(image_object)
+    client.force_login(member_of(made))
+
+    with translation.override("ja"):
+        japanese = str(Message("preview.too_large", {"width": 1300, "height": 900}))
+    assert japanese != "The image is 1300 × 900 pixels, more than Kura previews."
+    assert japanese in preview_notice(client, made, "ja")
+
+
+def test_a_file_that_does_not_parse_fails_with_a_reason_that_never_quotes_it(
+    client, image_object, monkeypatch
+):
+    def damaged(data_object):
+        raise ValueError("bytes the file itself holds")  # never shown: it may quote the file
+
+    monkeypatch.setattr(services, "_image_preview", damaged)
+    made = make(image_object)
+
+    assert made.preview_state == DataObject.PreviewState.FAILED
+    client.force_login(member_of(made))
+    notice = preview_notice(client, made)
+    assert "The file could not be read (ValueError)." in notice
+    assert "bytes the file itself holds" not in notice
+
+
+def test_a_reason_stored_as_words_before_codes_still_shows(client, image_object):
+    DataObject.objects.filter(pk=image_object.pk).update(
+        preview_state=DataObject.PreviewState.SKIPPED,
+        preview={"kind": "image", "reason": "1300 x 900 pixels is more than the limit"},
+    )
+    client.force_login(member_of(image_object))
+
+    assert "1300 x 900 pixels is more than the limit" in preview_notice(client, image_object)
 
 
 @pytest.mark.parametrize(

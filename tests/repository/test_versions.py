@@ -4,6 +4,7 @@ against a local fake of DataCite's REST API (tests/repository/fake_datacite.py).
 import base64
 import hashlib
 import itertools
+import re
 from urllib.parse import urljoin
 
 import pytest
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import reverse
+from django.utils import translation
 
 from accounts.models import Role
 from core.audit import AuditAction
@@ -453,3 +455,38 @@ def test_the_landing_page_cites_the_latest_version_once_there_is_one(
     assert cited.endswith(reverse("dataset-version", args=[record.pk, 2]))
     assert _cited(after, "version-bibtex") == _cited(version_page, "bibtex")
     assert 'id="cite-all-versions"' in after
+
+
+def test_publishing_and_its_doi_read_in_the_trail_with_names_not_codes(
+    client, dataset, fake_datacite, django_capture_on_commit_callbacks
+):
+    record, pm = dataset
+    _file(record, "counts.csv", b"sample,count\na,1\n")
+    client.force_login(pm)
+    _publish(client, record, django_capture_on_commit_callbacks)
+    version = DatasetVersion.objects.get(record=record, number=1)
+    trail = f"/projects/{record.project_id}/audit/"
+
+    def cells(language: str) -> dict[str, list[str]]:
+        """Each event's after cell, by action, on the trail read in ``language``."""
+        html = client.get(trail, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        rows = re.findall(r'<tr class="audit-(\w+)">(.*?)</tr>', html, re.S)
+        return {
+            action: re.search(r'<td class="audit-after">(.*?)</td>', row, re.S).group(1)
+            for action, row in rows
+        }
+
+    english = cells("en")
+    japanese = cells("ja")
+
+    assert english[AuditAction.VERSION_PUBLISHED] == (
+        f"DOI: {version.doi}<br>Version: 1<br>Files: 1"
+    )
+    assert english[AuditAction.DOI_REGISTERED].startswith("DOI: ")
+    assert "DOI state: findable<br>" in english[AuditAction.DOI_REGISTERED]  # its label
+    for action in (AuditAction.VERSION_PUBLISHED, AuditAction.DOI_REGISTERED):
+        for code in ("version:", "files:", "doi_state", "findable", "url:", "DOI state"):
+            assert code not in japanese[action], (action, code)
+    with translation.override("ja"):
+        findable = str(DoiState.FINDABLE.label)
+    assert findable in japanese[AuditAction.DOI_REGISTERED]
