@@ -672,6 +672,12 @@ KURA_CHECKSUM_GROUP_SIZE = env.int("KURA_CHECKSUM_GROUP_SIZE", default=50)
 KURA_PREVIEW_MAX_PIXELS = env.int("KURA_PREVIEW_MAX_PIXELS", default=50_000 * 50_000)
 KURA_PREVIEW_MAX_PLANES = env.int("KURA_PREVIEW_MAX_PLANES", default=8)
 KURA_PREVIEW_TIME_LIMIT = env.int("KURA_PREVIEW_TIME_LIMIT", default=6 * 60 * 60)
+# A CRAM of at most this many bytes has its reads per reference counted, in one streamed
+# pass over the whole file (nothing written to disk; a CRAM index holds no counts); a larger
+# one has its header only, and the page says why. 0: no CRAM is counted.
+KURA_PREVIEW_CRAM_COUNT_MAX_BYTES = env.int(
+    "KURA_PREVIEW_CRAM_COUNT_MAX_BYTES", default=64 * 1024**3
+)
 # A preview still pending this long after its object was verified, with no worker on it,
 # is queued again by kura.checksum_requeue (its message was lost, or the broker was away).
 KURA_PREVIEW_REQUEUE_AFTER_MINUTES = env.int("KURA_PREVIEW_REQUEUE_AFTER_MINUTES", default=30)

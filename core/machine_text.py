@@ -70,6 +70,17 @@ MESSAGES: dict[str, str] = {
     ),
     "preview.no_whole_image": gettext_noop("The image's pyramid has no whole-image level."),
     "preview.unreadable": gettext_noop("The file could not be read (%(error)s)."),
+    # Why a CRAM's summary has no reads per reference (stored in its summary).
+    "preview.cram_count_too_large": gettext_noop(
+        "Reads per reference are counted for CRAM files of up to %(limit)s; this file is %(size)s."
+    ),
+    "preview.cram_count_off": gettext_noop(
+        "Reads per reference are not counted for CRAM files on this server."
+    ),
+    "preview.cram_count_unreadable": gettext_noop(
+        "Reads per reference could not be counted: the file could not be read to its end "
+        "(%(error)s)."
+    ),
 }
 
 

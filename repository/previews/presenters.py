@@ -48,6 +48,8 @@ class PreviewPanel:
     summary: dict | None = None
     quality_chart: Chart | None = None
     length_chart: Chart | None = None
+    # Why a CRAM's summary has no reads per reference, in the reader's language.
+    counts_note: str = ""
 
 
 def _plane_label(plane: dict, number: int) -> str:
@@ -141,4 +143,5 @@ def preview_panel(*, data_object: DataObject, may_preview: bool) -> PreviewPanel
         summary=summary,
         quality_chart=quality_chart(summary.get("mean_quality", [])),
         length_chart=length_chart(summary.get("length_histogram", [])),
+        counts_note=str(machine_text.parse(summary.get("counts_reason") or "")),
     )

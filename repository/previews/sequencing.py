@@ -1,4 +1,5 @@
-"""Summaries of sequencing files: FASTQ(.gz) in one streamed pass, BAM/CRAM headers.
+"""Summaries of sequencing files: FASTQ(.gz) in one streamed pass, BAM/CRAM headers and
+reads per reference.
 
 A FASTQ summary reads the stored bytes once, in chunks, decompressing with ISA-L
 (``isal``, two to three times zlib's speed) where it is installed and zlib otherwise, and
@@ -9,7 +10,11 @@ per read position, whatever the size of the file. Quality is Phred+33.
 BAM and CRAM headers (references, read groups, programs) are read with pysam (htslib)
 from the first bytes of the file; with a BAM index stored beside it in the same record
 (``name.bai`` or ``name.csi``), the per-reference read counts come from the index alone,
-without reading the alignments. A CRAM index (``name.crai``) holds no counts.
+without reading the alignments. A CRAM index (``name.crai``) holds no counts: a CRAM's
+reads are counted in one streamed pass over the whole file (:func:`cram_count`, what
+``samtools idxstats`` does for CRAM), decoding only each read's flag and reference, so no
+sequence is rebuilt and no reference FASTA is needed; memory is htslib's one container at a
+time plus two counters per reference, whatever the size of the file.
 """
 
 import io
@@ -28,6 +33,9 @@ HEADER_ITEMS = 50
 # reads sequenced are a few megabases, and a file whose "record" runs past this (damaged,
 # or no FASTQ at all) is counted no further, so memory stays bounded whatever it holds.
 MAX_CARRY = 2 * BLOCK
+# htslib's CRAM option naming the fields to decode: SAM_FLAG (0x2) and SAM_RNAME (0x4), as
+# samtools idxstats asks for a CRAM. The sequence, which needs the reference, is not rebuilt.
+CRAM_COUNT_FIELDS = 0x2 | 0x4
 
 
 class FastqSummary:
@@ -245,12 +253,7 @@ def alignment_summarize(path: str, *, index_path: str | None) -> dict:
         ]
         if sort_order := header.get("HD", {}).get("SO"):
             summary["sort_order"] = sort_order
-        if index_path and alignments.is_cram:
-            # A CRAM index (.crai) lists slices, not reads: htslib answers 0 for every
-            # reference, which would read as "no reads". Counting them means decoding the
-            # whole file, so a CRAM summary has its header only, and says why.
-            summary["counts_from_index"] = False
-        elif index_path:
+        if index_path and not alignments.is_cram:
             statistics = alignments.get_index_statistics()
             summary["reads_per_reference"] = [
                 {"name": s.contig, "mapped": s.mapped, "unmapped": s.unmapped}
@@ -259,3 +262,50 @@ def alignment_summarize(path: str, *, index_path: str | None) -> dict:
             summary["mapped"] = sum(s.mapped for s in statistics)
             summary["unmapped"] = alignments.unmapped
     return summary
+
+
+def cram_count(stream) -> dict:
+    """The mapped and unmapped reads of each reference of the CRAM file read from
+    ``stream`` (a file with a ``fileno``: a pipe will do, it is read once from start to
+    end), counted as a BAM index counts them: every record, secondary and supplementary
+    ones included; an unmapped read placed at its mate's position is an unmapped read of
+    that reference, and ``unmapped`` also counts the reads with no reference at all.
+
+    A CRAM index holds no counts (htslib answers 0 for every reference, which would read
+    as "no reads"), so this reads the file itself. A file that cannot be read to its end
+    raises (``OSError`` from htslib, mostly)."""
+    import pysam
+
+    # Opening a CRAM, htslib looks for an index, and says so when there is none; none is
+    # needed here.
+    verbosity = pysam.set_verbosity(0)
+    try:
+        alignments = pysam.AlignmentFile(
+            stream,
+            "rc",
+            check_sq=False,
+            format_options=[f"required_fields={CRAM_COUNT_FIELDS:#x}".encode()],
+        )
+    finally:
+        pysam.set_verbosity(verbosity)
+    with alignments:
+        names = alignments.references
+        mapped, unmapped = [0] * len(names), [0] * len(names)
+        no_reference = 0
+        for read in alignments.fetch(until_eof=True):
+            reference = read.reference_id
+            if reference < 0:
+                no_reference += 1
+            elif read.flag & 0x4:
+                unmapped[reference] += 1
+            else:
+                mapped[reference] += 1
+    return {
+        "reads_per_reference": [
+            {"name": name, "mapped": m, "unmapped": u}
+            for name, m, u in zip(names[:HEADER_ITEMS], mapped, unmapped, strict=False)
+        ],
+        "mapped": sum(mapped),
+        "unmapped": sum(unmapped) + no_reference,
+        "counts_from": "reads",
+    }

@@ -1,14 +1,18 @@
 """Making an object's preview, once, after its checksum; and finding previews left behind."""
 
 import logging
+import os
 import shutil
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
+from django.utils import translation
 
 from core.machine_text import MachineText, Message
 from repository.models import DataObject
@@ -38,8 +42,10 @@ def data_object_preview_make(*, data_object_id: int) -> DataObject | None:
     """Make the preview of a verified object whose preview is ``pending``.
 
     Images get a thumbnail and IIIF tiles for up to ``KURA_PREVIEW_MAX_PLANES`` planes;
-    FASTQ files a summary of one streamed pass; BAM and CRAM files their header (and
-    per-reference counts from an index stored beside them). The derived files go to storage
+    FASTQ files a summary of one streamed pass; BAM and CRAM files their header, a BAM
+    per-reference counts from an index stored beside it, a CRAM of at most
+    ``KURA_PREVIEW_CRAM_COUNT_MAX_BYTES`` per-reference counts of one streamed pass over
+    its reads. The derived files go to storage
     beside the object (:mod:`repository.previews.keys`); what was made is recorded in
     ``preview`` and the state becomes ``ready`` — or ``skipped`` (an image past
     ``KURA_PREVIEW_MAX_PIXELS``, pixels no decoder reads) or ``failed`` (a file that does
@@ -203,11 +209,13 @@ def _sequencing_preview(data_object: DataObject) -> dict:
         finally:
             chunks.close()
         return {"kind": "sequencing", "summary": summary}
+    cram = technical["format"] == "CRAM"
     with tempfile.TemporaryDirectory(dir=settings.KURA_PREVIEW_WORK_DIR) as work:
-        suffix = ".cram" if technical["format"] == "CRAM" else ".bam"
+        suffix = ".cram" if cram else ".bam"
         path = Path(work) / f"alignments{suffix}"
         _download(data_object.storage_key, path, limit=ALIGNMENT_HEAD_BYTES)
-        index = _alignment_index(data_object)
+        # A CRAM index holds no counts: a CRAM's reads are counted from the file itself.
+        index = None if cram else _alignment_index(data_object)
         index_path = None
         if index is not None:
             index_path = Path(work) / f"alignments{suffix}{Path(index.original_filename).suffix}"
@@ -217,7 +225,69 @@ def _sequencing_preview(data_object: DataObject) -> dict:
         )
     if index is not None:
         summary["index"] = index.original_filename
+    if cram:
+        summary.update(_cram_counts(data_object))
     return {"kind": "sequencing", "summary": summary}
+
+
+def _cram_counts(data_object: DataObject) -> dict:
+    """The per-reference counts of a CRAM (:func:`sequencing.cram_count`), or why there
+    are none (``counts_reason``, a stored :class:`MachineText`).
+
+    The object is streamed from the store through a pipe, a chunk at a time, by a thread
+    feeding htslib: nothing is written to disk, and memory is one store chunk
+    (``KURA_CHECKSUM_CHUNK_SIZE``), the pipe's buffer and htslib's one container. A storage
+    error propagates (the task retries); a file htslib cannot read to its end keeps its
+    header and says why its reads were not counted.
+    """
+    limit = settings.KURA_PREVIEW_CRAM_COUNT_MAX_BYTES
+    if limit <= 0:
+        return {"counts_reason": MachineText(Message("preview.cram_count_off")).stored()}
+    if data_object.size > limit:
+        with translation.override("en"):
+            sizes = {"limit": filesizeformat(limit), "size": filesizeformat(data_object.size)}
+        reason = Message("preview.cram_count_too_large", sizes)
+        return {"counts_reason": MachineText(reason).stored()}
+    read_end, write_end = os.pipe()
+    store_failure: list[BaseException] = []
+
+    def feed() -> None:
+        chunks = store.read_chunks(
+            data_object.storage_key,
+            settings.KURA_CHECKSUM_CHUNK_SIZE,
+            settings.KURA_CHECKSUM_RANGE_SIZE,
+        )
+        try:
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(write_end, view) :]
+        except BrokenPipeError:
+            pass  # the reader stopped (a file it cannot read): nothing more is wanted
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader's thread
+            store_failure.append(exc)
+        finally:
+            chunks.close()
+            os.close(write_end)  # the reader sees the end of the file
+
+    store = object_store()
+    feeder = threading.Thread(target=feed, name="kura-cram-count", daemon=True)
+    feeder.start()
+    error = None
+    try:
+        with open(read_end, "rb") as stream:
+            counts = sequencing.cram_count(stream)
+    except Exception as exc:  # a damaged file: its header stays, its reads are not counted
+        error = exc
+    finally:
+        feeder.join()  # the read end is closed: a feeder blocked on the pipe stops
+    if store_failure:  # the reader saw a short file; the store's error is what happened
+        raise store_failure[0]
+    if error is not None:
+        logger.warning("reads of CRAM object %s not counted: %r", data_object.pk, error)
+        unreadable = Message("preview.cram_count_unreadable", {"error": type(error).__name__})
+        return {"counts_reason": MachineText(unreadable).stored()}
+    return counts
 
 
 def _alignment_index(data_object: DataObject) -> DataObject | None:

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 import pyvips
 from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone, translation
 
 from accounts.models import Role
@@ -22,7 +23,7 @@ from repository.governance.deletion import data_object_delete
 from repository.models import DataObject
 from repository.preservation import checksums
 from repository.preservation.checksums import data_object_checksum_verify
-from repository.preservation.object_store import NoSuchObject, object_store
+from repository.preservation.object_store import NoSuchObject, StoreError, object_store
 from repository.preservation.reconcile import storage_reconcile
 from repository.previews import sequencing, services
 from repository.previews.keys import derived_prefix, thumbnail_key
@@ -797,50 +798,257 @@ def test_bam_header_and_per_reference_counts_from_its_index(
     ]
 
 
-def test_a_cram_index_gives_no_counts_and_the_page_says_why(
-    client, tmp_path, monkeypatch, django_capture_on_commit_callbacks
-):
-    """htslib answers 0 reads for every reference of a CRAM index (it lists slices): shown,
-    that would tell a reader the file is empty."""
+CRAM_REFERENCES = {"chr1": 3000, "chr2": 2000, "chr3": 1500}
+
+
+def cram_write(directory, *, reads: int = 150, seed: int = 3) -> tuple:
+    """A small CRAM (several containers: 20 reads a slice) of mapped, secondary, unmapped
+    reads placed at a position and unmapped reads with no reference, written against a
+    FASTA that is removed afterwards; with its index, and the counts expected, made from
+    the reads as written."""
     import pysam
 
-    rng = random.Random(3)
-    reference = {"chr1": "".join(rng.choice("ACGT") for _ in range(2000))}
-    fasta = tmp_path / "ref.fa"
-    fasta.write_text(f">chr1\n{reference['chr1']}\n")
+    rng = random.Random(seed)
+    sequences = {
+        name: "".join(rng.choice("ACGT") for _ in range(length))
+        for name, length in CRAM_REFERENCES.items()
+    }
+    fasta = directory / "ref.fa"
+    fasta.write_text("".join(f">{name}\n{sequence}\n" for name, sequence in sequences.items()))
     pysam.faidx(str(fasta))
-    path = tmp_path / "aligned.cram"
-    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": "chr1", "LN": 2000}]}
-    with pysam.AlignmentFile(str(path), "wc", header=header, reference_filename=str(fasta)) as out:
-        for n in range(30):
+    names = list(CRAM_REFERENCES)
+    planned = []
+    for n in range(reads):
+        kind = rng.choice(["mapped", "mapped", "secondary", "placed-unmapped", "no-reference"])
+        reference = -1 if kind == "no-reference" else rng.choice([0, 0, 1])  # chr3: none
+        start = rng.randrange(0, 1000) if reference >= 0 else -1
+        planned.append((reference if reference >= 0 else len(names), start, n, kind))
+    planned.sort()
+    expected = {"mapped": [0] * len(names), "unmapped": [0] * len(names), "no_reference": 0}
+    path = directory / "aligned.cram"
+    header = {
+        "HD": {"VN": "1.6", "SO": "coordinate"},
+        "SQ": [{"SN": name, "LN": length} for name, length in CRAM_REFERENCES.items()],
+        "RG": [{"ID": "lane1", "SM": "liver-7"}],
+    }
+    with pysam.AlignmentFile(
+        str(path),
+        "wc",
+        header=header,
+        reference_filename=str(fasta),
+        format_options=[b"seqs_per_slice=20"],
+    ) as out:
+        for reference, start, n, kind in planned:
             segment = pysam.AlignedSegment(out.header)
             segment.query_name = f"r{n}"
-            segment.reference_id, segment.reference_start = 0, n * 20
-            segment.query_sequence = reference["chr1"][n * 20 : n * 20 + 40]
-            segment.flag, segment.mapping_quality, segment.cigarstring = 0, 60, "40M"
+            if kind in ("mapped", "secondary"):
+                segment.reference_id, segment.reference_start = reference, start
+                segment.query_sequence = sequences[names[reference]][start : start + 40]
+                segment.flag = 0x100 if kind == "secondary" else 0
+                segment.mapping_quality, segment.cigarstring = 60, "40M"
+                expected["mapped"][reference] += 1
+            else:
+                segment.query_sequence = "".join(rng.choice("ACGT") for _ in range(40))
+                segment.flag = 0x4
+                if kind == "placed-unmapped":
+                    segment.reference_id, segment.reference_start = reference, start
+                    expected["unmapped"][reference] += 1
+                else:
+                    segment.reference_id, segment.reference_start = -1, -1
+                    expected["no_reference"] += 1
             segment.query_qualities = pysam.qualitystring_to_array("I" * 40)
             out.write(segment)
     pysam.index(str(path))
+    for made in directory.glob("ref.fa*"):
+        made.unlink()  # counting needs no reference
+    return path, expected
+
+
+def cram_store(path, monkeypatch, capture, *, with_index: bool = True) -> DataObject:
     monkeypatch.setattr(checksums, "preview_send", lambda pk: None)
     cram = store_object(path.read_bytes(), filename="aligned.cram", tier=Tier.SHARED)
-    index = store_object(
-        (tmp_path / "aligned.cram.crai").read_bytes(),
-        filename="aligned.cram.crai",
-        project=cram.project,
-        record=cram.record,
-        uploaded_by=cram.uploaded_by,
-    )
-    with django_capture_on_commit_callbacks(execute=True):
-        data_object_checksum_verify(data_object_id=index.pk)
-        data_object_checksum_verify(data_object_id=cram.pk)
-    made = make(DataObject.objects.get(pk=cram.pk))
+    objects = [cram]
+    if with_index:
+        index_path = path.with_name(path.name + ".crai")
+        objects.insert(
+            0,
+            store_object(
+                index_path.read_bytes(),
+                filename="aligned.cram.crai",
+                project=cram.project,
+                record=cram.record,
+                uploaded_by=cram.uploaded_by,
+            ),
+        )
+    with capture(execute=True):
+        for data_object in objects:
+            data_object_checksum_verify(data_object_id=data_object.pk)
+    return DataObject.objects.get(pk=cram.pk)
 
+
+def test_cram_reads_per_reference_are_counted_from_the_file_without_its_reference(
+    client, tmp_path, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A CRAM index holds no counts (htslib answers 0 for every reference): the reads are
+    counted in one pass over the file, decoding only flags and references, so the FASTA
+    it was written against is not needed (and htslib is given nowhere to look for it)."""
+    import pysam
+
+    monkeypatch.setenv("REF_PATH", str(tmp_path / "no-references"))
+    monkeypatch.setenv("REF_CACHE", str(tmp_path / "no-cache"))
+    path, expected = cram_write(tmp_path)
+    cram = cram_store(path, monkeypatch, django_capture_on_commit_callbacks)
+
+    made = make(cram)
+
+    assert made.preview_state == DataObject.PreviewState.READY, made.preview
     summary = made.preview["summary"]
-    assert summary["format"] == "CRAM" and summary["references"] == 1
-    assert summary["index"] == "aligned.cram.crai"
-    assert "reads_per_reference" not in summary and "mapped" not in summary
+    assert summary["format"] == "CRAM" and summary["references"] == 3
+    assert summary["read_groups"] == [{"ID": "lane1", "SM": "liver-7"}]
+    assert summary["reads_per_reference"] == [
+        {"name": name, "mapped": mapped, "unmapped": unmapped}
+        for name, mapped, unmapped in zip(
+            CRAM_REFERENCES, expected["mapped"], expected["unmapped"], strict=True
+        )
+    ]
+    assert summary["mapped"] == sum(expected["mapped"])
+    assert summary["unmapped"] == sum(expected["unmapped"]) + expected["no_reference"]
+    assert expected["no_reference"] and all(expected["unmapped"][:2])  # every case is there
+    assert "counts_reason" not in summary and "counts_from_index" not in summary
+    # samtools' own count over the file (idxstats reads a CRAM whole) agrees.
+    idxstats = [line.split("\t") for line in pysam.idxstats(str(path)).splitlines()]
+    assert [[int(n) for n in row[2:]] for row in idxstats] == [
+        *([m, u] for m, u in zip(expected["mapped"], expected["unmapped"], strict=True)),
+        [0, expected["no_reference"]],
+    ]
     client.force_login(member_of(made))
     page = client.get(f"/objects/{made.pk}/").content.decode()
+    assert "Mapped reads" in page and 'id="reads-per-reference"' in page
+    assert "counted over the whole file" in page
+    assert 'id="summary-no-counts"' not in page
+
+
+def test_a_cram_without_an_index_is_counted_too(
+    tmp_path, monkeypatch, django_capture_on_commit_callbacks
+):
+    path, expected = cram_write(tmp_path, reads=40, seed=5)
+    cram = cram_store(path, monkeypatch, django_capture_on_commit_callbacks, with_index=False)
+
+    summary = make(cram).preview["summary"]
+
+    assert "index" not in summary
+    assert [row["mapped"] for row in summary["reads_per_reference"]] == expected["mapped"]
+
+
+def test_a_cram_past_the_counting_limit_keeps_its_header_and_the_page_says_why(
+    client, tmp_path, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    path, _ = cram_write(tmp_path, reads=40)
+    cram = cram_store(path, monkeypatch, django_capture_on_commit_callbacks)
+    settings.KURA_PREVIEW_CRAM_COUNT_MAX_BYTES = 1024
+
+    made = make(cram)
+
+    assert made.preview_state == DataObject.PreviewState.READY
+    summary = made.preview["summary"]
+    assert summary["format"] == "CRAM" and summary["references"] == 3
+    assert "reads_per_reference" not in summary and "mapped" not in summary
+    assert summary["counts_reason"].startswith("kura:")  # a code, read in the reader's language
+    assert "preview.cram_count_too_large" in summary["counts_reason"]
+    client.force_login(member_of(made))
+    page = client.get(f"/objects/{made.pk}/").content.decode()
+    note = re.search(r'id="summary-no-counts">([^<]*)<', page).group(1)
+    with translation.override("en"):
+        limit, size = filesizeformat(1024), filesizeformat(made.size)
+    assert html.unescape(note) == (
+        f"Reads per reference are counted for CRAM files of up to {limit}; this file is {size}."
+    )
+    assert "Mapped reads" not in page
+
+
+def test_cram_counting_switched_off_says_so(
+    tmp_path, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    path, _ = cram_write(tmp_path, reads=20)
+    cram = cram_store(path, monkeypatch, django_capture_on_commit_callbacks, with_index=False)
+    settings.KURA_PREVIEW_CRAM_COUNT_MAX_BYTES = 0
+
+    summary = make(cram).preview["summary"]
+
+    assert "reads_per_reference" not in summary
+    assert str(machine_text.parse(summary["counts_reason"])) == (
+        "Reads per reference are not counted for CRAM files on this server."
+    )
+
+
+def test_a_cram_damaged_after_its_header_keeps_the_header_and_says_why(
+    client, tmp_path, monkeypatch, django_capture_on_commit_callbacks
+):
+    path, _ = cram_write(tmp_path)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(64)  # a container's bytes overwritten
+    path.write_bytes(bytes(data))
+    cram = cram_store(path, monkeypatch, django_capture_on_commit_callbacks, with_index=False)
+
+    made = make(cram)
+
+    assert made.preview_state == DataObject.PreviewState.READY, made.preview
+    summary = made.preview["summary"]
+    assert summary["references"] == 3 and "reads_per_reference" not in summary
+    client.force_login(member_of(made))
+    page = client.get(f"/objects/{made.pk}/").content.decode()
+    assert "Reads per reference could not be counted" in page
+
+
+def test_a_storage_error_while_counting_a_cram_leaves_the_preview_pending(
+    tmp_path, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The reader sees a short file; what happened is the store's error, which the task
+    retries: partial counts are never recorded."""
+    path, _ = cram_write(tmp_path, reads=40)
+    cram = cram_store(path, monkeypatch, django_capture_on_commit_callbacks, with_index=False)
+    real = object_store()
+
+    reads = []
+
+    class Failing:
+        """The store, failing on the second read of the CRAM (the first is its header)."""
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def read_chunks(self, key, chunk_size, range_size):
+            reads.append(key)
+            if key != cram.storage_key or reads.count(key) == 1:
+                yield from real.read_chunks(key, chunk_size, range_size)
+                return
+            yield real.read_range(key, 0, 4096)
+            raise StoreError("the store went away")
+
+    monkeypatch.setattr(services, "object_store", lambda: Failing())
+
+    with pytest.raises(StoreError):
+        data_object_preview_make(data_object_id=cram.pk)
+
+    cram.refresh_from_db()
+    assert cram.preview_state == DataObject.PreviewState.PENDING
+
+
+def test_a_cram_summary_made_before_counting_still_says_why_it_has_none(
+    client, tmp_path, monkeypatch, django_capture_on_commit_callbacks
+):
+    path, _ = cram_write(tmp_path, reads=20)
+    cram = cram_store(path, monkeypatch, django_capture_on_commit_callbacks)
+    summary = {"format": "CRAM", "references": 3, "index": "aligned.cram.crai"}
+    DataObject.objects.filter(pk=cram.pk).update(
+        preview_state=DataObject.PreviewState.READY,
+        preview={"kind": "sequencing", "summary": {**summary, "counts_from_index": False}},
+    )
+
+    client.force_login(member_of(cram))
+    page = client.get(f"/objects/{cram.pk}/").content.decode()
+
     assert 'id="summary-no-counts"' in page and "aligned.cram.crai" in page
     assert "Mapped reads" not in page
 
